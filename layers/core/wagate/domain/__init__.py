@@ -1,0 +1,1 @@
+"""Domain layer: models, typed ids, errors and state machines. No I/O imports here."""
