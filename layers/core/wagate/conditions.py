@@ -57,8 +57,8 @@ class Compare(Condition):
 
     def holds(self, item: Mapping[str, Any] | None) -> bool:
         if item is None or self.attr not in item:
-            # DynamoDB: a comparison with a missing attribute is false, even `<>`.
-            return False
+            # DynamoDB: a missing attribute equals nothing, so only `<>` holds.
+            return self.op == "<>"
         return _compare(item[self.attr], self.op, self.value)
 
 

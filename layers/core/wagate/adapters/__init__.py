@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented for AWS (`aws/`) and for one machine (`local/`)."""

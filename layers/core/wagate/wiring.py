@@ -1,0 +1,110 @@
+"""Builds the adapters behind each port, once per process, from Settings (the only place that chooses).
+
+Handlers call `deps()`; nothing is constructed at import time (a boto3 client made at import escapes
+moto in tests and slows cold starts). The local runner builds one `Deps` for its whole process and
+`install()`s it, so every handler thread shares the same SQLite connections and queue wake-ups.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wagate.settings import Settings
+
+if TYPE_CHECKING:
+    from wagate.ports import Crypto, Push, Queues, Table
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    table: Table
+    queues: Queues
+    crypto: Crypto
+    push: Push | None
+    clock: SystemClock
+
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def deps() -> Deps:
+    """The process's adapters, built on first use."""
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build(Settings.from_env())
+    return _deps
+
+
+def install(value: Deps) -> None:
+    """Use these adapters from now on (the local runner and tests)."""
+    global _deps
+    with _lock:
+        _deps = value
+
+
+def reset() -> None:
+    global _deps
+    with _lock:
+        _deps = None
+
+
+def build(settings: Settings) -> Deps:
+    if settings.backend == "aws":
+        return _build_aws(settings)
+    return _build_local(settings)
+
+
+def _build_local(settings: Settings) -> Deps:
+    from wagate.adapters.aws.apigw_push import ApiGatewayPush
+    from wagate.adapters.local.file_crypto import FileCrypto
+    from wagate.adapters.local.sqlite_queue import SqliteQueues
+    from wagate.adapters.local.sqlite_table import SqliteTable
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    definitions: dict[str, Any] = {}
+    if settings.template is not None:
+        from wagate.local.template import load_template
+
+        definitions = dict(load_template(settings.template).queue_definitions())
+    push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
+    return Deps(
+        settings=settings,
+        table=SqliteTable(settings.table_path),
+        queues=SqliteQueues(settings.queues_path, definitions),
+        crypto=FileCrypto(settings.master_key_path),
+        push=push,
+        clock=SystemClock(),
+    )
+
+
+def _build_aws(settings: Settings) -> Deps:
+    import boto3
+
+    from wagate.adapters.aws.apigw_push import ApiGatewayPush
+    from wagate.adapters.aws.dynamodb_table import DynamoTable
+    from wagate.adapters.aws.kms_crypto import KmsCrypto
+    from wagate.adapters.aws.sqs_queue import SqsQueues
+
+    if not settings.kms_key_id:
+        raise RuntimeError("KMS_KEY_ID is not set: the AWS backend encrypts every secret with KMS")
+    push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
+    return Deps(
+        settings=settings,
+        table=DynamoTable(settings.table_name, lambda: boto3.client("dynamodb")),
+        queues=SqsQueues(lambda: boto3.client("sqs")),
+        crypto=KmsCrypto(lambda: boto3.client("kms"), settings.kms_key_id),
+        push=push,
+        clock=SystemClock(),
+    )

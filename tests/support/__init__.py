@@ -1,0 +1,1 @@
+"""Test support code shared by several suites (not fakes of ports: those live in tests/fakes)."""
