@@ -275,10 +275,26 @@ def _prefix_successor(prefix: str) -> str | None:
 
 
 def _dump(item: Item) -> str:
+    """JSON with bytes as {"$b": base64}; keys that start with "$" get one more "$" so nothing collides."""
     try:
-        return json.dumps(item, default=_encode_bytes, separators=(",", ":"), allow_nan=False)
+        doc = _json(item)
+        if '"$' in doc:  # bytes, or a key or string starting with "$": escape keys to stay unambiguous
+            doc = _json(_escape_keys(item))
+        return doc
     except ValueError as exc:
         raise InvalidInput("numbers must be finite") from exc
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=_encode_bytes, separators=(",", ":"), allow_nan=False)
+
+
+def _escape_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {("$" + k if k.startswith("$") else k): _escape_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_keys(v) for v in value]
+    return value
 
 
 def _encode_bytes(value: Any) -> Any:
@@ -287,12 +303,14 @@ def _encode_bytes(value: Any) -> Any:
     raise InvalidInput(f"unsupported value type {type(value).__name__}")
 
 
-def _decode_bytes(obj: dict[str, Any]) -> Any:
+def _decode_object(obj: dict[str, Any]) -> Any:
     if len(obj) == 1 and "$b" in obj:
         return base64.b64decode(obj["$b"])
+    if any(k.startswith("$") for k in obj):
+        return {(k[1:] if k.startswith("$") else k): v for k, v in obj.items()}
     return obj
 
 
 def _load(doc: str) -> Item:
-    item: Item = json.loads(doc, object_hook=_decode_bytes)
+    item: Item = json.loads(doc, object_hook=_decode_object)
     return item
