@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+INTEROP := tests/interop
+NODE_INSTALLED := $(INTEROP)/node_modules/.installed
+
+.PHONY: run test lint typecheck cfn-lint pytest install node bench clean
+
+run: install
+	$(BIN)/wagate serve
+
+test: install node lint typecheck cfn-lint pytest
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Baileys (pinned) is the reference peer of the web engine's interop tests; they skip without node.
+node: $(NODE_INSTALLED)
+
+$(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the interop tests against Baileys will be skipped"; fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+cfn-lint: install
+	$(BIN)/cfn-lint template.yaml
+
+pytest: install
+	$(BIN)/pytest
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .wagate .pytest_cache .mypy_cache .ruff_cache $(INTEROP)/node_modules

@@ -1,0 +1,23 @@
+"""Lambda handler of the HTTPS API: Powertools resolves the route; everything else lives in wagate.api."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wagate.api.resolver import build_resolver
+from wagate.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = build_resolver()
+
+
+@logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda", {}).get("tenant_id")
+    if tenant:
+        logger.append_keys(tenant_id=tenant)
+    return app.resolve(event, context)

@@ -1,0 +1,50 @@
+"""Who is calling: the principal the authorizer put in the request context, and scope checks for routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler.request import Request
+
+from wagate.domain.errors import Forbidden, Unauthenticated
+from wagate.domain.tenants import Principal, Scope
+
+
+def principal_from_context(context: dict[str, Any]) -> Principal:
+    """Rebuild the principal from the authorizer's context (strings only, as API Gateway passes them).
+
+    The authorizer never denies (API Gateway would answer a bare 403); it reports what it found and
+    this side answers 401 in wagate's own error shape.
+    """
+    if str(context.get("authenticated")) != "true":
+        raise Unauthenticated(
+            str(context.get("error_message") or "send your API key as 'Authorization: Bearer wg_...'"),
+            code=str(context.get("error_code") or "missing_api_key"),
+        )
+    scopes = frozenset(
+        Scope(s) for s in str(context.get("scopes", "")).split() if s in Scope.__members__.values()
+    )
+    return Principal(tenant_id=str(context["tenant_id"]), key_id=str(context["key_id"]), scopes=scopes)
+
+
+def current_principal(request: Request) -> Principal:
+    request_context = request.resolved_event.get("requestContext") or {}
+    authorizer = request_context.get("authorizer") or {}
+    return principal_from_context(authorizer.get("lambda") or {})
+
+
+def require(scope: Scope) -> Callable[[Request], Principal]:
+    """A dependency: the caller's principal, if its key has `scope`."""
+
+    def dependency(request: Request) -> Principal:
+        principal = current_principal(request)
+        if not principal.can(scope):
+            raise Forbidden(
+                f"this API key lacks the '{scope}' scope",
+                details={"required": str(scope), "granted": sorted(str(s) for s in principal.scopes)},
+            )
+        return principal
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency

@@ -1,0 +1,98 @@
+"""Builds the API's Powertools resolver: routers, validation, OpenAPI/Swagger, and error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.depends import DependencyResolutionError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from wagate import __version__
+from wagate.api import errors
+from wagate.api.routes import health, keys
+from wagate.domain.errors import WagateError
+from wagate.observability import logger
+from wagate.wiring import deps
+
+DESCRIPTION = """Link WhatsApp numbers, send and schedule messages, receive replies, and get told what
+happened. Authenticate with `Authorization: Bearer <API key>` (`wagate admin create-tenant` prints the
+first one). Every error has the shape `{"error": {"code", "message", "details"}}`."""
+
+
+def build_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.include_router(health.router)
+    app.include_router(keys.router, prefix="/v1")
+    app.use([_limit_body_size])
+    app.enable_swagger(
+        path="/docs",
+        title="wagate",
+        version=__version__,
+        description=DESCRIPTION,
+        security_schemes={"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
+        security=[{"apiKey": []}],
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json() -> Response[str]:
+        return Response(
+            200,
+            "application/json",
+            app.get_openapi_json_schema(
+                title="wagate",
+                version=__version__,
+                description=DESCRIPTION,
+                security_schemes={"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
+                security=[{"apiKey": []}],
+            ),
+        )
+
+    @app.exception_handler(WagateError)
+    def domain_error(error: WagateError) -> Response[str]:
+        return errors.from_domain(error)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(error: RequestValidationError) -> Response[str]:
+        return errors.from_validation(list(error.errors()))
+
+    @app.exception_handler(DependencyResolutionError)
+    def dependency_error(error: DependencyResolutionError) -> Response[str]:
+        # Powertools wraps what a dependency raises; auth and scope errors are ours, so unwrap them.
+        cause = error.__cause__
+        if isinstance(cause, WagateError):
+            return errors.from_domain(cause)
+        return _internal(error)
+
+    @app.not_found
+    def not_found(error: NotFoundError) -> Response[str]:
+        path = app.current_event.path
+        return errors.error_response(
+            404, "route_not_found", f"no route {app.current_event.http_method} {path}"
+        )
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        return _internal(error)
+
+    return app
+
+
+def _limit_body_size(
+    app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]
+) -> Response[Any]:
+    body = app.current_event.body or ""
+    limit = deps().settings.max_body_bytes
+    if len(body) > limit:
+        return errors.error_response(
+            413, "too_large", f"the request body is {len(body)} bytes; the limit is {limit}", {"limit": limit}
+        )
+    return next_middleware(app)
+
+
+def _internal(error: Exception) -> Response[str]:
+    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return errors.error_response(500, "internal_error", "something went wrong on our side; it was logged")

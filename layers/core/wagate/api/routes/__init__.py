@@ -1,0 +1,1 @@
+"""One Powertools router per capability."""

@@ -1,0 +1,49 @@
+"""/v1/keys: a tenant's API keys (admin scope). The secret is shown once, at creation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.domain.tenants import ApiKey, KeyName, Principal, Scope
+from wagate.services import tenants
+from wagate.wiring import deps
+
+router = APIGatewayHttpRouter()
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+class NewKey(BaseModel):
+    name: KeyName
+    scopes: list[Scope] = Field(min_length=1, description="read, send and/or admin")
+
+
+class CreatedKey(BaseModel):
+    key: ApiKey
+    secret: str = Field(description="The API key itself. Shown only now: store it.")
+
+
+class KeyList(BaseModel):
+    items: list[ApiKey]
+
+
+@router.post("/keys", summary="Create an API key", tags=["keys"])
+def create_key(body: NewKey, principal: Admin) -> tuple[dict[str, Any], int]:
+    d = deps()
+    key, secret = tenants.create_key(d.table, d.clock, principal.tenant_id, body.name, body.scopes)
+    return CreatedKey(key=key, secret=secret).model_dump(mode="json"), 201
+
+
+@router.get("/keys", summary="List API keys", tags=["keys"])
+def list_keys(principal: Admin) -> KeyList:
+    return KeyList(items=tenants.list_keys(deps().table, principal.tenant_id))
+
+
+@router.delete("/keys/<key_id>", summary="Revoke an API key", tags=["keys"])
+def revoke_key(key_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    tenants.revoke_key(deps().table, principal.tenant_id, key_id)
+    return {}, 204

@@ -1,0 +1,75 @@
+"""The `wagate` command: `serve` runs everything on one machine; `admin` manages tenants and keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from wagate import __version__
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wagate", description="Self-hosted WhatsApp gateway for CRMs.")
+    parser.add_argument("--version", action="version", version=f"wagate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API, dashboard socket, timers and queues locally")
+    serve.add_argument("--data-dir", type=Path, default=_env_path("WAGATE_DATA_DIR", Path(".wagate")))
+    serve.add_argument("--host", default=os.environ.get("WAGATE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("WAGATE_PORT", "8000")))
+    serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+
+    admin = commands.add_parser("admin", help="operator commands on the data directly")
+    admin.add_argument("--data-dir", type=Path, default=_env_path("WAGATE_DATA_DIR", Path(".wagate")))
+    admin.add_argument(
+        "--backend",
+        choices=["local", "aws"],
+        default=os.environ.get("WAGATE_BACKEND", "local"),
+        help="aws: use TABLE_NAME / KMS_KEY_ID from the environment (your deployed stack)",
+    )
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_commands.add_parser("create-tenant", help="create a tenant and print its first API key")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from wagate.local.runner import serve as run_server
+
+        return run_server(template=args.template, data_dir=args.data_dir, host=args.host, port=args.port)
+    return _admin(args)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from wagate import wiring
+    from wagate.services import tenants
+    from wagate.settings import Settings
+
+    settings = Settings.from_env(
+        {**os.environ, "WAGATE_BACKEND": args.backend, "WAGATE_DATA_DIR": str(args.data_dir)}
+    )
+    deps = wiring.build(settings)
+    if args.admin_command == "create-tenant":
+        tenant, key = tenants.create_tenant(deps.table, deps.clock, args.name)
+        if args.json:
+            print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": key}))
+        else:
+            print(f"tenant:  {tenant.id} ({tenant.name})")
+            print(f"API key: {key}")
+            print("Store the key now: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
+        return 0
+    return 2
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else default
+
+
+if __name__ == "__main__":
+    sys.exit(main())
