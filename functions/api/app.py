@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from wagate.api.resolver import build_resolver
 from wagate.observability import logger, metrics, tracer
 
@@ -20,4 +22,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda", {}).get("tenant_id")
     if tenant:
         logger.append_keys(tenant_id=tenant)
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

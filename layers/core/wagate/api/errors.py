@@ -1,4 +1,4 @@
-"""The API's one error shape, `{"error": {"code", "message", "details"}}`, and the status of each error class."""
+"""The API's one error shape `{"error": {"code", "message", "details"}}` and each error class's status."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -23,11 +22,29 @@ happened. Authenticate with `Authorization: Bearer <API key>` (`wagate admin cre
 first one). Every error has the shape `{"error": {"code", "message", "details"}}`."""
 
 
+class WagateResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver, plus a body-size limit checked before anything parses the body."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        body = event.get("body") or ""
+        limit = deps().settings.max_body_bytes
+        if len(body) > limit:
+            message = f"the request body is {len(body)} bytes; the limit is {limit}"
+            response = errors.error_response(413, "too_large", message, {"limit": limit})
+            return {
+                "statusCode": 413,
+                "headers": {"Content-Type": "application/json"},
+                "body": response.body,
+                "isBase64Encoded": False,
+            }
+        result: dict[str, Any] = super().resolve(event, context)
+        return result
+
+
 def build_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
     app.include_router(keys.router, prefix="/v1")
-    app.use([_limit_body_size])
     app.enable_swagger(
         path="/docs",
         title="wagate",
@@ -79,18 +96,6 @@ def build_resolver() -> APIGatewayHttpResolver:
         return _internal(error)
 
     return app
-
-
-def _limit_body_size(
-    app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]
-) -> Response[Any]:
-    body = app.current_event.body or ""
-    limit = deps().settings.max_body_bytes
-    if len(body) > limit:
-        return errors.error_response(
-            413, "too_large", f"the request body is {len(body)} bytes; the limit is {limit}", {"limit": limit}
-        )
-    return next_middleware(app)
 
 
 def _internal(error: Exception) -> Response[str]:

@@ -1,0 +1,70 @@
+"""What flows between the service and the connector: commands in, session events out (one vocabulary).
+
+Commands travel on the shard's FIFO command queue (group = session id); events on the EventsQueue
+(group = session id), so each session's commands and events keep their order. Event names are those of
+seed 001, which dashboards and CRM webhooks see unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wagate.domain.ids import new_id
+
+
+@enum.unique
+class CommandType(enum.StrEnum):
+    CONNECT = "connect"  # start (or restart) the session's engine; keeps stored keys
+    DISCONNECT = "disconnect"  # close the socket and stay stopped; keys are kept
+    LOGOUT = "logout"  # unlink the device on WhatsApp's side and wipe the keys
+    SEND = "send"  # send one message (data: the message to send)
+    MARK_READ = "mark_read"  # send read receipts (data: chat and message ids)
+    SYNC_GROUPS = "sync_groups"  # list participating groups and report them
+    SANDBOX = "sandbox"  # sandbox only: simulate something (data.action: scan, drop, logout, ban, reply)
+
+
+@enum.unique
+class EventType(enum.StrEnum):
+    QR_CODE = "qr_code"  # data: qr (text to encode), expires_at
+    CONNECTION_SUCCESS = "connection_success"  # data: phone, jid, name
+    CONNECTION_LOST = "connection_lost"  # data: reason, retry_in (seconds), permanent=false
+    LOGGED_OUT = "logged_out"  # data: reason
+    SESSION_FAILED = "session_failed"  # data: reason (banned, bad configuration, ...); permanent
+    SESSION_STATUS = "session_status"  # data: status (connecting, pending, disconnected by request)
+    INCOMING_MESSAGE = "incoming_message"
+    MESSAGE_SENT = "message_sent"
+    MESSAGE_STATUS = "message_status"
+    GROUPS_SYNCED = "groups_synced"
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: new_id("cmd"))
+    type: CommandType
+    tenant_id: str
+    session_id: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    issued_at: float
+
+
+class SessionEvent(BaseModel):
+    """One thing that happened to a session, as the connector (or a provider webhook) reports it.
+
+    `fence` is the fencing token of the lease under which the connector produced it: the events consumer
+    ignores events with a fence older than the newest it has applied, so a connector that lost its lease
+    can never overwrite what the new owner reported.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: new_id("evt"))
+    type: EventType
+    tenant_id: str
+    session_id: str
+    fence: int = 0
+    at: float
+    data: dict[str, Any] = Field(default_factory=dict)
