@@ -23,6 +23,8 @@ class Settings(BaseModel):
     websocket_endpoint: str | None = Field(None, description="WAGATE_WEBSOCKET_ENDPOINT: @connections API")
     max_sessions_per_tenant: int = Field(5, ge=1, description="WAGATE_MAX_SESSIONS_PER_TENANT")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="WAGATE_MAX_BODY_BYTES")
+    shards: int = Field(4, ge=1, le=64, description="WAGATE_SHARDS: connector shards (command queues)")
+    realtime_token_seconds: int = Field(300, ge=10, description="WAGATE_REALTIME_TOKEN_SECONDS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +38,8 @@ class Settings(BaseModel):
             "websocket_endpoint": env.get("WAGATE_WEBSOCKET_ENDPOINT"),
             "max_sessions_per_tenant": env.get("WAGATE_MAX_SESSIONS_PER_TENANT"),
             "max_body_bytes": env.get("WAGATE_MAX_BODY_BYTES"),
+            "shards": env.get("WAGATE_SHARDS"),
+            "realtime_token_seconds": env.get("WAGATE_REALTIME_TOKEN_SECONDS"),
         }
         return cls.model_validate({k: v for k, v in raw.items() if v not in (None, "")})
 

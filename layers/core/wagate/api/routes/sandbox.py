@@ -1,0 +1,42 @@
+"""/v1/sandbox: drive a simulated session (scan its QR, drop it, ban it, make a contact reply)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.api.routes.sessions import service
+from wagate.domain.tenants import Principal, Scope
+
+router = APIGatewayHttpRouter()
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+@enum.unique
+class SandboxAction(enum.StrEnum):
+    SCAN = "scan"  # the simulated phone scans the current QR code
+    DROP = "drop"  # the connection drops (transient): the connector reconnects
+    LOGOUT = "logout"  # the simulated phone unlinks the device
+    BAN = "ban"  # WhatsApp bans the number (permanent)
+    REPLY = "reply"  # a simulated contact sends a message
+
+
+class SandboxRequest(BaseModel):
+    contact: str | None = Field(None, description="reply: the contact (E.164) who writes")
+    text: str | None = Field(None, max_length=4096, description="reply: what they write")
+
+
+@router.post(
+    "/sandbox/sessions/<session_id>/<action>", summary="Simulate something (sandbox)", tags=["sandbox"]
+)
+def simulate(
+    session_id: str, action: SandboxAction, principal: Admin, body: SandboxRequest | None = None
+) -> tuple[dict[str, Any], int]:
+    data = (body or SandboxRequest()).model_dump(exclude_none=True)
+    session = service().sandbox(principal.tenant_id, session_id, action.value, data)
+    return {"session_id": session.id, "action": action.value, "sandbox": True}, 202

@@ -1,0 +1,128 @@
+"""/v1/sessions: link WhatsApp numbers, watch their status, act on them, and fetch the current QR code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
+
+from wagate import qr
+from wagate.api.auth import require
+from wagate.domain.sessions import Provider, Session, SessionName
+from wagate.domain.tenants import Principal, Scope
+from wagate.services.sessions import SessionService
+from wagate.wiring import deps
+
+router = APIGatewayHttpRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+def service() -> SessionService:
+    d = deps()
+    return SessionService(
+        d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
+    )
+
+
+class NewSession(BaseModel):
+    name: SessionName
+    provider: Provider = Field(description="web (QR-linked WhatsApp) or sandbox (simulated, for testing)")
+    phone: str | None = Field(None, description="The number you expect to link, E.164 (+34600123456)")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON, returned as given")
+
+
+class SessionList(BaseModel):
+    items: list[Session]
+    cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+class QrCode(BaseModel):
+    qr: str = Field(description="The text inside the QR code")
+    data_url: str
+    expires_at: str
+    expires_in: float = Field(description="Seconds until WhatsApp rotates it")
+
+
+@router.post("/sessions", summary="Create a session (link a number)", tags=["sessions"])
+def create_session(body: NewSession, principal: Admin) -> tuple[dict[str, Any], int]:
+    session = service().create(
+        principal.tenant_id, name=body.name, provider=body.provider, phone=body.phone, metadata=body.metadata
+    )
+    return session.model_dump(mode="json"), 201
+
+
+@router.get("/sessions", summary="List sessions", tags=["sessions"])
+def list_sessions(
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query()] = None,
+) -> SessionList:
+    items, next_cursor = service().list(principal.tenant_id, limit=limit, cursor=cursor)
+    return SessionList(items=items, cursor=next_cursor)
+
+
+@router.get("/sessions/<session_id>", summary="Get a session", tags=["sessions"])
+def get_session(session_id: str, principal: Reader) -> Session:
+    return service().get(principal.tenant_id, session_id)
+
+
+@router.delete(
+    "/sessions/<session_id>", summary="Delete a session (logs out, wipes its keys)", tags=["sessions"]
+)
+def delete_session(session_id: str, principal: Admin) -> Response[str]:
+    service().delete(principal.tenant_id, session_id)
+    return Response(204, None, "")
+
+
+@router.post("/sessions/<session_id>/connect", summary="Connect (start) a session", tags=["sessions"])
+def connect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    return service().connect(principal.tenant_id, session_id).model_dump(mode="json"), 202
+
+
+@router.post("/sessions/<session_id>/reconnect", summary="Close and reopen the socket", tags=["sessions"])
+def reconnect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    return service().connect(principal.tenant_id, session_id, restart=True).model_dump(mode="json"), 202
+
+
+@router.post("/sessions/<session_id>/disconnect", summary="Disconnect, keeping the link", tags=["sessions"])
+def disconnect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    return service().disconnect(principal.tenant_id, session_id).model_dump(mode="json"), 202
+
+
+@router.post(
+    "/sessions/<session_id>/logout", summary="Unlink the device and wipe its keys", tags=["sessions"]
+)
+def logout_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    return service().logout(principal.tenant_id, session_id).model_dump(mode="json"), 202
+
+
+@router.get("/sessions/<session_id>/qr", summary="The current QR code to scan", tags=["sessions"])
+def session_qr(
+    session_id: str,
+    principal: Reader,
+    format: Annotated[qr.QrFormat, Query(description="png, svg, data_url (JSON) or terminal")] = "data_url",
+) -> Response[Any]:
+    """404 `no_qr_code` when the session is not waiting for a scan. `Expires` says when the code rotates."""
+    d = deps()
+    text, expires_at = service().current_qr(principal.tenant_id, session_id)
+    expires = dt.datetime.fromtimestamp(expires_at, dt.UTC)
+    headers = {"Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT"), "Cache-Control": "no-store"}
+    if format == "png":
+        return Response(200, "image/png", qr.png(text), headers=headers)
+    if format == "svg":
+        return Response(200, "image/svg+xml", qr.svg(text), headers=headers)
+    if format == "terminal":
+        return Response(200, "text/plain; charset=utf-8", qr.terminal(text), headers=headers)
+    body = QrCode(
+        qr=text,
+        data_url=qr.data_url(text),
+        expires_at=expires.isoformat().replace("+00:00", "Z"),
+        expires_in=round(max(0.0, expires_at - d.clock.now()), 3),
+    )
+    return Response(200, "application/json", body.model_dump_json(), headers=headers)

@@ -1,0 +1,270 @@
+"""Sessions: create, list, act on and delete a tenant's WhatsApp numbers; apply what the connector reports.
+
+Storage layout (single table):
+    T#{tenant}  / SESSION#{session}    the session; gsi1: SHARD#{n} / SESSION#{tenant}#{session}, so a
+                                       connector lists the sessions of the shards it holds
+    T#{tenant}  / COUNTERS             sessions (how many the tenant holds, for the per-tenant limit)
+Status is what the connector last reported; `desired` (running | stopped) is what the operator asked for.
+Actions become commands on the session's shard queue; the connector acts, and its events come back
+through `apply_event`, which ignores events from a connector holding an older lease (fence).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.domain.errors import ConflictError, InvalidInput, LimitExceeded, NotFound
+from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.ids import new_id
+from wagate.domain.phones import normalise_phone
+from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
+from wagate.ports import Clock, Delete, Item, Put, Queues, Table, Update
+
+SHARDS_DEFAULT = 4
+_SESSION_FIELDS = set(Session.model_fields)
+
+
+def shard_of(session_id: str, shards: int) -> int:
+    """Stable: the same session always lands in the same shard for a given shard count."""
+    return int.from_bytes(hashlib.sha256(session_id.encode()).digest()[:8], "big") % shards
+
+
+def command_queue(shard: int) -> str:
+    return f"CommandQueue{shard}"
+
+
+def _key(tenant_id: str, session_id: str) -> tuple[str, str]:
+    return f"T#{tenant_id}", f"SESSION#{session_id}"
+
+
+def _counters(tenant_id: str) -> tuple[str, str]:
+    return f"T#{tenant_id}", "COUNTERS"
+
+
+def to_session(item: Item) -> Session:
+    return Session.model_validate({k: v for k, v in item.items() if k in _SESSION_FIELDS})
+
+
+class SessionService:
+    """The use cases behind /v1/sessions, over the Table and the shard command queues."""
+
+    def __init__(
+        self, table: Table, queues: Queues, clock: Clock, *, limit: int, shards: int = SHARDS_DEFAULT
+    ):
+        self.table = table
+        self.queues = queues
+        self.clock = clock
+        self.limit = limit
+        self.shards = shards
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def get_item(self, tenant_id: str, session_id: str) -> Item:
+        item = self.table.get(*_key(tenant_id, session_id))
+        if item is None:
+            raise NotFound(f"session {session_id} does not exist")
+        return item
+
+    def get(self, tenant_id: str, session_id: str) -> Session:
+        return to_session(self.get_item(tenant_id, session_id))
+
+    def list(
+        self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Session], str | None]:
+        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("SESSION#"), limit=limit, cursor=cursor)
+        return [to_session(item) for item in page.items], page.cursor
+
+    def current_qr(self, tenant_id: str, session_id: str) -> tuple[str, float]:
+        """The QR text to show and when it expires. NotFound when there is none right now."""
+        item = self.get_item(tenant_id, session_id)
+        qr = item.get("qr") or {}
+        if (
+            item.get("status") != SessionStatus.QR
+            or not qr.get("text")
+            or qr.get("expires_at", 0) < self.clock.now()
+        ):
+            raise NotFound(
+                f"session {session_id} has no QR code right now (status: {item.get('status')})",
+                code="no_qr_code",
+                details={"status": item.get("status")},
+            )
+        return str(qr["text"]), float(qr["expires_at"])
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    def create(
+        self, tenant_id: str, *, name: str, provider: Provider, phone: str | None, metadata: dict[str, Any]
+    ) -> Session:
+        if provider == Provider.CLOUD:
+            raise InvalidInput("provider 'cloud' is not available yet; use 'web' or 'sandbox'")
+        now = self.clock.now()
+        session_id = new_id("ses", now)
+        shard = shard_of(session_id, self.shards)
+        session = Session(
+            id=session_id,
+            tenant_id=tenant_id,
+            name=name,
+            provider=provider,
+            phone=normalise_phone(phone) if phone else None,
+            status=SessionStatus.PENDING,
+            metadata=metadata,
+            created_at=now,
+            updated_at=now,
+            sandbox=provider == Provider.SANDBOX,
+        )
+        pk, sk = _key(tenant_id, session_id)
+        item: Item = {
+            "pk": pk,
+            "sk": sk,
+            "gsi1pk": f"SHARD#{shard}",
+            "gsi1sk": f"SESSION#{tenant_id}#{session_id}",
+            **session.model_dump(mode="json"),
+            "shard": shard,
+            "desired": "running",
+            "fence": 0,
+        }
+        under_limit = Attr("sessions").not_exists() | Attr("sessions").lt(self.limit)
+        try:
+            self.table.transact_write(
+                [
+                    Put(item, condition=item_absent()),
+                    Update(*_counters(tenant_id), add={"sessions": 1}, condition=under_limit),
+                ]
+            )
+        except ConflictError as exc:
+            raise LimitExceeded(
+                f"this tenant already has {self.limit} sessions, the most it may hold; delete one first",
+                details={"limit": self.limit},
+            ) from exc
+        self._command(session, CommandType.CONNECT)
+        return session
+
+    def connect(self, tenant_id: str, session_id: str, *, restart: bool = False) -> Session:
+        """Start (or restart) the session. From logged_out/failed it starts over at pending."""
+        item = self.get_item(tenant_id, session_id)
+        changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
+        if item["status"] in PERMANENT:
+            changes.update(status=SessionStatus.PENDING.value, status_reason=None)
+        session = self._update(item, changes)
+        self._command(session, CommandType.CONNECT, {"restart": restart})
+        return session
+
+    def disconnect(self, tenant_id: str, session_id: str) -> Session:
+        item = self.get_item(tenant_id, session_id)
+        session = self._update(item, {"desired": "stopped", "updated_at": self.clock.now()})
+        self._command(session, CommandType.DISCONNECT)
+        return session
+
+    def logout(self, tenant_id: str, session_id: str) -> Session:
+        item = self.get_item(tenant_id, session_id)
+        if item["status"] == SessionStatus.LOGGED_OUT:
+            raise ConflictError(f"session {session_id} is already logged out", code="invalid_state")
+        session = self._update(item, {"desired": "stopped", "updated_at": self.clock.now()})
+        self._command(session, CommandType.LOGOUT)
+        return session
+
+    def delete(self, tenant_id: str, session_id: str) -> None:
+        """Removes the session now; the connector logs it out and wipes its keys."""
+        item = self.get_item(tenant_id, session_id)
+        session = to_session(item)
+        self.table.transact_write(
+            [
+                Delete(item["pk"], item["sk"], condition=item_exists()),
+                Update(*_counters(tenant_id), add={"sessions": -1}),
+            ]
+        )
+        self._command(session, CommandType.LOGOUT, {"deleted": True})
+
+    def sandbox(self, tenant_id: str, session_id: str, action: str, data: dict[str, Any]) -> Session:
+        session = self.get(tenant_id, session_id)
+        if session.provider != Provider.SANDBOX:
+            raise ConflictError(f"session {session_id} is not a sandbox session", code="not_sandbox")
+        self._command(session, CommandType.SANDBOX, {"action": action, **data})
+        return session
+
+    # ---- what the connector reports -----------------------------------------------------------------
+
+    def apply_event(self, event: SessionEvent) -> Session | None:
+        """Persist a session event. Returns the new session, or None when the event is stale or unknown."""
+        item = self.table.get(*_key(event.tenant_id, event.session_id))
+        if item is None or int(item.get("fence", 0)) > event.fence:
+            return None
+        changes: dict[str, Any] = {"fence": event.fence, "updated_at": event.at}
+        status = _status_after(event)
+        if status is not None:
+            if not can_move(SessionStatus(item["status"]), status):
+                return None
+            changes["status"] = status.value
+            changes["status_reason"] = event.data.get("reason")
+        if event.type == EventType.QR_CODE:
+            changes["qr"] = {"text": event.data.get("qr"), "expires_at": event.data.get("expires_at")}
+        elif event.type == EventType.CONNECTION_SUCCESS:
+            changes["connected_at"] = event.at
+            changes["qr"] = None
+            if event.data.get("phone"):
+                changes["phone"] = event.data["phone"]
+        elif status is not None:
+            changes["qr"] = None
+        try:
+            new = self.table.update(
+                item["pk"],
+                item["sk"],
+                set=changes,
+                condition=item_exists() & (Attr("fence").not_exists() | Attr("fence").le(event.fence)),
+            )
+        except ConflictError:
+            return None  # deleted meanwhile, or a newer lease's event got there first
+        return to_session(new)
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Sessions by status across all tenants (for /health), from the shard index."""
+        counts: dict[str, int] = {}
+        for shard in range(self.shards):
+            cursor = None
+            while True:
+                page = self.table.query(f"SHARD#{shard}", index="gsi1", cursor=cursor)
+                for item in page.items:
+                    counts[item["status"]] = counts.get(item["status"], 0) + 1
+                if page.cursor is None:
+                    break
+                cursor = page.cursor
+        return counts
+
+    # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _update(self, item: Item, changes: dict[str, Any]) -> Session:
+        try:
+            new = self.table.update(item["pk"], item["sk"], set=changes, condition=item_exists())
+        except ConflictError as exc:
+            raise NotFound(f"session {item['id']} does not exist") from exc
+        return to_session(new)
+
+    def _command(self, session: Session, kind: CommandType, data: dict[str, Any] | None = None) -> None:
+        command = Command(
+            type=kind,
+            tenant_id=session.tenant_id,
+            session_id=session.id,
+            data=data or {},
+            issued_at=self.clock.now(),
+        )
+        queue = self.queues.get(command_queue(shard_of(session.id, self.shards)))
+        queue.send(command.model_dump_json(), group_id=session.id, dedup_id=command.id)
+
+
+def _status_after(event: SessionEvent) -> SessionStatus | None:
+    if event.type == EventType.QR_CODE:
+        return SessionStatus.QR
+    if event.type == EventType.CONNECTION_SUCCESS:
+        return SessionStatus.CONNECTED
+    if event.type == EventType.CONNECTION_LOST:
+        return SessionStatus.DISCONNECTED
+    if event.type == EventType.LOGGED_OUT:
+        return SessionStatus.LOGGED_OUT
+    if event.type == EventType.SESSION_FAILED:
+        return SessionStatus.FAILED
+    if event.type == EventType.SESSION_STATUS:
+        raw = event.data.get("status")
+        return SessionStatus(str(raw)) if raw in SessionStatus.__members__.values() else None
+    return None
