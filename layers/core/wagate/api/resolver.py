@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from wagate import __version__
 from wagate.api import errors
-from wagate.api.routes import health, keys
+from wagate.api.routes import health, keys, realtime, sandbox, sessions
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
 from wagate.wiring import deps
@@ -45,7 +45,8 @@ class WagateResolver(APIGatewayHttpResolver):
 def build_resolver() -> APIGatewayHttpResolver:
     app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
-    app.include_router(keys.router, prefix="/v1")
+    for router in (keys.router, sessions.router, sandbox.router, realtime.router):
+        app.include_router(router, prefix="/v1")
     app.enable_swagger(
         path="/docs",
         title="wagate",

@@ -1,0 +1,38 @@
+"""POST /v1/realtime/token: a short-lived token with which a dashboard opens the live socket."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.domain.tenants import Principal, Scope
+from wagate.services import realtime
+from wagate.wiring import deps
+
+router = APIGatewayHttpRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+
+
+class RealtimeToken(BaseModel):
+    token: str
+    expires_at: str
+    url: str | None = Field(None, description="Open the socket at url?token=...")
+
+
+@router.post("/realtime/token", summary="Get a token for the dashboard socket", tags=["realtime"])
+def realtime_token(principal: Reader) -> RealtimeToken:
+    d = deps()
+    token, expires_at = realtime.issue_token(
+        d.table, d.clock, principal.tenant_id, principal.key_id, d.settings.realtime_token_seconds
+    )
+    return RealtimeToken(
+        token=token,
+        expires_at=dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat().replace("+00:00", "Z"),
+        url=os.environ.get("WAGATE_WEBSOCKET_URL"),
+    )
