@@ -7,6 +7,8 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
+from wagate.local.language_extensions import expand_for_each
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
@@ -17,10 +19,9 @@ _TABLE_EXTRAS = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification", 
 def template_resources(kind: str, template: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
     """Logical id → Properties of every resource of one type."""
     doc = cfn_yaml.load(str(template))
+    resources = expand_for_each(doc["Resources"], doc.get("Parameters"))
     return {
-        name: dict(res.get("Properties", {}))
-        for name, res in doc["Resources"].items()
-        if res.get("Type") == kind
+        name: dict(res.get("Properties", {})) for name, res in resources.items() if res.get("Type") == kind
     }
 
 
