@@ -67,3 +67,35 @@ def http_event(
     else:
         event["requestContext"]["authorizer"] = {"lambda": authorizer}
     return event
+
+
+class ApiCaller:
+    """Runs a request the way API Gateway does: the authorizer first, its context into the API's event."""
+
+    def __init__(self, api: ModuleType, authorizer: ModuleType) -> None:
+        self.api = api
+        self.authorizer = authorizer
+
+    def __call__(
+        self, method: str, path: str, key: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        headers = dict(kwargs.pop("headers", {}))
+        if key is not None:
+            headers["authorization"] = f"Bearer {key}"
+        auth_event = load_event("authorizer-request")
+        auth_event["headers"] = headers
+        verdict = self.authorizer.lambda_handler(auth_event, LambdaContext())
+        assert verdict["isAuthorized"] is True
+        event = http_event(method, path, headers=headers, authorizer=verdict["context"], **kwargs)
+        response = self.api.lambda_handler(event, LambdaContext())
+        raw = response.get("body")
+        content_type = (response.get("headers") or {}).get("Content-Type", "")
+        if raw and response.get("isBase64Encoded"):
+            import base64
+
+            body: Any = base64.b64decode(raw)
+        elif raw and content_type.startswith("application/json"):
+            body = json.loads(raw)
+        else:
+            body = raw
+        return response["statusCode"], body, response.get("headers") or {}
