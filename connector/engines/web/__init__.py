@@ -1,0 +1,1 @@
+"""The `web` engine: WhatsApp Web multi-device spoken natively in asyncio Python."""

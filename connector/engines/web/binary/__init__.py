@@ -1,0 +1,1 @@
+"""WABinary, WhatsApp's binary XML: stanza values, JIDs, the token tables and the codec."""
