@@ -284,3 +284,13 @@ def test_socket_messages_get_clear_errors(
     assert "subscribe" in push.to("c3=")[1]["data"]["message"]
     ws(functions, "$disconnect", "c3=")
     assert ws(functions, "$default", "c3=", body=json.dumps({"event": "subscribe"}))["statusCode"] == 410
+
+
+def test_health_counts_sessions_by_status(call: ApiCaller, key: str, functions: dict[str, Any]) -> None:
+    first, second = create(call, key), create(call, key)
+    deliver(functions, event(first, EventType.CONNECTION_SUCCESS))
+    deliver(functions, event(first, EventType.CONNECTION_SUCCESS))  # a duplicate changes nothing
+    call("DELETE", f"/v1/sessions/{second['id']}", key)
+    status, health, _ = call("GET", "/health")
+    assert status == 200
+    assert health["sessions"]["connected"] == 1 and health["sessions"]["pending"] == 0

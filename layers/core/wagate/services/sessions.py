@@ -21,6 +21,7 @@ from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
 from wagate.ports import Clock, Delete, Item, Put, Queues, Table, Update
+from wagate.services.tenants import STATS_KEY
 
 SHARDS_DEFAULT = 4
 _SESSION_FIELDS = set(Session.model_fields)
@@ -131,6 +132,7 @@ class SessionService:
                 [
                     Put(item, condition=item_absent()),
                     Update(*_counters(tenant_id), add={"sessions": 1}, condition=under_limit),
+                    Update(*STATS_KEY, add={_stat(SessionStatus.PENDING): 1}),
                 ]
             )
         except ConflictError as exc:
@@ -167,15 +169,21 @@ class SessionService:
 
     def delete(self, tenant_id: str, session_id: str) -> None:
         """Removes the session now; the connector logs it out and wipes its keys."""
-        item = self.get_item(tenant_id, session_id)
-        session = to_session(item)
-        self.table.transact_write(
-            [
-                Delete(item["pk"], item["sk"], condition=item_exists()),
-                Update(*_counters(tenant_id), add={"sessions": -1}),
-            ]
-        )
-        self._command(session, CommandType.LOGOUT, {"deleted": True})
+        for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
+            item = self.get_item(tenant_id, session_id)
+            try:
+                self.table.transact_write(
+                    [
+                        Delete(item["pk"], item["sk"], condition=Attr("status").eq(item["status"])),
+                        Update(*_counters(tenant_id), add={"sessions": -1}),
+                        Update(*STATS_KEY, add={_stat(item["status"]): -1}),
+                    ]
+                )
+            except ConflictError:
+                continue
+            self._command(to_session(item), CommandType.LOGOUT, {"deleted": True})
+            return
+        raise ConflictError(f"session {session_id} is changing too fast to delete; retry", code="busy")
 
     def sandbox(self, tenant_id: str, session_id: str, action: str, data: dict[str, Any]) -> Session:
         session = self.get(tenant_id, session_id)
@@ -207,30 +215,46 @@ class SessionService:
                 changes["phone"] = event.data["phone"]
         elif status is not None:
             changes["qr"] = None
+        fresh = Attr("fence").not_exists() | Attr("fence").le(event.fence)
+        old_status = str(item["status"])
+        moved = "status" in changes and changes["status"] != old_status
         try:
-            new = self.table.update(
-                item["pk"],
-                item["sk"],
-                set=changes,
-                condition=item_exists() & (Attr("fence").not_exists() | Attr("fence").le(event.fence)),
-            )
+            if moved:
+                # The status counters for /health move in the same transaction as the status itself.
+                self.table.transact_write(
+                    [
+                        Update(
+                            item["pk"],
+                            item["sk"],
+                            set=changes,
+                            condition=fresh & Attr("status").eq(old_status),
+                        ),
+                        Update(*STATS_KEY, add={_stat(old_status): -1, _stat(changes["status"]): 1}),
+                    ]
+                )
+            else:
+                self.table.update(item["pk"], item["sk"], set=changes, condition=item_exists() & fresh)
         except ConflictError:
             return None  # deleted meanwhile, or a newer lease's event got there first
+        new = {**item, **changes}
         return to_session(new)
 
-    def counts_by_status(self) -> dict[str, int]:
-        """Sessions by status across all tenants (for /health), from the shard index."""
-        counts: dict[str, int] = {}
+    def connectors(self) -> dict[str, Any]:
+        """Which shards a live connector holds (from the shard leases), for /health."""
+        now = self.clock.now()
+        owners: set[str] = set()
+        held = 0
         for shard in range(self.shards):
-            cursor = None
-            while True:
-                page = self.table.query(f"SHARD#{shard}", index="gsi1", cursor=cursor)
-                for item in page.items:
-                    counts[item["status"]] = counts.get(item["status"], 0) + 1
-                if page.cursor is None:
-                    break
-                cursor = page.cursor
-        return counts
+            lease = self.table.get(f"LEASE#SHARD#{shard}", "LEASE")
+            if lease and float(lease.get("lease_until", 0)) > now:
+                held += 1
+                owners.add(str(lease.get("owner")))
+        return {"shards": self.shards, "shards_held": held, "live": len(owners)}
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Sessions by status across all tenants (for /health): counters, so O(1) however many exist."""
+        stats = self.table.get(*STATS_KEY) or {}
+        return {status.value: int(stats.get(_stat(status), 0)) for status in SessionStatus}
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
@@ -251,6 +275,10 @@ class SessionService:
         )
         queue = self.queues.get(command_queue(shard_of(session.id, self.shards)))
         queue.send(command.model_dump_json(), group_id=session.id, dedup_id=command.id)
+
+
+def _stat(status: str) -> str:
+    return f"sessions_{status}"
 
 
 def _status_after(event: SessionEvent) -> SessionStatus | None:

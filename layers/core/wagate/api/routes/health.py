@@ -5,32 +5,38 @@ from __future__ import annotations
 import datetime as dt
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from wagate import __version__
 from wagate.services import tenants
+from wagate.services.sessions import SessionService
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="healthy, or degraded when no connector holds some shard")
     version: str
     timestamp: str
     backend: str
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="tenants")
+    sessions: dict[str, int] = Field(description="sessions by status, across tenants")
+    connectors: dict[str, int] = Field(description="shards, shards_held by a live connector, live connectors")
 
 
 @router.get("/health", summary="Service health", tags=["health"], security=[])
 def health() -> Health:
     """Answers 503 in the error shape when the table cannot be read (TransientError)."""
     d = deps()
-    counts = {"tenants": tenants.tenant_count(d.table)}
+    sessions = SessionService(d.table, d.queues, d.clock, limit=1, shards=d.settings.shards)
+    connectors = sessions.connectors()
     return Health(
-        status="healthy",
+        status="healthy" if connectors["shards_held"] == connectors["shards"] else "degraded",
         version=__version__,
         timestamp=dt.datetime.fromtimestamp(d.clock.now(), dt.UTC).isoformat().replace("+00:00", "Z"),
         backend=d.settings.backend,
-        counts=counts,
+        counts={"tenants": tenants.tenant_count(d.table)},
+        sessions=sessions.counts_by_status(),
+        connectors=connectors,
     )
