@@ -37,7 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    sessions = commands.add_parser("sessions", help="manage WhatsApp sessions over the API")
+    sessions.add_argument("--url", default=os.environ.get("WAGATE_URL", "http://127.0.0.1:8000"))
+    sessions.add_argument("--api-key", default=os.environ.get("WAGATE_API_KEY"), help="or WAGATE_API_KEY")
+    session_commands = sessions.add_subparsers(dest="sessions_command", required=True)
+    new = session_commands.add_parser("create", help="create a session; --qr waits and prints its QR")
+    new.add_argument("name")
+    new.add_argument("--provider", choices=["web", "sandbox"], default="web")
+    new.add_argument("--phone")
+    new.add_argument("--qr", action="store_true", help="then wait and print the QR code to scan")
+    session_commands.add_parser("list", help="list sessions and their status")
+    show_qr = session_commands.add_parser("qr", help="print the QR code to scan, refreshed as it rotates")
+    show_qr.add_argument("session_id")
+    show_qr.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
+    logout = session_commands.add_parser("logout", help="unlink the device and wipe its keys")
+    logout.add_argument("session_id")
+
     args = parser.parse_args(argv)
+    if args.command == "sessions":
+        from wagate.cli_sessions import run as run_sessions
+
+        return run_sessions(args)
     if args.command == "serve":
         from wagate.local.runner import serve as run_server
 
