@@ -1,0 +1,1 @@
+"""Cryptographic building blocks of the web engine (curve keys and signatures)."""
