@@ -9,7 +9,7 @@ NODE_INSTALLED := $(INTEROP)/node_modules/.installed
 
 .PHONY: run test lint typecheck cfn-lint pytest install node bench clean
 
-run: install
+run: install node
 	$(BIN)/wagate serve
 
 test: install node lint typecheck cfn-lint pytest
@@ -25,9 +25,11 @@ $(INSTALLED): pyproject.toml
 # Baileys (pinned) is the reference peer of the web engine's interop tests; they skip without node.
 node: $(NODE_INSTALLED)
 
-$(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json
+# WhatsApp's protobufs are generated from the .proto inside the pinned npm package (never committed).
+$(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json | install
 	@if command -v npm >/dev/null; then \
-		cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+		(cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error) && \
+		$(BIN)/python -m connector.engines.web.proto.build && touch $@; \
 	else echo "npm not found: the interop tests against Baileys will be skipped"; fi
 
 lint: install
