@@ -1,0 +1,114 @@
+"""Messages: content kinds, the one status vocabulary, and the rule that status only moves forward."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MessageText = Annotated[
+    str, Field(min_length=1, max_length=4096, description="Plain text, up to 4096 characters")
+]
+MAX_MEDIA_BYTES = 16 * 1024 * 1024  # WhatsApp's limit for most media (seed 003)
+
+
+@enum.unique
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+@enum.unique
+class MessageStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its time (scheduled_at)
+    QUEUED = "queued"  # accepted, waiting for the connector
+    SENDING = "sending"  # claimed by a connector
+    SENT = "sent"  # WhatsApp accepted it (one tick)
+    DELIVERED = "delivered"  # reached the phone (two ticks)
+    READ = "read"  # read (blue ticks); `played` receipts of voice notes also land here
+    FAILED = "failed"  # gave up: see `error`
+    CANCELLED = "cancelled"  # cancelled before it was sent
+    RECEIVED = "received"  # an inbound message
+
+
+# How far along each status is. A receipt may arrive late or twice: an update only applies when it moves
+# the message forward, so `delivered` after `read` changes nothing (monotonic).
+PROGRESS: dict[MessageStatus, int] = {
+    MessageStatus.SCHEDULED: 0,
+    MessageStatus.QUEUED: 1,
+    MessageStatus.SENDING: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.READ: 5,
+    MessageStatus.RECEIVED: 5,
+    MessageStatus.FAILED: 6,
+    MessageStatus.CANCELLED: 6,
+}
+FINAL = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.RECEIVED})
+CANCELLABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
+
+
+def moves_forward(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether `new` may replace `current`. Failure may only follow statuses before `sent`."""
+    if current in (MessageStatus.FAILED, MessageStatus.CANCELLED):
+        return False
+    if new in (MessageStatus.FAILED, MessageStatus.CANCELLED):
+        return PROGRESS[current] < PROGRESS[MessageStatus.SENT]
+    return PROGRESS[new] > PROGRESS[current]
+
+
+@enum.unique
+class ContentKind(enum.StrEnum):
+    TEXT = "text"
+    TEMPLATE = "template"
+    MEDIA = "media"
+
+
+class MediaContent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = Field(None, description="https URL wagate fetches (up to 16 MB)")
+    upload_id: str | None = Field(None, description="Or the id of a file uploaded to /v1/media")
+    mime: str = Field(min_length=3, max_length=100, description="e.g. image/jpeg, application/pdf")
+    caption: str | None = Field(None, max_length=1024)
+    filename: str | None = Field(None, max_length=255)
+
+
+class MessageError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(description="Machine-readable reason, e.g. not_on_whatsapp, session_logged_out")
+    message: str
+    retryable: bool = False
+
+
+class Message(BaseModel):
+    """A message as the API shows it (outbound or inbound)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str
+    tenant_id: str
+    session_id: str
+    direction: Direction
+    to: str | None = Field(None, description="E.164 phone or group id (outbound)")
+    sender: str | None = Field(None, alias="from", description="E.164 phone or jid (inbound)")
+    chat: str = Field(description="The conversation's peer: E.164 phone or group jid")
+    kind: ContentKind
+    text: str | None = None
+    template: dict[str, Any] | None = None
+    media: MediaContent | None = None
+    status: MessageStatus
+    error: MessageError | None = None
+    provider_message_id: str | None = None
+    quoted_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    scheduled_at: float | None = None
+    created_at: float
+    updated_at: float
+    sent_at: float | None = None
+    delivered_at: float | None = None
+    read_at: float | None = None
+    attempts: int = 0
+    sandbox: bool = False
