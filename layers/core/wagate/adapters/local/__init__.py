@@ -1,0 +1,1 @@
+"""Local adapters: SQLite table and queues, file-key crypto."""
