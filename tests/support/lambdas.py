@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import urllib.parse
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -58,7 +59,8 @@ def http_event(
     event["requestContext"]["requestId"] = uuid.uuid4().hex[:16]
     event["headers"] = {"content-type": "application/json", **(headers or {})}
     if query:
-        event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&"))
+        # API Gateway hands over decoded values (and comma-joins repeated names).
+        event["queryStringParameters"] = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
     event["body"] = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     if event["body"] is None:
         del event["body"]

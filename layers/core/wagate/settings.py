@@ -20,6 +20,7 @@ class Settings(BaseModel):
     template: Path | None = Field(None, description="WAGATE_TEMPLATE: template.yaml, for local queues")
     table_name: str = Field("wagate", description="TABLE_NAME (aws)")
     kms_key_id: str | None = Field(None, description="KMS_KEY_ID (aws)")
+    idempotency_table: str = Field("wagate-idempotency", description="IDEMPOTENCY_TABLE (aws)")
     websocket_endpoint: str | None = Field(None, description="WAGATE_WEBSOCKET_ENDPOINT: @connections API")
     max_sessions_per_tenant: int = Field(5, ge=1, description="WAGATE_MAX_SESSIONS_PER_TENANT")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="WAGATE_MAX_BODY_BYTES")
@@ -35,6 +36,7 @@ class Settings(BaseModel):
             "template": env.get("WAGATE_TEMPLATE"),
             "table_name": env.get("TABLE_NAME"),
             "kms_key_id": env.get("KMS_KEY_ID"),
+            "idempotency_table": env.get("IDEMPOTENCY_TABLE"),
             "websocket_endpoint": env.get("WAGATE_WEBSOCKET_ENDPOINT"),
             "max_sessions_per_tenant": env.get("WAGATE_MAX_SESSIONS_PER_TENANT"),
             "max_body_bytes": env.get("WAGATE_MAX_BODY_BYTES"),

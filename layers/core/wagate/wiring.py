@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from wagate.settings import Settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
     from wagate.ports import Crypto, Push, Queues, Table
 
 
@@ -31,6 +33,8 @@ class Deps:
     crypto: Crypto
     push: Push | None
     clock: SystemClock
+    # Powertools idempotency persistence (POST /v1/messages): DynamoDB in AWS, the Table port locally.
+    idempotency: BasePersistenceLayer | None = None
 
 
 _lock = threading.Lock()
@@ -69,6 +73,7 @@ def build(settings: Settings) -> Deps:
 def _build_local(settings: Settings) -> Deps:
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
     from wagate.adapters.local.file_crypto import FileCrypto
+    from wagate.adapters.local.idempotency_store import TableIdempotencyStore
     from wagate.adapters.local.sqlite_queue import SqliteQueues
     from wagate.adapters.local.sqlite_table import SqliteTable
 
@@ -79,18 +84,21 @@ def _build_local(settings: Settings) -> Deps:
 
         definitions = dict(load_template(settings.template).queue_definitions())
     push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
+    table = SqliteTable(settings.table_path)
     return Deps(
         settings=settings,
-        table=SqliteTable(settings.table_path),
+        table=table,
         queues=SqliteQueues(settings.queues_path, definitions),
         crypto=FileCrypto(settings.master_key_path),
         push=push,
         clock=SystemClock(),
+        idempotency=TableIdempotencyStore(table),
     )
 
 
 def _build_aws(settings: Settings) -> Deps:
     import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
     from wagate.adapters.aws.dynamodb_table import DynamoTable
@@ -107,4 +115,7 @@ def _build_aws(settings: Settings) -> Deps:
         crypto=KmsCrypto(lambda: boto3.client("kms"), settings.kms_key_id),
         push=push,
         clock=SystemClock(),
+        idempotency=DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=boto3.client("dynamodb")
+        ),
     )

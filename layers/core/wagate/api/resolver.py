@@ -10,10 +10,14 @@ from aws_lambda_powertools.event_handler.depends import DependencyResolutionErro
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
 from wagate import __version__
 from wagate.api import errors
-from wagate.api.routes import health, keys, realtime, sandbox, sessions
+from wagate.api.routes import health, keys, messages, realtime, sandbox, sessions
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
 from wagate.wiring import deps
@@ -45,7 +49,7 @@ class WagateResolver(APIGatewayHttpResolver):
 def build_resolver() -> APIGatewayHttpResolver:
     app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
-    for router in (keys.router, sessions.router, sandbox.router, realtime.router):
+    for router in (keys.router, sessions.router, sandbox.router, realtime.router, messages.router):
         app.include_router(router, prefix="/v1")
     app.enable_swagger(
         path="/docs",
@@ -73,6 +77,22 @@ def build_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(WagateError)
     def domain_error(error: WagateError) -> Response[str]:
         return errors.from_domain(error)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def idempotency_reused(error: IdempotencyValidationError) -> Response[str]:
+        return errors.error_response(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different body; use a new key",
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def idempotency_in_progress(error: IdempotencyAlreadyInProgressError) -> Response[str]:
+        return errors.error_response(
+            409,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running; retry shortly",
+        )
 
     @app.exception_handler(RequestValidationError)
     def validation_error(error: RequestValidationError) -> Response[str]:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 
 from wagate import qr
 from wagate.api.auth import require
+from wagate.api.dependencies import session_service
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
-from wagate.services.sessions import SessionService
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
@@ -23,11 +23,7 @@ Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
-def service() -> SessionService:
-    d = deps()
-    return SessionService(
-        d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
-    )
+service = session_service
 
 
 class NewSession(BaseModel):

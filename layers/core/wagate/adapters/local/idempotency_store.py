@@ -1,0 +1,91 @@
+"""Powertools idempotency records on the Table port: the local (SQLite) twin of its DynamoDB layer.
+
+A record is `IDEMPOTENCY#{hashed key}` / `IDEMPOTENCY`, written with the same rule as Powertools'
+DynamoDB layer: only when absent, expired, or stuck in progress past its in-progress expiry. Expired
+records carry the table's TTL (`expires_at`), so they also count as absent and are purged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
+
+from wagate.conditions import Attr, item_absent
+from wagate.domain.errors import ConflictError
+from wagate.ports import Item, Table
+
+_SK = "IDEMPOTENCY"
+
+
+class TableIdempotencyStore(BasePersistenceLayer):
+    def __init__(self, table: Table) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._table = table
+
+    def _key(self, idempotency_key: str) -> tuple[str, str]:
+        return f"IDEMPOTENCY#{idempotency_key}", _SK
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        item = self._table.get(*self._key(idempotency_key))
+        if item is None:
+            raise IdempotencyItemNotFoundError
+        return _record(item)
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        pk, sk = self._key(data_record.idempotency_key)
+        item: Item = {
+            "pk": pk,
+            "sk": sk,
+            "key": data_record.idempotency_key,
+            "status": data_record.status,
+            "expiry": data_record.expiry_timestamp,
+            "expires_at": data_record.expiry_timestamp,
+        }
+        if data_record.in_progress_expiry_timestamp is not None:
+            item["in_progress_expiry"] = data_record.in_progress_expiry_timestamp
+        if self.payload_validation_enabled and data_record.payload_hash:
+            item["validation"] = data_record.payload_hash
+        now_ms = int(time.time() * 1000)
+        stuck = Attr("status").eq(STATUS_CONSTANTS["INPROGRESS"]) & Attr("in_progress_expiry").lt(now_ms)
+        try:
+            self._table.put(item, condition=item_absent() | stuck)
+        except ConflictError as exc:
+            existing = self._table.get(pk, sk)
+            if existing is None:  # expired between the two reads: let the caller retry
+                raise IdempotencyItemAlreadyExistsError() from exc
+            old = _record(existing)
+            self._validate_payload(data_payload=data_record, stored_data_record=old)
+            self._save_to_cache(data_record=old)
+            raise IdempotencyItemAlreadyExistsError(old_data_record=old) from exc
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        changes: dict[str, Any] = {
+            "response": data_record.response_data,
+            "status": data_record.status,
+            "expiry": data_record.expiry_timestamp,
+            "expires_at": data_record.expiry_timestamp,
+        }
+        if self.payload_validation_enabled:
+            changes["validation"] = data_record.payload_hash
+        self._table.update(*self._key(data_record.idempotency_key), set=changes)
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        self._table.delete(*self._key(data_record.idempotency_key))
+
+
+def _record(item: Item) -> DataRecord:
+    return DataRecord(
+        idempotency_key=item["key"],
+        status=item["status"],
+        expiry_timestamp=item.get("expiry"),
+        in_progress_expiry_timestamp=item.get("in_progress_expiry"),
+        response_data=str(item.get("response") or ""),
+        payload_hash=str(item.get("validation") or ""),
+    )

@@ -1,0 +1,100 @@
+"""/v1/messages: send now or later (idempotent with `Idempotency-Key`), list, fetch and cancel messages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from pydantic import BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.api.dependencies import message_service
+from wagate.domain.messages import Direction, Message, MessageStatus
+from wagate.domain.tenants import Principal, Scope
+from wagate.services.messages import SendRequest
+from wagate.wiring import deps
+
+router = APIGatewayHttpRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Sender = Annotated[Principal, Depends(require(Scope.SEND))]
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+class MessageList(BaseModel):
+    items: list[Message]
+    cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+@router.post("/messages", summary="Send a message (now or scheduled)", tags=["messages"])
+def send_message(body: SendRequest, principal: Sender) -> tuple[dict[str, Any], int]:
+    """202 with the message. With `Idempotency-Key`, a retry returns the first answer; the same key with a
+    different body is a 422 (`idempotency_key_reused`)."""
+    key = router.current_event.headers.get("idempotency-key")
+    request = {"tenant": principal.tenant_id, "key": key, "body": body.model_dump(mode="json")}
+    if not key:
+        return _accept(request), 202
+    config, accept = _idempotent_accept()
+    config.register_lambda_context(router.lambda_context)  # in-progress records expire with the invocation
+    return accept(request=request), 202
+
+
+@router.get("/messages", summary="List messages (newest first)", tags=["messages"])
+def list_messages(
+    principal: Reader,
+    session_id: Annotated[str | None, Query()] = None,
+    status: Annotated[MessageStatus | None, Query()] = None,
+    direction: Annotated[Direction | None, Query()] = None,
+    to: Annotated[str | None, Query(description="E.164 phone or group id")] = None,
+    since: Annotated[float | None, Query(description="epoch seconds")] = None,
+    until: Annotated[float | None, Query(description="epoch seconds")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query()] = None,
+) -> MessageList:
+    items, next_cursor = message_service().list(
+        principal.tenant_id,
+        session_id=session_id,
+        status=status,
+        direction=direction,
+        to=to,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return MessageList(items=items, cursor=next_cursor)
+
+
+@router.get("/messages/<message_id>", summary="Get a message", tags=["messages"])
+def get_message(message_id: str, principal: Reader) -> Message:
+    return message_service().get(principal.tenant_id, message_id)
+
+
+@router.delete("/messages/<message_id>", summary="Cancel a scheduled or queued message", tags=["messages"])
+def cancel_message(message_id: str, principal: Sender) -> Message:
+    return message_service().cancel(principal.tenant_id, message_id)
+
+
+def _accept(request: dict[str, Any]) -> dict[str, Any]:
+    message = message_service().accept(request["tenant"], SendRequest.model_validate(request["body"]))
+    return message.model_dump(mode="json", by_alias=True)
+
+
+@functools.cache
+def _idempotent_accept() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """Built on first use: the persistence layer holds a boto3 client, which must not exist at import."""
+    config = IdempotencyConfig(
+        event_key_jmespath="[tenant, key]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
+    store = deps().idempotency
+    assert store is not None, "the wiring provides an idempotency store"
+    decorate = idempotent_function(data_keyword_argument="request", config=config, persistence_store=store)
+    wrapped: Callable[..., dict[str, Any]] = decorate(_accept)
+    return config, wrapped

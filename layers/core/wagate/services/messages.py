@@ -1,0 +1,373 @@
+"""Messages: accept sends (now or scheduled), cancel and reschedule them, list them, and apply statuses.
+
+Storage layout (single table):
+    T#{tenant} / MSG#{message}            the message (ids are ULIDs: the sort key orders by time)
+        gsi1: T#{tenant}#S#{session}#MSG / {message}       a session's messages
+        gsi2: T#{tenant}#CONV#{conversation} / {message}   a conversation's messages
+    T#{tenant}#S#{session} / PMID#{provider id}   → message id: provider ids are unique per session
+    DUE#{minute}#{slot} / {due_at}#{tenant}#{message}     the due index of scheduled messages (`due_index`)
+Sending a queued message = a `send` command on the session's shard queue; the connector claims the message
+(queued → sending, a conditional update), sends it, and reports statuses back as events.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from wagate.conditions import Attr, SortKey, item_absent
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound
+from wagate.domain.events import Command, CommandType
+from wagate.domain.ids import new_id
+from wagate.domain.messages import (
+    CANCELLABLE,
+    ContentKind,
+    Direction,
+    MediaContent,
+    Message,
+    MessageError,
+    MessageStatus,
+    MessageText,
+    moves_forward,
+)
+from wagate.domain.phones import normalise_phone
+from wagate.domain.sessions import PERMANENT, Provider
+from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
+from wagate.services import due_index
+from wagate.services.sessions import SessionService, command_queue, shard_of
+
+GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
+MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
+_MESSAGE_FIELDS = set(Message.model_fields) | {"from"}
+
+
+class TemplateRef(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="A template of this tenant (or a built-in)")
+    variables: dict[str, str] = Field(default_factory=dict, description="Values for its {placeholders}")
+    language: str | None = Field(None, description="e.g. es or en; the template's default when omitted")
+
+
+class SendRequest(BaseModel):
+    """What a CRM asks to send. Exactly one of text, template and media."""
+
+    session_id: str | None = Field(None, description="The session (number) to send from")
+    pool: str | None = Field(None, description="Or a number pool: wagate picks a connected number")
+    to: str = Field(
+        min_length=3, max_length=64, description="E.164 phone (+34600123456) or a group id (…@g.us)"
+    )
+    text: MessageText | None = None
+    template: TemplateRef | None = None
+    media: MediaContent | None = None
+    scheduled_at: float | None = Field(None, description="Epoch seconds; omit to send now")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON, returned in every event")
+
+    @model_validator(mode="after")
+    def _one_content(self) -> SendRequest:
+        given = [k for k in ("text", "template", "media") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of text, template or media")
+        if (self.session_id is None) == (self.pool is None):
+            raise ValueError("give exactly one of session_id or pool")
+        if self.media is not None and (self.media.url is None) == (self.media.upload_id is None):
+            raise ValueError("media needs exactly one of url or upload_id")
+        return self
+
+
+def message_key(tenant_id: str, message_id: str) -> tuple[str, str]:
+    return f"T#{tenant_id}", f"MSG#{message_id}"
+
+
+def conversation_id(session_id: str, chat: str) -> str:
+    import hashlib
+
+    return "cnv_" + hashlib.sha256(f"{session_id}|{chat}".encode()).hexdigest()[:20]
+
+
+def normalise_recipient(to: str) -> str:
+    """E.164 for phones, the id as given for groups. Raises InvalidInput naming `to`."""
+    to = to.strip()
+    if "@" in to:
+        if not GROUP_ID.match(to):
+            raise InvalidInput("to: a group id looks like 120363012345678901@g.us", details={"field": "to"})
+        return to
+    return normalise_phone(to, field="to")
+
+
+def to_message(item: Item) -> Message:
+    return Message.model_validate({k: v for k, v in item.items() if k in _MESSAGE_FIELDS})
+
+
+class MessageService:
+    def __init__(
+        self, table: Table, queues: Queues, clock: Clock, sessions: SessionService, *, renderer: Any = None
+    ):
+        self.table = table
+        self.queues = queues
+        self.clock = clock
+        self.sessions = sessions
+        # renderer(tenant_id, TemplateRef) -> str; the templates service, injected to keep modules apart.
+        self.renderer = renderer
+
+    # ---- outbound -----------------------------------------------------------------------------------
+
+    def accept(self, tenant_id: str, request: SendRequest) -> Message:
+        """Validate, store and queue (or schedule) one message. Nothing is stored when anything is wrong."""
+        now = self.clock.now()
+        if request.pool is not None:
+            raise InvalidInput(
+                "number pools are not available yet; send with session_id", details={"field": "pool"}
+            )
+        assert request.session_id is not None
+        session = self.sessions.get(tenant_id, request.session_id)
+        if session.status in PERMANENT:
+            raise ConflictError(
+                f"session {session.id} is {session.status.value}: link it again before sending",
+                code="session_not_connected",
+                details={"status": session.status.value},
+            )
+        to = normalise_recipient(request.to)
+        if request.scheduled_at is not None:
+            if request.scheduled_at < now - 1:
+                raise InvalidInput("scheduled_at is in the past", details={"field": "scheduled_at"})
+            if request.scheduled_at > now + MAX_SCHEDULE_AHEAD:
+                raise InvalidInput(
+                    "scheduled_at is more than a year ahead", details={"field": "scheduled_at"}
+                )
+        kind, text, template = self._content(tenant_id, request)
+        message_id = new_id("msg", now)
+        scheduled = request.scheduled_at is not None and request.scheduled_at > now + 1
+        message = Message(
+            id=message_id,
+            tenant_id=tenant_id,
+            session_id=session.id,
+            direction=Direction.OUTBOUND,
+            to=to,
+            chat=to,
+            kind=kind,
+            text=text,
+            template=template,
+            media=request.media,
+            status=MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED,
+            metadata=request.metadata,
+            scheduled_at=request.scheduled_at,
+            created_at=now,
+            updated_at=now,
+            sandbox=session.provider == Provider.SANDBOX,
+        )
+        ops: list[TransactOp] = [Put(self._item(message), condition=item_absent())]
+        if scheduled:
+            assert request.scheduled_at is not None
+            ops.append(Put(due_index.entry(tenant_id, message_id, request.scheduled_at)))
+        self.table.transact_write(ops)
+        if not scheduled:
+            self.dispatch(message)
+        return message
+
+    def dispatch(self, message: Message) -> None:
+        """Hands a queued message to the connector that holds its session (a `send` command)."""
+        shards = self.sessions.shards
+        command = Command(
+            type=CommandType.SEND,
+            tenant_id=message.tenant_id,
+            session_id=message.session_id,
+            data={"message_id": message.id},
+            issued_at=self.clock.now(),
+        )
+        queue = self.queues.get(command_queue(shard_of(message.session_id, shards)))
+        # Dedup by message id: a second dispatch of the same message within 5 minutes is dropped.
+        queue.send(command.model_dump_json(), group_id=message.session_id, dedup_id=f"send-{message.id}")
+
+    def get(self, tenant_id: str, message_id: str) -> Message:
+        return to_message(self._item_of(tenant_id, message_id))
+
+    def cancel(self, tenant_id: str, message_id: str) -> Message:
+        """Cancels a scheduled or queued message. 409 once the connector has claimed it."""
+        item = self._item_of(tenant_id, message_id)
+        if item["status"] not in CANCELLABLE:
+            raise ConflictError(
+                f"message {message_id} is {item['status']}: only scheduled or queued ones can be cancelled",
+                code="not_cancellable",
+                details={"status": item["status"]},
+            )
+        ops: list[TransactOp] = [
+            Update(
+                item["pk"],
+                item["sk"],
+                set={"status": MessageStatus.CANCELLED.value, "updated_at": self.clock.now()},
+                condition=Attr("status").eq(item["status"]),
+            )
+        ]
+        if item["status"] == MessageStatus.SCHEDULED and item.get("scheduled_at") is not None:
+            ops.append(Delete(*due_index.key(tenant_id, message_id, float(item["scheduled_at"]))))
+        try:
+            self.table.transact_write(ops)
+        except ConflictError as exc:
+            raise ConflictError(
+                f"message {message_id} changed meanwhile; it can no longer be cancelled",
+                code="not_cancellable",
+            ) from exc
+        return self.get(tenant_id, message_id)
+
+    def reschedule(self, tenant_id: str, message_id: str, scheduled_at: float) -> Message:
+        """Moves a scheduled message to a new time (reminder plans use this when the event moves)."""
+        item = self._item_of(tenant_id, message_id)
+        if item["status"] != MessageStatus.SCHEDULED:
+            raise ConflictError(
+                f"message {message_id} is {item['status']}, not scheduled", code="not_scheduled"
+            )
+        if scheduled_at < self.clock.now() - 1:
+            raise InvalidInput("scheduled_at is in the past", details={"field": "scheduled_at"})
+        old = float(item["scheduled_at"])
+        self.table.transact_write(
+            [
+                Update(
+                    item["pk"],
+                    item["sk"],
+                    set={"scheduled_at": scheduled_at, "updated_at": self.clock.now()},
+                    condition=Attr("status").eq(MessageStatus.SCHEDULED.value),
+                ),
+                Delete(*due_index.key(tenant_id, message_id, old)),
+                Put(due_index.entry(tenant_id, message_id, scheduled_at)),
+            ]
+        )
+        return self.get(tenant_id, message_id)
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        session_id: str | None = None,
+        status: MessageStatus | None = None,
+        direction: Direction | None = None,
+        to: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Message], str | None]:
+        """Newest first. Filters on status/direction/to apply within each page (a page may be short)."""
+        sk = _time_range("MSG#" if session_id is None else "", since, until)
+        if session_id is not None:
+            page = self.table.query(
+                f"T#{tenant_id}#S#{session_id}#MSG",
+                index="gsi1",
+                sk=sk,
+                forward=False,
+                limit=limit,
+                cursor=cursor,
+            )
+        else:
+            page = self.table.query(f"T#{tenant_id}", sk=sk, forward=False, limit=limit, cursor=cursor)
+        target = normalise_recipient(to) if to else None
+        found = []
+        for item in page.items:
+            if status is not None and item["status"] != status:
+                continue
+            if direction is not None and item["direction"] != direction:
+                continue
+            if target is not None and item.get("chat") != target:
+                continue
+            found.append(to_message(item))
+        return found, page.cursor
+
+    # ---- what the connector reports -----------------------------------------------------------------
+
+    def apply_status(
+        self,
+        tenant_id: str,
+        message_id: str,
+        status: MessageStatus,
+        at: float,
+        *,
+        provider_message_id: str | None = None,
+        error: MessageError | None = None,
+    ) -> Message | None:
+        """Moves a message forward (never back). Returns the new message, or None when nothing changed."""
+        for _ in range(3):  # a concurrent receipt may win the race: re-read and try again
+            item = self.table.get(*message_key(tenant_id, message_id))
+            if item is None or not moves_forward(MessageStatus(item["status"]), status):
+                return None
+            changes: dict[str, Any] = {"status": status.value, "updated_at": at}
+            stamp = {
+                MessageStatus.SENT: "sent_at",
+                MessageStatus.DELIVERED: "delivered_at",
+                MessageStatus.READ: "read_at",
+            }
+            if status in stamp:
+                changes[stamp[status]] = at
+            if error is not None:
+                changes["error"] = error.model_dump()
+            ops: list[TransactOp] = []
+            if provider_message_id and not item.get("provider_message_id"):
+                changes["provider_message_id"] = provider_message_id
+                ops.append(
+                    Put(self._pmid_item(tenant_id, item["session_id"], provider_message_id, message_id))
+                )
+            ops.insert(
+                0, Update(item["pk"], item["sk"], set=changes, condition=Attr("status").eq(item["status"]))
+            )
+            try:
+                self.table.transact_write(ops)
+            except ConflictError:
+                continue
+            return to_message({**item, **changes})
+        return None
+
+    def by_provider_id(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:
+        found = self.table.get(f"T#{tenant_id}#S#{session_id}", f"PMID#{provider_message_id}")
+        return str(found["message_id"]) if found else None
+
+    # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _content(
+        self, tenant_id: str, request: SendRequest
+    ) -> tuple[ContentKind, str | None, dict[str, Any] | None]:
+        if request.text is not None:
+            return ContentKind.TEXT, request.text, None
+        if request.template is not None:
+            if self.renderer is None:
+                raise InvalidInput("templates are not available", details={"field": "template"})
+            text = self.renderer(tenant_id, request.template)
+            return ContentKind.TEMPLATE, text, request.template.model_dump()
+        return ContentKind.MEDIA, None, None
+
+    def _item_of(self, tenant_id: str, message_id: str) -> Item:
+        item = self.table.get(*message_key(tenant_id, message_id))
+        if item is None:
+            raise NotFound(f"message {message_id} does not exist")
+        return item
+
+    def _item(self, message: Message) -> Item:
+        pk, sk = message_key(message.tenant_id, message.id)
+        conv = conversation_id(message.session_id, message.chat)
+        return {
+            "pk": pk,
+            "sk": sk,
+            "gsi1pk": f"T#{message.tenant_id}#S#{message.session_id}#MSG",
+            "gsi1sk": message.id,
+            "gsi2pk": f"T#{message.tenant_id}#CONV#{conv}",
+            "gsi2sk": message.id,
+            "conversation_id": conv,
+            **message.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+    @staticmethod
+    def _pmid_item(tenant_id: str, session_id: str, provider_message_id: str, message_id: str) -> Item:
+        return {
+            "pk": f"T#{tenant_id}#S#{session_id}",
+            "sk": f"PMID#{provider_message_id}",
+            "message_id": message_id,
+        }
+
+
+def _time_range(prefix: str, since: float | None, until: float | None) -> SortKey | None:
+    """ULIDs start with the time, so a time range is a sort-key range."""
+    from wagate.domain.ids import ulid
+
+    if since is None and until is None:
+        return SortKey.prefix(prefix) if prefix else None
+    low = prefix + "msg_" + ulid(since or 0)[:10]
+    high = prefix + "msg_" + ulid(until or 253402300799)[:10] + "\uffff"
+    return SortKey.between(low, high)
