@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
 from wagate.observability import logger
-from wagate.services.session_events import handle_event
+from wagate.services.connector_events import handle_event
 from wagate.wiring import deps
 
 if TYPE_CHECKING:

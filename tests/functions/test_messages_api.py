@@ -68,7 +68,9 @@ def test_send_queues_and_hands_to_the_connector(call: ApiCaller, key: str, sessi
     )
     assert message["sandbox"] is True
     commands = drain(session["id"])
-    assert [(c.type, c.data) for c in commands] == [(CommandType.SEND, {"message_id": message["id"]})]
+    assert [(c.type, c.data) for c in commands] == [
+        (CommandType.SEND, {"message_id": message["id"], "to": "+34600123456", "text": "Hola"})
+    ]
     status, fetched, _ = call("GET", f"/v1/messages/{message['id']}", key)
     assert status == 200 and fetched["text"] == "Hola"
 

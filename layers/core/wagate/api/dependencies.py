@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wagate.services.conversations import ConversationService
 from wagate.services.messages import MessageService
 from wagate.services.sessions import SessionService
 from wagate.wiring import deps
@@ -17,6 +18,11 @@ def session_service() -> SessionService:
 def message_service() -> MessageService:
     d = deps()
     return MessageService(d.table, d.queues, d.clock, session_service(), renderer=_template_renderer())
+
+
+def conversation_service() -> ConversationService:
+    d = deps()
+    return ConversationService(d.table, d.queues, d.clock, shards=d.settings.shards)
 
 
 def _template_renderer():  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from wagate import __version__
 from wagate.api import errors
-from wagate.api.routes import health, keys, messages, realtime, sandbox, sessions
+from wagate.api.routes import conversations, health, keys, messages, realtime, sandbox, sessions
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
 from wagate.wiring import deps
@@ -49,8 +49,9 @@ class WagateResolver(APIGatewayHttpResolver):
 def build_resolver() -> APIGatewayHttpResolver:
     app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
-    for router in (keys.router, sessions.router, sandbox.router, realtime.router, messages.router):
-        app.include_router(router, prefix="/v1")
+    routers = (keys, sessions, sandbox, realtime, messages, conversations)
+    for module in routers:
+        app.include_router(module.router, prefix="/v1")
     app.enable_swagger(
         path="/docs",
         title="wagate",

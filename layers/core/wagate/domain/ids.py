@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import NewType
 
@@ -11,10 +12,20 @@ TenantId = NewType("TenantId", str)
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_lock = threading.Lock()
+_last = 0
+
+
 def ulid(now: float | None = None) -> str:
-    """48-bit millisecond time + 80 random bits; ids made later sort later (to the millisecond)."""
+    """48-bit millisecond time + 80 random bits. Monotonic in this process: an id made for the same or an
+    earlier millisecond than the previous one sorts right after it (messages in one burst keep order)."""
+    global _last
     millis = int((time.time() if now is None else now) * 1000)
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if value <= _last and (_last >> 80) - millis < 2000:
+            value = _last + 1
+        _last = value
     chars = []
     for _ in range(26):
         value, index = divmod(value, 32)

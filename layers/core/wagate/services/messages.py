@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from wagate.conditions import Attr, SortKey, item_absent
+from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.ids import new_id
@@ -36,6 +37,7 @@ from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider
 from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
 from wagate.services import due_index
+from wagate.services.conversations import activity
 from wagate.services.sessions import SessionService, command_queue, shard_of
 
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
@@ -77,12 +79,6 @@ class SendRequest(BaseModel):
 
 def message_key(tenant_id: str, message_id: str) -> tuple[str, str]:
     return f"T#{tenant_id}", f"MSG#{message_id}"
-
-
-def conversation_id(session_id: str, chat: str) -> str:
-    import hashlib
-
-    return "cnv_" + hashlib.sha256(f"{session_id}|{chat}".encode()).hexdigest()[:20]
 
 
 def normalise_recipient(to: str) -> str:
@@ -156,7 +152,7 @@ class MessageService:
             updated_at=now,
             sandbox=session.provider == Provider.SANDBOX,
         )
-        ops: list[TransactOp] = [Put(self._item(message), condition=item_absent())]
+        ops: list[TransactOp] = [Put(self.item(message), condition=item_absent()), activity(message)]
         if scheduled:
             assert request.scheduled_at is not None
             ops.append(Put(due_index.entry(tenant_id, message_id, request.scheduled_at)))
@@ -172,7 +168,7 @@ class MessageService:
             type=CommandType.SEND,
             tenant_id=message.tenant_id,
             session_id=message.session_id,
-            data={"message_id": message.id},
+            data=_send_data(message),
             issued_at=self.clock.now(),
         )
         queue = self.queues.get(command_queue(shard_of(message.session_id, shards)))
@@ -303,7 +299,7 @@ class MessageService:
             if provider_message_id and not item.get("provider_message_id"):
                 changes["provider_message_id"] = provider_message_id
                 ops.append(
-                    Put(self._pmid_item(tenant_id, item["session_id"], provider_message_id, message_id))
+                    Put(self.pmid_item(tenant_id, item["session_id"], provider_message_id, message_id))
                 )
             ops.insert(
                 0, Update(item["pk"], item["sk"], set=changes, condition=Attr("status").eq(item["status"]))
@@ -339,7 +335,8 @@ class MessageService:
             raise NotFound(f"message {message_id} does not exist")
         return item
 
-    def _item(self, message: Message) -> Item:
+    @staticmethod
+    def item(message: Message) -> Item:
         pk, sk = message_key(message.tenant_id, message.id)
         conv = conversation_id(message.session_id, message.chat)
         return {
@@ -354,7 +351,7 @@ class MessageService:
         }
 
     @staticmethod
-    def _pmid_item(tenant_id: str, session_id: str, provider_message_id: str, message_id: str) -> Item:
+    def pmid_item(tenant_id: str, session_id: str, provider_message_id: str, message_id: str) -> Item:
         return {
             "pk": f"T#{tenant_id}#S#{session_id}",
             "sk": f"PMID#{provider_message_id}",
@@ -371,3 +368,26 @@ def _time_range(prefix: str, since: float | None, until: float | None) -> SortKe
     low = prefix + "msg_" + ulid(since or 0)[:10]
     high = prefix + "msg_" + ulid(until or 253402300799)[:10] + "\uffff"
     return SortKey.between(low, high)
+
+
+def _send_data(message: Message) -> dict[str, Any]:
+    """What the connector needs to send: the id (its claim and the WhatsApp id derive from it) and content."""
+    data: dict[str, Any] = {"message_id": message.id, "to": message.to or message.chat}
+    if message.text is not None:
+        data["text"] = message.text
+    if message.media is not None:
+        data["media"] = {
+            "kind": _media_kind(message.media.mime),
+            "mime_type": message.media.mime,
+            "url": message.media.url,
+            "caption": message.media.caption,
+            "filename": message.media.filename,
+        }
+    if message.quoted_id:
+        data["quoted_id"] = message.quoted_id
+    return data
+
+
+def _media_kind(mime: str) -> str:
+    major = mime.split("/", 1)[0]
+    return {"image": "image", "video": "video", "audio": "audio"}.get(major, "document")

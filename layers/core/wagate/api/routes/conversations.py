@@ -1,0 +1,80 @@
+"""/v1/conversations and /v1/contacts: the inbox (newest first), a chat's history, read receipts, contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.api.dependencies import conversation_service
+from wagate.domain.conversations import Contact, Conversation
+from wagate.domain.messages import Message
+from wagate.domain.tenants import Principal, Scope
+
+router = APIGatewayHttpRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Sender = Annotated[Principal, Depends(require(Scope.SEND))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(description="From the previous page's cursor")]
+
+
+class ConversationList(BaseModel):
+    items: list[Conversation]
+    cursor: str | None = Field(None)
+
+
+class MessagePage(BaseModel):
+    items: list[Message] = Field(description="Newest first")
+    cursor: str | None = Field(None)
+
+
+class ContactList(BaseModel):
+    items: list[Contact]
+    cursor: str | None = Field(None)
+
+
+@router.get("/conversations", summary="Conversations, most recent activity first", tags=["conversations"])
+def list_conversations(
+    principal: Reader,
+    session_id: Annotated[str | None, Query()] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ConversationList:
+    items, next_cursor = conversation_service().list_conversations(
+        principal.tenant_id, session_id=session_id, limit=limit, cursor=cursor
+    )
+    return ConversationList(items=items, cursor=next_cursor)
+
+
+@router.get("/conversations/<conversation_id>", summary="Get a conversation", tags=["conversations"])
+def get_conversation(conversation_id: str, principal: Reader) -> Conversation:
+    return conversation_service().get_conversation(principal.tenant_id, conversation_id)
+
+
+@router.get(
+    "/conversations/<conversation_id>/messages", summary="A conversation's messages", tags=["conversations"]
+)
+def conversation_messages(
+    conversation_id: str, principal: Reader, limit: Limit = 50, cursor: Cursor = None
+) -> MessagePage:
+    items, next_cursor = conversation_service().conversation_messages(
+        principal.tenant_id, conversation_id, limit=limit, cursor=cursor
+    )
+    return MessagePage(items=items, cursor=next_cursor)
+
+
+@router.post(
+    "/conversations/<conversation_id>/read", summary="Mark read (sends read receipts)", tags=["conversations"]
+)
+def mark_read(conversation_id: str, principal: Sender) -> Conversation:
+    return conversation_service().mark_read(principal.tenant_id, conversation_id)
+
+
+@router.get("/contacts", summary="Contacts who wrote to the tenant's numbers", tags=["conversations"])
+def list_contacts(principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> ContactList:
+    items, next_cursor = conversation_service().list_contacts(principal.tenant_id, limit=limit, cursor=cursor)
+    return ContactList(items=items, cursor=next_cursor)

@@ -1,0 +1,44 @@
+"""Conversations (one per session and peer) and contacts (the people who wrote or were written to)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    tenant_id: str
+    session_id: str
+    chat: str = Field(description="The peer: E.164 phone, or a group jid")
+    name: str | None = Field(None, description="The contact's WhatsApp name, or the group subject")
+    is_group: bool = False
+    unread: int = 0
+    last_message_id: str | None = None
+    last_message_at: float | None = None
+    last_message_preview: str | None = None
+    last_direction: str | None = None
+    updated_at: float
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    phone: str = Field(description="E.164, or the WhatsApp id when the phone is not known (LID)")
+    tenant_id: str
+    name: str | None = Field(None, description="The name they use on WhatsApp (push name)")
+    jid: str | None = None
+    first_seen_at: float
+    last_seen_at: float
+    last_session_id: str | None = None
+    messages_in: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def conversation_id(session_id: str, chat: str) -> str:
+    """One conversation per session and peer, with an id that is the same wherever it is computed."""
+    return "cnv_" + hashlib.sha256(f"{session_id}|{chat}".encode()).hexdigest()[:20]

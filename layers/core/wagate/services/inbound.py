@@ -1,0 +1,98 @@
+"""Incoming messages: store each once (by provider id), and update its conversation and contact.
+
+Deduplication: the provider id row (`T#{tenant}#S#{session} / PMID#{id}`) is written in the same
+transaction as the message, with a condition, so a redelivered event stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wagate.conditions import item_absent
+from wagate.domain.errors import ConflictError
+from wagate.domain.ids import new_id
+from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
+from wagate.ports import Clock, Put, Table, TransactOp, Update
+from wagate.services.conversations import activity, contact_key
+from wagate.services.messages import MessageService
+
+
+class InboundService:
+    def __init__(self, table: Table, clock: Clock) -> None:
+        self.table = table
+        self.clock = clock
+
+    def record(
+        self, tenant_id: str, session_id: str, data: dict[str, Any], *, sandbox: bool = False
+    ) -> Message | None:
+        """Stores an `incoming_message` event's data. Returns None for a duplicate (already stored)."""
+        provider_id = str(data["provider_message_id"])
+        group = data.get("group_jid")
+        sender = data.get("sender_phone") or data.get("sender_jid")
+        chat = str(group or data.get("sender_phone") or data.get("chat_jid"))
+        at = float(data.get("timestamp") or self.clock.now())
+        media = data.get("media")
+        # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie.
+        message_id = new_id("msg", self.clock.now())
+        message = Message.model_validate(
+            {
+                "id": message_id,
+                "tenant_id": tenant_id,
+                "session_id": session_id,
+                "direction": Direction.INBOUND,
+                "from": sender,
+                "chat": chat,
+                "kind": ContentKind.MEDIA if media else ContentKind.TEXT,
+                "text": data.get("text") or (media or {}).get("caption"),
+                "media": _media(media),
+                "status": MessageStatus.RECEIVED,
+                "provider_message_id": provider_id,
+                "quoted_id": data.get("quoted_id"),
+                "metadata": {k: data[k] for k in ("push_name", "sender_jid", "type") if data.get(k)},
+                "created_at": at,
+                "updated_at": at,
+                "sandbox": sandbox,
+            }
+        )
+        ops: list[TransactOp] = [
+            Put(
+                MessageService.pmid_item(tenant_id, session_id, provider_id, message_id),
+                condition=item_absent(),
+            ),
+            Put(MessageService.item(message)),
+            activity(message, name=None if group else data.get("push_name")),
+        ]
+        if sender and not data.get("from_me"):
+            ops.append(self._contact_update(tenant_id, session_id, str(sender), data, at))
+        try:
+            self.table.transact_write(ops)
+        except ConflictError:
+            return None  # this provider id was stored already: a redelivery
+        return message
+
+    def _contact_update(
+        self, tenant_id: str, session_id: str, phone: str, data: dict[str, Any], at: float
+    ) -> Update:
+        changes: dict[str, Any] = {
+            "phone": phone,
+            "tenant_id": tenant_id,
+            "jid": data.get("sender_jid"),
+            "last_seen_at": at,
+            "last_session_id": session_id,
+        }
+        if data.get("push_name"):
+            changes["name"] = data["push_name"]
+        if self.table.get(*contact_key(tenant_id, phone)) is None:
+            changes["first_seen_at"] = at
+        return Update(*contact_key(tenant_id, phone), set=changes, add={"messages_in": 1})
+
+
+def _media(media: Any) -> dict[str, Any] | None:
+    if not isinstance(media, dict):
+        return None
+    return {
+        "url": media.get("url"),
+        "mime": media.get("mime_type") or "application/octet-stream",
+        "caption": media.get("caption"),
+        "filename": media.get("filename"),
+    }
