@@ -1,0 +1,318 @@
+"""`wagate serve`: runs template.yaml's functions on one machine — gateways, timers, queue runners, services.
+
+Lifecycle: bind → set the environment → build the adapters once (`wiring.install`) → start services,
+queue runners, timers and the server → wait for SIGINT/SIGTERM → drain. Draining stops accepting
+connections, lets in-flight HTTP requests and handler invocations finish, lets each queue runner finish
+the batch under way (taking no new one), stops services, and returns 0: nothing accepted is lost.
+A second signal stops waiting and returns 1.
+
+Extension point: `serve(services=[factory, ...])`. A factory receives the shared `Deps` and returns a
+`Service` (async start/stop) that lives in the same process, e.g. the connector holding WhatsApp sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import uvicorn
+
+from wagate.local.functions import FunctionRuntime
+from wagate.local.http_gateway import HttpApiGateway
+from wagate.local.http_routing import RouteTable
+from wagate.local.intrinsics import LOCAL_REGION, TemplateError
+from wagate.local.queue_runner import QueueRunner
+from wagate.local.server_app import WEBSOCKET_PATH, LocalGatewayApp
+from wagate.local.template import load_template
+from wagate.local.template_model import Template
+from wagate.local.timers import Timers
+from wagate.local.ws_events import MAX_MESSAGE_BYTES
+from wagate.local.ws_gateway import WebSocketGateway
+
+if TYPE_CHECKING:
+    from wagate.ports import Queues
+    from wagate.wiring import Deps
+
+log = logging.getLogger("wagate.local.runner")
+
+# Set by the runner for the process; a function's value for one of these (AWS's) is replaced.
+RUNNER_ENVIRONMENT = (
+    "WAGATE_BACKEND",
+    "WAGATE_DATA_DIR",
+    "WAGATE_TEMPLATE",
+    "WAGATE_WEBSOCKET_ENDPOINT",
+    "WAGATE_WEBSOCKET_URL",
+)
+
+
+class Service(Protocol):
+    """Something long-lived that shares the runner's process and adapters (e.g. the connector)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Finish or hand back what is under way; called once, during the drain."""
+        ...
+
+
+ServiceFactory = Callable[["Deps"], Service]
+
+
+@dataclass(frozen=True)
+class RunnerUrls:
+    http: str  # the HTTP API
+    websocket: str  # the WebSocket API
+    connections: str  # the @connections endpoint (what WAGATE_WEBSOCKET_ENDPOINT holds)
+
+
+def serve(
+    *,
+    template: Path,
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    ready: Callable[[RunnerUrls], None] | None = None,
+    services: Sequence[ServiceFactory] = (),
+) -> int:
+    """Run until SIGINT/SIGTERM, then drain; returns the exit code. Port 0 picks a free port.
+
+    Raises TemplateError (template unusable, or two functions disagree on an environment variable)
+    and OSError (the port is taken).
+    """
+    from wagate import wiring
+    from wagate.settings import Settings
+
+    _configure_logging()
+    spec = load_template(template)
+    listener = bind(host, port)
+    urls = urls_for(host, listener.getsockname()[1])
+    environment = function_environment(spec)
+    environment.update(
+        WAGATE_BACKEND="local",
+        WAGATE_DATA_DIR=str(Path(data_dir).resolve()),
+        WAGATE_TEMPLATE=str(spec.path),
+        WAGATE_WEBSOCKET_ENDPOINT=urls.connections,
+        WAGATE_WEBSOCKET_URL=urls.websocket,
+    )
+    os.environ.update(environment)
+    # Lambda always sets a region; boto3 clients (the @connections one too) need one.
+    os.environ.setdefault("AWS_REGION", LOCAL_REGION)
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
+    deps = wiring.build(Settings.from_env())
+    wiring.install(deps)
+    runner = LocalRunner(spec, listener, queues=deps.queues, services=[f(deps) for f in services])
+    return asyncio.run(runner.run_until_signal(ready or print_urls))
+
+
+def _configure_logging() -> None:
+    """Runner messages (drain progress, skipped events) on stderr, unless the host configured logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # uvicorn reports every WebSocket open and close at INFO: too chatty for a dashboard's socket.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def function_environment(template: Template) -> dict[str, str]:
+    """Every function's variables, merged: they share one process. Raises TemplateError on a conflict
+    (runner-owned variables excepted: the runner sets those itself)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for function_id, spec in template.functions.items():
+        for name, value in spec.environment.items():
+            if name in RUNNER_ENVIRONMENT:
+                continue
+            previous = merged.setdefault(name, (value, function_id))
+            if previous[0] != value:
+                raise TemplateError(
+                    f"{name} is {previous[0]!r} in {previous[1]} but {value!r} in {function_id}; "
+                    "locally all functions share one process, so they must agree"
+                )
+    return {name: value for name, (value, _) in merged.items()}
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (bound before anything starts, so port 0 can be resolved). Raises OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Explicitly IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets marked so, and without it
+    # Nagle + delayed ACKs add 40 ms to every keep-alive response (headers and body are two writes).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.setblocking(False)
+    return listener
+
+
+def urls_for(host: str, port: int) -> RunnerUrls:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    return RunnerUrls(
+        http=base, websocket=f"ws://{shown}:{port}{WEBSOCKET_PATH}", connections=base + WEBSOCKET_PATH
+    )
+
+
+def print_urls(urls: RunnerUrls) -> None:
+    sys.stdout.write(
+        f"wagate is serving\n  HTTP API        {urls.http}\n  WebSocket API   {urls.websocket}\n"
+        f"  @connections    {urls.connections}\nPress Ctrl+C to stop (in-flight work is finished first).\n"
+    )
+    sys.stdout.flush()
+
+
+class _RefusedHandshakeFilter(logging.Filter):
+    """uvicorn logs an ERROR after every refused WebSocket handshake, though the refusal (an HTTP
+    status, as API Gateway sends) went out correctly; refusing is normal here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
+_REFUSED_HANDSHAKE_FILTER = _RefusedHandshakeFilter()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner owns SIGINT/SIGTERM and the drain order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class LocalRunner:
+    """Everything one template runs, on one listening socket. Tests drive it in-process."""
+
+    def __init__(
+        self,
+        template: Template,
+        listener: socket.socket,
+        *,
+        queues: Queues | None = None,
+        services: Sequence[Service] = (),
+        time_scale: float = 1.0,
+        max_workers: int = 32,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.template = template
+        self._listener = listener
+        self.urls = urls_for(*listener.getsockname()[:2])
+        self.runtime = FunctionRuntime(template.functions, max_workers=max_workers)
+        routes = RouteTable(template.http_routes)
+        http = HttpApiGateway(routes, self.runtime) if template.http_routes else None
+        self.websocket = (
+            WebSocketGateway(template.websocket_api, self.runtime) if template.websocket_api else None
+        )
+        self.app = LocalGatewayApp(http, self.websocket)
+        self.timers = Timers(template.schedules, self.runtime, time_scale=time_scale)
+        self.queue_runners = _queue_runners(template, queues, self.runtime, poll_seconds)
+        self._services = list(services)
+        self._server: _Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> RunnerUrls:
+        """Import every handler, then start services, queue runners, timers and the server."""
+        for note in self.template.skipped:
+            log.warning("not emulated locally: %s", note)
+        self.runtime.load_all()
+        for service in self._services:
+            await service.start()
+        for runner in self.queue_runners:
+            runner.start()
+        self.timers.start()
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="h11",
+            ws="websockets-sansio",
+            ws_max_size=MAX_MESSAGE_BYTES,
+            server_header=False,  # API Gateway sends no `server: uvicorn`
+            proxy_headers=False,  # the gateway itself adds x-forwarded-* like API Gateway
+            timeout_graceful_shutdown=None,
+        )
+        logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)  # once: filters are a set
+        self._server = _Server(config)
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
+        while not self._server.started:
+            if self._server_task.done():
+                await self._server_task  # re-raises why it could not start
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        return self.urls
+
+    async def drain(self) -> None:
+        """Stop accepting and finish everything under way (see the module docstring)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        stopping: list[Awaitable[None]] = [self.timers.stop(), *(r.stop() for r in self.queue_runners)]
+        if self._server_task is not None:
+            stopping.append(asyncio.shield(self._server_task))
+        await asyncio.gather(*stopping)
+        for service in reversed(self._services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("service %s did not stop cleanly", getattr(service, "name", service))
+        await self.runtime.drain()
+
+    def force(self) -> None:
+        """Stop waiting for open connections (a second Ctrl+C)."""
+        if self._server is not None:
+            self._server.force_exit = True
+
+    async def run_until_signal(self, ready: Callable[[RunnerUrls], None]) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals_seen = 0
+
+        def on_signal() -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                log.info("draining: finishing in-flight work")
+                stop.set()
+            else:
+                log.warning("second signal: not waiting for open connections")
+                self.force()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+        try:
+            try:
+                urls = await self.start()
+            except BaseException:
+                await self.drain()
+                raise
+            ready(urls)
+            await stop.wait()
+            await self.drain()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        return 0 if signals_seen <= 1 else 1
+
+
+def _queue_runners(
+    template: Template, queues: Queues | None, runtime: FunctionRuntime, poll_seconds: float
+) -> list[QueueRunner]:
+    subscriptions = [s for s in template.queue_subscriptions if s.enabled]
+    if not subscriptions:
+        return []
+    if queues is None:
+        raise TemplateError("the template subscribes functions to queues, but no queue adapter was given")
+    return [
+        QueueRunner(
+            s, template.queues[s.queue_id], queues.get(s.queue_id), runtime, poll_seconds=poll_seconds
+        )
+        for s in subscriptions
+    ]

@@ -1,0 +1,52 @@
+"""The one ASGI app on the runner's port: the HTTP API, the WebSocket API and its @connections API.
+
+ws://host:port/ws                        the WebSocket API (any other path refuses the upgrade)
+http://host:port/ws/@connections/{id}    its management API (WAGATE_WEBSOCKET_ENDPOINT = .../ws)
+http://host:port/...                     every HttpApi route of the template
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from wagate.local.asgi import Receive, Scope, Send, send_response
+from wagate.local.http_events import gateway_error
+from wagate.local.http_gateway import HttpApiGateway
+from wagate.local.ws_gateway import CONNECTIONS_PREFIX, WebSocketGateway
+
+WEBSOCKET_PATH = "/ws"
+
+
+class LocalGatewayApp:
+    def __init__(
+        self,
+        http: HttpApiGateway | None,
+        websocket: WebSocketGateway | None,
+        *,
+        websocket_path: str = WEBSOCKET_PATH,
+    ) -> None:
+        self.http = http
+        self.websocket = websocket
+        self.websocket_path = websocket_path
+        self._management_prefix = websocket_path.rstrip("/") + CONNECTIONS_PREFIX
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            if self.websocket is not None and scope["path"] == self.websocket_path:
+                await self.websocket(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if kind != "http":
+            return  # lifespan: the runner starts and stops everything itself
+        if self.websocket is not None and scope["path"].startswith(self._management_prefix):
+            # Decode the raw path ourselves: ids end in "=" and boto3 sends it as %3D.
+            raw = scope.get("raw_path") or scope["path"].encode()
+            raw_id = raw.decode("latin-1").split("@connections/", 1)[-1]
+            await self.websocket.management(scope, receive, send, unquote(raw_id))
+            return
+        if self.http is not None:
+            await self.http(scope, receive, send)
+            return
+        await send_response(send, gateway_error(404, "Not Found"))
