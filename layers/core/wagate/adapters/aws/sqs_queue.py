@@ -144,15 +144,33 @@ class SqsQueues:
         self._queues: dict[str, SqsQueue] = {}
 
     def get(self, logical_name: str) -> SqsQueue:
-        """Raises NotFound when the queue's URL variable is not set."""
+        """Raises NotFound when neither the queue's URL variable nor a queue with its stack name exists.
+
+        Queues the template makes with Fn::ForEach (one per connector shard) cannot each get a variable;
+        they are named `{WAGATE_QUEUE_NAME_PREFIX}{logical name}[.fifo]` and looked up once by name.
+        """
         queue = self._queues.get(logical_name)
         if queue is None:
             variable = url_variable(logical_name)
-            url = self._env.get(variable)
+            url = self._env.get(variable) or self._url_by_name(logical_name)
             if not url:
-                raise NotFound(f"no queue {logical_name!r}: environment variable {variable} is not set")
+                raise NotFound(
+                    f"no queue {logical_name!r}: set {variable} or WAGATE_QUEUE_NAME_PREFIX to look it up"
+                )
             queue = self._queues.setdefault(logical_name, SqsQueue(logical_name, url, self.client))
         return queue
+
+    def _url_by_name(self, logical_name: str) -> str | None:
+        prefix = self._env.get("WAGATE_QUEUE_NAME_PREFIX")
+        if not prefix:
+            return None
+        for name in (f"{prefix}{logical_name}.fifo", f"{prefix}{logical_name}"):
+            try:
+                return self.client().get_queue_url(QueueName=name)["QueueUrl"]
+            except ClientError as exc:
+                if _error_code(exc) not in _NOT_FOUND_CODES:
+                    raise _domain_error(exc) from exc
+        return None
 
     def client(self) -> SQSClient:
         # Lazily: a client made at import time escapes moto and slows every cold start.
