@@ -20,7 +20,9 @@ app = build_resolver()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda", {}).get("tenant_id")
+    # Per thread: `wagate serve` runs concurrent invocations in one process, so a global key would leak.
+    logger.thread_safe_clear_keys()
     if tenant:
-        logger.append_keys(tenant_id=tenant)
+        logger.thread_safe_append_keys(tenant_id=tenant)
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

@@ -109,6 +109,9 @@ def serve(
     # Lambda always sets a region; boto3 clients (the @connections one too) need one.
     os.environ.setdefault("AWS_REGION", LOCAL_REGION)
     os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
+    # No CloudWatch or X-Ray here: metrics would only print EMF JSON and traces have nowhere to go.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     deps = wiring.build(Settings.from_env())
     wiring.install(deps)
     runner = LocalRunner(spec, listener, queues=deps.queues, services=[f(deps) for f in services])
