@@ -1,0 +1,1 @@
+"""The connector: one asyncio process holding WhatsApp sockets, one supervised task per session."""

@@ -1,0 +1,1 @@
+"""WhatsApp engines behind one interface (`base.Engine`): web, sandbox."""

@@ -1,0 +1,52 @@
+"""`python -m connector`: the connector process (ECS task, or a second process beside `wagate serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from connector.app import Connector
+
+log = logging.getLogger("wagate.connector")
+
+
+async def run_until_signal(connector: Connector) -> int:
+    """Start, wait for SIGTERM/SIGINT, stop cleanly (0). A second signal exits at once (1)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.error("second signal: exiting without closing sessions")
+            os._exit(1)
+        log.info("signal received: closing every session")
+        stop.set()
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, on_signal)
+    await connector.start()
+    await stop.wait()
+    await connector.stop()
+    return 0
+
+
+def main() -> int:
+    from wagate import wiring
+
+    logging.basicConfig(
+        level=os.environ.get("WAGATE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        stream=sys.stderr,
+    )
+    connector = Connector(wiring.deps())
+    return asyncio.run(run_until_signal(connector))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The connector as one object the local runner or `python -m connector` starts and stops."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from connector.config import ConnectorConfig, default_connector_id
+from connector.engines.catalog import EngineCatalog, default_catalog
+from connector.supervisor import Supervisor
+from wagate.ports import Clock, Crypto, Queues, Table
+from wagate.settings import Settings
+
+log = logging.getLogger("wagate.connector")
+
+
+class ConnectorDeps(Protocol):
+    """The adapters the connector uses (`wagate.wiring.Deps` has them all)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def table(self) -> Table: ...
+
+    @property
+    def queues(self) -> Queues: ...
+
+    @property
+    def crypto(self) -> Crypto: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+class Connector:
+    """A `wagate.local.runner.Service`: `serve(services=[Connector.from_deps])` runs it inside
+    `wagate serve`; `python -m connector` runs it alone."""
+
+    name = "connector"
+
+    def __init__(
+        self,
+        deps: ConnectorDeps,
+        config: ConnectorConfig | None = None,
+        *,
+        owner_id: str | None = None,
+        engines: EngineCatalog | None = None,
+    ) -> None:
+        self.config = config if config is not None else ConnectorConfig.from_env()
+        self.owner_id = owner_id or self.config.connector_id or default_connector_id()
+        self.engines = engines or default_catalog(
+            self.config.sandbox, deps.clock, journal=sandbox_journal(self.config, deps.settings)
+        )
+        self.supervisor = Supervisor(
+            table=deps.table,
+            queues=deps.queues,
+            crypto=deps.crypto,
+            clock=deps.clock,
+            config=self.config,
+            owner=self.owner_id,
+            engines=self.engines,
+        )
+
+    @classmethod
+    def from_deps(cls, deps: ConnectorDeps) -> Connector:
+        return cls(deps)
+
+    async def start(self) -> None:
+        log.info("connector %s starting (%d shards)", self.owner_id, self.config.shards)
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        """Close every socket cleanly and release every lease."""
+        await self.supervisor.stop()
+        await self.engines.close()
+        log.info("connector %s stopped", self.owner_id)
+
+
+def sandbox_journal(config: ConnectorConfig, settings: Settings) -> Path | None:
+    """Where the sandbox network journals its sockets: only on one machine (local), unless configured."""
+    if not config.sandbox.journal_enabled:
+        return None
+    if config.sandbox.journal is not None:
+        return config.sandbox.journal
+    if settings.backend == "local":
+        return settings.data_dir / "sandbox" / "sockets.jsonl"
+    return None

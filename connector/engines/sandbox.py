@@ -1,0 +1,352 @@
+"""The sandbox engine: a simulated WhatsApp number for demos and CRM development. Nothing leaves the machine.
+
+It behaves like the real thing where a CRM can observe it: QR codes that rotate (the first lives
+`qr_first_seconds`, the next ones `qr_next_seconds`, until `qr_limit`), a scan (the `scan` action) that
+pairs a fake +1555 number and stores its credentials in the KeyStore (so a restart logs in again without
+a QR code), and the restart WhatsApp asks for right after pairing. Once connected:
+
+  * messages to the sandbox contacts progress sent → delivered → read (Cleo's phone is off: delivered
+    only); Ana answers each message once, a little later (`auto_reply`); +15550109999 is "not on
+    WhatsApp", so sends to it fail; any other number is delivered and read;
+  * two sandbox groups can be listed and written to;
+  * actions (the `sandbox` command, `data.action`): `scan` (data: phone, name, qr — all optional),
+    `drop` (a transient disconnect: reconnect with backoff), `logout` (unlinked from the phone: keys
+    wiped), `ban` (permanent failure, remembered until a logout), `reply` (data: from, text, group,
+    quoted_id: an incoming message now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connector.config import SandboxSettings
+from connector.engines.base import (
+    Connected,
+    Emit,
+    Engine,
+    EngineError,
+    Exit,
+    ExitReason,
+    GroupInfo,
+    IncomingMessage,
+    KeyNamespace,
+    KeyStore,
+    NotConnected,
+    OutgoingMedia,
+    Paired,
+    QrCode,
+    Receipt,
+    ReceiptStatus,
+    Retry,
+    SendRejected,
+    SendResult,
+    SessionInfo,
+    Unsupported,
+    jid_phone,
+    provider_message_id,
+    to_jid,
+)
+from connector.engines.sandbox_network import (
+    ANA,
+    CONTACTS,
+    GROUPS,
+    UNREACHABLE_PHONE,
+    Contact,
+    SandboxNetwork,
+    SandboxSocket,
+    contact_for,
+    group_for,
+)
+from connector.tasks import BackgroundTasks
+from wagate.ports import Clock
+
+CREDS_ID = "creds"
+
+
+def fake_phone(session_id: str) -> str:
+    """A stable, obviously fictional number (+1 555 is reserved for fiction) for a paired session."""
+    number = int.from_bytes(hashlib.sha256(session_id.encode()).digest()[:8], "big") % 10_000_000
+    return f"+1555{number:07d}"
+
+
+async def store_pairing(
+    keys: KeyStore, session_id: str, now: float, *, phone: Any = None, name: Any = None
+) -> tuple[str, str]:
+    """Store what a scan leaves behind (credentials, identity, pre-keys); returns (phone, jid).
+    Also lets benchmarks and demos pre-pair sessions without scanning. Raises ValueError (bad phone)."""
+    phone = str(phone or fake_phone(session_id))
+    jid = to_jid(phone)
+    creds = {
+        "phone": phone,
+        "jid": jid,
+        "name": str(name or f"Sandbox {phone[-4:]}"),
+        "paired_at": now,
+        "platform": "sandbox",
+    }
+    async with keys.transaction():
+        await keys.put(KeyNamespace.CREDS, {CREDS_ID: json.dumps(creds).encode()})
+        await keys.put(KeyNamespace.IDENTITY, {"self": os.urandom(32)})
+        await keys.put(KeyNamespace.PRE_KEY, {str(i): os.urandom(32) for i in range(1, 6)})
+    return phone, jid
+
+
+class SandboxEngine(Engine):
+    def __init__(
+        self,
+        session: SessionInfo,
+        keys: KeyStore,
+        emit: Emit,
+        *,
+        network: SandboxNetwork,
+        settings: SandboxSettings,
+        clock: Clock,
+    ) -> None:
+        super().__init__(session, keys, emit)
+        self._network = network
+        self._settings = settings
+        self._clock = clock
+        self._end: asyncio.Future[Exit] | None = None
+        self._scan: asyncio.Future[Mapping[str, Any]] | None = None
+        self._qr: str | None = None
+        self._socket: SandboxSocket | None = None
+        self._creds: dict[str, Any] | None = None
+        self._stop_requested = False
+        self._replying: set[str] = set()  # chats with an auto-reply on its way (one at a time)
+        self._tasks: BackgroundTasks | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._creds is not None and self._end is not None and not self._end.done()
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def run(self) -> Exit:
+        self._end = asyncio.get_running_loop().create_future()
+        if self._stop_requested:
+            return Exit.stopped()
+        self._tasks = BackgroundTasks(f"sandbox {self.session.label}")
+        self._socket = await self._network.open_socket(self.session, self._socket_closed)
+        outcome = Exit.stopped()
+        try:
+            stored = await self.keys.get(KeyNamespace.CREDS, [CREDS_ID])
+            if CREDS_ID not in stored:
+                outcome = await self._pair()
+                return outcome
+            creds = json.loads(stored[CREDS_ID])
+            if creds.get("banned"):
+                outcome = Exit.banned("this sandbox number is banned; log out to start again")
+                return outcome
+            if not self._end.done():  # stop() may have come while the socket was opening
+                self._creds = creds
+                await self.emit(Connected(creds["phone"], creds["jid"], creds.get("name")))
+            outcome = await self._end
+            return outcome
+        finally:
+            self._creds = None
+            await self._tasks.cancel_all()
+            await self._network.close_socket(self._socket, outcome.reason.value)
+
+    async def stop(self) -> None:
+        self._stop_requested = True
+        self._finish(Exit.stopped())
+
+    def _finish(self, outcome: Exit) -> None:
+        if self._end is not None and not self._end.done():
+            self._end.set_result(outcome)
+
+    def _socket_closed(self, reason: str) -> None:
+        if reason == "replaced":
+            self._finish(Exit.replaced("another socket opened for this device"))
+        else:
+            self._finish(Exit.lost(reason))
+
+    async def _pair(self) -> Exit:
+        assert self._end is not None
+        shown = 0
+        while True:
+            if self._settings.qr_limit and shown >= self._settings.qr_limit:
+                return Exit(ExitReason.QR_TIMEOUT, Retry.NEVER, detail=f"{shown} QR codes were not scanned")
+            lifetime = self._settings.qr_first_seconds if shown == 0 else self._settings.qr_next_seconds
+            shown += 1
+            self._qr = f"sandbox:{self.session.session_id}:{shown}:{secrets.token_urlsafe(12)}"
+            self._scan = asyncio.get_running_loop().create_future()
+            await self.emit(QrCode(self._qr, self._clock.now() + lifetime))
+            waiting: set[asyncio.Future[Any]] = {self._scan, self._end}
+            await asyncio.wait(waiting, timeout=lifetime, return_when=asyncio.FIRST_COMPLETED)
+            if self._end.done():
+                return self._end.result()
+            if self._scan.done():
+                return await self._paired(self._scan.result())
+
+    async def _paired(self, scan: Mapping[str, Any]) -> Exit:
+        try:
+            phone, jid = await store_pairing(
+                self.keys,
+                self.session.session_id,
+                self._clock.now(),
+                phone=scan.get("phone"),
+                name=scan.get("name"),
+            )
+        except ValueError as exc:
+            return Exit.failed(str(exc))
+        await self.emit(Paired(phone, jid))
+        # WhatsApp closes the stream after pairing and expects a fresh login with the new credentials.
+        return Exit.restart("paired")
+
+    # ---- simulated actions --------------------------------------------------------------------------
+
+    async def simulate(self, action: str, data: Mapping[str, Any]) -> None:
+        """Raises NotConnected (not in a state for it yet), EngineError (a stale QR), Unsupported."""
+        if action == "scan":
+            await self._simulate_scan(data)
+        elif action == "drop":
+            self._require_socket()
+            self._finish(Exit.lost("sandbox: connection dropped"))
+        elif action == "logout":
+            self._require_socket()
+            self._finish(Exit.logged_out_("sandbox: unlinked from the phone"))
+        elif action == "ban":
+            self._require_socket()
+            if self._creds is not None:
+                await self.keys.put(
+                    KeyNamespace.CREDS, {CREDS_ID: json.dumps({**self._creds, "banned": True}).encode()}
+                )
+            self._finish(Exit.banned("sandbox: this number was banned"))
+        elif action == "reply":
+            self._require_connected()
+            await self._incoming(
+                sender=_contact_named(data.get("from")),
+                text=str(data.get("text") or "Hello from the sandbox 👋"),
+                group_jid=_group_jid(data.get("group")),
+                quoted_id=str(data["quoted_id"]) if data.get("quoted_id") else None,
+            )
+        else:
+            raise Unsupported(f"unknown sandbox action {action!r}", code="unknown_action")
+
+    async def _simulate_scan(self, data: Mapping[str, Any]) -> None:
+        if self._creds is not None:
+            return  # already paired and connected: nothing to scan
+        if self._scan is None or self._scan.done() or self._end is None or self._end.done():
+            raise NotConnected("no QR code is showing yet", code="no_qr")
+        expected = data.get("qr")
+        if expected is not None and expected != self._qr:
+            raise EngineError("that QR code has expired", code="qr_expired")
+        self._scan.set_result(data)
+
+    def _require_socket(self) -> None:
+        if self._end is None or self._end.done():
+            raise NotConnected("the sandbox socket is not open", code="not_connected")
+
+    def _require_connected(self) -> None:
+        if not self.connected:
+            raise NotConnected("the sandbox session is not connected", code="not_connected")
+
+    # ---- while connected ----------------------------------------------------------------------------
+
+    async def send_text(
+        self, to: str, text: str, message_id: str, *, quoted_id: str | None = None
+    ) -> SendResult:
+        return self._send(to, text, message_id)
+
+    async def send_media(
+        self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
+    ) -> SendResult:
+        return self._send(to, media.caption or f"[{media.kind.value}]", message_id)
+
+    def _send(self, to: str, text: str, message_id: str) -> SendResult:
+        self._require_connected()
+        try:
+            jid = to_jid(to)
+        except ValueError as exc:
+            raise SendRejected(str(exc), code="invalid_recipient") from exc
+        if jid_phone(jid) == UNREACHABLE_PHONE:
+            raise SendRejected(f"{to} is not on WhatsApp (sandbox)", code="not_on_whatsapp")
+        if jid.endswith("@g.us") and group_for(jid) is None:
+            raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
+        sent = SendResult(provider_message_id(message_id), self._clock.now(), jid)
+        assert self._tasks is not None
+        self._tasks.spawn(self._progress(jid, sent.provider_message_id, text), name="sandbox receipts")
+        return sent
+
+    async def _progress(self, chat_jid: str, message_id: str, text: str) -> None:
+        group = group_for(chat_jid)
+        readers = group.members if group is not None else (contact_for(chat_jid),)
+        await asyncio.sleep(self._settings.delivered_seconds)
+        await self._receipt(chat_jid, message_id, ReceiptStatus.DELIVERED)
+        if not any(contact.reads for contact in readers):
+            return
+        await asyncio.sleep(self._settings.read_seconds)
+        await self._receipt(chat_jid, message_id, ReceiptStatus.READ)
+        replier = next((c for c in readers if c.replies), None)
+        if replier is None or not self._settings.auto_reply or chat_jid in self._replying:
+            return
+        # One auto-reply in flight per chat, so a CRM that answers every message cannot start a storm.
+        self._replying.add(chat_jid)
+        try:
+            await asyncio.sleep(self._settings.reply_seconds)
+            excerpt = text if len(text) <= 60 else text[:57] + "..."
+            reply = f"Auto-reply from {replier.name}: got “{excerpt}”"
+            await self._incoming(replier, reply, group.jid if group is not None else None, message_id)
+        finally:
+            self._replying.discard(chat_jid)
+
+    async def _receipt(self, chat_jid: str, message_id: str, status: ReceiptStatus) -> None:
+        await self.emit(Receipt(chat_jid, (message_id,), status, self._clock.now()))
+
+    async def _incoming(
+        self, sender: Contact, text: str, group_jid: str | None, quoted_id: str | None
+    ) -> None:
+        await self.emit(
+            IncomingMessage(
+                provider_message_id="SB" + secrets.token_hex(9).upper(),
+                chat_jid=group_jid or sender.jid,
+                sender_jid=sender.jid,
+                sender_phone=sender.phone,
+                timestamp=self._clock.now(),
+                text=text,
+                quoted_id=quoted_id,
+                group_jid=group_jid,
+                push_name=sender.name,
+            )
+        )
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
+        self._require_connected()
+
+    async def list_groups(self) -> list[GroupInfo]:
+        self._require_connected()
+        return [GroupInfo(g.jid, g.subject, participants=len(g.members) + 1) for g in GROUPS]
+
+    async def logout(self) -> None:
+        self._require_socket()
+        self._finish(Exit.logged_out_("logged out by request"))
+
+
+def _contact_named(value: Any) -> Contact:
+    """A sandbox contact by phone or jid (default Ana); anyone else becomes an ad-hoc contact."""
+    if not value:
+        return ANA
+    text = str(value)
+    for contact in CONTACTS:
+        if text in (contact.phone, contact.jid):
+            return contact
+    try:
+        jid = to_jid(text)
+    except ValueError as exc:
+        raise EngineError(str(exc), code="invalid_sender") from exc
+    return Contact(jid_phone(jid) or text, text, reads=True, replies=False)
+
+
+def _group_jid(value: Any) -> str | None:
+    if not value:
+        return None
+    jid = str(value)
+    if group_for(jid) is None:
+        raise EngineError(f"{jid} is not a sandbox group", code="unknown_group")
+    return jid

@@ -1,0 +1,49 @@
+"""Which connectors are alive: heartbeat rows that let each one take only its fair share of shards.
+
+Rows: pk `CONNECTORS`, sk `MEMBER#{owner}`, with the table's TTL attribute `expires_at`: a member that
+stops heart-beating simply disappears from the count (unlike leases, nothing is fenced on these rows,
+so turning invisible on expiry is exactly right). Synchronous: call through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+from wagate.conditions import SortKey
+from wagate.ports import Clock, Table
+
+MEMBERS_PK = "CONNECTORS"
+
+
+class Members:
+    def __init__(self, table: Table, clock: Clock, owner: str, *, ttl: float) -> None:
+        self._table = table
+        self._clock = clock
+        self._owner = owner
+        self._ttl = ttl
+
+    def heartbeat(self) -> int:
+        """Say we are alive; returns how many connectors are (us included)."""
+        now = self._clock.now()
+        self._table.put(
+            {
+                "pk": MEMBERS_PK,
+                "sk": f"MEMBER#{self._owner}",
+                "owner": self._owner,
+                "seen_at": now,
+                "expires_at": math.ceil(now + self._ttl),
+            }
+        )
+        return self.count()
+
+    def count(self) -> int:
+        total, cursor = 0, None
+        while True:
+            page = self._table.query(MEMBERS_PK, sk=SortKey.prefix("MEMBER#"), limit=100, cursor=cursor)
+            total += len(page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return max(total, 1)
+
+    def leave(self) -> None:
+        self._table.delete(MEMBERS_PK, f"MEMBER#{self._owner}")

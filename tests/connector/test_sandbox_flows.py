@@ -1,0 +1,208 @@
+"""The connector with the sandbox engine, end to end in one process: commands in, events out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from connector.app import Connector
+from connector.engines.base import provider_message_id
+from connector.engines.sandbox_network import ANA, GROUPS, UNREACHABLE_PHONE, read_journal
+from tests.connector.conftest import World
+from wagate.domain.events import CommandType, EventType
+
+QR, SUCCESS, LOST = EventType.QR_CODE, EventType.CONNECTION_SUCCESS, EventType.CONNECTION_LOST
+
+
+def with_connector(world: World, scenario: Callable[[Connector], Awaitable[Any]], owner: str = "c1") -> None:
+    async def main() -> None:
+        connector = world.connector(owner)
+        await connector.start()
+        try:
+            await scenario(connector)
+        finally:
+            await connector.stop()
+
+    asyncio.run(main())
+    world.events.collect()
+
+
+def test_pairing_rotates_qr_codes_and_survives_a_restart(world: World) -> None:
+    session = world.add_session()
+
+    async def first_run(connector: Connector) -> None:
+        world.command(CommandType.CONNECT, session)
+        first, second = await world.events.wait_for(session, QR, count=2)
+        assert first.data["qr"] != second.data["qr"]
+        assert first.data["qr"].startswith("sandbox:") and first.data["sandbox"] is True
+        assert second.data["expires_at"] > first.data["expires_at"] - 1
+        world.command(CommandType.SANDBOX, session, action="scan")
+        [connected] = await world.events.wait_for(session, SUCCESS)
+        assert connected.data["phone"].startswith("+1555") and connected.data["sandbox"] is True
+        assert connected.fence >= 1
+        [paired] = await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("paired") is True
+        )
+        assert paired.data["phone"] == connected.data["phone"]
+
+    with_connector(world, first_run)
+    [stopped] = [e for e in world.events.of(session, LOST) if e.data["reason"] == "connector_stopped"]
+    assert world.keys_of(session), "the pairing stored credentials"
+    phone = world.events.of(session, SUCCESS)[0].data["phone"]
+    assert all(phone.encode() not in item["v"] for item in world.keys_of(session)), "keys are encrypted"
+
+    since = world.events.mark()
+
+    async def second_run(connector: Connector) -> None:
+        # Nothing is sent: discovery finds the session (desired=running) and logs in with the stored keys.
+        [again] = await world.events.wait_for(session, SUCCESS, since=since)
+        assert again.data["phone"] == phone
+        assert again.fence > stopped.fence
+
+    with_connector(world, second_run, owner="c2")
+    assert world.events.of(session, QR, since=since) == [], "no new QR code after a restart"
+
+
+def test_send_progresses_to_read_and_contacts_reply(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        world.command(CommandType.SEND, session, message_id="msg_1", to=ANA.phone, text="Hi Ana")
+        [sent] = await world.events.wait_for(session, EventType.MESSAGE_SENT, since=since)
+        wa_id = provider_message_id("msg_1")
+        assert sent.data["message_id"] == "msg_1" and sent.data["provider_message_id"] == wa_id
+        delivered, read = await world.events.wait_for(session, EventType.MESSAGE_STATUS, since=since, count=2)
+        assert [delivered.data["status"], read.data["status"]] == ["delivered", "read"]
+        assert delivered.data["provider_message_ids"] == [wa_id]
+        [reply] = await world.events.wait_for(session, EventType.INCOMING_MESSAGE, since=since)
+        assert reply.data["sender_phone"] == ANA.phone and reply.data["quoted_id"] == wa_id
+        assert reply.data["type"] == "text" and "Hi Ana" in reply.data["text"] and reply.data["sandbox"]
+
+        since = world.events.mark()
+        world.command(CommandType.SANDBOX, session, action="reply", text="Do you have a visit slot tomorrow?")
+        [asked] = await world.events.wait_for(session, EventType.INCOMING_MESSAGE, since=since)
+        assert asked.data["text"] == "Do you have a visit slot tomorrow?"
+        world.command(
+            CommandType.MARK_READ, session, chat=ANA.phone, message_ids=[asked.data["provider_message_id"]]
+        )
+
+        world.command(CommandType.SEND, session, message_id="msg_2", to=UNREACHABLE_PHONE, text="anyone?")
+        [failed] = await world.events.wait_for(
+            session,
+            EventType.MESSAGE_STATUS,
+            since=since,
+            where=lambda e: e.data.get("message_id") == "msg_2",
+        )
+        assert failed.data["status"] == "failed" and failed.data["reason"] == "not_on_whatsapp"
+
+        world.command(CommandType.SYNC_GROUPS, session)
+        [groups] = await world.events.wait_for(session, EventType.GROUPS_SYNCED, since=since)
+        assert [g["jid"] for g in groups.data["groups"]] == [g.jid for g in GROUPS]
+
+    with_connector(world, scenario)
+
+
+def test_drop_reconnects_with_backoff_and_no_new_qr(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        world.command(CommandType.SANDBOX, session, action="drop")
+        [lost] = await world.events.wait_for(session, LOST, since=since)
+        assert lost.data["permanent"] is False and lost.data["retry_in"] >= 0
+        assert lost.data["reason"] == "connection_lost"
+        await world.events.wait_for(session, SUCCESS, since=since)
+        assert world.events.of(session, QR, since=since) == []
+
+    with_connector(world, scenario)
+
+
+def test_logout_reports_logged_out_wipes_keys_and_stays_down(world: World) -> None:
+    by_phone, by_command = world.add_session(), world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(by_phone)
+        await world.pair(by_command)
+        since = world.events.mark()
+        world.command(CommandType.SANDBOX, by_phone, action="logout")  # unlinked from the phone
+        world.command(CommandType.LOGOUT, by_command)  # the API's logout
+        for session in (by_phone, by_command):
+            [event] = await world.events.wait_for(session, EventType.LOGGED_OUT, since=since)
+            assert event.data["sandbox"] is True
+        await world.events.settle(1.0)  # a few discovery rounds
+        states = connector.supervisor.session_states()
+        for session in (by_phone, by_command):
+            assert world.keys_of(session) == []
+            assert session not in states
+            statuses = world.events.of(session, EventType.SESSION_STATUS, since=since)
+            assert [e for e in statuses if e.data["status"] == "connecting"] == [], "no reconnect"
+
+        # Connecting again starts from a new QR code.
+        since = world.events.mark()
+        world.command(CommandType.CONNECT, by_phone)
+        await world.events.wait_for(by_phone, QR, since=since)
+
+    with_connector(world, scenario)
+
+
+def test_ban_is_a_permanent_failure(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        world.command(CommandType.SANDBOX, session, action="ban")
+        [failed] = await world.events.wait_for(session, EventType.SESSION_FAILED, since=since)
+        assert failed.data["reason"] == "banned" and failed.data["sandbox"] is True
+        await world.events.settle(1.0)
+        assert world.events.of(session, LOST, since=since) == []
+        assert len(world.events.of(session, EventType.SESSION_STATUS, since=since)) == 0
+        assert session not in connector.supervisor.session_states()
+
+        # The ban is remembered: connecting again fails again, until a logout wipes the number.
+        since = world.events.mark()
+        world.command(CommandType.CONNECT, session)
+        await world.events.wait_for(session, EventType.SESSION_FAILED, since=since)
+
+    with_connector(world, scenario)
+
+
+def test_disconnect_stays_down_until_connect(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        world.command(CommandType.DISCONNECT, session)
+        [stopped] = await world.events.wait_for(
+            session,
+            EventType.SESSION_STATUS,
+            since=since,
+            where=lambda e: e.data.get("reason") == "requested",
+        )
+        assert stopped.data["status"] == "disconnected"
+        await world.events.settle(1.0)
+        assert session not in connector.supervisor.session_states()
+        world.command(CommandType.CONNECT, session)
+        await world.events.wait_for(session, SUCCESS, since=since)
+
+    with_connector(world, scenario)
+
+
+def test_send_before_the_scan_fails_and_sandbox_sockets_are_journaled(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        world.command(CommandType.CONNECT, session)
+        await world.events.wait_for(session, QR)
+        world.command(CommandType.SEND, session, message_id="msg_early", to=ANA.phone, text="too early")
+        [failed] = await world.events.wait_for(session, EventType.MESSAGE_STATUS)
+        assert failed.data["reason"] == "session_not_connected"
+
+    with_connector(world, scenario)
+    records = [r for r in read_journal(world.journal) if r["session"].endswith(session)]
+    assert [r["op"] for r in records] == ["open", "close"]
