@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=os.environ.get("WAGATE_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("WAGATE_PORT", "8000")))
     serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    serve.add_argument(
+        "--no-connector", action="store_true", help="run without the WhatsApp connector (it runs elsewhere)"
+    )
 
     admin = commands.add_parser("admin", help="operator commands on the data directly")
     admin.add_argument("--data-dir", type=Path, default=_env_path("WAGATE_DATA_DIR", Path(".wagate")))
@@ -59,10 +62,24 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_sessions(args)
     if args.command == "serve":
-        from wagate.local.runner import serve as run_server
-
-        return run_server(template=args.template, data_dir=args.data_dir, host=args.host, port=args.port)
+        return _serve(args)
     return _admin(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Everything on one machine: the template's handlers, timers, queues, and the connector in-process."""
+    from connector.app import Connector
+    from wagate.local.runner import serve as run_server
+    from wagate.local.template import TemplateError
+
+    services = [] if args.no_connector else [Connector.from_deps]
+    try:
+        return run_server(
+            template=args.template, data_dir=args.data_dir, host=args.host, port=args.port, services=services
+        )
+    except (TemplateError, OSError) as exc:
+        print(f"wagate serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def _admin(args: argparse.Namespace) -> int:
