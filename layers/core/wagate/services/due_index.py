@@ -9,10 +9,14 @@ proportional to what is due, never to everything that is scheduled.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 
-from wagate.ports import Item
+from wagate.ports import Item, OutgoingMessage
 
 SLOTS = 8
+DISPATCH_QUEUE = "DispatchQueue"  # standard SQS: the only kind that takes a per-message delay
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 
 
 def _slot(message_id: str) -> int:
@@ -30,3 +34,9 @@ def key(tenant_id: str, message_id: str, due_at: float) -> tuple[str, str]:
 def entry(tenant_id: str, message_id: str, due_at: float) -> Item:
     pk, sk = key(tenant_id, message_id, due_at)
     return {"pk": pk, "sk": sk, "tenant_id": tenant_id, "message_id": message_id, "due_at": due_at}
+
+
+def dispatch_message(tenant_id: str, message_id: str, due_at: float, now: float) -> OutgoingMessage:
+    delay = min(MAX_DELAY_SECONDS, max(0, math.ceil(due_at - now)))
+    body = json.dumps({"tenant_id": tenant_id, "message_id": message_id, "due_at": due_at})
+    return OutgoingMessage(body=body, delay_seconds=delay)

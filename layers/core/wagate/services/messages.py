@@ -38,10 +38,12 @@ from wagate.domain.sessions import PERMANENT, Provider
 from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
 from wagate.services import due_index
 from wagate.services.conversations import activity
+from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
 from wagate.services.sessions import SessionService, command_queue, shard_of
 
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
+SOON_SECONDS = 120  # a sweep runs every minute and looks 90 s ahead: anything sooner skips the due index
 _MESSAGE_FIELDS = set(Message.model_fields) | {"from"}
 
 
@@ -153,11 +155,18 @@ class MessageService:
             sandbox=session.provider == Provider.SANDBOX,
         )
         ops: list[TransactOp] = [Put(self.item(message), condition=item_absent()), activity(message)]
-        if scheduled:
+        soon = scheduled and request.scheduled_at is not None and request.scheduled_at <= now + SOON_SECONDS
+        if scheduled and not soon:
             assert request.scheduled_at is not None
             ops.append(Put(due_index.entry(tenant_id, message_id, request.scheduled_at)))
         self.table.transact_write(ops)
-        if not scheduled:
+        if soon:
+            # Due before the next sweep could see it: straight into the delay queue.
+            assert request.scheduled_at is not None
+            self.queues.get(DISPATCH_QUEUE).send_batch(
+                [dispatch_message(tenant_id, message_id, request.scheduled_at, now)]
+            )
+        elif not scheduled:
             self.dispatch(message)
         return message
 

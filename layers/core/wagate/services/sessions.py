@@ -206,6 +206,8 @@ class SessionService:
                 return None
             changes["status"] = status.value
             changes["status_reason"] = event.data.get("reason")
+        if event.type == EventType.SESSION_STATUS and event.data.get("reason") == "qr_timeout":
+            changes["desired"] = "stopped"  # nobody scanned: don't show QR codes again after a restart
         if event.type == EventType.QR_CODE:
             changes["qr"] = {"text": event.data.get("qr"), "expires_at": event.data.get("expires_at")}
         elif event.type == EventType.CONNECTION_SUCCESS:

@@ -1,0 +1,393 @@
+"""Templates: a tenant's own message templates, the built-in ones, and rendering either into text.
+
+Storage layout (single table):
+    T#{tenant} / TPL#{name}#{language}    a tenant's template (neither name nor language can hold '#',
+                                          so the prefix TPL#{name}# finds exactly one name's languages)
+Built-in templates (seed 004: appointment confirmation, reminder, follow-up, custom; in es and en) live
+in code below, are the same for every tenant and are never stored. A tenant's template with the same name
+and language hides the built-in one; deleting it brings the built-in back.
+
+Which language a send gets: the one asked for, else its base language (es-MX → es), looking at the
+tenant's own templates before the built-ins. With no language, the name must exist in one language only
+(among the tenant's own if it has any, else among the built-ins); otherwise the send is refused, because
+guessing would send someone a message in a language they may not read.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound
+from wagate.domain.templates import (
+    TEMPLATE_NAME,
+    Language,
+    Template,
+    TemplateBody,
+    TemplateName,
+    Variable,
+    check,
+    normalise_language,
+)
+from wagate.ports import Clock, Item, Table
+from wagate.services.messages import TemplateRef
+
+MAX_VARIABLES = 50
+
+
+class NewTemplate(BaseModel):
+    name: TemplateName
+    language: Language
+    body: TemplateBody
+    description: str | None = Field(None, max_length=500)
+    variables: list[Variable] = Field(
+        default_factory=list,
+        max_length=MAX_VARIABLES,
+        description="Optional: describe variables, or give them defaults. Undeclared ones are required",
+    )
+
+
+class TemplateChanges(BaseModel):
+    """A PATCH: only the fields given change; `variables`, when given, replaces the whole list."""
+
+    body: TemplateBody | None = None
+    description: str | None = Field(None, max_length=500)
+    variables: list[Variable] | None = Field(None, max_length=MAX_VARIABLES)
+
+
+def _built_in(name: str, language: str, description: str, body: str, **variables: str) -> Template:
+    declared = [Variable(name=key, description=text) for key, text in variables.items()]
+    used, warnings = check(body, declared)
+    return Template(
+        name=name,
+        language=language,
+        body=body,
+        description=description,
+        variables=declared,
+        placeholders=used,
+        builtin=True,
+        warnings=warnings,
+    )
+
+
+_ES = {
+    "nombre_cliente": "Nombre del cliente",
+    "nombre_asesor": "Tu nombre, tal como lo verá el cliente",
+    "fecha_cita": "Fecha de la cita, p. ej. martes 28 de octubre",
+    "hora_cita": "Hora de la cita, p. ej. 17:30",
+    "direccion": "Dónde es la cita",
+    "mensaje_personalizado": "Tu mensaje",
+}
+_EN = {
+    "client_name": "The client's name",
+    "advisor_name": "Your name, as the client will see it",
+    "appointment_date": "The appointment's date, e.g. Tuesday, October 28",
+    "appointment_time": "The appointment's time, e.g. 5:30 PM",
+    "address": "Where the appointment is",
+    "custom_message": "Your message",
+}
+
+
+def _pick(names: dict[str, str], *keys: str) -> dict[str, str]:
+    return {key: names[key] for key in keys}
+
+
+BUILT_IN: dict[tuple[str, str], Template] = {
+    (t.name, t.language): t
+    for t in (
+        _built_in(
+            "appointment_confirmation",
+            "es",
+            "Se envía al confirmar una reserva",
+            "Hola {nombre_cliente}, tu cita con {nombre_asesor} queda confirmada para el {fecha_cita} "
+            "a las {hora_cita}. Si necesitas cambiarla, responde a este mensaje.",
+            **_pick(_ES, "nombre_cliente", "nombre_asesor", "fecha_cita", "hora_cita"),
+        ),
+        _built_in(
+            "appointment_confirmation",
+            "en",
+            "Sent when a booking is confirmed",
+            "Hi {client_name}, your appointment with {advisor_name} is confirmed for {appointment_date} "
+            "at {appointment_time}. If you need to change it, just reply to this message.",
+            **_pick(_EN, "client_name", "advisor_name", "appointment_date", "appointment_time"),
+        ),
+        _built_in(
+            "appointment_reminder",
+            "es",
+            "Recordatorio antes de la cita (p. ej. 24 horas antes)",
+            "Hola {nombre_cliente}, te recordamos tu cita del {fecha_cita} a las {hora_cita} en "
+            "{direccion}. Si no puedes venir, avísanos respondiendo a este mensaje. ¡Te esperamos!",
+            **_pick(_ES, "nombre_cliente", "fecha_cita", "hora_cita", "direccion"),
+        ),
+        _built_in(
+            "appointment_reminder",
+            "en",
+            "A reminder before the appointment (e.g. 24 hours before)",
+            "Hi {client_name}, this is a reminder of your appointment on {appointment_date} at "
+            "{appointment_time} at {address}. If you can't make it, please let us know by replying to "
+            "this message. See you soon!",
+            **_pick(_EN, "client_name", "appointment_date", "appointment_time", "address"),
+        ),
+        _built_in(
+            "follow_up",
+            "es",
+            "Seguimiento después de la consulta",
+            "Hola {nombre_cliente}, soy {nombre_asesor}. Gracias por tu visita.\n\n{mensaje_personalizado}"
+            "\n\nSi te surge cualquier duda, escríbeme por aquí.",
+            **_pick(_ES, "nombre_cliente", "nombre_asesor", "mensaje_personalizado"),
+        ),
+        _built_in(
+            "follow_up",
+            "en",
+            "A check-in after the consultation",
+            "Hi {client_name}, it's {advisor_name}. Thank you for coming in.\n\n{custom_message}\n\n"
+            "If any questions come up, just write to me here.",
+            **_pick(_EN, "client_name", "advisor_name", "custom_message"),
+        ),
+        _built_in(
+            "custom",
+            "es",
+            "Un mensaje libre. Crea tu propia plantilla «custom» para fijar su texto y sus variables",
+            "{mensaje_personalizado}",
+            **_pick(_ES, "mensaje_personalizado"),
+        ),
+        _built_in(
+            "custom",
+            "en",
+            "A free-form message. Create your own 'custom' template to set its text and variables",
+            "{custom_message}",
+            **_pick(_EN, "custom_message"),
+        ),
+    )
+}
+
+
+def _key(tenant_id: str, name: str, language: str) -> tuple[str, str]:
+    return f"T#{tenant_id}", f"TPL#{name}#{language}"
+
+
+def _to_template(item: Item) -> Template:
+    variables = [Variable.model_validate(v) for v in item.get("variables", [])]
+    used, warnings = check(item["body"], variables)
+    return Template(
+        name=item["name"],
+        language=item["language"],
+        body=item["body"],
+        description=item.get("description"),
+        variables=variables,
+        placeholders=used,
+        warnings=warnings,
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+        version=item["version"],
+    )
+
+
+def _built_in_languages(name: str) -> list[str]:
+    return sorted(language for (built_in, language) in BUILT_IN if built_in == name)
+
+
+class TemplateService:
+    """The use cases behind /v1/templates, and the renderer `MessageService` uses for template sends."""
+
+    def __init__(self, table: Table, clock: Clock) -> None:
+        self.table = table
+        self.clock = clock
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def get(self, tenant_id: str, name: str, language: str | None = None) -> Template:
+        """The template a send with this name and language would use. NotFound, or InvalidInput when the
+        language is needed to choose."""
+        return self.resolve(tenant_id, name, language)
+
+    def resolve(
+        self, tenant_id: str, name: str, language: str | None, *, field: str = "language"
+    ) -> Template:
+        if not TEMPLATE_NAME.fullmatch(name):
+            raise self._unknown(name)
+        if language is None:
+            own = self._own_items(tenant_id, name)
+            if len(own) == 1:
+                return _to_template(own[0])
+            languages = sorted(i["language"] for i in own) if own else _built_in_languages(name)
+            if len(languages) == 1:
+                return BUILT_IN[(name, languages[0])]
+            if not languages:
+                raise self._unknown(name)
+            raise InvalidInput(
+                f"template {name} exists in {', '.join(languages)}: say which with {field}",
+                code="template_language_needed",
+                details={"field": field, "languages": languages},
+            )
+        wanted = normalise_language(language, field=field)
+        for candidate in dict.fromkeys([wanted, wanted.split("-")[0]]):
+            item = self.table.get(*_key(tenant_id, name, candidate))
+            if item is not None:
+                return _to_template(item)
+            if (name, candidate) in BUILT_IN:
+                return BUILT_IN[(name, candidate)]
+        languages = sorted(
+            {i["language"] for i in self._own_items(tenant_id, name)} | set(_built_in_languages(name))
+        )
+        if not languages:
+            raise self._unknown(name)
+        raise NotFound(
+            f"template {name} has no {wanted} version; it exists in {', '.join(languages)}",
+            details={"field": field, "languages": languages},
+        )
+
+    def preview(
+        self, tenant_id: str, name: str, variables: dict[str, str], language: str | None
+    ) -> tuple[Template, str]:
+        """The template a send would use and its text. NotFound for an unknown name; else as `render`."""
+        template = self.resolve(tenant_id, name, language)
+        return template, template.render(variables)
+
+    def render(self, tenant_id: str, ref: TemplateRef) -> str:
+        """The text of a template send. Raises InvalidInput naming an unknown template or language, and
+        every missing or unknown variable."""
+        try:
+            template = self.resolve(tenant_id, ref.name, ref.language, field="template.language")
+        except NotFound as exc:
+            raise InvalidInput(exc.message, code="unknown_template", details=exc.details) from exc
+        return template.render(ref.variables)
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    def create(self, tenant_id: str, new: NewTemplate) -> Template:
+        """Raises InvalidInput for a bad body or variables, ConflictError when the name and language are
+        taken (a built-in of the same name and language is not "taken": the new one overrides it)."""
+        used, warnings = check(new.body, new.variables)
+        now = self.clock.now()
+        template = Template(
+            **new.model_dump(),
+            placeholders=used,
+            warnings=warnings,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        try:
+            self.table.put(self._item(tenant_id, template), condition=item_absent())
+        except ConflictError as exc:
+            raise ConflictError(
+                f"template {new.name} ({new.language}) already exists; change it with "
+                f"PATCH /v1/templates/{new.name}?language={new.language}",
+                code="template_exists",
+            ) from exc
+        return template
+
+    def update(self, tenant_id: str, name: str, language: str | None, changes: TemplateChanges) -> Template:
+        """Applies the fields given in the PATCH. ConflictError if the template changed meanwhile."""
+        item = self._own_item(tenant_id, name, language)
+        given = changes.model_fields_set
+        body = changes.body if "body" in given and changes.body is not None else item["body"]
+        variables = (
+            changes.variables
+            if "variables" in given and changes.variables is not None
+            else [Variable.model_validate(v) for v in item.get("variables", [])]
+        )
+        description = changes.description if "description" in given else item.get("description")
+        used, warnings = check(body, variables)
+        template = Template(
+            name=name,
+            language=item["language"],
+            body=body,
+            description=description,
+            variables=variables,
+            placeholders=used,
+            warnings=warnings,
+            created_at=item["created_at"],
+            updated_at=self.clock.now(),
+            version=int(item["version"]) + 1,
+        )
+        try:
+            self.table.put(
+                self._item(tenant_id, template), condition=Attr("version").eq(int(item["version"]))
+            )
+        except ConflictError as exc:
+            raise ConflictError(
+                f"template {name} ({item['language']}) changed or was deleted meanwhile; fetch it again",
+                code="template_changed",
+            ) from exc
+        return template
+
+    def delete(self, tenant_id: str, name: str, language: str | None) -> None:
+        item = self._own_item(tenant_id, name, language)
+        try:
+            self.table.delete(item["pk"], item["sk"], condition=item_exists())
+        except ConflictError:
+            pass  # deleted meanwhile: the outcome the caller wanted
+
+    # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _own_items(self, tenant_id: str, name: str) -> list[Item]:
+        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix(f"TPL#{name}#"))
+        return page.items
+
+    def _own_item(self, tenant_id: str, name: str, language: str | None) -> Item:
+        """The tenant's own template, exactly (no fallback: a PATCH of es-MX must not change es)."""
+        if not TEMPLATE_NAME.fullmatch(name):
+            raise NotFound(f"template {name} does not exist")
+        if language is None:
+            own = self._own_items(tenant_id, name)
+            if len(own) > 1:
+                languages = sorted(i["language"] for i in own)
+                raise InvalidInput(
+                    f"template {name} exists in {', '.join(languages)}: say which with ?language=",
+                    code="template_language_needed",
+                    details={"field": "language", "languages": languages},
+                )
+            item = own[0] if own else None
+            built_in = _built_in_languages(name)
+            label = name
+        else:
+            wanted = normalise_language(language)
+            item = self.table.get(*_key(tenant_id, name, wanted))
+            built_in = [wanted] if (name, wanted) in BUILT_IN else []
+            label = f"{name} ({wanted})"
+        if item is not None:
+            return item
+        if built_in:
+            raise ConflictError(
+                f"template {label} is built in and cannot be changed or deleted; to use your own text, "
+                f"create a template with the same name and language (POST /v1/templates)",
+                code="builtin_template",
+                details={"languages": built_in},
+            )
+        raise NotFound(f"template {label} does not exist")
+
+    @staticmethod
+    def _unknown(name: str) -> NotFound:
+        return NotFound(
+            f"template {name} does not exist; create it with POST /v1/templates or use a built-in one: "
+            + ", ".join(sorted({n for n, _ in BUILT_IN})),
+            details={"field": "template.name", "value": name},
+        )
+
+    @staticmethod
+    def _item(tenant_id: str, template: Template) -> Item:
+        pk, sk = _key(tenant_id, template.name, template.language)
+        stored = template.model_dump(
+            mode="json", exclude={"placeholders", "warnings", "builtin"}, exclude_none=True
+        )
+        return {"pk": pk, "sk": sk, "tenant_id": tenant_id, **stored}
+
+    # Last in the class: its name would hide the builtin `list` in the annotations below it.
+    def list(self, tenant_id: str, *, language: str | None = None, builtin: bool = True) -> list[Template]:
+        """The tenant's templates and the built-ins it has not overridden, by name then language."""
+        wanted = normalise_language(language) if language else None
+        found: dict[tuple[str, str], Template] = {}
+        cursor: str | None = None
+        while True:
+            page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("TPL#"), cursor=cursor)
+            for item in page.items:
+                found[(item["name"], item["language"])] = _to_template(item)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        if builtin:
+            for key, template in BUILT_IN.items():
+                found.setdefault(key, template)
+        return [found[key] for key in sorted(found) if wanted is None or key[1] == wanted]
