@@ -10,14 +10,21 @@ from aws_lambda_powertools.event_handler.depends import DependencyResolutionErro
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from wagate import __version__
 from wagate.api import errors
-from wagate.api.routes import conversations, health, keys, messages, realtime, sandbox, sessions
+from wagate.api.routes import (
+    conversations,
+    health,
+    keys,
+    links,
+    messages,
+    realtime,
+    reminders,
+    sandbox,
+    sessions,
+    templates,
+)
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
 from wagate.wiring import deps
@@ -49,7 +56,7 @@ class WagateResolver(APIGatewayHttpResolver):
 def build_resolver() -> APIGatewayHttpResolver:
     app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
-    routers = (keys, sessions, sandbox, realtime, messages, conversations)
+    routers = (keys, sessions, sandbox, realtime, messages, conversations, templates, reminders, links)
     for module in routers:
         app.include_router(module.router, prefix="/v1")
     app.enable_swagger(
@@ -79,22 +86,6 @@ def build_resolver() -> APIGatewayHttpResolver:
     def domain_error(error: WagateError) -> Response[str]:
         return errors.from_domain(error)
 
-    @app.exception_handler(IdempotencyValidationError)
-    def idempotency_reused(error: IdempotencyValidationError) -> Response[str]:
-        return errors.error_response(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different body; use a new key",
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def idempotency_in_progress(error: IdempotencyAlreadyInProgressError) -> Response[str]:
-        return errors.error_response(
-            409,
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still running; retry shortly",
-        )
-
     @app.exception_handler(RequestValidationError)
     def validation_error(error: RequestValidationError) -> Response[str]:
         return errors.from_validation(list(error.errors()))
@@ -116,9 +107,35 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:
-        return _internal(error)
+        return _idempotency_refusal(error) or _internal(error)
 
     return app
+
+
+def _idempotency_refusal(error: Exception) -> Response[str] | None:
+    """Powertools' idempotency refusals (POST /v1/messages) in wagate's error shape; None for other errors.
+
+    Told apart here rather than by their own exception handlers: importing these classes imports the
+    whole idempotency package and boto3 (~100 ms), which this module must not pay at every cold start.
+    """
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    if isinstance(error, IdempotencyValidationError):
+        return errors.error_response(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different body; use a new key",
+        )
+    if isinstance(error, IdempotencyAlreadyInProgressError):
+        return errors.error_response(
+            409,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running; retry shortly",
+        )
+    return None
 
 
 def _internal(error: Exception) -> Response[str]:

@@ -20,6 +20,7 @@ from wagate.domain.errors import InvalidInput
 
 MAX_TEXT = 4096  # WhatsApp's limit for one text message
 MAX_VARIABLE_NAME = 64
+TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # part of a storage key: never a '#'
 _TOKEN = re.compile(r"\{\{|\}\}|[{}]")
 _LANGUAGE = re.compile(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}))?")
 # `{{nombre}}` is how Meta's and Mustache templates write a variable; here it is a literal "{nombre}".
@@ -48,7 +49,7 @@ def _language(value: str) -> str:
 TemplateName = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        pattern=f"^{TEMPLATE_NAME.pattern}$",
         description="Lower-case letters, digits, _ and -, e.g. appointment_reminder",
     ),
 ]
@@ -197,9 +198,7 @@ class Template(BaseModel):
             )
         text = fill(parts, {**defaults, **values})
         if not text.strip():
-            raise InvalidInput(
-                f"{label} renders to empty text with these values", code="template_empty_text"
-            )
+            raise InvalidInput(f"{label} renders to empty text with these values", code="template_empty_text")
         if len(text) > MAX_TEXT:
             raise InvalidInput(
                 f"{label} renders to {len(text)} characters; a WhatsApp text takes at most {MAX_TEXT}",
@@ -227,7 +226,8 @@ def check(body: str, variables: Sequence[Variable]) -> tuple[list[str], list[str
             )
         if variable.name in seen:
             raise InvalidInput(
-                f"{where}: {variable.name} is declared twice", details={"field": where, "value": variable.name}
+                f"{where}: {variable.name} is declared twice",
+                details={"field": where, "value": variable.name},
             )
         seen.add(variable.name)
         if variable.name not in used:
