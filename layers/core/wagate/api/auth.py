@@ -48,3 +48,19 @@ def require(scope: Scope) -> Callable[[Request], Principal]:
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def require_any(*scopes: Scope) -> Callable[[Request], Principal]:
+    """A dependency: the caller's principal, if its key has at least one of `scopes`."""
+
+    def dependency(request: Request) -> Principal:
+        principal = current_principal(request)
+        if not any(principal.can(scope) for scope in scopes):
+            raise Forbidden(
+                f"this API key needs one of the scopes: {', '.join(scopes)}",
+                details={"required": sorted(scopes), "granted": sorted(str(s) for s in principal.scopes)},
+            )
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(scopes)
+    return dependency

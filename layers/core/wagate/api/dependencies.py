@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wagate.services.conversations import ConversationService
-from wagate.services.messages import MessageService
+from wagate.services.messages import MessageService, TemplateRef
 from wagate.services.sessions import SessionService
+from wagate.services.templates import TemplateService
 from wagate.wiring import deps
 
 
@@ -25,11 +28,6 @@ def conversation_service() -> ConversationService:
     return ConversationService(d.table, d.queues, d.clock, shards=d.settings.shards)
 
 
-def _template_renderer():  # type: ignore[no-untyped-def]
-    """The templates service's render function, once that capability is installed."""
-    try:
-        from wagate.services.templates import TemplateService
-    except ImportError:
-        return None
+def _template_renderer() -> Callable[[str, TemplateRef], str]:
     d = deps()
     return TemplateService(d.table, d.clock).render

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.depends import DependencyResolutionError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from wagate import __version__
 from wagate.api import errors
@@ -32,10 +33,17 @@ from wagate.wiring import deps
 DESCRIPTION = """Link WhatsApp numbers, send and schedule messages, receive replies, and get told what
 happened. Authenticate with `Authorization: Bearer <API key>` (`wagate admin create-tenant` prints the
 first one). Every error has the shape `{"error": {"code", "message", "details"}}`."""
+DOCS_PATH = "/docs"
 
 
 class WagateResolver(APIGatewayHttpResolver):
-    """Powertools' HTTP API resolver, plus a body-size limit checked before anything parses the body."""
+    """Powertools' HTTP API resolver, plus a body-size limit checked before anything parses the body, and
+    the Swagger UI route added by the first request for it."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._swagger_lock = threading.Lock()
+        self._swagger_enabled = False
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body") or ""
@@ -49,8 +57,18 @@ class WagateResolver(APIGatewayHttpResolver):
                 "body": response.body,
                 "isBase64Encoded": False,
             }
+        if not self._swagger_enabled and APIGatewayProxyEventV2(dict(event)).path == DOCS_PATH:
+            self._enable_swagger()
         result: dict[str, Any] = super().resolve(event, context)
         return result
+
+    def _enable_swagger(self) -> None:
+        """Powertools' `enable_swagger`, on demand: it imports the OpenAPI models (~40 ms), which no
+        other route needs, so registering it at import would slow every cold start for /docs' sake."""
+        with self._swagger_lock:  # `wagate serve` may resolve several requests at once
+            if not self._swagger_enabled:
+                self.enable_swagger(path=DOCS_PATH, **_openapi_options())
+                self._swagger_enabled = True
 
 
 def build_resolver() -> APIGatewayHttpResolver:
@@ -59,28 +77,10 @@ def build_resolver() -> APIGatewayHttpResolver:
     routers = (keys, sessions, sandbox, realtime, messages, conversations, templates, reminders, links)
     for module in routers:
         app.include_router(module.router, prefix="/v1")
-    app.enable_swagger(
-        path="/docs",
-        title="wagate",
-        version=__version__,
-        description=DESCRIPTION,
-        security_schemes={"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
-        security=[{"apiKey": []}],
-    )
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> Response[str]:
-        return Response(
-            200,
-            "application/json",
-            app.get_openapi_json_schema(
-                title="wagate",
-                version=__version__,
-                description=DESCRIPTION,
-                security_schemes={"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
-                security=[{"apiKey": []}],
-            ),
-        )
+        return Response(200, "application/json", app.get_openapi_json_schema(**_openapi_options()))
 
     @app.exception_handler(WagateError)
     def domain_error(error: WagateError) -> Response[str]:
@@ -110,6 +110,19 @@ def build_resolver() -> APIGatewayHttpResolver:
         return _idempotency_refusal(error) or _internal(error)
 
     return app
+
+
+def _openapi_options() -> dict[str, Any]:
+    """What /openapi.json and /docs say about the API: title, version, description, API-key security."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        "title": "wagate",
+        "version": __version__,
+        "description": DESCRIPTION,
+        "security_schemes": {"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
+        "security": [{"apiKey": []}],
+    }
 
 
 def _idempotency_refusal(error: Exception) -> Response[str] | None:

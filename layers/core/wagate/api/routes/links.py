@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from wagate.api.routes.templates import require_any
+from wagate.api.auth import require_any
 from wagate.domain.phones import normalise_phone
 from wagate.domain.tenants import Principal, Scope
 

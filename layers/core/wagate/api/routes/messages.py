@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from pydantic import BaseModel, Field
 
+from wagate.api import idempotency
 from wagate.api.auth import require
 from wagate.api.dependencies import message_service
 from wagate.domain.messages import Direction, Message, MessageStatus
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.messages import SendRequest
-from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
@@ -34,13 +31,7 @@ class MessageList(BaseModel):
 def send_message(body: SendRequest, principal: Sender) -> tuple[dict[str, Any], int]:
     """202 with the message. With `Idempotency-Key`, a retry returns the first answer; the same key with a
     different body is a 422 (`idempotency_key_reused`)."""
-    key = router.current_event.headers.get("idempotency-key")
-    request = {"tenant": principal.tenant_id, "key": key, "body": body.model_dump(mode="json")}
-    if not key:
-        return _accept(request), 202
-    config, accept = _idempotent_accept()
-    config.register_lambda_context(router.lambda_context)  # in-progress records expire with the invocation
-    return accept(request=request), 202
+    return idempotency.run_once(router, principal.tenant_id, body.model_dump(mode="json"), _accept), 202
 
 
 @router.get("/messages", summary="List messages (newest first)", tags=["messages"])
@@ -82,19 +73,3 @@ def cancel_message(message_id: str, principal: Sender) -> Message:
 def _accept(request: dict[str, Any]) -> dict[str, Any]:
     message = message_service().accept(request["tenant"], SendRequest.model_validate(request["body"]))
     return message.model_dump(mode="json", by_alias=True)
-
-
-@functools.cache
-def _idempotent_accept() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-    """Built on first use: the persistence layer holds a boto3 client, which must not exist at import."""
-    config = IdempotencyConfig(
-        event_key_jmespath="[tenant, key]",
-        payload_validation_jmespath="body",
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-        raise_on_no_idempotency_key=True,
-    )
-    store = deps().idempotency
-    assert store is not None, "the wiring provides an idempotency store"
-    decorate = idempotent_function(data_keyword_argument="request", config=config, persistence_store=store)
-    wrapped: Callable[..., dict[str, Any]] = decorate(_accept)
-    return config, wrapped

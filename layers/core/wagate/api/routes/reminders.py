@@ -6,27 +6,21 @@ Scopes: creating, moving and cancelling take `send` (they schedule and cancel me
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from wagate.api.auth import require
+from wagate.api import idempotency
+from wagate.api.auth import require, require_any
 from wagate.api.dependencies import message_service
-from wagate.api.routes.templates import require_any
 from wagate.domain.reminders import ReminderPlan, ReminderPlanChange
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.reminders import MoveReminderPlan, NewReminderPlan, ReminderService
 from wagate.services.templates import TemplateService
 from wagate.wiring import deps
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 router = APIGatewayHttpRouter()
 Viewer = Annotated[Principal, Depends(require_any(Scope.READ, Scope.SEND))]
@@ -49,15 +43,7 @@ def create_plan(body: NewReminderPlan, principal: Sender) -> tuple[dict[str, Any
     """201 with the plan: each reminder `scheduled` (with its message id) or `skipped` (past, after the
     event starts, or at the same instant as another). 422 when every one would be skipped. With
     `Idempotency-Key`, a retry returns the first answer instead of planning everything twice."""
-    key = router.current_event.headers.get("idempotency-key")
-    request = {"tenant": principal.tenant_id, "key": key, "body": body.model_dump(mode="json")}
-    if not key:
-        return _create(request), 201
-    store = deps().idempotency
-    assert store is not None, "the wiring provides an idempotency store"
-    config, create = _idempotent_create(store)
-    config.register_lambda_context(router.lambda_context)
-    return create(request=request), 201
+    return idempotency.run_once(router, principal.tenant_id, body.model_dump(mode="json"), _create), 201
 
 
 @router.get("/reminders", summary="List reminder plans (newest first)", tags=["reminders"])
@@ -92,22 +78,3 @@ def cancel_plan(plan_id: str, principal: Sender) -> ReminderPlanChange:
 def _create(request: dict[str, Any]) -> dict[str, Any]:
     plan = service().create(request["tenant"], NewReminderPlan.model_validate(request["body"]))
     return plan.model_dump(mode="json")
-
-
-@functools.cache
-def _idempotent_create(
-    store: BasePersistenceLayer,
-) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-    """As for POST /v1/messages, once per store (a test or a local runner may install another)."""
-    # Imported at first use: the idempotency package imports boto3 (~100 ms).
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-    config = IdempotencyConfig(
-        event_key_jmespath="[tenant, key]",
-        payload_validation_jmespath="body",
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-        raise_on_no_idempotency_key=True,
-    )
-    decorate = idempotent_function(data_keyword_argument="request", config=config, persistence_store=store)
-    wrapped: Callable[..., dict[str, Any]] = decorate(_create)
-    return config, wrapped

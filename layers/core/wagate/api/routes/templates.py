@@ -6,39 +6,19 @@ would send); creating, changing and deleting take `admin`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from wagate.api.auth import current_principal, require
-from wagate.domain.errors import Forbidden
+from wagate.api.auth import require, require_any
 from wagate.domain.templates import Template
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.templates import NewTemplate, TemplateChanges, TemplateService
 from wagate.wiring import deps
-
-
-def require_any(*scopes: Scope) -> Callable[[Request], Principal]:
-    """A dependency: the caller's principal, if its key has at least one of `scopes`."""
-
-    def dependency(request: Request) -> Principal:
-        principal = current_principal(request)
-        if not any(principal.can(scope) for scope in scopes):
-            raise Forbidden(
-                f"this API key needs one of the scopes: {', '.join(scopes)}",
-                details={"required": sorted(scopes), "granted": sorted(str(s) for s in principal.scopes)},
-            )
-        return principal
-
-    dependency.__name__ = "require_" + "_or_".join(scopes)
-    return dependency
-
 
 router = APIGatewayHttpRouter()
 Viewer = Annotated[Principal, Depends(require_any(Scope.READ, Scope.SEND))]
