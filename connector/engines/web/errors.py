@@ -6,10 +6,16 @@
         ├── HandshakeError           the Noise handshake failed: bad message, bad MAC, wrong state
         │   └── CertificateError     the server's certificate chain does not check out (never retry blindly)
         ├── FrameError               a transport frame is truncated, garbled, too large or undecryptable
-        └── ConnectionLost           the socket closed, timed out or never opened (is_transient)
+        ├── ConnectionLost           the socket closed, timed out or never opened (is_transient)
+        ├── ProtocolError            a well-formed stanza that breaks the protocol (missing child, bad attr)
+        ├── PairingError             pair-success failed its checks (HMAC, account signature, shape)
+        ├── CredentialsError         stored credentials are missing fields or corrupt (re-pair)
+        ├── IqError                  the edge answered an iq with type=error (details: code, text)
+        └── IqTimeout                no answer to an iq in time (is_transient)
 
-Retryable vs permanent is a type: only ConnectionLost is transient. A FrameError or HandshakeError means
-this connection's byte stream can no longer be trusted; the engine drops the socket and decides.
+Retryable vs permanent is a type: only ConnectionLost and IqTimeout are transient. A FrameError,
+HandshakeError or ProtocolError means this connection's byte stream can no longer be trusted; the engine
+drops the socket and decides.
 """
 
 from __future__ import annotations
@@ -50,4 +56,35 @@ class ConnectionLost(WebEngineError):
     """The WebSocket is gone (closed, timed out, refused): reconnecting may help."""
 
     code = "web_connection_lost"
+    is_transient = True
+
+
+class ProtocolError(WebEngineError):
+    """The edge sent a decodable stanza that does not follow the protocol (the connection is dropped)."""
+
+    code = "web_protocol_violation"
+
+
+class PairingError(WebEngineError):
+    """A pair-success stanza did not check out; `details` holds the (code, text) sent back to the edge."""
+
+    code = "web_pairing_failed"
+
+
+class CredentialsError(WebEngineError):
+    """The stored credentials cannot be read: a bug or corruption, and only a new pairing fixes it."""
+
+    code = "web_credentials_invalid"
+
+
+class IqError(WebEngineError):
+    """The edge refused a query: `details` is {"code": int | None, "text": str}."""
+
+    code = "web_iq_error"
+
+
+class IqTimeout(WebEngineError):
+    """No answer to a query in time: the link may be dead (reconnecting may help)."""
+
+    code = "web_iq_timeout"
     is_transient = True

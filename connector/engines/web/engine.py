@@ -1,0 +1,410 @@
+"""The `web` engine: one WhatsApp Web multi-device connection per `run()` (register by QR or log in).
+
+    run()  load or create credentials ─► ClientPayload (registration | login) ─► Noise over WebSocket
+           ─► read loop: pair-device → QR codes │ pair-success → sign, save, Paired │ 515 → Exit(restart)
+                         success → prekeys, passive active → Connected │ failure / stream:error → Exit
+           ─► Exit (the supervisor decides what happens next; see base.py)
+
+The read loop never awaits a query (answers arrive through it); work that queries the edge (prekeys,
+logout, keepalive) runs in background tasks owned by the engine. The first decision to end wins: a
+task that decides closes the socket, and the read loop returns that decision. An engine error ends only
+this connection; anything else (a KeyStore refusing a write: the lease is lost) is re-raised from run().
+Sending and receiving messages arrive with Signal support (issue 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+from connector.engines.base import (
+    Connected,
+    Emit,
+    Engine,
+    EngineError,
+    Exit,
+    ExitReason,
+    GroupInfo,
+    KeyStore,
+    NotConnected,
+    OutgoingMedia,
+    Paired,
+    QrCode,
+    Retry,
+    SendResult,
+    SessionInfo,
+    Unsupported,
+    jid_phone,
+)
+from connector.engines.web.binary.jid import SERVER_JID, Jid
+from connector.engines.web.binary.node import Node
+from connector.engines.web.connection import Connection, iq
+from connector.engines.web.creds import Credentials, CredentialStore, Me
+from connector.engines.web.errors import (
+    CertificateError,
+    ConnectionLost,
+    CredentialsError,
+    FrameError,
+    HandshakeError,
+    IqError,
+    IqTimeout,
+    PairingError,
+    ProtocolError,
+    WebEngineError,
+)
+from connector.engines.web.noise import NoiseClient, NoiseSocket
+from connector.engines.web.pairing import complete_pairing, pairing_error_reply, pairing_refs, qr_text
+from connector.engines.web.payloads import ClientProfile, login_payload, registration_payload
+from connector.engines.web.prekeys import PreKeyPolicy, PreKeys
+from connector.engines.web.settings import WebSettings
+from connector.engines.web.stream_end import exit_for_failure, exit_for_stream_error
+from connector.tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+
+class WebEngine(Engine):
+    def __init__(
+        self,
+        session: SessionInfo,
+        keys: KeyStore,
+        emit: Emit,
+        *,
+        settings: WebSettings,
+        clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(session, keys, emit)
+        self._settings = settings
+        self._profile = ClientProfile.from_settings(settings)
+        self._clock = clock
+        self._ssl_context = ssl_context
+        self._tasks = BackgroundTasks(f"web {session.label}")
+        self._stopping = asyncio.Event()
+        self._store: CredentialStore | None = None
+        self._conn: Connection | None = None
+        self._prekeys: PreKeys | None = None
+        self._qr_task: asyncio.Task[None] | None = None
+        self._qr_shown = 0
+        self._exit: Exit | None = None
+        self._crash: BaseException | None = None
+        self._login_started = False
+        self._logged_in = False
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in and self._conn is not None and not self._conn.closed
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def run(self) -> Exit:
+        if self._exit is not None:
+            return self._exit  # stop() or logout() came first
+        try:
+            self._store, _ = await CredentialStore.open(self.keys, self._clock())
+        except CredentialsError as exc:
+            return Exit.logged_out_(f"{exc.message}; pair the device again")
+        creds = self._store.current
+        payload = login_payload if creds.paired else registration_payload
+        client = NoiseClient(
+            noise_key=creds.noise_key,
+            client_payload=payload(creds, self._profile),
+            trust=self._settings.trust(self._clock),
+            routing_info=creds.routing_info,
+        )
+        outcome = await self._connect(client)
+        if isinstance(outcome, Exit):
+            return outcome
+        conn = self._conn = Connection(outcome, iq_timeout=self._settings.iq_timeout_seconds)
+        policy = PreKeyPolicy.from_settings(self._settings)
+        self._prekeys = PreKeys(self.keys, self._store, conn.query, policy, self._clock)
+        try:
+            result = await self._serve(conn)
+        finally:
+            self._logged_in = False
+            conn.abort(ConnectionLost("the connection ended"))
+            await self._tasks.cancel_all()
+            await conn.close()
+        if self._crash is not None:
+            raise self._crash
+        return result
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._end(Exit.stopped())
+
+    async def logout(self) -> None:
+        conn, store = self._conn, self._store
+        if conn is not None and store is not None and store.current.me is not None and self._logged_in:
+            remove = Node(
+                "remove-companion-device", {"jid": store.current.me.jid, "reason": "user_initiated"}
+            )
+            try:
+                await conn.query(iq("set", "md", [remove]))
+            except WebEngineError as exc:  # unlink locally anyway; the phone shows the device until it fails
+                log.warning("%s: the edge did not confirm the logout: %s", self.session.label, exc)
+        self._stopping.set()
+        await self._end(Exit.logged_out_("logged out on request"))
+
+    async def _connect(self, client: NoiseClient) -> NoiseSocket | Exit:
+        connecting = asyncio.ensure_future(
+            NoiseSocket.connect(
+                client,
+                self._settings.socket_config(),
+                keepalive=self._keepalive,
+                ssl_context=self._ssl_context,
+            )
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            return self._exit or Exit.stopped()
+        try:
+            socket = connecting.result()
+        except CertificateError as exc:
+            return Exit.failed(f"the edge's certificate chain is not trusted: {exc.message}")
+        except (ConnectionLost, FrameError, HandshakeError) as exc:
+            return Exit.lost(exc.message)
+        except WebEngineError as exc:  # a URL websockets refuses: configuration
+            return Exit.failed(exc.message)
+        if self._exit is not None:  # stop() while the handshake finished
+            await socket.close()
+            return self._exit
+        return socket
+
+    async def _serve(self, conn: Connection) -> Exit:
+        while self._exit is None:
+            try:
+                node = await conn.receive()
+            except ConnectionLost as exc:  # after our own close() too: then a decision is already made
+                self._decide(Exit.lost(exc.message))
+                break
+            except FrameError as exc:  # a garbled frame or bytes that are no node: this stream is done
+                self._decide(Exit.lost(f"the edge sent an unreadable frame: {exc.message}"))
+                break
+            try:
+                decision = await self._dispatch(conn, node)
+            except ProtocolError as exc:
+                decision = Exit.lost(f"the edge broke the protocol: {exc.message} in <{node.tag}>")
+            except WebEngineError as exc:  # the socket went away while we answered
+                decision = Exit.lost(exc.message)
+            if decision is not None:
+                self._decide(decision)
+        return self._exit or Exit.lost("the connection ended")  # always decided by now; for the type
+
+    def _decide(self, outcome: Exit) -> None:
+        if self._exit is None:
+            self._exit = outcome
+            log.info("%s: ending: %s (%s)", self.session.label, outcome.reason.value, outcome.detail)
+
+    async def _end(self, outcome: Exit) -> None:
+        self._decide(outcome)
+        if self._conn is not None:
+            await self._conn.close()
+
+    def _spawn(self, work: Awaitable[None], what: str) -> asyncio.Task[None]:
+        return self._tasks.spawn(self._guarded(work, what), name=f"{what} {self.session.label}")
+
+    async def _guarded(self, work: Awaitable[None], what: str) -> None:
+        try:
+            await work
+        except WebEngineError as exc:
+            await self._end(Exit.lost(f"{what}: {exc.message}"))
+        except Exception as exc:  # not ours to judge (a lost lease, a bug): run() re-raises it
+            self._crash = self._crash or exc
+            await self._end(Exit(ExitReason.CRASHED, Retry.BACKOFF, detail=f"{what}: {exc!r}"))
+
+    # ---- stanzas ------------------------------------------------------------------------------------
+
+    async def _dispatch(self, conn: Connection, node: Node) -> Exit | None:
+        """What one stanza does; an Exit ends the connection. Raises ProtocolError, ConnectionLost."""
+        creds = self._creds
+        if node.tag == "iq":
+            return await self._on_iq(conn, node)
+        if node.tag == "success":
+            await self._on_success(node)
+        elif node.tag == "failure":
+            return exit_for_failure(node)
+        elif node.tag == "stream:error":
+            return exit_for_stream_error(node, pairing=not creds.paired)
+        elif node.tag == "xmlstreamend":
+            return Exit.lost("the edge ended the stream")
+        elif node.tag == "notification":
+            await self._on_notification(conn, node)
+        elif node.tag == "ib":
+            await self._on_ib(node)
+        return None  # messages, receipts, calls, presence: Signal support (issue 6)
+
+    async def _on_iq(self, conn: Connection, node: Node) -> Exit | None:
+        kind = node.str_attr("type")
+        if kind in ("result", "error") or _jid(node, "from") != SERVER_JID:
+            return None  # a late answer, or not from WhatsApp itself
+        iq_id = node.str_attr("id")
+        if kind == "get" and node.str_attr("xmlns") == "urn:xmpp:ping" and iq_id:
+            await conn.send(Node("iq", {"to": SERVER_JID, "type": "result", "id": iq_id}))
+            return None
+        first = node.children[0].tag if node.children else None
+        if kind == "set" and first == "pair-device":
+            await self._on_pair_device(conn, node)
+        elif kind == "set" and first == "pair-success":
+            return await self._on_pair_success(conn, node)
+        return None
+
+    async def _on_pair_device(self, conn: Connection, node: Node) -> None:
+        if self._creds.paired:
+            raise ProtocolError("pair-device for a device that is already paired")
+        iq_id = node.str_attr("id")
+        if not iq_id:
+            raise ProtocolError("pair-device iq without an id")
+        refs = pairing_refs(node)
+        await conn.send(Node("iq", {"to": SERVER_JID, "type": "result", "id": iq_id}))
+        if self._qr_task is not None:
+            self._qr_task.cancel()
+        self._qr_task = self._spawn(self._show_qr_codes(refs), "qr codes")
+
+    async def _show_qr_codes(self, refs: Sequence[str]) -> None:
+        creds = self._creds
+        for ref in refs:
+            settings = self._settings
+            lifetime = settings.qr_first_seconds if self._qr_shown == 0 else settings.qr_next_seconds
+            self._qr_shown += 1
+            text = qr_text(ref, creds, self._profile.qr_client_type)
+            await self.emit(QrCode(text, self._clock() + lifetime))
+            await asyncio.sleep(lifetime)
+        detail = f"{self._qr_shown} QR codes were not scanned"
+        await self._end(Exit(ExitReason.QR_TIMEOUT, Retry.NEVER, detail=detail))
+
+    async def _on_pair_success(self, conn: Connection, node: Node) -> Exit | None:
+        if self._creds.paired:
+            raise ProtocolError("pair-success for a device that is already paired")
+        if self._qr_task is not None:
+            self._qr_task.cancel()
+        try:
+            result = complete_pairing(node, self._creds)
+        except PairingError as exc:
+            details = exc.details if isinstance(exc.details, dict) else {}
+            code, text = details.get("code", 500), details.get("text", "internal-error")
+            reply = pairing_error_reply(node.str_attr("id") or "", code, text)
+            await conn.send(reply)
+            return Exit.failed(exc.message)
+        paired = result.creds
+        await self._store_ready.update(me=paired.me, account=paired.account, platform=paired.platform)
+        await conn.send(result.reply)
+        me = _me(paired)
+        await self.emit(Paired(jid_phone(str(me.jid)) or "", str(me.jid.to_account())))
+        return None  # the edge follows with stream:error 515 (restart and log in)
+
+    async def _on_success(self, node: Node) -> None:
+        if self._login_started:
+            raise ProtocolError("a second <success> on one connection")
+        self._login_started = True
+        me = _me(self._creds)
+        lid = _jid(node, "lid")
+        if lid is not None and lid != me.lid:
+            await self._store_ready.update(me=Me(jid=me.jid, lid=lid, name=me.name))
+        self._spawn(self._after_login(), "login")
+
+    async def _after_login(self) -> None:
+        conn, prekeys = self._conn, self._prekeys
+        assert conn is not None and prekeys is not None
+        try:
+            await prekeys.after_login()
+        except IqError as exc:  # keep the connection: the next login or low-count notice retries
+            log.warning("%s: prekey upload refused: %s", self.session.label, exc)
+        try:
+            await conn.query(iq("set", "passive", [Node("active")]))
+        except IqError as exc:
+            log.warning("%s: the edge refused passive=active: %s", self.session.label, exc)
+        self._logged_in = True
+        me = _me(self._creds)
+        await self.emit(Connected(jid_phone(str(me.jid)) or "", str(me.jid.to_account()), me.name))
+
+    async def _on_notification(self, conn: Connection, node: Node) -> None:
+        iq_id, sender, kind = node.str_attr("id"), node.attrs.get("from"), node.str_attr("type")
+        if iq_id and sender is not None:
+            ack = {"id": iq_id, "to": sender, "class": "notification"}
+            await conn.send(Node("ack", ack | ({"type": kind} if kind else {})))
+        if kind == "encrypt" and sender == SERVER_JID and node.find("count") is not None:
+            prekeys = self._prekeys
+            assert prekeys is not None
+            self._spawn(prekeys.on_low_notification(node), "prekey top-up")
+
+    async def _on_ib(self, node: Node) -> None:
+        routing = node.find("edge_routing")
+        info = routing.find("routing_info") if routing is not None else None
+        data = info.content_bytes() if info is not None else None
+        if data:
+            await self._store_ready.update(routing_info=data)
+
+    async def _keepalive(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await conn.query(iq("get", "w:p", [Node("ping")]), timeout=self._settings.keepalive_grace_seconds)
+        except (IqTimeout, IqError) as exc:  # the socket's silence check decides whether the link is dead
+            log.info("%s: keepalive ping unanswered: %s", self.session.label, exc)
+
+    # ---- the rest of the Engine interface: messaging arrives with Signal support (issue 6) -------------
+
+    async def send_text(
+        self, to: str, text: str, message_id: str, *, quoted_id: str | None = None
+    ) -> SendResult:
+        self._not_yet("sending messages")
+
+    async def send_media(
+        self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
+    ) -> SendResult:
+        self._not_yet("sending media")
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
+        self._not_yet("read receipts")
+
+    async def list_groups(self) -> list[GroupInfo]:
+        self._not_yet("listing groups")
+
+    def _not_yet(self, what: str) -> NoReturn:
+        if not self.connected:
+            raise NotConnected(f"the web session {self.session.label} is not connected", code="not_connected")
+        raise Unsupported(f"the web engine does not support {what} yet (Signal messaging)", code="not_yet")
+
+    # ---- small helpers ------------------------------------------------------------------------------
+
+    @property
+    def _store_ready(self) -> CredentialStore:
+        if self._store is None:
+            raise EngineError("credentials are not loaded")  # unreachable: run() loads them first
+        return self._store
+
+    @property
+    def _creds(self) -> Credentials:
+        return self._store_ready.current
+
+
+def web_engine_factory(settings: WebSettings) -> Callable[[SessionInfo, KeyStore, Emit], Engine]:
+    """The catalog's factory for provider `web`: every engine shares one settings object."""
+
+    def build(session: SessionInfo, keys: KeyStore, emit: Emit) -> Engine:
+        return WebEngine(session, keys, emit, settings=settings)
+
+    return build
+
+
+def _jid(node: Node, key: str) -> Jid | None:
+    try:
+        return node.jid_attr(key)
+    except ValueError as exc:
+        raise ProtocolError(f"attribute {key!r} is not a JID") from exc
+
+
+def _me(creds: Credentials) -> Me:
+    if creds.me is None:
+        raise ProtocolError("a logged-in stanza arrived for a device that is not paired")
+    return creds.me

@@ -1,0 +1,102 @@
+"""The web engine's settings: WhatsApp version, edge address and trust root, device name, timings, prekeys.
+
+Read once from the environment (`WebSettings.from_env()`); every field names its variable. Only the
+version needs attention in production (see `version.py`); the edge URL and the Noise root key exist so
+tests and the benchmarks can point the engine at a fake edge with a TEST root.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connector.engines.web.noise import WHATSAPP_ROOT_PUBLIC_KEY, ServerTrust, SocketConfig
+from connector.engines.web.noise.socket import DEFAULT_ORIGIN, DEFAULT_URL
+from connector.engines.web.version import DEFAULT_WA_VERSION, WaVersion, parse_version
+
+
+class WebSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    wa_version: WaVersion = Field(
+        DEFAULT_WA_VERSION,
+        description="WAGATE_WA_VERSION, e.g. 2.3000.1035194821: fetch the current one at deploy time "
+        "(python -m connector.engines.web.version); WhatsApp refuses outdated versions with 405",
+    )
+    url: str = Field(DEFAULT_URL, description="WAGATE_WA_URL: the edge's WebSocket URL")
+    origin: str = Field(DEFAULT_ORIGIN, description="WAGATE_WA_ORIGIN: the Origin header browsers send")
+    noise_root_key: bytes = Field(
+        WHATSAPP_ROOT_PUBLIC_KEY,
+        description="WAGATE_WA_NOISE_ROOT (hex): the certificate root the edge must chain to; tests only",
+    )
+    proxy: str = Field("system", description="WAGATE_WA_PROXY: 'system' (environment), 'none' or a URL")
+    device_name: str = Field(
+        "wagate", min_length=1, max_length=64, description="WAGATE_WA_DEVICE_NAME: shown under Linked devices"
+    )
+    browser: Literal["Chrome", "Firefox", "IE", "Opera", "Safari", "Edge", "Desktop"] = Field(
+        "Chrome", description="WAGATE_WA_BROWSER: the browser the phone shows for this device"
+    )
+    country: str = Field("US", pattern=r"^[A-Z]{2}$", description="WAGATE_WA_COUNTRY (ISO 3166 alpha-2)")
+    language: str = Field("en", pattern=r"^[a-z]{2}$", description="WAGATE_WA_LANGUAGE (ISO 639-1)")
+    qr_first_seconds: float = Field(60.0, gt=0, description="how long the first QR code is shown")
+    qr_next_seconds: float = Field(20.0, gt=0, description="how long each later QR code is shown")
+    connect_timeout_seconds: float = Field(20.0, gt=0, description="WebSocket open + Noise handshake")
+    iq_timeout_seconds: float = Field(30.0, gt=0, description="how long to wait for an answer to a query")
+    keepalive_seconds: float = Field(25.0, gt=0, description="WAGATE_WA_KEEPALIVE_SECONDS: ping interval")
+    keepalive_grace_seconds: float = Field(10.0, gt=0, description="silence beyond interval + grace = dead")
+    pre_key_initial: int = Field(812, ge=1, le=2000, description="one-time prekeys uploaded at first login")
+    pre_key_batch: int = Field(50, ge=1, le=2000, description="one-time prekeys per top-up")
+    pre_key_min: int = Field(5, ge=0, description="top up when the server holds fewer than this")
+    signed_pre_key_days: float = Field(7.0, gt=0, description="rotate the signed prekey after this long")
+
+    @field_validator("noise_root_key", mode="before")
+    @classmethod
+    def _hex_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = bytes.fromhex(value)
+        if isinstance(value, bytes) and len(value) != 32:
+            raise ValueError("the Noise root key is 32 bytes (64 hex digits)")
+        return value
+
+    @field_validator("wa_version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> object:
+        return parse_version(value) if isinstance(value, str) else value
+
+    def socket_config(self) -> SocketConfig:
+        proxy: str | Literal[True] | None = {"system": True, "none": None}.get(self.proxy, self.proxy)
+        return SocketConfig(
+            url=self.url,
+            origin=self.origin,
+            connect_timeout=self.connect_timeout_seconds,
+            handshake_timeout=self.connect_timeout_seconds,
+            keepalive_interval=self.keepalive_seconds,
+            keepalive_grace=self.keepalive_grace_seconds,
+            proxy=proxy,
+        )
+
+    def trust(self, clock: Callable[[], float] = time.time) -> ServerTrust:
+        return ServerTrust(root_public_key=self.noise_root_key, clock=clock)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
+        """Raises pydantic.ValidationError naming the bad variable's field."""
+        env = os.environ if env is None else env
+        names = {
+            "wa_version": "WAGATE_WA_VERSION",
+            "url": "WAGATE_WA_URL",
+            "origin": "WAGATE_WA_ORIGIN",
+            "noise_root_key": "WAGATE_WA_NOISE_ROOT",
+            "proxy": "WAGATE_WA_PROXY",
+            "device_name": "WAGATE_WA_DEVICE_NAME",
+            "browser": "WAGATE_WA_BROWSER",
+            "country": "WAGATE_WA_COUNTRY",
+            "language": "WAGATE_WA_LANGUAGE",
+            "keepalive_seconds": "WAGATE_WA_KEEPALIVE_SECONDS",
+        }
+        values = {field: env[name] for field, name in names.items() if env.get(name)}
+        return cls.model_validate(values)

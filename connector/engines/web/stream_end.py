@@ -1,0 +1,71 @@
+"""How the edge ends a connection, as the reconnect decision: `<stream:error>` and `<failure>` → `Exit`.
+
+    <stream:error code="515"/>                              restart (right after pairing): Retry.NOW
+    <stream:error code="401"><conflict type="device_removed"/>   unlinked on the phone: logged out
+                                                             (a bare 401 too)
+    <stream:error><conflict type="replaced"/>  (or code 440)     another socket took over: Retry.NEVER
+    <stream:error code="408"/> while pairing                 the QR codes expired unscanned
+    <stream:error code="503"/>, anything else                transient: backoff
+    <failure reason="401|403|406"/>                          logged out (unlinked, locked, banned-logout)
+    <failure reason="402"/>                                  temporarily banned
+    <failure reason="405|409"/>                              outdated version / bad user agent: configuration
+    <failure reason="5xx"/>                                  server trouble: backoff
+    <xmlstreamend/>                                          the edge closed the stream: backoff
+
+Pure functions over a decoded node, fuzzed in the tests: a malformed attribute is a transient end, never
+an exception.
+"""
+
+from __future__ import annotations
+
+from connector.engines.base import Exit, ExitReason, Retry
+from connector.engines.web.binary.node import Node
+
+RESTART_REQUIRED = 515
+LOGGED_OUT_REASONS = frozenset({401, 403, 406})
+TEMPORARY_BAN = 402
+CONFIGURATION_REASONS = {
+    405: "client outdated: set WAGATE_WA_VERSION to the current one",
+    409: "user agent refused",
+}
+
+
+def exit_for_stream_error(node: Node, *, pairing: bool) -> Exit:
+    """The decision for a `<stream:error>`; `pairing` says whether we were waiting for a QR scan."""
+    code = _int(node.str_attr("code"))
+    conflict = node.find("conflict")
+    conflict_type = conflict.str_attr("type") if conflict is not None else None
+    first = node.children[0].tag if node.children else None
+    detail = f"stream error {code if code is not None else '-'} {first or ''}".rstrip()
+    if code == RESTART_REQUIRED:
+        return Exit.restart("the edge asked for a restart (515)")
+    if conflict_type == "device_removed" or code == 401:
+        return Exit.logged_out_("this device was removed on the phone (stream error 401)")
+    if conflict_type == "replaced" or code == 440 or (conflict is not None and code is None):
+        return Exit.replaced("another connection for this device took over (conflict)")
+    if pairing and code == 408:
+        return Exit(ExitReason.QR_TIMEOUT, Retry.NEVER, detail="the edge ended pairing: QR codes expired")
+    return Exit.lost(detail)
+
+
+def exit_for_failure(node: Node) -> Exit:
+    """The decision for a `<failure>` (the edge refused the login)."""
+    reason = _int(node.str_attr("reason"))
+    if reason is None:
+        return Exit.lost("login failure without a reason")
+    if reason in LOGGED_OUT_REASONS:
+        return Exit.logged_out_(f"login refused: logged out ({reason})")
+    if reason == TEMPORARY_BAN:
+        expire = node.str_attr("expire")
+        return Exit.banned(f"temporarily banned (402, expires in {expire or '?'} s)")
+    if reason in CONFIGURATION_REASONS:
+        return Exit.failed(f"login refused ({reason}): {CONFIGURATION_REASONS[reason]}")
+    if 400 <= reason < 500:
+        return Exit.failed(f"login refused ({reason})")
+    return Exit.lost(f"login failure {reason}")
+
+
+def _int(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 6:
+        return None
+    return int(text)

@@ -1,0 +1,256 @@
+"""The fake edge itself: a loopback WebSocket server, its TEST certificate chain, its state and its controls.
+
+    async with FakeEdge() as edge:              # ws://127.0.0.1:<port>/ws/chat, TEST root in edge.root_public
+        phone = FakePhone(edge, "15551230001")
+        ...                                     # point a client at edge.url, trusting edge.root_public
+        await phone.scan(qr_text)               # the phone-side ADV crypto; pairing completes or raises
+        await edge.wait_for("login", jid=...)   # everything the edge saw is in edge.events
+        await edge.stream_error(jid, "503"); await edge.replace(jid); await edge.remove_device(jid)
+        await edge.prekey_low(jid, 3); await edge.inject(session, "frame")
+        assert edge.violations == []            # what a real client must never send
+
+Only the Origin header of WhatsApp Web and the `/ws/chat` path are accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from connector.engines.web.binary.codec import encode
+from connector.engines.web.binary.jid import SERVER_JID, Jid
+from connector.engines.web.binary.node import AttrValue, Node
+from connector.engines.web.crypto import curve
+from connector.engines.web.noise.responder import issue_chain
+from tests.fakes.whatsapp_edge.checks import Refused
+from tests.fakes.whatsapp_edge.session import EdgeSession
+from tests.fakes.whatsapp_edge.state import EdgeState
+
+log = logging.getLogger(__name__)
+
+ORIGIN = "https://web.whatsapp.com"
+PATH = "/ws/chat"
+GARBAGE_KINDS = ("frame", "node", "truncated", "zlib", "bad-jid")
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    min_version: tuple[int, int, int] = (2, 3000, 0)
+    refs: int = 6
+    pairing_seconds: float = 160.0  # then stream:error 408 if nobody scanned
+    answer_seconds: float = 10.0  # how long the edge waits for a client's answer to its iq
+    linger_seconds: float = 2.0  # after a stream error, how long the client gets to close first
+    certificate_root: curve.KeyPair | None = None  # sign the chain with another root (an untrusted edge)
+    certificate_expired: bool = False
+
+
+@dataclass(frozen=True)
+class EdgeKeys:
+    root: curve.KeyPair
+    static: curve.KeyPair
+    chain: bytes
+
+    @classmethod
+    def issue(cls, config: EdgeConfig) -> EdgeKeys:
+        root, intermediate, static = (curve.KeyPair.generate() for _ in range(3))
+        now = int(time.time())
+        window = (now - 7200, now - 3600) if config.certificate_expired else (now - 3600, now + 86400)
+        chain = issue_chain(
+            root=config.certificate_root or root,
+            intermediate=intermediate,
+            leaf_key=static.public,
+            not_before=window[0],
+            not_after=window[1],
+        )
+        return cls(root=root, static=static, chain=chain)
+
+
+@dataclass(frozen=True)
+class EdgeEvent:
+    kind: str
+    session: EdgeSession | None
+    jid: Jid | None = None
+    detail: str = ""
+
+
+@dataclass
+class FakeEdge:
+    config: EdgeConfig = field(default_factory=EdgeConfig)
+
+    def __post_init__(self) -> None:
+        self.keys = EdgeKeys.issue(self.config)
+        self.state = EdgeState()
+        self.sessions: list[EdgeSession] = []
+        self.live: dict[Jid, EdgeSession] = {}
+        self.refs: dict[str, EdgeSession] = {}
+        self.forced_failures: dict[Jid, int] = {}
+        self.events: list[EdgeEvent] = []
+        self.violations: list[str] = []
+        self.refusals: list[str] = []
+        self.unhandled: list[str] = []
+        self._changed = asyncio.Event()
+        self._server: Server | None = None
+        self.url = ""
+
+    @property
+    def root_public(self) -> bytes:
+        return self.keys.root.public
+
+    async def __aenter__(self) -> FakeEdge:
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=_check_request,
+            compression=None,
+            ping_interval=None,
+            max_size=32 * 1024 * 1024,
+        )
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}{PATH}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = EdgeSession(self, ws)
+        self.sessions.append(session)
+        await session.serve()
+
+    # ---- what sessions report -----------------------------------------------------------------------
+
+    def log(
+        self, kind: str, session: EdgeSession | None, *, jid: Jid | None = None, detail: str = ""
+    ) -> None:
+        if jid is None and session is not None and session.device is not None:
+            jid = session.device.jid
+        self.events.append(EdgeEvent(kind, session, jid, detail))
+        if kind == "registration" and session is not None:
+            self.refs.update(dict.fromkeys(session.refs, session))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def violation(self, session: EdgeSession, text: str) -> None:
+        log.warning("fake edge: violation by %s: %s", session.label, text)
+        self.violations.append(f"{session.label}: {text}")
+        self.log("violation", session, detail=text)
+
+    def refuse(self, session: EdgeSession, refused: Refused) -> None:
+        self.refusals.append(f"{session.label}: {refused}")
+        self.log("refused", session, detail=str(refused))
+
+    def unhandled_stanza(self, session: EdgeSession, node: Node) -> None:
+        self.unhandled.append(f"{session.label}: {node}")
+        self.log("unhandled", session, detail=str(node))
+
+    def forget(self, session: EdgeSession) -> None:
+        if session.device is not None and self.live.get(session.device.jid) is session:
+            del self.live[session.device.jid]
+        for ref in session.refs:
+            self.refs.pop(ref, None)
+        self.log("closed", session)
+
+    async def wait_for(
+        self, kind: str, *, jid: Jid | None = None, count: int = 1, timeout: float = 15
+    ) -> EdgeEvent:
+        """The `count`-th event of `kind` (for `jid`), waiting for it if needed. Raises TimeoutError."""
+
+        def found() -> EdgeEvent | None:
+            matching = [e for e in self.events if e.kind == kind and (jid is None or e.jid == jid)]
+            return matching[count - 1] if len(matching) >= count else None
+
+        async with asyncio.timeout(timeout):
+            while (event := found()) is None:
+                await self._changed.wait()
+        return event
+
+    # ---- controls -----------------------------------------------------------------------------------
+
+    def session_for_ref(self, ref: str) -> EdgeSession:
+        session = self.refs.get(ref)
+        if session is None:
+            raise LookupError(f"no registration is offering ref {ref!r} (expired or never sent)")
+        return session
+
+    def provision(self, record: dict[str, Any]) -> None:
+        self.state.provision(record)
+
+    def fail_next_login(self, jid: Jid, reason: int) -> None:
+        self.forced_failures[jid] = reason
+
+    async def stream_error(self, jid: Jid, code: str | None = None, child: Node | None = None) -> None:
+        session = self.live[jid]
+        attrs = {"code": code} if code is not None else {}
+        await session.end_stream(Node("stream:error", attrs, [child] if child is not None else None))
+
+    async def replace(self, jid: Jid) -> None:
+        await self.stream_error(jid, child=Node("conflict", {"type": "replaced"}))
+
+    async def remove_device(self, jid: Jid) -> None:
+        """Unlink the device as the phone does: later logins fail 401, a live socket gets stream error 401."""
+        device = self.state.device(jid)
+        if device is not None:
+            device.removed = True
+        session = self.live.get(jid)
+        if session is not None:
+            session.spawn(
+                session.end_stream(
+                    Node("stream:error", {"code": "401"}, [Node("conflict", {"type": "device_removed"})])
+                )
+            )
+
+    async def ping(self, jid: Jid) -> Node:
+        """A server-initiated ping (`urn:xmpp:ping`); returns the client's answer. Raises TimeoutError."""
+        session = self.live[jid]
+        attrs: dict[str, AttrValue] = {"from": SERVER_JID, "type": "get", "id": session.next_id()}
+        attrs["xmlns"] = "urn:xmpp:ping"
+        return await session.query(Node("iq", attrs), "ping")
+
+    async def send_routing_info(self, jid: Jid, data: bytes) -> None:
+        """Tell the client where to connect next time (it must send this back in its `ED` intro)."""
+        routing = Node("edge_routing", {}, [Node("routing_info", {}, data)])
+        await self.live[jid].send(Node("ib", {"from": SERVER_JID}, [routing]))
+
+    async def prekey_low(self, jid: Jid, count: int) -> None:
+        await self.live[jid].notify("encrypt", [Node("count", {"value": str(count)})])
+
+    async def inject(self, session: EdgeSession, kind: str) -> None:
+        """Send something broken: a raw frame that does not decrypt, or a good frame whose content is not a
+        well-formed stanza."""
+        if kind == "frame":
+            await session.send_raw(len(b"x" * 40).to_bytes(3, "big") + os.urandom(40))
+        elif kind == "node":
+            await session.send_encrypted(b"\x00\xf8\x05" + os.urandom(8))
+        elif kind == "truncated":
+            await session.send_encrypted(b"\x00\xf8\x03\x19")  # a list of 3 that ends after its tag
+        elif kind == "zlib":
+            await session.send_encrypted(b"\x02" + os.urandom(30))
+        elif kind == "bad-jid":  # decodable, but the `lid` is no JID
+            await session.send_encrypted(b"\x00" + _success_with_bad_lid())
+        else:
+            raise ValueError(f"unknown garbage kind {kind!r}; one of {GARBAGE_KINDS}")
+
+
+def _success_with_bad_lid() -> bytes:
+    return encode(Node("success", {"t": "1", "lid": "not a jid"}))
+
+
+def _check_request(connection: ServerConnection, request: Request) -> Response | None:
+    if request.path != PATH:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"the edge serves {PATH} only\n")
+    if request.headers.get("Origin") != ORIGIN:
+        return connection.respond(HTTPStatus.FORBIDDEN, f"Origin must be {ORIGIN}\n")
+    return None

@@ -1,0 +1,365 @@
+"""One client connection to the fake edge: Noise responder, registration or login, then the stanza loop.
+
+Registration: the checked payload earns a `pair-device` iq with refs (the client must ack it); the phone
+(`FakePhone.scan`) then drives `pair()`: pair-success out, pair-device-sign back, checked, the device
+stored, `stream:error 515`, and the edge waits for the client to close first. Login: the payload must name
+a live device whose noise key is the one that just did the handshake; `<success>` follows, and an older
+connection of the same device is ended with a `replaced` conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from connector.engines.web.binary.codec import BinaryDecodeError
+from connector.engines.web.binary.jid import SERVER_JID
+from connector.engines.web.binary.node import AttrValue, Node
+from connector.engines.web.binary.payload import decode_payload, encode_payload
+from connector.engines.web.crypto import curve
+from connector.engines.web.errors import WebEngineError
+from connector.engines.web.noise.responder import ClientAuthenticated, ClientPayloadReceived, NoiseResponder
+from connector.engines.web.protos import wa
+from tests.fakes.whatsapp_edge import handlers
+from tests.fakes.whatsapp_edge.checks import (
+    Refused,
+    Registration,
+    check_iq,
+    check_login,
+    check_registration,
+    parse_client_payload,
+)
+from tests.fakes.whatsapp_edge.state import Account, Device
+
+if TYPE_CHECKING:
+    from tests.fakes.whatsapp_edge.server import FakeEdge
+
+ADV_DEVICE_PREFIX = b"\x06\x01"
+
+
+class PairingRefused(Exception):
+    """The client answered pair-success with an error (code, text), as it must for a bad HMAC/signature."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+class EdgeSession:
+    def __init__(self, edge: FakeEdge, ws: ServerConnection) -> None:
+        self.edge = edge
+        self.ws = ws
+        self.responder = NoiseResponder(static=edge.keys.static, certificate_chain=edge.keys.chain)
+        self.client_static = b""
+        self.registration: Registration | None = None
+        self.refs: list[str] = []
+        self.device: Device | None = None
+        self.paired = False
+        self.ending = False
+        self.closed = asyncio.Event()
+        self._awaiting: dict[str, asyncio.Future[Node]] = {}
+        self._notifications: dict[str, str] = {}  # id -> type, until acked
+        self._send_lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def label(self) -> str:
+        return str(self.device.jid) if self.device is not None else f"unpaired {self.client_static[:4].hex()}"
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            payload = await self._handshake()
+            if payload is None:
+                return
+            client_payload = parse_client_payload(payload)
+            if client_payload.HasField("username"):
+                await self._login(client_payload)
+            else:
+                await self._register(client_payload)
+            await self._read_loop()
+        except Refused as refused:
+            self.edge.refuse(self, refused)
+            with contextlib.suppress(ConnectionClosed, WebEngineError):
+                await self.send(Node("failure", {"reason": str(refused.reason), "location": "fake"}))
+            await self.ws.close()
+        except (ConnectionClosed, WebEngineError) as exc:
+            self.edge.log("closed", self, detail=f"{type(exc).__name__}: {exc}")
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            self.closed.set()
+            self.edge.forget(self)
+
+    async def _handshake(self) -> bytes | None:
+        async for message in self.ws:
+            if isinstance(message, str):
+                raise Refused(400, "text WebSocket message during the handshake")
+            for event in self.responder.receive_data(message):
+                if isinstance(event, ClientAuthenticated):
+                    self.client_static = event.client_static
+                    return event.client_payload
+            if outgoing := self.responder.data_to_send():
+                await self.ws.send(outgoing)
+        return None
+
+    async def _read_loop(self) -> None:
+        async for message in self.ws:
+            if isinstance(message, str):
+                raise Refused(400, "text WebSocket message")
+            for event in self.responder.receive_data(message):
+                if not isinstance(event, ClientPayloadReceived):
+                    continue
+                try:
+                    node = decode_payload(event.payload)
+                except BinaryDecodeError as exc:
+                    self.edge.violation(self, f"undecodable stanza: {exc}")
+                    await self.ws.close()
+                    return
+                await self.on_stanza(node)
+
+    async def send(self, node: Node) -> None:
+        async with self._send_lock:
+            await self.ws.send(self.responder.send(encode_payload(node)))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Bytes straight onto the socket (fault injection: they bypass the Noise transport)."""
+        async with self._send_lock:
+            await self.ws.send(data)
+
+    async def send_encrypted(self, payload: bytes) -> None:
+        """An arbitrary frame payload, encrypted properly (fault injection: garbage inside a good frame)."""
+        async with self._send_lock:
+            await self.ws.send(self.responder.send(payload))
+
+    async def end_stream(self, node: Node) -> None:
+        """Send a stream-ending stanza, let the client close first (bounded), then close."""
+        self.ending = True
+        with contextlib.suppress(ConnectionClosed):
+            await self.send(node)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ws.wait_closed(), self.edge.config.linger_seconds)
+        await self.ws.close()
+
+    def next_id(self) -> str:
+        return f"edge-{next(self._ids)}"
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def expect_answer(self, iq_id: str) -> asyncio.Future[Node]:
+        """Register an edge-initiated iq, so the client's answer to it is not taken for a violation."""
+        future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()
+        self._awaiting[iq_id] = future
+        return future
+
+    async def query(self, node: Node, what: str) -> Node:
+        """Send an edge-initiated iq and wait for the client's answer (bounded)."""
+        iq_id = str(node.attrs["id"])
+        future = self.expect_answer(iq_id)
+        await self.send(node)
+        try:
+            return await asyncio.wait_for(future, self.edge.config.answer_seconds)
+        except TimeoutError:
+            self.edge.violation(self, f"no answer to {what} within {self.edge.config.answer_seconds} s")
+            raise
+        finally:
+            self._awaiting.pop(iq_id, None)
+
+    # ---- registration and pairing -------------------------------------------------------------------
+
+    async def _register(self, payload: wa.ClientPayload) -> None:
+        self.registration = check_registration(payload, self.edge.config.min_version)
+        self.refs = [f"2@{base64.b64encode(os.urandom(36)).decode()}" for _ in range(self.edge.config.refs)]
+        self.edge.log("registration", self)
+        refs = [Node("ref", {}, ref.encode()) for ref in self.refs]
+        attrs: dict[str, AttrValue] = {
+            "from": SERVER_JID,
+            "type": "set",
+            "id": self.next_id(),
+            "xmlns": "md",
+            "t": _now(),
+        }
+        self.spawn(self._offer_refs(Node("iq", attrs, [Node("pair-device", {}, refs)])))
+
+    async def _offer_refs(self, pair_device: Node) -> None:
+        try:
+            answer = await self.query(pair_device, "pair-device")
+        except TimeoutError:
+            await self.ws.close()
+            return
+        if answer.str_attr("type") != "result" or answer.content is not None:
+            self.edge.violation(self, f"pair-device must be acked with an empty result, got {answer}")
+        self.edge.log("pair-device", self)
+        await asyncio.sleep(self.edge.config.pairing_seconds)
+        if not self.paired and not self.ending:
+            await self.end_stream(Node("stream:error", {"code": "408"}))
+
+    async def pair(
+        self, account: Account, device: int, container: bytes, signed: wa.ADVSignedDeviceIdentity
+    ) -> None:
+        """Deliver a phone's scan: pair-success out, pair-device-sign checked, device stored, 515.
+
+        Raises PairingRefused when the client refuses (it must, for a bad HMAC or signature).
+        """
+        registration = self.registration
+        assert registration is not None
+        details = wa.ADVDeviceIdentity()
+        details.ParseFromString(signed.details)
+        jid, lid = account.device_jid(device), account.device_lid(device)
+        success = Node(
+            "pair-success",
+            {},
+            [
+                Node("device-identity", {}, container),
+                Node("platform", {"name": "android"}),
+                Node("device", {"jid": jid, "lid": lid}),
+            ],
+        )
+        attrs: dict[str, AttrValue] = {
+            "from": SERVER_JID,
+            "type": "set",
+            "id": self.next_id(),
+            "xmlns": "md",
+            "t": _now(),
+        }
+        answer = await self.query(Node("iq", attrs, [success]), "pair-success")
+        if answer.str_attr("type") == "error":
+            error = answer.find("error")
+            code = error.str_attr("code") if error is not None else None
+            text = error.str_attr("text") if error is not None else None
+            self.edge.log("pair-refused", self, detail=f"{code} {text}")
+            raise PairingRefused(code or "", text or "")
+        sign = answer.find("pair-device-sign")
+        identity_node = sign.find("device-identity") if sign is not None else None
+        raw = identity_node.content_bytes() if identity_node is not None else None
+        if identity_node is None or raw is None:
+            raise self._bad_pairing(f"pair-success answer lacks pair-device-sign/device-identity: {answer}")
+        if identity_node.str_attr("key-index") != str(details.keyIndex):
+            raise self._bad_pairing(
+                f"key-index {identity_node.str_attr('key-index')}, expected {details.keyIndex}"
+            )
+        returned = wa.ADVSignedDeviceIdentity()
+        returned.ParseFromString(raw)
+        if returned.HasField("accountSignatureKey"):
+            raise self._bad_pairing("pair-device-sign must not echo the account signature key")
+        if returned.details != signed.details or returned.accountSignature != signed.accountSignature:
+            raise self._bad_pairing("pair-device-sign changed the details or the account signature")
+        message = ADV_DEVICE_PREFIX + signed.details + registration.identity_public + account.identity.public
+        if not curve.verify(registration.identity_public, message, returned.deviceSignature):
+            raise self._bad_pairing("the device signature does not verify with the registered identity key")
+        stored = Device(
+            jid=jid,
+            lid=lid,
+            noise_public=self.client_static,
+            identity_public=registration.identity_public,
+            registration_id=registration.registration_id,
+            signed_pre_key=registration.signed_pre_key,
+            key_index=details.keyIndex,
+            paired_at=int(time.time()),
+        )
+        self.edge.state.add_device(account, stored)
+        self.paired = True
+        self.edge.log("paired", self, jid=jid)
+        await self.end_stream(Node("stream:error", {"code": "515"}))
+
+    def _bad_pairing(self, text: str) -> Refused:
+        self.edge.violation(self, text)
+        self.spawn(self.ws.close())
+        return Refused(400, text)
+
+    # ---- login --------------------------------------------------------------------------------------
+
+    async def _login(self, payload: wa.ClientPayload) -> None:
+        login = check_login(payload, self.edge.config.min_version)
+        forced = self.edge.forced_failures.pop(login.jid, None)
+        if forced is not None:
+            raise Refused(forced, "failure on demand")
+        device = self.edge.state.device(login.jid)
+        if device is None or device.removed:
+            raise Refused(401, f"{login.jid} is not a linked device")
+        if device.noise_public != self.client_static:
+            raise Refused(401, f"{login.jid} logged in with a noise key it was not paired with")
+        previous = self.edge.live.get(device.jid)
+        self.device = device
+        self.edge.live[device.jid] = self
+        if previous is not None and previous is not self:
+            self.spawn(
+                previous.end_stream(Node("stream:error", {}, [Node("conflict", {"type": "replaced"})]))
+            )
+        attrs: dict[str, AttrValue] = {
+            "t": _now(),
+            "props": "1",
+            "location": "fake",
+            "creation": str(device.paired_at),
+            "lid": device.lid,
+        }
+        await self.send(Node("success", attrs))
+        await self.send(Node("ib", {"from": SERVER_JID}, [Node("offline", {"count": "0"})]))
+        routing = self.responder.routing_info
+        self.edge.log("login", self, jid=device.jid, detail=f"routing {routing.hex()}" if routing else "")
+
+    # ---- stanzas ------------------------------------------------------------------------------------
+
+    async def on_stanza(self, node: Node) -> None:
+        if node.tag == "iq":
+            await self._on_iq(node)
+        elif node.tag == "ack":
+            self._on_ack(node)
+        elif node.tag in ("ib", "presence"):
+            self.edge.log(node.tag, self, detail=str(node))
+        else:
+            self.edge.unhandled_stanza(self, node)
+
+    async def _on_iq(self, node: Node) -> None:
+        iq_id = node.str_attr("id") or ""
+        try:
+            kind = check_iq(node)
+        except Refused as refused:
+            self.edge.violation(self, refused.text)
+            if iq_id:
+                await self.send(handlers.error(iq_id, 400, "bad-request"))
+            return
+        if kind in ("result", "error"):
+            future = self._awaiting.get(iq_id)
+            if future is None or future.done():
+                self.edge.violation(self, f"answer to an iq the edge did not send: {node}")
+            else:
+                future.set_result(node)
+            return
+        await handlers.answer(self, node)
+
+    def _on_ack(self, node: Node) -> None:
+        iq_id = node.str_attr("id") or ""
+        kind = self._notifications.pop(iq_id, None)
+        if kind is None or node.str_attr("class") != "notification" or node.attrs.get("to") != SERVER_JID:
+            self.edge.violation(self, f"ack for nothing the edge sent, or malformed: {node}")
+            return
+        if node.str_attr("type") != kind:
+            self.edge.violation(self, f"ack of a {kind} notification says type {node.str_attr('type')}")
+        self.edge.log("ack", self, detail=kind)
+
+    async def notify(self, kind: str, content: list[Node]) -> str:
+        notification_id = self.next_id()
+        self._notifications[notification_id] = kind
+        attrs: dict[str, AttrValue] = {"from": SERVER_JID, "type": kind, "id": notification_id, "t": _now()}
+        await self.send(Node("notification", attrs, content))
+        return notification_id
+
+
+def _now() -> str:
+    return str(int(time.time()))
