@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from wagate.domain.sessions import Provider
 from wagate.ports import Clock
 
 EngineFactory = Callable[[SessionInfo, KeyStore, Emit], Engine]
+log = logging.getLogger("wagate.connector.catalog")
 
 
 class EngineCatalog:
@@ -41,11 +43,27 @@ class EngineCatalog:
 
 
 def default_catalog(sandbox: SandboxSettings, clock: Clock, *, journal: Path | None) -> EngineCatalog:
-    """The engines this build ships: sandbox (the web engine joins when it lands; `cloud` needs no
-    socket, so the connector does not run it)."""
+    """The engines this build ships: sandbox and web (`cloud` needs no socket: a Lambda sends for it)."""
     network = SandboxNetwork(journal, poll_seconds=sandbox.journal_poll_seconds)
 
     def sandbox_engine(session: SessionInfo, keys: KeyStore, emit: Emit) -> Engine:
         return SandboxEngine(session, keys, emit, network=network, settings=sandbox, clock=clock)
 
-    return EngineCatalog({Provider.SANDBOX.value: sandbox_engine}, closers=[network.close])
+    factories: dict[str, EngineFactory] = {Provider.SANDBOX.value: sandbox_engine}
+    web = _web_engine_factory()
+    if web is not None:
+        factories[Provider.WEB.value] = web
+    return EngineCatalog(factories, closers=[network.close])
+
+
+def _web_engine_factory() -> EngineFactory | None:
+    """The web engine needs WhatsApp's generated protobufs (a build step: `make node`). Without them the
+    connector still runs sandbox sessions, and web sessions fail with `no_engine` and this reason logged."""
+    try:
+        from connector.engines.web.engine import web_engine_factory
+        from connector.engines.web.settings import WebSettings
+    except ImportError as exc:
+        log.warning("the web engine is unavailable: %s", exc)
+        return None
+    factory: EngineFactory = web_engine_factory(WebSettings.from_env())
+    return factory
