@@ -1,0 +1,84 @@
+"""End to end with the real `web` engine: `wagate serve` pointed at the fake WhatsApp edge.
+
+A web session is created over the API; its QR (from `GET /qr`) is scanned by the edge's fake phone; the
+session reaches `connected`; after a restart it logs in again from its stored, encrypted keys with no
+new QR; a logout from the API unlinks it. Skipped when the WhatsApp protobufs are not generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.support.serve import Server, wait_for
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+try:
+    from connector.engines.web import protos  # noqa: F401  (the generated protobufs load here)
+    from tests.fakes.whatsapp_edge.phone import FakePhone
+    from tests.fakes.whatsapp_edge.server import FakeEdge
+except ImportError as exc:  # pragma: no cover - depends on `make node`
+    pytest.skip(f"the web engine needs the generated protobufs (make node): {exc}", allow_module_level=True)
+
+
+class EdgeThread:
+    """The fake edge on its own event loop, so the test can stay synchronous."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.edge: FakeEdge = self.run(self._start())
+
+    async def _start(self) -> FakeEdge:
+        edge = FakeEdge()
+        await edge.__aenter__()
+        return edge
+
+    def run(self, coroutine: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.run(self.edge.__aexit__(None, None, None))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def edge() -> Iterator[EdgeThread]:
+    running = EdgeThread()
+    yield running
+    running.close()
+
+
+def test_web_session_pairs_through_the_fake_edge_and_resumes(tmp_path: Path, edge: EdgeThread) -> None:
+    env = {"WAGATE_WA_URL": edge.edge.url, "WAGATE_WA_NOISE_ROOT": edge.edge.root_public.hex()}
+    data = tmp_path / "data"
+    with Server(data, env=env) as server:
+        key = server.create_tenant()
+        http = server.client(key)
+        session = http.post("/v1/sessions", json={"name": "Real engine", "provider": "web"}).json()
+        qr: dict[str, Any] = wait_for(
+            lambda: (r := http.get(f"/v1/sessions/{session['id']}/qr")).status_code == 200 and r.json()
+        )
+        jid = edge.run(FakePhone(edge.edge, "34600111222").scan(qr["qr"]))
+        connected = wait_for(
+            lambda: (s := http.get(f"/v1/sessions/{session['id']}").json())["status"] == "connected" and s
+        )
+        assert connected["phone"] == "+34600111222" and str(jid).startswith("34600111222")
+        http.close()
+
+    with Server(data, env=env) as server:
+        http = server.client(key)
+        assert wait_for(lambda: http.get(f"/v1/sessions/{session['id']}").json()["status"] == "connected")
+        assert http.get(f"/v1/sessions/{session['id']}/qr").status_code == 404  # no new QR
+        assert http.post(f"/v1/sessions/{session['id']}/logout").status_code == 202
+        assert wait_for(lambda: http.get(f"/v1/sessions/{session['id']}").json()["status"] == "logged_out")
+        http.close()
