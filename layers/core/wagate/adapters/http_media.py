@@ -1,0 +1,183 @@
+"""The media probe over httpx: how big the file at a URL is, from HEAD, else from a one-byte ranged GET.
+
+Each hop (the URL, then up to 3 redirects) is resolved once, shown to the guard with its addresses, and
+fetched from the first of those addresses (Host header and TLS SNI keep the name), so DNS cannot answer
+differently between the check and the request. Connections are not kept alive, for the same reason: a
+pooled connection is keyed by address and could carry another name. httpx errors become
+InvalidInput `media_unreachable` naming what happened; the whole probe shares one deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from wagate import __version__
+from wagate.services.media import Guard, unreachable
+
+Resolver = Callable[[str, int], Sequence[str]]
+MAX_REDIRECTS = 3
+_CONTENT_RANGE = re.compile(r"^bytes\s+(?:\d+-\d+|\*)/(\d+|\*)$", re.IGNORECASE)
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The host's addresses (an IP literal is its own). Raises OSError when it does not resolve."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class _Unconnectable(Exception):
+    pass
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+class HttpMediaProbe:
+    """Implements `wagate.services.media.MediaProbe`."""
+
+    def __init__(self, client: httpx.Client, *, timeout: float, resolve: Resolver = resolve_host) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.resolve = resolve
+
+    @classmethod
+    def create(cls, *, timeout: float) -> HttpMediaProbe:
+        client = httpx.Client(
+            follow_redirects=False,  # each hop is checked by the guard first
+            trust_env=False,  # connect to the checked address, not through whatever proxy the env names
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=timeout,
+            headers={"User-Agent": f"wagate/{__version__} (media check)"},
+        )
+        return cls(client, timeout=timeout)
+
+    def size(self, url: str, *, guard: Guard, limit: int) -> int:
+        deadline = time.monotonic() + self.timeout
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                target = httpx.URL(current)
+            except httpx.InvalidURL as exc:
+                what = "it is not a valid URL" if current == url else f"it redirects to {current!r}"
+                raise unreachable(url, f"{what} ({exc})") from exc
+            addresses = self._addresses(url, target)
+            guard(current, addresses)
+            try:
+                return self._size_from_any(url, target, addresses, deadline, limit)
+            except _Redirect as hop:
+                current = urllib.parse.urljoin(current, hop.location)
+        raise unreachable(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def _size_from_any(
+        self, url: str, target: httpx.URL, addresses: Sequence[str], deadline: float, limit: int
+    ) -> int:
+        """Tries the checked addresses in turn while they refuse the connection (IPv6 first, say)."""
+        for address in addresses[:-1]:
+            try:
+                return self._size_at(url, target, address, deadline, limit)
+            except _Unconnectable:
+                continue
+        try:
+            return self._size_at(url, target, addresses[-1], deadline, limit)
+        except _Unconnectable as exc:
+            raise unreachable(url, f"could not connect to {target.host} ({exc.__cause__})") from exc
+
+    def _addresses(self, url: str, target: httpx.URL) -> Sequence[str]:
+        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            addresses = self.resolve(target.host, port)
+        except OSError as exc:
+            raise unreachable(url, f"its host {target.host} does not resolve ({exc})") from exc
+        if not addresses:
+            raise unreachable(url, f"its host {target.host} has no address")
+        return addresses
+
+    def _size_at(self, url: str, target: httpx.URL, address: str, deadline: float, limit: int) -> int:
+        pinned = target.copy_with(host=address)
+        headers = {"Host": target.netloc.decode("ascii")}
+        extensions = {"sni_hostname": target.host}
+        try:
+            head = self.client.request(
+                "HEAD", pinned, headers=headers, extensions=extensions, timeout=_left(url, deadline)
+            )
+            _raise_redirect(url, head)
+            length = _int_header(head, "content-length")
+            if head.is_success and length:  # 0 from HEAD is often a dynamic page's guess: ask GET
+                return length
+            # No size, or HEAD refused (some stores sign URLs for GET only): ask for the first byte.
+            size = self._get(url, pinned, {**headers, "Range": "bytes=0-0"}, extensions, deadline, limit)
+            if size is None:  # a partial answer that does not say the total: fetch it whole, counting
+                size = self._get(url, pinned, headers, extensions, deadline, limit)
+            return size if size is not None else 0
+        except httpx.TimeoutException as exc:
+            raise unreachable(url, f"no answer within {self.timeout:g} s") from exc
+        except httpx.ConnectError as exc:
+            raise _Unconnectable() from exc
+        except httpx.HTTPError as exc:
+            raise unreachable(url, f"{type(exc).__name__}: {exc}") from exc
+
+    def _get(
+        self,
+        url: str,
+        pinned: httpx.URL,
+        headers: dict[str, str],
+        extensions: dict[str, str],
+        deadline: float,
+        limit: int,
+    ) -> int | None:
+        request = self.client.build_request(
+            "GET", pinned, headers=headers, extensions=extensions, timeout=_left(url, deadline)
+        )
+        response = self.client.send(request, stream=True)
+        try:
+            _raise_redirect(url, response)
+            if response.status_code == 416:
+                return 0  # not even a first byte: the file is empty
+            if not response.is_success:
+                reason = f"it answered {response.status_code} {response.reason_phrase}".strip()
+                raise unreachable(url, reason)
+            if response.status_code == 206:
+                match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+                return int(match.group(1)) if match and match.group(1) != "*" else None
+            length = _int_header(response, "content-length")
+            if length is not None:
+                return length  # the server ignored the range: its length says it all; the body is not read
+            # The server does not say how big it is: count, up to one byte past the limit.
+            counted = 0
+            for chunk in response.iter_bytes():
+                counted += len(chunk)
+                if counted > limit:
+                    break
+                _left(url, deadline)
+            return counted
+        finally:
+            response.close()
+
+
+def _raise_redirect(url: str, response: httpx.Response) -> None:
+    if response.is_redirect:
+        location = response.headers.get("location")
+        if not location:
+            raise unreachable(url, f"it answered {response.status_code} without a Location")
+        raise _Redirect(location)
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _left(url: str, deadline: float) -> float:
+    """Seconds left for the probe; raises `media_unreachable` once the deadline has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise unreachable(url, "no complete answer in time")
+    return left

@@ -1,0 +1,168 @@
+"""Groups: ask a connected number to list its WhatsApp groups, store what it reports, answer who is known.
+
+Storage layout (single table):
+    T#{tenant}#S#{session} / GROUP#{jid}   a group the number belongs to, as the newest sync reported it
+    T#{tenant}#S#{session} / GROUPSYNC     when the newest sync landed (`synced_at`) and how many groups
+A sync replaces the list: groups it reports are written with its time, groups it no longer reports (the
+number left them) are deleted. Every write is conditional on `synced_at <= this sync's time`, so a late
+or redelivered older `groups_synced` event never overwrites a newer one, and a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wagate.conditions import Attr, Condition, SortKey
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound
+from wagate.domain.events import Command, CommandType, SessionEvent
+from wagate.domain.groups import Group, GroupSync, is_group
+from wagate.domain.sessions import SessionStatus
+from wagate.observability import logger
+from wagate.ports import Clock, Item, Queues, Table
+from wagate.services.sessions import SessionService, command_queue, shard_of
+
+_SYNC_SK = "GROUPSYNC"
+_GROUP_FIELDS = set(Group.model_fields)
+
+
+def _partition(tenant_id: str, session_id: str) -> str:
+    return f"T#{tenant_id}#S#{session_id}"
+
+
+def _not_newer(at: float) -> Condition:
+    """Holds when the stored copy is absent or from a sync no newer than `at`."""
+    return Attr("synced_at").not_exists() | Attr("synced_at").le(at)
+
+
+class GroupService:
+    def __init__(self, table: Table, queues: Queues, clock: Clock, sessions: SessionService) -> None:
+        self.table = table
+        self.queues = queues
+        self.clock = clock
+        self.sessions = sessions
+
+    # ---- the API ------------------------------------------------------------------------------------
+
+    def request_sync(self, tenant_id: str, session_id: str) -> GroupSync:
+        """Sends `sync_groups` to the number's connector. Returns the last sync (the new one lands later).
+
+        Raises NotFound (unknown or another tenant's session), ConflictError `session_not_connected`.
+        """
+        session = self.sessions.get(tenant_id, session_id)
+        if session.status != SessionStatus.CONNECTED:
+            raise ConflictError(
+                f"session {session_id} is {session.status.value}: only a connected number lists its groups",
+                code="session_not_connected",
+                details={"status": session.status.value},
+            )
+        command = Command(
+            type=CommandType.SYNC_GROUPS,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            issued_at=self.clock.now(),
+        )
+        queue = self.queues.get(command_queue(shard_of(session_id, self.sessions.shards)))
+        queue.send(command.model_dump_json(), group_id=session_id, dedup_id=command.id)
+        return self.last_sync(tenant_id, session_id)
+
+    def last_sync(self, tenant_id: str, session_id: str) -> GroupSync:
+        item = self.table.get(_partition(tenant_id, session_id), _SYNC_SK)
+        if item is None:
+            return GroupSync(session_id=session_id)
+        return GroupSync(session_id=session_id, synced_at=float(item["synced_at"]), count=int(item["count"]))
+
+    def list(
+        self, tenant_id: str, session_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[Group], GroupSync, str | None]:
+        """The session's groups by id. Raises NotFound for an unknown or another tenant's session."""
+        self.sessions.get(tenant_id, session_id)
+        page = self.table.query(
+            _partition(tenant_id, session_id), sk=SortKey.prefix("GROUP#"), limit=limit, cursor=cursor
+        )
+        groups = [
+            Group.model_validate({k: v for k, v in i.items() if k in _GROUP_FIELDS}) for i in page.items
+        ]
+        return groups, self.last_sync(tenant_id, session_id), page.cursor
+
+    def check_recipient(self, tenant_id: str, session_id: str, jid: str) -> None:
+        """Refuses a group the number is not in, once its groups have been synced.
+
+        Before the first sync nothing is known, so any well-formed group id passes: the connector reports
+        a failure if the number is not a member. Raises InvalidInput `unknown_group`.
+        """
+        sync = self.table.get(_partition(tenant_id, session_id), _SYNC_SK)
+        if sync is None or self.table.get(_partition(tenant_id, session_id), f"GROUP#{jid}") is not None:
+            return
+        raise InvalidInput(
+            f"to: session {session_id} is not in group {jid} (as of its last group sync); if it joined "
+            f"since, sync again with POST /v1/sessions/{session_id}/groups/sync",
+            code="unknown_group",
+            details={"field": "to", "to": jid, "session_id": session_id, "synced_at": sync["synced_at"]},
+        )
+
+    # ---- what the connector reports -----------------------------------------------------------------
+
+    def record(self, event: SessionEvent) -> GroupSync | None:
+        """Stores a `groups_synced` event. Returns the sync, or None when it is stale or its session gone."""
+        try:
+            session = self.sessions.get_item(event.tenant_id, event.session_id)
+        except NotFound:
+            return None  # deleted meanwhile
+        if int(session.get("fence", 0)) > event.fence:
+            return None  # reported under a lease that has since moved on
+        at = float(event.at)
+        pk = _partition(event.tenant_id, event.session_id)
+        groups = [g for g in (_group_item(pk, event, raw) for raw in event.data.get("groups") or []) if g]
+        try:
+            self.table.update(
+                pk,
+                _SYNC_SK,
+                set={"session_id": event.session_id, "synced_at": at, "count": len(groups)},
+                condition=_not_newer(at),
+            )
+        except ConflictError:
+            return None  # a newer sync has landed already
+        for item in groups:
+            try:
+                self.table.put(item, condition=_not_newer(at))
+            except ConflictError:
+                pass  # a newer sync wrote this group meanwhile
+        self._forget_left_groups(pk, at)
+        return GroupSync(session_id=event.session_id, synced_at=at, count=len(groups))
+
+    def _forget_left_groups(self, pk: str, at: float) -> None:
+        cursor = None
+        while True:
+            page = self.table.query(pk, sk=SortKey.prefix("GROUP#"), limit=100, cursor=cursor)
+            for item in page.items:
+                if float(item.get("synced_at", 0)) < at:
+                    try:
+                        self.table.delete(item["pk"], item["sk"], condition=Attr("synced_at").lt(at))
+                    except ConflictError:
+                        pass  # refreshed by a newer sync meanwhile: keep it
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+
+def _group_item(pk: str, event: SessionEvent, raw: Any) -> Item | None:
+    """The stored item for one reported group; None (logged) for something that is not a group."""
+    jid = raw.get("jid") if isinstance(raw, dict) else None
+    try:
+        if not isinstance(raw, dict) or not isinstance(jid, str) or not is_group(jid) or len(jid) > 64:
+            raise ValueError("no group jid")
+        group = Group(
+            jid=jid,
+            session_id=event.session_id,
+            subject=str(raw.get("subject") or ""),
+            participants=max(0, int(raw.get("participants") or 0)),
+            owner_jid=raw.get("owner_jid"),
+            description=raw.get("description"),
+            created_at=raw.get("created_at"),
+            synced_at=float(event.at),
+        )
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        # One bad entry must not park the whole sync in the DLQ: skip it, keep the rest.
+        logger.warning("groups_synced: an entry ignored", extra={"entry": str(raw)[:200], "error": str(exc)})
+        return None
+    return {"pk": pk, "sk": f"GROUP#{jid}", **group.model_dump(mode="json")}
