@@ -17,7 +17,10 @@ from wagate.settings import Settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+    from wagate.adapters.cloud_api import GraphApi
     from wagate.ports import Crypto, Push, Queues, Table
+    from wagate.services.media import MediaProbe
+    from wagate.services.webhooks import WebhookSender
 
 
 class SystemClock:
@@ -35,6 +38,47 @@ class Deps:
     clock: SystemClock
     # Powertools idempotency persistence (POST /v1/messages): DynamoDB in AWS, the Table port locally.
     idempotency: BasePersistenceLayer | None = None
+    # Media URL probe (POST /v1/messages with media); tests put one on an httpx.MockTransport here.
+    media_probe: MediaProbe | None = None
+    # CRM webhook sender (services/webhook_attempts.py); tests put one on a local receiver here.
+    webhook_sender: WebhookSender | None = None
+    # Meta Graph client of cloud sessions (adapters/cloud_api.py); tests put one on an httpx.MockTransport.
+    graph_api: GraphApi | None = None
+
+    def media(self) -> MediaProbe:
+        """The media probe, built on first use: no HTTP client exists at import time or cold start."""
+        if self.media_probe is None:
+            with _lock:
+                if self.media_probe is None:
+                    from wagate.adapters.http_media import HttpMediaProbe
+
+                    self.media_probe = HttpMediaProbe.create(timeout=self.settings.media_probe_seconds)
+        return self.media_probe
+
+    def graph(self) -> GraphApi:
+        """The Graph client, built on first use (like the media probe)."""
+        if self.graph_api is None:
+            with _lock:
+                if self.graph_api is None:
+                    from wagate.adapters.cloud_api import GraphApi
+
+                    self.graph_api = GraphApi(
+                        base_url=self.settings.graph_base_url,
+                        version=self.settings.graph_api_version,
+                        timeout=self.settings.graph_timeout_seconds,
+                    )
+        return self.graph_api
+
+    def webhooks(self) -> WebhookSender:
+        """The CRM webhook sender, built on first use (like the media probe)."""
+        if self.webhook_sender is None:
+            with _lock:
+                if self.webhook_sender is None:
+                    from wagate.adapters.http_webhooks import HttpWebhookSender
+
+                    timeout = self.settings.webhooks_timeout_seconds
+                    self.webhook_sender = HttpWebhookSender.create(timeout=timeout)
+        return self.webhook_sender
 
 
 _lock = threading.Lock()

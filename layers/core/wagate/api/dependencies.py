@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from wagate.domain.messages import MediaContent
 from wagate.services.conversations import ConversationService
+from wagate.services.groups import GroupService
+from wagate.services.media import MediaCheck, MediaRules
 from wagate.services.messages import MessageService, TemplateRef
+from wagate.services.pools import PoolService
 from wagate.services.sessions import SessionService
 from wagate.services.templates import TemplateService
 from wagate.wiring import deps
@@ -20,7 +24,35 @@ def session_service() -> SessionService:
 
 def message_service() -> MessageService:
     d = deps()
-    return MessageService(d.table, d.queues, d.clock, session_service(), renderer=_template_renderer())
+    return MessageService(
+        d.table,
+        d.queues,
+        d.clock,
+        session_service(),
+        renderer=_template_renderer(),
+        media_check=_check_media,
+    )
+
+
+def _check_media(media: MediaContent) -> None:
+    # Resolved per call, so the probe's HTTP client is made only when a message carries media.
+    media_check()(media)
+
+
+def media_check() -> MediaCheck:
+    d = deps()
+    rules = MediaRules(allow_http=d.settings.media_allow_http, allow_private=d.settings.media_allow_private)
+    return MediaCheck(d.media(), rules)
+
+
+def group_service() -> GroupService:
+    d = deps()
+    return GroupService(d.table, d.queues, d.clock, session_service())
+
+
+def pool_service() -> PoolService:
+    d = deps()
+    return PoolService(d.table, d.clock, session_service())
 
 
 def conversation_service() -> ConversationService:

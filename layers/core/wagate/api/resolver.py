@@ -16,15 +16,19 @@ from wagate import __version__
 from wagate.api import errors
 from wagate.api.routes import (
     conversations,
+    groups,
     health,
     keys,
     links,
     messages,
+    pacing,
+    pools,
     realtime,
     reminders,
     sandbox,
     sessions,
     templates,
+    webhooks,
 )
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
@@ -44,6 +48,10 @@ class WagateResolver(APIGatewayHttpResolver):
         super().__init__(**options)
         self._swagger_lock = threading.Lock()
         self._swagger_enabled = False
+        # Powertools keeps the request being resolved on the app and its routers (current_event,
+        # context, the route's response model): one resolve at a time, as in one Lambda container.
+        # `wagate serve` invokes handlers on a thread pool; without this, concurrent requests swap state.
+        self._resolve_lock = threading.Lock()
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body") or ""
@@ -59,7 +67,8 @@ class WagateResolver(APIGatewayHttpResolver):
             }
         if not self._swagger_enabled and APIGatewayProxyEventV2(dict(event)).path == DOCS_PATH:
             self._enable_swagger()
-        result: dict[str, Any] = super().resolve(event, context)
+        with self._resolve_lock:
+            result: dict[str, Any] = super().resolve(event, context)
         return result
 
     def _enable_swagger(self) -> None:
@@ -74,7 +83,21 @@ class WagateResolver(APIGatewayHttpResolver):
 def build_resolver() -> APIGatewayHttpResolver:
     app = WagateResolver(enable_validation=True)
     app.include_router(health.router)
-    routers = (keys, sessions, sandbox, realtime, messages, conversations, templates, reminders, links)
+    routers = (
+        keys,
+        sessions,
+        pacing,
+        groups,
+        sandbox,
+        realtime,
+        messages,
+        pools,
+        conversations,
+        templates,
+        reminders,
+        links,
+        webhooks,
+    )
     for module in routers:
         app.include_router(module.router, prefix="/v1")
 
@@ -114,6 +137,7 @@ def build_resolver() -> APIGatewayHttpResolver:
 
 def _openapi_options() -> dict[str, Any]:
     """What /openapi.json and /docs say about the API: title, version, description, API-key security."""
+    # Imported here: building the OpenAPI models takes ~40 ms, and only these two routes need them.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
     return {
@@ -126,7 +150,7 @@ def _openapi_options() -> dict[str, Any]:
 
 
 def _idempotency_refusal(error: Exception) -> Response[str] | None:
-    """Powertools' idempotency refusals (POST /v1/messages) in wagate's error shape; None for other errors.
+    """Powertools' idempotency refusals (POST with Idempotency-Key) in wagate's error shape, else None.
 
     Told apart here rather than by their own exception handlers: importing these classes imports the
     whole idempotency package and boto3 (~100 ms), which this module must not pay at every cold start.

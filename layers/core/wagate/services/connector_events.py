@@ -1,8 +1,9 @@
-"""What the connector reports, applied: session state, message statuses, incoming messages; then dashboards.
+"""What the connector reports, applied (sessions, message statuses, inbound, groups); then dashboards.
 
 The events consumer (functions/events) calls `handle_event` once per queued event. Applying is idempotent:
 a redelivered or late event changes nothing (fences for sessions, monotonic status for messages,
-provider-id deduplication for incoming messages), so SQS's at-least-once delivery is safe.
+provider-id deduplication for incoming messages, sync times for groups), so SQS's at-least-once delivery
+is safe.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from wagate.domain.conversations import conversation_id
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import Message, MessageError, MessageStatus
 from wagate.observability import logger
-from wagate.services import realtime
+from wagate.services import realtime, webhooks
+from wagate.services.groups import GroupService
 from wagate.services.inbound import InboundService
 from wagate.services.messages import MessageService
 from wagate.services.sessions import SessionService
@@ -34,6 +36,8 @@ SESSION_EVENTS = frozenset(
     }
 )
 RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "played": MessageStatus.READ}
+# Meta's webhooks (services/meta_webhooks.py) also report `sent` and `failed` by provider id, later.
+RECEIPTS.update({"sent": MessageStatus.SENT, "failed": MessageStatus.FAILED})
 
 
 def handle_event(d: Deps, body: str) -> None:
@@ -73,6 +77,10 @@ def handle_event(d: Deps, body: str) -> None:
             fields = _message_fields(stored)
             fields.update({"from": stored.sender, "type": stored.metadata.get("type", stored.kind.value)})
             _push(d, event, EventType.INCOMING_MESSAGE, fields)
+    elif event.type == EventType.GROUPS_SYNCED:
+        synced = GroupService(d.table, d.queues, d.clock, sessions).record(event)
+        if synced is not None:  # an older sync arriving late is not news for the dashboards either
+            _push(d, event, event.type, {**event.data, "syncedAt": synced.synced_at, "count": synced.count})
     else:
         _push(d, event, event.type, dict(event.data))
 
@@ -92,11 +100,14 @@ def _session_event(d: Deps, sessions: SessionService, event: SessionEvent) -> No
 
 def _apply_receipt(messages: MessageService, event: SessionEvent) -> list[Message]:
     data = event.data
-    if data.get("message_id"):  # the connector gave up on one of our messages
+    error = None
+    if data.get("message_id") or data.get("status") == "failed":
         error = MessageError(
             code=str(data.get("reason") or "send_failed"),
             message=str(data.get("detail") or data.get("reason") or "the message could not be sent"),
+            retryable=bool(data.get("retryable", False)),
         )
+    if data.get("message_id"):  # the connector gave up on one of our messages
         failed = messages.apply_status(
             event.tenant_id, str(data["message_id"]), MessageStatus.FAILED, event.at, error=error
         )
@@ -110,7 +121,8 @@ def _apply_receipt(messages: MessageService, event: SessionEvent) -> list[Messag
         message_id = messages.by_provider_id(event.tenant_id, event.session_id, str(provider_id))
         if message_id is None:
             continue  # a receipt for a message sent from the phone itself, not through wagate
-        moved = messages.apply_status(event.tenant_id, message_id, status, float(data.get("at") or event.at))
+        at = float(data.get("at") or event.at)
+        moved = messages.apply_status(event.tenant_id, message_id, status, at, error=error)
         if moved is not None:
             changed.append(moved)
     return changed
@@ -131,5 +143,6 @@ def _message_fields(message: Message) -> dict[str, Any]:
 
 
 def _push(d: Deps, event: SessionEvent, kind: EventType, data: dict[str, Any]) -> None:
+    webhooks.enqueue(d, event, kind, data)  # first: durable CRM deliveries; dashboards are best effort
     message = realtime.message_for(kind, event.session_id, data)
     realtime.fan_out(d.table, d.push, event.tenant_id, event.session_id, message)

@@ -7,12 +7,14 @@ Storage layout (single table):
     T#{tenant}#S#{session} / PMID#{provider id}   → message id: provider ids are unique per session
     DUE#{minute}#{slot} / {due_at}#{tenant}#{message}     the due index of scheduled messages (`due_index`)
 Sending a queued message = a `send` command on the session's shard queue; the connector claims the message
-(queued → sending, a conditional update), sends it, and reports statuses back as events.
+(queued → sending, a conditional update), sends it, and reports statuses back as events. A `cloud`
+session's command goes to `CloudSendQueue` instead, where a Lambda does the same (services/cloud_sends.py).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -36,9 +38,11 @@ from wagate.domain.messages import (
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider
 from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
-from wagate.services import due_index
+from wagate.services import cloud_queue, due_index
 from wagate.services.conversations import activity
 from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
+from wagate.services.groups import GroupService
+from wagate.services.pools import PoolService
 from wagate.services.sessions import SessionService, command_queue, shard_of
 
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
@@ -99,7 +103,15 @@ def to_message(item: Item) -> Message:
 
 class MessageService:
     def __init__(
-        self, table: Table, queues: Queues, clock: Clock, sessions: SessionService, *, renderer: Any = None
+        self,
+        table: Table,
+        queues: Queues,
+        clock: Clock,
+        sessions: SessionService,
+        *,
+        renderer: Any = None,
+        media_check: Callable[[MediaContent], None] | None = None,
+        pools: PoolService | None = None,
     ):
         self.table = table
         self.queues = queues
@@ -107,18 +119,22 @@ class MessageService:
         self.sessions = sessions
         # renderer(tenant_id, TemplateRef) -> str; the templates service, injected to keep modules apart.
         self.renderer = renderer
+        # media_check(media) raises when a media URL cannot be sent (services/media.py: it does network I/O).
+        self.media_check = media_check
+        self.pools = pools or PoolService(table, clock, sessions)
 
     # ---- outbound -----------------------------------------------------------------------------------
 
     def accept(self, tenant_id: str, request: SendRequest) -> Message:
         """Validate, store and queue (or schedule) one message. Nothing is stored when anything is wrong."""
         now = self.clock.now()
+        pool_ops: list[TransactOp] = []
         if request.pool is not None:
-            raise InvalidInput(
-                "number pools are not available yet; send with session_id", details={"field": "pool"}
-            )
-        assert request.session_id is not None
-        session = self.sessions.get(tenant_id, request.session_id)
+            pick = self.pools.pick(tenant_id, request.pool)
+            session, pool_ops = pick.session, [pick.usage]
+        else:
+            assert request.session_id is not None
+            session = self.sessions.get(tenant_id, request.session_id)
         if session.status in PERMANENT:
             raise ConflictError(
                 f"session {session.id} is {session.status.value}: link it again before sending",
@@ -126,6 +142,10 @@ class MessageService:
                 details={"status": session.status.value},
             )
         to = normalise_recipient(request.to)
+        if to.endswith("@g.us"):
+            GroupService(self.table, self.queues, self.clock, self.sessions).check_recipient(
+                tenant_id, session.id, to
+            )
         if request.scheduled_at is not None:
             if request.scheduled_at < now - 1:
                 raise InvalidInput("scheduled_at is in the past", details={"field": "scheduled_at"})
@@ -133,7 +153,13 @@ class MessageService:
                 raise InvalidInput(
                     "scheduled_at is more than a year ahead", details={"field": "scheduled_at"}
                 )
-        kind, text, template = self._content(tenant_id, request)
+        cloud = session.provider == Provider.CLOUD
+        kind, text, template = self._content(tenant_id, request, cloud=cloud)
+        # A Cloud API upload_id is a media id already uploaded to Meta: nothing to probe.
+        if request.media is not None and not (cloud and request.media.upload_id):
+            if self.media_check is None:
+                raise InvalidInput("media cannot be checked here", details={"field": "media"})
+            self.media_check(request.media)  # last: it goes over the network
         message_id = new_id("msg", now)
         scheduled = request.scheduled_at is not None and request.scheduled_at > now + 1
         message = Message(
@@ -155,6 +181,7 @@ class MessageService:
             sandbox=session.provider == Provider.SANDBOX,
         )
         ops: list[TransactOp] = [Put(self.item(message), condition=item_absent()), activity(message)]
+        ops += pool_ops  # a pool's "last picked" mark lands with the message, or not at all
         soon = scheduled and request.scheduled_at is not None and request.scheduled_at <= now + SOON_SECONDS
         if scheduled and not soon:
             assert request.scheduled_at is not None
@@ -167,11 +194,12 @@ class MessageService:
                 [dispatch_message(tenant_id, message_id, request.scheduled_at, now)]
             )
         elif not scheduled:
-            self.dispatch(message)
+            self.dispatch(message, provider=session.provider)
         return message
 
-    def dispatch(self, message: Message) -> None:
-        """Hands a queued message to the connector that holds its session (a `send` command)."""
+    def dispatch(self, message: Message, *, provider: Provider | None = None) -> None:
+        """Hands a queued message to the connector that holds its session (a `send` command); a `cloud`
+        session's goes to the Cloud API consumer instead (services/cloud_sends.py)."""
         shards = self.sessions.shards
         command = Command(
             type=CommandType.SEND,
@@ -180,6 +208,14 @@ class MessageService:
             data=_send_data(message),
             issued_at=self.clock.now(),
         )
+        if provider is None:
+            try:
+                provider = self.sessions.get(message.tenant_id, message.session_id).provider
+            except NotFound:
+                provider = None  # deleted: the connector reports the message failed
+        if provider == Provider.CLOUD:
+            cloud_queue.enqueue(self.queues, command)
+            return
         queue = self.queues.get(command_queue(shard_of(message.session_id, shards)))
         # Dedup by message id: a second dispatch of the same message within 5 minutes is dropped.
         queue.send(command.model_dump_json(), group_id=message.session_id, dedup_id=f"send-{message.id}")
@@ -327,10 +363,18 @@ class MessageService:
     # ---- plumbing -----------------------------------------------------------------------------------
 
     def _content(
-        self, tenant_id: str, request: SendRequest
+        self, tenant_id: str, request: SendRequest, *, cloud: bool = False
     ) -> tuple[ContentKind, str | None, dict[str, Any] | None]:
         if request.text is not None:
             return ContentKind.TEXT, request.text, None
+        if request.template is not None and cloud:
+            # A Meta-approved template: Meta renders it; `variables` are its parameters.
+            if not request.template.language:
+                raise InvalidInput(
+                    "template.language: a Cloud API template needs its language code (e.g. en_US)",
+                    details={"field": "template.language"},
+                )
+            return ContentKind.TEMPLATE, None, request.template.model_dump()
         if request.template is not None:
             if self.renderer is None:
                 raise InvalidInput("templates are not available", details={"field": "template"})
