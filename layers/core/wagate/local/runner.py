@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from wagate.local.http_routing import RouteTable
 from wagate.local.intrinsics import LOCAL_REGION, TemplateError
 from wagate.local.queue_runner import QueueRunner
 from wagate.local.server_app import WEBSOCKET_PATH, LocalGatewayApp
+from wagate.local.static_files import ASSETS_PREFIX, CONFIG, StaticFiles
 from wagate.local.template import load_template
 from wagate.local.template_model import Template
 from wagate.local.timers import Timers
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from wagate.wiring import Deps
 
 log = logging.getLogger("wagate.local.runner")
+MAX_LOCAL_POLLERS = 4  # per queue subscription
 
 # Set by the runner for the process; a function's value for one of these (AWS's) is replaced.
 RUNNER_ENVIRONMENT = (
@@ -74,6 +77,7 @@ class RunnerUrls:
     http: str  # the HTTP API
     websocket: str  # the WebSocket API
     connections: str  # the @connections endpoint (what WAGATE_WEBSOCKET_ENDPOINT holds)
+    dashboard: str | None = None  # the dashboard's page, when its files are served
 
 
 def serve(
@@ -84,8 +88,10 @@ def serve(
     port: int = 8000,
     ready: Callable[[RunnerUrls], None] | None = None,
     services: Sequence[ServiceFactory] = (),
+    dashboard: Path | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain; returns the exit code. Port 0 picks a free port.
+    `dashboard`: the static files served at `/` (default: `dashboard/` beside the template, if present).
 
     Raises TemplateError (template unusable, or two functions disagree on an environment variable)
     and OSError (the port is taken).
@@ -114,7 +120,11 @@ def serve(
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     deps = wiring.build(Settings.from_env())
     wiring.install(deps)
-    runner = LocalRunner(spec, listener, queues=deps.queues, services=[f(deps) for f in services])
+    if dashboard is None and (spec.path.parent / "dashboard").is_dir():
+        dashboard = spec.path.parent / "dashboard"
+    runner = LocalRunner(
+        spec, listener, queues=deps.queues, services=[f(deps) for f in services], dashboard=dashboard
+    )
     return asyncio.run(runner.run_until_signal(ready or print_urls))
 
 
@@ -165,8 +175,9 @@ def urls_for(host: str, port: int) -> RunnerUrls:
 
 
 def print_urls(urls: RunnerUrls) -> None:
+    dashboard = f"  Dashboard       {urls.dashboard}\n" if urls.dashboard else ""
     sys.stdout.write(
-        f"wagate is serving\n  HTTP API        {urls.http}\n  WebSocket API   {urls.websocket}\n"
+        f"wagate is serving\n{dashboard}  HTTP API        {urls.http}\n  WebSocket API   {urls.websocket}\n"
         f"  @connections    {urls.connections}\nPress Ctrl+C to stop (in-flight work is finished first).\n"
     )
     sys.stdout.flush()
@@ -204,6 +215,7 @@ class LocalRunner:
         time_scale: float = 1.0,
         max_workers: int = 32,
         poll_seconds: float = 1.0,
+        dashboard: Path | None = None,
     ) -> None:
         self.template = template
         self._listener = listener
@@ -214,7 +226,12 @@ class LocalRunner:
         self.websocket = (
             WebSocketGateway(template.websocket_api, self.runtime) if template.websocket_api else None
         )
-        self.app = LocalGatewayApp(http, self.websocket)
+        static = None
+        if dashboard is not None:
+            _check_not_shadowing(routes)
+            static = StaticFiles(dashboard)
+            self.urls = dataclasses.replace(self.urls, dashboard=self.urls.http + "/")
+        self.app = LocalGatewayApp(http, self.websocket, static=static)
         self.timers = Timers(template.schedules, self.runtime, time_scale=time_scale)
         self.queue_runners = _queue_runners(template, queues, self.runtime, poll_seconds)
         self._services = list(services)
@@ -305,6 +322,18 @@ class LocalRunner:
         return 0 if signals_seen <= 1 else 1
 
 
+def _check_not_shadowing(routes: RouteTable) -> None:
+    """The dashboard's paths must not be API routes: the static branch answers them first.
+    Raises TemplateError."""
+    for path in ("/", "/" + CONFIG, ASSETS_PREFIX + "app.js"):
+        match = routes.match("GET", path)
+        if match is not None and match.route.path != "$default":
+            raise TemplateError(
+                f"route {match.route.route_key!r} overlaps the dashboard's files "
+                f"(/, /{CONFIG}, {ASSETS_PREFIX}...); move the route or serve without the dashboard"
+            )
+
+
 def _queue_runners(
     template: Template, queues: Queues | None, runtime: FunctionRuntime, poll_seconds: float
 ) -> list[QueueRunner]:
@@ -313,9 +342,12 @@ def _queue_runners(
         return []
     if queues is None:
         raise TemplateError("the template subscribes functions to queues, but no queue adapter was given")
+    # Lambda runs up to ScalingConfig.MaximumConcurrency batches of one queue at once; locally that many
+    # pollers, capped, since each holds an asyncio default-executor thread while it long-polls.
     return [
         QueueRunner(
             s, template.queues[s.queue_id], queues.get(s.queue_id), runtime, poll_seconds=poll_seconds
         )
         for s in subscriptions
+        for _ in range(min(s.max_concurrency, MAX_LOCAL_POLLERS))
     ]

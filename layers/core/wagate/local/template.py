@@ -246,4 +246,5 @@ def _subscription(
         report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or ()),
         batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
         enabled=as_bool(props.get("Enabled", True)),
+        max_concurrency=int((props.get("ScalingConfig") or {}).get("MaximumConcurrency", 1)),
     )

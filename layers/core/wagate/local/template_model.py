@@ -91,6 +91,8 @@ class QueueSubscriptionSpec:
     report_batch_item_failures: bool = False
     batching_window_seconds: int = 0
     enabled: bool = True
+    # ScalingConfig.MaximumConcurrency: batches Lambda may process at once (locally: that many pollers).
+    max_concurrency: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""/v1/webhooks: CRM endpoints that get every event signed (Standard Webhooks), their deliveries, replays.
+
+Every route takes the `admin` scope: a webhook's URL and its deliveries' bodies are as sensitive as the
+messages themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import AwareDatetime, BaseModel, Field
+
+from wagate.api.auth import require
+from wagate.domain.tenants import Principal, Scope
+from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook
+from wagate.services import webhooks
+from wagate.services.webhook_deliveries import DeliveryStore, to_delivery
+from wagate.services.webhooks import NewWebhook, WebhookChanges, WebhookService
+from wagate.wiring import deps
+
+router = APIGatewayHttpRouter()
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+def service() -> WebhookService:
+    return webhooks.service(deps())
+
+
+def store() -> DeliveryStore:
+    d = deps()
+    return DeliveryStore(d.table, d.queues, d.clock)
+
+
+class WebhookList(BaseModel):
+    items: list[Webhook]
+
+
+class DeliveryList(BaseModel):
+    items: list[Delivery]
+    cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+class BulkReplay(BaseModel):
+    since: AwareDatetime = Field(
+        description="Replay failed deliveries of events from this time on (ISO 8601)"
+    )
+    limit: int = Field(100, ge=1, le=500, description="At most this many per call")
+
+
+class BulkReplayResult(BaseModel):
+    replayed: int
+    more: bool = Field(description="True when more failed deliveries remain: call again")
+
+
+@router.post(
+    "/webhooks", summary="Create a webhook (its signing secret is shown only now)", tags=["webhooks"]
+)
+def create_webhook(body: NewWebhook, principal: Admin) -> tuple[dict[str, Any], int]:
+    """Every event is POSTed as `{"type", "timestamp", "data": {"tenantId", "sessionId", ...}}` with the
+    Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,` + base64
+    HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the base64-decoded part of `secret`): verify
+    them with any Standard Webhooks library. Answer 2xx within 5 s; anything else is retried (5 s,
+    30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h, with jitter), then the delivery fails. 410
+    Gone disables the webhook. Deliveries can repeat and arrive out of order: deduplicate on
+    `webhook-id`, order by `timestamp`. Redirects are not followed.
+
+    422 `invalid_webhook_url` (not https, or not a URL), `webhook_address_not_allowed` (the host is
+    private, loopback or reserved), `webhook_unreachable` (the host does not resolve); unknown event
+    names are 422 `validation_failed` naming the field. 409 `limit_exceeded` past 20 webhooks."""
+    return service().create(principal.tenant_id, body).model_dump(mode="json"), 201
+
+
+@router.get("/webhooks", summary="List webhooks", tags=["webhooks"])
+def list_webhooks(principal: Admin) -> WebhookList:
+    return WebhookList(items=service().list(principal.tenant_id))
+
+
+@router.get("/webhooks/<webhook_id>", summary="Get a webhook", tags=["webhooks"])
+def get_webhook(webhook_id: str, principal: Admin) -> Webhook:
+    return service().get(principal.tenant_id, webhook_id)
+
+
+@router.patch("/webhooks/<webhook_id>", summary="Change a webhook, or enable it again", tags=["webhooks"])
+def update_webhook(webhook_id: str, body: WebhookChanges, principal: Admin) -> Webhook:
+    """Only the fields given change; a new URL is checked like a new webhook's. A webhook is disabled
+    when its endpoint answers 410 Gone; `{"enabled": true}` turns it back on."""
+    return service().update(principal.tenant_id, webhook_id, body)
+
+
+@router.delete("/webhooks/<webhook_id>", summary="Delete a webhook", tags=["webhooks"])
+def delete_webhook(webhook_id: str, principal: Admin) -> Response[str]:
+    """Queued attempts are dropped; its delivery history expires after 30 days."""
+    service().delete(principal.tenant_id, webhook_id)
+    return Response(204, None, "")
+
+
+@router.get("/webhooks/<webhook_id>/deliveries", summary="A webhook's deliveries", tags=["webhooks"])
+def list_deliveries(
+    webhook_id: str,
+    principal: Admin,
+    status: Annotated[DeliveryStatus | None, Query(description="pending, delivered or failed")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query()] = None,
+) -> DeliveryList:
+    """Newest first, each with its attempts (status code, latency, error)."""
+    service().get(principal.tenant_id, webhook_id)
+    items, next_cursor = store().list(
+        principal.tenant_id, webhook_id, status=status, limit=limit, cursor=cursor
+    )
+    return DeliveryList(items=items, cursor=next_cursor)
+
+
+@router.get("/webhooks/<webhook_id>/deliveries/<delivery_id>", summary="One delivery", tags=["webhooks"])
+def get_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> Delivery:
+    service().get(principal.tenant_id, webhook_id)
+    return to_delivery(store().get_item(principal.tenant_id, webhook_id, delivery_id))
+
+
+@router.post(
+    "/webhooks/<webhook_id>/deliveries/<delivery_id>/replay",
+    summary="Send a delivery again, now",
+    tags=["webhooks"],
+)
+def replay_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+    """One more attempt with the same `webhook-id` (deduplicate on it). 409 `delivery_pending` while it
+    is still being retried, `webhook_disabled` while the webhook is disabled."""
+    webhook = service().get(principal.tenant_id, webhook_id)
+    return store().replay(webhook, delivery_id).model_dump(mode="json"), 202
+
+
+@router.post(
+    "/webhooks/<webhook_id>/replay", summary="Replay failed deliveries since a time", tags=["webhooks"]
+)
+def replay_failed(webhook_id: str, body: BulkReplay, principal: Admin) -> tuple[dict[str, Any], int]:
+    """Oldest first, up to `limit` per call; `more: true` means call again."""
+    webhook = service().get(principal.tenant_id, webhook_id)
+    since = body.since.astimezone(dt.UTC).timestamp()
+    replayed, more = store().replay_failed(webhook, since=since, limit=body.limit)
+    return BulkReplayResult(replayed=replayed, more=more).model_dump(), 202
