@@ -62,29 +62,37 @@ def test_a_handler_past_its_timeout_fails_like_lambda(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_invocations_run_on_a_bounded_pool(tmp_path: Path) -> None:
+def test_invocations_run_on_a_bounded_pool_one_container_each(tmp_path: Path) -> None:
+    # A sibling module is imported once per process, so it can count across containers.
+    (tmp_path / "Fn").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "Fn" / "counter.py").write_text(
+        "import threading\nactive = 0\npeak = 0\nlock = threading.Lock()\nbusy = set()\nclash = False\n"
+    )
     source = """
-        import threading, time
-        active = 0
-        peak = 0
-        lock = threading.Lock()
+        import time
+        import counter
         def handler(event, context):
-            global active, peak
-            with lock:
-                active += 1
-                peak = max(peak, active)
+            with counter.lock:
+                counter.active += 1
+                counter.peak = max(counter.peak, counter.active)
+                counter.clash = counter.clash or id(handler) in counter.busy
+                counter.busy.add(id(handler))
             time.sleep(0.05)
-            with lock:
-                active -= 1
-            return peak
+            with counter.lock:
+                counter.active -= 1
+                counter.busy.discard(id(handler))
+            return id(handler)
     """
     runtime = FunctionRuntime({"Fn": spec(tmp_path, "Fn", source)}, max_workers=2)
 
-    async def scenario() -> None:
-        await asyncio.gather(*(runtime.invoke("Fn", {}) for _ in range(6)))
+    async def scenario() -> list[int]:
+        return list(await asyncio.gather(*(runtime.invoke("Fn", {}) for _ in range(6))))
 
-    asyncio.run(scenario())
-    assert runtime.module("Fn").peak == 2
+    containers = asyncio.run(scenario())
+    counter = sys.modules["counter"]
+    assert counter.peak == 2  # the pool's bound
+    assert not counter.clash  # never two invocations in one container at once, as on Lambda
+    assert len(set(containers)) == 2  # and containers are reused while warm
 
 
 @pytest.mark.parametrize(

@@ -60,12 +60,19 @@ class LambdaContext:
 
 
 class FunctionRuntime:
-    """Every function of a template, imported once, invoked concurrently on one bounded pool."""
+    """Every function of a template, invoked concurrently on one bounded pool, one container at a time.
+
+    Lambda never runs two invocations in one container at once, and handlers rely on it (Powertools'
+    resolver keeps per-request state on its app object). So, like Lambda, each concurrent invocation gets
+    its own "container": a separately imported copy of the handler module, kept warm for reuse.
+    """
 
     def __init__(self, functions: Mapping[str, FunctionSpec], *, max_workers: int = 32) -> None:
         self._specs = dict(functions)
         self._handlers: dict[str, Handler] = {}
         self._modules: dict[str, ModuleType] = {}
+        self._warm: dict[str, list[Handler]] = {}  # idle containers per function
+        self._containers: dict[str, int] = {}  # how many each function has imported
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="lambda")
         self._in_flight: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
@@ -97,13 +104,38 @@ class FunctionRuntime:
         (the thread cannot be killed: it finishes in the background and its result is dropped).
         """
         spec = self._specs[function_id]
-        handler = self.handler(function_id)
-        future = self._submit(self._call, spec, handler, event)
+        self.handler(function_id)  # import errors surface here, before a worker is taken
+        future = self._submit(self._run, function_id, spec, event)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=spec.timeout_seconds)
         except TimeoutError:
             log.error("%s timed out after %ss; its thread runs on", function_id, spec.timeout_seconds)
             raise FunctionError(function_id, "Sandbox.Timedout", "Task timed out") from None
+
+    def _checkout(self, function_id: str) -> Handler:
+        """A warm container of this function, or a new one (the first is the one `load_all` imported)."""
+        first = self.handler(function_id)
+        with self._lock:
+            warm = self._warm.setdefault(function_id, [first] if function_id not in self._containers else [])
+            self._containers.setdefault(function_id, 1)
+            if warm:
+                return warm.pop()
+            self._containers[function_id] += 1
+            number = self._containers[function_id]
+        with self._import_lock:
+            return self._import(self._specs[function_id], container=number)
+
+    def _checkin(self, function_id: str, handler: Handler) -> None:
+        with self._lock:
+            self._warm.setdefault(function_id, []).append(handler)
+
+    def _run(self, function_id: str, spec: FunctionSpec, event: Any) -> Any:
+        """On a worker thread: take a container for the length of one invocation."""
+        handler = self._checkout(function_id)
+        try:
+            return self._call(spec, handler, event)
+        finally:
+            self._checkin(function_id, handler)
 
     def in_flight(self) -> int:
         with self._lock:
@@ -139,7 +171,7 @@ class FunctionRuntime:
         except (TypeError, ValueError) as exc:
             raise FunctionError(spec.logical_id, "Runtime.MarshalError", str(exc)) from exc
 
-    def _import(self, spec: FunctionSpec) -> Handler:
+    def _import(self, spec: FunctionSpec, container: int = 1) -> Handler:
         module_path, _, attribute = spec.handler.rpartition(".")
         if not module_path or not attribute:
             raise FunctionError(spec.logical_id, "Runtime.MalformedHandlerName", spec.handler)
@@ -152,11 +184,13 @@ class FunctionRuntime:
                 if candidate.is_dir() and str(candidate) not in sys.path:
                     sys.path.append(str(candidate))  # after site-packages, as Lambda puts /opt/python
         name = f"wagate_fn_{spec.logical_id}_{'_'.join(relative.parts)}"
+        if container > 1:
+            name += f"_c{container}"
         module = self._exec_module(spec, name, source)
         handler = getattr(module, attribute, None)
         if not callable(handler):
             raise FunctionError(spec.logical_id, "Runtime.HandlerNotFound", spec.handler)
-        self._modules[spec.logical_id] = module
+        self._modules.setdefault(spec.logical_id, module)
         return handler  # type: ignore[no-any-return]
 
     def _exec_module(self, spec: FunctionSpec, name: str, source: Path) -> ModuleType:
