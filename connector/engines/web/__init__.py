@@ -9,6 +9,7 @@
     connection           send, query, receive stanzas on one socket
     stream_end           how the edge ends a connection → Exit
     binary/, noise/, crypto/, proto/, protos   wire format, transport, curve crypto, protobufs
+    signal/              the Signal protocol (sessions, sender keys) behind SignalRepository, sans-I/O
 
-Signal messaging (sessions, sender keys, send and receive) builds on these next.
+Sending and receiving messages build on these next.
 """
