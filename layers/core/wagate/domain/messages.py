@@ -50,10 +50,14 @@ CANCELLABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
 
 
 def moves_forward(current: MessageStatus, new: MessageStatus) -> bool:
-    """Whether `new` may replace `current`. Failure may only follow statuses before `sent`."""
+    """Whether `new` may replace `current`. Failure may only follow statuses before `delivered`,
+    cancellation only those before `sent`."""
     if current in (MessageStatus.FAILED, MessageStatus.CANCELLED):
         return False
-    if new in (MessageStatus.FAILED, MessageStatus.CANCELLED):
+    if new == MessageStatus.FAILED:
+        # Cloud API: `sent` is Meta accepting the request; its webhook may report a failure afterwards.
+        return PROGRESS[current] < PROGRESS[MessageStatus.DELIVERED]
+    if new == MessageStatus.CANCELLED:
         return PROGRESS[current] < PROGRESS[MessageStatus.SENT]
     return PROGRESS[new] > PROGRESS[current]
 

@@ -16,7 +16,9 @@ from wagate.domain.conversations import Contact, Conversation, conversation_id
 from wagate.domain.errors import NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.messages import Direction, Message
+from wagate.domain.sessions import Provider
 from wagate.ports import Clock, Item, Queues, Table, Update
+from wagate.services import cloud_queue
 from wagate.services.sessions import command_queue, shard_of
 
 _CONV_FIELDS = set(Conversation.model_fields)
@@ -101,10 +103,14 @@ class ConversationService:
                 data={"chat": conversation.chat, "message_ids": ids},
                 issued_at=self.clock.now(),
             )
-            shards = self.shards
-            self.queues.get(command_queue(shard_of(conversation.session_id, shards))).send(
-                command.model_dump_json(), group_id=conversation.session_id, dedup_id=command.id
-            )
+            session = self.table.get(f"T#{tenant_id}", f"SESSION#{conversation.session_id}") or {}
+            if session.get("provider") == Provider.CLOUD:  # read receipts go through Graph, not a socket
+                cloud_queue.enqueue(self.queues, command)
+            else:
+                shards = self.shards
+                self.queues.get(command_queue(shard_of(conversation.session_id, shards))).send(
+                    command.model_dump_json(), group_id=conversation.session_id, dedup_id=command.id
+                )
         new = self.table.update(
             *conversation_key(tenant_id, conv), set={"unread": 0}, condition=item_exists()
         )

@@ -6,12 +6,14 @@ Storage layout (single table):
     T#{tenant}  / COUNTERS             sessions (how many the tenant holds, for the per-tenant limit)
 Status is what the connector last reported; `desired` (running | stopped) is what the operator asked for.
 Actions become commands on the session's shard queue; the connector acts, and its events come back
-through `apply_event`, which ignores events from a connector holding an older lease (fence).
+through `apply_event`, which ignores events from a connector holding an older lease (fence). `cloud`
+sessions (services/cloud_sessions.py) have no shard index entry; their commands go to `CloudSendQueue`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from wagate.conditions import Attr, SortKey, item_absent, item_exists
@@ -20,7 +22,8 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
-from wagate.ports import Clock, Delete, Item, Put, Queues, Table, Update
+from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
+from wagate.services import cloud_queue
 from wagate.services.tenants import STATS_KEY
 
 SHARDS_DEFAULT = 4
@@ -96,12 +99,22 @@ class SessionService:
     # ---- writes -------------------------------------------------------------------------------------
 
     def create(
-        self, tenant_id: str, *, name: str, provider: Provider, phone: str | None, metadata: dict[str, Any]
+        self,
+        tenant_id: str,
+        *,
+        name: str,
+        provider: Provider,
+        phone: str | None,
+        metadata: dict[str, Any],
+        session_id: str | None = None,
+        extra: Sequence[TransactOp] = (),
     ) -> Session:
-        if provider == Provider.CLOUD:
-            raise InvalidInput("provider 'cloud' is not available yet; use 'web' or 'sandbox'")
+        """`extra` ops commit with the session (a cloud session's credentials); a ConflictError naming one
+        of them (details.failed) is re-raised for the caller, any other is the per-tenant limit."""
+        if provider == Provider.CLOUD and not extra:
+            raise InvalidInput("a cloud session is created with its credentials (services/cloud_sessions.py)")
         now = self.clock.now()
-        session_id = new_id("ses", now)
+        session_id = session_id or new_id("ses", now)
         shard = shard_of(session_id, self.shards)
         session = Session(
             id=session_id,
@@ -126,6 +139,8 @@ class SessionService:
             "desired": "running",
             "fence": 0,
         }
+        if provider == Provider.CLOUD:  # no connector serves it: keep it out of the shards' index
+            del item["gsi1pk"], item["gsi1sk"]
         under_limit = Attr("sessions").not_exists() | Attr("sessions").lt(self.limit)
         try:
             self.table.transact_write(
@@ -133,9 +148,12 @@ class SessionService:
                     Put(item, condition=item_absent()),
                     Update(*_counters(tenant_id), add={"sessions": 1}, condition=under_limit),
                     Update(*STATS_KEY, add={_stat(SessionStatus.PENDING): 1}),
+                    *extra,
                 ]
             )
         except ConflictError as exc:
+            if any(index >= 3 for index in (exc.details or {}).get("failed", [])):
+                raise
             raise LimitExceeded(
                 f"this tenant already has {self.limit} sessions, the most it may hold; delete one first",
                 details={"limit": self.limit},
@@ -275,6 +293,9 @@ class SessionService:
             data=data or {},
             issued_at=self.clock.now(),
         )
+        if session.provider == Provider.CLOUD:  # no socket: a Lambda consumer does what a connector would
+            cloud_queue.enqueue(self.queues, command)
+            return
         queue = self.queues.get(command_queue(shard_of(session.id, self.shards)))
         queue.send(command.model_dump_json(), group_id=session.id, dedup_id=command.id)
 

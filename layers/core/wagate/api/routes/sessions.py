@@ -9,13 +9,21 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from wagate import qr
 from wagate.api.auth import require
 from wagate.api.dependencies import session_service
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.cloud_sessions import (
+    AccessToken,
+    AppSecret,
+    CloudCredentials,
+    CloudSessionService,
+    GraphId,
+    VerifyToken,
+)
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
@@ -28,9 +36,34 @@ service = session_service
 
 class NewSession(BaseModel):
     name: SessionName
-    provider: Provider = Field(description="web (QR-linked WhatsApp) or sandbox (simulated, for testing)")
+    provider: Provider = Field(
+        description="web (QR-linked WhatsApp), cloud (Meta's Cloud API) or sandbox (simulated, for testing)"
+    )
     phone: str | None = Field(None, description="The number you expect to link, E.164 (+34600123456)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON, returned as given")
+    # provider cloud only (services/cloud_sessions.py): no QR code; the token is checked instead.
+    phone_number_id: GraphId | None = Field(None, description="cloud: the number's id in Meta")
+    business_account_id: GraphId | None = Field(None, description="cloud: the WhatsApp Business Account id")
+    access_token: AccessToken | None = None
+    app_secret: AppSecret | None = None
+    verify_token: VerifyToken | None = None
+
+    @model_validator(mode="after")
+    def _cloud_fields(self) -> NewSession:
+        given = [name for name in _CLOUD_FIELDS if getattr(self, name) is not None]
+        if self.provider == Provider.CLOUD:
+            missing = [name for name in _CLOUD_FIELDS[:3] if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"provider cloud needs {', '.join(missing)}")
+        elif given:
+            raise ValueError(f"{', '.join(given)}: only for provider cloud")
+        return self
+
+    def cloud_credentials(self) -> CloudCredentials:
+        return CloudCredentials.model_validate({name: getattr(self, name) for name in _CLOUD_FIELDS})
+
+
+_CLOUD_FIELDS = ("phone_number_id", "business_account_id", "access_token", "app_secret", "verify_token")
 
 
 class SessionList(BaseModel):
@@ -47,10 +80,45 @@ class QrCode(BaseModel):
 
 @router.post("/sessions", summary="Create a session (link a number)", tags=["sessions"])
 def create_session(body: NewSession, principal: Admin) -> tuple[dict[str, Any], int]:
+    if body.provider == Provider.CLOUD:
+        d = deps()
+        session = CloudSessionService(d.table, d.crypto, d.clock, service()).create(
+            principal.tenant_id,
+            name=body.name,
+            phone=body.phone,
+            metadata=body.metadata,
+            credentials=body.cloud_credentials(),
+        )
+        return session.model_dump(mode="json"), 201
     session = service().create(
         principal.tenant_id, name=body.name, provider=body.provider, phone=body.phone, metadata=body.metadata
     )
     return session.model_dump(mode="json"), 201
+
+
+class CloudSecrets(BaseModel):
+    access_token: AccessToken
+    app_secret: AppSecret | None = Field(None, description="Omit to keep the current one")
+    verify_token: VerifyToken | None = Field(None, description="Omit to keep the current one")
+
+
+@router.put(
+    "/sessions/<session_id>/cloud-secrets",
+    summary="Give a Cloud API session a new token (and secrets); checks it again",
+    tags=["sessions"],
+)
+def replace_cloud_secrets(
+    session_id: str, body: CloudSecrets, principal: Admin
+) -> tuple[dict[str, Any], int]:
+    d = deps()
+    session = CloudSessionService(d.table, d.crypto, d.clock, service()).replace_secrets(
+        principal.tenant_id,
+        session_id,
+        access_token=body.access_token,
+        app_secret=body.app_secret,
+        verify_token=body.verify_token,
+    )
+    return session.model_dump(mode="json"), 202
 
 
 @router.get("/sessions", summary="List sessions", tags=["sessions"])

@@ -1,0 +1,47 @@
+"""Lambda handler of Meta's webhooks (GET/POST /webhooks/meta, public: Meta signs, no API key is asked).
+
+The raw body (base64-decoded when API Gateway encoded it) and the headers go to the service untouched:
+the signature is over those exact bytes. The service answers (status, body); this only translates it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from wagate.observability import logger, traced
+from wagate.services.meta_webhooks import MetaWebhooks, WebhookResponse
+from wagate.wiring import deps
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
+@traced
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.thread_safe_clear_keys()  # `wagate serve` runs concurrent invocations in one process
+    d = deps()
+    service = MetaWebhooks(d)
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")
+    if method == "GET":
+        response = service.verify(event.get("queryStringParameters") or {})
+    else:
+        raw = _raw_body(event)
+        if len(raw) > d.settings.max_body_bytes:
+            response = WebhookResponse(413, b"the body is too large")
+        else:
+            response = service.receive(raw, event.get("headers") or {})
+    return {
+        "statusCode": response.status,
+        "headers": {"Content-Type": response.content_type},
+        "body": response.body.decode("utf-8", "replace"),
+        "isBase64Encoded": False,
+    }
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return str(body).encode("utf-8")

@@ -1,0 +1,191 @@
+"""The Meta Graph (Cloud API) client over httpx: the only HTTP to Meta; Graph errors become domain errors.
+
+One `GraphApi` per process: its httpx client (one connection pool for every session; the token goes in each
+request) is built on first use, never at import. Base URL and API version are settings; tests put the
+client on an `httpx.MockTransport`. Request bodies are built by `cloud_payloads`; errors are classified by
+`wagate.domain.cloud_errors` (a table of Graph codes). The access token is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from wagate.adapters import cloud_payloads
+from wagate.domain.cloud_errors import CloudApiError, GraphUnavailable, OutcomeUnknown, classify, from_graph
+
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_VERSION = "v25.0"
+PHONE_FIELDS = "display_phone_number,verified_name,quality_rating"
+# No connection was made: the request never reached Meta, so even a send is safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """What `GET /{phone-number-id}` says about the number (the token check)."""
+
+    id: str
+    display_phone_number: str | None
+    verified_name: str | None
+    quality_rating: str | None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Meta's answer to a send: the message's wamid (statuses in webhooks name it) and the recipient."""
+
+    message_id: str
+    wa_id: str | None
+    input: str | None
+    message_status: str | None  # "accepted" for templates, when Meta says so
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    id: str
+    url: str  # short-lived; fetching it needs the same token
+    mime_type: str | None
+    sha256: str | None
+    file_size: int | None
+
+
+def parse_phone_number(body: Mapping[str, Any]) -> PhoneNumber:
+    return PhoneNumber(
+        id=str(body.get("id", "")),
+        display_phone_number=body.get("display_phone_number"),
+        verified_name=body.get("verified_name"),
+        quality_rating=body.get("quality_rating"),
+    )
+
+
+def parse_accepted(body: Mapping[str, Any]) -> Accepted:
+    """Raises GraphUnavailable when a 2xx answer names no message (a changed shape, or a proxy)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], Mapping):
+        raise GraphUnavailable("Graph accepted the request but named no message id", details={"body": body})
+    first = messages[0]
+    contacts = body.get("contacts") if isinstance(body.get("contacts"), list) else []
+    contact = contacts[0] if contacts and isinstance(contacts[0], Mapping) else {}
+    return Accepted(
+        message_id=str(first.get("id")),
+        wa_id=contact.get("wa_id"),
+        input=contact.get("input"),
+        message_status=first.get("message_status"),
+    )
+
+
+def parse_media(body: Mapping[str, Any]) -> MediaInfo:
+    size = body.get("file_size")
+    return MediaInfo(
+        id=str(body.get("id", "")),
+        url=str(body.get("url", "")),
+        mime_type=body.get("mime_type"),
+        sha256=body.get("sha256"),
+        file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
+    )
+
+
+def error_from_response(status: int, content: bytes) -> CloudApiError:
+    """The domain error for a non-2xx Graph answer, with or without a JSON `error` object."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return from_graph(body["error"], http_status=status)
+    cls, reason, hint = classify(None, http_status=status)
+    return cls(f"Graph answered HTTP {status} ({hint})", code=reason, details={"http_status": status})
+
+
+class GraphApi:
+    """Graph calls for Cloud API numbers. Every method raises a `CloudApiError` subclass on failure."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        version: str = DEFAULT_VERSION,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.version = version.strip("/")
+        self._timeout = timeout
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        base_url=f"{self.base_url}/{self.version}/",
+                        timeout=self._timeout,
+                        transport=self._transport,
+                        headers={"User-Agent": "wagate"},
+                    )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph request; the decoded JSON object of a 2xx answer.
+
+        Raises GraphUnavailable (no connection: nothing was sent), OutcomeUnknown (sent, no answer),
+        or the CloudApiError subclass of Graph's error code."""
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            response = self._http().request(
+                method, path.lstrip("/"), json=body, params=params, headers=headers
+            )
+        except _NOT_SENT as exc:
+            raise GraphUnavailable(f"cannot reach Graph: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise OutcomeUnknown(f"Graph did not answer: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise error_from_response(response.status_code, response.content)
+        try:
+            decoded = response.json()
+        except ValueError as exc:
+            raise GraphUnavailable("Graph answered with something that is not JSON") from exc
+        return decoded if isinstance(decoded, dict) else {"data": decoded}
+
+    # ---- what wagate uses ---------------------------------------------------------------------------
+
+    def phone_number(self, phone_number_id: str, token: str) -> PhoneNumber:
+        """The token check: the number as this token sees it. Raises TokenInvalid, PermissionDenied, …"""
+        return parse_phone_number(self.call("GET", phone_number_id, token, params={"fields": PHONE_FIELDS}))
+
+    def send(self, phone_number_id: str, token: str, body: Mapping[str, Any]) -> Accepted:
+        """POST a `cloud_payloads` body to /{phone-number-id}/messages."""
+        return parse_accepted(self.call("POST", f"{phone_number_id}/messages", token, body=body))
+
+    def mark_read(self, phone_number_id: str, token: str, message_id: str, *, typing: bool = False) -> None:
+        self.call(
+            "POST",
+            f"{phone_number_id}/messages",
+            token,
+            body=cloud_payloads.mark_read(message_id, typing=typing),
+        )
+
+    def media(self, media_id: str, token: str) -> MediaInfo:
+        """Where an incoming media reference (`cloud-media:{id}`) can be downloaded, for a few minutes."""
+        return parse_media(self.call("GET", media_id, token))

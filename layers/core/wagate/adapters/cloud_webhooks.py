@@ -1,0 +1,232 @@
+"""Meta's WhatsApp webhooks, sans-I/O: subscription check, body signature, and payload → session events.
+
+    GET   subscription_challenge(query, token_ok)        → (body, status): echoes hub.challenge as text
+    POST  signature(headers) + signed_by(raw, sig, key)  → X-Hub-Signature-256 over the RAW body bytes
+          parse_notification(payload, received_at)      → per business phone number id, the events the
+                                                           `web` engine's connector would have published
+Statuses become `message_status` data shaped like `connector.engines.base.Receipt` (chat_jid,
+provider_message_ids, status, at, by_jid); a `failed` status adds reason, detail and retryable, with the
+reason picked from the same Graph code table as send errors. Messages go through `cloud_inbound`.
+Anything else (template and account updates, calls, echoes, user preferences, value-level errors) is an
+`Ignored` with its reason: the caller logs it, and Meta still gets its 200.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wagate.adapters.cloud_inbound import Ignored, items, obj, parse_message, timestamp, user_jid
+from wagate.domain.cloud_errors import classify
+from wagate.domain.events import EventType
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+RECEIPT_STATUSES = frozenset({"sent", "delivered", "read", "played"})
+_TEMPLATE_FIELDS = frozenset(
+    {
+        "message_template_status_update",
+        "template_category_update",
+        "message_template_quality_update",
+        "message_template_components_update",
+    }
+)
+_IGNORED_FIELDS = {
+    "smb_message_echoes": "an echo of a message the business sent from the WhatsApp Business app "
+    "(coexistence); wagate does not mirror them",
+    "calls": "calls are not handled by wagate",
+    "user_preferences": "a marketing preference of a customer; the vocabulary has no such event",
+    "account_update": "an account update; nothing to store (logged for the operator)",
+    "phone_number_quality_update": "a quality rating change; nothing to store",
+    "phone_number_name_update": "a display name review; nothing to store",
+    "security": "a security notice; nothing to store",
+    "business_capability_update": "a capability change; nothing to store",
+}
+
+Event = tuple[EventType, dict[str, Any]]
+
+
+@dataclass
+class NumberUpdate:
+    """What a payload says about one business phone number: events to apply, things deliberately ignored."""
+
+    phone_number_id: str
+    events: list[Event] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+
+@dataclass
+class Notification:
+    numbers: dict[str, NumberUpdate] = field(default_factory=dict)
+    ignored: list[Ignored] = field(default_factory=list)  # changes that name no phone number
+
+    def number(self, phone_number_id: str) -> NumberUpdate:
+        return self.numbers.setdefault(phone_number_id, NumberUpdate(phone_number_id))
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(n.events) for n in self.numbers.values())
+
+    def all_ignored(self) -> list[Ignored]:
+        return self.ignored + [i for n in self.numbers.values() for i in n.ignored]
+
+
+# ---- GET: the subscription check -------------------------------------------------------------------
+
+
+def subscription_challenge(query: Mapping[str, str], token_ok: Callable[[str], bool]) -> tuple[bytes, int]:
+    """Meta's `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → (body, status)."""
+    if query.get("hub.mode") != "subscribe":
+        return b"hub.mode must be subscribe", 400
+    challenge = query.get("hub.challenge")
+    if not challenge or len(challenge) > 512:
+        return b"hub.challenge is missing", 400
+    token = query.get("hub.verify_token") or ""
+    if not token or not token_ok(token):
+        return b"verify token mismatch", 403
+    return challenge.encode(), 200
+
+
+# ---- POST: the signature ---------------------------------------------------------------------------
+
+
+def signature(headers: Mapping[str, str]) -> bytes | None:
+    """The digest in `X-Hub-Signature-256: sha256=<hex>` (any header case); None if absent or malformed."""
+    value = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
+    if value is None or not value.startswith("sha256="):
+        return None
+    try:
+        digest = bytes.fromhex(value[len("sha256=") :].strip())
+    except ValueError:
+        return None
+    return digest if len(digest) == hashlib.sha256().digest_size else None
+
+
+def signed_by(raw: bytes, digest: bytes, app_secret: bytes) -> bool:
+    """Whether `digest` is HMAC-SHA256(app secret, raw body). Constant time."""
+    return hmac.compare_digest(hmac.new(app_secret, raw, hashlib.sha256).digest(), digest)
+
+
+# ---- POST: the payload -----------------------------------------------------------------------------
+
+
+def parse_notification(payload: Any, received_at: float) -> Notification:
+    """Every change of a webhook body, by business phone number id. Never raises on odd shapes: what it
+    cannot read is an `Ignored` with the reason, so Meta gets a 200 and stops retrying it."""
+    result = Notification()
+    if not isinstance(payload, Mapping):
+        result.ignored.append(Ignored("-", "the body is not a JSON object"))
+        return result
+    if payload.get("object") != "whatsapp_business_account":
+        result.ignored.append(
+            Ignored("-", f"object {payload.get('object')!r} is not whatsapp_business_account")
+        )
+        return result
+    entries = payload.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        changes = entry.get("changes") if isinstance(entry, Mapping) else None
+        for change in changes if isinstance(changes, list) else []:
+            if isinstance(change, Mapping):
+                _change(result, change, received_at)
+    if not result.numbers and not result.ignored:
+        result.ignored.append(Ignored("-", "the body has no changes"))
+    return result
+
+
+def _change(result: Notification, change: Mapping[str, Any], received_at: float) -> None:
+    name = str(change.get("field") or "-")
+    value = obj(change.get("value"))
+    metadata = obj(value.get("metadata"))
+    pnid = metadata.get("phone_number_id")
+    target = result.number(str(pnid)) if isinstance(pnid, str | int) and str(pnid) else None
+    ignored = target.ignored if target is not None else result.ignored
+    if name in _TEMPLATE_FIELDS:
+        what = (
+            f"{value.get('message_template_name') or value.get('message_template_id')}: {value.get('event')}"
+        )
+        ignored.append(Ignored(name, "templates are managed in Meta; nothing to store", what))
+        return
+    if name != "messages":
+        reason = _IGNORED_FIELDS.get(name, f"webhook field {name!r} is not handled")
+        ignored.append(Ignored(name, reason, str(value.get("event") or "")))
+        return
+    if target is None:
+        ignored.append(Ignored(name, "a messages change without metadata.phone_number_id cannot be routed"))
+        return
+    contacts = items(value.get("contacts"))
+    messages = items(value.get("messages"))
+    statuses = items(value.get("statuses"))
+    for message in messages:
+        parsed = parse_message(message, contacts, received_at) if isinstance(message, Mapping) else None
+        if isinstance(parsed, dict):
+            target.events.append((EventType.INCOMING_MESSAGE, parsed))
+        elif parsed is not None and not parsed.detail and value.get("errors"):
+            target.ignored.append(Ignored(parsed.field, parsed.reason, _value_errors(value)))
+        else:
+            target.ignored.append(parsed or Ignored(name, "a message that is not an object"))
+    for status in statuses:
+        outcome = parse_status(status, received_at) if isinstance(status, Mapping) else None
+        if isinstance(outcome, dict):
+            target.events.append((EventType.MESSAGE_STATUS, outcome))
+        else:
+            target.ignored.append(outcome or Ignored(name, "a status that is not an object"))
+    if not messages and not statuses:
+        ignored.append(Ignored(name, "no messages or statuses in this change", _value_errors(value)))
+
+
+def parse_status(status: Mapping[str, Any], received_at: float) -> dict[str, Any] | Ignored:
+    """A `value.statuses[]` item → `message_status` data (a Receipt; failures add reason/detail/retryable)."""
+    kind = str(status.get("status") or "")
+    wamid = status.get("id")
+    if not isinstance(wamid, str) or not wamid:
+        return Ignored("messages", "a status without a message id", kind)
+    if kind != "failed" and kind not in RECEIPT_STATUSES:
+        return Ignored("messages", f"status {kind!r} is not in the vocabulary", wamid)
+    recipient = _first_str(status, "recipient_id", "recipient_user_id") or ""
+    group = status.get("recipient_type") == "group"
+    participant = _first_str(status, "recipient_participant_id", "recipient_participant_user_id")
+    data: dict[str, Any] = {
+        "chat_jid": recipient if group else user_jid(recipient),
+        "provider_message_ids": [wamid],
+        "status": kind,
+        "at": timestamp(status.get("timestamp"), received_at),
+        "by_jid": user_jid(participant) if group and participant else None,
+    }
+    if kind == "failed":
+        data.update(failure(status.get("errors")))
+    return data
+
+
+def failure(errors: Any) -> dict[str, Any]:
+    """reason / detail / retryable of a failed status's first error, from the Graph code table."""
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
+    raw_code = first.get("code")
+    code = int(raw_code) if isinstance(raw_code, int | str) and str(raw_code).isdigit() else None
+    cls, reason, hint = classify(code)
+    data = obj(first.get("error_data"))
+    said = data.get("details") or first.get("message") or first.get("title")
+    detail = f"{said} ({hint})" if said else hint
+    return {
+        "reason": reason if code is not None else "send_failed",
+        "detail": f"Meta error {code}: {detail}" if code is not None else detail,
+        "retryable": cls.is_transient,
+    }
+
+
+def _value_errors(value: Mapping[str, Any]) -> str:
+    errors = value.get("errors")
+    if not isinstance(errors, list):
+        return ""
+    return "; ".join(
+        f"{e.get('code')} {e.get('title') or ''}".strip() for e in errors if isinstance(e, Mapping)
+    )
+
+
+def _first_str(data: Mapping[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None

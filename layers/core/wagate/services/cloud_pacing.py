@@ -1,0 +1,75 @@
+"""Per-number pacing of Cloud API sends, shared by every Lambda: a token bucket kept in the Table (GCRA).
+
+Storage layout (single table):
+    T#{tenant}#S#{session} / PACE     tat: the "theoretical arrival time" (epoch seconds) at which the
+                                      number's bucket is full again; TTL an hour after the last send
+Each send reserves the next slot with one atomic ADD of the interval to `tat` (no read-modify-write, so
+concurrent Lambdas never lose a reservation); when the bucket has been full (tat in the past) it is reset
+to now with a conditional put. A send may go at `tat - burst × interval`; before that it waits. The rate
+and burst are the connector's `Pacing` settings (wagate.domain.pacing) with Cloud API defaults — 4800/min
+(80/s, Meta's default throughput) and a burst of 80, no jitter and no typing, which the connector's
+`connector/pacing.py` also uses for Cloud numbers — under the session's own `pacing` overrides. A tenant's
+overrides are not applied: they are anti-ban pacing for linked phones, and Meta meters Cloud numbers itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wagate.conditions import Attr, item_absent
+from wagate.domain.errors import ConflictError
+from wagate.domain.pacing import Pacing, PacingOverrides, merge_leniently
+from wagate.ports import Table
+
+CLOUD_PACING = Pacing(
+    rate_per_minute=4800.0,
+    burst=80,
+    jitter_min_seconds=0.0,
+    jitter_max_seconds=0.0,
+    typing=False,
+    first_contacts_per_day=0,
+)
+TTL_SECONDS = 3600
+
+
+def pacing_for(session_row: Mapping[str, Any] | None) -> Pacing:
+    """Cloud defaults under the session row's `pacing` overrides."""
+    overrides = PacingOverrides.from_stored((session_row or {}).get("pacing"))
+    return merge_leniently(CLOUD_PACING, overrides)
+
+
+def pace_key(tenant_id: str, session_id: str) -> tuple[str, str]:
+    return f"T#{tenant_id}#S#{session_id}", "PACE"
+
+
+def reserve(table: Table, tenant_id: str, session_id: str, pacing: Pacing, now: float) -> float:
+    """Reserve the number's next send slot; returns the seconds until it (0: send now).
+
+    Raises ConflictError only if the bucket row keeps changing under five attempts (it cannot, short of
+    a clock far off)."""
+    if not pacing.enabled:
+        return 0.0
+    interval = 60.0 / pacing.rate_per_minute
+    horizon = pacing.burst * interval
+    pk, sk = pace_key(tenant_id, session_id)
+    expires = int(now) + TTL_SECONDS
+    for _ in range(5):
+        try:
+            # The bucket is not full: take the slot after the last one reserved.
+            item = table.update(
+                pk, sk, add={"tat": interval}, set={"expires_at": expires}, condition=Attr("tat").ge(now)
+            )
+            tat = float(item["tat"])
+        except ConflictError:
+            try:
+                # It is full (or new): start again from now.
+                table.put(
+                    {"pk": pk, "sk": sk, "tat": now + interval, "expires_at": expires},
+                    condition=item_absent() | Attr("tat").lt(now),
+                )
+                tat = now + interval
+            except ConflictError:
+                continue  # another send moved it past now meanwhile: take the ADD path
+        return max(0.0, tat - horizon - now)
+    raise ConflictError("the pacing bucket kept changing; retry", code="busy")

@@ -1,0 +1,295 @@
+"""Cloud API commands done by a Lambda (functions/cloud_send) where a connector would: send, read, check.
+
+Also stop and clean-up. Outcomes are session events applied by the events code path.
+
+A send:
+    row queued ──pace──► wait ≤ 1 s inline, or back to the queue with a delay and the reserved slot
+               ──claim──► sending (conditional on status and attempts as read; attempts + 1, claim_command)
+               ──Graph──► accepted: `message_sent` (wamid as provider id), then any parked receipts
+                          refused: `message_status` failed with the reason from the Graph code table
+                          session-level (token, permission, account): the message fails AND the session
+                            goes `failed` with that reason (it needs a person)
+                          transient (rate limit, 5xx, no connection): failures + 1 on the claim, back to
+                            the queue after a backoff (rate limits wait longer); failed after MAX_TRIES
+                          no answer (sent, answer lost): failed `outcome_unknown`, retryable — a re-send
+                            could reach the customer twice, so the CRM decides
+Redelivery of our own claim: retried if every earlier try recorded its failure; otherwise that try's
+outcome is unknown and the message fails as above (at most once). Other claims and finished rows: dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wagate.adapters import cloud_payloads
+from wagate.adapters.cloud_inbound import user_jid
+from wagate.conditions import Attr
+from wagate.domain.cloud_errors import CloudApiError, NeedsAttention, OutcomeUnknown, RateLimited
+from wagate.domain.errors import ConflictError, NotFound
+from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.messages import MessageStatus
+from wagate.domain.sessions import PERMANENT
+from wagate.observability import logger
+from wagate.ports import Item
+from wagate.services import cloud_pacing, cloud_queue, meta_webhooks
+from wagate.services.cloud_sessions import CloudAccess, CloudSessionService
+from wagate.services.connector_events import handle_event
+from wagate.services.messages import message_key, to_message
+from wagate.services.sessions import SessionService
+
+if TYPE_CHECKING:
+    from wagate.adapters.cloud_api import GraphApi
+    from wagate.domain.messages import Message
+    from wagate.wiring import Deps
+
+MAX_INLINE_WAIT = 1.0  # longer waits go back to the queue: a Lambda should not sleep through its timeout
+MAX_TRIES = 5
+MAX_DELAY = 900  # SQS's DelaySeconds limit
+_MEDIA_KINDS = {"image": "image", "video": "video", "audio": "audio"}
+
+
+class CloudCommands:
+    def __init__(self, d: Deps, graph: GraphApi, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.d = d
+        self.graph = graph
+        self.sleep = sleep
+        self.sessions = SessionService(
+            d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
+        )
+        self.cloud = CloudSessionService(d.table, d.crypto, d.clock, self.sessions)
+
+    def handle(self, body: str) -> None:
+        """One queued command. Raises on infrastructure errors (the queue retries), never for a refusal."""
+        command = Command.model_validate_json(body)
+        logger.append_keys(tenant_id=command.tenant_id, session_id=command.session_id)
+        if command.type == CommandType.SEND:
+            self._send(command)
+        elif command.type == CommandType.MARK_READ:
+            self._mark_read(command)
+        elif command.type == CommandType.CONNECT:
+            try:
+                self._apply(self.cloud.check(self.graph, command.tenant_id, command.session_id))
+            except NotFound:
+                logger.info("token check of a session without credentials skipped")
+        elif command.type == CommandType.LOGOUT and command.data.get("deleted"):
+            self.cloud.forget(command.tenant_id, command.session_id)
+        elif command.type in (CommandType.DISCONNECT, CommandType.LOGOUT):
+            kind = EventType.LOGGED_OUT if command.type == CommandType.LOGOUT else EventType.SESSION_STATUS
+            status = "logged_out" if command.type == CommandType.LOGOUT else "disconnected"
+            self._event(command, kind, {"status": status, "reason": "by_request"})
+        else:
+            logger.info("command not used by cloud sessions dropped", extra={"command": command.type})
+
+    # ---- send ---------------------------------------------------------------------------------------
+
+    def _send(self, command: Command) -> None:
+        tenant_id, message_id = command.tenant_id, str(command.data.get("message_id"))
+        row = self.d.table.get(*message_key(tenant_id, message_id))
+        verdict = _assess(row, command.id)
+        if row is None or verdict == "duplicate":
+            logger.info("send dropped: done, cancelled or another claim's", extra={"message_id": message_id})
+            return
+        if verdict == "unknown":
+            self._failed(command, "outcome_unknown", "an earlier try got no answer from Meta", retryable=True)
+            return
+        session = self.d.table.get(f"T#{tenant_id}", f"SESSION#{command.session_id}")
+        if session is None or session.get("status") in PERMANENT or session.get("desired") == "stopped":
+            status = session.get("status") if session else "deleted"
+            self._failed(command, "session_not_connected", f"the session is {status}")
+            return
+        try:
+            access = self.cloud.access(tenant_id, command.session_id)
+            body = _graph_body(to_message(row))
+        except NotFound:
+            self._failed(command, "session_not_connected", "the session has no Cloud API credentials")
+            return
+        except ValueError as exc:
+            self._failed(command, "invalid_message", str(exc))
+            return
+        now = self.d.clock.now()
+        if "slot_at" in command.data:
+            wait = float(command.data["slot_at"]) - now
+        else:
+            pacing = cloud_pacing.pacing_for(session)
+            wait = cloud_pacing.reserve(self.d.table, tenant_id, command.session_id, pacing, now)
+        if wait > MAX_INLINE_WAIT:
+            self._later(command, wait, slot_at=now + wait)
+            return
+        if wait > 0:
+            self.sleep(wait)
+        try:
+            row = _claim(self.d.table, row, command.id, self.d.clock.now())
+        except ConflictError:
+            logger.info("send dropped: the message changed meanwhile", extra={"message_id": message_id})
+            return
+        try:
+            accepted = self.graph.send(access.phone_number_id, access.token, body)
+        except OutcomeUnknown as exc:
+            self._failed(command, exc.code, exc.message, retryable=True)
+        except NeedsAttention as exc:
+            self._failed(command, exc.code, exc.message, retryable=True)
+            self._event(command, EventType.SESSION_FAILED, _attention(exc))
+        except CloudApiError as exc:
+            if exc.is_transient:
+                self._transient(command, row, exc)
+            else:
+                self._failed(command, exc.code, exc.message)
+        else:
+            to = str(row.get("to") or row["chat"])
+            sent = {
+                "message_id": message_id,
+                "provider_message_id": accepted.message_id,
+                "to": to,
+                "to_jid": user_jid(cloud_payloads.recipient(to)),
+                "at": self.d.clock.now(),
+            }
+            # Applied at once (not via the events queue): if this write fails, the redelivered command
+            # finds its try without an outcome and reports `outcome_unknown` rather than sending twice.
+            self._event(command, EventType.MESSAGE_SENT, sent)
+            meta_webhooks.replay_parked(self.d, tenant_id, command.session_id, accepted.message_id)
+
+    def _transient(self, command: Command, row: Item, error: CloudApiError) -> None:
+        failures = _record_failure(self.d.table, row, command.id, error, self.d.clock.now())
+        if failures is None:
+            return  # the claim is no longer ours: whoever holds it finishes the message
+        if failures >= MAX_TRIES:
+            self._failed(command, error.code, f"{error.message} (after {failures} tries)", retryable=True)
+            return
+        base = 30.0 if isinstance(error, RateLimited) else 5.0
+        delay = min(MAX_DELAY, base * 2 ** (failures - 1))
+        self._later(command, delay * random.uniform(1.0, 1.25), slot_at=None)
+
+    def _later(self, command: Command, seconds: float, *, slot_at: float | None) -> None:
+        data = {k: v for k, v in command.data.items() if k != "slot_at"}
+        if slot_at is not None:
+            data["slot_at"] = slot_at
+        delay = min(MAX_DELAY, math.ceil(seconds))
+        cloud_queue.enqueue(self.d.queues, command.model_copy(update={"data": data}), delay_seconds=delay)
+
+    # ---- read receipts ------------------------------------------------------------------------------
+
+    def _mark_read(self, command: Command) -> None:
+        ids = [str(i) for i in command.data.get("message_ids") or []]
+        if not ids:
+            return
+        try:
+            access: CloudAccess = self.cloud.access(command.tenant_id, command.session_id)
+            # Meta marks every earlier message of the chat read with the newest one (ids: newest first).
+            self.graph.mark_read(access.phone_number_id, access.token, ids[0])
+        except NotFound:
+            logger.info("mark_read of a session without credentials dropped")
+        except CloudApiError as exc:
+            if exc.is_transient:
+                raise
+            logger.warning("mark_read refused by Meta", extra={"code": exc.code, "error": exc.message})
+
+    # ---- outcomes as session events -------------------------------------------------------------------
+
+    def _failed(self, command: Command, reason: str, detail: str, *, retryable: bool = False) -> None:
+        data = {
+            "message_id": command.data.get("message_id"),
+            "status": "failed",
+            "reason": reason,
+            "detail": detail,
+            "retryable": retryable,
+        }
+        self._event(command, EventType.MESSAGE_STATUS, data)
+
+    def _event(self, command: Command, kind: EventType, data: dict[str, Any]) -> None:
+        event = SessionEvent(
+            type=kind,
+            tenant_id=command.tenant_id,
+            session_id=command.session_id,
+            at=self.d.clock.now(),
+            data=data,
+        )
+        self._apply(event)
+
+    def _apply(self, event: SessionEvent) -> None:
+        handle_event(self.d, event.model_dump_json())
+
+
+def _attention(error: CloudApiError) -> dict[str, Any]:
+    return {"status": "failed", "reason": error.code, "detail": error.message, "needs_attention": True}
+
+
+def _assess(row: Item | None, command_id: str) -> str:
+    """claimable | duplicate | unknown (our own earlier try ended without a recorded outcome)."""
+    if row is None:
+        return "duplicate"
+    if row.get("status") == MessageStatus.QUEUED:
+        return "claimable"
+    if row.get("status") != MessageStatus.SENDING or row.get("claim_command") != command_id:
+        return "duplicate"
+    return "claimable" if int(row.get("failures", 0)) >= int(row.get("attempts", 0)) else "unknown"
+
+
+def _claim(table: Any, row: Item, command_id: str, now: float) -> Item:
+    """queued (or our own failed try) → sending. Raises ConflictError when the row changed since read."""
+    attempts = Attr("attempts").eq(row["attempts"]) if "attempts" in row else Attr("attempts").not_exists()
+    changes = {
+        "status": MessageStatus.SENDING.value,
+        "claimed_by": "cloud",
+        "claim_command": command_id,
+        "claimed_at": now,
+        "updated_at": now,
+    }
+    return dict(
+        table.update(
+            row["pk"],
+            row["sk"],
+            set=changes,
+            add={"attempts": 1},
+            condition=Attr("status").eq(row["status"]) & attempts,
+        )
+    )
+
+
+def _record_failure(table: Any, row: Item, command_id: str, error: CloudApiError, now: float) -> int | None:
+    ours = Attr("status").eq(MessageStatus.SENDING.value) & Attr("claim_command").eq(command_id)
+    try:
+        item = table.update(
+            row["pk"],
+            row["sk"],
+            set={"last_error": {"code": error.code, "message": error.message}, "updated_at": now},
+            add={"failures": 1},
+            condition=ours,
+        )
+    except ConflictError:
+        return None
+    return int(item.get("failures", 0))
+
+
+def _graph_body(message: Message) -> dict[str, Any]:
+    """The Graph request for a stored message. Raises ValueError for content Graph cannot take."""
+    to = message.to or message.chat
+    reply_to = message.quoted_id
+    if message.template is not None:
+        ref = message.template
+        if not ref.get("language"):
+            raise ValueError("a Cloud API template needs its language (e.g. en_US)")
+        params = cloud_payloads.TemplateParams.from_variables(ref.get("variables") or {})
+        return cloud_payloads.template(
+            to, str(ref["name"]), str(ref["language"]), params=params, reply_to=reply_to
+        )
+    if message.media is not None:
+        media = message.media
+        kind = _MEDIA_KINDS.get(media.mime.split("/", 1)[0], "document")
+        return cloud_payloads.media(
+            to,
+            kind,  # type: ignore[arg-type]
+            link=media.url,
+            media_id=None if media.url else media.upload_id,
+            caption=media.caption,
+            filename=media.filename,
+            reply_to=reply_to,
+        )
+    if message.text:
+        return cloud_payloads.text(
+            to, message.text, preview_url="https://" in message.text, reply_to=reply_to
+        )
+    raise ValueError("the message has nothing to send")

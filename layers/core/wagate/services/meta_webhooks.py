@@ -1,0 +1,217 @@
+"""Meta's webhooks in: raw-body signature, routing by phone number id, events applied as a connector's.
+
+The events go through the events consumer's own code path (`connector_events.handle_event`).
+
+Host-agnostic, as pywa taught: `verify(query)` and `receive(raw, headers)` return a `WebhookResponse`
+(status, body); the Lambda handler and any other host only translate it.
+    bad or missing X-Hub-Signature-256 → 401, nothing stored     malformed JSON → 400
+    unknown phone number id            → 200 (Meta stops retrying), a warning logged, nothing stored
+    an infrastructure error            → raised (500): Meta retries, and applying twice changes nothing
+Each change is checked with ITS session's app secret (else the operator's, WAGATE_META_APP_SECRET), so a
+body signed with one tenant's secret can never write into another tenant's session. A number's route
+(and app secret) is remembered per process for ROUTE_SECONDS: a new app secret takes up to that long.
+
+Storage layout (single table), besides what the applied events write:
+    T#{tenant}#S#{session} / PARKED#{wamid}#{status}   a status for a wamid not known yet (Meta's webhook
+                                          can overtake our write of the send's outcome); replayed when that
+                                          send is recorded (`replay_parked`); TTL one day
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wagate.adapters import cloud_webhooks
+from wagate.conditions import SortKey
+from wagate.domain.events import EventType, SessionEvent
+from wagate.observability import logger
+from wagate.services.cloud_sessions import CloudSessionService, Route
+from wagate.services.connector_events import handle_event
+from wagate.services.sessions import SessionService
+
+if TYPE_CHECKING:
+    from wagate.wiring import Deps
+
+PARK_SECONDS = 24 * 3600
+ROUTE_SECONDS = 60.0
+# phone number id → (until, route): per process, like the app secrets they carry (cloud_sessions).
+_routes: dict[str, tuple[float, Route]] = {}
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+
+
+class MetaWebhooks:
+    def __init__(self, d: Deps) -> None:
+        self.d = d
+        sessions = SessionService(
+            d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
+        )
+        self.cloud = CloudSessionService(d.table, d.crypto, d.clock, sessions)
+
+    # ---- GET ----------------------------------------------------------------------------------------
+
+    def verify(self, query: Mapping[str, str]) -> WebhookResponse:
+        operator = self.d.settings.meta_verify_token
+
+        def known(token: str) -> bool:
+            if operator is not None and _same(token, operator.get_secret_value()):
+                return True
+            return self.cloud.verify_token_known(token)
+
+        body, status = cloud_webhooks.subscription_challenge(query, known)
+        if status != 200:
+            logger.warning(
+                "meta webhook subscription refused", extra={"status": status, "why": body.decode()}
+            )
+        return WebhookResponse(status, body)
+
+    # ---- POST ---------------------------------------------------------------------------------------
+
+    def receive(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResponse:
+        now = self.d.clock.now()
+        digest = cloud_webhooks.signature(headers)
+        operator = self._operator_secret()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            if operator is not None and not _signed(raw, digest, operator):
+                return _refuse("bad signature on a body that is not JSON either")
+            return WebhookResponse(400, b"the body is not JSON")
+        notification = cloud_webhooks.parse_notification(payload, now)
+        routes = {pnid: self._route(pnid, now) for pnid in notification.numbers}
+        known = {pnid: route for pnid, route in routes.items() if route is not None}
+        refusal = self._check_signature(raw, digest, known, operator)
+        if refusal is not None:
+            return refusal
+        applied = parked = 0
+        unknown: list[str] = []
+        for pnid, update in notification.numbers.items():
+            target = known.get(pnid)
+            if target is None:
+                unknown.append(pnid)
+                if update.events:
+                    logger.warning("meta webhook for an unknown phone number id", extra={"pnid": pnid})
+                continue
+            for kind, data in update.events:
+                done, waiting = self._apply(target, kind, data, now)
+                applied, parked = applied + done, parked + waiting
+        ignored = notification.all_ignored()
+        for item in ignored:
+            log = logger.warning if item.field == "account_update" else logger.info
+            log(
+                "meta webhook item ignored",
+                extra={"field": item.field, "why": item.reason, "detail": item.detail},
+            )
+        counts = {"applied": applied, "parked": parked, "unknown_numbers": unknown, "ignored": len(ignored)}
+        logger.debug("meta webhook received", extra=counts)
+        return WebhookResponse(200, b"ok")
+
+    def _check_signature(
+        self, raw: bytes, digest: bytes | None, known: Mapping[str, Route], operator: bytes | None
+    ) -> WebhookResponse | None:
+        """A 401 unless every routed number's own secret (else the operator's) signed the body. With no
+        routed number, the operator's secret must have signed it when there is one (nothing is stored
+        either way)."""
+        for pnid, route in known.items():
+            secret = route.app_secret or operator
+            if secret is None:
+                logger.warning(
+                    "meta webhook for a session with no app secret (set one, or WAGATE_META_APP_SECRET)",
+                    extra={"tenant_id": route.tenant_id, "session_id": route.session_id},
+                )
+                return _refuse("no app secret to check the signature with")
+            if not _signed(raw, digest, secret):
+                return _refuse(f"signature does not match phone number id {pnid}")
+        if not known and operator is not None and not _signed(raw, digest, operator):
+            return _refuse("signature does not match the operator's app secret")
+        return None
+
+    def _route(self, phone_number_id: str, now: float) -> Route | None:
+        """The number's route if its session still exists. Routes are remembered for ROUTE_SECONDS (a
+        read less per webhook); unknown numbers are not, so a session created right after gets its very
+        next webhook, and a remembered route whose session is gone is read again."""
+        cached = _routes.get(phone_number_id)
+        if cached is not None and cached[0] > now and self._session_exists(cached[1]):
+            return cached[1]
+        _routes.pop(phone_number_id, None)
+        route = self.cloud.route(phone_number_id)
+        if route is None or not self._session_exists(route):
+            return None
+        if len(_routes) >= 4096:
+            _routes.clear()
+        _routes[phone_number_id] = (now + ROUTE_SECONDS, route)
+        return route
+
+    def _session_exists(self, route: Route) -> bool:
+        return self.d.table.get(f"T#{route.tenant_id}", f"SESSION#{route.session_id}") is not None
+
+    def _apply(self, route: Route, kind: EventType, data: dict[str, Any], now: float) -> tuple[int, int]:
+        """Applies one event (1, 0), or parks the statuses of wamids not recorded yet (0, n)."""
+        if kind == EventType.MESSAGE_STATUS and data.get("status") != "sent":
+            known = f"T#{route.tenant_id}#S#{route.session_id}"
+            ids = [str(w) for w in data.get("provider_message_ids") or []]
+            waiting = [w for w in ids if self.d.table.get(known, f"PMID#{w}") is None]
+            for wamid in waiting:
+                park(
+                    self.d, route.tenant_id, route.session_id, {**data, "provider_message_ids": [wamid]}, now
+                )
+            rest = [w for w in ids if w not in waiting]
+            if not rest:
+                return 0, len(waiting)
+            data = {**data, "provider_message_ids": rest}
+        event = SessionEvent(
+            type=kind, tenant_id=route.tenant_id, session_id=route.session_id, at=now, data=data
+        )
+        handle_event(self.d, event.model_dump_json())
+        return 1, 0
+
+    def _operator_secret(self) -> bytes | None:
+        secret = self.d.settings.meta_app_secret
+        return secret.get_secret_value().encode() if secret is not None else None
+
+
+def park(d: Deps, tenant_id: str, session_id: str, data: dict[str, Any], now: float) -> None:
+    wamid = data["provider_message_ids"][0]
+    event = SessionEvent(
+        type=EventType.MESSAGE_STATUS, tenant_id=tenant_id, session_id=session_id, at=now, data=data
+    )
+    d.table.put(
+        {
+            "pk": f"T#{tenant_id}#S#{session_id}",
+            "sk": f"PARKED#{wamid}#{data.get('status')}",
+            "event": event.model_dump_json(),
+            "expires_at": int(now) + PARK_SECONDS,
+        }
+    )
+
+
+def replay_parked(d: Deps, tenant_id: str, session_id: str, wamid: str) -> int:
+    """Applies the statuses that arrived before the send of `wamid` was recorded; returns how many."""
+    pk = f"T#{tenant_id}#S#{session_id}"
+    page = d.table.query(pk, sk=SortKey.prefix(f"PARKED#{wamid}#"))
+    for item in page.items:
+        handle_event(d, str(item["event"]))
+        d.table.delete(pk, str(item["sk"]))
+    return len(page.items)
+
+
+def _signed(raw: bytes, digest: bytes | None, secret: bytes) -> bool:
+    return digest is not None and cloud_webhooks.signed_by(raw, digest, secret)
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _refuse(why: str) -> WebhookResponse:
+    logger.warning("meta webhook refused", extra={"why": why})
+    return WebhookResponse(401, b"invalid signature")
