@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wagate.api.resolver import build_resolver
-from wagate.observability import logger, metrics, tracer
+from wagate.observability import logger, metrics, traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,7 +17,7 @@ app = build_resolver()
 
 @logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda", {}).get("tenant_id")
     # Per thread: `wagate serve` runs concurrent invocations in one process, so a global key would leak.

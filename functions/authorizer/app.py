@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wagate.domain.errors import Unauthenticated
-from wagate.observability import logger
+from wagate.observability import logger, traced
 from wagate.services import tenants
 from wagate.wiring import deps
 
@@ -25,6 +25,7 @@ _cache: dict[str, tuple[float, dict[str, str]]] = {}
 _cache_lock = threading.Lock()
 
 
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     api_key = _presented_key(event.get("headers") or {})
     return {"isAuthorized": True, "context": _resolve(api_key)}

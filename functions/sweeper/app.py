@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wagate.observability import logger
+from wagate.observability import logger, traced
 from wagate.services import scheduler
 from wagate.wiring import deps
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     d = deps()
     report = scheduler.sweep(d.table, d.queues, d.clock)

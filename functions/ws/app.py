@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from wagate.domain.errors import Gone, InvalidInput, Unauthenticated
-from wagate.observability import logger
+from wagate.observability import logger, traced
 from wagate.services import realtime
 from wagate.wiring import deps
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     route, connection_id = request.get("routeKey"), str(request.get("connectionId"))

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from wagate.adapters.aws.kms_crypto import APP_CONTEXT, KmsCrypto
-from wagate.adapters.local.file_crypto import PROVIDER_KMS, FileCrypto, pack_header, parse_blob
+from wagate.adapters.local.file_crypto import FileCrypto
 from wagate.domain.errors import InvalidInput, NotFound, TransientError, WagateError
+from wagate.envelope import PROVIDER_KMS, pack_header, parse_blob
 from wagate.ports import Crypto
 
 CONTEXT = {"tenant": "t_123", "purpose": "engine-keys"}

@@ -7,15 +7,16 @@ import struct
 import zlib
 from typing import Literal
 
-import qrcode
-import qrcode.constants
-
 QrFormat = Literal["png", "svg", "data_url", "terminal"]
 FORMATS: tuple[QrFormat, ...] = ("png", "svg", "data_url", "terminal")
 _BORDER = 4  # quiet zone in modules: phones scan unreliably without it
 
 
 def matrix(text: str) -> list[list[bool]]:
+    # Imported here: only the QR routes need it, and every API cold start would pay for it.
+    import qrcode
+    import qrcode.constants
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_L, border=_BORDER)
     code.add_data(text)
     code.make(fit=True)

@@ -1,9 +1,9 @@
 """The Crypto port on AWS KMS: envelope encryption under KMS data keys; KMS errors become domain errors.
 
-Blobs use the version-1 layout documented in `wagate.adapters.local.file_crypto` (one parser for both
-adapters), with provider b"K", the KMS key ARN as key id and KMS's `CiphertextBlob` as the wrapped data
-key. KMS binds every data key to the encryption context {"app": "wagate"}; the caller's own context is
-the AAD of the payload, as in local mode.
+Blobs use the version-1 layout of `wagate.envelope` (one parser for both adapters), with provider b"K",
+the KMS key ARN as key id and KMS's `CiphertextBlob` as the wrapped data key. KMS binds every data key to
+the encryption context {"app": "wagate"}; the caller's own context is the AAD of the payload, as in
+local mode.
 
 Cost. Calling KMS per secret would be slow and billed per call, so a data key from `GenerateDataKey`
 serves up to `data_key_max_uses` encryptions for at most `data_key_max_age` seconds, and unwrapped data
@@ -29,16 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-# One blob format for both adapters: its parser and sealing live with the local adapter.
-from wagate.adapters.local.file_crypto import (
-    PROVIDER_KMS,
-    Envelope,
-    open_sealed,
-    pack_header,
-    parse_blob,
-    seal,
-)
 from wagate.domain.errors import InvalidInput, NotFound, TransientError, WagateError
+from wagate.envelope import KEY_BYTES, PROVIDER_KMS, Envelope, open_sealed, pack_header, parse_blob, seal
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -162,7 +154,7 @@ class KmsCrypto:
             )
         except (BotoCoreError, ClientError) as exc:
             raise _domain_error(exc, decrypting=True) from exc
-        if len(response["Plaintext"]) != 32:  # a KMS ciphertext of something other than a data key
+        if len(response["Plaintext"]) != KEY_BYTES:  # a KMS ciphertext of something other than a data key
             raise InvalidInput("the secret's wrapped data key is not a data key")
         aead = AESGCM(response["Plaintext"])
         with self._lock:

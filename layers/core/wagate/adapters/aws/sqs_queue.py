@@ -14,8 +14,9 @@ Error mapping (codes are compared without the `AWS.SimpleQueueService.` prefix):
     receipt (the newer holder of the message will delete it)
   * anything else                                               -> WagateError with the AWS code
 
-What SQS would refuse is checked before calling it, with the SQLite adapter's own rules, so both
-adapters refuse the same things and a batch is all or nothing (SQS alone would send the valid entries).
+What SQS would refuse is checked before calling it, with the rules in `wagate.queue_rules` that the
+SQLite adapter applies too, so both adapters refuse the same things and a batch is all or nothing (SQS
+alone would send the valid entries).
 """
 
 from __future__ import annotations
@@ -31,14 +32,9 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-# The port's rules (what SQS refuses) live with the local adapter, which must enforce them itself.
-from wagate.adapters.local.sqlite_queue import (
-    validate_batch,
-    validate_receive,
-    validate_visibility,
-)
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound, TransientError, WagateError
 from wagate.ports import OutgoingMessage, ReceivedMessage
+from wagate.queue_rules import validate_batch, validate_receive, validate_visibility
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

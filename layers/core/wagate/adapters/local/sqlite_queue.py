@@ -13,6 +13,7 @@ in this process (one `threading.Condition` per queue) and re-check every `POLL_I
 processes.
 
 Semantics, as SQS:
+  * what SQS would refuse (sizes, limits, characters, FIFO rules) is refused first by `wagate.queue_rules`;
   * a message is in flight from a receive until `visible_at`; `receive_count` counts receives;
   * FIFO: a message group is blocked while any of its messages is in flight, groups are served in send
     order; the dedup id (or the sha256 of the body) makes a repeated send within 5 minutes a no-op that
@@ -40,23 +41,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from wagate.domain.errors import ConflictError, InvalidInput, ItemTooLarge, NotFound, TransientError
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound, TransientError
 from wagate.ports import OutgoingMessage, ReceivedMessage
+from wagate.queue_rules import validate_batch, validate_receive, validate_visibility
 
-MAX_BATCH = 10
-MAX_RECEIVE = 10
-MAX_WAIT_SECONDS = 20
-MAX_DELAY_SECONDS = 900
-MAX_VISIBILITY_TIMEOUT = 43_200
-# SQS now takes 1 MiB, but older queues (and this adapter) stop at 256 KiB: one limit for both.
-MAX_BODY_BYTES = 256 * 1024
 DEDUP_WINDOW = 300.0
 POLL_INTERVAL = 0.1
 _PRUNE_EVERY = 60.0
 
-# SQS accepts only these characters in a body; refusing the rest here keeps both adapters identical.
-_BODY_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TOKEN = re.compile(r"[!-~]{1,128}")
 _RECEIPT = re.compile(r"wq1\.[0-9a-f]{32}")
 
 _SCHEMA = """
@@ -97,49 +89,6 @@ class QueueDefinition:
     dlq: str | None = None
     max_receives: int | None = None
     content_based_dedup: bool = True
-
-
-def validate_batch(messages: Sequence[OutgoingMessage], *, fifo: bool) -> None:
-    """Refuse what SQS would refuse, so both adapters fail alike (the SQS adapter checks with this too, so
-    a batch is all or nothing there as well). Raises InvalidInput, ItemTooLarge."""
-    if len(messages) > MAX_BATCH:
-        raise InvalidInput(f"a batch holds at most {MAX_BATCH} messages, not {len(messages)}")
-    for message in messages:
-        validate_outgoing(message, fifo=fifo)
-
-
-def validate_outgoing(message: OutgoingMessage, *, fifo: bool) -> None:
-    if not isinstance(message.body, str) or not message.body:
-        raise InvalidInput("a message body must be a non-empty string")
-    if _BODY_FORBIDDEN.search(message.body):
-        raise InvalidInput("the message body contains characters SQS does not accept")
-    size = len(message.body.encode("utf-8"))
-    if size > MAX_BODY_BYTES:
-        raise ItemTooLarge(f"message body is {size} bytes; the limit is {MAX_BODY_BYTES}")
-    if not 0 <= message.delay_seconds <= MAX_DELAY_SECONDS:
-        raise InvalidInput(f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}")
-    for label, value in (("group_id", message.group_id), ("dedup_id", message.dedup_id)):
-        if value is not None and not _TOKEN.fullmatch(value):
-            raise InvalidInput(f"{label} must be 1-128 printable ASCII characters")
-    if fifo:
-        if message.group_id is None:
-            raise InvalidInput("a FIFO queue needs a group_id on every message")
-        if message.delay_seconds:
-            raise InvalidInput("a FIFO queue does not take a per-message delay")
-
-
-def validate_receive(max_messages: int, wait_seconds: float, visibility_timeout: int | None) -> None:
-    if not 1 <= max_messages <= MAX_RECEIVE:
-        raise InvalidInput(f"max_messages must be between 1 and {MAX_RECEIVE}")
-    if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-        raise InvalidInput(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}")
-    if visibility_timeout is not None:
-        validate_visibility(visibility_timeout)
-
-
-def validate_visibility(timeout: int) -> None:
-    if not 0 <= timeout <= MAX_VISIBILITY_TIMEOUT:
-        raise InvalidInput(f"a visibility timeout must be between 0 and {MAX_VISIBILITY_TIMEOUT} seconds")
 
 
 class _Signal:
