@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connector.leases import LeaseTimes
 from connector.shards import DEFAULT_SHARDS
+from wagate.domain.pacing import Pacing
 
 
 class SandboxSettings(BaseModel):
@@ -49,6 +50,23 @@ class ConnectorConfig(BaseModel):
     backoff_base_seconds: float = Field(1.0, gt=0, description="WAGATE_BACKOFF_BASE_SECONDS")
     backoff_cap_seconds: float = Field(300.0, gt=0, description="WAGATE_BACKOFF_CAP_SECONDS")
     stop_timeout_seconds: float = Field(10.0, gt=0, description="WAGATE_STOP_TIMEOUT_SECONDS")
+    command_visibility_seconds: int = Field(
+        60, ge=2, le=43_200, description="WAGATE_COMMAND_VISIBILITY_SECONDS: held commands are renewed"
+    )
+    command_max_in_flight: int = Field(
+        2000, ge=10, le=20_000, description="WAGATE_COMMAND_MAX_IN_FLIGHT: commands held, per shard"
+    )
+    send_tries: int = Field(3, ge=1, le=20, description="WAGATE_SEND_TRIES: tries of a transient failure")
+    send_retry_base_seconds: float = Field(2.0, ge=0, description="WAGATE_SEND_RETRY_BASE_SECONDS")
+    send_retry_cap_seconds: float = Field(60.0, ge=0, description="WAGATE_SEND_RETRY_CAP_SECONDS")
+    send_timeout_seconds: float = Field(30.0, gt=0, description="WAGATE_SEND_TIMEOUT_SECONDS: one try")
+    send_connect_wait_seconds: float = Field(
+        60.0, ge=0, description="WAGATE_SEND_CONNECT_WAIT_SECONDS: a send waits this long for its session"
+    )
+    pacing: Pacing = Field(default_factory=Pacing, description="WAGATE_PACING, WAGATE_PACING_*")
+    pacing_refresh_seconds: float = Field(
+        30.0, ge=0, description="WAGATE_PACING_REFRESH_SECONDS: how long a session's settings are cached"
+    )
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @property
@@ -80,6 +98,14 @@ class ConnectorConfig(BaseModel):
             "backoff_base_seconds": env.get("WAGATE_BACKOFF_BASE_SECONDS"),
             "backoff_cap_seconds": env.get("WAGATE_BACKOFF_CAP_SECONDS"),
             "stop_timeout_seconds": env.get("WAGATE_STOP_TIMEOUT_SECONDS"),
+            "command_visibility_seconds": env.get("WAGATE_COMMAND_VISIBILITY_SECONDS"),
+            "command_max_in_flight": env.get("WAGATE_COMMAND_MAX_IN_FLIGHT"),
+            "send_tries": env.get("WAGATE_SEND_TRIES"),
+            "send_retry_base_seconds": env.get("WAGATE_SEND_RETRY_BASE_SECONDS"),
+            "send_retry_cap_seconds": env.get("WAGATE_SEND_RETRY_CAP_SECONDS"),
+            "send_timeout_seconds": env.get("WAGATE_SEND_TIMEOUT_SECONDS"),
+            "send_connect_wait_seconds": env.get("WAGATE_SEND_CONNECT_WAIT_SECONDS"),
+            "pacing_refresh_seconds": env.get("WAGATE_PACING_REFRESH_SECONDS"),
         }
         sandbox = {
             "qr_first_seconds": env.get("WAGATE_SANDBOX_QR_FIRST_SECONDS"),
@@ -96,6 +122,7 @@ class ConnectorConfig(BaseModel):
         if env.get("WAGATE_SANDBOX_JOURNAL") == "off":
             sandbox_values["journal_enabled"] = False
         values["sandbox"] = sandbox_values
+        values["pacing"] = Pacing.from_env(env)
         return cls.model_validate(values)
 
 

@@ -7,7 +7,8 @@ session lease they were produced under, so the consumer can ignore a former owne
 `publish()` never waits for the queue: events go to an in-memory backlog that one flusher task sends in
 batches of up to 10, so a burst (a thousand sessions reconnecting) costs a hundred queue calls, and an
 engine is never slowed by the queue. Transient queue errors are retried with backoff, keeping the
-order; an event the queue refuses outright (too large) is logged and dropped.
+order; an event the queue refuses outright (too large) is logged and dropped. `sent()` lets a caller
+wait until what it published is in the queue (the send path deletes a command only after that).
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class EventPublisher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks = BackgroundTasks("event publisher")
-        self.sent = 0
+        self._published = 0  # events ever published
+        self._done = 0  # of those, how many left the backlog (sent, or dropped as unsendable)
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        self.sent_count = 0
 
     def start(self) -> None:
         self._tasks.spawn(self._flush_forever(), name="event publisher")
@@ -95,6 +99,15 @@ class EventPublisher:
         """Wait until everything published so far has been sent (or dropped)."""
         await self._idle.wait()
 
+    def sent(self) -> asyncio.Future[None]:
+        """Resolves once every event published so far is in the queue (or was dropped as unsendable)."""
+        future = asyncio.get_running_loop().create_future()
+        if self._done >= self._published:
+            future.set_result(None)
+        else:
+            self._waiters.append((self._published, future))
+        return future
+
     def publish(
         self, tenant_id: str, session_id: str, fence: int, type: EventType, data: dict[str, Any]
     ) -> SessionEvent:
@@ -107,6 +120,7 @@ class EventPublisher:
             data=data,
         )
         self._backlog.append(event)
+        self._published += 1
         self._idle.clear()
         self._wake.set()
         return event
@@ -142,12 +156,17 @@ class EventPublisher:
             attempt = 0
             for _ in batch:
                 self._backlog.popleft()
+            self._done += len(batch)
+            while self._waiters and self._waiters[0][0] <= self._done:
+                _, future = self._waiters.popleft()
+                if not future.done():
+                    future.set_result(None)
 
     def _send(self, batch: list[SessionEvent]) -> None:
         messages = [_message(event) for event in batch]
         try:
             self._queue.send_batch(messages)
-            self.sent += len(batch)
+            self.sent_count += len(batch)
             return
         except TransientError:
             raise
@@ -156,7 +175,7 @@ class EventPublisher:
         for event, message in zip(batch, messages, strict=True):
             try:
                 self._queue.send_batch([message])
-                self.sent += 1
+                self.sent_count += 1
             except TransientError:
                 raise
             except WagateError as exc:

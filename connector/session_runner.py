@@ -41,7 +41,7 @@ from connector.keystore import TableKeyStore
 from connector.leases import Lease, LeaseKeeper, LeaseLost, Leases, session_lease_key
 from connector.publisher import EventPublisher
 from connector.tasks import BackgroundTasks
-from wagate.domain.events import EventType
+from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.sessions import Provider
 from wagate.ports import Clock, Crypto, Table
 
@@ -88,7 +88,8 @@ class SessionRunner:
         self.session = session
         self.shard = shard
         self.shard_fence = shard_fence
-        self.state = SessionState.STARTING
+        self._state = SessionState.STARTING
+        self._changed = asyncio.Event()
         self.engine: Engine | None = None
         self.lease: Lease | None = None
         self.outcome: Exit | None = None  # the permanent Exit that ended it, if one did
@@ -97,6 +98,24 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._quick_restarts = 0
         self._attempt = 0
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @state.setter
+    def state(self, value: SessionState) -> None:
+        if value is not self._state:
+            self._state = value
+            self._changed.set()  # wakes every waiter of the old event; later waiters get a new one
+            self._changed = asyncio.Event()
+
+    async def state_change(self, timeout: float) -> None:
+        """Wait until the state changes (or `timeout` passes)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
 
     @property
     def labels(self) -> dict[str, Any]:
@@ -125,9 +144,11 @@ class SessionRunner:
         """Skip the rest of a backoff wait (a connect command for a session that is retrying)."""
         self._wake.set()
 
-    def publish(self, type: EventType, data: dict[str, Any]) -> None:
+    def publish(self, type: EventType, data: dict[str, Any]) -> SessionEvent:
         s = self.session
-        self._context.publisher.publish(s.tenant_id, s.session_id, self.fence, type, {**data, **self.labels})
+        return self._context.publisher.publish(
+            s.tenant_id, s.session_id, self.fence, type, {**data, **self.labels}
+        )
 
     # ---- the session task ---------------------------------------------------------------------------
 

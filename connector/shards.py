@@ -21,6 +21,11 @@ def command_queue_name(shard: int) -> str:
     return f"CommandQueue{shard}"
 
 
+def command_dlq_name(shard: int) -> str:
+    """The logical name (template.yaml) of a shard's command DLQ."""
+    return f"CommandDlq{shard}"
+
+
 EVENTS_QUEUE = "EventsQueue"
 
 

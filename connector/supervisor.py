@@ -15,14 +15,16 @@ commands, stop every session (sockets closed, session leases released), release 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from connector.commands import CommandConsumer, CommandDispatcher
+from connector.commands import CommandDispatcher
 from connector.config import ConnectorConfig
+from connector.consumer import CommandConsumer
 from connector.engines.base import Failed, LoggedOut, SessionInfo
 from connector.engines.catalog import EngineCatalog
 from connector.keystore import TableKeyStore
@@ -30,7 +32,14 @@ from connector.leases import Lease, LeaseKeeper, Leases, session_lease_key, shar
 from connector.members import Members
 from connector.publisher import EventPublisher
 from connector.session_runner import RunnerContext, SessionRunner, SessionState, StopReason
-from connector.shards import EVENTS_QUEUE, command_queue_name, fair_share, index_partition, shard_of
+from connector.shards import (
+    EVENTS_QUEUE,
+    command_dlq_name,
+    command_queue_name,
+    fair_share,
+    index_partition,
+    shard_of,
+)
 from connector.tasks import BackgroundTasks
 from wagate.conditions import SortKey
 from wagate.domain.errors import NotFound, WagateError
@@ -81,7 +90,7 @@ class Supervisor:
         self._context = RunnerContext(
             table, crypto, clock, config, self.leases, self.keeper, self.publisher, engines, self._tasks
         )
-        self._dispatcher = CommandDispatcher(self, self.publisher, config)
+        self._dispatcher = CommandDispatcher(self, self.publisher, config, table=table, clock=clock)
         self._shards: dict[int, _Shard] = {}
         self._runners: dict[str, SessionRunner] = {}
         self._runner_tasks: dict[str, asyncio.Task[None]] = {}
@@ -112,7 +121,7 @@ class Supervisor:
         for shard in shards:
             shard.consumer.request_stop()
         await self._stop_runners(list(self._runners.values()), StopReason.SHUTDOWN)
-        await asyncio.gather(*(shard.consumer.stop() for shard in shards))
+        await asyncio.gather(*(shard.consumer.stop(self.config.stop_timeout_seconds) for shard in shards))
         for shard in shards:
             self.keeper.drop(shard.lease)
             await self._release(shard.lease)
@@ -175,7 +184,14 @@ class Supervisor:
             self._tasks.spawn(self._release(lease), name=f"release shard {number}")
             return
         consumer = CommandConsumer(
-            number, queue, self._dispatcher, wait_seconds=self.config.command_wait_seconds
+            number,
+            queue,
+            self._dispatcher.dispatch,
+            wait_seconds=self.config.command_wait_seconds,
+            visibility_seconds=self.config.command_visibility_seconds,
+            max_in_flight=self.config.command_max_in_flight,
+            retry_seconds=self.config.command_retry_seconds,
+            dlq=functools.partial(self._queues.get, command_dlq_name(number)),
         )
         self._shards[number] = _Shard(number, lease, consumer)
         self.keeper.hold(lease, self.config.shard_lease, lambda lost: self._shard_lost(number, lost))
@@ -197,7 +213,7 @@ class Supervisor:
         await self._stop_runners(
             [r for r in self._runners.values() if r.shard == number], StopReason.HANDOVER
         )
-        await shard.consumer.stop()
+        await shard.consumer.stop(self.config.stop_timeout_seconds)
         if release:
             self.keeper.drop(shard.lease)
             await self._release(shard.lease)
@@ -328,6 +344,10 @@ class Supervisor:
         runner = self._runners.get(session_id)
         if runner is not None:
             await self._stop_runners([runner], reason)
+
+    def held(self, session_id: str) -> str | None:
+        """Why the session stays down here (logged_out, banned, disconnected, ...), if it does."""
+        return self._holds.get(session_id)
 
     def hold(self, session_id: str, reason: str) -> None:
         self._holds[session_id] = reason

@@ -385,6 +385,11 @@ class Engine(ABC):
     async def logout(self) -> None:
         """Unlink this device on WhatsApp's side; `run()` then returns a logged-out Exit."""
 
+    async def send_typing(self, to: str, typing: bool) -> None:
+        """Show (or stop showing) "typing…" in the chat with `to`: WhatsApp's `composing` / `paused`
+        presence. Optional: an engine that cannot leaves it a no-op. Raises NotConnected."""
+        return None
+
     async def simulate(self, action: str, data: Mapping[str, Any]) -> None:
         """Sandbox only: make the simulated network do something. Raises Unsupported elsewhere."""
         raise Unsupported(f"{type(self).__name__} does not simulate anything", code="not_sandbox")

@@ -8,7 +8,10 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
   * messages to the sandbox contacts progress sent → delivered → read (Cleo's phone is off: delivered
     only); Ana answers each message once, a little later (`auto_reply`); +15550109999 is "not on
     WhatsApp", so sends to it fail; any other number is delivered and read;
-  * two sandbox groups can be listed and written to;
+  * two sandbox groups can be listed and written to; "typing…" (send_typing) is kept in
+    `SandboxNetwork.presences`;
+  * each recipient keeps a WhatsApp message id once, like a phone: a re-send of the same id (a retry
+    after a crash) is journaled as a duplicate and answered with receipts only (see sandbox_network);
   * actions (the `sandbox` command, `data.action`): `scan` (data: phone, name, qr — all optional),
     `drop` (a transient disconnect: reconnect with backoff), `logout` (unlinked from the phone: keys
     wiped), `ban` (permanent failure, remembered until a logout), `reply` (data: from, text, group,
@@ -252,29 +255,33 @@ class SandboxEngine(Engine):
     async def send_text(
         self, to: str, text: str, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
-        return self._send(to, text, message_id)
+        return await self._send(to, text, message_id)
 
     async def send_media(
         self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
-        return self._send(to, media.caption or f"[{media.kind.value}]", message_id)
+        return await self._send(to, media.caption or f"[{media.kind.value}]", message_id)
 
-    def _send(self, to: str, text: str, message_id: str) -> SendResult:
+    async def send_typing(self, to: str, typing: bool) -> None:
         self._require_connected()
-        try:
-            jid = to_jid(to)
-        except ValueError as exc:
-            raise SendRejected(str(exc), code="invalid_recipient") from exc
+        assert self._socket is not None
+        self._network.presence(self._socket, _recipient(to), "composing" if typing else "paused")
+
+    async def _send(self, to: str, text: str, message_id: str) -> SendResult:
+        self._require_connected()
+        jid = _recipient(to)
         if jid_phone(jid) == UNREACHABLE_PHONE:
             raise SendRejected(f"{to} is not on WhatsApp (sandbox)", code="not_on_whatsapp")
         if jid.endswith("@g.us") and group_for(jid) is None:
             raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
-        sent = SendResult(provider_message_id(message_id), self._clock.now(), jid)
-        assert self._tasks is not None
-        self._tasks.spawn(self._progress(jid, sent.provider_message_id, text), name="sandbox receipts")
-        return sent
+        assert self._socket is not None and self._tasks is not None
+        wa_id = provider_message_id(message_id)
+        first = await self._network.deliver(self._socket, jid, wa_id)
+        if self.connected:  # receipts come while the socket lives; a re-send is acknowledged again
+            self._tasks.spawn(self._progress(jid, wa_id, text, seen=first), name="sandbox receipts")
+        return SendResult(wa_id, self._clock.now(), jid)
 
-    async def _progress(self, chat_jid: str, message_id: str, text: str) -> None:
+    async def _progress(self, chat_jid: str, message_id: str, text: str, *, seen: bool = True) -> None:
         group = group_for(chat_jid)
         readers = group.members if group is not None else (contact_for(chat_jid),)
         await asyncio.sleep(self._settings.delivered_seconds)
@@ -284,7 +291,7 @@ class SandboxEngine(Engine):
         await asyncio.sleep(self._settings.read_seconds)
         await self._receipt(chat_jid, message_id, ReceiptStatus.READ)
         replier = next((c for c in readers if c.replies), None)
-        if replier is None or not self._settings.auto_reply or chat_jid in self._replying:
+        if not seen or replier is None or not self._settings.auto_reply or chat_jid in self._replying:
             return
         # One auto-reply in flight per chat, so a CRM that answers every message cannot start a storm.
         self._replying.add(chat_jid)
@@ -326,6 +333,13 @@ class SandboxEngine(Engine):
     async def logout(self) -> None:
         self._require_socket()
         self._finish(Exit.logged_out_("logged out by request"))
+
+
+def _recipient(to: str) -> str:
+    try:
+        return to_jid(to)
+    except ValueError as exc:
+        raise SendRejected(str(exc), code="invalid_recipient") from exc
 
 
 def _contact_named(value: Any) -> Contact:

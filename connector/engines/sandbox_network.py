@@ -9,11 +9,17 @@ journal), and how tests prove that no two sockets of one session were ever open 
 Journal records: {"at": epoch, "op": "open" | "close" | "replace", "session": "tenant/session",
 "socket": id, "pid": pid, "net": network id, "reason": ..., "by": replacing socket id}. A process that
 dies (kill -9) leaves its opens without a close; its pid no longer running tells the others.
+
+Deliveries are journaled too: {"op": "deliver", "session", "socket", "id": WhatsApp message id, "to":
+recipient jid, "duplicate": bool}, appended before the send returns. Like a WhatsApp phone, a simulated
+recipient keeps each (sender, message id) once: a re-send of an id it already has, from any process, is
+recorded with duplicate=true and shown to nobody. Tests count exactly-once delivery from these records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import fcntl
 import json
 import logging
@@ -101,6 +107,7 @@ class SocketJournal:
     network_id: str
     _offset: int = 0
     _open: dict[str, dict[str, _OpenRecord]] = field(default_factory=dict)  # session → socket → record
+    _delivered: set[str] = field(default_factory=set)  # delivery keys (sender, recipient, message id)
 
     def __post_init__(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +132,19 @@ class SocketJournal:
             self._append(fd, [self._line("close", session_key, socket_id, reason=reason)])
             self._catch_up(fd)
 
+    def record_delivery(self, session_key: str, socket_id: str, to_jid: str, message_id: str) -> bool:
+        """Append a delivery; True the first time this recipient gets this id (from any process)."""
+        key = delivery_key(session_key, to_jid, message_id)
+        with self._locked(fcntl.LOCK_EX) as fd:
+            self._catch_up(fd)
+            first = key not in self._delivered
+            line = self._line(
+                "deliver", session_key, socket_id, id=message_id, to=to_jid, duplicate=not first
+            )
+            self._append(fd, [line])
+            self._catch_up(fd)
+        return first
+
     def replaced_here(self) -> list[str]:
         """Sockets of this network that another network has replaced since the last call."""
         with self._locked(fcntl.LOCK_SH) as fd:
@@ -139,6 +159,9 @@ class SocketJournal:
         replaced_here: list[str] = []
         for line in raw.splitlines():
             record = json.loads(line)
+            if record["op"] == "deliver":
+                self._delivered.add(delivery_key(record["session"], record["to"], record["id"]))
+                continue
             session = self._open.setdefault(record["session"], {})
             if record["op"] == "open":
                 session[record["socket"]] = _OpenRecord(record["socket"], record["pid"], record["net"])
@@ -178,6 +201,10 @@ class SocketJournal:
             os.close(fd)  # also releases the lock
 
 
+def delivery_key(session_key: str, to_jid: str, message_id: str) -> str:
+    return f"{session_key}|{to_jid}|{message_id}"
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -206,6 +233,9 @@ class SandboxNetwork:
         self.journal = SocketJournal(journal_path, self.id) if journal_path is not None else None
         self._poll_seconds = poll_seconds
         self._sockets: dict[str, SandboxSocket] = {}  # session key → the live socket
+        self._delivered: set[str] = set()  # without a journal: this process's deliveries
+        # (session key, chat jid, composing | paused), the latest ones: what the sandbox phones saw
+        self.presences: collections.deque[tuple[str, str, str]] = collections.deque(maxlen=1000)
         self._tasks = BackgroundTasks("sandbox network")
         self._watching = False
 
@@ -229,6 +259,20 @@ class SandboxNetwork:
             del self._sockets[socket.session_key]
         if self.journal is not None:
             await asyncio.to_thread(self.journal.record_close, socket.session_key, socket.id, reason)
+
+    async def deliver(self, socket: SandboxSocket, to_jid: str, message_id: str) -> bool:
+        """Hand a message to its recipient; False when they already have this id (a re-send)."""
+        if self.journal is not None:
+            return await asyncio.to_thread(
+                self.journal.record_delivery, socket.session_key, socket.id, to_jid, message_id
+            )
+        key = delivery_key(socket.session_key, to_jid, message_id)
+        first = key not in self._delivered
+        self._delivered.add(key)
+        return first
+
+    def presence(self, socket: SandboxSocket, chat_jid: str, state: str) -> None:
+        self.presences.append((socket.session_key, chat_jid, state))
 
     @property
     def open_sockets(self) -> int:

@@ -10,6 +10,7 @@ from connector.app import Connector
 from connector.engines.base import provider_message_id
 from connector.engines.sandbox_network import ANA, GROUPS, UNREACHABLE_PHONE, read_journal
 from tests.connector.conftest import World
+from tests.connector.messages import put_queued
 from wagate.domain.events import CommandType, EventType
 
 QR, SUCCESS, LOST = EventType.QR_CODE, EventType.CONNECTION_SUCCESS, EventType.CONNECTION_LOST
@@ -70,6 +71,7 @@ def test_send_progresses_to_read_and_contacts_reply(world: World) -> None:
     async def scenario(connector: Connector) -> None:
         await world.pair(session)
         since = world.events.mark()
+        put_queued(world.table, session, "msg_1", ANA.phone, "Hi Ana")
         world.command(CommandType.SEND, session, message_id="msg_1", to=ANA.phone, text="Hi Ana")
         [sent] = await world.events.wait_for(session, EventType.MESSAGE_SENT, since=since)
         wa_id = provider_message_id("msg_1")
@@ -89,6 +91,7 @@ def test_send_progresses_to_read_and_contacts_reply(world: World) -> None:
             CommandType.MARK_READ, session, chat=ANA.phone, message_ids=[asked.data["provider_message_id"]]
         )
 
+        put_queued(world.table, session, "msg_2", UNREACHABLE_PHONE, "anyone?")
         world.command(CommandType.SEND, session, message_id="msg_2", to=UNREACHABLE_PHONE, text="anyone?")
         [failed] = await world.events.wait_for(
             session,
@@ -199,6 +202,7 @@ def test_send_before_the_scan_fails_and_sandbox_sockets_are_journaled(world: Wor
     async def scenario(connector: Connector) -> None:
         world.command(CommandType.CONNECT, session)
         await world.events.wait_for(session, QR)
+        put_queued(world.table, session, "msg_early", ANA.phone, "too early")
         world.command(CommandType.SEND, session, message_id="msg_early", to=ANA.phone, text="too early")
         [failed] = await world.events.wait_for(session, EventType.MESSAGE_STATUS)
         assert failed.data["reason"] == "session_not_connected"

@@ -10,6 +10,8 @@ exception, or a response Lambda cannot read, fails the whole batch.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import logging
 import time
@@ -112,6 +114,12 @@ class QueueRunner:
         self._queue = queue
         self._runtime = runtime
         self._poll_seconds = poll_seconds
+        # Its own thread for the long polls: in the shared default executor (cpus + 4 threads) a few
+        # runners each holding a thread for a whole poll starve every other asyncio.to_thread caller
+        # in the process (the connector's Table and queue calls above all).
+        self._poller = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"poll-{queue_spec.logical_id}"
+        )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -124,6 +132,7 @@ class QueueRunner:
         self._stopping.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+        self._poller.shutdown(wait=False)
 
     async def run_once(self, wait_seconds: float | None = None) -> BatchOutcome:
         """Receive one batch (waiting up to `wait_seconds` for it) and process it."""
@@ -147,9 +156,7 @@ class QueueRunner:
 
     async def _receive(self, wait_seconds: float) -> list[ReceivedMessage]:
         wanted = self.subscription.batch_size
-        messages = await asyncio.to_thread(
-            self._queue.receive, max_messages=min(wanted, _MAX_RECEIVE), wait_seconds=wait_seconds
-        )
+        messages = await self._poll(min(wanted, _MAX_RECEIVE), wait_seconds)
         window = self.subscription.batching_window_seconds
         if not messages or (wanted <= _MAX_RECEIVE and window == 0):
             return messages
@@ -157,16 +164,18 @@ class QueueRunner:
         deadline = time.monotonic() + window
         by_id = {m.message_id: m for m in messages}
         while len(by_id) < wanted:
-            more = await asyncio.to_thread(
-                self._queue.receive,
-                max_messages=min(wanted - len(by_id), _MAX_RECEIVE),
-                wait_seconds=min(max(0.0, deadline - time.monotonic()), 20.0),
+            more = await self._poll(
+                min(wanted - len(by_id), _MAX_RECEIVE), min(max(0.0, deadline - time.monotonic()), 20.0)
             )
             if not more:
                 break
             # A message can come back within the window (visibility timeout 0): its newest receipt counts.
             by_id.update((m.message_id, m) for m in more)
         return list(by_id.values())
+
+    async def _poll(self, max_messages: int, wait_seconds: float) -> list[ReceivedMessage]:
+        receive = functools.partial(self._queue.receive, max_messages=max_messages, wait_seconds=wait_seconds)
+        return await asyncio.get_running_loop().run_in_executor(self._poller, receive)
 
     async def _process(self, messages: list[ReceivedMessage]) -> BatchOutcome:
         now = time.time()
