@@ -7,12 +7,12 @@ INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop
 NODE_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: run test lint typecheck cfn-lint pytest install node bench clean
+.PHONY: run test lint typecheck cfn-lint pytest install node chromium bench clean
 
 run: install node
 	$(BIN)/wagate serve
 
-test: install node lint typecheck cfn-lint pytest
+test: install node chromium lint typecheck cfn-lint pytest
 
 install: $(INSTALLED)
 
@@ -31,6 +31,14 @@ $(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json | instal
 		(cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error) && \
 		$(BIN)/python -m connector.engines.web.proto.build && touch $@; \
 	else echo "npm not found: the interop tests against Baileys will be skipped"; fi
+
+# Headless Chromium for the dashboard's browser tests: Debian's package (playwright never downloads one).
+# Installed only when missing and we can (root, apt); otherwise those tests skip and say why.
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "chromium not found: the dashboard's browser tests will be skipped"; fi
 
 lint: install
 	$(BIN)/ruff check .

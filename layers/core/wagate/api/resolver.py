@@ -40,6 +40,13 @@ first one). Every error has the shape `{"error": {"code", "message", "details"}}
 DOCS_PATH = "/docs"
 
 
+# Powertools keeps the request being resolved in process-wide state: `BaseRouter.current_event` is a
+# class attribute set by every resolve, and routers read it through the last app that included them. On
+# Lambda one invocation runs per process at a time; `wagate serve` runs several on threads (one module
+# copy per concurrent invocation, which does not isolate class attributes), so resolves take turns here.
+_RESOLVING = threading.Lock()
+
+
 class WagateResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver, plus a body-size limit checked before anything parses the body, and
     the Swagger UI route added by the first request for it."""
@@ -48,10 +55,6 @@ class WagateResolver(APIGatewayHttpResolver):
         super().__init__(**options)
         self._swagger_lock = threading.Lock()
         self._swagger_enabled = False
-        # Powertools keeps the request being resolved on the app and its routers (current_event,
-        # context, the route's response model): one resolve at a time, as in one Lambda container.
-        # `wagate serve` invokes handlers on a thread pool; without this, concurrent requests swap state.
-        self._resolve_lock = threading.Lock()
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body") or ""
@@ -67,7 +70,7 @@ class WagateResolver(APIGatewayHttpResolver):
             }
         if not self._swagger_enabled and APIGatewayProxyEventV2(dict(event)).path == DOCS_PATH:
             self._enable_swagger()
-        with self._resolve_lock:
+        with _RESOLVING:
             result: dict[str, Any] = super().resolve(event, context)
         return result
 

@@ -50,7 +50,10 @@ async def discard_body(receive: Receive, limit: int) -> bool:
     return False
 
 
-async def send_response(send: Send, response: HttpResponse, *, close: bool = False) -> None:
+async def send_response(
+    send: Send, response: HttpResponse, *, close: bool = False, head: bool = False
+) -> None:
+    """Sends `response`; `head` sends its headers only (the Content-Length still counts the body)."""
     # Names are ASCII by contract; values may carry UTF-8, which API Gateway passes through as bytes.
     headers = [(k.encode("latin-1"), v.encode("utf-8")) for k, v in response.headers]
     headers.append((b"content-length", str(len(response.body)).encode()))
@@ -58,4 +61,4 @@ async def send_response(send: Send, response: HttpResponse, *, close: bool = Fal
         # The unread rest of the body is still on the wire: the connection cannot be reused.
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})

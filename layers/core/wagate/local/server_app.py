@@ -2,6 +2,7 @@
 
 ws://host:port/ws                        the WebSocket API (any other path refuses the upgrade)
 http://host:port/ws/@connections/{id}    its management API (WAGATE_WEBSOCKET_ENDPOINT = .../ws)
+http://host:port/, /config.json, /assets/...   the dashboard's static files (GET and HEAD), if any
 http://host:port/...                     every HttpApi route of the template
 """
 
@@ -12,6 +13,7 @@ from urllib.parse import unquote
 from wagate.local.asgi import Receive, Scope, Send, send_response
 from wagate.local.http_events import gateway_error
 from wagate.local.http_gateway import HttpApiGateway
+from wagate.local.static_files import StaticFiles
 from wagate.local.ws_gateway import CONNECTIONS_PREFIX, WebSocketGateway
 
 WEBSOCKET_PATH = "/ws"
@@ -24,9 +26,11 @@ class LocalGatewayApp:
         websocket: WebSocketGateway | None,
         *,
         websocket_path: str = WEBSOCKET_PATH,
+        static: StaticFiles | None = None,
     ) -> None:
         self.http = http
         self.websocket = websocket
+        self.static = static
         self.websocket_path = websocket_path
         self._management_prefix = websocket_path.rstrip("/") + CONNECTIONS_PREFIX
 
@@ -45,6 +49,9 @@ class LocalGatewayApp:
             raw = scope.get("raw_path") or scope["path"].encode()
             raw_id = raw.decode("latin-1").split("@connections/", 1)[-1]
             await self.websocket.management(scope, receive, send, unquote(raw_id))
+            return
+        if self.static is not None and self.static.claims(scope):
+            await self.static(scope, receive, send)
             return
         if self.http is not None:
             await self.http(scope, receive, send)

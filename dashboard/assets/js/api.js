@@ -1,0 +1,161 @@
+// The wagate HTTP API client: one request() that turns every failure into an ApiError, and one method
+// per endpoint the dashboard uses.
+
+export class ApiError extends Error {
+  /**
+   * status: HTTP status (0 when the API could not be reached); code and message: the API's
+   * `error.code` / `error.message`; fields: `details.fields` ([{field, problem}]) when it names any.
+   */
+  constructor(status, code, message, details = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    // 422s name each field ({fields: [...]}); domain errors may name one ({field: "scheduled_at"}).
+    if (Array.isArray(details?.fields)) this.fields = details.fields;
+    else if (typeof details?.field === "string") this.fields = [{ field: details.field, problem: message }];
+    else this.fields = [];
+  }
+}
+
+export class Api {
+  /** baseUrl: where the API is ("" = this page's origin); key: the tenant API key. */
+  constructor(baseUrl, key, { onUnauthorized = () => {} } = {}) {
+    this.baseUrl = baseUrl || window.location.origin;
+    this.key = key;
+    this.onUnauthorized = onUnauthorized;
+  }
+
+  /** Raises ApiError. Returns the parsed JSON body (null for an empty one). */
+  async request(method, path, { query = null, body = undefined, headers = {} } = {}) {
+    const url = new URL(path, this.baseUrl);
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, String(value));
+    }
+    const init = {
+      method,
+      headers: { Accept: "application/json", Authorization: `Bearer ${this.key}`, ...headers },
+      cache: "no-store",
+    };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch {
+      throw new ApiError(0, "network_error", "Cannot reach the wagate API. Check the connection and try again.");
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (response.ok) return data;
+    const error = data?.error;
+    const failure = error
+      ? new ApiError(response.status, error.code, error.message, error.details)
+      : // API Gateway's own answers are {"message": "..."} (e.g. 403 Forbidden, 503).
+        new ApiError(response.status, `http_${response.status}`, data?.message || `HTTP ${response.status}`);
+    if (response.status === 401) this.onUnauthorized(failure);
+    throw failure;
+  }
+
+  // ---- sessions (accounts) ----
+  async listSessions() {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await this.request("GET", "/v1/sessions", { query: { limit: 100, cursor } });
+      items.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor);
+    return items;
+  }
+  createSession(body) {
+    return this.request("POST", "/v1/sessions", { body });
+  }
+  /** action: connect, reconnect, disconnect or logout. */
+  sessionAction(id, action) {
+    return this.request("POST", `/v1/sessions/${encodeURIComponent(id)}/${action}`);
+  }
+  deleteSession(id) {
+    return this.request("DELETE", `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+  qrCode(id) {
+    return this.request("GET", `/v1/sessions/${encodeURIComponent(id)}/qr`, { query: { format: "data_url" } });
+  }
+  /** action: scan, drop, logout, ban or reply (sandbox sessions only). */
+  sandbox(id, action, body = undefined) {
+    return this.request("POST", `/v1/sandbox/sessions/${encodeURIComponent(id)}/${action}`, { body });
+  }
+  syncGroups(id) {
+    return this.request("POST", `/v1/sessions/${encodeURIComponent(id)}/groups/sync`);
+  }
+  groups(id, cursor = null) {
+    return this.request("GET", `/v1/sessions/${encodeURIComponent(id)}/groups`, { query: { limit: 100, cursor } });
+  }
+
+  // ---- the dashboard socket ----
+  realtimeToken() {
+    return this.request("POST", "/v1/realtime/token");
+  }
+
+  // ---- messages and conversations ----
+  /** A send is retried safely: the same Idempotency-Key returns the first answer. */
+  sendMessage(body, idempotencyKey = crypto.randomUUID()) {
+    return this.request("POST", "/v1/messages", { body, headers: { "Idempotency-Key": idempotencyKey } });
+  }
+  message(id) {
+    return this.request("GET", `/v1/messages/${encodeURIComponent(id)}`);
+  }
+  listMessages(query) {
+    return this.request("GET", "/v1/messages", { query });
+  }
+  cancelMessage(id) {
+    return this.request("DELETE", `/v1/messages/${encodeURIComponent(id)}`);
+  }
+  conversations(sessionId, cursor = null) {
+    return this.request("GET", "/v1/conversations", { query: { session_id: sessionId, limit: 50, cursor } });
+  }
+  conversation(id) {
+    return this.request("GET", `/v1/conversations/${encodeURIComponent(id)}`);
+  }
+  conversationMessages(id, cursor = null, limit = 30) {
+    return this.request("GET", `/v1/conversations/${encodeURIComponent(id)}/messages`, { query: { limit, cursor } });
+  }
+  markRead(id) {
+    return this.request("POST", `/v1/conversations/${encodeURIComponent(id)}/read`);
+  }
+
+  // ---- templates ----
+  async templates() {
+    return (await this.request("GET", "/v1/templates")).items;
+  }
+  createTemplate(body) {
+    return this.request("POST", "/v1/templates", { body });
+  }
+  updateTemplate(name, language, changes) {
+    return this.request("PATCH", `/v1/templates/${encodeURIComponent(name)}`, { query: { language }, body: changes });
+  }
+  deleteTemplate(name, language) {
+    return this.request("DELETE", `/v1/templates/${encodeURIComponent(name)}`, { query: { language } });
+  }
+  previewTemplate(name, language, variables) {
+    return this.request("POST", `/v1/templates/${encodeURIComponent(name)}/preview`, {
+      body: { language, variables },
+    });
+  }
+
+  // ---- reminder plans ----
+  reminders(cursor = null) {
+    return this.request("GET", "/v1/reminders", { query: { limit: 50, cursor } });
+  }
+  cancelReminders(id) {
+    return this.request("DELETE", `/v1/reminders/${encodeURIComponent(id)}`);
+  }
+}
