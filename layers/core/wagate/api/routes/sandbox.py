@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from wagate.api.auth import require
 from wagate.api.routes.sessions import service
+from wagate.domain.phones import normalise_phone
 from wagate.domain.tenants import Principal, Scope
 
 router = APIGatewayHttpRouter()
@@ -37,6 +38,9 @@ class SandboxRequest(BaseModel):
 def simulate(
     session_id: str, action: SandboxAction, principal: Admin, body: SandboxRequest | None = None
 ) -> tuple[dict[str, Any], int]:
-    data = (body or SandboxRequest()).model_dump(exclude_none=True)
+    request = body or SandboxRequest()
+    data: dict[str, Any] = {"text": request.text} if request.text else {}
+    if request.contact:
+        data["from"] = normalise_phone(request.contact, field="contact")  # the engine's name for the writer
     session = service().sandbox(principal.tenant_id, session_id, action.value, data)
     return {"session_id": session.id, "action": action.value, "sandbox": True}, 202
