@@ -210,6 +210,11 @@ def test_sandbox_actions_only_on_sandbox_sessions(call: ApiCaller, key: str) -> 
     assert [(c.type, c.data["action"]) for c in commands_for(sandbox["id"])] == [
         (CommandType.SANDBOX, "scan")
     ]
+    body = {"contact": "+1 555 010 0002", "text": "Hi"}
+    assert call("POST", f"/v1/sandbox/sessions/{sandbox['id']}/reply", key, body=body)[0] == 202
+    assert [c.data for c in commands_for(sandbox["id"])] == [
+        {"action": "reply", "from": "+15550100002", "text": "Hi"}
+    ]
     web = create(call, key, provider="web")
     status, error, _ = call("POST", f"/v1/sandbox/sessions/{web['id']}/scan", key)
     assert status == 409 and error["error"]["code"] == "not_sandbox"
