@@ -8,7 +8,7 @@ import pytest
 
 from tests.functions.test_messages_api import drain
 from tests.functions.test_sessions_api import deliver
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.domain.tenants import Scope
@@ -17,21 +17,6 @@ from wagate.services import tenants
 WORKSHOP = "120363000000000001@g.us"
 ANNOUNCEMENTS = "120363000000000002@g.us"
 ELSEWHERE = "120363099999999999@g.us"
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer", "events")}
-
-
-@pytest.fixture
-def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
-    return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Workshops")[1]
 
 
 @pytest.fixture

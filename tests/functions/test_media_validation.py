@@ -17,11 +17,10 @@ import httpx
 import pytest
 
 from tests.functions.test_messages_api import drain
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.adapters.http_media import HttpMediaProbe
 from wagate.domain.messages import MAX_MEDIA_BYTES
-from wagate.services import tenants
 from wagate.services.media import is_public
 
 MB = 1024 * 1024
@@ -55,11 +54,6 @@ def fake_dns(host: str, port: int) -> Sequence[str]:
     raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
-
-
 @pytest.fixture
 def web() -> Web:
     return Web()
@@ -75,11 +69,6 @@ def call(functions: dict[str, Any], local_deps: wiring.Deps, web: Web) -> ApiCal
     client = httpx.Client(transport=httpx.MockTransport(web), follow_redirects=False)
     use(local_deps, HttpMediaProbe(client, timeout=2.0, resolve=fake_dns))
     return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Clinic")[1]
 
 
 @pytest.fixture

@@ -6,28 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.api.dependencies import message_service
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageError, MessageStatus
 from wagate.services import due_index, tenants
 from wagate.services.sessions import SessionService, command_queue, shard_of
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
-
-
-@pytest.fixture
-def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
-    return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Agency")[1]
 
 
 @pytest.fixture

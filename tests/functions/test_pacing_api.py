@@ -7,25 +7,10 @@ from typing import Any
 import pytest
 
 from connector.pacing import PacingPolicies
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.domain.pacing import Pacing
 from wagate.services import tenants
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
-
-
-@pytest.fixture
-def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
-    return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Agency")[1]
 
 
 @pytest.fixture

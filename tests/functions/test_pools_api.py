@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.clock import FakeClock
 from tests.functions.test_messages_api import drain
 from tests.functions.test_sessions_api import deliver
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.api.dependencies import pool_service
 from wagate.domain.events import EventType, SessionEvent
@@ -20,11 +20,6 @@ from wagate.domain.pools import NewPool, PoolMember
 from wagate.domain.tenants import Scope
 from wagate.services import tenants
 from wagate.services.pools import PoolService
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer", "events")}
 
 
 @pytest.fixture

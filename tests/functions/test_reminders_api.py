@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.api.dependencies import message_service
 from wagate.domain.errors import TransientError
@@ -32,11 +32,6 @@ class FixedClock:
 
     def now(self) -> float:
         return self.value
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
 
 
 @pytest.fixture

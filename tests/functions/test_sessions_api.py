@@ -8,26 +8,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.push import RecordingPush
-from tests.support.lambdas import ApiCaller, LambdaContext, load_function
+from tests.support.lambdas import ApiCaller, LambdaContext
 from wagate import wiring
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.services import tenants
 from wagate.services.sessions import command_queue, shard_of
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer", "events", "ws")}
-
-
-@pytest.fixture
-def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
-    return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Agency")[1]
 
 
 def commands_for(session_id: str) -> list[Command]:

@@ -6,25 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.domain.tenants import Scope
 from wagate.services import tenants
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
-
-
-@pytest.fixture
-def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
-    return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Clinic")[1]
 
 
 def key_with(local_deps: wiring.Deps, admin_key: str, *scopes: Scope) -> str:

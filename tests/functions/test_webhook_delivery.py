@@ -26,7 +26,7 @@ from tests.functions.test_conversations_api import incoming
 from tests.functions.test_sessions_api import deliver
 from tests.support.aws_template import TEMPLATE
 from tests.support.crm_receiver import HANG, Received, Receiver, crm_receiver
-from tests.support.lambdas import ApiCaller, LambdaContext, load_event, load_function
+from tests.support.lambdas import ApiCaller, LambdaContext, load_event
 from wagate import wiring
 from wagate.adapters.http_webhooks import HttpWebhookSender
 from wagate.adapters.local.sqlite_queue import SqliteQueues
@@ -36,11 +36,6 @@ from wagate.local.template import load_template
 from wagate.services import tenants
 
 SPECS = load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer", "events", "webhooks_out")}
 
 
 class Crm:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.lambdas import ApiCaller, load_function
+from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.adapters.http_webhooks import HttpWebhookSender
 from wagate.conditions import SortKey
@@ -38,11 +38,6 @@ def refuse_all(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"creating a webhook must not call it: {request.url}")
 
 
-@pytest.fixture(scope="module")
-def functions() -> dict[str, Any]:
-    return {name: load_function(name) for name in ("api", "authorizer")}
-
-
 def use(local_deps: wiring.Deps, **settings: Any) -> wiring.Deps:
     client = httpx.Client(transport=httpx.MockTransport(refuse_all))
     sender = HttpWebhookSender(client, timeout=1.0, resolve=fake_dns)
@@ -56,11 +51,6 @@ def use(local_deps: wiring.Deps, **settings: Any) -> wiring.Deps:
 def call(functions: dict[str, Any], local_deps: wiring.Deps) -> ApiCaller:
     use(local_deps)
     return ApiCaller(functions["api"], functions["authorizer"])
-
-
-@pytest.fixture
-def key(local_deps: wiring.Deps) -> str:
-    return tenants.create_tenant(local_deps.table, local_deps.clock, "Clinic")[1]
 
 
 def create(call: ApiCaller, key: str, **body: Any) -> dict[str, Any]:
