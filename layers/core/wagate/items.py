@@ -67,6 +67,13 @@ def is_expired(item: Mapping[str, Any], now: float) -> bool:
     return isinstance(ttl, int | float) and not isinstance(ttl, bool) and ttl < now
 
 
+def check_query(index: str | None, limit: int | None) -> None:
+    if index is not None and index not in INDEXES:
+        raise InvalidInput(f"unknown index {index!r}", details={"indexes": list(INDEXES)})
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1")
+
+
 def check_update(set_: Mapping[str, Any], remove: Sequence[str], add: Mapping[str, int | float]) -> None:
     touched = [*set_, *remove, *add]
     if any(name in KEY_ATTRIBUTES for name in touched):

@@ -31,7 +31,7 @@ from wagate.conditions import (
     SortKey,
 )
 from wagate.domain.errors import ConflictError, InvalidInput, ItemTooLarge, TransientError
-from wagate.ports import INDEXES, TTL_ATTRIBUTE, Delete, Item, Page, Put, TransactOp, Update
+from wagate.ports import TTL_ATTRIBUTE, Delete, Item, Page, Put, TransactOp, Update
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -94,10 +94,7 @@ class DynamoTable:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page:
-        if index is not None and index not in INDEXES:
-            raise InvalidInput(f"unknown index {index!r}", details={"indexes": list(INDEXES)})
-        if limit is not None and limit < 1:
-            raise InvalidInput("limit must be at least 1")
+        rules.check_query(index, limit)
         names = _Names()
         pcol, scol = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         expression = f"{names.ref(pcol)} = :p"

@@ -38,6 +38,7 @@ CREATE INDEX IF NOT EXISTS items_ttl ON items (expires_at) WHERE expires_at IS N
 """
 
 _PURGE_EVERY_SECONDS = 60.0
+_BUSY_SECONDS = 30.0  # how long a write waits for the database (busy_timeout too)
 _LIVE = "(expires_at IS NULL OR expires_at >= ?)"
 
 
@@ -51,6 +52,9 @@ class SqliteTable:
         # NORMAL in WAL mode survives a process crash (kill -9); FULL also survives power loss.
         self._synchronous = synchronous
         self._local = threading.local()
+        # Writers of this process take turns here: waiting on SQLite's lock means its busy handler's
+        # sleeps (up to 100 ms each), a lock wakes the next writer at once.
+        self._writer = threading.RLock()
         self._last_purge = 0.0
         self._conn().executescript(_SCHEMA)
 
@@ -75,10 +79,7 @@ class SqliteTable:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page:
-        if index is not None and index not in INDEXES:
-            raise InvalidInput(f"unknown index {index!r}", details={"indexes": list(INDEXES)})
-        if limit is not None and limit < 1:
-            raise InvalidInput("limit must be at least 1")
+        rules.check_query(index, limit)
         pcol, scol = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         # The primary key breaks ties in an index, so a cursor always names one exact position.
         order_cols = [scol, "pk", "sk"] if index else ["sk"]
@@ -197,24 +198,29 @@ class SqliteTable:
             conn = sqlite3.connect(self._path, isolation_level=None, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
             self._local.conn = conn
         return conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._conn()
+        if not self._writer.acquire(timeout=_BUSY_SECONDS):
+            raise TransientError("the local table is busy; retry")
         try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # still locked after busy_timeout
-            raise TransientError("the local table is busy; retry", details={"error": str(exc)}) from exc
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # still locked after busy_timeout
+                raise TransientError("the local table is busy; retry", details={"error": str(exc)}) from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     def _maybe_purge(self, db: sqlite3.Connection, now: float) -> None:
         # Expired items are already invisible; this only reclaims their space, like DynamoDB's TTL sweep.
