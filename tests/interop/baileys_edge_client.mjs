@@ -6,11 +6,18 @@
 //     `WA_CERT_DETAILS.PUBLIC_KEY` (lib/Defaults); we overwrite it with the fake edge's TEST root before
 //     the first socket is made (there is no option for it). Nothing on disk is patched.
 //
-// stdin, first line: {"url", "root": hex, "version": [a,b,c], "mode": "pair" | "fleet", "creds": [...]}
+// stdin, first line: {"url", "root": hex, "version": [a,b,c], "mode": "pair" | "peer" | "fleet", "creds": [...]}
 //   pair:  fresh credentials; prints {"qr": text} per QR code, {"creds": {...}} after pairing,
 //          {"close": code} per closed socket (515 → it reconnects at once, as apps do), {"open": {...}}
+//   peer:  as pair, then a chat partner: prints {"message": {id, remoteJid, participant, fromMe, text,
+//          quoted, key}} per message received, {"update": {id, remoteJid, status}} per status change of
+//          a sent message (3 delivered, 4 read, 5 played), {"receipt": {id, remoteJid, userJid, kind}} per
+//          group receipt; takes {"send": {"to", "text", "quoted"?: message}} → {"sent": {id}},
+//          {"read": [key, ...]} → {"read": n}, {"groups": true} → {"groups": [{id, subject, size}]},
+//          {"forgetSession": jid} → {"forgotten": jid} (its Signal session with that device is dropped)
 //   fleet: one socket per pre-linked credential in "creds", logged in one after the other (the first
-//          is a warm-up, open before the baseline is taken); once all are open and settled it prints
+//          is a warm-up, open before the baseline is taken), each then sending a text to every jid in
+//          "contacts" (if any); once all are done and settled it prints
 //          {"ready": {rss, heapUsed, baselineRss, count, loginCpuMs}} (run node with --expose-gc)
 // later lines: {"end": true} closes every socket and exits; {"measure": true} prints {"measured": {...}}.
 import { Browsers } from '@whiskeysockets/baileys/lib/Utils/browser-utils.js'
@@ -22,7 +29,8 @@ import * as libsignalCurve from 'libsignal/src/curve.js'
 import P from 'pino'
 import readline from 'node:readline'
 
-const logger = P({ level: process.env.BAILEYS_LOG || 'silent' })
+// Logs never go to stdout (that is the JSON-lines channel): to BAILEYS_LOG_FILE, else stderr.
+const logger = P({ level: process.env.BAILEYS_LOG || 'silent' }, P.destination(process.env.BAILEYS_LOG_FILE || 2))
 const out = (message) => process.stdout.write(JSON.stringify(message) + '\n')
 const hex = (text) => Buffer.from(text, 'hex')
 const toHex = (bytes) => Buffer.from(bytes).toString('hex')
@@ -74,8 +82,19 @@ function linkedCreds(record) {
 
 const sockets = new Set()
 
-function start(creds, keys, onEvent) {
+/** Baileys credentials and a key store holding the device's published one-time prekeys. */
+function seededKeys(record) {
+	const keys = memoryKeys()
+	const preKeys = Object.fromEntries(
+		Object.entries(record.preKeys ?? {}).map(([id, pair]) => [id, { private: hex(pair).subarray(0, 32), public: hex(pair).subarray(32) }])
+	)
+	void keys.set({ 'pre-key': preKeys })
+	return [linkedCreds(record), keys]
+}
+
+function start(creds, keys, onEvent, onSocket = () => {}, options = {}) {
 	const sock = makeWASocket({
+		...options,
 		waWebSocketUrl: config.url,
 		version: config.version,
 		auth: { creds, keys },
@@ -88,6 +107,7 @@ function start(creds, keys, onEvent) {
 		keepAliveIntervalMs: 30000
 	})
 	sockets.add(sock)
+	onSocket(sock)
 	sock.ev.on('connection.update', (update) => {
 		if (update.qr) onEvent({ qr: update.qr })
 		if (update.connection === 'open') onEvent({ open: { me: creds.me } })
@@ -95,7 +115,7 @@ function start(creds, keys, onEvent) {
 			sockets.delete(sock)
 			const code = update.lastDisconnect?.error?.output?.statusCode ?? null
 			onEvent({ close: code, message: update.lastDisconnect?.error?.message ?? '' })
-			if (code === 515) start(creds, keys, onEvent)
+			if (code === 515) start(creds, keys, onEvent, onSocket, options)
 		}
 	})
 	return sock
@@ -108,27 +128,70 @@ function usage(baseline) {
 	return { rss: memory.rss, heapUsed: memory.heapUsed, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, baselineRss: baseline }
 }
 
-if (config.mode === 'pair') {
+let peer = null // the live socket in peer mode
+const sentById = new Map() // what the peer sent: Baileys' getMessage, to answer retry receipts
+
+const textOf = (message) =>
+	message?.conversation ?? message?.extendedTextMessage?.text ?? message?.imageMessage?.caption ?? null
+
+function listen(sock) {
+	peer = sock
+	const receipt = (key, { userJid, readTimestamp }) =>
+		out({ receipt: { id: key.id, remoteJid: key.remoteJid, userJid, kind: readTimestamp ? 'read' : 'delivered' } })
+	sock.ev.on('messages.upsert', ({ messages }) => {
+		for (const m of messages) {
+			// Baileys folds receipts that arrive while its own message is still buffered into the message
+			for (const userReceipt of m.userReceipt ?? []) receipt(m.key, userReceipt)
+			if (!m.message) continue
+			const quoted = m.message.extendedTextMessage?.contextInfo?.stanzaId ?? null
+			out({ message: { id: m.key.id, remoteJid: m.key.remoteJid, participant: m.key.participant ?? null, fromMe: !!m.key.fromMe, text: textOf(m.message), quoted, key: m.key, raw: m.message } })
+		}
+	})
+	sock.ev.on('messages.update', (updates) => {
+		for (const { key, update } of updates) {
+			if (update.status !== undefined) out({ update: { id: key.id, remoteJid: key.remoteJid, status: update.status } })
+		}
+	})
+	sock.ev.on('message-receipt.update', (updates) => {
+		for (const update of updates) receipt(update.key, update.receipt)
+	})
+}
+
+if (config.mode === 'pair' || config.mode === 'peer') {
 	const creds = initAuthCreds()
 	let paired = false
-	start(creds, memoryKeys(), (event) => {
-		if (event.open || (event.close === 515 && !paired)) {
-			paired = true
-			out({ creds: { me: creds.me, noise: toHex(creds.noiseKey.public), identity: toHex(creds.signedIdentityKey.public), platform: creds.platform ?? null } })
-		}
-		out(event)
-	})
+	start(
+		creds,
+		memoryKeys(),
+		(event) => {
+			if (event.open || (event.close === 515 && !paired)) {
+				paired = true
+				out({ creds: { me: creds.me, noise: toHex(creds.noiseKey.public), identity: toHex(creds.signedIdentityKey.public), platform: creds.platform ?? null } })
+			}
+			out(event)
+		},
+		config.mode === 'peer' ? listen : () => {},
+		// a peer keeps what it sent, so it can answer retry receipts (as apps do with their message store)
+		config.mode === 'peer' ? { getMessage: async (key) => sentById.get(key.id) } : {}
+	)
 } else {
 	// The first credential warms the process up (lazy imports, caches) and stays open in the baseline.
+	// With "contacts", each session then sends one text to every contact (Signal sessions with each).
+	const contacts = config.contacts ?? []
 	const openOne = (record) =>
 		new Promise((resolve) => {
-			start(linkedCreds(record), memoryKeys(), (event) => {
-				if (event.open) resolve(true)
+			const [creds, keys] = seededKeys(record)
+			const sock = start(creds, keys, (event) => {
+				if (event.open) resolve(sock)
 				else if (event.close !== undefined && event.close !== 515) {
 					out({ failed: event })
-					resolve(false)
+					resolve(null)
 				}
 			})
+		}).then(async (sock) => {
+			if (!sock) return false
+			for (const jid of contacts) await sock.sendMessage(jid, { text: 'hello' })
+			return true
 		})
 	const [warm, ...rest] = config.creds
 	await openOne(warm)
@@ -143,10 +206,32 @@ if (config.mode === 'pair') {
 	out({ ready: { ...usage(baseline), count: open, loginCpuMs: (cpu.user + cpu.system) / 1000 } })
 }
 
+async function peerCommand(command) {
+	if (command.send) {
+		const { to, text, quoted } = command.send
+		const sent = await peer.sendMessage(to, { text }, quoted ? { quoted } : {})
+		sentById.set(sent.key.id, sent.message)
+		out({ sent: { id: sent.key.id } })
+	}
+	if (command.read) {
+		await peer.readMessages(command.read)
+		out({ read: command.read.length })
+	}
+	if (command.forgetSession) {
+		await peer.signalRepository.deleteSession([command.forgetSession])
+		out({ forgotten: command.forgetSession })
+	}
+	if (command.groups) {
+		const groups = await peer.groupFetchAllParticipating()
+		out({ groups: Object.values(groups).map((g) => ({ id: g.id, subject: g.subject, size: g.size, addressingMode: g.addressingMode })) })
+	}
+}
+
 for await (const line of iterator) {
 	const command = JSON.parse(line)
 	if (command.measure) out({ measured: usage(null) })
 	if (command.end) break
+	if (peer) await peerCommand(command).catch((error) => out({ error: String(error?.stack ?? error) }))
 }
 for (const sock of sockets) sock.end(undefined)
 setTimeout(() => process.exit(0), 200)

@@ -53,6 +53,11 @@ class EdgeProcess:
         await self.process.send({"provision": [device.edge_record for device in devices]})
         await self.process.read_until("provisioned", timeout=60)
 
+    async def accounts(self, phones: Sequence[str]) -> None:
+        """Numbers that exist on the (fake) WhatsApp with only their phone: contacts to write to."""
+        await self.process.send({"accounts": list(phones)})
+        await self.process.read_until("accounts", timeout=60)
+
     async def stats(self) -> dict[str, Any]:
         await self.process.send({"stats": True})
         stats, _ = await self.process.read_until("live")
@@ -113,9 +118,10 @@ def node_missing() -> str | None:
 
 
 async def baileys_fleet(
-    devices: Sequence[LinkedDevice], edge: EdgeProcess, *, settle_ms: int = 2000
+    devices: Sequence[LinkedDevice], edge: EdgeProcess, *, settle_ms: int = 2000, contacts: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Log every device in with Baileys (the first one is a warm-up) in one node process; its figures."""
+    """Log every device in with Baileys (the first one is a warm-up) in one node process, each sending a
+    text to every jid in `contacts`; its figures."""
     node = await JsonLinesProcess.start(
         ["node", "--expose-gc", str(INTEROP / "baileys_edge_client.mjs")],
         cwd=INTEROP,
@@ -130,6 +136,7 @@ async def baileys_fleet(
                 "mode": "fleet",
                 "creds": [device.baileys_record() for device in devices],
                 "settleMs": settle_ms,
+                "contacts": list(contacts),
             }
         )
         ready, before = await node.read_until("ready", timeout=600)

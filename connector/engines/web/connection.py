@@ -1,8 +1,9 @@
 """One live connection's stanza layer: send nodes, run iq queries, hand back the stanzas nobody awaits.
 
 The engine's read loop calls `receive()` continuously; answers to queries (`<iq type=result|error>` with
-an id we are waiting for) are delivered to their `query()` callers on the way and never surface. So a
-query may only be awaited from a task other than the read loop (the engine's background tasks).
+an id we are waiting for) and the edge's acks of our messages (`<ack class=message id>`) are delivered
+to their `query()` / `send_message()` callers on the way and never surface. So a query or a message send
+may only be awaited from a task other than the read loop (the engine's background tasks).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import secrets
 from connector.engines.web.binary.jid import SERVER_JID
 from connector.engines.web.binary.node import Node
 from connector.engines.web.binary.payload import decode_payload, encode_payload
-from connector.engines.web.errors import IqError, IqTimeout, WebEngineError
+from connector.engines.web.errors import AckTimeout, IqError, IqTimeout, WebEngineError
 from connector.engines.web.noise import NoiseSocket
 
 
@@ -39,6 +40,7 @@ class Connection:
         self._socket = socket
         self._iq_timeout = iq_timeout
         self._pending: dict[str, asyncio.Future[Node]] = {}
+        self._acks: dict[str, asyncio.Future[Node]] = {}  # message id -> the edge's ack
         # WhatsApp Web's id shape: a random per-connection prefix and a counter.
         self._prefix = f"{secrets.randbelow(1 << 16)}.{secrets.randbelow(1 << 16)}-"
         self._counter = itertools.count(1)
@@ -75,6 +77,23 @@ class Connection:
             self._pending.pop(iq_id, None)
         return check_result(answer)
 
+    async def send_message(self, node: Node, *, timeout: float) -> Node:
+        """Send a `<message>` and wait for the edge's `<ack class=message>` with its id (returned, whether
+        it carries an `error` or not). Raises AckTimeout, ConnectionLost (also when the connection ends
+        while waiting)."""
+        message_id = str(node.attrs["id"])
+        future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()
+        self._acks[message_id] = future
+        try:
+            await self.send(node)
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError as exc:
+            raise AckTimeout(f"no ack for message {message_id}: it may or may not have been sent") from exc
+        finally:
+            if self._acks.get(message_id) is future:
+                del self._acks[message_id]
+
     async def receive(self) -> Node:
         """The next stanza that answers no pending query.
 
@@ -87,12 +106,18 @@ class Connection:
                 if future is not None and not future.done():
                     future.set_result(node)
                     continue
+            if node.tag == "ack" and node.str_attr("class") == "message":
+                future = self._acks.get(node.str_attr("id") or "")
+                if future is not None and not future.done():
+                    future.set_result(node)
+                    continue
             return node
 
     def abort(self, error: WebEngineError) -> None:
         """Fail every query still waiting (the connection is ending)."""
         pending, self._pending = self._pending, {}
-        for future in pending.values():
+        acks, self._acks = self._acks, {}
+        for future in [*pending.values(), *acks.values()]:
             if not future.done():
                 future.set_exception(error)
 

@@ -6,10 +6,11 @@
            ─► Exit (the supervisor decides what happens next; see base.py)
 
 The read loop never awaits a query (answers arrive through it); work that queries the edge (prekeys,
-logout, keepalive) runs in background tasks owned by the engine. The first decision to end wins: a
-task that decides closes the socket, and the read loop returns that decision. An engine error ends only
-this connection; anything else (a KeyStore refusing a write: the lease is lost) is re-raised from run().
-Sending and receiving messages arrive with Signal support (issue 6).
+logout, keepalive, retries) runs in background tasks owned by the engine, and sends run in the caller's
+task. Messages, receipts and their notifications go to `Messaging` (messaging.py), built per connection.
+The first decision to end wins: a task that decides closes the socket, and the read loop returns that
+decision. An engine error ends only this connection; anything else (a KeyStore refusing a write: the
+lease is lost) is re-raised from run().
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
 
 from connector.engines.base import (
     Connected,
@@ -32,13 +32,12 @@ from connector.engines.base import (
     KeyStore,
     NotConnected,
     OutgoingMedia,
-    Paired,
-    QrCode,
     Retry,
     SendResult,
     SessionInfo,
     Unsupported,
     jid_phone,
+    provider_message_id,
 )
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
@@ -52,12 +51,12 @@ from connector.engines.web.errors import (
     HandshakeError,
     IqError,
     IqTimeout,
-    PairingError,
     ProtocolError,
     WebEngineError,
 )
+from connector.engines.web.linking import Linking
+from connector.engines.web.messaging import Messaging
 from connector.engines.web.noise import NoiseClient, NoiseSocket
-from connector.engines.web.pairing import complete_pairing, pairing_error_reply, pairing_refs, qr_text
 from connector.engines.web.payloads import ClientProfile, login_payload, registration_payload
 from connector.engines.web.prekeys import PreKeyPolicy, PreKeys
 from connector.engines.web.settings import WebSettings
@@ -88,8 +87,8 @@ class WebEngine(Engine):
         self._store: CredentialStore | None = None
         self._conn: Connection | None = None
         self._prekeys: PreKeys | None = None
-        self._qr_task: asyncio.Task[None] | None = None
-        self._qr_shown = 0
+        self._messaging: Messaging | None = None
+        self._linking_: Linking | None = None
         self._exit: Exit | None = None
         self._crash: BaseException | None = None
         self._login_started = False
@@ -122,6 +121,16 @@ class WebEngine(Engine):
         conn = self._conn = Connection(outcome, iq_timeout=self._settings.iq_timeout_seconds)
         policy = PreKeyPolicy.from_settings(self._settings)
         self._prekeys = PreKeys(self.keys, self._store, conn.query, policy, self._clock)
+        self._messaging = Messaging(
+            conn,
+            self.keys,
+            self._store,
+            self._prekeys,
+            self.emit,
+            self._spawn,
+            settings=self._settings,
+            clock=self._clock,
+        )
         try:
             result = await self._serve(conn)
         finally:
@@ -240,7 +249,9 @@ class WebEngine(Engine):
             await self._on_notification(conn, node)
         elif node.tag == "ib":
             await self._on_ib(node)
-        return None  # messages, receipts, calls, presence: Signal support (issue 6)
+        elif node.tag in ("message", "receipt", "call") and creds.paired and self._messaging is not None:
+            await self._messaging.on_stanza(node)
+        return None  # presence, chatstate, acks of what we sent: nothing to do
 
     async def _on_iq(self, conn: Connection, node: Node) -> Exit | None:
         kind = node.str_attr("type")
@@ -252,54 +263,10 @@ class WebEngine(Engine):
             return None
         first = node.children[0].tag if node.children else None
         if kind == "set" and first == "pair-device":
-            await self._on_pair_device(conn, node)
+            await self._linking.on_pair_device(conn, node)
         elif kind == "set" and first == "pair-success":
-            return await self._on_pair_success(conn, node)
+            return await self._linking.on_pair_success(conn, node)
         return None
-
-    async def _on_pair_device(self, conn: Connection, node: Node) -> None:
-        if self._creds.paired:
-            raise ProtocolError("pair-device for a device that is already paired")
-        iq_id = node.str_attr("id")
-        if not iq_id:
-            raise ProtocolError("pair-device iq without an id")
-        refs = pairing_refs(node)
-        await conn.send(Node("iq", {"to": SERVER_JID, "type": "result", "id": iq_id}))
-        if self._qr_task is not None:
-            self._qr_task.cancel()
-        self._qr_task = self._spawn(self._show_qr_codes(refs), "qr codes")
-
-    async def _show_qr_codes(self, refs: Sequence[str]) -> None:
-        creds = self._creds
-        for ref in refs:
-            settings = self._settings
-            lifetime = settings.qr_first_seconds if self._qr_shown == 0 else settings.qr_next_seconds
-            self._qr_shown += 1
-            text = qr_text(ref, creds, self._profile.qr_client_type)
-            await self.emit(QrCode(text, self._clock() + lifetime))
-            await asyncio.sleep(lifetime)
-        detail = f"{self._qr_shown} QR codes were not scanned"
-        await self._end(Exit(ExitReason.QR_TIMEOUT, Retry.NEVER, detail=detail))
-
-    async def _on_pair_success(self, conn: Connection, node: Node) -> Exit | None:
-        if self._creds.paired:
-            raise ProtocolError("pair-success for a device that is already paired")
-        if self._qr_task is not None:
-            self._qr_task.cancel()
-        try:
-            result = complete_pairing(node, self._creds)
-        except PairingError as exc:
-            details = exc.details if isinstance(exc.details, dict) else {}
-            code, text = details.get("code", 500), details.get("text", "internal-error")
-            reply = pairing_error_reply(node.str_attr("id") or "", code, text)
-            await conn.send(reply)
-            return Exit.failed(exc.message)
-        paired = result.creds
-        await self._store_ready.update(me=paired.me, account=paired.account, platform=paired.platform)
-        await conn.send(result.reply)
-        me = _me(paired)
-        await self.emit(Paired(jid_phone(str(me.jid)) or "", str(me.jid.to_account())))
-        return None  # the edge follows with stream:error 515 (restart and log in)
 
     async def _on_success(self, node: Node) -> None:
         if self._login_started:
@@ -308,7 +275,10 @@ class WebEngine(Engine):
         me = _me(self._creds)
         lid = _jid(node, "lid")
         if lid is not None and lid != me.lid:
-            await self._store_ready.update(me=Me(jid=me.jid, lid=lid, name=me.name))
+            me = Me(jid=me.jid, lid=lid, name=me.name)
+            await self._store_ready.update(me=me)
+        if self._messaging is not None:
+            await self._messaging.logged_in(me)
         self._spawn(self._after_login(), "login")
 
     async def _after_login(self) -> None:
@@ -335,8 +305,13 @@ class WebEngine(Engine):
             prekeys = self._prekeys
             assert prekeys is not None
             self._spawn(prekeys.on_low_notification(node), "prekey top-up")
+        elif self._messaging is not None and self._creds.paired:
+            await self._messaging.on_notification(node)
 
     async def _on_ib(self, node: Node) -> None:
+        if node.find("offline_preview") is not None and self._conn is not None:
+            # WhatsApp announces what waited while we were away; asking for a batch lets it flow in.
+            await self._conn.send(Node("ib", {}, [Node("offline_batch", {"count": "100"})]))
         routing = node.find("edge_routing")
         info = routing.find("routing_info") if routing is not None else None
         data = info.content_bytes() if info is not None else None
@@ -352,28 +327,34 @@ class WebEngine(Engine):
         except (IqTimeout, IqError) as exc:  # the socket's silence check decides whether the link is dead
             log.info("%s: keepalive ping unanswered: %s", self.session.label, exc)
 
-    # ---- the rest of the Engine interface: messaging arrives with Signal support (issue 6) -------------
+    # ---- messaging (messaging.py) -------------------------------------------------------------------
 
     async def send_text(
         self, to: str, text: str, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
-        self._not_yet("sending messages")
+        """Raises NotConnected, SendRejected, ValueError (not a number or JID); transient WebEngineErrors
+        (a lost connection, no ack in time) leave the message to be sent again with the same id."""
+        pid = provider_message_id(message_id)
+        return await self._ready().send_text(to, text, pid, quoted_id)
 
     async def send_media(
         self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
-        self._not_yet("sending media")
+        self._ready()
+        raise Unsupported(
+            "the web engine does not send media yet (upload to the media hosts)", code="not_yet"
+        )
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
-        self._not_yet("read receipts")
+        await self._ready().mark_read(chat_jid, message_ids)
 
     async def list_groups(self) -> list[GroupInfo]:
-        self._not_yet("listing groups")
+        return await self._ready().list_groups()
 
-    def _not_yet(self, what: str) -> NoReturn:
-        if not self.connected:
+    def _ready(self) -> Messaging:
+        if not self.connected or self._messaging is None:
             raise NotConnected(f"the web session {self.session.label} is not connected", code="not_connected")
-        raise Unsupported(f"the web engine does not support {what} yet (Signal messaging)", code="not_yet")
+        return self._messaging
 
     # ---- small helpers ------------------------------------------------------------------------------
 
@@ -382,6 +363,15 @@ class WebEngine(Engine):
         if self._store is None:
             raise EngineError("credentials are not loaded")  # unreachable: run() loads them first
         return self._store
+
+    @property
+    def _linking(self) -> Linking:
+        if self._linking_ is None:
+            client_type = self._profile.qr_client_type
+            self._linking_ = Linking(
+                self._store_ready, self._settings, client_type, self.emit, self._spawn, self._end, self._clock
+            )
+        return self._linking_
 
     @property
     def _creds(self) -> Credentials:

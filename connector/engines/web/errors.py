@@ -11,9 +11,13 @@
         ├── PairingError             pair-success failed its checks (HMAC, account signature, shape)
         ├── CredentialsError         stored credentials are missing fields or corrupt (re-pair)
         ├── IqError                  the edge answered an iq with type=error (details: code, text)
-        └── IqTimeout                no answer to an iq in time (is_transient)
+        ├── IqTimeout                no answer to an iq in time (is_transient)
+        ├── AckTimeout               the edge did not acknowledge a message in time (is_transient)
+        ├── SendFailed               the edge answered a message with a server error (is_transient)
+        └── SignalError              signal/errors.py: what a decrypt or encrypt failure means
 
-Retryable vs permanent is a type: only ConnectionLost and IqTimeout are transient. A FrameError,
+Retryable vs permanent is a type: ConnectionLost, IqTimeout, AckTimeout and SendFailed are transient (a
+message re-sent after one keeps its id, so the recipient sees it once). A FrameError,
 HandshakeError or ProtocolError means this connection's byte stream can no longer be trusted; the engine
 drops the socket and decides.
 """
@@ -87,4 +91,18 @@ class IqTimeout(WebEngineError):
     """No answer to a query in time: the link may be dead (reconnecting may help)."""
 
     code = "web_iq_timeout"
+    is_transient = True
+
+
+class AckTimeout(WebEngineError):
+    """A message went out but its `<ack>` did not come back in time: it may or may not have been routed."""
+
+    code = "web_ack_timeout"
+    is_transient = True
+
+
+class SendFailed(WebEngineError):
+    """The edge acknowledged a message with a server-side error (5xx): sending it again may work."""
+
+    code = "web_send_failed"
     is_transient = True

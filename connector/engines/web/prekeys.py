@@ -8,7 +8,7 @@
     low       <notification type=encrypt from=s.whatsapp.net><count value=N/></notification> (we ack)
 
 One-time prekeys are kept in the KeyStore (`pre-key/<id>`: private ‖ public, 64 bytes) until a peer
-uses one (issue 6 deletes it then). New keys and the credentials' id counters are written in one
+uses one (the Signal layer deletes it then). New keys and the credentials' id counters are written in one
 transaction before the upload; only an acknowledged upload moves `first_unuploaded_pre_key_id`, so a
 failed upload is retried with the same keys. A rotated signed prekey is saved first (unpublished, the
 old one kept as `previous`), then sent, then marked published: a crash in between re-sends it.
@@ -171,6 +171,17 @@ class PreKeys:
             await self._creds.update(first_unuploaded_pre_key_id=creds.next_pre_key_id)
             log.info("uploaded %d prekeys", len(pre_keys))
             return len(pre_keys)
+
+    async def fresh(self) -> tuple[int, bytes]:
+        """One new one-time prekey (id, public key) to hand a peer directly, in a retry receipt. It is
+        stored like the others and goes to the edge with the next upload too (ids are never reused)."""
+        async with self._lock:
+            key_id = self._creds.current.next_pre_key_id
+            pair = _new_pre_key()
+            async with self._keys.transaction():
+                await self._keys.put(KeyNamespace.PRE_KEY, {str(key_id): pair})
+                await self._creds.update(next_pre_key_id=key_ids(key_id, 2)[1])
+            return key_id, pair[curve.KEY_SIZE :]
 
     async def rotate_if_due(self) -> bool:
         """Publish a new signed prekey when the current one is old (or an earlier rotation was cut off)."""

@@ -52,6 +52,25 @@ class WebSettings(BaseModel):
     pre_key_batch: int = Field(50, ge=1, le=2000, description="one-time prekeys per top-up")
     pre_key_min: int = Field(5, ge=0, description="top up when the server holds fewer than this")
     signed_pre_key_days: float = Field(7.0, gt=0, description="rotate the signed prekey after this long")
+    device_list_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="how long a contact's device list is trusted (device notifications refresh it)",
+    )
+    group_metadata_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="how long group metadata is reused when sending (group notifications refresh it)",
+    )
+    ack_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long to wait for the edge's ack of a message"
+    )
+    recent_messages: int = Field(
+        200, ge=0, le=10_000, description="sent messages kept in memory to answer retry receipts"
+    )
+    max_retries: int = Field(
+        5, ge=1, le=20, description="retry receipts sent / answered per message and device"
+    )
 
     @field_validator("noise_root_key", mode="before")
     @classmethod

@@ -9,6 +9,9 @@ async def body(h: Harness) -> None:
     await running.wait(Connected)
     ...
     assert (await running.stop()).reason is ExitReason.STOPPED
+
+    alice = await h.linked("15550001111", "ses_a")   # paired and connected: Running + its jid
+    got = await bob.running.wait_where(IncomingMessage, lambda m: m.text == "hi")
 """
 
 from __future__ import annotations
@@ -53,6 +56,23 @@ class Running:
                 waiter = asyncio.ensure_future(self._arrived.wait())
                 await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
+
+    async def wait_where(self, kind: type[E], check: Callable[[E], bool], timeout: float = TIMEOUT) -> E:
+        """The first event of this type that passes `check` (waiting for it)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind) and check(event):
+                        return event
+                if self.task.done():
+                    raise AssertionError(f"the engine exited ({self.task.result()}) before {kind.__name__}")
+                self._arrived.clear()
+                waiter = asyncio.ensure_future(self._arrived.wait())
+                await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [event for event in self.events if isinstance(event, kind)]
 
     async def exit(self, timeout: float = TIMEOUT) -> Exit:
         return await asyncio.wait_for(asyncio.shield(self.task), timeout)
@@ -101,6 +121,28 @@ class Harness:
         running = self.start(session_id, **overrides)
         await running.wait(Connected)
         return running
+
+    async def linked(self, phone: str, session_id: str, **overrides: Any) -> Linked:
+        """A device of `phone` paired by QR and logged in (prekeys uploaded: others can write to it)."""
+        jid = await self.pair(phone, session_id)
+        running = await self.connect(session_id, **overrides)
+        await self.edge.wait_for("prekeys", jid=jid)
+        return Linked(running, jid, phone)
+
+
+@dataclass
+class Linked:
+    running: Running
+    jid: Jid  # the device
+    phone: str  # digits
+
+    @property
+    def engine(self) -> WebEngine:
+        return self.running.engine
+
+    @property
+    def e164(self) -> str:
+        return f"+{self.phone}"
 
 
 def with_edge(

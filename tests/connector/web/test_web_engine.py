@@ -16,9 +16,12 @@ from connector.engines.base import (
     Connected,
     ExitReason,
     KeyNamespace,
+    MediaKind,
     NotConnected,
+    OutgoingMedia,
     QrCode,
     Retry,
+    SendRejected,
     Unsupported,
 )
 from connector.engines.web.binary.jid import SERVER_JID
@@ -252,17 +255,20 @@ def test_keepalive_pings_reach_the_edge() -> None:
     with_edge(body, keepalive_seconds=0.1, keepalive_grace_seconds=5)
 
 
-def test_messaging_is_not_there_yet_and_says_so() -> None:
+def test_sending_needs_a_connection_a_known_number_and_no_media_yet() -> None:
     async def body(h: Harness) -> None:
         await h.pair()
         running = h.start()
         with pytest.raises(NotConnected):
             await running.engine.send_text("+15550002222", "hi", "msg_1")
         await running.wait(Connected)
+        with pytest.raises(SendRejected) as rejected:
+            await running.engine.send_text("+15550002222", "hi", "msg_1")  # nobody has this number
+        assert rejected.value.code == "not_on_whatsapp" and not rejected.value.is_transient
+        media = OutgoingMedia(MediaKind.IMAGE, "image/png", data=b"png")
         with pytest.raises(Unsupported):
-            await running.engine.send_text("+15550002222", "hi", "msg_1")
-        with pytest.raises(Unsupported):
-            await running.engine.list_groups()
+            await running.engine.send_media("+15550002222", media, "msg_2")
+        assert await running.engine.list_groups() == []
         await running.stop()
 
     with_edge(body)

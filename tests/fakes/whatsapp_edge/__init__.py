@@ -1,12 +1,17 @@
 """A strict fake WhatsApp edge for tests and benchmarks: Noise responder with a TEST root, pairing with a
-fake phone, login, pings, prekeys, and 401/440/515 on demand — checking what real clients must send.
+fake phone, login, pings, prekeys, usync, bundles, groups, a message and receipt relay with offline
+queues, and 401/440/515 on demand — checking what real clients must send.
 
     server.FakeEdge     the loopback WebSocket server, its state, controls and event log
     phone.FakePhone     scans a QR text: the phone-side ADV crypto (HMAC, account signature)
-    session             one client connection (registration or login, then stanzas)
-    handlers            answers to get/set iqs (ping, passive, prekeys, logout)
+    primary             each account's phone (device 0) as a Signal endpoint: decrypts what it is sent
+    session             one client connection (registration or login, then stanzas; acks tracked)
+    handlers            answers to get/set iqs (ping, passive, prekeys, logout, directory)
+    directory           usync device lists and LIDs, prekey bundles, w:g2 groups, privacy
+    relay               routes messages and receipts between devices, checks envelopes, queues
     checks              the strictness: ClientPayload and iq checks, `Refused`
-    state               accounts, devices, provisioning records
+    state               accounts, devices, groups, queues, provisioning records
+    linked              pre-linked devices (keys for us and for Baileys) for benchmarks
 """
 
 from tests.fakes.whatsapp_edge.phone import FakePhone, adv_identity, parse_qr

@@ -3,6 +3,7 @@
 python -m tests.fakes.whatsapp_edge
 stdout, first line: {"url": "ws://127.0.0.1:<port>/ws/chat", "root": hex}
 stdin, one JSON per line:  {"provision": [record, ...]} → {"provisioned": n}   (state.provision_record)
+                           {"accounts": ["155…", ...]} → {"accounts": n}   (numbers with only a phone)
                            {"stats": true} → {"live": n, "logins": n, "violations": [...], ...}
                            {"end": true} (or EOF) → exit
 """
@@ -29,6 +30,10 @@ async def main() -> None:
                 for record in command["provision"]:
                     edge.provision(record)
                 _write({"provisioned": len(command["provision"])})
+            if "accounts" in command:
+                for phone in command["accounts"]:
+                    edge.state.account(phone)
+                _write({"accounts": len(command["accounts"])})
             if command.get("stats"):
                 kinds = [event.kind for event in edge.events]
                 _write(
@@ -39,6 +44,8 @@ async def main() -> None:
                         "violations": edge.violations,
                         "refusals": edge.refusals,
                         "unhandled": edge.unhandled[:20],
+                        "messages": kinds.count("message"),
+                        "phone_errors": sum(len(phone.errors) for phone in edge.phones.values()),
                     }
                 )
             if command.get("end"):

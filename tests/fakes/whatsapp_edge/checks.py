@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from connector.engines.web.binary.jid import SERVER_JID, USER_SERVER, Jid
+from connector.engines.web.binary.jid import GROUP_SERVER, SERVER_JID, USER_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.protos import wa
@@ -151,8 +151,9 @@ def check_iq(node: Node) -> str:
     if kind not in IQ_TYPES:
         raise Refused(400, f"iq of unknown type {kind!r}")
     to = node.attrs.get("to")
-    if not isinstance(to, Jid) or to != SERVER_JID:
-        raise Refused(400, f"iq must be addressed to the server JID (a JID pair), got {to!r}")
+    groups = node.str_attr("xmlns") == "w:g2" and isinstance(to, Jid) and to.server == GROUP_SERVER
+    if not isinstance(to, Jid) or (to != SERVER_JID and not groups):
+        raise Refused(400, f"iq must be addressed to the server JID (a JID pair; w:g2: @g.us), got {to!r}")
     if kind in ("get", "set") and not node.str_attr("xmlns"):
         raise Refused(400, "a get/set iq needs an xmlns")
     return kind

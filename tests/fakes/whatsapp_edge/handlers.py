@@ -1,5 +1,5 @@
 """The fake edge's answers to a client's get/set iqs: ping, passive, prekeys (count, upload, rotate,
-digest), logout.
+digest), logout, and the directory (directory.py): usync, prekey bundles, groups (w:g2), privacy.
 
 Only `w:p` pings are allowed before login. A query the edge does not know is answered with
 `501 feature-not-implemented` and recorded as unhandled; a known one that is malformed is answered with
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.engines.web.binary.jid import SERVER_JID
+from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
+from tests.fakes.whatsapp_edge import directory
 from tests.fakes.whatsapp_edge.checks import Refused, check_signed_pre_key, child_bytes
 
 if TYPE_CHECKING:
@@ -55,6 +56,28 @@ async def answer(session: EdgeSession, node: Node) -> None:
         elif (xmlns, kind, first) == ("encrypt", "get", "count"):
             edge.log("count", session, detail=str(len(device.pre_keys)))
             await session.send(result(iq_id, [Node("count", {"value": str(len(device.pre_keys))})]))
+        elif (xmlns, kind, first) == ("encrypt", "get", "key"):
+            content = directory.bundles(edge.state, node)
+            edge.log("bundles", session, detail=str(len(content[0].children)))
+            await session.send(result(iq_id, content))
+        elif (xmlns, kind, first) == ("usync", "get", "usync"):
+            content = directory.usync(edge.state, node)
+            edge.log("usync", session, detail=str(len(content[0].children[0].children)))
+            await session.send(result(iq_id, content))
+        elif (xmlns, kind) == ("w:g2", "get"):
+            account = edge.state.account_of(device.jid)
+            to = node.attrs.get("to")
+            assert account is not None and isinstance(to, Jid)
+            try:
+                content = directory.group_query(edge.state, account, to, node)
+            except LookupError as exc:
+                edge.log("w:g2", session, detail=str(exc))
+                await session.send(error(iq_id, 404, "item-not-found"))
+                return
+            edge.log("w:g2", session, detail=first or "")
+            await session.send(result(iq_id, content))
+        elif (xmlns, kind, first) == ("privacy", "get", "privacy"):
+            await session.send(result(iq_id, directory.privacy()))
         elif (xmlns, kind, first) == ("encrypt", "get", "digest"):
             edge.log("digest", session)
             await session.send(result(iq_id, [_digest(device)]))

@@ -29,6 +29,7 @@ DEVICE = 2  # every pre-linked device is the account's second device
 class LinkedDevice:
     creds: Credentials
     edge_record: dict[str, Any]
+    pre_keys: dict[int, bytes]  # id -> private ‖ public, as published on the edge
 
     @property
     def jid(self) -> Jid:
@@ -38,6 +39,7 @@ class LinkedDevice:
     async def keys(self, session_id: str) -> InMemoryKeyStore:
         keys = InMemoryKeyStore("ten_bench", session_id)
         await keys.put(KeyNamespace.CREDS, {CREDS_ID: self.creds.to_bytes()})
+        await keys.put(KeyNamespace.PRE_KEY, {str(key_id): pair for key_id, pair in self.pre_keys.items()})
         return keys
 
     def baileys_record(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class LinkedDevice:
             "jid": str(me.jid),
             "lid": str(me.lid),
             "account": creds.account.hex(),
+            "preKeys": {str(key_id): pair.hex() for key_id, pair in self.pre_keys.items()},
         }
 
 
@@ -80,6 +83,7 @@ def link_device(phone: str, *, pre_key_count: int = 100) -> LinkedDevice:
         Node("iq", {"from": SERVER_JID, "id": "1", "type": "set"}, [success]), creds
     ).creds
     paired = paired.replace(next_pre_key_id=pre_key_count + 1, first_unuploaded_pre_key_id=pre_key_count + 1)
+    pairs = {key_id: curve.KeyPair.generate() for key_id in range(1, pre_key_count + 1)}
     signed = paired.signed_pre_key
     record = provision_record(
         jid=Jid(phone, USER_SERVER, DEVICE),
@@ -87,7 +91,10 @@ def link_device(phone: str, *, pre_key_count: int = 100) -> LinkedDevice:
         identity_public=paired.identity_key.public,
         registration_id=paired.registration_id,
         signed_pre_key=SignedKey(signed.key_id, signed.key_pair.public, signed.signature),
-        pre_key_count=pre_key_count,
+        pre_keys={key_id: pair.public for key_id, pair in pairs.items()},
         lid_user=lid_user,
+        account_private=account.private,
     )
-    return LinkedDevice(paired, record)
+    return LinkedDevice(
+        paired, record, {key_id: pair.private + pair.public for key_id, pair in pairs.items()}
+    )

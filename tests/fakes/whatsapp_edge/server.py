@@ -7,7 +7,14 @@
         await edge.wait_for("login", jid=...)   # everything the edge saw is in edge.events
         await edge.stream_error(jid, "503"); await edge.replace(jid); await edge.remove_device(jid)
         await edge.prekey_low(jid, 3); await edge.inject(session, "frame")
+        group = edge.create_group("Team", "15551230001", ["15551230002"])   # w:g2 answers it
+        edge.phone("15551230001").received       # what reached that account's phone (device 0)
+        await edge.send_history_sync(jid)        # the phone's first message to a new companion
+        edge.drop_before_routing.add(msg_id)     # faults: the socket dies around routing that message
         assert edge.violations == []            # what a real client must never send
+
+The relay (relay.py) routes messages and receipts, the directory (directory.py) answers usync, bundle and
+group queries; see those modules for the wire shapes.
 
 Only the Origin header of WhatsApp Web and the `/ws/chat` path are accepted.
 """
@@ -31,9 +38,13 @@ from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.noise.responder import issue_chain
+from connector.engines.web.signal import PreKeyBundle
 from tests.fakes.whatsapp_edge.checks import Refused
+from tests.fakes.whatsapp_edge.directory import bundle_nodes
+from tests.fakes.whatsapp_edge.primary import PhoneEndpoint, history_sync_notification
+from tests.fakes.whatsapp_edge.relay import Relay
 from tests.fakes.whatsapp_edge.session import EdgeSession
-from tests.fakes.whatsapp_edge.state import EdgeState
+from tests.fakes.whatsapp_edge.state import Account, Device, EdgeState, Group
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +108,11 @@ class FakeEdge:
         self.violations: list[str] = []
         self.refusals: list[str] = []
         self.unhandled: list[str] = []
+        self.relay = Relay(self)
+        self.phones: dict[str, PhoneEndpoint] = {}
+        self.drop_before_routing: set[str] = set()  # message ids: close the sender's socket unrouted
+        self.drop_after_routing: set[str] = set()  # message ids: close it after routing, before the ack
+        self.ack_after_receipt: set[str] = set()  # message ids: ack only once the recipient's receipt is in
         self._changed = asyncio.Event()
         self._server: Server | None = None
         self.url = ""
@@ -199,11 +215,48 @@ class FakeEdge:
     async def replace(self, jid: Jid) -> None:
         await self.stream_error(jid, child=Node("conflict", {"type": "replaced"}))
 
+    def phone(self, phone: str) -> PhoneEndpoint:
+        """The Signal endpoint of `phone`'s device 0 (the account is created if needed)."""
+        endpoint = self.phones.get(phone)
+        if endpoint is None:
+            endpoint = self.phones[phone] = PhoneEndpoint(self.state.account(phone))
+        return endpoint
+
+    def create_group(
+        self, subject: str, creator: str, members: list[str], *, addressing_mode: str = "pn"
+    ) -> Group:
+        """A group of these phones (digits), `creator` first and superadmin."""
+        group = self.state.create_group(subject, creator, members, addressing_mode)
+        self.log("group", None, detail=f"{group.jid} {addressing_mode}")
+        return group
+
+    async def send_history_sync(self, jid: Jid) -> str:
+        """The phone sends its companion `jid` a history sync notification (pkmsg, category peer)."""
+        account, device = self.state.account_of(jid), self.state.device(jid)
+        assert account is not None and device is not None
+        bundle = _bundle(device)
+        stanza = await self.phone(account.phone).encrypt_for(device, bundle, history_sync_notification())
+        await self.relay.deliver(device, stanza, chat=account.pn)
+        return stanza.str_attr("id") or ""
+
+    async def notify_devices(self, account: Account, change: str, device: Device) -> None:
+        """Tell every other connected device that `account`'s device list changed (add | remove)."""
+        entry = Node("device", {"jid": device.jid, "key-index": str(device.key_index)})
+        content = [Node(change, {"device_hash": os.urandom(4).hex()}, [entry])]
+        for session in list(self.live.values()):
+            if session.device is not None and session.device is not device and not session.ending:
+                with contextlib.suppress(Exception):  # a socket closing meanwhile: it re-syncs at login
+                    await session.notify("devices", content, sender=account.pn)
+
     async def remove_device(self, jid: Jid) -> None:
         """Unlink the device as the phone does: later logins fail 401, a live socket gets stream error 401."""
         device = self.state.device(jid)
         if device is not None:
             device.removed = True
+            self.state.queues.pop(device.jid, None)
+            account = self.state.account_of(jid)
+            if account is not None:
+                await self.notify_devices(account, "remove", device)
         session = self.live.get(jid)
         if session is not None:
             session.spawn(
@@ -242,6 +295,21 @@ class FakeEdge:
             await session.send_encrypted(b"\x00" + _success_with_bad_lid())
         else:
             raise ValueError(f"unknown garbage kind {kind!r}; one of {GARBAGE_KINDS}")
+
+
+def _bundle(device: Device) -> PreKeyBundle:
+    nodes = {node.tag: node for node in bundle_nodes(device)}
+    skey = {node.tag: node.content_bytes() or b"" for node in nodes["skey"].children}
+    key = {node.tag: node.content_bytes() or b"" for node in nodes["key"].children} if "key" in nodes else {}
+    return PreKeyBundle(
+        registration_id=device.registration_id,
+        identity_key=device.identity_public,
+        signed_pre_key_id=int.from_bytes(skey["id"], "big"),
+        signed_pre_key=skey["value"],
+        signed_pre_key_signature=skey["signature"],
+        pre_key_id=int.from_bytes(key["id"], "big") if key else None,
+        pre_key=key.get("value"),
+    )
 
 
 def _success_with_bad_lid() -> bytes:

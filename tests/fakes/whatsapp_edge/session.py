@@ -3,8 +3,13 @@
 Registration: the checked payload earns a `pair-device` iq with refs (the client must ack it); the phone
 (`FakePhone.scan`) then drives `pair()`: pair-success out, pair-device-sign back, checked, the device
 stored, `stream:error 515`, and the edge waits for the client to close first. Login: the payload must name
-a live device whose noise key is the one that just did the handshake; `<success>` follows, and an older
-connection of the same device is ended with a `replaced` conflict.
+a live device whose noise key is the one that just did the handshake; `<success>` follows, then what
+waited in the device's offline queue and `<ib><offline count/></ib>`; an older connection of the same
+device is ended with a `replaced` conflict.
+
+Delivered messages, receipts and notifications stay outstanding until the client acks them (a message
+also by a receipt); what is still outstanding when the connection ends goes back to the device's queue,
+so a stanza is delivered at least once. An ack for something never delivered is a violation.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from connector.engines.web.binary.codec import BinaryDecodeError
-from connector.engines.web.binary.jid import SERVER_JID
+from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.binary.payload import decode_payload, encode_payload
 from connector.engines.web.crypto import curve
@@ -68,7 +73,9 @@ class EdgeSession:
         self.ending = False
         self.closed = asyncio.Event()
         self._awaiting: dict[str, asyncio.Future[Node]] = {}
-        self._notifications: dict[str, str] = {}  # id -> type, until acked
+        self._notifications: dict[str, tuple[str, Jid]] = {}  # id -> (type, from), until acked
+        self.outstanding: list[Node] = []  # delivered messages and receipts, until acked
+        self._delivered: set[tuple[str, str]] = set()  # (tag, id) ever delivered here: what acks may name
         self._send_lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,6 +107,10 @@ class EdgeSession:
         finally:
             for task in self._tasks:
                 task.cancel()
+            if self.device is not None and self.outstanding:
+                waiting = self.edge.state.queues.setdefault(self.device.jid, [])
+                waiting[:0] = self.outstanding  # first in line at the next login, in their order
+                self.outstanding = []
             self.closed.set()
             self.edge.forget(self)
 
@@ -152,6 +163,27 @@ class EdgeSession:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ws.wait_closed(), self.edge.config.linger_seconds)
         await self.ws.close()
+
+    async def deliver(self, node: Node) -> bool:
+        """Send a message or receipt that the client must ack; False when the socket is gone."""
+        if self.ending:
+            return False
+        self.outstanding.append(node)
+        self._delivered.add((node.tag, node.str_attr("id") or ""))
+        try:
+            await self.send(node)
+        except (ConnectionClosed, WebEngineError):
+            if node not in self.outstanding:
+                return True  # the connection's end already put it back in the device's queue
+            self.outstanding.remove(node)
+            return False
+        return True
+
+    def settle(self, tag: str, ids: list[str]) -> None:
+        """The client handled these stanzas (an ack, or a receipt for messages)."""
+        self.outstanding = [
+            node for node in self.outstanding if not (node.tag == tag and (node.str_attr("id") or "") in ids)
+        ]
 
     def next_id(self) -> str:
         return f"edge-{next(self._ids)}"
@@ -275,6 +307,7 @@ class EdgeSession:
         self.edge.state.add_device(account, stored)
         self.paired = True
         self.edge.log("paired", self, jid=jid)
+        await self.edge.notify_devices(account, "add", stored)
         await self.end_stream(Node("stream:error", {"code": "515"}))
 
     def _bad_pairing(self, text: str) -> Refused:
@@ -309,7 +342,12 @@ class EdgeSession:
             "lid": device.lid,
         }
         await self.send(Node("success", attrs))
-        await self.send(Node("ib", {"from": SERVER_JID}, [Node("offline", {"count": "0"})]))
+        waiting = len(self.edge.state.queues.get(device.jid, []))
+        if waiting:
+            preview = Node("offline_preview", {"count": str(waiting), "message": str(waiting)})
+            await self.send(Node("ib", {"from": SERVER_JID}, [preview]))
+        count = await self.edge.relay.flush_offline(self)
+        await self.send(Node("ib", {"from": SERVER_JID}, [Node("offline", {"count": str(count)})]))
         routing = self.responder.routing_info
         self.edge.log("login", self, jid=device.jid, detail=f"routing {routing.hex()}" if routing else "")
 
@@ -320,7 +358,13 @@ class EdgeSession:
             await self._on_iq(node)
         elif node.tag == "ack":
             self._on_ack(node)
-        elif node.tag in ("ib", "presence"):
+        elif self.device is None and node.tag in ("message", "receipt"):
+            self.edge.violation(self, f"<{node.tag}> before login: {node}")
+        elif node.tag == "message":
+            await self.edge.relay.on_message(self, node)
+        elif node.tag == "receipt":
+            await self.edge.relay.on_receipt(self, node)
+        elif node.tag in ("ib", "presence", "chatstate"):
             self.edge.log(node.tag, self, detail=str(node))
         else:
             self.edge.unhandled_stanza(self, node)
@@ -344,19 +388,27 @@ class EdgeSession:
         await handlers.answer(self, node)
 
     def _on_ack(self, node: Node) -> None:
-        iq_id = node.str_attr("id") or ""
-        kind = self._notifications.pop(iq_id, None)
-        if kind is None or node.str_attr("class") != "notification" or node.attrs.get("to") != SERVER_JID:
+        ack_id, ack_class = node.str_attr("id") or "", node.str_attr("class")
+        if ack_class in ("message", "receipt"):
+            if (ack_class, ack_id) not in self._delivered or not isinstance(node.attrs.get("to"), Jid):
+                self.edge.violation(self, f"ack for nothing the edge delivered, or malformed: {node}")
+                return
+            self.settle(ack_class, [ack_id])
+            self.edge.log("ack", self, detail=f"{ack_class} {ack_id}")
+            return
+        pending = self._notifications.pop(ack_id, None)
+        if pending is None or ack_class != "notification" or node.attrs.get("to") != pending[1]:
             self.edge.violation(self, f"ack for nothing the edge sent, or malformed: {node}")
             return
+        kind = pending[0]
         if node.str_attr("type") != kind:
             self.edge.violation(self, f"ack of a {kind} notification says type {node.str_attr('type')}")
         self.edge.log("ack", self, detail=kind)
 
-    async def notify(self, kind: str, content: list[Node]) -> str:
+    async def notify(self, kind: str, content: list[Node], *, sender: Jid = SERVER_JID) -> str:
         notification_id = self.next_id()
-        self._notifications[notification_id] = kind
-        attrs: dict[str, AttrValue] = {"from": SERVER_JID, "type": kind, "id": notification_id, "t": _now()}
+        self._notifications[notification_id] = (kind, sender)
+        attrs: dict[str, AttrValue] = {"from": sender, "type": kind, "id": notification_id, "t": _now()}
         await self.send(Node("notification", attrs, content))
         return notification_id
 

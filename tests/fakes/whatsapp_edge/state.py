@@ -1,4 +1,8 @@
-"""What the fake edge remembers: accounts (a phone with its identity key) and their linked devices.
+"""What the fake edge remembers: accounts (a phone with its identity key), their devices, groups, queues.
+
+Every account has a primary device 0 (the phone) with real Signal keys: its identity key is the account
+key (as on WhatsApp, the phone's identity key signs the companions' ADV identities), so senders fan out
+to it like to any device and the edge's `PhoneEndpoint` can decrypt what they send it.
 
 Also the provisioning record: a device written straight into the edge's state without a QR scan, for the
 benchmarks (hundreds of pre-linked sessions), as JSON so the edge can run in another process.
@@ -6,13 +10,18 @@ benchmarks (hundreds of pre-linked sessions), as JSON so the edge can run in ano
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid
+from connector.engines.web.binary.jid import GROUP_SERVER, LID_SERVER, USER_SERVER, Jid
+from connector.engines.web.binary.node import Node
+from connector.engines.web.creds import Credentials, SignedPreKey
 from connector.engines.web.crypto import curve
+
+PHONE_PRE_KEYS = 40  # one-time prekeys the phone publishes (bundles go on without one when exhausted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +42,24 @@ class Device:
     key_index: int
     paired_at: int
     platform: str = "web"
-    pre_keys: dict[int, bytes] = field(default_factory=dict)
+    pre_keys: dict[int, bytes] = field(default_factory=dict)  # id -> public key, until a bundle hands it out
     removed: bool = False
+    primary: bool = False  # device 0, the phone: never logs in over the socket
+
+    def take_pre_key(self) -> tuple[int, bytes] | None:
+        """The lowest one-time prekey, removed: each is handed out in one bundle only."""
+        if not self.pre_keys:
+            return None
+        key_id = min(self.pre_keys)
+        return key_id, self.pre_keys.pop(key_id)
+
+
+@dataclass
+class PhoneKeys:
+    """The primary device's private Signal state, for the edge's PhoneEndpoint."""
+
+    creds: Credentials
+    pre_keys: dict[int, bytes]  # id -> private ‖ public
 
 
 @dataclass
@@ -47,6 +72,8 @@ class Account:
     raw_id: int = field(default_factory=lambda: secrets.randbits(32))
     devices: dict[int, Device] = field(default_factory=dict)
     next_device: int = 1
+    push_name: str = ""
+    phone_keys: PhoneKeys | None = None
 
     def allocate_device(self) -> int:
         device = self.next_device
@@ -54,44 +81,123 @@ class Account:
         return device
 
     def device_jid(self, device: int) -> Jid:
-        return Jid(self.phone, USER_SERVER, device)
+        """Device 0 (the phone) is the plain account JID on the wire, as WhatsApp writes it."""
+        return Jid(self.phone, USER_SERVER, device or None)
 
     def device_lid(self, device: int) -> Jid:
-        return Jid(self.lid_user, LID_SERVER, device)
+        return Jid(self.lid_user, LID_SERVER, device or None)
+
+    @property
+    def pn(self) -> Jid:
+        return Jid(self.phone, USER_SERVER)
+
+    @property
+    def lid(self) -> Jid:
+        return Jid(self.lid_user, LID_SERVER)
+
+    def active_devices(self) -> list[Device]:
+        return [device for _, device in sorted(self.devices.items()) if not device.removed]
+
+    def device_in_form(self, device: int, form: Jid) -> Jid:
+        """Device `device` addressed like `form` (its LID when `form` is a LID, else its phone number)."""
+        return self.device_lid(device) if form.server == LID_SERVER else self.device_jid(device)
+
+    def account_in_form(self, form: Jid) -> Jid:
+        return self.lid if form.server == LID_SERVER else self.pn
+
+
+@dataclass
+class Group:
+    jid: Jid
+    subject: str
+    creator: str  # phone
+    created: int
+    addressing_mode: str  # "pn" | "lid"
+    members: list[str]  # phones, creator first
+    description: str | None = None
+
+    def member_jid(self, account: Account) -> Jid:
+        return account.lid if self.addressing_mode == "lid" else account.pn
 
 
 class EdgeState:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
+        self.by_lid: dict[str, Account] = {}
+        self.groups: dict[str, Group] = {}
+        self.queues: dict[Jid, list[Node]] = {}  # device pn jid -> stanzas waiting for its next login
+        self._group_ids = itertools.count(1)
 
-    def account(self, phone: str) -> Account:
-        """The account of `phone` (digits), created on first use with a fresh identity key and LID."""
+    def account(self, phone: str, identity: curve.KeyPair | None = None) -> Account:
+        """The account of `phone` (digits), created on first use with a fresh identity key (or `identity`),
+        LID and phone."""
         account = self.accounts.get(phone)
         if account is None:
             lid_user = str(10**13 + secrets.randbelow(9 * 10**13))
-            account = self.accounts[phone] = Account(phone, lid_user, curve.KeyPair.generate())
+            key = identity or curve.KeyPair.generate()
+            account = Account(phone, lid_user, key, push_name=f"User {phone[-4:]}")
+            self.accounts[phone] = account
+            self.by_lid[lid_user] = account
+            _add_primary(account)
+        elif identity is not None and identity != account.identity:
+            raise ValueError(f"account {phone} exists with another identity key")
         return account
 
+    def set_lid(self, account: Account, lid_user: str) -> None:
+        self.by_lid.pop(account.lid_user, None)
+        account.lid_user = lid_user
+        self.by_lid[lid_user] = account
+        for number, device in account.devices.items():
+            device.lid = account.device_lid(number)
+
+    def account_of(self, jid: Jid) -> Account | None:
+        """The account a user or device JID (by phone number or LID) belongs to, if it exists."""
+        if jid.server == LID_SERVER:
+            return self.by_lid.get(jid.user)
+        if jid.server == USER_SERVER:
+            return self.accounts.get(jid.user)
+        return None
+
     def device(self, jid: Jid) -> Device | None:
-        if jid.device is None:
+        """A device by its JID in either form; a JID without a device names device 0 (the phone)."""
+        account = self.account_of(jid)
+        if account is None:
             return None
-        account = self.accounts.get(jid.user)
-        return None if account is None else account.devices.get(jid.device)
+        return account.devices.get(jid.device or 0)
 
     def add_device(self, account: Account, device: Device) -> None:
-        if device.jid.device is None:
-            raise ValueError("a device jid names its device")
+        if not device.jid.device:
+            raise ValueError("a companion device jid names its device (1 or more)")
         account.devices[device.jid.device] = device
         account.next_device = max(account.next_device, device.jid.device + 1)
+
+    def create_group(self, subject: str, creator: str, members: list[str], addressing_mode: str) -> Group:
+        if addressing_mode not in ("pn", "lid"):
+            raise ValueError("addressing mode is 'pn' or 'lid'")
+        number = 120363000000000000 + next(self._group_ids)
+        phones = [creator] + [phone for phone in members if phone != creator]
+        for phone in phones:
+            self.account(phone)
+        group = Group(
+            Jid(str(number), GROUP_SERVER), subject, creator, int(time.time()), addressing_mode, phones
+        )
+        self.groups[group.jid.user] = group
+        return group
 
     def provision(self, record: dict[str, Any]) -> Device:
         """Write a pre-linked device (see `provision_record`) straight into the state."""
         jid = Jid.parse(record["jid"])
-        account = self.account(jid.user)
+        account_key = record.get("account_private")
+        account = self.account(
+            jid.user, curve.KeyPair.from_private(bytes.fromhex(account_key)) if account_key else None
+        )
         if "lid_user" in record:
-            account.lid_user = record["lid_user"]
+            self.set_lid(account, record["lid_user"])
         assert jid.device is not None
         signed = record["signed_pre_key"]
+        pre_keys = {
+            int(key_id): bytes.fromhex(public) for key_id, public in record.get("pre_keys", {}).items()
+        }
         device = Device(
             jid=jid,
             lid=account.device_lid(jid.device),
@@ -103,10 +209,37 @@ class EdgeState:
             ),
             key_index=jid.device,
             paired_at=int(time.time()),
-            pre_keys={1_000_000 + n: b"" for n in range(int(record.get("pre_key_count", 0)))},
+            pre_keys=pre_keys,
         )
         self.add_device(account, device)
         return device
+
+
+def _add_primary(account: Account) -> None:
+    now = time.time()
+    creds = Credentials.generate(now)
+    creds = creds.replace(
+        identity_key=account.identity,
+        signed_pre_key=SignedPreKey.generate(account.identity, 1, now, published=True),
+    )
+    pairs = {key_id: curve.KeyPair.generate() for key_id in range(1, PHONE_PRE_KEYS + 1)}
+    account.phone_keys = PhoneKeys(
+        creds, {key_id: pair.private + pair.public for key_id, pair in pairs.items()}
+    )
+    signed = creds.signed_pre_key
+    account.devices[0] = Device(
+        jid=account.device_jid(0),
+        lid=account.device_lid(0),
+        noise_public=b"",
+        identity_public=account.identity.public,
+        registration_id=creds.registration_id,
+        signed_pre_key=SignedKey(signed.key_id, signed.key_pair.public, signed.signature),
+        key_index=0,
+        paired_at=int(now),
+        platform="android",
+        pre_keys={key_id: pair.public for key_id, pair in pairs.items()},
+        primary=True,
+    )
 
 
 def provision_record(
@@ -116,10 +249,13 @@ def provision_record(
     identity_public: bytes,
     registration_id: int,
     signed_pre_key: SignedKey,
-    pre_key_count: int = 100,
+    pre_keys: dict[int, bytes] | None = None,
     lid_user: str | None = None,
+    account_private: bytes | None = None,
 ) -> dict[str, Any]:
-    """A JSON-ready record for `EdgeState.provision` (and `--provision` of the edge's command line)."""
+    """A JSON-ready record for `EdgeState.provision` (and `--provision` of the edge's command line);
+    `pre_keys` are the device's published one-time prekeys (id -> public key), `account_private` the
+    account (phone) key that signed the device's ADV identity."""
     record: dict[str, Any] = {
         "jid": str(jid),
         "noise_public": noise_public.hex(),
@@ -130,8 +266,10 @@ def provision_record(
             "public": signed_pre_key.public.hex(),
             "signature": signed_pre_key.signature.hex(),
         },
-        "pre_key_count": pre_key_count,
+        "pre_keys": {str(key_id): public.hex() for key_id, public in (pre_keys or {}).items()},
     }
     if lid_user is not None:
         record["lid_user"] = lid_user
+    if account_private is not None:
+        record["account_private"] = account_private.hex()
     return record

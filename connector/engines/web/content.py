@@ -1,0 +1,170 @@
+"""Message content, sans-I/O: the `Message` protobufs we send, and what the service needs from those we get.
+
+    out   conversation, or extendedTextMessage with contextInfo (stanzaId, participant) to quote;
+          deviceSentMessage {destinationJid, message} for our own other devices;
+          senderKeyDistributionMessage {groupId, axolotlSenderKeyDistributionMessage} for group members
+    in    text (conversation, extendedTextMessage, a media caption), the quoted message id, media
+          references, a sender key distribution to process, and whether it is protocol traffic only
+          (history sync, app state keys, reactions…) that the service never sees
+
+An incoming attachment's `MediaRef.url` is engine-specific: the CDN URL with the fragment
+`#directPath=…&mediaKey=…&encSha256=…` (URL-encoded, keys base64), all a downloader needs to fetch and
+decrypt it; a fragment never reaches the server that serves the URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from connector.engines.base import MediaKind, MediaRef
+from connector.engines.web.binary.jid import Jid
+from connector.engines.web.protos import wa
+
+
+def text_message(text: str, *, quoted_id: str | None = None, quoted_sender: Jid | None = None) -> wa.Message:
+    if quoted_id is None:
+        return wa.Message(conversation=text)
+    context = wa.ContextInfo(stanzaId=quoted_id)
+    if quoted_sender is not None:
+        context.participant = str(quoted_sender)
+    return wa.Message(extendedTextMessage=wa.Message.ExtendedTextMessage(text=text, contextInfo=context))
+
+
+def device_sent(destination: Jid, message: wa.Message) -> wa.Message:
+    """What our own other devices get: the message and the chat it went to."""
+    wrapped = wa.Message(deviceSentMessage=wa.Message.DeviceSentMessage(destinationJid=str(destination)))
+    wrapped.deviceSentMessage.message.CopyFrom(message)
+    return wrapped
+
+
+def with_distribution(group: Jid, distribution: bytes, message: wa.Message | None = None) -> wa.Message:
+    """`message` (or nothing) plus our sender key for `group`."""
+    result = wa.Message()
+    if message is not None:
+        result.CopyFrom(message)
+    result.senderKeyDistributionMessage.groupId = str(group)
+    result.senderKeyDistributionMessage.axolotlSenderKeyDistributionMessage = distribution
+    return result
+
+
+def stanza_type(message: wa.Message) -> str:
+    """The `type` attribute of the `<message>` stanza: media for attachments, else text."""
+    return "media" if media_type(message) else "text"
+
+
+def media_type(message: wa.Message) -> str | None:
+    """The `mediatype` attribute of `<enc>` (WhatsApp Web's names), for attachments."""
+    if message.HasField("imageMessage"):
+        return "image"
+    if message.HasField("videoMessage"):
+        return "gif" if message.videoMessage.gifPlayback else "video"
+    if message.HasField("audioMessage"):
+        return "ptt" if message.audioMessage.ptt else "audio"
+    if message.HasField("documentMessage"):
+        return "document"
+    if message.HasField("stickerMessage"):
+        return "sticker"
+    return None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    group: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class Content:
+    text: str | None = None
+    media: MediaRef | None = None
+    quoted_id: str | None = None
+    distribution: Distribution | None = None
+    destination: str | None = None  # a DeviceSentMessage: the chat our other device wrote to
+    history_sync: bool = False
+
+    @property
+    def visible(self) -> bool:
+        """Something a person wrote: the service gets it as an incoming message."""
+        return self.text is not None or self.media is not None
+
+
+def read_content(message: wa.Message) -> Content:
+    destination: str | None = None
+    if message.HasField("deviceSentMessage"):
+        destination = message.deviceSentMessage.destinationJid or None
+        inner = message.deviceSentMessage.message
+        if message.HasField("senderKeyDistributionMessage"):
+            inner.senderKeyDistributionMessage.CopyFrom(message.senderKeyDistributionMessage)
+        message = inner
+    distribution = None
+    if message.HasField("senderKeyDistributionMessage"):
+        sent = message.senderKeyDistributionMessage
+        distribution = Distribution(sent.groupId, sent.axolotlSenderKeyDistributionMessage)
+    history = message.HasField("protocolMessage") and message.protocolMessage.HasField(
+        "historySyncNotification"
+    )
+    text, quoted = _text(message)
+    media = _media(message)
+    if media is not None:
+        quoted = quoted or _context_id(_media_part(message))
+    return Content(text, media, quoted, distribution, destination, history)
+
+
+def _text(message: wa.Message) -> tuple[str | None, str | None]:
+    if message.HasField("conversation"):
+        return message.conversation, None
+    if message.HasField("extendedTextMessage"):
+        extended = message.extendedTextMessage
+        return extended.text, _context_id(extended)
+    return None, None
+
+
+def _context_id(part: Any) -> str | None:
+    if part is None or not part.HasField("contextInfo"):
+        return None
+    return part.contextInfo.stanzaId or None
+
+
+_KINDS = {
+    "imageMessage": MediaKind.IMAGE,
+    "videoMessage": MediaKind.VIDEO,
+    "audioMessage": MediaKind.AUDIO,
+    "documentMessage": MediaKind.DOCUMENT,
+    "stickerMessage": MediaKind.STICKER,
+}
+
+
+def _media_part(message: wa.Message) -> Any:
+    for field in _KINDS:
+        if message.HasField(field):
+            return getattr(message, field)
+    return None
+
+
+def _media(message: wa.Message) -> MediaRef | None:
+    for field, kind in _KINDS.items():
+        if not message.HasField(field):
+            continue
+        part = getattr(message, field)
+        fragment = urllib.parse.urlencode(
+            {
+                "directPath": part.directPath,
+                "mediaKey": base64.b64encode(part.mediaKey).decode(),
+                "encSha256": base64.b64encode(part.fileEncSha256).decode(),
+            }
+        )
+        return MediaRef(
+            kind=kind,
+            mime_type=part.mimetype or "application/octet-stream",
+            url=f"{part.url}#{fragment}" if part.url or part.directPath else None,
+            size=part.fileLength or None,
+            filename=(part.fileName or None) if field == "documentMessage" else None,
+            caption=(part.caption or None)
+            if field in ("imageMessage", "videoMessage", "documentMessage")
+            else None,
+            sha256=part.fileSha256.hex() or None,
+        )
+    return None

@@ -1,0 +1,129 @@
+"""Messages on one connection: the pieces wired together, and what the engine asks of them.
+
+    lid        LidMap: phone number ↔ LID, the Signal address of a device
+    usync      DeviceLists: a user's devices (cached)          bundles   Sessions: start sessions
+    groups     Groups (metadata), SenderKeyMemory              content   Message protobufs in and out
+    sending    Outbox: fan-out, acks, retry answers            receiving Inbox: decrypt, receipts, acks
+
+Built by the engine once its socket is up, dropped with it; everything worth keeping is in the KeyStore.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from connector.engines.base import Emit, GroupInfo, KeyStore, SendResult, to_jid
+from connector.engines.web.binary.jid import SERVER_JID, Jid
+from connector.engines.web.binary.node import AttrValue, Node
+from connector.engines.web.bundles import Sessions
+from connector.engines.web.connection import Connection
+from connector.engines.web.content import text_message
+from connector.engines.web.creds import CredentialStore, Me
+from connector.engines.web.groups import Groups, SenderKeyMemory
+from connector.engines.web.lid import LidMap
+from connector.engines.web.prekeys import PreKeys
+from connector.engines.web.receiving import Inbox
+from connector.engines.web.sending import Outbox
+from connector.engines.web.settings import WebSettings
+from connector.engines.web.signal import SignalRepository
+from connector.engines.web.usync import DeviceLists
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Awaitable[None], str], object]
+
+
+class Messaging:
+    def __init__(
+        self,
+        conn: Connection,
+        keys: KeyStore,
+        creds: CredentialStore,
+        prekeys: PreKeys,
+        emit: Emit,
+        spawn: Spawn,
+        *,
+        settings: WebSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._conn = conn
+        self._clock = clock
+        self.lids = LidMap(keys)
+        signal = SignalRepository(keys, creds)
+        self.devices = DeviceLists(keys, self.lids, conn.query, clock, settings.device_list_seconds)
+        sessions = Sessions(signal, self.lids, conn.query)
+        self.groups = Groups(conn.query, self.lids, clock, settings.group_metadata_seconds)
+        memory = SenderKeyMemory(keys)
+        self.outbox = Outbox(
+            conn, signal, self.lids, self.devices, sessions, self.groups, memory, creds, clock, settings
+        )
+        self.inbox = Inbox(conn, signal, self.lids, self.outbox, creds, prekeys, emit, spawn, clock, settings)
+
+    async def logged_in(self, me: Me) -> None:
+        """Our own number ↔ LID: our devices' sessions live under our LID like everyone else's."""
+        if me.lid is not None:
+            await self.lids.learn(me.jid.to_account(), me.lid.to_account(), [me.jid.device or 0])
+
+    # ---- what the engine's callers ask --------------------------------------------------------------
+
+    async def send_text(self, to: str, text: str, message_id: str, quoted_id: str | None) -> SendResult:
+        chat = Jid.parse(to_jid(to))
+        quoted_sender = self.inbox.author_of(quoted_id) if quoted_id is not None else None
+        message = text_message(text, quoted_id=quoted_id, quoted_sender=quoted_sender)
+        return await self.outbox.send(chat, message, message_id)
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
+        """`<receipt type=read>` for these messages: one per sender in a group (its `participant`)."""
+        chat = Jid.parse(to_jid(chat_jid))
+        by_author: dict[Jid | None, list[str]] = {}
+        for message_id in message_ids:
+            author = self.inbox.author_of(message_id) if chat.is_group else None
+            if chat.is_group and author is None:
+                log.info("read receipt for %s in %s skipped: its sender is not known here", message_id, chat)
+                continue
+            by_author.setdefault(author, []).append(message_id)
+        for author, ids in by_author.items():
+            attrs: dict[str, AttrValue] = {
+                "id": ids[0],
+                "to": chat,
+                "type": "read",
+                "t": str(int(self._clock())),
+            }
+            if author is not None:
+                attrs["participant"] = author
+            items = [Node("item", {"id": message_id}) for message_id in ids[1:]]
+            await self._conn.send(Node("receipt", attrs, [Node("list", {}, items)] if items else None))
+
+    async def list_groups(self) -> list[GroupInfo]:
+        """The groups we are in; the creator by phone number when known (LID groups name it by LID)."""
+        groups = []
+        for meta in await self.groups.participating():
+            creator = await self.lids.pn_form(meta.creator) if meta.creator is not None else None
+            groups.append(dataclasses.replace(meta, creator=creator).info())
+        return groups
+
+    # ---- stanzas from the read loop -----------------------------------------------------------------
+
+    async def on_stanza(self, node: Node) -> None:
+        """A `<message>`, `<receipt>` or `<call>` from the read loop. Raises ProtocolError, ConnectionLost."""
+        if node.tag == "message":
+            await self.inbox.on_message(node)
+        elif node.tag == "receipt":
+            await self.inbox.on_receipt(node)
+        elif node.tag == "call" and node.str_attr("id") and node.attrs.get("from") is not None:
+            # Calls are not ours to take; acknowledged so the edge does not deliver them again.
+            ack = {"id": node.str_attr("id") or "", "to": node.attrs["from"], "class": "call"}
+            await self._conn.send(Node("ack", ack))
+
+    async def on_notification(self, node: Node) -> None:
+        """After the engine acked it: what a notification changes in our caches."""
+        kind, sender = node.str_attr("type"), node.attrs.get("from")
+        if not isinstance(sender, Jid) or sender == SERVER_JID:
+            return
+        if kind == "devices" or (kind == "encrypt" and node.find("identity") is not None):
+            await self.devices.forget(sender)
+        elif kind == "w:gp2" and sender.is_group:
+            self.groups.forget(sender)

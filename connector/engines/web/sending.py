@@ -1,0 +1,303 @@
+"""Sending: fan a message out to every device that must get it, encrypted, and wait for the edge's ack.
+
+1:1    the recipient's devices and our own other devices (usync, cached) ─► sessions (bundles for new
+       ones) ─► per device: pad, encrypt (pkmsg until the peer answers, then msg); our own devices get a
+       DeviceSentMessage ─► <message id to type t><participants><to jid><enc v=2 type/></to>…
+       </participants>[<device-identity/> with any pkmsg]</message> ─► <ack class=message id t [error]>
+group  metadata (members, addressing mode) ─► member devices ─► one skmsg under our sender key for
+       everyone, plus the key itself in 1:1 envelopes to the devices that lack it (groups.SenderKeyMemory,
+       updated once the edge acked) ─► <message id to=group type t addressing_mode>[<participants/>]
+       <enc v=2 type=skmsg/>[<device-identity/>]</message> ─► ack
+retry  a device that could not decrypt sends a retry receipt: the message (kept in memory for a while)
+       is encrypted again for that device only (with our sender key again for a group) in a new session,
+       from the keys the receipt carried or a bundle from the edge; `count` says which attempt.
+
+The message id is the caller's (provider_message_id): a send repeated after a lost connection or a
+missing ack carries the same id, and the recipient shows it once. A device whose session cannot be had
+is left out; no device at all means the number is not on WhatsApp (SendRejected). A session record that
+turns out corrupt is reset by the Signal layer; that one device gets a fresh session and the send goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from connector.engines.base import SendRejected, SendResult
+from connector.engines.web.binary.jid import LID_SERVER, Jid
+from connector.engines.web.binary.node import AttrValue, Node
+from connector.engines.web.bundles import Sessions
+from connector.engines.web.connection import Connection
+from connector.engines.web.content import device_sent, media_type, stanza_type, with_distribution
+from connector.engines.web.creds import CredentialStore, Me
+from connector.engines.web.errors import ProtocolError, SendFailed
+from connector.engines.web.groups import Groups, SenderKeyMemory
+from connector.engines.web.lid import LidMap
+from connector.engines.web.protos import parse, serialize, wa
+from connector.engines.web.settings import WebSettings
+from connector.engines.web.signal import NoSession, PreKeyBundle, SignalAddress, SignalRepository, pad
+from connector.engines.web.usync import DeviceLists
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    chat: Jid
+    message: bytes  # the serialized Message, before any wrapper
+    group: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequest:
+    message_id: str
+    device: Jid  # the device asking, as it names itself
+    count: int
+    registration: int | None
+    bundle: PreKeyBundle | None
+
+
+class Outbox:
+    def __init__(
+        self,
+        conn: Connection,
+        signal: SignalRepository,
+        lids: LidMap,
+        devices: DeviceLists,
+        sessions: Sessions,
+        groups: Groups,
+        memory: SenderKeyMemory,
+        creds: CredentialStore,
+        clock: Callable[[], float],
+        settings: WebSettings,
+    ) -> None:
+        self._conn = conn
+        self._signal = signal
+        self._lids = lids
+        self._devices = devices
+        self._sessions = sessions
+        self._groups = groups
+        self._memory = memory
+        self._creds = creds
+        self._clock = clock
+        self._settings = settings
+        self._recent: OrderedDict[str, Sent] = OrderedDict()
+        self._resent: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._lock = asyncio.Lock()  # one fan-out at a time: sessions are started once per device
+        self.in_flight: set[str] = set()  # message ids whose send() has not returned yet
+        self.finished: Callable[[str], None] = lambda message_id: None  # told when send() returns
+
+    async def send(self, chat: Jid, message: wa.Message, message_id: str) -> SendResult:
+        """Raises SendRejected, SendFailed, AckTimeout, ConnectionLost, IqError, IqTimeout."""
+        self._remember(message_id, Sent(chat, serialize(message), chat.is_group))
+        self.in_flight.add(message_id)
+        try:
+            async with self._lock:
+                if chat.is_group:
+                    stanza, distributed = await self._group(chat, message, message_id)
+                else:
+                    stanza, distributed = await self._direct(chat, message, message_id), []
+            ack = await self._conn.send_message(stanza, timeout=self._settings.ack_timeout_seconds)
+            _check_ack(ack, message_id)
+            if distributed:
+                await self._memory.add(chat, distributed)
+            return SendResult(message_id, _server_time(ack) or self._clock(), str(chat))
+        finally:
+            self.in_flight.discard(message_id)
+            self.finished(message_id)
+
+    # ---- 1:1 ----------------------------------------------------------------------------------------
+
+    async def _direct(self, chat: Jid, message: wa.Message, message_id: str) -> Node:
+        me = self._me()
+        own = (me.lid if chat.server == LID_SERVER and me.lid is not None else me.jid).to_account()
+        account = chat.to_account()
+        listed = await self._devices.devices([account, own])
+        theirs = listed.get(account, [])
+        if not theirs:
+            raise SendRejected(f"{account} is not on WhatsApp (no devices)", code="not_on_whatsapp")
+        ours = [device for device in listed.get(own, []) if not self._is_this_device(device)]
+        targets = list(
+            dict.fromkeys(device for device in [*theirs, *ours] if not self._is_this_device(device))
+        )
+        reachable = await self._sessions.ensure(targets)
+        if not any(device in reachable for device in theirs):
+            raise SendRejected(f"no device of {account} could be reached (no prekeys)", code="no_session")
+        plain, wrapped = serialize(message), serialize(device_sent(chat, message))
+        envelopes: list[Node] = []
+        for device in reachable:
+            enc = await self._envelope(
+                device, wrapped if device in ours and device not in theirs else plain, message
+            )
+            if enc is not None:
+                envelopes.append(Node("to", {"jid": device}, [enc]))
+        content = [Node("participants", {}, envelopes)]
+        return Node("message", self._attrs(message_id, chat, message), content + self._identity(envelopes))
+
+    # ---- groups -------------------------------------------------------------------------------------
+
+    async def _group(self, group: Jid, message: wa.Message, message_id: str) -> tuple[Node, list[str]]:
+        meta = await self._groups.metadata(group)
+        our_address = await self._our_address()
+        listed = await self._devices.devices(meta.members)
+        devices = [d for found in listed.values() for d in found if not self._is_this_device(d)]
+        addresses = {device: str(await self._lids.address(device)) for device in devices}
+        known = await self._memory.distributed(group)
+        if known - set(addresses.values()):  # someone left: they must not read what follows
+            await self._signal.forget_sender_key(group, our_address)
+            await self._memory.reset(group)
+            known = set()
+            log.info("a device left %s: a new sender key", group)
+        encrypted = await self._signal.group_encrypt(group, our_address, pad(serialize(message)))
+        missing = [device for device in devices if addresses[device] not in known]
+        envelopes: list[Node] = []
+        distributed: list[str] = []
+        if missing:
+            distribution = serialize(with_distribution(group, encrypted.distribution))
+            for device in await self._sessions.ensure(missing):
+                enc = await self._envelope(device, distribution, message)
+                if enc is not None:
+                    envelopes.append(Node("to", {"jid": device}, [enc]))
+                    distributed.append(addresses[device])
+        skmsg = Node("enc", self._enc_attrs("skmsg", message), encrypted.ciphertext)
+        content = ([Node("participants", {}, envelopes)] if envelopes else []) + [skmsg]
+        attrs = {**self._attrs(message_id, group, message), "addressing_mode": meta.addressing_mode}
+        return Node("message", attrs, content + self._identity(envelopes)), distributed
+
+    # ---- retries ------------------------------------------------------------------------------------
+
+    async def resend(self, retry: RetryRequest) -> None:
+        """Answer a retry receipt. Raises what a send raises (the caller logs it)."""
+        sent = self._recent.get(retry.message_id)
+        if sent is None:
+            log.info("retry receipt for %s, which is no longer kept: not re-sent", retry.message_id)
+            return
+        key = (retry.message_id, str(retry.device))
+        tries = self._resent.get(key, 0)
+        if tries >= self._settings.max_retries:
+            log.info(
+                "%s asked for %s again: not re-sent after %d tries", retry.device, retry.message_id, tries
+            )
+            return
+        self._resent[key] = tries + 1
+        while len(self._resent) > max(self._settings.recent_messages, 1):
+            self._resent.popitem(last=False)
+        async with self._lock:
+            stanza = await self._resend_stanza(sent, retry)
+        if stanza is None:
+            return
+        ack = await self._conn.send_message(stanza, timeout=self._settings.ack_timeout_seconds)
+        _check_ack(ack, retry.message_id)
+        if sent.group:
+            await self._memory.add(sent.chat, [str(await self._lids.address(retry.device))])
+        log.info("re-sent %s to %s (retry %d)", retry.message_id, retry.device, retry.count)
+
+    async def _resend_stanza(self, sent: Sent, retry: RetryRequest) -> Node | None:
+        device = retry.device
+        # The asking device has lost or broken its session with us: start a new one, from the keys it
+        # sent when it sent some, else from a bundle the edge hands out.
+        if retry.bundle is not None:
+            await self._sessions.start_from(device, retry.bundle)
+        elif not await self._sessions.ensure([device], force=True):
+            log.warning("no keys for %s: %s not re-sent", device, retry.message_id)
+            return None
+        message = parse(wa.Message, sent.message, "a kept message")
+        if sent.group:
+            distribution = await self._signal.group_distribution(sent.chat, await self._our_address())
+            message = with_distribution(sent.chat, distribution, message)
+        own = await self._lids.same_user(device, self._me().jid)
+        plaintext = device_sent(sent.chat, message) if own and not sent.group else message
+        enc = await self._envelope(device, serialize(plaintext), message, count=retry.count)
+        if enc is None:
+            return None
+        attrs = self._attrs(retry.message_id, sent.chat, message)
+        if sent.group:
+            attrs["participant"] = device
+        else:
+            attrs["to"] = device
+            attrs["device_fanout"] = "false"
+            if own:
+                attrs["recipient"] = sent.chat
+        return Node("message", attrs, [enc, *self._identity([enc])])
+
+    # ---- pieces -------------------------------------------------------------------------------------
+
+    async def _envelope(
+        self, device: Jid, plaintext: bytes, message: wa.Message, count: int = 0
+    ) -> Node | None:
+        """`<enc>` for one device, or None when no session with it can be had."""
+        address = await self._lids.address(device)
+        try:
+            encrypted = await self._signal.encrypt(address, pad(plaintext))
+        except NoSession:  # none yet, or a corrupt record the Signal layer just reset: start afresh
+            if not await self._sessions.ensure([device], force=True):
+                log.warning("no session with %s: left out of this message", device)
+                return None
+            encrypted = await self._signal.encrypt(address, pad(plaintext))
+        attrs = self._enc_attrs(encrypted.type, message)
+        if count:
+            attrs["count"] = str(count)
+        return Node("enc", attrs, encrypted.ciphertext)
+
+    @staticmethod
+    def _enc_attrs(kind: str, message: wa.Message) -> dict[str, AttrValue]:
+        attrs: dict[str, AttrValue] = {"v": "2", "type": kind}
+        mediatype = media_type(message)
+        if mediatype:
+            attrs["mediatype"] = mediatype
+        return attrs
+
+    def _attrs(self, message_id: str, to: Jid, message: wa.Message) -> dict[str, AttrValue]:
+        return {"id": message_id, "to": to, "type": stanza_type(message), "t": str(int(self._clock()))}
+
+    def _identity(self, envelopes: list[Node]) -> list[Node]:
+        """`<device-identity>` (our signed ADV identity) whenever a pkmsg starts a session."""
+        encs = [node if node.tag == "enc" else node.children[0] for node in envelopes]
+        if not any(enc.str_attr("type") == "pkmsg" for enc in encs):
+            return []
+        account = self._creds.current.account
+        if account is None:
+            raise ProtocolError("sending a pkmsg from a device that is not paired")
+        return [Node("device-identity", {}, account)]
+
+    def _remember(self, message_id: str, sent: Sent) -> None:
+        self._recent[message_id] = sent
+        self._recent.move_to_end(message_id)
+        while len(self._recent) > self._settings.recent_messages:
+            self._recent.popitem(last=False)
+
+    def _me(self) -> Me:
+        me = self._creds.current.me
+        if me is None:
+            raise ProtocolError("sending from a device that is not paired")
+        return me
+
+    async def _our_address(self) -> SignalAddress:
+        return await self._lids.address(self._me().jid)
+
+    def _is_this_device(self, device: Jid) -> bool:
+        me = self._me()
+        number = me.jid.device or 0
+        users = {me.jid.user} | ({me.lid.user} if me.lid is not None else set())
+        return device.user in users and (device.device or 0) == number
+
+
+def _server_time(ack: Node) -> float | None:
+    try:
+        at = ack.int_attr("t")
+    except ValueError:
+        return None
+    return float(at) if at else None
+
+
+def _check_ack(ack: Node, message_id: str) -> None:
+    error = ack.str_attr("error")
+    if not error:
+        return
+    code = int(error) if error.isdigit() else 0
+    if 400 <= code < 500:
+        raise SendRejected(f"WhatsApp refused message {message_id}: error {code}", code=f"wa_error_{code}")
+    raise SendFailed(f"WhatsApp could not take message {message_id}: error {error}", details={"code": code})
