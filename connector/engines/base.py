@@ -23,12 +23,13 @@ One incoming stanza's key changes go in one `async with keys.transaction():` so 
 from __future__ import annotations
 
 import enum
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from wagate.domain.messages import whatsapp_message_id
 
 # ---- keys --------------------------------------------------------------------------------------------
 
@@ -288,9 +289,8 @@ class SendResult:
 
 
 def provider_message_id(message_id: str) -> str:
-    """The WhatsApp message id for one of our message ids: the same on every retry, so a re-send after a
-    crash is deduplicated by the recipient. Shaped like the ids WhatsApp Web clients use (3EB0 + hex)."""
-    return "3EB0" + hashlib.sha256(message_id.encode()).hexdigest()[:18].upper()
+    """The WhatsApp message id for one of our message ids (see `wagate.domain.messages`)."""
+    return whatsapp_message_id(message_id)
 
 
 def to_jid(to: str) -> str:

@@ -12,6 +12,7 @@ from tests.functions.test_sessions_api import deliver
 from tests.support.lambdas import ApiCaller, LambdaContext
 from wagate import wiring
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.messages import whatsapp_message_id
 from wagate.services import tenants
 from wagate.services.sessions import command_queue, shard_of
 
@@ -167,3 +168,21 @@ def test_conversations_are_tenant_scoped(
     assert call("GET", f"/v1/conversations/{conversation['id']}/messages", other)[0] == 404
     assert call("POST", f"/v1/conversations/{conversation['id']}/read", other)[0] == 404
     assert call("GET", "/v1/conversations", other)[1]["items"] == []
+
+
+def test_a_receipt_that_overtakes_message_sent_still_counts(
+    call: ApiCaller, key: str, session: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    message = call(
+        "POST", "/v1/messages", key, body={"session_id": session["id"], "to": "+34600111222", "text": "Hi"}
+    )[1]
+    wamid = whatsapp_message_id(message["id"])
+    deliver(
+        functions,
+        ev(session, EventType.MESSAGE_STATUS, provider_message_ids=[wamid], status="delivered", at=101.0),
+    )
+    deliver(
+        functions,
+        ev(session, EventType.MESSAGE_SENT, message_id=message["id"], provider_message_id=wamid, at=100.5),
+    )
+    assert call("GET", f"/v1/messages/{message['id']}", key)[1]["status"] == "delivered"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,3 +117,9 @@ class Message(BaseModel):
     read_at: float | None = None
     attempts: int = 0
     sandbox: bool = False
+
+
+def whatsapp_message_id(message_id: str) -> str:
+    """The WhatsApp message id for one of our message ids: the same on every retry, so a re-send after a
+    crash is deduplicated by the recipient. Shaped like the ids WhatsApp Web clients use (3EB0 + hex)."""
+    return "3EB0" + hashlib.sha256(message_id.encode()).hexdigest()[:18].upper()

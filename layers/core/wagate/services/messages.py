@@ -34,6 +34,7 @@ from wagate.domain.messages import (
     MessageStatus,
     MessageText,
     moves_forward,
+    whatsapp_message_id,
 )
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider
@@ -182,6 +183,11 @@ class MessageService:
         )
         ops: list[TransactOp] = [Put(self.item(message), condition=item_absent()), activity(message)]
         ops += pool_ops  # a pool's "last picked" mark lands with the message, or not at all
+        if not cloud:
+            # The WhatsApp id is ours (derived), so receipts that overtake `message_sent` still find it.
+            ops.append(
+                Put(self.pmid_item(tenant_id, session.id, whatsapp_message_id(message_id), message_id))
+            )
         soon = scheduled and request.scheduled_at is not None and request.scheduled_at <= now + SOON_SECONDS
         if scheduled and not soon:
             assert request.scheduled_at is not None
