@@ -24,10 +24,11 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.local.harness import RunningGateway, start_in_thread, stop_thread
 from wagate.adapters.aws.apigw_push import ApiGatewayPush
-from wagate.domain.errors import Gone
+from wagate.domain.errors import Gone, ItemTooLarge
 from wagate.local.runner import LocalRunner, bind
 from wagate.local.template_model import Template
-from wagate.local.ws_events import select_route
+from wagate.local.ws_events import MAX_MESSAGE_BYTES, select_route
+from wagate.local.ws_gateway import DirectPush
 
 
 def open_socket(gateway: RunningGateway, query: str = "token=good") -> tuple[ClientConnection, str]:
@@ -152,6 +153,26 @@ def test_post_get_delete_through_boto3_and_the_push_adapter(gateway: RunningGate
         assert info["Identity"]["SourceIp"] == "127.0.0.1"
         assert info["Identity"]["UserAgent"].startswith("Python/")
         assert info["ConnectedAt"] <= info["LastActiveAt"]
+
+        push.disconnect(connection_id)
+        event = wait_for_event(gateway, _of(connection_id, "$disconnect"))
+        assert event["requestContext"]["disconnectReason"]
+    with pytest.raises(Gone):
+        push.post(connection_id, b"too late")
+    push.disconnect(connection_id)  # already gone counts as closed
+
+
+def test_the_direct_push_sends_and_closes_like_the_connections_api(gateway: RunningGateway) -> None:
+    assert gateway.runner.websocket is not None
+    push = DirectPush(gateway.runner.websocket)
+    socket, connection_id = open_socket(gateway)
+    with socket:
+        push.post(connection_id, b'{"type": "qr_code"}')
+        assert socket.recv(timeout=10) == '{"type": "qr_code"}'
+        push.post(connection_id, b"\xff\x00binary")
+        assert socket.recv(timeout=10) == b"\xff\x00binary"
+        with pytest.raises(ItemTooLarge):
+            push.post(connection_id, b"x" * (MAX_MESSAGE_BYTES + 1))
 
         push.disconnect(connection_id)
         event = wait_for_event(gateway, _of(connection_id, "$disconnect"))

@@ -38,7 +38,7 @@ from wagate.local.template import load_template
 from wagate.local.template_model import Template
 from wagate.local.timers import Timers
 from wagate.local.ws_events import MAX_MESSAGE_BYTES
-from wagate.local.ws_gateway import WebSocketGateway
+from wagate.local.ws_gateway import DirectPush, WebSocketGateway
 
 if TYPE_CHECKING:
     from wagate.ports import Queues
@@ -125,6 +125,9 @@ def serve(
     runner = LocalRunner(
         spec, listener, queues=deps.queues, services=[f(deps) for f in services], dashboard=dashboard
     )
+    if deps.push is not None and runner.websocket is not None:
+        # Same process: push straight into the gateway rather than through boto3 and its HTTP API.
+        deps.push = DirectPush(runner.websocket)
     return asyncio.run(runner.run_until_signal(ready or print_urls))
 
 

@@ -8,16 +8,19 @@ unchanged against it. It only accepts loopback callers: on AWS it is IAM-protect
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from wagate.domain.errors import Gone, ItemTooLarge, TransientError
 from wagate.local.asgi import ClientGone, Receive, Scope, Send, read_body, send_response
 from wagate.local.functions import FunctionError, FunctionRuntime
 from wagate.local.http_events import (
@@ -41,6 +44,7 @@ from wagate.local.ws_events import (
 )
 
 log = logging.getLogger("wagate.local.websocket")
+_T = TypeVar("_T")
 
 CONNECTIONS_PREFIX = "/@connections/"
 
@@ -68,6 +72,7 @@ class WebSocketGateway:
         self._api = api
         self._runtime = runtime
         self._connections: dict[str, _Connection] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop serving the connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
@@ -80,6 +85,7 @@ class WebSocketGateway:
             await _refuse(scope, send, refusal)
             return
         await send({"type": "websocket.accept"})
+        self._loop = asyncio.get_running_loop()
         connection = _Connection(info, send)
         self._connections[info.connection_id] = connection
         status = 1005
@@ -190,16 +196,35 @@ class WebSocketGateway:
             response = await self._manage(scope["method"], connection_id, body)
         await send_response(send, response, close=body is None)
 
+    async def post_to_connection(self, connection_id: str, body: bytes) -> bool:
+        """Send `body` (as text when it is UTF-8) to a connection; False if there is no such connection."""
+        connection = self._connections.get(connection_id)
+        if connection is None:
+            return False
+        try:
+            data: str | bytes = body.decode("utf-8")
+        except UnicodeDecodeError:
+            data = body
+        return await self._send(connection, data)
+
+    async def close_connection(self, connection_id: str) -> None:
+        """Close a connection from the server side (an unknown one is already closed)."""
+        connection = self._connections.get(connection_id)
+        if connection is None:
+            return
+        connection.close_reason = "Connection closed by the @connections API"
+        async with connection.send_lock:
+            try:
+                await connection.send({"type": "websocket.close", "code": 1000})
+            except Exception:  # already closing: the same outcome
+                pass
+
     async def _manage(self, method: str, connection_id: str, body: bytes) -> HttpResponse:
         connection = self._connections.get(connection_id)
         if connection is None:
             return _aws_error(410, "GoneException", None)
         if method == "POST":
-            try:
-                data: str | bytes = body.decode("utf-8")
-            except UnicodeDecodeError:
-                data = body
-            if not await self._send(connection, data):
+            if not await self.post_to_connection(connection_id, body):
                 return _aws_error(410, "GoneException", None)
             return HttpResponse(200, [("content-type", "application/json")], b"{}")
         if method == "GET":
@@ -211,14 +236,58 @@ class WebSocketGateway:
             }
             return HttpResponse(200, [("content-type", "application/json")], json.dumps(document).encode())
         if method == "DELETE":
-            connection.close_reason = "Connection closed by the @connections API"
-            async with connection.send_lock:
-                try:
-                    await connection.send({"type": "websocket.close", "code": 1000})
-                except Exception:  # already closing: the same outcome
-                    pass
+            await self.close_connection(connection_id)
             return HttpResponse(204)
         return gateway_error(404, "Not Found")
+
+
+class DirectPush:
+    """The Push port straight into a local gateway: what its @connections API does, minus boto3 and an
+    HTTP round trip through the server. Only `wagate serve` wires it; the boto3 adapter still works against
+    the @connections API. Thread-safe; for handler threads (blocking), never for the gateway's own loop.
+    """
+
+    def __init__(self, gateway: WebSocketGateway, timeout: float = 10.0) -> None:
+        self._gateway = gateway
+        self._timeout = timeout
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        """Raises Gone (no such connection), ItemTooLarge, TransientError."""
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ItemTooLarge(
+                "a WebSocket message is limited to 128 KB", details={"connection_id": connection_id}
+            )
+        if not self._run(self._gateway.post_to_connection(connection_id, data), connection_id):
+            raise Gone(f"connection {connection_id} is gone", details={"connection_id": connection_id})
+
+    def disconnect(self, connection_id: str) -> None:
+        """Close a connection; one that is already gone counts as closed."""
+        self._run(self._gateway.close_connection(connection_id), connection_id)
+
+    def _run(self, work: Coroutine[Any, Any, _T], connection_id: str) -> _T | None:
+        """Run `work` on the gateway's loop and wait; None when no connection was ever accepted."""
+        loop = self._gateway._loop
+        if loop is None or loop.is_closed():
+            work.close()
+            return None
+        if _running_loop() is loop:
+            work.close()
+            raise RuntimeError("DirectPush blocks: call it from a worker thread, not the gateway's loop")
+        future = asyncio.run_coroutine_threadsafe(work, loop)
+        try:
+            return future.result(self._timeout)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise TransientError(
+                "the local WebSocket gateway did not answer in time", details={"connection_id": connection_id}
+            ) from exc
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _connection_info(scope: Scope, api: WebSocketApiSpec) -> ConnectionInfo:

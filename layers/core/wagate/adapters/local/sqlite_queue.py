@@ -48,6 +48,7 @@ from wagate.queue_rules import validate_batch, validate_receive, validate_visibi
 DEDUP_WINDOW = 300.0
 POLL_INTERVAL = 0.1
 _PRUNE_EVERY = 60.0
+_BUSY_SECONDS = 30.0  # how long a write waits for the database (SQLite's busy timeout too)
 
 _RECEIPT = re.compile(r"wq1\.[0-9a-f]{32}")
 
@@ -130,6 +131,7 @@ class SqliteQueues:
         self._local = threading.local()
         self._all_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._writer = threading.RLock()
         self._signals = {name: _Signal() for name in self._definitions}
         self._queues: dict[str, SqliteQueue] = {}
         self._last_prune = 0.0
@@ -163,7 +165,9 @@ class SqliteQueues:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         # A connection must not cross a fork: the child opens its own.
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self._path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn, self._local.pid = conn, os.getpid()
@@ -175,17 +179,24 @@ class SqliteQueues:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; SQLite's busy timeout running out becomes TransientError."""
         conn = self.connection()
+        # This process's writers take turns on a lock: it wakes the next one at once, where SQLite's
+        # busy handler sleeps (up to 100 ms at a time) between retries.
+        if not self._writer.acquire(timeout=_BUSY_SECONDS):
+            raise TransientError("queue database busy")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TransientError(f"queue database busy: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:  # SQLite may have rolled back already (e.g. on a full disk)
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TransientError(f"queue database busy: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (e.g. on a full disk)
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     def now(self) -> float:
         return self._clock()

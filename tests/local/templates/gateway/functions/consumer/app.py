@@ -1,10 +1,8 @@
 """Test SQS consumer: each record's JSON body says how it goes ("ok", "fail" or "raise")."""
 
 import json
-import threading
 
-batches = []
-_lock = threading.Lock()
+from consumer_records import _lock, batches  # one record shared by every warm container of this function
 
 
 def handler(event, context):

@@ -1,10 +1,8 @@
 """Test WebSocket handler for every route: records each event; behaviour is chosen by the client."""
 
 import json
-import threading
 
-events = []
-_lock = threading.Lock()
+from ws_records import _lock, events  # one record shared by every warm container of this function
 
 
 def handler(event, context):
