@@ -7,9 +7,7 @@ new QR; a logout from the API unlinks it. Skipped when the WhatsApp protobufs ar
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,32 +21,9 @@ T = TypeVar("T")
 try:
     from connector.engines.web import protos  # noqa: F401  (the generated protobufs load here)
     from tests.fakes.whatsapp_edge.phone import FakePhone
-    from tests.fakes.whatsapp_edge.server import FakeEdge
+    from tests.support.edge_thread import EdgeThread
 except ImportError as exc:  # pragma: no cover - depends on `make node`
     pytest.skip(f"the web engine needs the generated protobufs (make node): {exc}", allow_module_level=True)
-
-
-class EdgeThread:
-    """The fake edge on its own event loop, so the test can stay synchronous."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.edge: FakeEdge = self.run(self._start())
-
-    async def _start(self) -> FakeEdge:
-        edge = FakeEdge()
-        await edge.__aenter__()
-        return edge
-
-    def run(self, coroutine: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        self.run(self.edge.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -59,7 +34,7 @@ def edge() -> Iterator[EdgeThread]:
 
 
 def test_web_session_pairs_through_the_fake_edge_and_resumes(tmp_path: Path, edge: EdgeThread) -> None:
-    env = {"WAGATE_WA_URL": edge.edge.url, "WAGATE_WA_NOISE_ROOT": edge.edge.root_public.hex()}
+    env = edge.env
     data = tmp_path / "data"
     with Server(data, env=env) as server:
         key = server.create_tenant()

@@ -9,8 +9,7 @@ read receipt), and the counterparty's reply arrives as an inbound message in the
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ try:
     from connector.engines.web.settings import WebSettings
     from tests.fakes.whatsapp_edge.linked import link_device
     from tests.fakes.whatsapp_edge.phone import FakePhone
-    from tests.fakes.whatsapp_edge.server import FakeEdge
+    from tests.support.edge_thread import EdgeThread
 except ImportError as exc:  # pragma: no cover - depends on `make node`
     pytest.skip(f"the web engine needs the generated protobufs (make node): {exc}", allow_module_level=True)
 
@@ -56,23 +55,12 @@ class Contact:
         return found[0]
 
 
-class EdgeThread:
-    """The fake edge (and the contact's engine) on their own event loop; the test stays synchronous."""
+class ContactEdgeThread(EdgeThread):
+    """The fake edge and the contact's engine on their own event loop; the test stays synchronous."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.edge: FakeEdge = self.run(self._start())
+        super().__init__()
         self.contact = Contact()
-
-    async def _start(self) -> FakeEdge:
-        edge = FakeEdge()
-        await edge.__aenter__()
-        return edge
-
-    def run(self, coroutine: Awaitable[T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)  # type: ignore[arg-type]
 
     async def start_contact(self) -> None:
         device = link_device(CONTACT)
@@ -91,21 +79,19 @@ class EdgeThread:
 
     def close(self) -> None:
         self.run(self.stop_contact())
-        self.run(self.edge.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        super().close()
 
 
 @pytest.fixture
-def edge() -> Iterator[EdgeThread]:
-    running = EdgeThread()
+def edge() -> Iterator[ContactEdgeThread]:
+    running = ContactEdgeThread()
     yield running
     running.close()
 
 
-def test_a_web_session_sends_gets_receipts_and_a_reply(tmp_path: Path, edge: EdgeThread) -> None:
+def test_a_web_session_sends_gets_receipts_and_a_reply(tmp_path: Path, edge: ContactEdgeThread) -> None:
     edge.run(edge.start_contact())
-    env = {"WAGATE_WA_URL": edge.edge.url, "WAGATE_WA_NOISE_ROOT": edge.edge.root_public.hex()}
+    env = edge.env
     with Server(tmp_path / "data", env=env) as server:
         http = server.client(server.create_tenant())
         session = http.post("/v1/sessions", json={"name": "Clinic", "provider": "web"}).json()
