@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.commands import take_commands as drain
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.api.dependencies import message_service
-from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageError, MessageStatus
 from wagate.services import due_index, tenants
-from wagate.services.sessions import SessionService, command_queue, shard_of
+from wagate.services.sessions import SessionService
 
 
 @pytest.fixture
@@ -21,18 +22,6 @@ def session(call: ApiCaller, key: str) -> dict[str, Any]:
     assert status == 201
     drain(body["id"])
     return dict(body)
-
-
-def drain(session_id: str) -> list[Command]:
-    d = wiring.deps()
-    queue = d.queues.get(command_queue(shard_of(session_id, d.settings.shards)))
-    found = []
-    for message in queue.receive(max_messages=10):
-        command = Command.model_validate_json(message.body)
-        if command.session_id == session_id:
-            found.append(command)
-        queue.delete(message.receipt)
-    return found
 
 
 def send(call: ApiCaller, key: str, session: dict[str, Any], **body: Any) -> tuple[int, Any]:

@@ -8,23 +8,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.push import RecordingPush
+from tests.support.commands import take_commands as commands_for
 from tests.support.lambdas import ApiCaller, LambdaContext
 from wagate import wiring
-from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.services import tenants
-from wagate.services.sessions import command_queue, shard_of
-
-
-def commands_for(session_id: str) -> list[Command]:
-    d = wiring.deps()
-    queue = d.queues.get(command_queue(shard_of(session_id, d.settings.shards)))
-    found = []
-    for message in queue.receive(max_messages=10):
-        command = Command.model_validate_json(message.body)
-        if command.session_id == session_id:
-            found.append(command)
-        queue.delete(message.receipt)
-    return found
 
 
 def deliver(functions: dict[str, Any], *events: SessionEvent) -> dict[str, Any]:
