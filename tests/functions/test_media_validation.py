@@ -21,7 +21,7 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.adapters.http_media import HttpMediaProbe
 from wagate.domain.messages import MAX_MEDIA_BYTES
-from wagate.services.media import is_public
+from wagate.domain.outbound_urls import is_public
 
 MB = 1024 * 1024
 DNS = {

@@ -1,12 +1,15 @@
-"""The ports: the few interfaces through which services reach storage, queues, secrets and dashboards.
+"""The ports: every interface through which services reach storage, queues, secrets, dashboards and HTTP.
 
-Each port has an AWS adapter (`adapters/aws`) and a local adapter (`adapters/local`), held to one
-contract test suite (`tests/contract`). Services take ports as arguments and never import an adapter.
+Table, Queue, Crypto and Push each have an AWS adapter (`adapters/aws`) and a local one (Push: the local
+WebSocket gateway), held to one contract suite per port in `tests/contract` (fakes in `tests/fakes` too).
+The outbound HTTP ports (WebhookSender, MediaProbe, GraphClient) have one httpx adapter each in
+`adapters/`, tested on `httpx.MockTransport`. Services take ports as arguments and never import an adapter;
+adapters import no service. `wagate.compose` is the one place that picks the adapters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -210,4 +213,97 @@ class Push(Protocol):
 class Clock(Protocol):
     def now(self) -> float:
         """Seconds since the epoch."""
+        ...
+
+
+# ---- outbound HTTP: CRM webhooks, media probes, Meta Graph ------------------------------------------
+
+Guard = Callable[[str, Sequence[str]], None]
+"""guard(url, addresses): raises InvalidInput when the URL, or an address its host resolved to, is refused
+(`wagate.domain.outbound_urls` holds the rules)."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """One webhook attempt as the attempt record keeps it: an HTTP status or an error, and the latency."""
+
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+    response: str | None = None
+
+
+class WebhookSender(Protocol):
+    """POSTs signed bodies to CRMs (adapters/http_webhooks.py does it over httpx)."""
+
+    def addresses(self, url: str) -> Sequence[str]:
+        """The addresses the URL's host resolves to. Raises InvalidInput `webhook_unreachable`."""
+        ...
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], *, guard: Guard) -> SendResult:
+        """One POST, no redirects followed; calls `guard` with the URL and its addresses before
+        connecting, and connects to those very addresses. HTTP and network failures are returned."""
+        ...
+
+
+class MediaProbe(Protocol):
+    """Finds how big the file at a URL is (adapters/http_media.py does it over httpx)."""
+
+    def size(self, url: str, *, guard: Guard, limit: int) -> int:
+        """The size in bytes (counting at most `limit` + 1 bytes when the server does not say).
+
+        Calls `guard` with each URL it is about to fetch (the given one, then every redirect target) and
+        the addresses its host resolved to, before connecting. Raises InvalidInput `media_unreachable`.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """What `GET /{phone-number-id}` says about the number (the token check)."""
+
+    id: str
+    display_phone_number: str | None
+    verified_name: str | None
+    quality_rating: str | None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Meta's answer to a send: the message's wamid (statuses in webhooks name it) and the recipient."""
+
+    message_id: str
+    wa_id: str | None
+    input: str | None
+    message_status: str | None  # "accepted" for templates, when Meta says so
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    id: str
+    url: str  # short-lived; fetching it needs the same token
+    mime_type: str | None
+    sha256: str | None
+    file_size: int | None
+
+
+class GraphClient(Protocol):
+    """Meta's Graph API for Cloud API numbers. Every method raises a `CloudApiError` subclass on failure
+    (`wagate.domain.cloud_errors`): GraphUnavailable when nothing was sent, OutcomeUnknown when it was
+    sent and no answer came, else the class of Graph's error code."""
+
+    def phone_number(self, phone_number_id: str, token: str) -> PhoneNumber:
+        """The token check: the number as this token sees it."""
+        ...
+
+    def send(self, phone_number_id: str, token: str, body: Mapping[str, Any]) -> Accepted:
+        """POST a Cloud API message body to /{phone-number-id}/messages."""
+        ...
+
+    def mark_read(
+        self, phone_number_id: str, token: str, message_id: str, *, typing: bool = False
+    ) -> None: ...
+
+    def media(self, media_id: str, token: str) -> MediaInfo:
+        """Where an incoming media reference can be downloaded, for a few minutes."""
         ...

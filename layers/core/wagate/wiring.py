@@ -18,9 +18,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
     from wagate.adapters.cloud_api import GraphApi
-    from wagate.ports import Crypto, Push, Queues, Table
-    from wagate.services.media import MediaProbe
-    from wagate.services.webhooks import WebhookSender
+    from wagate.ports import Crypto, MediaProbe, Push, Queues, Table, WebhookSender
 
 
 class SystemClock:

@@ -11,48 +11,19 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from wagate.adapters import cloud_payloads
 from wagate.domain.cloud_errors import CloudApiError, GraphUnavailable, OutcomeUnknown, classify, from_graph
+from wagate.ports import Accepted, MediaInfo, PhoneNumber
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v25.0"
 PHONE_FIELDS = "display_phone_number,verified_name,quality_rating"
 # No connection was made: the request never reached Meta, so even a send is safe to retry.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-@dataclass(frozen=True)
-class PhoneNumber:
-    """What `GET /{phone-number-id}` says about the number (the token check)."""
-
-    id: str
-    display_phone_number: str | None
-    verified_name: str | None
-    quality_rating: str | None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """Meta's answer to a send: the message's wamid (statuses in webhooks name it) and the recipient."""
-
-    message_id: str
-    wa_id: str | None
-    input: str | None
-    message_status: str | None  # "accepted" for templates, when Meta says so
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    id: str
-    url: str  # short-lived; fetching it needs the same token
-    mime_type: str | None
-    sha256: str | None
-    file_size: int | None
 
 
 def parse_phone_number(body: Mapping[str, Any]) -> PhoneNumber:
@@ -104,7 +75,8 @@ def error_from_response(status: int, content: bytes) -> CloudApiError:
 
 
 class GraphApi:
-    """Graph calls for Cloud API numbers. Every method raises a `CloudApiError` subclass on failure."""
+    """Implements `wagate.ports.GraphClient`: Graph calls for Cloud API numbers. Every method raises a
+    `CloudApiError` subclass on failure."""
 
     def __init__(
         self,

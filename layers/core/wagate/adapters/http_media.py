@@ -1,34 +1,26 @@
 """The media probe over httpx: how big the file at a URL is, from HEAD, else from a one-byte ranged GET.
 
 Each hop (the URL, then up to 3 redirects) is resolved once, shown to the guard with its addresses, and
-fetched from the first of those addresses (Host header and TLS SNI keep the name), so DNS cannot answer
-differently between the check and the request. Connections are not kept alive, for the same reason: a
-pooled connection is keyed by address and could carry another name. httpx errors become
+fetched from those addresses through `pinned_http` (the one pinned-DNS transport). httpx errors become
 InvalidInput `media_unreachable` naming what happened; the whole probe shares one deadline.
 """
 
 from __future__ import annotations
 
 import re
-import socket
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
-from wagate import __version__
-from wagate.services.media import Guard, unreachable
+from wagate.adapters.pinned_http import Resolver, default_port, pinned_client, pinned_request, resolve_host
+from wagate.domain.outbound_urls import MEDIA
+from wagate.ports import Guard
 
-Resolver = Callable[[str, int], Sequence[str]]
+unreachable = MEDIA.unreachable
 MAX_REDIRECTS = 3
 _CONTENT_RANGE = re.compile(r"^bytes\s+(?:\d+-\d+|\*)/(\d+|\*)$", re.IGNORECASE)
-
-
-def resolve_host(host: str, port: int) -> list[str]:
-    """The host's addresses (an IP literal is its own). Raises OSError when it does not resolve."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class _Unconnectable(Exception):
@@ -41,7 +33,7 @@ class _Redirect(Exception):
 
 
 class HttpMediaProbe:
-    """Implements `wagate.services.media.MediaProbe`."""
+    """Implements `wagate.ports.MediaProbe`."""
 
     def __init__(self, client: httpx.Client, *, timeout: float, resolve: Resolver = resolve_host) -> None:
         self.client = client
@@ -50,13 +42,7 @@ class HttpMediaProbe:
 
     @classmethod
     def create(cls, *, timeout: float) -> HttpMediaProbe:
-        client = httpx.Client(
-            follow_redirects=False,  # each hop is checked by the guard first
-            trust_env=False,  # connect to the checked address, not through whatever proxy the env names
-            limits=httpx.Limits(max_keepalive_connections=0),
-            timeout=timeout,
-            headers={"User-Agent": f"wagate/{__version__} (media check)"},
-        )
+        client = pinned_client(timeout=timeout, purpose="media check")
         return cls(client, timeout=timeout)
 
     def size(self, url: str, *, guard: Guard, limit: int) -> int:
@@ -91,9 +77,8 @@ class HttpMediaProbe:
             raise unreachable(url, f"could not connect to {target.host} ({exc.__cause__})") from exc
 
     def _addresses(self, url: str, target: httpx.URL) -> Sequence[str]:
-        port = target.port or (443 if target.scheme == "https" else 80)
         try:
-            addresses = self.resolve(target.host, port)
+            addresses = self.resolve(target.host, default_port(target))
         except OSError as exc:
             raise unreachable(url, f"its host {target.host} does not resolve ({exc})") from exc
         if not addresses:
@@ -101,21 +86,18 @@ class HttpMediaProbe:
         return addresses
 
     def _size_at(self, url: str, target: httpx.URL, address: str, deadline: float, limit: int) -> int:
-        pinned = target.copy_with(host=address)
-        headers = {"Host": target.netloc.decode("ascii")}
-        extensions = {"sni_hostname": target.host}
         try:
-            head = self.client.request(
-                "HEAD", pinned, headers=headers, extensions=extensions, timeout=_left(url, deadline)
+            head = self.client.send(
+                pinned_request(self.client, "HEAD", target, address, timeout=_left(url, deadline))
             )
             _raise_redirect(url, head)
             length = _int_header(head, "content-length")
             if head.is_success and length:  # 0 from HEAD is often a dynamic page's guess: ask GET
                 return length
             # No size, or HEAD refused (some stores sign URLs for GET only): ask for the first byte.
-            size = self._get(url, pinned, {**headers, "Range": "bytes=0-0"}, extensions, deadline, limit)
+            size = self._get(url, target, address, {"Range": "bytes=0-0"}, deadline, limit)
             if size is None:  # a partial answer that does not say the total: fetch it whole, counting
-                size = self._get(url, pinned, headers, extensions, deadline, limit)
+                size = self._get(url, target, address, {}, deadline, limit)
             return size if size is not None else 0
         except httpx.TimeoutException as exc:
             raise unreachable(url, f"no answer within {self.timeout:g} s") from exc
@@ -127,14 +109,14 @@ class HttpMediaProbe:
     def _get(
         self,
         url: str,
-        pinned: httpx.URL,
+        target: httpx.URL,
+        address: str,
         headers: dict[str, str],
-        extensions: dict[str, str],
         deadline: float,
         limit: int,
     ) -> int | None:
-        request = self.client.build_request(
-            "GET", pinned, headers=headers, extensions=extensions, timeout=_left(url, deadline)
+        request = pinned_request(
+            self.client, "GET", target, address, headers=headers, timeout=_left(url, deadline)
         )
         response = self.client.send(request, stream=True)
         try:

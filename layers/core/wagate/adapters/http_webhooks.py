@@ -1,10 +1,8 @@
 """The webhook sender over httpx: one signed POST per attempt, to an address checked just before.
 
-The URL's host is resolved, the addresses are shown to the guard (the SSRF rules), and the request goes
-to the first of those addresses with the name kept in the Host header and TLS SNI, so DNS cannot answer
-differently between the check and the connection. Connections are not kept alive for the same reason
-(a pooled connection is keyed by address and could carry another name). Redirects are not followed: a
-3xx is a failed attempt. Every failure (timeout, refused connection, non-2xx) comes back as a
+The URL's host is resolved, the addresses are shown to the guard (the outbound-URL rules), and the request
+goes to the first of those addresses through `pinned_http` (the one pinned-DNS transport). Redirects are not
+followed: a 3xx is a failed attempt. Every failure (timeout, refused connection, non-2xx) comes back as a
 `SendResult` for the attempt record; only the guard's refusal (InvalidInput) is raised.
 """
 
@@ -15,16 +13,16 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from wagate import __version__
-from wagate.adapters.http_media import Resolver, resolve_host
+from wagate.adapters.pinned_http import Resolver, default_port, pinned_client, pinned_request, resolve_host
 from wagate.domain.errors import InvalidInput
-from wagate.services.webhooks import Guard, SendResult
+from wagate.domain.outbound_urls import WEBHOOK
+from wagate.ports import Guard, SendResult
 
 RESPONSE_EXCERPT_BYTES = 512
 
 
 class HttpWebhookSender:
-    """Implements `wagate.services.webhooks.WebhookSender`. Safe to share between threads."""
+    """Implements `wagate.ports.WebhookSender`. Safe to share between threads."""
 
     def __init__(self, client: httpx.Client, *, timeout: float, resolve: Resolver = resolve_host) -> None:
         self.client = client
@@ -33,20 +31,13 @@ class HttpWebhookSender:
 
     @classmethod
     def create(cls, *, timeout: float) -> HttpWebhookSender:
-        client = httpx.Client(
-            follow_redirects=False,
-            trust_env=False,  # connect to the checked address, not through whatever proxy the env names
-            limits=httpx.Limits(max_keepalive_connections=0, max_connections=None),
-            timeout=timeout,
-            headers={"User-Agent": f"wagate/{__version__} (webhooks)"},
-        )
+        client = pinned_client(timeout=timeout, purpose="webhooks")
         return cls(client, timeout=timeout)
 
     def addresses(self, url: str) -> Sequence[str]:
         target = httpx.URL(url)
-        port = target.port or (443 if target.scheme == "https" else 80)
         try:
-            found = list(self.resolve(target.host, port))
+            found = list(self.resolve(target.host, default_port(target)))
         except OSError as exc:
             raise _unreachable(url, f"its host {target.host} does not resolve ({exc})") from exc
         if not found:
@@ -61,14 +52,7 @@ class HttpWebhookSender:
         except (InvalidInput, httpx.InvalidURL) as exc:
             return SendResult(None, _ms(started), str(getattr(exc, "message", exc)))
         guard(url, addresses)
-        pinned = target.copy_with(host=addresses[0])
-        request = self.client.build_request(
-            "POST",
-            pinned,
-            content=body,
-            headers={**headers, "Host": target.netloc.decode("ascii")},
-            extensions={"sni_hostname": target.host},
-        )
+        request = pinned_request(self.client, "POST", target, addresses[0], headers=headers, content=body)
         try:
             response = self.client.send(request, stream=True)
         except httpx.TimeoutException:
@@ -108,8 +92,4 @@ def _ms(started: float) -> float:
 
 
 def _unreachable(url: str, reason: str) -> InvalidInput:
-    return InvalidInput(
-        f"url {url} is unreachable: {reason}",
-        code="webhook_unreachable",
-        details={"field": "url", "url": url, "reason": reason},
-    )
+    return WEBHOOK.unreachable(url, reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wagate.domain.messages import MediaContent
+from wagate.domain.outbound_urls import MEDIA, UrlPolicy
 from wagate.services.conversations import ConversationService
 from wagate.services.groups import GroupService
 from wagate.services.media import MediaCheck, MediaRules
@@ -41,7 +42,9 @@ def _check_media(media: MediaContent) -> None:
 
 def media_check() -> MediaCheck:
     d = deps()
-    rules = MediaRules(allow_http=d.settings.media_allow_http, allow_private=d.settings.media_allow_private)
+    settings = d.settings
+    urls = UrlPolicy(MEDIA, allow_http=settings.media_allow_http, allow_private=settings.media_allow_private)
+    rules = MediaRules(urls)
     return MediaCheck(d.media(), rules)
 
 

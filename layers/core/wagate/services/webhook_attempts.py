@@ -28,7 +28,7 @@ from wagate.domain.webhooks import (
     signed_headers,
 )
 from wagate.observability import logger
-from wagate.ports import Clock, Item, Table
+from wagate.ports import Clock, Item, SendResult, Table, WebhookSender
 from wagate.services.webhook_deliveries import (
     MAX_ATTEMPTS_KEPT,
     DeliveryStore,
@@ -36,7 +36,7 @@ from wagate.services.webhook_deliveries import (
     parse_message,
     status_index,
 )
-from wagate.services.webhooks import SendResult, WebhookSender, WebhookService
+from wagate.services.webhooks import WebhookService
 
 if TYPE_CHECKING:
     from wagate.wiring import Deps

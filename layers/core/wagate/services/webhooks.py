@@ -7,26 +7,24 @@ Storage layout (single table):
 Deliveries live in `webhook_deliveries`; attempts are made by `webhook_attempts` (the queue consumer).
 
 URL rules (checked when a webhook is created or its URL changes, and again before every attempt,
-because DNS can change): https only, unless the operator allows http (WAGATE_WEBHOOKS_ALLOW_HTTP, for
-local development); the host must resolve only to public addresses (`media.is_public`: loopback,
-private, link-local, carrier-grade NAT, multicast, reserved are refused, IPv4-mapped forms too), unless
-the operator allows private ones (WAGATE_WEBHOOKS_ALLOW_PRIVATE). Redirects are never followed.
+because DNS can change): the outbound-URL rules of `wagate.domain.outbound_urls` (https, public
+addresses), relaxed by WAGATE_WEBHOOKS_ALLOW_HTTP / WAGATE_WEBHOOKS_ALLOW_PRIVATE. Redirects are never
+followed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from wagate.conditions import Attr, SortKey, item_absent, item_exists
-from wagate.domain.errors import ConflictError, InvalidInput, LimitExceeded, NotFound
+from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
 from wagate.domain.events import SessionEvent
 from wagate.domain.ids import new_id
+from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
 from wagate.domain.webhooks import (
     SECRET_PREFIX,
     WEBHOOK_EVENTS,
@@ -37,8 +35,7 @@ from wagate.domain.webhooks import (
     WebhookUrl,
     new_secret,
 )
-from wagate.ports import Clock, Crypto, Delete, Item, Put, Table, Update
-from wagate.services.media import is_public
+from wagate.ports import Clock, Crypto, Delete, Item, Put, Table, Update, WebhookSender
 from wagate.services.webhook_deliveries import DeliveryStore
 
 if TYPE_CHECKING:
@@ -46,30 +43,6 @@ if TYPE_CHECKING:
 
 MAX_WEBHOOKS = 20
 _FIELDS = set(Webhook.model_fields)
-
-Guard = Callable[[str, Sequence[str]], None]
-"""guard(url, addresses): raises InvalidInput when the URL, or an address its host resolved to, is refused."""
-
-
-@dataclass(frozen=True)
-class SendResult:
-    status_code: int | None
-    latency_ms: float
-    error: str | None = None
-    response: str | None = None
-
-
-class WebhookSender(Protocol):
-    """POSTs signed bodies to CRMs (adapters/http_webhooks.py does it over httpx)."""
-
-    def addresses(self, url: str) -> Sequence[str]:
-        """The addresses the URL's host resolves to. Raises InvalidInput `webhook_unreachable`."""
-        ...
-
-    def send(self, url: str, body: bytes, headers: Mapping[str, str], *, guard: Guard) -> SendResult:
-        """One POST, no redirects followed; calls `guard` with the URL and its addresses before
-        connecting, and connects to those very addresses. HTTP and network failures are returned."""
-        ...
 
 
 class NewWebhook(BaseModel):
@@ -85,47 +58,6 @@ class WebhookChanges(BaseModel):
     events: EventFilter | None = None
     description: Description = None
     enabled: bool | None = None
-
-
-@dataclass(frozen=True)
-class UrlRules:
-    allow_http: bool = False
-    allow_private: bool = False
-
-    def check_url(self, url: str) -> None:
-        """The URL's form and scheme (no I/O). Raises InvalidInput `invalid_webhook_url`."""
-        try:
-            parts = urllib.parse.urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-        except ValueError as exc:
-            raise _invalid(url, f"it is not a URL ({exc})") from exc
-        allowed = ("https", "http") if self.allow_http else ("https",)
-        if parts.scheme.lower() not in allowed:
-            why = "it must start with https://" if parts.scheme else "it is not an absolute URL"
-            raise _invalid(url, why)
-        if not parts.hostname:
-            raise _invalid(url, "it has no host")
-
-    def check_target(self, url: str, addresses: Sequence[str]) -> None:
-        """A URL about to be called and its host's addresses. Raises InvalidInput."""
-        self.check_url(url)
-        if self.allow_private:
-            return
-        refused = [a for a in addresses if not is_public(a)]
-        if refused or not addresses:
-            host = urllib.parse.urlsplit(url).hostname
-            raise InvalidInput(
-                f"url {url}: {host} resolves to a private, loopback or reserved address "
-                f"({', '.join(refused)}); wagate only calls webhooks on public addresses",
-                code="webhook_address_not_allowed",
-                details={"field": "url", "url": url, "addresses": refused},
-            )
-
-
-def _invalid(url: str, why: str) -> InvalidInput:
-    return InvalidInput(
-        f"url {url!r}: {why}", code="invalid_webhook_url", details={"field": "url", "url": url}
-    )
 
 
 def _key(tenant_id: str, webhook_id: str) -> tuple[str, str]:
@@ -152,7 +84,7 @@ class WebhookService:
         table: Table,
         crypto: Crypto,
         clock: Clock,
-        rules: UrlRules,
+        rules: UrlPolicy,
         sender: Callable[[], WebhookSender],
         *,
         limit: int = MAX_WEBHOOKS,
@@ -276,8 +208,8 @@ class WebhookService:
 
 
 def service(d: Deps) -> WebhookService:
-    rules = UrlRules(
-        allow_http=d.settings.webhooks_allow_http, allow_private=d.settings.webhooks_allow_private
+    rules = UrlPolicy(
+        WEBHOOK, allow_http=d.settings.webhooks_allow_http, allow_private=d.settings.webhooks_allow_private
     )
     return WebhookService(d.table, d.crypto, d.clock, rules, d.webhooks)
 
