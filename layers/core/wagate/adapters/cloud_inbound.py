@@ -8,7 +8,10 @@ publisher sends them, so the events consumer's code path stores both alike:
     quoted_id (context.id of a reply), group_jid, push_name, from_me (False: echoes are not mirrored)
 Kinds without a text of their own (location, contacts, order, replies to buttons and lists, flows) get a
 short text rendering and their Meta `type`. Kinds that are not a customer's message (system notices,
-revokes, edits, unsupported, content Meta could not deliver) are `Ignored`, with the reason.
+revokes, edits, a removed reaction) are `Ignored`, with the reason. Anything else this module cannot read
+(a type it does not know, Meta's own `unsupported`, content Meta could not deliver, a field of the wrong
+JSON type) is still a message from the customer: it is stored with type `unsupported` and no text, so the
+CRM learns that the customer wrote. Every field is read defensively: nothing here raises on odd shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wagate.domain.messages import MAX_TIMESTAMP
+
 MEDIA_REF = "cloud-media:"
+MAX_ID = 256  # ids go into sort keys (DynamoDB: 1 KB): longer ones are not ids Meta sends
+MAX_TEXT = 65536  # WhatsApp's own limit is 4096 characters; a stored item must stay under 400 KB
+MAX_NAME = 256
 _MEDIA_KINDS = {
     "image": "image",
     "video": "video",
@@ -45,18 +53,28 @@ class Ignored:
 
 def user_jid(phone_or_id: str) -> str:
     """A WhatsApp user id as the web engine writes it: digits → `…@s.whatsapp.net`; a BSUID as it is."""
-    return f"{phone_or_id}@s.whatsapp.net" if phone_or_id.isdigit() else phone_or_id
+    return f"{phone_or_id}@s.whatsapp.net" if _digits(phone_or_id) else phone_or_id
 
 
 def e164(phone: str | None) -> str | None:
-    return f"+{phone}" if phone and phone.isdigit() else None
+    return f"+{phone}" if phone and _digits(phone) else None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and other scripts' digits."""
+    return text.isascii() and text.isdigit()
 
 
 def timestamp(raw: Any, fallback: float) -> float:
-    try:
-        return float(raw)
-    except (TypeError, ValueError):
+    """Meta's epoch seconds (a string), or `fallback` (the arrival) when it is not a finite time a
+    datetime can hold (MAX_TIMESTAMP): "1e20" must not break whatever formats it later."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         return fallback
+    try:
+        value = float(raw)
+    except (ValueError, OverflowError):
+        return fallback
+    return value if 0 <= value <= MAX_TIMESTAMP else fallback  # also refuses nan (no comparison holds)
 
 
 def parse_message(
@@ -65,53 +83,60 @@ def parse_message(
     """The `incoming_message` data of one `value.messages[]` item, or why it is ignored."""
     kind = str(message.get("type") or "unknown")
     wamid = message.get("id")
-    if not isinstance(wamid, str) or not wamid:
-        return Ignored("messages", "a message without an id cannot be deduplicated", kind)
-    phone = _str(message.get("from"))
-    user_id = _str(message.get("from_user_id"))
+    if not isinstance(wamid, str) or not wamid or len(wamid) > MAX_ID:
+        return Ignored("messages", "a message without a usable id cannot be deduplicated", kind[:100])
+    phone = _id(message.get("from"))
+    user_id = _id(message.get("from_user_id"))
     sender = phone or user_id
     if sender is None:
         contact = _contact(contacts, None, None)
-        sender = _str(contact.get("wa_id")) or _str(contact.get("user_id"))
+        sender = _id(contact.get("wa_id")) or _id(contact.get("user_id"))
     if sender is None:
         return Ignored("messages", "a message names no sender (no from, from_user_id or contact)", wamid)
     content = _content(kind, message)
     if isinstance(content, Ignored):
         return content
+    if content is UNSUPPORTED:
+        kind, content = "unsupported", (None, None)
     text, media = content
     contact = _contact(contacts, phone, user_id)
     profile = obj(contact.get("profile"))
     context = obj(message.get("context"))
     quoted = _str(context.get("id"))
     if kind == "reaction":
-        quoted = _str((message.get("reaction") or {}).get("message_id"))
-    group = _str(message.get("group_id"))
+        quoted = _str(obj(message.get("reaction")).get("message_id"))
+    group = _id(message.get("group_id"))
     jid = user_jid(sender)
     return {
         "type": media["kind"] if media else kind,
         "provider_message_id": wamid,
         "chat_jid": group or jid,
         "sender_jid": jid,
-        "sender_phone": e164(phone) if phone else e164(_str(contact.get("wa_id"))),
+        "sender_phone": e164(phone) if phone else e164(_id(contact.get("wa_id"))),
         "timestamp": timestamp(message.get("timestamp"), received_at),
-        "text": text,
+        "text": text[:MAX_TEXT] if text else text,
         "media": media,
-        "quoted_id": quoted,
+        "quoted_id": _id(quoted),
         "group_jid": group,
-        "push_name": _str(profile.get("name")),
+        "push_name": (_str(profile.get("name")) or "")[:MAX_NAME] or None,
         "from_me": False,
     }
 
 
-def _content(kind: str, message: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None] | Ignored:
-    """(text, media) of a message kind, or why the kind is not a message to store."""
+Content = tuple[str | None, dict[str, Any] | None]
+UNSUPPORTED: Content = (None, None)
+"""The content of a message wagate cannot read: stored with type `unsupported` (identity-compared)."""
+
+
+def _content(kind: str, message: Mapping[str, Any]) -> Content | Ignored:
+    """(text, media) of a message kind, UNSUPPORTED, or why the kind is not a message to store."""
     part = obj(message.get(kind))
     if kind == "text":
         return _str(part.get("body")) or "", None
     if kind in _MEDIA_KINDS:
-        media_id = _str(part.get("id"))
+        media_id = _id(part.get("id"))
         if media_id is None:
-            return Ignored("messages", f"{kind} without a media id", _errors(message))
+            return UNSUPPORTED  # Meta could not deliver the media (its errors say why)
         return _str(part.get("caption")), {
             "kind": _MEDIA_KINDS[kind],
             "mime_type": _str(part.get("mime_type")) or _DEFAULT_MIME[kind],
@@ -140,26 +165,24 @@ def _content(kind: str, message: Mapping[str, Any]) -> tuple[str | None, dict[st
         return Ignored("messages", f"system notice ({part.get('type')}), not a message from the customer")
     if kind in ("revoke", "edit"):
         return Ignored("messages", f"{kind} of an earlier message: the vocabulary has no such event")
-    if kind in ("unsupported", "unknown"):
-        return Ignored("messages", "a message type Meta does not support", _errors(message))
-    return Ignored("messages", f"message type {kind!r} is not handled", _errors(message))
+    return UNSUPPORTED  # Meta's own `unsupported`/`unknown`, or a type wagate does not know yet
 
 
-def _interactive(message: Mapping[str, Any]) -> tuple[str | None, None] | Ignored:
+def _interactive(message: Mapping[str, Any]) -> Content:
     part = message.get("interactive")
     if not isinstance(part, Mapping):
-        return Ignored("messages", "Meta could not deliver this message's content", _errors(message))
+        return UNSUPPORTED  # Meta could not deliver this message's content
     kind = str(part.get("type"))
     reply = obj(part.get(kind))
     if kind in ("button_reply", "list_reply"):
         return _str(reply.get("title")) or _str(reply.get("id")) or "", None
     if kind == "nfm_reply":  # a WhatsApp Flow's answer: its JSON is the useful part
         return _str(reply.get("response_json")) or _str(reply.get("body")) or "", None
-    return Ignored("messages", f"interactive reply {kind!r} is not handled")
+    return UNSUPPORTED
 
 
 def _location(part: Mapping[str, Any]) -> str:
-    where = f"{part.get('latitude')},{part.get('longitude')}"
+    where = f"{_scalar(part.get('latitude'))},{_scalar(part.get('longitude'))}"
     label = " — ".join(x for x in (_str(part.get("name")), _str(part.get("address"))) if x)
     url = _str(part.get("url"))
     return " ".join(x for x in (f"📍 {label}" if label else "📍", f"geo:{where}", url) if x)
@@ -167,22 +190,22 @@ def _location(part: Mapping[str, Any]) -> str:
 
 def _contacts(cards: Any) -> str:
     lines = []
-    for card in cards if isinstance(cards, list) else []:
+    for card in items(cards):
         if not isinstance(card, Mapping):
             continue
-        name = obj(card.get("name"))
-        phones = [str(p.get("phone")) for p in card.get("phones") or [] if isinstance(p, Mapping)]
-        lines.append(f"👤 {name.get('formatted_name') or ''} {', '.join(phones)}".rstrip())
+        name = _str(obj(card.get("name")).get("formatted_name")) or ""
+        phones = [_str(obj(p).get("phone")) for p in items(card.get("phones"))]
+        lines.append(f"👤 {name} {', '.join(p for p in phones if p)}".rstrip())
     return "\n".join(lines) or "👤"
 
 
 def _order(part: Mapping[str, Any]) -> str:
-    items = [i for i in part.get("product_items") or [] if isinstance(i, Mapping)]
-    lines = [f"🛒 order of {len(items)} products (catalog {part.get('catalog_id')})"]
-    for item in items:
+    products = [i for i in items(part.get("product_items")) if isinstance(i, Mapping)]
+    lines = [f"🛒 order of {len(products)} products (catalog {_scalar(part.get('catalog_id'))})"]
+    for item in products:
         lines.append(
-            f"{item.get('quantity')} × {item.get('product_retailer_id')} "
-            f"@ {item.get('item_price')} {item.get('currency')}"
+            f"{_scalar(item.get('quantity'))} × {_scalar(item.get('product_retailer_id'))} "
+            f"@ {_scalar(item.get('item_price'))} {_scalar(item.get('currency'))}"
         )
     if _str(part.get("text")):
         lines.append(str(part["text"]))
@@ -203,7 +226,7 @@ def _errors(message: Mapping[str, Any]) -> str:
     if not isinstance(errors, list):
         return ""
     return "; ".join(
-        f"{e.get('code')} {e.get('title') or e.get('message') or ''}".strip()
+        f"{_scalar(e.get('code'))} {_str(e.get('title')) or _str(e.get('message')) or ''}".strip()
         for e in errors
         if isinstance(e, Mapping)
     )
@@ -211,6 +234,17 @@ def _errors(message: Mapping[str, Any]) -> str:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _id(value: Any) -> str | None:
+    """An identifier (phone, BSUID, wamid, group id): a non-empty string short enough for a key."""
+    text = _str(value)
+    return text if text is not None and len(text) <= MAX_ID else None
+
+
+def _scalar(value: Any) -> str:
+    """A JSON scalar as text; an object or a list (where Meta sends a scalar) as nothing, kept short."""
+    return "" if isinstance(value, Mapping | list) or value is None else str(value)[:100]
 
 
 def obj(value: Any) -> Mapping[str, Any]:

@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wagate.adapters.cloud_inbound import Ignored, items, obj, parse_message, timestamp, user_jid
+from wagate.adapters.cloud_inbound import (
+    MAX_ID,
+    Ignored,
+    items,
+    obj,
+    parse_message,
+    timestamp,
+    user_jid,
+)
 from wagate.domain.cloud_errors import classify
 from wagate.domain.events import EventType
 
@@ -180,10 +188,10 @@ def parse_status(status: Mapping[str, Any], received_at: float) -> dict[str, Any
     """A `value.statuses[]` item → `message_status` data (a Receipt; failures add reason/detail/retryable)."""
     kind = str(status.get("status") or "")
     wamid = status.get("id")
-    if not isinstance(wamid, str) or not wamid:
-        return Ignored("messages", "a status without a message id", kind)
+    if not isinstance(wamid, str) or not wamid or len(wamid) > MAX_ID:
+        return Ignored("messages", "a status without a usable message id", kind[:100])
     if kind != "failed" and kind not in RECEIPT_STATUSES:
-        return Ignored("messages", f"status {kind!r} is not in the vocabulary", wamid)
+        return Ignored("messages", f"status {kind[:100]!r} is not in the vocabulary", wamid)
     recipient = _first_str(status, "recipient_id", "recipient_user_id") or ""
     group = status.get("recipient_type") == "group"
     participant = _first_str(status, "recipient_participant_id", "recipient_participant_user_id")
@@ -203,10 +211,12 @@ def failure(errors: Any) -> dict[str, Any]:
     """reason / detail / retryable of a failed status's first error, from the Graph code table."""
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
     raw_code = first.get("code")
-    code = int(raw_code) if isinstance(raw_code, int | str) and str(raw_code).isdigit() else None
+    digits = str(raw_code) if isinstance(raw_code, int | str) and not isinstance(raw_code, bool) else ""
+    # ASCII digits only ("²".isdigit() is True), and few enough to be a Graph code
+    code = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None
     cls, reason, hint = classify(code)
     data = obj(first.get("error_data"))
-    said = data.get("details") or first.get("message") or first.get("title")
+    said = _text(data.get("details")) or _text(first.get("message")) or _text(first.get("title"))
     detail = f"{said} ({hint})" if said else hint
     return {
         "reason": reason if code is not None else "send_failed",
@@ -222,6 +232,10 @@ def _value_errors(value: Mapping[str, Any]) -> str:
     return "; ".join(
         f"{e.get('code')} {e.get('title') or ''}".strip() for e in errors if isinstance(e, Mapping)
     )
+
+
+def _text(value: Any) -> str | None:
+    return value[:1000] if isinstance(value, str) and value else None
 
 
 def _first_str(data: Mapping[str, Any], *keys: str) -> str | None:

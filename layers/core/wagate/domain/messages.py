@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 MessageText = Annotated[
     str, Field(min_length=1, max_length=4096, description="Plain text, up to 4096 characters")
 ]
+MAX_TIMESTAMP = 253402300799.0  # 9999-12-31T23:59:59Z: the latest epoch second a datetime can hold
 MAX_MEDIA_BYTES = 16 * 1024 * 1024  # WhatsApp's limit for most media (seed 003)
 
 

@@ -114,12 +114,21 @@ def request_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     if request.body:
-        binary = not is_text_content_type(headers.get("content-type"))
+        # A "text" body that is not UTF-8 travels base64-encoded, raw, so a signature over it still holds
+        binary = not is_text_content_type(headers.get("content-type")) or not _utf8(request.body)
         event["body"] = base64.b64encode(request.body).decode() if binary else request.body.decode()
         event["isBase64Encoded"] = binary
     else:
         event["isBase64Encoded"] = False
     return event
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def authorizer_event(route_event: Mapping[str, Any], identity: list[str] | None) -> dict[str, Any]:

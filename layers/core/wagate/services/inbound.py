@@ -11,7 +11,7 @@ from typing import Any
 from wagate.conditions import item_absent
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
-from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
+from wagate.domain.messages import MAX_TIMESTAMP, ContentKind, Direction, Message, MessageStatus
 from wagate.ports import Clock, Put, Table, TransactOp, Update
 from wagate.services.conversations import activity, contact_key
 from wagate.services.messages import MessageService
@@ -30,7 +30,7 @@ class InboundService:
         group = data.get("group_jid")
         sender = data.get("sender_phone") or data.get("sender_jid")
         chat = str(group or data.get("sender_phone") or data.get("chat_jid"))
-        at = float(data.get("timestamp") or self.clock.now())
+        at = _time(data.get("timestamp"), self.clock.now())
         media = data.get("media")
         # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie.
         message_id = new_id("msg", self.clock.now())
@@ -87,12 +87,24 @@ class InboundService:
         return Update(*contact_key(tenant_id, phone), set=changes, add={"messages_in": 1})
 
 
+def _time(raw: Any, now: float) -> float:
+    """The provider's timestamp, or now when it is not a time a datetime can hold (events show it)."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        return now
+    return value if 0 < value <= MAX_TIMESTAMP else now
+
+
 def _media(media: Any) -> dict[str, Any] | None:
+    """The stored media reference, cut to what MediaContent holds (a provider may send more)."""
     if not isinstance(media, dict):
         return None
+    mime = media.get("mime_type")
+    caption, filename = media.get("caption"), media.get("filename")
     return {
         "url": media.get("url"),
-        "mime": media.get("mime_type") or "application/octet-stream",
-        "caption": media.get("caption"),
-        "filename": media.get("filename"),
+        "mime": mime if isinstance(mime, str) and 3 <= len(mime) <= 100 else "application/octet-stream",
+        "caption": caption[:1024] if isinstance(caption, str) else None,
+        "filename": filename[:255] if isinstance(filename, str) else None,
     }

@@ -81,7 +81,7 @@ class MetaWebhooks:
         digest = cloud_webhooks.signature(headers)
         operator = self._operator_secret()
         try:
-            payload = json.loads(raw)
+            payload = _json(raw)
         except ValueError:
             if operator is not None and not _signed(raw, digest, operator):
                 return _refuse("bad signature on a body that is not JSON either")
@@ -202,6 +202,15 @@ def replay_parked(d: Deps, tenant_id: str, session_id: str, wamid: str) -> int:
         handle_event(d, str(item["event"]))
         d.table.delete(pk, str(item["sk"]))
     return len(page.items)
+
+
+def _json(raw: bytes) -> Any:
+    """The body as JSON. Bytes that are not UTF-8 inside a signed body become U+FFFD: the rest is still
+    read (and stored) rather than refused, since Meta would retry a refusal for days. Raises ValueError."""
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        return json.loads(raw.decode("utf-8", "replace"))
 
 
 def _signed(raw: bytes, digest: bytes | None, secret: bytes) -> bool:
