@@ -8,6 +8,7 @@ built once per (function, persistence store): a test or the local runner may ins
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +34,14 @@ def run_once(
         return handler(request)
     store = deps().idempotency
     assert store is not None, "the wiring provides an idempotency store"
-    config, wrapped = _decorated(handler, store)
+    config, wrapped = _decorated(handler, store, threading.get_ident())
     config.register_lambda_context(router.lambda_context)  # in-progress records expire with the invocation
     return wrapped(request=request)
 
 
 @functools.cache
 def _decorated(
-    handler: Handler, store: BasePersistenceLayer
+    handler: Handler, store: BasePersistenceLayer, thread: int
 ) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     # Imported at first use: the idempotency package pulls in boto3.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function

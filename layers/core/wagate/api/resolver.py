@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -11,6 +13,7 @@ from aws_lambda_powertools.event_handler.depends import DependencyResolutionErro
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from wagate import __version__
 from wagate.api import errors
@@ -40,21 +43,72 @@ first one). Every error has the shape `{"error": {"code", "message", "details"}}
 DOCS_PATH = "/docs"
 
 
-# Powertools keeps the request being resolved in process-wide state: `BaseRouter.current_event` is a
-# class attribute set by every resolve, and routers read it through the last app that included them. On
-# Lambda one invocation runs per process at a time; `wagate serve` runs several on threads (one module
-# copy per concurrent invocation, which does not isolate class attributes), so resolves take turns here.
-_RESOLVING = threading.Lock()
+@dataclass
+class _Request:
+    """What Powertools keeps about the request being resolved (it declares these as app attributes)."""
+
+    event: BaseProxyEvent | None = None
+    lambda_context: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
+    processed_stack_frames: list[str] = field(default_factory=list)
+
+
+# Powertools sets the request on `BaseRouter` (class attributes) and routers read it through the last app
+# that included them. `wagate serve` resolves several requests at once on threads, so, as Powertools' own
+# HttpResolver does, each resolve keeps its request in a ContextVar (every thread has its own context).
+# It is module-wide, not per app: routers delegate to whichever app included them last.
+_REQUEST: ContextVar[_Request | None] = ContextVar("wagate_request", default=None)
+_OUTSIDE = _Request()  # before and between resolves (Powertools writes `context` at construction)
+
+
+def _state() -> _Request:
+    return _REQUEST.get() or _OUTSIDE
 
 
 class WagateResolver(APIGatewayHttpResolver):
-    """Powertools' HTTP API resolver, plus a body-size limit checked before anything parses the body, and
-    the Swagger UI route added by the first request for it."""
+    """Powertools' HTTP API resolver, with per-request state so concurrent resolves need no lock, a
+    body-size limit checked before anything parses the body, and the Swagger UI route added by the first
+    request for it."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._swagger_lock = threading.Lock()
         self._swagger_enabled = False
+
+    @property  # type: ignore[override]
+    def current_event(self) -> BaseProxyEvent:
+        event = _state().event
+        if event is None:
+            raise RuntimeError("current_event is only set while a request is being resolved")
+        return event
+
+    @current_event.setter
+    def current_event(self, value: BaseProxyEvent) -> None:
+        _state().event = value
+
+    @property
+    def lambda_context(self) -> Any:
+        return _state().lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        _state().lambda_context = value
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return _state().context
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        _state().context = value
+
+    @property
+    def processed_stack_frames(self) -> list[str]:
+        return _state().processed_stack_frames
+
+    @processed_stack_frames.setter
+    def processed_stack_frames(self, value: list[str]) -> None:
+        _state().processed_stack_frames = value
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body") or ""
@@ -70,9 +124,12 @@ class WagateResolver(APIGatewayHttpResolver):
             }
         if not self._swagger_enabled and APIGatewayProxyEventV2(dict(event)).path == DOCS_PATH:
             self._enable_swagger()
-        with _RESOLVING:
-            result: dict[str, Any] = super().resolve(event, context)
-        return result
+        # Powertools' resolve(), minus its writes to BaseRouter's class attributes.
+        token = _REQUEST.set(_Request(event=self._to_proxy_event(dict(event)), lambda_context=context))
+        try:
+            return self._build_response(self._resolve())
+        finally:
+            _REQUEST.reset(token)
 
     def _enable_swagger(self) -> None:
         """Powertools' `enable_swagger`, on demand: it imports the OpenAPI models (~40 ms), which no
