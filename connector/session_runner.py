@@ -226,7 +226,9 @@ class SessionRunner:
             log.info(
                 "%s: %s (%s); retrying in %.1fs", self.session.label, outcome.reason, outcome.detail, delay
             )
-            self.publish_event(Disconnected(outcome.reason.value, retry_in=round(delay, 3)))
+            self.publish_event(
+                Disconnected(outcome.reason.value, retry_in=round(delay, 3), detail=outcome.detail)
+            )
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)

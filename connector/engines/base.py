@@ -245,6 +245,7 @@ class Disconnected:
 
     reason: str
     retry_in: float | None
+    detail: str = ""  # what went wrong, for people: "TLS: the edge's certificate is not trusted (...)"
 
 
 @dataclass(frozen=True)

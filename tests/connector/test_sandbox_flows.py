@@ -117,7 +117,9 @@ def test_drop_reconnects_with_backoff_and_no_new_qr(world: World) -> None:
         world.command(CommandType.SANDBOX, session, action="drop")
         [lost] = await world.events.wait_for(session, LOST, since=since)
         assert lost.data["permanent"] is False and lost.data["retry_in"] >= 0
-        assert lost.data["reason"] == "connection_lost"
+        assert (
+            lost.data["reason"] == "connection_lost" and lost.data["detail"] == "sandbox: connection dropped"
+        )
         await world.events.wait_for(session, SUCCESS, since=since)
         assert world.events.of(session, QR, since=since) == []
 

@@ -65,7 +65,9 @@ class ContactEdgeThread(EdgeThread):
     async def start_contact(self) -> None:
         device = link_device(CONTACT)
         self.edge.provision(device.edge_record)
-        settings = WebSettings(url=self.edge.url, noise_root_key=self.edge.root_public, proxy="none")
+        settings = WebSettings(
+            url=self.edge.url, ca_file=self.edge.ca_file, noise_root_key=self.edge.root_public, proxy="none"
+        )
         session = SessionInfo("ten_contact", "ses_contact", "web")
         contact = self.contact
         contact.engine = WebEngine(session, await device.keys("ses_contact"), contact.emit, settings=settings)

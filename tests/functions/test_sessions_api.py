@@ -154,9 +154,15 @@ def test_events_from_an_older_lease_are_ignored(call: ApiCaller, key: str, funct
     deliver(functions, event(session, EventType.CONNECTION_SUCCESS, fence=5))
     deliver(functions, event(session, EventType.CONNECTION_LOST, fence=4, reason="stale owner"))
     assert call("GET", f"/v1/sessions/{session['id']}", key)[1]["status"] == "connected"
-    deliver(functions, event(session, EventType.CONNECTION_LOST, fence=5, reason="network"))
+    tls = (
+        "cannot open a WebSocket to wss://web.whatsapp.com/ws/chat: TLS: the edge's certificate is untrusted"
+    )
+    deliver(functions, event(session, EventType.CONNECTION_LOST, fence=5, reason="network", detail=tls))
     fetched = call("GET", f"/v1/sessions/{session['id']}", key)[1]
     assert fetched["status"] == "disconnected" and fetched["status_reason"] == "network"
+    assert fetched["status_detail"] == tls  # the reason says what kind, the detail says what to fix
+    deliver(functions, event(session, EventType.CONNECTION_SUCCESS, fence=5))
+    assert call("GET", f"/v1/sessions/{session['id']}", key)[1]["status_detail"] is None
 
 
 def test_actions_send_commands_and_refuse_the_wrong_state(

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 
+def node_trust(ca_file: str) -> dict[str, str]:
+    """Environment that makes a node child trust the fake edge's per-run CA (read once at node start)."""
+    return {"NODE_EXTRA_CA_CERTS": ca_file}
+
+
 class PeerStopped(Exception):
     """The child exited or went quiet; the message carries its stderr."""
 

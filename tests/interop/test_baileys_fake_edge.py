@@ -22,7 +22,7 @@ pytest.importorskip(
 
 from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.fakes.whatsapp_edge import FakeEdge, FakePhone
-from tests.interop.node_process import JsonLinesProcess
+from tests.interop.node_process import JsonLinesProcess, node_trust
 
 pytestmark = pytest.mark.interop
 
@@ -34,7 +34,9 @@ def test_baileys_pairs_restarts_logs_in_and_is_replaced(interop_dir: Path) -> No
 async def _baileys_session(interop_dir: Path) -> None:
     async with FakeEdge() as edge:
         node = await JsonLinesProcess.start(
-            ["node", str(interop_dir / "baileys_edge_client.mjs")], cwd=interop_dir, env=_node_env()
+            ["node", str(interop_dir / "baileys_edge_client.mjs")],
+            cwd=interop_dir,
+            env=_node_env(edge.ca_file),
         )
         try:
             await node.send(
@@ -75,8 +77,9 @@ async def _baileys_session(interop_dir: Path) -> None:
         assert edge.refusals == []
 
 
-def _node_env() -> dict[str, str]:
+def _node_env(ca_file: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "BAILEYS_LOG": os.environ.get("BAILEYS_LOG", "silent"),
+        **node_trust(ca_file),
     }

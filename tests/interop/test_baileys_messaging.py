@@ -27,7 +27,7 @@ from connector.engines.web.signal import SignalAddress
 from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.connector.web.harness import Harness, Linked, with_edge
 from tests.fakes.whatsapp_edge import FakePhone
-from tests.interop.node_process import JsonLinesProcess
+from tests.interop.node_process import JsonLinesProcess, node_trust
 
 pytestmark = pytest.mark.interop
 
@@ -66,6 +66,7 @@ async def start_baileys(h: Harness, interop_dir: Path) -> BaileysPeer:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "BAILEYS_LOG": os.environ.get("BAILEYS_LOG", "silent"),
+        **node_trust(h.edge.ca_file),
     }
     env |= {"BAILEYS_LOG_FILE": os.environ["BAILEYS_LOG_FILE"]} if "BAILEYS_LOG_FILE" in os.environ else {}
     node = await JsonLinesProcess.start(

@@ -23,7 +23,7 @@ from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.fakes.whatsapp_edge.linked import LinkedDevice
-from tests.interop.node_process import JsonLinesProcess
+from tests.interop.node_process import JsonLinesProcess, node_trust
 
 REPO = Path(__file__).resolve().parents[2]
 INTEROP = REPO / "tests" / "interop"
@@ -34,6 +34,7 @@ class EdgeProcess:
     process: JsonLinesProcess
     url: str
     root: bytes
+    ca_file: str
 
     @classmethod
     @asynccontextmanager
@@ -45,7 +46,7 @@ class EdgeProcess:
         )
         try:
             hello = await process.read()
-            yield cls(process, hello["url"], bytes.fromhex(hello["root"]))
+            yield cls(process, hello["url"], bytes.fromhex(hello["root"]), hello["ca_file"])
         finally:
             await process.close({"end": True})
 
@@ -64,7 +65,7 @@ class EdgeProcess:
         return stats
 
     def settings(self) -> WebSettings:
-        return WebSettings(url=self.url, noise_root_key=self.root, proxy="none")
+        return WebSettings(url=self.url, ca_file=self.ca_file, noise_root_key=self.root, proxy="none")
 
 
 @dataclass
@@ -125,7 +126,11 @@ async def baileys_fleet(
     node = await JsonLinesProcess.start(
         ["node", "--expose-gc", str(INTEROP / "baileys_edge_client.mjs")],
         cwd=INTEROP,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BAILEYS_LOG": "silent"},
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "BAILEYS_LOG": "silent",
+            **node_trust(edge.ca_file),
+        },
     )
     try:
         await node.send(

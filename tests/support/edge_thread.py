@@ -27,7 +27,11 @@ class EdgeThread:
     @property
     def env(self) -> dict[str, str]:
         """What `wagate serve` needs to point its web engine at this edge."""
-        return {"WAGATE_WA_URL": self.edge.url, "WAGATE_WA_NOISE_ROOT": self.edge.root_public.hex()}
+        return {
+            "WAGATE_WA_URL": self.edge.url,
+            "WAGATE_WA_NOISE_ROOT": self.edge.root_public.hex(),
+            "WAGATE_WA_CA_FILE": self.edge.ca_file,
+        }
 
     def run(self, coroutine: Awaitable[T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)  # type: ignore[arg-type]

@@ -27,7 +27,14 @@ class WebSettings(BaseModel):
         description="WAGATE_WA_VERSION, e.g. 2.3000.1035194821: fetch the current one at deploy time "
         "(python -m connector.engines.web.version); WhatsApp refuses outdated versions with 405",
     )
-    url: str = Field(DEFAULT_URL, description="WAGATE_WA_URL: the edge's WebSocket URL")
+    url: str = Field(
+        DEFAULT_URL, pattern=r"^wss://", description="WAGATE_WA_URL: the edge's WebSocket URL (TLS only)"
+    )
+    ca_file: str | None = Field(
+        None,
+        description="WAGATE_WA_CA_FILE: a PEM bundle to trust for the edge instead of the system store "
+        "(a TLS-intercepting proxy's CA; tests). SSL_CERT_FILE works too",
+    )
     origin: str = Field(DEFAULT_ORIGIN, description="WAGATE_WA_ORIGIN: the Origin header browsers send")
     noise_root_key: bytes = Field(
         WHATSAPP_ROOT_PUBLIC_KEY,
@@ -96,6 +103,7 @@ class WebSettings(BaseModel):
             keepalive_interval=self.keepalive_seconds,
             keepalive_grace=self.keepalive_grace_seconds,
             proxy=proxy,
+            ca_file=self.ca_file,
         )
 
     def trust(self, clock: Callable[[], float] = time.time) -> ServerTrust:
@@ -108,6 +116,7 @@ class WebSettings(BaseModel):
         names = {
             "wa_version": "WAGATE_WA_VERSION",
             "url": "WAGATE_WA_URL",
+            "ca_file": "WAGATE_WA_CA_FILE",
             "origin": "WAGATE_WA_ORIGIN",
             "noise_root_key": "WAGATE_WA_NOISE_ROOT",
             "proxy": "WAGATE_WA_PROXY",

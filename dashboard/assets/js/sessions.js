@@ -41,7 +41,8 @@ export class SessionStore {
     this.byId = new Map(
       items.map((s) => {
         const known = fresher(s);
-        return [s.id, known ? { ...s, status: known.status, status_reason: known.status_reason } : s];
+        const live = known && { status: known.status, status_reason: known.status_reason, status_detail: known.status_detail };
+        return [s.id, live ? { ...s, ...live } : s];
       }),
     );
     this.loaded = true;
@@ -85,7 +86,12 @@ export class SessionStore {
     const session = await request();
     const known = this.byId.get(id);
     if ((this.events.get(id) ?? 0) !== before && known) {
-      this.put({ ...session, status: known.status, status_reason: known.status_reason });
+      this.put({
+        ...session,
+        status: known.status,
+        status_reason: known.status_reason,
+        status_detail: known.status_detail,
+      });
     } else this.put(session);
     return session;
   }
@@ -107,6 +113,7 @@ export class SessionStore {
     if (data.status) {
       changed.status = data.status;
       changed.status_reason = data.reason ?? null; // as the API stores it: the reason goes with the status
+      changed.status_detail = data.detail || null;
     }
     if (data.phone) changed.phone = data.phone;
     if (event === "connection_success") changed.connected_at = Date.now() / 1000;

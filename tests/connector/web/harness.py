@@ -154,6 +154,7 @@ def with_edge(
         async with FakeEdge(config or EdgeConfig()) as edge:
             settings = WebSettings(
                 url=edge.url,
+                ca_file=edge.ca_file,
                 noise_root_key=edge.root_public,
                 proxy="none",
                 iq_timeout_seconds=5,

@@ -283,7 +283,7 @@ def test_stop_before_run_and_during_connect() -> None:
         accepted: list[asyncio.StreamWriter] = []
         silent = await asyncio.start_server(lambda _, writer: accepted.append(writer), "127.0.0.1", 0)
         port = silent.sockets[0].getsockname()[1]
-        stuck = h.start(url=f"ws://127.0.0.1:{port}/ws/chat", connect_timeout_seconds=60)
+        stuck = h.start(url=f"wss://127.0.0.1:{port}/ws/chat", connect_timeout_seconds=60)
         while not accepted:
             await asyncio.sleep(0.01)
         assert (await stuck.stop()).reason is ExitReason.STOPPED

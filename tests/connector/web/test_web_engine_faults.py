@@ -139,8 +139,21 @@ def test_nothing_listening_is_a_transient_loss() -> None:
         port = server.sockets[0].getsockname()[1]
         server.close()
         await server.wait_closed()
-        outcome = await h.start(url=f"ws://127.0.0.1:{port}/ws/chat").exit()
+        outcome = await h.start(url=f"wss://127.0.0.1:{port}/ws/chat").exit()
         assert (outcome.reason, outcome.retry) == (ExitReason.CONNECTION_LOST, Retry.BACKOFF)
+
+    with_edge(body)
+
+
+def test_an_edge_certificate_outside_the_trust_store_is_a_transient_explained_loss() -> None:
+    """Without the test CA the engine trusts only the system store: the TLS handshake fails, the engine
+    says so and backs off (a TLS-intercepting proxy may go away); nothing reaches the edge."""
+
+    async def body(h: Harness) -> None:
+        outcome = await h.start(ca_file=None).exit()
+        assert (outcome.reason, outcome.retry) == (ExitReason.CONNECTION_LOST, Retry.BACKOFF)
+        assert "TLS: the edge's certificate is not trusted" in outcome.detail
+        assert h.edge.sessions == []
 
     with_edge(body)
 

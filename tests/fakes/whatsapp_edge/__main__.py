@@ -1,7 +1,7 @@
 """The fake edge as its own process, for benchmarks: its memory and CPU stay out of the clients' figures.
 
 python -m tests.fakes.whatsapp_edge
-stdout, first line: {"url": "ws://127.0.0.1:<port>/ws/chat", "root": hex}
+stdout, first line: {"url": "wss://localhost:<port>/ws/chat", "root": hex, "ca_file": path of the CA to trust}
 stdin, one JSON per line:  {"provision": [record, ...]} → {"provisioned": n}   (state.provision_record)
                            {"accounts": ["155…", ...]} → {"accounts": n}   (numbers with only a phone)
                            {"stats": true} → {"live": n, "logins": n, "violations": [...], ...}
@@ -20,7 +20,7 @@ from tests.fakes.whatsapp_edge.server import FakeEdge
 
 async def main() -> None:
     async with FakeEdge() as edge:
-        _write({"url": edge.url, "root": edge.root_public.hex()})
+        _write({"url": edge.url, "root": edge.root_public.hex(), "ca_file": edge.ca_file})
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

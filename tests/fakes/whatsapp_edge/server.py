@@ -1,6 +1,7 @@
 """The fake edge itself: a loopback WebSocket server, its TEST certificate chain, its state and its controls.
 
-    async with FakeEdge() as edge:              # ws://127.0.0.1:<port>/ws/chat, TEST root in edge.root_public
+    async with FakeEdge() as edge:              # wss://localhost:<port>/ws/chat, TLS only: trust edge.ca_file
+                                                # and a TEST Noise root in edge.root_public
         phone = FakePhone(edge, "15551230001")
         ...                                     # point a client at edge.url, trusting edge.root_public
         await phone.scan(qr_text)               # the phone-side ADV crypto; pairing completes or raises
@@ -16,7 +17,9 @@
 The relay (relay.py) routes messages and receipts, the directory (directory.py) answers usync, bundle and
 group queries; see those modules for the wire shapes.
 
-Only the Origin header of WhatsApp Web and the `/ws/chat` path are accepted.
+Only TLS (the certificate comes from tests/fakes/tls.py's per-run CA, so a client must be told to trust
+it: `WAGATE_WA_CA_FILE`, `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`), the Origin header of WhatsApp Web and the
+`/ws/chat` path are accepted.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.noise.responder import issue_chain
 from connector.engines.web.signal import PreKeyBundle
+from tests.fakes.tls import local_ca
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.directory import bundle_nodes
 from tests.fakes.whatsapp_edge.primary import PhoneEndpoint, history_sync_notification
@@ -116,6 +120,7 @@ class FakeEdge:
         self._changed = asyncio.Event()
         self._server: Server | None = None
         self.url = ""
+        self.ca_file = local_ca().ca_file
 
     @property
     def root_public(self) -> bytes:
@@ -130,9 +135,10 @@ class FakeEdge:
             compression=None,
             ping_interval=None,
             max_size=32 * 1024 * 1024,
+            ssl=local_ca().server_context(),
         )
         port = next(iter(self._server.sockets)).getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}{PATH}"
+        self.url = f"wss://localhost:{port}{PATH}"
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

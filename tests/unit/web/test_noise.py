@@ -46,7 +46,9 @@ from connector.engines.web.noise.responder import (
 )
 from connector.engines.web.noise.socket import NoiseSocket, SocketConfig
 from connector.engines.web.noise.symmetric import MAX_NONCE, PROTOCOL_NAME, SymmetricState, hkdf2, nonce
+from connector.engines.web.noise.tls import client_context
 from connector.engines.web.proto import build as proto_build
+from tests.fakes.tls import local_ca
 
 NOW = 1_750_000_000
 ROOT, INTERMEDIATE, SERVER, STRANGER = (KeyPair.generate() for _ in range(4))
@@ -508,10 +510,14 @@ class Edge:
 
 def with_edge(edge: Edge, body: Callable[[SocketConfig], Awaitable[None]]) -> None:
     async def main() -> None:
-        async with serve(edge.handle, "127.0.0.1", 0) as server:
+        async with serve(edge.handle, "127.0.0.1", 0, ssl=local_ca().server_context()) as server:
             port = server.sockets[0].getsockname()[1]
             config = SocketConfig(
-                url=f"ws://127.0.0.1:{port}/ws/chat", proxy=None, handshake_timeout=5, keepalive_interval=0.02
+                url=f"wss://localhost:{port}/ws/chat",
+                proxy=None,
+                handshake_timeout=5,
+                keepalive_interval=0.02,
+                ca_file=local_ca().ca_file,
             )
             await asyncio.wait_for(body(config), timeout=20)  # a hang guard, not a timing assertion
 
@@ -560,7 +566,7 @@ def test_socket_refuses_an_untrusted_edge() -> None:
 
 def test_socket_gives_up_on_a_mute_edge() -> None:
     async def body(config: SocketConfig) -> None:
-        config = SocketConfig(url=config.url, proxy=None, handshake_timeout=0.2)
+        config = SocketConfig(url=config.url, proxy=None, handshake_timeout=0.2, ca_file=config.ca_file)
         with pytest.raises(ConnectionLost, match="handshake"):
             await NoiseSocket.connect(new_client(), config)
 
@@ -596,7 +602,9 @@ def test_socket_keepalive_detects_a_dead_edge() -> None:
         pass
 
     async def body(config: SocketConfig) -> None:
-        config = SocketConfig(url=config.url, proxy=None, keepalive_interval=0.02, keepalive_grace=0.02)
+        config = SocketConfig(
+            url=config.url, proxy=None, keepalive_interval=0.02, keepalive_grace=0.02, ca_file=config.ca_file
+        )
         sock = await NoiseSocket.connect(new_client(), config, keepalive=quiet)
         with pytest.raises(ConnectionLost, match="keepalive"):
             await sock.receive()
@@ -611,9 +619,54 @@ def test_socket_connection_failures_are_engine_errors() -> None:
 
     async def main() -> None:
         with pytest.raises(ConnectionLost):
-            await NoiseSocket.connect(new_client(), SocketConfig(url=f"ws://127.0.0.1:{port}/", proxy=None))
-        with pytest.raises(WebEngineError) as caught:
-            await NoiseSocket.connect(new_client(), SocketConfig(url="not a url", proxy=None))
-        assert not isinstance(caught.value, ConnectionLost)
+            await NoiseSocket.connect(new_client(), SocketConfig(url=f"wss://127.0.0.1:{port}/", proxy=None))
+        for url in ("not a url", f"ws://127.0.0.1:{port}/ws/chat"):  # clear text is refused before any I/O
+            with pytest.raises(WebEngineError) as caught:
+                await NoiseSocket.connect(new_client(), SocketConfig(url=url, proxy=None))
+            assert not isinstance(caught.value, ConnectionLost) and not caught.value.is_transient
+        with pytest.raises(WebEngineError, match="CA bundle") as bad_bundle:
+            await NoiseSocket.connect(
+                new_client(),
+                SocketConfig(url=f"wss://127.0.0.1:{port}/", proxy=None, ca_file="/nonexistent.pem"),
+            )
+        assert not bad_bundle.value.is_transient
+        with pytest.raises(ConnectionLost, match="resolve") as unresolvable:
+            await NoiseSocket.connect(
+                new_client(), SocketConfig(url="wss://edge.invalid/ws/chat", proxy=None)
+            )
+        assert unresolvable.value.details == {"stage": "dns"}
 
     asyncio.run(main())
+
+
+def test_socket_verifies_the_edge_certificate_against_the_trust_store() -> None:
+    """The system store does not know the test CA: the TLS handshake fails as a transient, explained
+    loss (a captive proxy may go away) and no Noise byte is sent."""
+    edge = Edge()
+
+    async def body(config: SocketConfig) -> None:
+        untrusted = SocketConfig(url=config.url, proxy=None, handshake_timeout=5)
+        with pytest.raises(ConnectionLost, match="certificate is not trusted") as caught:
+            await NoiseSocket.connect(new_client(), untrusted)
+        assert caught.value.is_transient and caught.value.details == {"stage": "tls"}
+
+    with_edge(edge, body)
+    assert edge.received == []
+
+
+def test_socket_finds_a_private_ca_through_ssl_cert_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no CA bundle configured, the system store is OpenSSL's: SSL_CERT_FILE points it at ours."""
+    monkeypatch.setenv("SSL_CERT_FILE", local_ca().ca_file)
+    client_context.cache_clear()
+    edge = Edge()
+
+    async def body(config: SocketConfig) -> None:
+        system = SocketConfig(url=config.url, proxy=None, handshake_timeout=5)
+        async with await NoiseSocket.connect(new_client(), system) as sock:
+            await sock.send(b"\x00hello")
+            assert await sock.receive() == b"\x00hello"
+
+    try:
+        with_edge(edge, body)
+    finally:
+        client_context.cache_clear()

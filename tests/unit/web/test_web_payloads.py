@@ -107,7 +107,8 @@ def test_settings_from_the_environment() -> None:
     settings = WebSettings.from_env(
         {
             "WAGATE_WA_VERSION": "2.3000.1099999999",
-            "WAGATE_WA_URL": "ws://127.0.0.1:9/ws/chat",
+            "WAGATE_WA_URL": "wss://localhost:9/ws/chat",
+            "WAGATE_WA_CA_FILE": "/etc/wagate/proxy-ca.pem",
             "WAGATE_WA_NOISE_ROOT": root.hex(),
             "WAGATE_WA_PROXY": "none",
             "WAGATE_WA_DEVICE_NAME": "Acme CRM",
@@ -115,7 +116,8 @@ def test_settings_from_the_environment() -> None:
         }
     )
     assert settings.wa_version == (2, 3000, 1099999999) and settings.noise_root_key == root
-    assert settings.socket_config().proxy is None and settings.socket_config().url.startswith("ws://")
+    assert settings.socket_config().proxy is None and settings.socket_config().url.startswith("wss://")
+    assert settings.socket_config().ca_file == "/etc/wagate/proxy-ca.pem"
     assert settings.trust().root_public_key == root
     defaults = WebSettings.from_env({})
     assert defaults.noise_root_key == WHATSAPP_ROOT_PUBLIC_KEY and defaults.socket_config().proxy is True
@@ -124,6 +126,7 @@ def test_settings_from_the_environment() -> None:
         {"WAGATE_WA_VERSION": "latest"},
         {"WAGATE_WA_NOISE_ROOT": "abcd"},
         {"WAGATE_WA_BROWSER": "Lynx"},
+        {"WAGATE_WA_URL": "ws://web.whatsapp.com/ws/chat"},  # the edge is TLS only
     ):
         with pytest.raises(ValidationError):
             WebSettings.from_env(bad)

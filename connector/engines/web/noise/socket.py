@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket as stdlib_socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from websockets.typing import Origin
 
 from connector.engines.web.errors import ConnectionLost, FrameError, HandshakeError, WebEngineError
 from connector.engines.web.noise.handshake import HandshakeComplete, NoiseClient, PayloadReceived
+from connector.engines.web.noise.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class SocketConfig:
     keepalive_grace: float = 5.0  # silence longer than interval + grace means the link is dead
     max_message_size: int = 32 * 1024 * 1024  # one WebSocket message may carry several 16 MiB frames
     proxy: str | Literal[True] | None = True  # True: the system's proxy settings, as websockets does
+    ca_file: str | None = None  # a PEM bundle to trust instead of the system store (private CA, tests)
 
 
 class NoiseSocket:
@@ -185,6 +188,10 @@ class NoiseSocket:
 
 
 async def _open(config: SocketConfig, ssl_context: ssl.SSLContext | None) -> ClientConnection:
+    if not config.url.startswith("wss://"):
+        # The edge speaks TLS only; a clear-text URL is a configuration mistake, not a network fault.
+        raise WebEngineError(f"the edge URL must start with wss:// (TLS): {config.url!r}")
+    context = ssl_context if ssl_context is not None else client_context(config.ca_file)
     try:
         return await connect(
             config.url,
@@ -197,14 +204,38 @@ async def _open(config: SocketConfig, ssl_context: ssl.SSLContext | None) -> Cli
             compression=None,
             max_size=config.max_message_size,
             proxy=config.proxy,
-            ssl=ssl_context,
+            ssl=context,
         )
     except InvalidURI as exc:
         raise WebEngineError(f"invalid edge URL {config.url!r}: {exc}") from exc
     except TimeoutError as exc:
-        raise ConnectionLost(f"no WebSocket to {config.url} within {config.connect_timeout} s") from exc
+        raise ConnectionLost(
+            f"no WebSocket to {config.url} within {config.connect_timeout} s", details={"stage": "timeout"}
+        ) from exc
     except (OSError, InvalidHandshake, WebSocketException) as exc:
-        raise ConnectionLost(f"cannot open a WebSocket to {config.url}: {exc}") from exc
+        stage, why = connect_failure(exc)
+        raise ConnectionLost(
+            f"cannot open a WebSocket to {config.url}: {why}", details={"stage": stage}
+        ) from exc
+    except ValueError as exc:  # websockets refusing its arguments (a proxy URL it cannot use)
+        raise WebEngineError(f"cannot connect to {config.url}: {exc}") from exc
+
+
+def connect_failure(exc: BaseException) -> tuple[str, str]:
+    """(stage, explanation) of a failure to open the WebSocket: dns | tls | connect | upgrade.
+
+    Every stage is transient for the engine (the network, a captive proxy or the edge may recover), but
+    the stage tells an operator where to look.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls", f"TLS: the edge's certificate is not trusted ({exc.verify_message or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return "tls", f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, stdlib_socket.gaierror):
+        return "dns", f"cannot resolve the edge's host name ({exc.strerror or exc})"
+    if isinstance(exc, OSError):
+        return "connect", f"cannot reach the edge ({exc.strerror or exc})"
+    return "upgrade", f"the WebSocket upgrade failed ({exc})"
 
 
 async def _handshake(

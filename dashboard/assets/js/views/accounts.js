@@ -101,6 +101,7 @@ export function mount(root, ctx) {
         ? h("div", {}, h("dt", {}, "Connected"), h("dd", { title: fullTime(session.connected_at) }, shortTime(session.connected_at)))
         : null,
       session.status_reason ? h("div", {}, h("dt", {}, "Reason"), h("dd", {}, session.status_reason)) : null,
+      session.status_detail ? h("div", {}, h("dt", {}, "Details"), h("dd", {}, session.status_detail)) : null,
     );
     const focused = card.actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     replace(card.actions, actionButtons(session));

@@ -30,7 +30,7 @@ class CommandType(enum.StrEnum):
 class EventType(enum.StrEnum):
     QR_CODE = "qr_code"  # data: qr (text to encode), expires_at
     CONNECTION_SUCCESS = "connection_success"  # data: phone, jid, name
-    CONNECTION_LOST = "connection_lost"  # data: reason, retry_in (seconds), permanent=false
+    CONNECTION_LOST = "connection_lost"  # data: reason, retry_in (seconds), detail, permanent=false
     LOGGED_OUT = "logged_out"  # data: reason
     SESSION_FAILED = "session_failed"  # data: reason (banned, bad configuration, ...); permanent
     SESSION_STATUS = "session_status"  # data: status (connecting, pending, disconnected by request)

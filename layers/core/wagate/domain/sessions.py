@@ -80,6 +80,9 @@ class Session(BaseModel):
     phone: str | None = Field(None, description="E.164 number, once known (given, or learned at pairing)")
     status: SessionStatus
     status_reason: str | None = None
+    status_detail: str | None = Field(
+        None, description="what happened, in words (e.g. why the connection to WhatsApp cannot open)"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: float
     updated_at: float

@@ -166,7 +166,7 @@ class SessionService:
         item = self.get_item(tenant_id, session_id)
         changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
         if item["status"] in PERMANENT:
-            changes.update(status=SessionStatus.PENDING.value, status_reason=None)
+            changes.update(status=SessionStatus.PENDING.value, status_reason=None, status_detail=None)
         session = self._update(item, changes)
         self._command(session, CommandType.CONNECT, {"restart": restart})
         return session
@@ -224,6 +224,7 @@ class SessionService:
                 return None
             changes["status"] = status.value
             changes["status_reason"] = event.data.get("reason")
+            changes["status_detail"] = event.data.get("detail") or None
         if event.type == EventType.SESSION_STATUS and event.data.get("reason") == "qr_timeout":
             changes["desired"] = "stopped"  # nobody scanned: don't show QR codes again after a restart
         if event.type == EventType.QR_CODE:
