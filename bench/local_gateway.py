@@ -35,7 +35,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = (
-    "import sys; from pathlib import Path; from wagate.local.runner import serve; "
+    "import sys; from pathlib import Path; from local.runner import serve; "
     "sys.exit(serve(template=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), port=0))"
 )
 Result = tuple[float, float, list[float], dict[int, int]]  # started, finished, latencies, statuses
@@ -55,7 +55,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def create_api_key(data_dir: Path) -> str | None:
-    command = [sys.executable, "-m", "wagate.cli", "admin", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "local.cli", "admin", "--data-dir", str(data_dir)]
     command += ["create-tenant", "bench", "--json"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=_clean_env())
     if done.returncode != 0:

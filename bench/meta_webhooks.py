@@ -31,6 +31,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from pydantic import SecretStr  # noqa: E402
 
+from local.template import load_template  # noqa: E402
 from wagate import wiring  # noqa: E402
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus  # noqa: E402
 from wagate.services import tenants  # noqa: E402
@@ -155,8 +156,8 @@ def setup(d: wiring.Deps) -> tuple[str, str]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(backend="local", data_dir=Path(tmp) / "data", template=ROOT / "template.yaml")
-        d = wiring.build(settings)
+        settings = Settings(backend="local", data_dir=Path(tmp) / "data")
+        d = wiring.build(settings, load_template(ROOT / "template.yaml").queue_definitions())
         wiring.install(d)
         tenant_id, session_id = setup(d)
         handler = load_handler()

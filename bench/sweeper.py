@@ -24,11 +24,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from local.template import load_template
 from wagate.adapters.local.sqlite_queue import SqliteQueues
 from wagate.adapters.local.sqlite_table import SqliteTable, _store
 from wagate.domain.ids import new_id
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
-from wagate.local.template import load_template
 from wagate.ports import Item
 from wagate.services import due_index, scheduler
 from wagate.services.due_index import DISPATCH_QUEUE

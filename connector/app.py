@@ -35,7 +35,7 @@ class ConnectorDeps(Protocol):
 
 
 class Connector:
-    """A `wagate.local.runner.Service`: `serve(services=[Connector.from_deps])` runs it inside
+    """A `local.runner.Service`: `serve(services=[Connector.from_deps])` runs it inside
     `wagate serve`; `python -m connector` runs it alone."""
 
     name = "connector"

@@ -82,7 +82,7 @@ class Supervisor:
         except NotFound as exc:
             raise NotFound(
                 f"the connector needs the queues {EVENTS_QUEUE} and CommandQueue0..{config.shards - 1}"
-                " (declared in template.yaml; locally WAGATE_TEMPLATE must point at it)"
+                " (declared in template.yaml; locally, recorded in the queue file by `wagate serve`)"
             ) from exc
         self.publisher = EventPublisher(events, clock)
         self.members = Members(table, clock, owner, ttl=config.shard_lease_seconds)

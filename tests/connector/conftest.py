@@ -42,27 +42,6 @@ def queue_definitions(shards: int = SHARDS) -> dict[str, QueueDefinition]:
     return {d.name: d for d in definitions}
 
 
-def queue_template(shards: int = SHARDS) -> str:
-    """A template.yaml with only those queues, for `python -m connector` in a subprocess."""
-    lines = ["AWSTemplateFormatVersion: '2010-09-09'", "Resources:"]
-    for definition in queue_definitions(shards).values():
-        lines += [
-            f"  {definition.name}:",
-            "    Type: AWS::SQS::Queue",
-            "    Properties:",
-            "      FifoQueue: true",
-            "      ContentBasedDeduplication: true",
-            f"      VisibilityTimeout: {definition.visibility_timeout}",
-        ]
-        if definition.dlq is not None:
-            lines += [
-                "      RedrivePolicy:",
-                f"        deadLetterTargetArn: !GetAtt {definition.dlq}.Arn",
-                f"        maxReceiveCount: {definition.max_receives}",
-            ]
-    return "\n".join(lines) + "\n"
-
-
 def fast_sandbox(journal: Path, **overrides: Any) -> SandboxSettings:
     values: dict[str, Any] = dict(
         qr_first_seconds=0.4,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from connector.engines.base import provider_message_id
 from tests.connector.conftest import sessions_in_every_shard
-from tests.connector.send_support import accept, deps_of, make_send_world, prepair, send_template
+from tests.connector.send_support import accept, deps_of, make_send_world, prepair
 from wagate.domain.events import EventType, SessionEvent
 from wagate.services.connector_events import handle_event
 from wagate.services.messages import message_key
@@ -52,12 +52,11 @@ class Report:
         )
 
 
-def connector_env(data_dir: Path, template: Path, owner: str, *, paced: bool) -> dict[str, str]:
+def connector_env(data_dir: Path, owner: str, *, paced: bool) -> dict[str, str]:
     env = {
         **os.environ,
         "WAGATE_BACKEND": "local",
         "WAGATE_DATA_DIR": str(data_dir),
-        "WAGATE_TEMPLATE": str(template),
         "WAGATE_CONNECTOR_ID": owner,
         "WAGATE_SHARD_LEASE_SECONDS": "1.5",
         "WAGATE_SESSION_LEASE_SECONDS": "3",
@@ -147,9 +146,7 @@ def run(
     """Run the scenario in `tmp`; raises AssertionError (with the connectors' logs) when it stalls."""
     started = time.monotonic()
     data_dir = tmp / "data"
-    world = make_send_world(data_dir)
-    template = tmp / "template.yaml"
-    template.write_text(send_template())
+    world = make_send_world(data_dir)  # the queue file records the definitions the connectors open
     sessions = sessions_in_every_shard(world, per_shard=per_shard)
     for session in sessions:
         asyncio.run(prepair(world, session))
@@ -172,7 +169,7 @@ def run(
     def start(owner: str, *, last: bool) -> subprocess.Popen[bytes]:
         log = tmp / f"{owner}.log"
         logs.append(log)
-        env = connector_env(data_dir, template, owner, paced=paced and not last)
+        env = connector_env(data_dir, owner, paced=paced and not last)
         return subprocess.Popen(
             [sys.executable, "-m", "connector"],
             cwd=ROOT,

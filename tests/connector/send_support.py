@@ -49,27 +49,6 @@ def send_queue_definitions(shards: int = SHARDS, *, visibility: int = 30) -> dic
     return {d.name: d for d in definitions}
 
 
-def send_template(shards: int = SHARDS, *, visibility: int = 30) -> str:
-    """The same queues as a template.yaml, for `python -m connector` in a subprocess."""
-    lines = ["AWSTemplateFormatVersion: '2010-09-09'", "Resources:"]
-    for definition in send_queue_definitions(shards, visibility=visibility).values():
-        lines += [
-            f"  {definition.name}:",
-            "    Type: AWS::SQS::Queue",
-            "    Properties:",
-            "      FifoQueue: true",
-            f"      ContentBasedDeduplication: {'true' if definition.content_based_dedup else 'false'}",
-            f"      VisibilityTimeout: {definition.visibility_timeout}",
-        ]
-        if definition.dlq is not None:
-            lines += [
-                "      RedrivePolicy:",
-                f"        deadLetterTargetArn: !GetAtt {definition.dlq}.Arn",
-                f"        maxReceiveCount: {definition.max_receives}",
-            ]
-    return "\n".join(lines) + "\n"
-
-
 def make_send_world(data_dir: Path) -> World:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return World(

@@ -25,7 +25,6 @@ from tests.connector.conftest import (
     World,
     assert_never_two_sockets,
     make_world,
-    queue_template,
     sessions_in_every_shard,
 )
 from wagate.domain.events import EventType
@@ -33,12 +32,11 @@ from wagate.domain.events import EventType
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def connector_env(data_dir: Path, template: Path, owner: str) -> dict[str, str]:
+def connector_env(data_dir: Path, owner: str) -> dict[str, str]:
     return {
         **os.environ,
         "WAGATE_BACKEND": "local",
         "WAGATE_DATA_DIR": str(data_dir),
-        "WAGATE_TEMPLATE": str(template),
         "WAGATE_CONNECTOR_ID": owner,
         "WAGATE_SHARDS": str(SHARDS),
         "WAGATE_SHARD_LEASE_SECONDS": "1.5",
@@ -110,12 +108,11 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 
 def test_kill_9_one_connector_and_the_other_takes_over(tmp_path: Path, processes: Processes) -> None:
     data_dir = tmp_path / "data"
-    world = make_world(data_dir)  # creates the table, the queues and the master key first
-    template = tmp_path / "template.yaml"
-    template.write_text(queue_template(SHARDS))
+    # Creates the table, the master key and the queues first; the queue file records their definitions.
+    world = make_world(data_dir)
     sessions = sessions_in_every_shard(world, per_shard=2)
-    doomed = processes.start("c1", connector_env(data_dir, template, "c1"))
-    survivor = processes.start("c2", connector_env(data_dir, template, "c2"))
+    doomed = processes.start("c1", connector_env(data_dir, "c1"))
+    survivor = processes.start("c2", connector_env(data_dir, "c2"))
 
     async def scenario() -> float:
         await wait_until(

@@ -515,6 +515,30 @@ def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_sqlite_opens_the_definitions_its_creator_recorded(tmp_path: Path) -> None:
+    """A second process (the connector beside `wagate serve`) opens the queues without template.yaml."""
+    path = tmp_path / "q.db"
+    early = SqliteQueues(path)  # opened before the creator ran: knows no queue yet
+    with pytest.raises(NotFound):
+        SqliteQueues(path).get("Jobs")
+    definitions = {
+        "Dead": QueueDefinition("Dead", fifo=True),
+        "Jobs": QueueDefinition("Jobs", fifo=True, visibility_timeout=7, dlq="Dead", max_receives=2),
+    }
+    creator = SqliteQueues(path, definitions)
+    creator.get("Jobs").send("job", group_id="g")
+    opener = SqliteQueues(path)
+    assert opener.get("Jobs").fifo
+    for _ in range(2):  # max_receives and the DLQ came from the record
+        assert len(opener.get("Jobs").receive(visibility_timeout=0)) == 1
+    assert opener.get("Jobs").receive() == []
+    assert [m.body for m in drain(early.get("Dead"))] == ["job"]  # looked up again on a miss
+    with pytest.raises(NotFound):
+        opener.get("Other")
+    for queues in (early, creator, opener):
+        queues.close()
+
+
 @pytest.mark.parametrize(
     "definitions",
     [

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from local.template import load_template
 from tests.fakes.push import RecordingPush
 from tests.support.aws_template import TEMPLATE
 from tests.support.lambdas import ApiCaller, load_function
@@ -21,7 +22,8 @@ FUNCTIONS = ("api", "authorizer", "events", "ws", "sweeper", "dispatcher", "webh
 
 @pytest.fixture
 def local_deps(tmp_path: Path) -> Iterator[wiring.Deps]:
-    deps = wiring.build(Settings(backend="local", data_dir=tmp_path / "data", template=TEMPLATE))
+    settings = Settings(backend="local", data_dir=tmp_path / "data")
+    deps = wiring.build(settings, load_template(TEMPLATE).queue_definitions())
     deps = dataclasses.replace(deps, push=RecordingPush())
     wiring.install(deps)
     yield deps

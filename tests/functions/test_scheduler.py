@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from local.template import load_template
 from tests.fakes.clock import FakeClock
 from tests.support.aws_template import TEMPLATE
 from tests.support.lambdas import LambdaContext, load_function
@@ -17,7 +18,6 @@ from wagate import wiring
 from wagate.adapters.local.sqlite_queue import SqliteQueues
 from wagate.api.dependencies import message_service
 from wagate.domain.events import Command
-from wagate.local.template import load_template
 from wagate.services import due_index, scheduler, tenants
 from wagate.services.messages import SendRequest
 from wagate.services.sessions import command_queue, shard_of

@@ -21,6 +21,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from local.queue_runner import sqs_record
+from local.template import load_template
 from tests.fakes.clock import FakeClock
 from tests.functions.test_conversations_api import incoming
 from tests.functions.test_sessions_api import deliver
@@ -31,8 +33,6 @@ from wagate import wiring
 from wagate.adapters.http_webhooks import HttpWebhookSender
 from wagate.adapters.local.sqlite_queue import SqliteQueues
 from wagate.domain.webhooks import RETRY_DELAYS
-from wagate.local.queue_runner import sqs_record
-from wagate.local.template import load_template
 from wagate.services import tenants
 
 SPECS = load_template(TEMPLATE)

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from local.runner import LocalRunner, bind
+from local.template import load_template
+from local.template_model import Template
 from tests.local.harness import GATEWAY_TEMPLATE, RunningGateway, start_in_thread, stop_thread
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.local.runner import LocalRunner, bind
-from wagate.local.template import load_template
-from wagate.local.template_model import Template
 
 
 @pytest.fixture(scope="session")

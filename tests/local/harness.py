@@ -9,8 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.runner import LocalRunner
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.local.runner import LocalRunner
 
 TEMPLATES = Path(__file__).parent / "templates"
 GATEWAY_TEMPLATE = TEMPLATES / "gateway" / "template.yaml"

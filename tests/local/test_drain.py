@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx
 
+from local.template import load_template
 from tests.local.harness import TEMPLATES
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = TEMPLATES / "drain" / "template.yaml"
 SERVE = (
-    "import sys; from pathlib import Path; from wagate.local.runner import serve; "
+    "import sys; from pathlib import Path; from local.runner import serve; "
     "sys.exit(serve(template=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), port=0))"
 )
 

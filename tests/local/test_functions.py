@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from wagate.local.functions import FunctionError, FunctionRuntime
-from wagate.local.template_model import FunctionSpec
+from local.functions import FunctionError, FunctionRuntime
+from local.template_model import FunctionSpec
 
 
 def spec(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wagate.local.http_routing import RouteTable
-from wagate.local.intrinsics import TemplateError
-from wagate.local.template_model import HttpRouteSpec
+from local.http_routing import RouteTable
+from local.intrinsics import TemplateError
+from local.template_model import HttpRouteSpec
 
 
 def table(*keys: str) -> RouteTable:

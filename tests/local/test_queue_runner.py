@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from local.functions import FunctionRuntime
+from local.queue_runner import BatchOutcome, MalformedBatchResponse, QueueRunner, failed_ids
+from local.template_model import Template
 from tests.local.harness import RunningGateway
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.local.functions import FunctionRuntime
-from wagate.local.queue_runner import BatchOutcome, MalformedBatchResponse, QueueRunner, failed_ids
-from wagate.local.template_model import Template
 
 
 class Harness:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from local.runner import MAX_LOCAL_POLLERS, LocalRunner, bind
+from local.template import load_template
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.local.runner import MAX_LOCAL_POLLERS, LocalRunner, bind
-from wagate.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import httpx
 
+from local.runner import LocalRunner, bind, urls_for
+from local.template_model import Template
 from tests.local.harness import start_in_thread, stop_thread
-from wagate.local.runner import LocalRunner, bind, urls_for
-from wagate.local.template_model import Template
 
 
 class RecordingService:

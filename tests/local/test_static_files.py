@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local.intrinsics import TemplateError
+from local.runner import LocalRunner, bind
+from local.static_files import StaticFiles
+from local.template_model import HttpRouteSpec, Template
 from tests.local.harness import RunningGateway, start_in_thread, stop_thread
-from wagate.local.intrinsics import TemplateError
-from wagate.local.runner import LocalRunner, bind
-from wagate.local.static_files import StaticFiles
-from wagate.local.template_model import HttpRouteSpec, Template
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from wagate.local.runner import function_environment
-from wagate.local.template import TemplateError, load_template
-from wagate.local.template_apis import IMPLICIT_HTTP_API
-from wagate.local.template_model import Template
+from local.runner import function_environment
+from local.template import TemplateError, load_template
+from local.template_apis import IMPLICIT_HTTP_API
+from local.template_model import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from wagate.local.functions import FunctionRuntime
-from wagate.local.template_model import FunctionSpec, ScheduleSpec, Template
-from wagate.local.timers import Timers, scheduled_event
+from local.functions import FunctionRuntime
+from local.template_model import FunctionSpec, ScheduleSpec, Template
+from local.timers import Timers, scheduled_event
 
 
 def sweeper_runtime(template: Template) -> FunctionRuntime:

@@ -22,13 +22,13 @@ from botocore.config import Config
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from local.runner import LocalRunner, bind
+from local.template_model import Template
+from local.ws_events import MAX_MESSAGE_BYTES, select_route
+from local.ws_gateway import DirectPush
 from tests.local.harness import RunningGateway, start_in_thread, stop_thread
 from wagate.adapters.aws.apigw_push import ApiGatewayPush
 from wagate.domain.errors import Gone, ItemTooLarge
-from wagate.local.runner import LocalRunner, bind
-from wagate.local.template_model import Template
-from wagate.local.ws_events import MAX_MESSAGE_BYTES, select_route
-from wagate.local.ws_gateway import DirectPush
 
 
 def open_socket(gateway: RunningGateway, query: str = "token=good") -> tuple[ClientConnection, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
-from wagate.local.language_extensions import expand_for_each
+from local.language_extensions import expand_for_each
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

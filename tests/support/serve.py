@@ -46,7 +46,7 @@ class Server:
         command = [
             sys.executable,
             "-m",
-            "wagate.cli",
+            "local.cli",
             "serve",
             "--data-dir",
             str(self.data_dir),
@@ -89,7 +89,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "wagate.cli",
+                "local.cli",
                 "admin",
                 "--data-dir",
                 str(self.data_dir),

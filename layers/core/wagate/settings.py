@@ -17,7 +17,6 @@ class Settings(BaseModel):
 
     backend: Literal["aws", "local"] = Field("local", description="WAGATE_BACKEND")
     data_dir: Path = Field(Path(".wagate"), description="WAGATE_DATA_DIR: local mode's one data directory")
-    template: Path | None = Field(None, description="WAGATE_TEMPLATE: template.yaml, for local queues")
     table_name: str = Field("wagate", description="TABLE_NAME (aws)")
     kms_key_id: str | None = Field(None, description="KMS_KEY_ID (aws)")
     idempotency_table: str = Field("wagate-idempotency", description="IDEMPOTENCY_TABLE (aws)")
@@ -60,7 +59,6 @@ class Settings(BaseModel):
         raw = {
             "backend": env.get("WAGATE_BACKEND"),
             "data_dir": env.get("WAGATE_DATA_DIR"),
-            "template": env.get("WAGATE_TEMPLATE"),
             "table_name": env.get("TABLE_NAME"),
             "kms_key_id": env.get("KMS_KEY_ID"),
             "idempotency_table": env.get("IDEMPOTENCY_TABLE"),

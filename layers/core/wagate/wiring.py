@@ -3,6 +3,10 @@
 Handlers call `deps()`; nothing is constructed at import time (a boto3 client made at import escapes
 moto in tests and slows cold starts). The local runner builds one `Deps` for its whole process and
 `install()`s it, so every handler thread shares the same SQLite connections and queue wake-ups.
+
+The layer never reads template.yaml (its parser, cfn-lint, is the local runner's, not Lambda's): the
+runner passes the queue definitions it read to `build()`, and the SQLite queue file records them, so any
+other local process (`python -m connector` beside `wagate serve`) builds its adapters without them.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wagate.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
     from wagate.adapters.cloud_api import GraphApi
+    from wagate.adapters.local.sqlite_queue import QueueDefinition
     from wagate.ports import Crypto, MediaProbe, Push, Queues, Table, WebhookSender
 
 
@@ -106,13 +113,14 @@ def reset() -> None:
         _deps = None
 
 
-def build(settings: Settings) -> Deps:
+def build(settings: Settings, queue_definitions: Mapping[str, QueueDefinition] | None = None) -> Deps:
+    """`queue_definitions` (local backend): the queues to create; None opens those the file records."""
     if settings.backend == "aws":
         return _build_aws(settings)
-    return _build_local(settings)
+    return _build_local(settings, queue_definitions)
 
 
-def _build_local(settings: Settings) -> Deps:
+def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] | None) -> Deps:
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
     from wagate.adapters.local.file_crypto import FileCrypto
     from wagate.adapters.local.idempotency_store import TableIdempotencyStore
@@ -120,11 +128,6 @@ def _build_local(settings: Settings) -> Deps:
     from wagate.adapters.local.sqlite_table import SqliteTable
 
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    definitions: dict[str, Any] = {}
-    if settings.template is not None:
-        from wagate.local.template import load_template
-
-        definitions = dict(load_template(settings.template).queue_definitions())
     push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
     table = SqliteTable(settings.table_path)
     return Deps(

@@ -7,6 +7,11 @@ is one committed transaction, so a `kill -9` loses nothing sent and resurrects n
 `synchronous=NORMAL` is durable against a process crash; pass `synchronous="FULL"` to also survive a
 power loss (one fsync per operation, several times slower).
 
+Definitions. The process that creates the queues (the local runner, from template.yaml) passes their
+definitions; they are recorded in the file (table `queue_definitions`), so another process on the same
+file (`python -m connector` beside `wagate serve`) opens it with `definitions=None` and needs no template.
+A name it does not know yet is looked up in the file again, in case the creator recorded it since.
+
 Concurrency. Every thread gets its own connection; a receive claims its messages inside `BEGIN IMMEDIATE`,
 so two receivers (threads or processes) never get the same message. Long polls are woken at once by sends
 in this process (one `threading.Condition` per queue) and re-check every `POLL_INTERVAL` for other
@@ -28,7 +33,9 @@ Semantics, as SQS:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -74,6 +81,10 @@ CREATE TABLE IF NOT EXISTS queue_dedup (
     PRIMARY KEY (queue, dedup_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS queue_dedup_expiry ON queue_dedup (expires_at);
+CREATE TABLE IF NOT EXISTS queue_definitions (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 _COLUMNS = "seq, message_id, body, group_id, sent_at, receive_count"
@@ -111,28 +122,30 @@ class _Signal:
 
 
 class SqliteQueues:
-    """All queues of `definitions` in the SQLite file at `path` (created if missing)."""
+    """All queues of `definitions` in the SQLite file at `path` (created if missing); `None`: the queues
+    recorded in the file by the process that created them."""
 
     def __init__(
         self,
         path: Path,
-        definitions: Mapping[str, QueueDefinition],
+        definitions: Mapping[str, QueueDefinition] | None = None,
         *,
         clock: Callable[[], float] = time.time,
         synchronous: str = "NORMAL",
     ) -> None:
-        _check_definitions(definitions)
+        if definitions is not None:
+            _check_definitions(definitions)
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInput("synchronous must be NORMAL or FULL")
         self._path = Path(path)
-        self._definitions = dict(definitions)
         self._clock = clock
         self._synchronous = synchronous
         self._local = threading.local()
         self._all_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._writer = threading.RLock()
-        self._signals = {name: _Signal() for name in self._definitions}
+        self._signals: dict[str, _Signal] = {}
+        self._signals_lock = threading.Lock()
         self._queues: dict[str, SqliteQueue] = {}
         self._last_prune = 0.0
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,10 +153,24 @@ class SqliteQueues:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if definitions is not None:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO queue_definitions (name, definition) VALUES (?, ?)",
+                    [(name, json.dumps(dataclasses.asdict(d))) for name, d in definitions.items()],
+                )
+        self._recorded = definitions is None
+        self._definitions = self._read_definitions() if definitions is None else dict(definitions)
+
+    def _read_definitions(self) -> dict[str, QueueDefinition]:
+        rows = self.connection().execute("SELECT name, definition FROM queue_definitions").fetchall()
+        return {str(name): QueueDefinition(**json.loads(text)) for name, text in rows}
 
     def get(self, logical_name: str) -> SqliteQueue:
         """Raises NotFound for a name that is not among the definitions."""
         definition = self._definitions.get(logical_name)
+        if definition is None and self._recorded:
+            self._definitions = self._read_definitions()
+            definition = self._definitions.get(logical_name)
         if definition is None:
             raise NotFound(f"no queue named {logical_name!r}")
         queue = self._queues.get(logical_name)
@@ -202,7 +229,11 @@ class SqliteQueues:
         return self._clock()
 
     def signal(self, name: str) -> _Signal:
-        return self._signals[name]
+        signal = self._signals.get(name)
+        if signal is None:
+            with self._signals_lock:
+                signal = self._signals.setdefault(name, _Signal())
+        return signal
 
     def prune_dedup(self, conn: sqlite3.Connection, now: float) -> None:
         if now - self._last_prune >= _PRUNE_EVERY:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from wagate.local.asgi import Receive, Scope, Send, send_response
-from wagate.local.http_events import gateway_error
-from wagate.local.http_gateway import HttpApiGateway
-from wagate.local.static_files import StaticFiles
-from wagate.local.ws_gateway import CONNECTIONS_PREFIX, WebSocketGateway
+from local.asgi import Receive, Scope, Send, send_response
+from local.http_events import gateway_error
+from local.http_gateway import HttpApiGateway
+from local.static_files import StaticFiles
+from local.ws_gateway import CONNECTIONS_PREFIX, WebSocketGateway
 
 WEBSOCKET_PATH = "/ws"
 

@@ -27,18 +27,18 @@ from typing import TYPE_CHECKING, Protocol
 
 import uvicorn
 
-from wagate.local.functions import FunctionRuntime
-from wagate.local.http_gateway import HttpApiGateway
-from wagate.local.http_routing import RouteTable
-from wagate.local.intrinsics import LOCAL_REGION, TemplateError
-from wagate.local.queue_runner import QueueRunner
-from wagate.local.server_app import WEBSOCKET_PATH, LocalGatewayApp
-from wagate.local.static_files import ASSETS_PREFIX, CONFIG, StaticFiles
-from wagate.local.template import load_template
-from wagate.local.template_model import Template
-from wagate.local.timers import Timers
-from wagate.local.ws_events import MAX_MESSAGE_BYTES
-from wagate.local.ws_gateway import DirectPush, WebSocketGateway
+from local.functions import FunctionRuntime
+from local.http_gateway import HttpApiGateway
+from local.http_routing import RouteTable
+from local.intrinsics import LOCAL_REGION, TemplateError
+from local.queue_runner import QueueRunner
+from local.server_app import WEBSOCKET_PATH, LocalGatewayApp
+from local.static_files import ASSETS_PREFIX, CONFIG, StaticFiles
+from local.template import load_template
+from local.template_model import Template
+from local.timers import Timers
+from local.ws_events import MAX_MESSAGE_BYTES
+from local.ws_gateway import DirectPush, WebSocketGateway
 
 if TYPE_CHECKING:
     from wagate.ports import Queues
@@ -51,7 +51,6 @@ MAX_LOCAL_POLLERS = 4  # per queue subscription
 RUNNER_ENVIRONMENT = (
     "WAGATE_BACKEND",
     "WAGATE_DATA_DIR",
-    "WAGATE_TEMPLATE",
     "WAGATE_WEBSOCKET_ENDPOINT",
     "WAGATE_WEBSOCKET_URL",
 )
@@ -107,7 +106,6 @@ def serve(
     environment.update(
         WAGATE_BACKEND="local",
         WAGATE_DATA_DIR=str(Path(data_dir).resolve()),
-        WAGATE_TEMPLATE=str(spec.path),
         WAGATE_WEBSOCKET_ENDPOINT=urls.connections,
         WAGATE_WEBSOCKET_URL=urls.websocket,
     )
@@ -118,7 +116,7 @@ def serve(
     # No CloudWatch or X-Ray here: metrics would only print EMF JSON and traces have nowhere to go.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    deps = wiring.build(Settings.from_env())
+    deps = wiring.build(Settings.from_env(), spec.queue_definitions())
     wiring.install(deps)
     if dashboard is None and (spec.path.parent / "dashboard").is_dir():
         dashboard = spec.path.parent / "dashboard"

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from wagate.local.functions import FunctionError, FunctionRuntime
-from wagate.local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
-from wagate.local.template_model import ScheduleSpec
+from local.functions import FunctionError, FunctionRuntime
+from local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
+from local.template_model import ScheduleSpec
 
 log = logging.getLogger("wagate.local.timers")
 

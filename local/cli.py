@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wagate import __version__
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "sessions":
-        from wagate.cli_sessions import run as run_sessions
+        from local.cli_sessions import run as run_sessions
 
         return run_sessions(args)
     if args.command == "serve":
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Everything on one machine: the template's handlers, timers, queues, and the connector in-process."""
     from connector.app import Connector
-    from wagate.local.runner import serve as run_server
-    from wagate.local.template import TemplateError
+    from local.runner import serve as run_server
+    from local.template import TemplateError
 
     services = [] if args.no_connector else [Connector.from_deps]
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from wagate.local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
+from local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for HTTP APIs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from wagate.local.http_events import HttpResponse
+from local.http_events import HttpResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

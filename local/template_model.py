@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wagate.local.intrinsics import queue_arn
+from local.intrinsics import queue_arn
 
 if TYPE_CHECKING:
     from wagate.adapters.local.sqlite_queue import QueueDefinition

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from wagate.local.asgi import ClientGone, Receive, Scope, Send, discard_body, read_body, send_response
-from wagate.local.functions import FunctionError, FunctionRuntime
-from wagate.local.http_events import (
+from local.asgi import ClientGone, Receive, Scope, Send, discard_body, read_body, send_response
+from local.functions import FunctionError, FunctionRuntime
+from local.http_events import (
     MAX_BODY_BYTES,
     HttpRequest,
     HttpResponse,
@@ -26,8 +26,8 @@ from wagate.local.http_events import (
     new_request_id,
     request_event,
 )
-from wagate.local.http_routing import RouteTable
-from wagate.local.template_model import HttpAuthorizerSpec
+from local.http_routing import RouteTable
+from local.template_model import HttpAuthorizerSpec
 
 log = logging.getLogger("wagate.local.http")
 

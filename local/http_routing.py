@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from wagate.local.intrinsics import TemplateError
-from wagate.local.template_model import HttpRouteSpec
+from local.intrinsics import TemplateError
+from local.template_model import HttpRouteSpec
 
 
 class _Kind(IntEnum):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wagate.local.intrinsics import Resolver, TemplateError, as_bool, function_id_from_arn
-from wagate.local.template_model import (
+from local.intrinsics import Resolver, TemplateError, as_bool, function_id_from_arn
+from local.template_model import (
     FunctionSpec,
     HttpAuthorizerSpec,
     HttpRouteSpec,

@@ -11,8 +11,8 @@ import email.utils
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from wagate.local.asgi import Receive, Scope, Send, send_response
-from wagate.local.http_events import HttpResponse
+from local.asgi import Receive, Scope, Send, send_response
+from local.http_events import HttpResponse
 
 ASSETS_PREFIX = "/assets/"
 INDEX = "index.html"

@@ -20,17 +20,16 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from wagate.domain.errors import Gone, ItemTooLarge, TransientError
-from wagate.local.asgi import ClientGone, Receive, Scope, Send, read_body, send_response
-from wagate.local.functions import FunctionError, FunctionRuntime
-from wagate.local.http_events import (
+from local.asgi import ClientGone, Receive, Scope, Send, read_body, send_response
+from local.functions import FunctionError, FunctionRuntime
+from local.http_events import (
     HttpResponse,
     MalformedAuthorizerResponse,
     authorizer_decision,
     gateway_error,
 )
-from wagate.local.template_model import WebSocketApiSpec
-from wagate.local.ws_events import (
+from local.template_model import WebSocketApiSpec
+from local.ws_events import (
     MAX_MESSAGE_BYTES,
     ConnectionInfo,
     authorizer_event,
@@ -42,6 +41,7 @@ from wagate.local.ws_events import (
     new_connection_id,
     select_route,
 )
+from wagate.domain.errors import Gone, ItemTooLarge, TransientError
 
 log = logging.getLogger("wagate.local.websocket")
 _T = TypeVar("_T")

@@ -15,10 +15,10 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
-from wagate.local.intrinsics import Resolver, TemplateError, as_bool, local_queue_name
-from wagate.local.language_extensions import expand_for_each
-from wagate.local.template_apis import http_authorizers, http_route, websocket_api
-from wagate.local.template_model import (
+from local.intrinsics import Resolver, TemplateError, as_bool, local_queue_name
+from local.language_extensions import expand_for_each
+from local.template_apis import http_authorizers, http_route, websocket_api
+from local.template_model import (
     LAMBDA_DEFAULT_MEMORY,
     LAMBDA_DEFAULT_TIMEOUT,
     FunctionSpec,

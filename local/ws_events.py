@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wagate.local.http_events import trace_id
-from wagate.local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
+from local.http_events import trace_id
+from local.intrinsics import LOCAL_ACCOUNT, LOCAL_REGION
 
 STAGE = "local"  # when the template declares no AWS::ApiGatewayV2::Stage
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message (and PostToConnection) limit

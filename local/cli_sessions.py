@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from wagate.client import ApiError, WagateClient
+from local.client import ApiError, WagateClient
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wagate.local.functions import FunctionError, FunctionRuntime
-from wagate.local.intrinsics import LOCAL_REGION
-from wagate.local.template_model import QueueSpec, QueueSubscriptionSpec
+from local.functions import FunctionError, FunctionRuntime
+from local.intrinsics import LOCAL_REGION
+from local.template_model import QueueSpec, QueueSubscriptionSpec
 from wagate.ports import Queue, ReceivedMessage
 
 log = logging.getLogger("wagate.local.queues")

@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from wagate.local.intrinsics import function_arn
-from wagate.local.template_model import FunctionSpec
+from local.intrinsics import function_arn
+from local.template_model import FunctionSpec
 
 log = logging.getLogger("wagate.local.functions")
 
