@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, InvalidInput, LimitExceeded, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
@@ -163,13 +163,19 @@ class SessionService:
 
     def connect(self, tenant_id: str, session_id: str, *, restart: bool = False) -> Session:
         """Start (or restart) the session. From logged_out/failed it starts over at pending."""
-        item = self.get_item(tenant_id, session_id)
-        changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
-        if item["status"] in PERMANENT:
-            changes.update(status=SessionStatus.PENDING.value, status_reason=None, status_detail=None)
-        session = self._update(item, changes)
-        self._command(session, CommandType.CONNECT, {"restart": restart})
-        return session
+        for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
+            item = self.get_item(tenant_id, session_id)
+            changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
+            if item["status"] in PERMANENT:
+                changes.update(status=SessionStatus.PENDING.value, status_reason=None, status_detail=None)
+            try:
+                self.table.transact_write(status_ops(item, changes))
+            except ConflictError:
+                continue
+            session = to_session({**item, **changes})
+            self._command(session, CommandType.CONNECT, {"restart": restart})
+            return session
+        raise ConflictError(f"session {session_id} is changing too fast to connect; retry", code="busy")
 
     def disconnect(self, tenant_id: str, session_id: str) -> Session:
         item = self.get_item(tenant_id, session_id)
@@ -214,51 +220,20 @@ class SessionService:
 
     def apply_event(self, event: SessionEvent) -> Session | None:
         """Persist a session event. Returns the new session, or None when the event is stale or unknown."""
-        item = self.table.get(*_key(event.tenant_id, event.session_id))
-        if item is None or int(item.get("fence", 0)) > event.fence:
-            return None
-        changes: dict[str, Any] = {"fence": event.fence, "updated_at": event.at}
-        status = _status_after(event)
-        if status is not None:
-            if not can_move(SessionStatus(item["status"]), status):
+        for _ in range(3):  # the status may move under us: re-read and decide again
+            item = self.table.get(*_key(event.tenant_id, event.session_id))
+            if item is None or int(item.get("fence", 0)) > event.fence:
                 return None
-            changes["status"] = status.value
-            changes["status_reason"] = event.data.get("reason")
-            changes["status_detail"] = event.data.get("detail") or None
-        if event.type == EventType.SESSION_STATUS and event.data.get("reason") == "qr_timeout":
-            changes["desired"] = "stopped"  # nobody scanned: don't show QR codes again after a restart
-        if event.type == EventType.QR_CODE:
-            changes["qr"] = {"text": event.data.get("qr"), "expires_at": event.data.get("expires_at")}
-        elif event.type == EventType.CONNECTION_SUCCESS:
-            changes["connected_at"] = event.at
-            changes["qr"] = None
-            if event.data.get("phone"):
-                changes["phone"] = event.data["phone"]
-        elif status is not None:
-            changes["qr"] = None
-        fresh = Attr("fence").not_exists() | Attr("fence").le(event.fence)
-        old_status = str(item["status"])
-        moved = "status" in changes and changes["status"] != old_status
-        try:
-            if moved:
-                # The status counters for /health move in the same transaction as the status itself.
-                self.table.transact_write(
-                    [
-                        Update(
-                            item["pk"],
-                            item["sk"],
-                            set=changes,
-                            condition=fresh & Attr("status").eq(old_status),
-                        ),
-                        Update(*STATS_KEY, add={_stat(old_status): -1, _stat(changes["status"]): 1}),
-                    ]
-                )
-            else:
-                self.table.update(item["pk"], item["sk"], set=changes, condition=item_exists() & fresh)
-        except ConflictError:
-            return None  # deleted meanwhile, or a newer lease's event got there first
-        new = {**item, **changes}
-        return to_session(new)
+            changes = _changes_after(event, item)
+            if changes is None:
+                return None
+            fresh = Attr("fence").not_exists() | Attr("fence").le(event.fence)
+            try:
+                self.table.transact_write(status_ops(item, changes, condition=fresh))
+            except ConflictError:
+                continue  # deleted, moved, or a newer lease's event got there first: the re-read tells
+            return to_session({**item, **changes})
+        return None
 
     def connectors(self) -> dict[str, Any]:
         """Which shards a live connector holds (from the shard leases), for /health."""
@@ -303,6 +278,45 @@ class SessionService:
 
 def _stat(status: str) -> str:
     return f"sessions_{status}"
+
+
+def status_ops(
+    item: Item, changes: dict[str, Any], *, condition: Condition | None = None
+) -> list[TransactOp]:
+    """The write of `changes` to a session read as `item`: only while its status is still the one
+    read, and, when the status moves, the /health counters move in the same transaction (so they
+    can never drift: every status write in this module goes through here)."""
+    old = str(item["status"])
+    guard = Attr("status").eq(old) if condition is None else condition & Attr("status").eq(old)
+    ops: list[TransactOp] = [Update(item["pk"], item["sk"], set=changes, condition=guard)]
+    new = str(changes.get("status", old))
+    if new != old:
+        ops.append(Update(*STATS_KEY, add={_stat(old): -1, _stat(new): 1}))
+    return ops
+
+
+def _changes_after(event: SessionEvent, item: Item) -> dict[str, Any] | None:
+    """What a session event changes on the session read as `item`; None when it may not apply."""
+    changes: dict[str, Any] = {"fence": event.fence, "updated_at": event.at}
+    status = _status_after(event)
+    if status is not None:
+        if not can_move(SessionStatus(item["status"]), status):
+            return None
+        changes["status"] = status.value
+        changes["status_reason"] = event.data.get("reason")
+        changes["status_detail"] = event.data.get("detail") or None
+    if event.type == EventType.SESSION_STATUS and event.data.get("reason") == "qr_timeout":
+        changes["desired"] = "stopped"  # nobody scanned: don't show QR codes again after a restart
+    if event.type == EventType.QR_CODE:
+        changes["qr"] = {"text": event.data.get("qr"), "expires_at": event.data.get("expires_at")}
+    elif event.type == EventType.CONNECTION_SUCCESS:
+        changes["connected_at"] = event.at
+        changes["qr"] = None
+        if event.data.get("phone"):
+            changes["phone"] = event.data["phone"]
+    elif status is not None:
+        changes["qr"] = None
+    return changes
 
 
 def _status_after(event: SessionEvent) -> SessionStatus | None:
