@@ -1,6 +1,6 @@
 """Leases with fencing tokens in the Table: who may hold a shard or a session, and for how long.
 
-A lease row (`LEASE#SHARD#{n}` / `LEASE`, or `T#{tenant}#LEASE#{session}` / `LEASE`) carries `owner`,
+A lease row (a shard's or a session's: wagate/store/keys.py) carries `owner`,
 `lease_until` (epoch seconds) and `fence`, an int that grows on every acquisition and is never reused:
 the row is never deleted, and `lease_until` is deliberately not the table's TTL attribute (an expired TTL
 item turns invisible, and with it the fence, which would then restart at 1).
@@ -28,10 +28,9 @@ from connector.tasks import BackgroundTasks
 from wagate.conditions import Attr, Condition, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Check, Clock, Table
+from wagate.store import keys
 
 log = logging.getLogger("wagate.connector.leases")
-
-LEASE_SK = "LEASE"
 
 
 class LeaseLost(ConflictError):
@@ -48,11 +47,11 @@ class LeaseKey:
 
 
 def shard_lease_key(shard: int) -> LeaseKey:
-    return LeaseKey(f"LEASE#SHARD#{shard}", LEASE_SK, f"shard {shard}")
+    return LeaseKey(*keys.shard_lease(shard), f"shard {shard}")
 
 
 def session_lease_key(tenant_id: str, session_id: str) -> LeaseKey:
-    return LeaseKey(f"T#{tenant_id}#LEASE#{session_id}", LEASE_SK, f"session {tenant_id}/{session_id}")
+    return LeaseKey(*keys.session_lease(tenant_id, session_id), f"session {tenant_id}/{session_id}")
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wagate.domain.pacing import Pacing, PacingOverrides, merge_leniently
+from wagate.domain.pacing import Pacing, merge_leniently
 from wagate.ports import Table
+from wagate.store.pacing import PacingRepository
 
 log = logging.getLogger("wagate.connector.pacing")
 
@@ -116,13 +117,8 @@ class PacingPolicies:
 
     def load(self, tenant_id: str, session_id: str) -> Pacing:
         """Read the tenant and session rows now (synchronous)."""
-        tenant = self._table.get(f"TENANT#{tenant_id}", "TENANT") or {}
-        session = self._table.get(f"T#{tenant_id}", f"SESSION#{session_id}") or {}
-        return merge_leniently(
-            self._defaults,
-            PacingOverrides.from_stored(tenant.get("pacing")),
-            PacingOverrides.from_stored(session.get("pacing")),
-        )
+        tenant, session = PacingRepository(self._table).layers(tenant_id, session_id)
+        return merge_leniently(self._defaults, tenant, session)
 
     def forget(self, tenant_id: str, session_id: str) -> None:
         self._cache.pop((tenant_id, session_id), None)

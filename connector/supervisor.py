@@ -20,7 +20,6 @@ import logging
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from connector.commands import CommandDispatcher
 from connector.config import ConnectorConfig
@@ -37,14 +36,13 @@ from connector.shards import (
     command_dlq_name,
     command_queue_name,
     fair_share,
-    index_partition,
     shard_of,
 )
 from connector.tasks import BackgroundTasks
-from wagate.conditions import SortKey
 from wagate.domain.errors import NotFound, WagateError
 from wagate.domain.sessions import PERMANENT
 from wagate.ports import Clock, Crypto, Queues, Table
+from wagate.store.sessions import SessionRecord, SessionRepository
 
 log = logging.getLogger("wagate.connector.supervisor")
 
@@ -242,28 +240,18 @@ class Supervisor:
         for row in rows:
             if number not in self._shards or self._stopping:
                 return
-            session_id = str(row.get("id"))
-            if session_id not in self._holds and self._should_run(row):
+            if row.session.id not in self._holds and self._should_run(row):
                 self._launch(_session_info(row), number)
 
-    def _shard_sessions(self, number: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = self._table.query(
-                index_partition(number), index="gsi1", sk=SortKey.prefix("SESSION#"), limit=200, cursor=cursor
-            )
-            rows.extend(page.items)
-            cursor = page.cursor
-            if cursor is None:
-                return rows
+    def _shard_sessions(self, number: int) -> list[SessionRecord]:
+        return SessionRepository(self._table).in_shard(number)
 
-    def _should_run(self, row: dict[str, Any]) -> bool:
+    def _should_run(self, row: SessionRecord) -> bool:
         return (
-            row.get("desired") == "running"
-            and row.get("status") not in _PERMANENT_STATUSES
-            and self._engines.serves(str(row.get("provider")))
-            and str(row.get("id")) not in self._runners
+            row.desired == "running"
+            and row.status not in PERMANENT
+            and self._engines.serves(str(row.session.provider))
+            and row.session.id not in self._runners
         )
 
     def _launch(self, session: SessionInfo, shard: int) -> SessionRunner:
@@ -320,14 +308,14 @@ class Supervisor:
         """Start a session of an owned shard (explicit: a connect command, which overrides its status)."""
         if self._stopping or (not explicit and session_id in self._holds):
             return None
-        row = await asyncio.to_thread(self._table.get, f"T#{tenant_id}", f"SESSION#{session_id}")
+        row = await asyncio.to_thread(SessionRepository(self._table).find, tenant_id, session_id)
         if row is None:
             log.warning("no session %s/%s", tenant_id, session_id)
             return None
         existing = self._runners.get(session_id)
         if existing is not None:
             return existing if existing.session.tenant_id == tenant_id else None
-        shard = int(row.get("shard", shard_of(session_id, self.config.shards)))
+        shard = row.shard if row.shard is not None else shard_of(session_id, self.config.shards)
         if shard not in self._shards or self._stopping:
             return None
         session = _session_info(row)
@@ -358,7 +346,7 @@ class Supervisor:
     async def logout_idle(self, tenant_id: str, session_id: str) -> None:
         """Log out a session that is not running: take its lease, wipe its keys, report logged_out."""
         shard = self._shards.get(shard_of(session_id, self.config.shards))
-        row = await asyncio.to_thread(self._table.get, f"T#{tenant_id}", f"SESSION#{session_id}")
+        row = await asyncio.to_thread(SessionRepository(self._table).find, tenant_id, session_id)
         if shard is None or row is None:
             return
         key = session_lease_key(tenant_id, session_id)
@@ -372,7 +360,7 @@ class Supervisor:
                 self._table, self._context.crypto, lease, tenant_id=tenant_id, session_id=session_id
             )
             await keys.wipe()
-            labels = {"sandbox": True} if row.get("provider") == "sandbox" else {}
+            labels = {"sandbox": True} if row.session.provider == "sandbox" else {}
             self.publisher.publish_engine_event(
                 tenant_id, session_id, lease.fence, LoggedOut("logged out by request"), labels
             )
@@ -390,11 +378,11 @@ class Supervisor:
                 log.exception("%s failed; trying again in %.1fs", action, seconds)
 
 
-def _session_info(row: dict[str, Any]) -> SessionInfo:
-    phone = row.get("phone")
+def _session_info(row: SessionRecord) -> SessionInfo:
+    session = row.session
     return SessionInfo(
-        tenant_id=str(row["tenant_id"]),
-        session_id=str(row["id"]),
-        provider=str(row.get("provider")),
-        phone=str(phone) if phone else None,
+        tenant_id=session.tenant_id,
+        session_id=session.id,
+        provider=str(session.provider),
+        phone=session.phone or None,
     )

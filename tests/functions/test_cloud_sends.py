@@ -303,7 +303,7 @@ def test_a_number_is_paced_across_lambdas(
 
 
 def test_the_bucket_reserves_slots_without_losing_any(local_deps: wiring.Deps) -> None:
-    pacing = cloud_pacing.pacing_for({"pacing": {"rate_per_minute": 60, "burst": 3}})
+    pacing = cloud_pacing.pacing_for({"rate_per_minute": 60, "burst": 3})
     assert (pacing.rate_per_minute, pacing.burst, pacing.jitter_max_seconds) == (60, 3, 0)
 
     start = float(int(time.time()))  # the row's TTL is judged by the table's own (real) clock

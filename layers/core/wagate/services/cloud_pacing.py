@@ -14,7 +14,6 @@ overrides are not applied: they are anti-ban pacing for linked phones, and Meta 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from wagate.conditions import Attr, item_absent
@@ -33,10 +32,9 @@ CLOUD_PACING = Pacing(
 TTL_SECONDS = 3600
 
 
-def pacing_for(session_row: Mapping[str, Any] | None) -> Pacing:
-    """Cloud defaults under the session row's `pacing` overrides."""
-    overrides = PacingOverrides.from_stored((session_row or {}).get("pacing"))
-    return merge_leniently(CLOUD_PACING, overrides)
+def pacing_for(stored_overrides: Any) -> Pacing:
+    """Cloud defaults under the session's stored `pacing` overrides (None: none)."""
+    return merge_leniently(CLOUD_PACING, PacingOverrides.from_stored(stored_overrides))
 
 
 def pace_key(tenant_id: str, session_id: str) -> tuple[str, str]:

@@ -96,9 +96,9 @@ class CloudCommands:
         if verdict == "unknown":
             self._failed(command, "outcome_unknown", "an earlier try got no answer from Meta", retryable=True)
             return
-        session = self.d.table.get(f"T#{tenant_id}", f"SESSION#{command.session_id}")
-        if session is None or session.get("status") in PERMANENT or session.get("desired") == "stopped":
-            status = session.get("status") if session else "deleted"
+        session = self.sessions.rows.find(tenant_id, command.session_id)
+        if session is None or session.status in PERMANENT or session.desired == "stopped":
+            status = session.status if session else "deleted"
             self._failed(command, "session_not_connected", f"the session is {status}")
             return
         try:
@@ -114,7 +114,7 @@ class CloudCommands:
         if "slot_at" in command.data:
             wait = float(command.data["slot_at"]) - now
         else:
-            pacing = cloud_pacing.pacing_for(session)
+            pacing = cloud_pacing.pacing_for(session.pacing)
             wait = cloud_pacing.reserve(self.d.table, tenant_id, command.session_id, pacing, now)
         if wait > MAX_INLINE_WAIT:
             self._later(command, wait, slot_at=now + wait)

@@ -224,7 +224,7 @@ class CloudSessionService:
         page = self.table.query(verify_partition(token), sk=SortKey.prefix("T#"), limit=25)
         for row in page.items:
             tenant_id, _, session_id = str(row["sk"])[2:].partition("#S#")
-            if self.table.get(f"T#{tenant_id}", f"SESSION#{session_id}") is not None:
+            if self.sessions.rows.exists(tenant_id, session_id):
                 return True
         return False
 
@@ -292,7 +292,7 @@ class CloudSessionService:
         if current is None:
             return item_absent()
         holder_tenant, holder = str(current["tenant_id"]), str(current["session_id"])
-        if self.table.get(f"T#{holder_tenant}", f"SESSION#{holder}") is not None:
+        if self.sessions.rows.exists(holder_tenant, holder):
             raise _taken(phone_number_id, holder if holder_tenant == tenant_id else None)
         return Attr("session_id").eq(holder)
 

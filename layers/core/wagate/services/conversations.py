@@ -20,6 +20,7 @@ from wagate.domain.sessions import Provider
 from wagate.ports import Clock, Item, Queues, Table, Update
 from wagate.services import cloud_queue
 from wagate.services.sessions import command_queue, shard_of
+from wagate.store.sessions import SessionRepository
 
 _CONV_FIELDS = set(Conversation.model_fields)
 _CONTACT_FIELDS = set(Contact.model_fields)
@@ -103,8 +104,9 @@ class ConversationService:
                 data={"chat": conversation.chat, "message_ids": ids},
                 issued_at=self.clock.now(),
             )
-            session = self.table.get(f"T#{tenant_id}", f"SESSION#{conversation.session_id}") or {}
-            if session.get("provider") == Provider.CLOUD:  # read receipts go through Graph, not a socket
+            session = SessionRepository(self.table).find(tenant_id, conversation.session_id)
+            # read receipts of a cloud number go through Graph, not a socket
+            if session is not None and session.session.provider == Provider.CLOUD:
                 cloud_queue.enqueue(self.queues, command)
             else:
                 shards = self.shards

@@ -105,10 +105,10 @@ class GroupService:
     def record(self, event: SessionEvent) -> GroupSync | None:
         """Stores a `groups_synced` event. Returns the sync, or None when it is stale or its session gone."""
         try:
-            session = self.sessions.get_item(event.tenant_id, event.session_id)
+            session = self.sessions.record(event.tenant_id, event.session_id)
         except NotFound:
             return None  # deleted meanwhile
-        if int(session.get("fence", 0)) > event.fence:
+        if session.fence > event.fence:
             return None  # reported under a lease that has since moved on
         at = float(event.at)
         pk = _partition(event.tenant_id, event.session_id)

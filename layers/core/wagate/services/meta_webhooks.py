@@ -152,7 +152,7 @@ class MetaWebhooks:
         return route
 
     def _session_exists(self, route: Route) -> bool:
-        return self.d.table.get(f"T#{route.tenant_id}", f"SESSION#{route.session_id}") is not None
+        return self.cloud.sessions.rows.exists(route.tenant_id, route.session_id)
 
     def _apply(self, route: Route, kind: EventType, data: dict[str, Any], now: float) -> tuple[int, int]:
         """Applies one event (1, 0), or parks the statuses of wamids not recorded yet (0, n)."""

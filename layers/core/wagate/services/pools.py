@@ -23,7 +23,7 @@ from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.pools import MemberState, NewPool, Pool, PoolMember, PoolSpec
 from wagate.domain.sessions import Session, SessionStatus
 from wagate.ports import Clock, Item, Table, Update
-from wagate.services.sessions import SessionService, to_session
+from wagate.services.sessions import SessionService
 
 TRANSIENT = frozenset({SessionStatus.DISCONNECTED, SessionStatus.CONNECTING})
 Budget = Callable[[str, str], float | None]
@@ -47,12 +47,12 @@ class Pick:
 @dataclass(frozen=True)
 class _Candidate:
     member: PoolMember
-    session: Item | None
+    session: Session | None
     last_used_at: float | None
 
     @property
     def status(self) -> SessionStatus | None:
-        return SessionStatus(self.session["status"]) if self.session is not None else None
+        return self.session.status if self.session is not None else None
 
 
 class PoolService:
@@ -160,7 +160,7 @@ class PoolService:
             *_usage_key(tenant_id, chosen.member.session_id),
             set={"session_id": chosen.member.session_id, "last_used_at": self.clock.now()},
         )
-        return Pick(session=to_session(chosen.session), usage=usage)
+        return Pick(session=chosen.session, usage=usage)
 
     def _tie_break(self, tenant_id: str, tied: Sequence[_Candidate]) -> _Candidate:
         def least_recently_used(c: _Candidate) -> float:
@@ -185,7 +185,7 @@ class PoolService:
     def _check_members(self, tenant_id: str, members: Sequence[PoolMember]) -> None:
         for index, member in enumerate(members):
             try:
-                self.sessions.get_item(tenant_id, member.session_id)
+                self.sessions.get(tenant_id, member.session_id)
             except NotFound as exc:
                 raise InvalidInput(
                     f"members[{index}].session_id: session {member.session_id} does not exist",
@@ -197,7 +197,7 @@ class PoolService:
         for raw in item.get("members") or []:
             member = PoolMember.model_validate(raw)
             try:
-                session: Item | None = self.sessions.get_item(tenant_id, member.session_id)
+                session: Session | None = self.sessions.get(tenant_id, member.session_id)
             except NotFound:
                 session = None  # deleted after it joined the pool: shown, never picked
             usage = self.table.get(*_usage_key(tenant_id, member.session_id))

@@ -1,9 +1,6 @@
 """Sessions: create, list, act on and delete a tenant's WhatsApp numbers; apply what the connector reports.
 
-Storage layout (single table):
-    T#{tenant}  / SESSION#{session}    the session; gsi1: SHARD#{n} / SESSION#{tenant}#{session}, so a
-                                       connector lists the sessions of the shards it holds
-    T#{tenant}  / COUNTERS             sessions (how many the tenant holds, for the per-tenant limit)
+Rows: store/sessions.py (keys and access patterns: store/keys.py).
 Status is what the connector last reported; `desired` (running | stopped) is what the operator asked for.
 Actions become commands on the session's shard queue; the connector acts, and its events come back
 through `apply_event`, which ignores events from a connector holding an older lease (fence). `cloud`
@@ -16,18 +13,19 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
-from wagate.domain.errors import ConflictError, InvalidInput, LimitExceeded, NotFound
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
-from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
+from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.services import cloud_queue
-from wagate.services.tenants import STATS_KEY
+from wagate.store.leases import LeaseRepository
+from wagate.store.sessions import SessionRecord, SessionRepository, to_session
+
+__all__ = ["SessionService", "command_queue", "shard_of", "to_session"]
 
 SHARDS_DEFAULT = 4
-_SESSION_FIELDS = set(Session.model_fields)
 
 
 def shard_of(session_id: str, shards: int) -> int:
@@ -39,18 +37,6 @@ def command_queue(shard: int) -> str:
     return f"CommandQueue{shard}"
 
 
-def _key(tenant_id: str, session_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"SESSION#{session_id}"
-
-
-def _counters(tenant_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", "COUNTERS"
-
-
-def to_session(item: Item) -> Session:
-    return Session.model_validate({k: v for k, v in item.items() if k in _SESSION_FIELDS})
-
-
 class SessionService:
     """The use cases behind /v1/sessions, over the Table and the shard command queues."""
 
@@ -58,6 +44,8 @@ class SessionService:
         self, table: Table, queues: Queues, clock: Clock, *, limit: int, shards: int = SHARDS_DEFAULT
     ):
         self.table = table
+        self.rows = SessionRepository(table)
+        self.leases = LeaseRepository(table)
         self.queues = queues
         self.clock = clock
         self.limit = limit
@@ -65,34 +53,28 @@ class SessionService:
 
     # ---- reads --------------------------------------------------------------------------------------
 
-    def get_item(self, tenant_id: str, session_id: str) -> Item:
-        item = self.table.get(*_key(tenant_id, session_id))
-        if item is None:
-            raise NotFound(f"session {session_id} does not exist")
-        return item
+    def record(self, tenant_id: str, session_id: str) -> SessionRecord:
+        """The session with its bookkeeping (fence, desired, pacing). Raises NotFound."""
+        return self.rows.get(tenant_id, session_id)
 
     def get(self, tenant_id: str, session_id: str) -> Session:
-        return to_session(self.get_item(tenant_id, session_id))
+        return self.rows.get(tenant_id, session_id).session
 
     def list(
         self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Session], str | None]:
-        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("SESSION#"), limit=limit, cursor=cursor)
-        return [to_session(item) for item in page.items], page.cursor
+        return self.rows.list_page(tenant_id, limit=limit, cursor=cursor)
 
     def current_qr(self, tenant_id: str, session_id: str) -> tuple[str, float]:
         """The QR text to show and when it expires. NotFound when there is none right now."""
-        item = self.get_item(tenant_id, session_id)
-        qr = item.get("qr") or {}
-        if (
-            item.get("status") != SessionStatus.QR
-            or not qr.get("text")
-            or qr.get("expires_at", 0) < self.clock.now()
-        ):
+        record = self.rows.get(tenant_id, session_id)
+        qr = record.qr or {}
+        status = record.session.status
+        if status != SessionStatus.QR or not qr.get("text") or qr.get("expires_at", 0) < self.clock.now():
             raise NotFound(
-                f"session {session_id} has no QR code right now (status: {item.get('status')})",
+                f"session {session_id} has no QR code right now (status: {status})",
                 code="no_qr_code",
-                details={"status": item.get("status")},
+                details={"status": status},
             )
         return str(qr["text"]), float(qr["expires_at"])
 
@@ -128,84 +110,44 @@ class SessionService:
             updated_at=now,
             sandbox=provider == Provider.SANDBOX,
         )
-        pk, sk = _key(tenant_id, session_id)
-        item: Item = {
-            "pk": pk,
-            "sk": sk,
-            "gsi1pk": f"SHARD#{shard}",
-            "gsi1sk": f"SESSION#{tenant_id}#{session_id}",
-            **session.model_dump(mode="json"),
-            "shard": shard,
-            "desired": "running",
-            "fence": 0,
-        }
-        if provider == Provider.CLOUD:  # no connector serves it: keep it out of the shards' index
-            del item["gsi1pk"], item["gsi1sk"]
-        under_limit = Attr("sessions").not_exists() | Attr("sessions").lt(self.limit)
-        try:
-            self.table.transact_write(
-                [
-                    Put(item, condition=item_absent()),
-                    Update(*_counters(tenant_id), add={"sessions": 1}, condition=under_limit),
-                    Update(*STATS_KEY, add={_stat(SessionStatus.PENDING): 1}),
-                    *extra,
-                ]
-            )
-        except ConflictError as exc:
-            if any(index >= 3 for index in (exc.details or {}).get("failed", [])):
-                raise
-            raise LimitExceeded(
-                f"this tenant already has {self.limit} sessions, the most it may hold; delete one first",
-                details={"limit": self.limit},
-            ) from exc
+        self.rows.create(session, shard=shard, limit=self.limit, extra=extra)
         self._command(session, CommandType.CONNECT)
         return session
 
     def connect(self, tenant_id: str, session_id: str, *, restart: bool = False) -> Session:
         """Start (or restart) the session. From logged_out/failed it starts over at pending."""
         for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
-            item = self.get_item(tenant_id, session_id)
+            record = self.rows.get(tenant_id, session_id)
             changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
-            if item["status"] in PERMANENT:
+            if record.status in PERMANENT:
                 changes.update(status=SessionStatus.PENDING.value, status_reason=None, status_detail=None)
-            try:
-                self.table.transact_write(status_ops(item, changes))
-            except ConflictError:
+            new = self.rows.write_status(record, changes)
+            if new is None:
                 continue
-            session = to_session({**item, **changes})
-            self._command(session, CommandType.CONNECT, {"restart": restart})
-            return session
+            self._command(new.session, CommandType.CONNECT, {"restart": restart})
+            return new.session
         raise ConflictError(f"session {session_id} is changing too fast to connect; retry", code="busy")
 
     def disconnect(self, tenant_id: str, session_id: str) -> Session:
-        item = self.get_item(tenant_id, session_id)
-        session = self._update(item, {"desired": "stopped", "updated_at": self.clock.now()})
+        self.rows.get(tenant_id, session_id)
+        session = self._stop(tenant_id, session_id)
         self._command(session, CommandType.DISCONNECT)
         return session
 
     def logout(self, tenant_id: str, session_id: str) -> Session:
-        item = self.get_item(tenant_id, session_id)
-        if item["status"] == SessionStatus.LOGGED_OUT:
+        if self.rows.get(tenant_id, session_id).status == SessionStatus.LOGGED_OUT:
             raise ConflictError(f"session {session_id} is already logged out", code="invalid_state")
-        session = self._update(item, {"desired": "stopped", "updated_at": self.clock.now()})
+        session = self._stop(tenant_id, session_id)
         self._command(session, CommandType.LOGOUT)
         return session
 
     def delete(self, tenant_id: str, session_id: str) -> None:
         """Removes the session now; the connector logs it out and wipes its keys."""
         for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
-            item = self.get_item(tenant_id, session_id)
-            try:
-                self.table.transact_write(
-                    [
-                        Delete(item["pk"], item["sk"], condition=Attr("status").eq(item["status"])),
-                        Update(*_counters(tenant_id), add={"sessions": -1}),
-                        Update(*STATS_KEY, add={_stat(item["status"]): -1}),
-                    ]
-                )
-            except ConflictError:
+            record = self.rows.get(tenant_id, session_id)
+            if not self.rows.delete(record):
                 continue
-            self._command(to_session(item), CommandType.LOGOUT, {"deleted": True})
+            self._command(record.session, CommandType.LOGOUT, {"deleted": True})
             return
         raise ConflictError(f"session {session_id} is changing too fast to delete; retry", code="busy")
 
@@ -221,18 +163,16 @@ class SessionService:
     def apply_event(self, event: SessionEvent) -> Session | None:
         """Persist a session event. Returns the new session, or None when the event is stale or unknown."""
         for _ in range(3):  # the status may move under us: re-read and decide again
-            item = self.table.get(*_key(event.tenant_id, event.session_id))
-            if item is None or int(item.get("fence", 0)) > event.fence:
+            record = self.rows.find(event.tenant_id, event.session_id)
+            if record is None or record.fence > event.fence:
                 return None
-            changes = _changes_after(event, item)
+            changes = _changes_after(event, record)
             if changes is None:
                 return None
-            fresh = Attr("fence").not_exists() | Attr("fence").le(event.fence)
-            try:
-                self.table.transact_write(status_ops(item, changes, condition=fresh))
-            except ConflictError:
-                continue  # deleted, moved, or a newer lease's event got there first: the re-read tells
-            return to_session({**item, **changes})
+            # None: deleted, moved, or a newer lease's event got there first: the re-read tells.
+            new = self.rows.write_status(record, changes, fence=event.fence)
+            if new is not None:
+                return new.session
         return None
 
     def connectors(self) -> dict[str, Any]:
@@ -241,25 +181,21 @@ class SessionService:
         owners: set[str] = set()
         held = 0
         for shard in range(self.shards):
-            lease = self.table.get(f"LEASE#SHARD#{shard}", "LEASE")
-            if lease and float(lease.get("lease_until", 0)) > now:
+            lease = self.leases.shard_lease(shard)
+            if lease is not None and lease.until > now:
                 held += 1
-                owners.add(str(lease.get("owner")))
+                owners.add(str(lease.owner))
         return {"shards": self.shards, "shards_held": held, "live": len(owners)}
 
     def counts_by_status(self) -> dict[str, int]:
         """Sessions by status across all tenants (for /health): counters, so O(1) however many exist."""
-        stats = self.table.get(*STATS_KEY) or {}
-        return {status.value: int(stats.get(_stat(status), 0)) for status in SessionStatus}
+        return self.rows.counts_by_status()
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
-    def _update(self, item: Item, changes: dict[str, Any]) -> Session:
-        try:
-            new = self.table.update(item["pk"], item["sk"], set=changes, condition=item_exists())
-        except ConflictError as exc:
-            raise NotFound(f"session {item['id']} does not exist") from exc
-        return to_session(new)
+    def _stop(self, tenant_id: str, session_id: str) -> Session:
+        changes = {"desired": "stopped", "updated_at": self.clock.now()}
+        return self.rows.update(tenant_id, session_id, changes).session
 
     def _command(self, session: Session, kind: CommandType, data: dict[str, Any] | None = None) -> None:
         command = Command(
@@ -276,31 +212,12 @@ class SessionService:
         queue.send(command.model_dump_json(), group_id=session.id, dedup_id=command.id)
 
 
-def _stat(status: str) -> str:
-    return f"sessions_{status}"
-
-
-def status_ops(
-    item: Item, changes: dict[str, Any], *, condition: Condition | None = None
-) -> list[TransactOp]:
-    """The write of `changes` to a session read as `item`: only while its status is still the one
-    read, and, when the status moves, the /health counters move in the same transaction (so they
-    can never drift: every status write in this module goes through here)."""
-    old = str(item["status"])
-    guard = Attr("status").eq(old) if condition is None else condition & Attr("status").eq(old)
-    ops: list[TransactOp] = [Update(item["pk"], item["sk"], set=changes, condition=guard)]
-    new = str(changes.get("status", old))
-    if new != old:
-        ops.append(Update(*STATS_KEY, add={_stat(old): -1, _stat(new): 1}))
-    return ops
-
-
-def _changes_after(event: SessionEvent, item: Item) -> dict[str, Any] | None:
-    """What a session event changes on the session read as `item`; None when it may not apply."""
+def _changes_after(event: SessionEvent, record: SessionRecord) -> dict[str, Any] | None:
+    """What a session event changes on the session read as `record`; None when it may not apply."""
     changes: dict[str, Any] = {"fence": event.fence, "updated_at": event.at}
     status = _status_after(event)
     if status is not None:
-        if not can_move(SessionStatus(item["status"]), status):
+        if not can_move(record.status, status):
             return None
         changes["status"] = status.value
         changes["status_reason"] = event.data.get("reason")

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.auth import require
 from wagate.api.dependencies import session_service
-from wagate.conditions import Attr, item_exists
-from wagate.domain.errors import ConflictError, InvalidInput, NotFound
+from wagate.domain.errors import ConflictError, InvalidInput
 from wagate.domain.pacing import Pacing, PacingOverrides, merge, merge_leniently
 from wagate.domain.tenants import Principal, Scope
 from wagate.ports import Table
+from wagate.store.pacing import PacingRepository
+from wagate.store.sessions import SessionRepository
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
@@ -71,6 +72,7 @@ class _PacingStore:
 
     def __init__(self, table: Table, defaults: Pacing) -> None:
         self.table = table
+        self.rows = PacingRepository(table)
         self.defaults = defaults
 
     def tenant(self, tenant_id: str) -> PacingView:
@@ -79,39 +81,24 @@ class _PacingStore:
 
     def put_tenant(self, tenant_id: str, overrides: PacingOverrides) -> PacingView:
         effective = self._checked(overrides)
-        try:
-            self.table.update(
-                f"TENANT#{tenant_id}", "TENANT", set={"pacing": overrides.stored()}, condition=item_exists()
-            )
-        except ConflictError as exc:
-            raise NotFound(f"tenant {tenant_id} does not exist") from exc
+        self.rows.set_tenant(tenant_id, overrides)
         return PacingView(pacing=overrides, effective=effective)
 
     def session(self, tenant_id: str, session_id: str) -> PacingView:
-        item = session_service().get_item(tenant_id, session_id)
-        overrides = PacingOverrides.from_stored(item.get("pacing"))
+        record = session_service().record(tenant_id, session_id)
+        overrides = PacingOverrides.from_stored(record.pacing)
         # What the connector applies, even if a later tenant change made the mix inconsistent.
         effective = merge_leniently(self.defaults, self._tenant_overrides(tenant_id), overrides)
         return PacingView(session_id=session_id, pacing=overrides, effective=effective)
 
     def patch_session(self, tenant_id: str, session_id: str, patch: PacingOverrides | None) -> PacingView:
-        item = session_service().get_item(tenant_id, session_id)
-        current = PacingOverrides.from_stored(item.get("pacing")).stored()
+        record = session_service().record(tenant_id, session_id)
+        current = PacingOverrides.from_stored(record.pacing).stored()
         wanted = _patched(current, patch)
         overrides = PacingOverrides.model_validate(wanted)
         effective = self._checked(self._tenant_overrides(tenant_id), overrides)
-        version = item.get("pacing_version")
-        unchanged = (
-            Attr("pacing_version").eq(version) if version is not None else Attr("pacing_version").not_exists()
-        )
         try:
-            self.table.update(
-                item["pk"],
-                item["sk"],
-                set={"pacing": wanted},
-                add={"pacing_version": 1},
-                condition=item_exists() & unchanged,
-            )
+            SessionRepository(self.table).set_pacing(record, wanted)
         except ConflictError as exc:
             raise ConflictError(
                 f"session {session_id} changed meanwhile; send the PATCH again", code="busy"
@@ -119,8 +106,7 @@ class _PacingStore:
         return PacingView(session_id=session_id, pacing=overrides, effective=effective)
 
     def _tenant_overrides(self, tenant_id: str) -> PacingOverrides:
-        row = self.table.get(f"TENANT#{tenant_id}", "TENANT") or {}
-        return PacingOverrides.from_stored(row.get("pacing"))
+        return self.rows.tenant(tenant_id)
 
     def _checked(self, *layers: PacingOverrides) -> Pacing:
         try:

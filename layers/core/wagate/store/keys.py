@@ -1,0 +1,327 @@
+"""Every key of the single table: partition keys, sort keys and index keys, built here and nowhere else.
+
+Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message; gsi keys are sparse):
+
+| entity | pk | sk | GSI keys | access pattern | written by |
+|---|---|---|---|---|---|
+| tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, api pacing |
+| API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
+| global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | tenants, sessions |
+| tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | sessions, webhooks |
+| session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions | store/sessions.py |
+| cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | cloud_sessions |
+| Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | cloud_sessions |
+| Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | cloud_sessions |
+| Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | cloud_pacing |
+| parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | meta_webhooks |
+| provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | messages, inbound |
+| first-contact peer | `T#{t}#S#{s}` | `PEER#{to}` | | has this number ever written to `to` | connector/first_contacts.py |
+| first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
+| group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | groups |
+| group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | groups |
+| message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | messages |
+| due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | messages, scheduler |
+| scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | scheduler |
+| conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | conversations |
+| contact | `T#{t}` | `CONTACT#{phone}` | | get/list a tenant's contacts | conversations, inbound |
+| template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | templates |
+| reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | reminder_store |
+| pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | pools |
+| pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | pools |
+| CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | webhooks |
+| webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | webhook_deliveries, webhook_attempts |
+| realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | realtime |
+| WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | realtime |
+| shard lease | `LEASE#SHARD#{n}` | `LEASE` | | which connector holds a shard (fence) | connector/leases.py |
+| session lease | `T#{t}#LEASE#{s}` | `LEASE` | | which connector holds a session (fence) | connector/leases.py |
+| connector member | `CONNECTORS` | `MEMBER#{owner}` | | live connectors (heartbeat, TTL) | connector/members.py |
+| engine key | `T#{t}#KEYS#{s}` | `{namespace}#{id}` | | a session's protocol keys (encrypted), fenced by its lease | connector/keystore.py |
+| idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
+
+Every builder returns exactly the bytes stored so far: existing data stays readable. A key that is a
+partition only (for a query) is a `str`; a whole item key is a `Key(pk, sk)`, a tuple, so
+`table.get(*key)` and `Update(*key, ...)` work as before.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Key(NamedTuple):
+    """The primary key of one item."""
+
+    pk: str
+    sk: str
+
+
+# ---- tenants, API keys, counters ------------------------------------------------------------------
+
+STATS = Key("STATS", "GLOBAL")
+
+
+def tenant_partition(tenant_id: str) -> str:
+    """The partition of a tenant's own rows (sessions, messages, conversations, templates, ...)."""
+    return f"T#{tenant_id}"
+
+
+def tenant(tenant_id: str) -> Key:
+    return Key(f"TENANT#{tenant_id}", "TENANT")
+
+
+def tenant_counters(tenant_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), "COUNTERS")
+
+
+def api_key(digest: str) -> Key:
+    """`digest` is the sha256 hex of the key the caller presents."""
+    return Key(f"APIKEY#{digest}", "APIKEY")
+
+
+def api_keys_index(tenant_id: str) -> str:
+    """gsi1pk of a tenant's API keys (gsi1sk: the key id)."""
+    return f"{tenant_partition(tenant_id)}#KEYS"
+
+
+# ---- sessions -------------------------------------------------------------------------------------
+
+SESSION_PREFIX = "SESSION#"
+
+
+def session(tenant_id: str, session_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{SESSION_PREFIX}{session_id}")
+
+
+def shard_index(shard: int) -> str:
+    """gsi1pk of the (non-cloud) session rows of one shard."""
+    return f"SHARD#{shard}"
+
+
+def shard_index_sort(tenant_id: str, session_id: str) -> str:
+    """gsi1sk of a session row in its shard's index."""
+    return f"{SESSION_PREFIX}{tenant_id}#{session_id}"
+
+
+def session_partition(tenant_id: str, session_id: str) -> str:
+    """The partition of a session's side rows (provider ids, groups, pacing, cloud credentials, ...)."""
+    return f"{tenant_partition(tenant_id)}#S#{session_id}"
+
+
+def cloud_credentials(tenant_id: str, session_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), "CLOUD")
+
+
+def meta_route(phone_number_id: str) -> Key:
+    return Key(f"METAPNID#{phone_number_id}", "METAPNID")
+
+
+def meta_verify_partition(token_digest: str) -> str:
+    """`token_digest`: the sha256 hex of a webhook verify token."""
+    return f"METAVERIFY#{token_digest}"
+
+
+def meta_verify(token_digest: str, tenant_id: str, session_id: str) -> Key:
+    return Key(meta_verify_partition(token_digest), session_partition(tenant_id, session_id))
+
+
+META_VERIFY_SORT_PREFIX = "T#"
+
+
+def session_of_verify_sort(sk: str) -> tuple[str, str]:
+    """(tenant id, session id) from a meta_verify sort key."""
+    tenant_id, _, session_id = sk[len(META_VERIFY_SORT_PREFIX) :].partition("#S#")
+    return tenant_id, session_id
+
+
+def cloud_pace(tenant_id: str, session_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), "PACE")
+
+
+def parked_status_prefix(wamid: str) -> str:
+    return f"PARKED#{wamid}#"
+
+
+def parked_status(tenant_id: str, session_id: str, wamid: str, status: object) -> Key:
+    return Key(session_partition(tenant_id, session_id), f"{parked_status_prefix(wamid)}{status}")
+
+
+def provider_id(tenant_id: str, session_id: str, provider_message_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), f"PMID#{provider_message_id}")
+
+
+def first_contact_peer(tenant_id: str, session_id: str, to: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), f"PEER#{to}")
+
+
+def first_contact_day(tenant_id: str, session_id: str, day: str) -> Key:
+    """`day`: the UTC day as YYYY-MM-DD."""
+    return Key(session_partition(tenant_id, session_id), f"FIRSTCONTACT#{day}")
+
+
+GROUP_PREFIX = "GROUP#"
+
+
+def group(tenant_id: str, session_id: str, jid: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), f"{GROUP_PREFIX}{jid}")
+
+
+def group_sync(tenant_id: str, session_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), "GROUPSYNC")
+
+
+# ---- messages, due index, conversations, contacts -------------------------------------------------
+
+MESSAGE_PREFIX = "MSG#"
+
+
+def message(tenant_id: str, message_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{MESSAGE_PREFIX}{message_id}")
+
+
+def session_messages_index(tenant_id: str, session_id: str) -> str:
+    """gsi1pk of a session's messages (gsi1sk: the message id)."""
+    return f"{session_partition(tenant_id, session_id)}#MSG"
+
+
+def conversation_messages_index(tenant_id: str, conversation_id: str) -> str:
+    """gsi2pk of a conversation's messages (gsi2sk: the message id)."""
+    return f"{tenant_partition(tenant_id)}#CONV#{conversation_id}"
+
+
+def due_partition(minute: int, slot: int) -> str:
+    """`minute`: the epoch minute the entries fall due in; `slot` spreads a busy minute."""
+    return f"DUE#{minute}#{slot}"
+
+
+def due_sort(tenant_id: str, message_id: str, due_at: float) -> str:
+    return f"{due_at:014.3f}#{tenant_id}#{message_id}"
+
+
+SCHEDULER_CURSOR = Key("SCHEDULER", "CURSOR")
+
+CONTACT_PREFIX = "CONTACT#"
+
+
+def conversation(tenant_id: str, conversation_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"CONV#{conversation_id}")
+
+
+def conversations_index(tenant_id: str) -> str:
+    """gsi1pk of a tenant's conversations, sorted by last activity."""
+    return f"{tenant_partition(tenant_id)}#CONVS"
+
+
+def conversations_index_sort(last_at: float, conversation_id: str) -> str:
+    return f"{last_at:014.3f}#{conversation_id}"
+
+
+def contact(tenant_id: str, phone: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{CONTACT_PREFIX}{phone}")
+
+
+# ---- templates, reminders, pools ------------------------------------------------------------------
+
+TEMPLATE_PREFIX = "TPL#"
+
+
+def template_prefix(name: str) -> str:
+    """Every language of one template name (names and languages hold no '#')."""
+    return f"{TEMPLATE_PREFIX}{name}#"
+
+
+def template(tenant_id: str, name: str, language: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{template_prefix(name)}{language}")
+
+
+REMINDER_PREFIX = "REM#"
+
+
+def reminder_plan(tenant_id: str, plan_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{REMINDER_PREFIX}{plan_id}")
+
+
+POOL_PREFIX = "POOL#"
+
+
+def pool(tenant_id: str, name: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{POOL_PREFIX}{name}")
+
+
+def pool_use(tenant_id: str, session_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"POOLUSE#{session_id}")
+
+
+# ---- CRM webhooks and their deliveries ------------------------------------------------------------
+
+WEBHOOK_PREFIX = "WEBHOOK#"
+DELIVERY_PREFIX = "DLV#"
+
+
+def webhook(tenant_id: str, webhook_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{WEBHOOK_PREFIX}{webhook_id}")
+
+
+def deliveries_partition(tenant_id: str, webhook_id: str) -> str:
+    return f"{tenant_partition(tenant_id)}#WH#{webhook_id}"
+
+
+def delivery(tenant_id: str, webhook_id: str, delivery_id: str) -> Key:
+    return Key(deliveries_partition(tenant_id, webhook_id), f"{DELIVERY_PREFIX}{delivery_id}")
+
+
+def deliveries_by_status_index(tenant_id: str, webhook_id: str, status: object) -> str:
+    """gsi1pk of a webhook's deliveries in one status (gsi1sk: the delivery id)."""
+    return f"{deliveries_partition(tenant_id, webhook_id)}#{status}"
+
+
+# ---- dashboard sockets ----------------------------------------------------------------------------
+
+
+def realtime_token(token_digest: str) -> Key:
+    """`token_digest`: the sha256 hex of the realtime token."""
+    return Key(f"RTTOKEN#{token_digest}", "RTTOKEN")
+
+
+def ws_connection(connection_id: str) -> Key:
+    return Key(f"WSCONN#{connection_id}", "WSCONN")
+
+
+def ws_connections_index(tenant_id: str) -> str:
+    """gsi1pk of a tenant's live connections (gsi1sk: the connection id)."""
+    return f"{tenant_partition(tenant_id)}#WS"
+
+
+# ---- connector: leases, members, engine keys ------------------------------------------------------
+
+LEASE_SORT = "LEASE"
+
+
+def shard_lease(shard: int) -> Key:
+    return Key(f"LEASE#SHARD#{shard}", LEASE_SORT)
+
+
+def session_lease(tenant_id: str, session_id: str) -> Key:
+    return Key(f"{tenant_partition(tenant_id)}#LEASE#{session_id}", LEASE_SORT)
+
+
+MEMBERS_PARTITION = "CONNECTORS"
+MEMBER_PREFIX = "MEMBER#"
+
+
+def member(owner: str) -> Key:
+    return Key(MEMBERS_PARTITION, f"{MEMBER_PREFIX}{owner}")
+
+
+def engine_keys_partition(tenant_id: str, session_id: str) -> str:
+    return f"{tenant_partition(tenant_id)}#KEYS#{session_id}"
+
+
+def engine_key_sort(namespace: str, key_id: str) -> str:
+    return f"{namespace}#{key_id}"
+
+
+# ---- idempotency records (Powertools, on the Table port) ------------------------------------------
+
+
+def idempotency_record(hashed_key: str) -> Key:
+    return Key(f"IDEMPOTENCY#{hashed_key}", "IDEMPOTENCY")

@@ -1,0 +1,240 @@
+"""Session rows: a tenant's WhatsApp numbers with what the gateway keeps beside them (keys: store/keys.py).
+
+A row is the API's `Session` plus `shard`, `desired` (running | stopped: what the operator asked for),
+`fence` (the newest connector lease whose report was applied), the current `qr`, and the session's
+`pacing` overrides with their `pacing_version`. The tenant's session counter and the global status
+counters (/health) move in the same transactions as the rows they count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
+from wagate.domain.sessions import Provider, Session, SessionStatus
+from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
+from wagate.store import keys
+
+_SESSION_FIELDS = frozenset(Session.model_fields)
+_SHARD_PAGE = 200
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One stored session: the API view and the gateway's own bookkeeping."""
+
+    session: Session
+    shard: int | None
+    desired: str
+    fence: int
+    qr: Mapping[str, Any] | None
+    pacing: Any  # the stored overrides (wagate.domain.pacing.PacingOverrides.from_stored reads them)
+    pacing_version: int | None
+
+    @property
+    def status(self) -> SessionStatus:
+        return self.session.status
+
+
+def to_session(item: Item) -> Session:
+    return Session.model_validate({k: v for k, v in item.items() if k in _SESSION_FIELDS})
+
+
+def to_record(item: Item) -> SessionRecord:
+    shard = item.get("shard")
+    version = item.get("pacing_version")
+    return SessionRecord(
+        session=to_session(item),
+        shard=int(shard) if shard is not None else None,
+        desired=str(item.get("desired", "running")),
+        fence=int(item.get("fence", 0)),
+        qr=item.get("qr") or None,
+        pacing=item.get("pacing"),
+        pacing_version=int(version) if version is not None else None,
+    )
+
+
+def status_counter(status: str) -> str:
+    """The attribute of the global stats row that counts sessions in `status`."""
+    return f"sessions_{status}"
+
+
+class SessionRepository:
+    """Session rows over the Table port. Every write that can race carries its condition."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def find(self, tenant_id: str, session_id: str) -> SessionRecord | None:
+        item = self.table.get(*keys.session(tenant_id, session_id))
+        return to_record(item) if item is not None else None
+
+    def get(self, tenant_id: str, session_id: str) -> SessionRecord:
+        """Raises NotFound."""
+        record = self.find(tenant_id, session_id)
+        if record is None:
+            raise NotFound(f"session {session_id} does not exist")
+        return record
+
+    def exists(self, tenant_id: str, session_id: str) -> bool:
+        return self.table.get(*keys.session(tenant_id, session_id)) is not None
+
+    def list_page(
+        self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Session], str | None]:
+        page = self.table.query(
+            keys.tenant_partition(tenant_id),
+            sk=SortKey.prefix(keys.SESSION_PREFIX),
+            limit=limit,
+            cursor=cursor,
+        )
+        return [to_session(item) for item in page.items], page.cursor
+
+    def in_shard(self, shard: int) -> list[SessionRecord]:
+        """Every (non-cloud) session of one shard, from the shard index."""
+        found: list[SessionRecord] = []
+        cursor = None
+        while True:
+            page = self.table.query(
+                keys.shard_index(shard),
+                index="gsi1",
+                sk=SortKey.prefix(keys.SESSION_PREFIX),
+                limit=_SHARD_PAGE,
+                cursor=cursor,
+            )
+            found.extend(to_record(item) for item in page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return found
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Sessions by status across all tenants: counters, so O(1) however many exist."""
+        stats = self.table.get(*keys.STATS) or {}
+        return {status.value: int(stats.get(status_counter(status), 0)) for status in SessionStatus}
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    def create(self, session: Session, *, shard: int, limit: int, extra: Sequence[TransactOp] = ()) -> None:
+        """Writes a new session (status pending) with the tenant's counter under `limit`; `extra` ops
+        commit with it. A ConflictError naming one of them (details.failed) is re-raised as is.
+        Raises LimitExceeded when the tenant holds `limit` sessions already."""
+        pk, sk = keys.session(session.tenant_id, session.id)
+        item: Item = {
+            "pk": pk,
+            "sk": sk,
+            "gsi1pk": keys.shard_index(shard),
+            "gsi1sk": keys.shard_index_sort(session.tenant_id, session.id),
+            **session.model_dump(mode="json"),
+            "shard": shard,
+            "desired": "running",
+            "fence": 0,
+        }
+        if session.provider == Provider.CLOUD:  # no connector serves it: keep it out of the shards' index
+            del item["gsi1pk"], item["gsi1sk"]
+        under_limit = Attr("sessions").not_exists() | Attr("sessions").lt(limit)
+        try:
+            self.table.transact_write(
+                [
+                    Put(item, condition=item_absent()),
+                    Update(
+                        *keys.tenant_counters(session.tenant_id), add={"sessions": 1}, condition=under_limit
+                    ),
+                    Update(*keys.STATS, add={status_counter(session.status): 1}),
+                    *extra,
+                ]
+            )
+        except ConflictError as exc:
+            if any(index >= 3 for index in (exc.details or {}).get("failed", [])):
+                raise  # one of `extra` (the caller's own rows)
+            raise LimitExceeded(
+                f"this tenant already has {limit} sessions, the most it may hold; delete one first",
+                details={"limit": limit},
+            ) from exc
+
+    def update(self, tenant_id: str, session_id: str, changes: Mapping[str, Any]) -> SessionRecord:
+        """Sets attributes of an existing session. Raises NotFound when it is gone."""
+        try:
+            new = self.table.update(
+                *keys.session(tenant_id, session_id), set=dict(changes), condition=item_exists()
+            )
+        except ConflictError as exc:
+            raise NotFound(f"session {session_id} does not exist") from exc
+        return to_record(new)
+
+    def delete(self, record: SessionRecord) -> bool:
+        """Deletes the session if its status is still the one read (its counters move with it).
+        False when the status moved meanwhile (read again and retry)."""
+        session = record.session
+        try:
+            self.table.transact_write(
+                [
+                    Delete(
+                        *keys.session(session.tenant_id, session.id),
+                        condition=Attr("status").eq(session.status.value),
+                    ),
+                    Update(*keys.tenant_counters(session.tenant_id), add={"sessions": -1}),
+                    Update(*keys.STATS, add={status_counter(session.status): -1}),
+                ]
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def write_status(
+        self, record: SessionRecord, changes: Mapping[str, Any], *, fence: int | None = None
+    ) -> SessionRecord | None:
+        """Writes `changes` to the session read as `record`, only while its status is still the one read
+        (and, with `fence`, while no newer lease's report was applied). When the status moves, the
+        /health counters move in the same transaction, so they can never drift: every status write goes
+        through here. None when the condition failed (moved or deleted meanwhile: read again)."""
+        session = record.session
+        old = session.status.value
+        guard = Attr("status").eq(old)
+        if fence is not None:
+            guard = (Attr("fence").not_exists() | Attr("fence").le(fence)) & guard
+        ops: list[TransactOp] = [
+            Update(*keys.session(session.tenant_id, session.id), set=dict(changes), condition=guard)
+        ]
+        new = str(changes.get("status", old))
+        if new != old:
+            ops.append(Update(*keys.STATS, add={status_counter(old): -1, status_counter(new): 1}))
+        try:
+            self.table.transact_write(ops)
+        except ConflictError:
+            return None
+        return to_record({**_as_item(record), **changes})
+
+    def set_pacing(self, record: SessionRecord, stored: Mapping[str, Any]) -> None:
+        """Replaces the session's pacing overrides if nobody changed them since `record` was read.
+        Raises ConflictError otherwise (or when the session is gone)."""
+        session = record.session
+        version = record.pacing_version
+        unchanged = (
+            Attr("pacing_version").eq(version) if version is not None else Attr("pacing_version").not_exists()
+        )
+        self.table.update(
+            *keys.session(session.tenant_id, session.id),
+            set={"pacing": dict(stored)},
+            add={"pacing_version": 1},
+            condition=item_exists() & unchanged,
+        )
+
+
+def _as_item(record: SessionRecord) -> Item:
+    item: Item = {
+        **record.session.model_dump(mode="json"),
+        "desired": record.desired,
+        "fence": record.fence,
+        "qr": dict(record.qr) if record.qr is not None else None,
+        "pacing": record.pacing,
+    }
+    if record.shard is not None:
+        item["shard"] = record.shard
+    if record.pacing_version is not None:
+        item["pacing_version"] = record.pacing_version
+    return item
