@@ -41,6 +41,9 @@ DESCRIPTION = """Link WhatsApp numbers, send and schedule messages, receive repl
 happened. Authenticate with `Authorization: Bearer <API key>` (`wagate admin create-tenant` prints the
 first one). Every error has the shape `{"error": {"code", "message", "details"}}`."""
 DOCS_PATH = "/docs"
+# A request normally finishes in milliseconds, and one that died with its process frees its key as soon as
+# a retry finds that out (adapters/local/idempotency_store.py), so a short wait is the honest advice.
+IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
 
 
 @dataclass
@@ -227,11 +230,16 @@ def _idempotency_refusal(error: Exception) -> Response[str] | None:
             "this Idempotency-Key was used with a different body; use a new key",
         )
     if isinstance(error, IdempotencyAlreadyInProgressError):
-        return errors.error_response(
+        # Not final: the first request is still running (or its process died and the key is being
+        # freed), so the CRM must retry the same request with the same key after Retry-After.
+        response = errors.error_response(
             409,
             "idempotency_in_progress",
-            "a request with this Idempotency-Key is still running; retry shortly",
+            "a request with this Idempotency-Key is still running; retry it after Retry-After seconds",
+            {"retry_after": IDEMPOTENCY_RETRY_AFTER_SECONDS},
         )
+        response.headers["Retry-After"] = str(IDEMPOTENCY_RETRY_AFTER_SECONDS)
+        return response
     return None
 
 

@@ -3,10 +3,15 @@
 A record is `IDEMPOTENCY#{hashed key}` / `IDEMPOTENCY`, written with the same rule as Powertools'
 DynamoDB layer: only when absent, expired, or stuck in progress past its in-progress expiry. Expired
 records carry the table's TTL (`expires_at`), so they also count as absent and are purged.
+
+One rule more than Powertools: an in-progress record names the process running its request
+(`process_liveness`), and a record whose process is provably gone (killed with its request, on this host)
+is taken over at once, rather than after the in-progress expiry (the invocation's whole timeout).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,11 +22,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
+from wagate.adapters import process_liveness
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Item, Table
 
 _SK = "IDEMPOTENCY"
+_IN_PROGRESS = STATUS_CONSTANTS["INPROGRESS"]
+log = logging.getLogger("wagate.idempotency")
 
 
 class TableIdempotencyStore(BasePersistenceLayer):
@@ -52,18 +60,40 @@ class TableIdempotencyStore(BasePersistenceLayer):
             item["in_progress_expiry"] = data_record.in_progress_expiry_timestamp
         if self.payload_validation_enabled and data_record.payload_hash:
             item["validation"] = data_record.payload_hash
+        item.update(process_liveness.current().attributes())
         now_ms = int(time.time() * 1000)
-        stuck = Attr("status").eq(STATUS_CONSTANTS["INPROGRESS"]) & Attr("in_progress_expiry").lt(now_ms)
+        stuck = Attr("status").eq(_IN_PROGRESS) & Attr("in_progress_expiry").lt(now_ms)
         try:
             self._table.put(item, condition=item_absent() | stuck)
         except ConflictError as exc:
             existing = self._table.get(pk, sk)
             if existing is None:  # expired between the two reads: let the caller retry
                 raise IdempotencyItemAlreadyExistsError() from exc
+            if self._take_over_orphan(item, existing):
+                return
             old = _record(existing)
             self._validate_payload(data_payload=data_record, stored_data_record=old)
             self._save_to_cache(data_record=old)
             raise IdempotencyItemAlreadyExistsError(old_data_record=old) from exc
+
+    def _take_over_orphan(self, item: Item, existing: Item) -> bool:
+        """Write `item` over an in-progress record whose process is provably gone; False if it is not."""
+        writer = process_liveness.writer_of(existing)
+        if existing.get("status") != _IN_PROGRESS or not process_liveness.is_gone(writer):
+            return False
+        same_record = Attr("status").eq(_IN_PROGRESS)
+        for name, value in (writer.attributes() if writer else {}).items():
+            same_record = same_record & Attr(name).eq(value)
+        try:
+            self._table.put(item, condition=same_record)
+        except ConflictError:  # another retry took it first, or its request finished after all
+            return False
+        log.warning(
+            "idempotency key %s released: its request died with %s",
+            item["key"],
+            writer.label() if writer else "its process",
+        )
+        return True
 
     def _update_record(self, data_record: DataRecord) -> None:
         changes: dict[str, Any] = {
