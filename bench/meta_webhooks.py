@@ -36,9 +36,9 @@ from wagate import wiring  # noqa: E402
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus  # noqa: E402
 from wagate.services import tenants  # noqa: E402
 from wagate.services.cloud_sessions import CloudCredentials, CloudSessionService  # noqa: E402
-from wagate.services.messages import MessageService  # noqa: E402
 from wagate.services.sessions import SessionService  # noqa: E402
 from wagate.settings import Settings  # noqa: E402
+from wagate.store.messages import message_item, provider_id_item  # noqa: E402
 
 PAYLOADS = 2000  # per round
 ROUNDS = 3  # the machine may be shared: the best round is the figure, every round is shown
@@ -149,8 +149,8 @@ def setup(d: wiring.Deps) -> tuple[str, str]:
             created_at=now,
             updated_at=now,
         )
-        d.table.put(MessageService.item(message))
-        d.table.put(MessageService.pmid_item(tenant_id, session.id, f"wamid.OUT{i:06d}", message.id))
+        d.table.put(message_item(message))
+        d.table.put(provider_id_item(tenant_id, session.id, f"wamid.OUT{i:06d}", message.id))
     return tenant_id, session.id
 
 

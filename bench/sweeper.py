@@ -1,12 +1,13 @@
 """Sweep time with 1,000 messages due among 10,000 vs 1,000,000 scheduled, on the SQLite table.
 
-The due index promises a sweep costs O(due), never O(all scheduled) (services/due_index.py). For each
+The due index promises a sweep costs O(due), never O(all scheduled) (store/due_index.py). For each
 size a fresh table gets N scheduled messages written the way `MessageService.accept` writes them (the
-message row from `MessageService.item`, the due entry from `due_index.entry`), 1,000 of them due within
-the sweep window and the rest spread over the next 30 days. The rows are written in bulk, through the
-SQLite adapter's own item encoding (`_store`) in 50,000-row transactions, instead of one `accept` per
-message: a million accepts would take most of an hour and measure nothing the sweep depends on. (The
-per-chat conversation row `accept` also upserts is left out: there is one per recipient, not per message.)
+message row from `store.messages.message_item`, the due entry from `store.due_index.entry_item`),
+1,000 of them due within the sweep window and the rest spread over the next 30 days. The rows are
+written in bulk, through the SQLite adapter's own item encoding (`_store`) in 50,000-row transactions,
+instead of one `accept` per message: a million accepts would take most of an hour and measure nothing
+the sweep depends on. (The per-chat conversation row `accept` also upserts is left out: there is one
+per recipient, not per message.)
 The sweeper's cursor is set as a running sweeper leaves it (last minute done = the previous one), the
 sweep runs against a fresh dispatch queue, and the 1,000 swept entries are put back before the next run
 (one warm-up run, then the median of 7, the two sizes taking turns).
@@ -30,9 +31,11 @@ from wagate.adapters.local.sqlite_table import SqliteTable, _store
 from wagate.domain.ids import new_id
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
 from wagate.ports import Item
-from wagate.services import due_index, scheduler
+from wagate.services import scheduler
 from wagate.services.due_index import DISPATCH_QUEUE
-from wagate.services.messages import MessageService
+from wagate.store import due_index as due_entries
+from wagate.store import keys
+from wagate.store.messages import message_item
 
 ROOT = Path(__file__).resolve().parents[1]
 DUE = 1_000
@@ -68,7 +71,7 @@ def scheduled_rows(total: int, now: float, rng: random.Random) -> Iterator[tuple
         created_at=now,
         updated_at=now,
     )
-    base = MessageService.item(template)
+    base = message_item(template)
     for index in range(total):
         due_at = (
             now + rng.uniform(0, scheduler.WINDOW_SECONDS - 5)
@@ -81,7 +84,7 @@ def scheduled_rows(total: int, now: float, rng: random.Random) -> Iterator[tuple
         row.update(
             sk=f"MSG#{message_id}", id=message_id, gsi1sk=message_id, gsi2sk=message_id, scheduled_at=due_at
         )
-        yield row, due_index.entry(TENANT, message_id, due_at)
+        yield row, due_entries.entry_item(TENANT, message_id, due_at)
 
 
 def write_bulk(table: SqliteTable, items: Iterator[Item]) -> None:
@@ -129,7 +132,7 @@ class Bed:
     def sweep(self, run: int) -> float:
         """One sweep with the cursor where a running sweeper leaves it; the swept entries are put back."""
         queues = SqliteQueues(self.directory / f"queues-{self.total}-{run}.db", self.definitions)
-        cursor = {"pk": scheduler.CURSOR_KEY[0], "sk": scheduler.CURSOR_KEY[1]}
+        cursor = {"pk": keys.SCHEDULER_CURSOR.pk, "sk": keys.SCHEDULER_CURSOR.sk}
         self.table.put({**cursor, "done_through": int(self.now // 60) - 1})
         started = time.perf_counter()
         report = scheduler.sweep(self.table, queues, FixedClock(self.now))

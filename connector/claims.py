@@ -1,7 +1,7 @@
 """Claims on message rows: which connector sends a message, under which session fence, on which try.
 
-A claim is one transaction on `T#{tenant}` / `MSG#{message}` (services/messages.py) plus a check that the
-session lease is still ours at our fence:
+A claim is one transaction on the message row (wagate/store/messages.py) plus a check that the session
+lease is still ours at our fence:
 
     queued  ──claim──►  sending   attempts + 1, claimed_by, claim_fence (session lease fence),
                                   claim_command (the command's id), claimed_at
@@ -26,8 +26,8 @@ from typing import Any
 from connector.leases import Lease
 from wagate.conditions import Attr, Condition
 from wagate.domain.messages import MessageStatus
-from wagate.ports import Item, Table, Update
-from wagate.services.messages import message_key
+from wagate.ports import Item, Table
+from wagate.store.messages import MessageRepository
 
 
 @enum.unique
@@ -71,7 +71,9 @@ def claim(table: Table, row: Item, *, lease: Lease, owner: str, command_id: str,
         "claimed_at": now,
         "updated_at": now,
     }
-    update = Update(row["pk"], row["sk"], set=changes, add={"attempts": 1}, condition=_as_read(row))
+    update = MessageRepository(table).change(
+        str(row["tenant_id"]), str(row["id"]), set=changes, add={"attempts": 1}, condition=_as_read(row)
+    )
     table.transact_write([update, lease.fence_check()])
     return int(row.get("attempts", 0)) + 1
 
@@ -93,8 +95,9 @@ def record_failure(
         & Attr("claim_fence").eq(fence)
         & Attr("claim_command").eq(command_id)
     )
-    item = table.update(
-        *message_key(tenant_id, message_id),
+    item = MessageRepository(table).update(
+        tenant_id,
+        message_id,
         set={"last_error": error, "updated_at": now},
         add={"failures": 1},
         condition=ours,
@@ -103,4 +106,4 @@ def record_failure(
 
 
 def read(table: Table, tenant_id: str, message_id: str) -> Item | None:
-    return table.get(*message_key(tenant_id, message_id))
+    return MessageRepository(table).row(tenant_id, message_id)

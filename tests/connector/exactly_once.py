@@ -26,7 +26,7 @@ from tests.connector.conftest import sessions_in_every_shard
 from tests.connector.send_support import accept, deps_of, make_send_world, prepair
 from wagate.domain.events import EventType, SessionEvent
 from wagate.services.connector_events import handle_event
-from wagate.services.messages import message_key
+from wagate.store import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,7 +206,7 @@ def run(
         consumer.stopping.set()
         consumer.join(30)
     expected = {provider_message_id(m) for m in accepted}
-    rows = [world.table.get(*message_key("ten_test", m)) for m in accepted]
+    rows = [world.table.get(*keys.message("ten_test", m)) for m in accepted]
     report = Report(
         accepted=len(accepted),
         delivered_at_kills=delivered_at_kills,

@@ -6,7 +6,8 @@ import time
 
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
 from wagate.ports import Table
-from wagate.services.messages import MessageService, message_key
+from wagate.store import keys
+from wagate.store.messages import message_item
 
 
 def put_queued(
@@ -28,10 +29,10 @@ def put_queued(
         updated_at=now,
         sandbox=True,
     )
-    table.put(MessageService.item(message))
+    table.put(message_item(message))
 
 
 def row(table: Table, message_id: str, tenant_id: str = "ten_test") -> dict[str, object]:
-    found = table.get(*message_key(tenant_id, message_id))
+    found = table.get(*keys.message(tenant_id, message_id))
     assert found is not None, f"no row for {message_id}"
     return found

@@ -33,8 +33,8 @@ from wagate.domain.messages import MediaContent, Message
 from wagate.services import cloud_pacing, scheduler
 from wagate.services.cloud_queue import CLOUD_QUEUE
 from wagate.services.cloud_sends import CloudCommands, _graph_body
-from wagate.services.messages import message_key
 from wagate.services.sessions import command_queue
+from wagate.store import keys
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_rate_limited_sends_wait_in_the_queue_then_go(
     message = send(call, key, session)
     graph.fail_next(130429, message="Rate limit hit")
     run_cloud_queue(functions)
-    row = local_deps.table.get(*message_key(session["tenant_id"], message["id"]))
+    row = local_deps.table.get(*keys.message(session["tenant_id"], message["id"]))
     assert row is not None and row["status"] == "sending" and row["failures"] == 1
     assert row["last_error"]["code"] == "rate_limited"
     queue = local_deps.queues.get(CLOUD_QUEUE)
@@ -248,7 +248,7 @@ def test_a_try_that_died_mid_send_is_not_repeated(
     call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph, local_deps: wiring.Deps
 ) -> None:
     message = send(call, key, session)
-    pk, sk = message_key(session["tenant_id"], message["id"])
+    pk, sk = keys.message(session["tenant_id"], message["id"])
     local_deps.table.update(pk, sk, set={"status": "sending", "claim_command": "cmd_X"}, add={"attempts": 1})
     local_deps.queues.get(CLOUD_QUEUE).receive(max_messages=10)  # the original command is "in flight"
     redeliver(local_deps, graph, session["tenant_id"], session["id"], "cmd_X", message["id"])

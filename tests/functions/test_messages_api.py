@@ -12,8 +12,9 @@ from wagate import wiring
 from wagate.api.dependencies import message_service
 from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageError, MessageStatus
-from wagate.services import due_index, tenants
+from wagate.services import tenants
 from wagate.services.sessions import SessionService
+from wagate.store import due_index as due_entries
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_schedule_then_cancel(
     status, message = send(call, key, session, scheduled_at=at)
     assert status == 202 and message["status"] == "scheduled"
     assert drain(session["id"]) == []  # nothing for the connector until it falls due
-    pk, sk = due_index.key(session["tenant_id"], message["id"], at)
+    pk, sk = due_entries.key(session["tenant_id"], message["id"], at)
     assert local_deps.table.get(pk, sk) is not None
     status, cancelled, _ = call("DELETE", f"/v1/messages/{message['id']}", key)
     assert status == 200 and cancelled["status"] == "cancelled"

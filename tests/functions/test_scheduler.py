@@ -21,6 +21,7 @@ from wagate.domain.events import Command
 from wagate.services import due_index, scheduler, tenants
 from wagate.services.messages import SendRequest
 from wagate.services.sessions import command_queue, shard_of
+from wagate.store import due_index as due_entries
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_sweep_moves_only_what_is_due(session: dict[str, Any], clock: FakeClock)
         b["message_id"] for b in sorted(dispatch_queue_bodies(clock), key=lambda b: b["due_at"])
     ] == []  # delayed
     at = float(message_service().get(session["tenant_id"], later).scheduled_at or 0)
-    assert d.table.get(*due_index.key(session["tenant_id"], later, at)) is not None
+    assert d.table.get(*due_entries.key(session["tenant_id"], later, at)) is not None
     assert set(due) and report.partitions == report.minutes * due_index.SLOTS
 
 
@@ -121,7 +122,7 @@ def test_messages_due_soon_skip_the_index(session: dict[str, Any], clock: FakeCl
     d = wiring.deps()
     message_id = schedule(session, clock.now() + 45)
     at = message_service().get(session["tenant_id"], message_id).scheduled_at
-    assert at is not None and d.table.get(*due_index.key(session["tenant_id"], message_id, at)) is None
+    assert at is not None and d.table.get(*due_entries.key(session["tenant_id"], message_id, at)) is None
     queue = d.queues.get(due_index.DISPATCH_QUEUE)
     assert queue.approximate_depth() == 1
 

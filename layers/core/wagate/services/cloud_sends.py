@@ -38,8 +38,8 @@ from wagate.ports import Item
 from wagate.services import cloud_pacing, cloud_queue, meta_webhooks
 from wagate.services.cloud_sessions import CloudAccess, CloudSessionService
 from wagate.services.connector_events import handle_event
-from wagate.services.messages import message_key, to_message
 from wagate.services.sessions import SessionService
+from wagate.store.messages import MessageRepository, to_message
 
 if TYPE_CHECKING:
     from wagate.adapters.cloud_api import GraphApi
@@ -61,6 +61,7 @@ class CloudCommands:
             d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
         )
         self.cloud = CloudSessionService(d.table, d.crypto, d.clock, self.sessions)
+        self.messages = MessageRepository(d.table)
 
     def handle(self, body: str) -> None:
         """One queued command. Raises on infrastructure errors (the queue retries), never for a refusal."""
@@ -88,7 +89,7 @@ class CloudCommands:
 
     def _send(self, command: Command) -> None:
         tenant_id, message_id = command.tenant_id, str(command.data.get("message_id"))
-        row = self.d.table.get(*message_key(tenant_id, message_id))
+        row = self.messages.row(tenant_id, message_id)
         verdict = _assess(row, command.id)
         if row is None or verdict == "duplicate":
             logger.info("send dropped: done, cancelled or another claim's", extra={"message_id": message_id})
@@ -122,7 +123,7 @@ class CloudCommands:
         if wait > 0:
             self.sleep(wait)
         try:
-            row = _claim(self.d.table, row, command.id, self.d.clock.now())
+            row = _claim(self.messages, row, command.id, self.d.clock.now())
         except ConflictError:
             logger.info("send dropped: the message changed meanwhile", extra={"message_id": message_id})
             return
@@ -153,7 +154,7 @@ class CloudCommands:
             meta_webhooks.replay_parked(self.d, tenant_id, command.session_id, accepted.message_id)
 
     def _transient(self, command: Command, row: Item, error: CloudApiError) -> None:
-        failures = _record_failure(self.d.table, row, command.id, error, self.d.clock.now())
+        failures = _record_failure(self.messages, row, command.id, error, self.d.clock.now())
         if failures is None:
             return  # the claim is no longer ours: whoever holds it finishes the message
         if failures >= MAX_TRIES:
@@ -228,7 +229,7 @@ def _assess(row: Item | None, command_id: str) -> str:
     return "claimable" if int(row.get("failures", 0)) >= int(row.get("attempts", 0)) else "unknown"
 
 
-def _claim(table: Any, row: Item, command_id: str, now: float) -> Item:
+def _claim(messages: MessageRepository, row: Item, command_id: str, now: float) -> Item:
     """queued (or our own failed try) → sending. Raises ConflictError when the row changed since read."""
     attempts = Attr("attempts").eq(row["attempts"]) if "attempts" in row else Attr("attempts").not_exists()
     changes = {
@@ -239,9 +240,9 @@ def _claim(table: Any, row: Item, command_id: str, now: float) -> Item:
         "updated_at": now,
     }
     return dict(
-        table.update(
-            row["pk"],
-            row["sk"],
+        messages.update(
+            str(row["tenant_id"]),
+            str(row["id"]),
             set=changes,
             add={"attempts": 1},
             condition=Attr("status").eq(row["status"]) & attempts,
@@ -249,12 +250,14 @@ def _claim(table: Any, row: Item, command_id: str, now: float) -> Item:
     )
 
 
-def _record_failure(table: Any, row: Item, command_id: str, error: CloudApiError, now: float) -> int | None:
+def _record_failure(
+    messages: MessageRepository, row: Item, command_id: str, error: CloudApiError, now: float
+) -> int | None:
     ours = Attr("status").eq(MessageStatus.SENDING.value) & Attr("claim_command").eq(command_id)
     try:
-        item = table.update(
-            row["pk"],
-            row["sk"],
+        item = messages.update(
+            str(row["tenant_id"]),
+            str(row["id"]),
             set={"last_error": {"code": error.code, "message": error.message}, "updated_at": now},
             add={"failures": 1},
             condition=ours,

@@ -1,39 +1,18 @@
-"""The due index: scheduled messages by the minute they fall due, so the sweeper reads only what is due.
-
-    DUE#{minute}#{slot} / {due_at:014.3f}#{tenant}#{message}
-`minute` is the epoch minute of `due_at`; `slot` (0..SLOTS-1, from the message id) spreads one busy minute
-over several partitions. The sweeper reads the partitions of the minutes that fall due: cost is
-proportional to what is due, never to everything that is scheduled.
-"""
+"""Scheduled messages into the delay queue: the dispatch message for one due entry (the entries
+themselves: store/due_index.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
-from wagate.ports import Item, OutgoingMessage
+from wagate.ports import OutgoingMessage
+from wagate.store.due_index import SLOTS
 
-SLOTS = 8
+__all__ = ["DISPATCH_QUEUE", "MAX_DELAY_SECONDS", "SLOTS", "dispatch_message"]
+
 DISPATCH_QUEUE = "DispatchQueue"  # standard SQS: the only kind that takes a per-message delay
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
-
-
-def _slot(message_id: str) -> int:
-    return hashlib.sha256(message_id.encode()).digest()[0] % SLOTS
-
-
-def partition(minute: int, slot: int) -> str:
-    return f"DUE#{minute}#{slot}"
-
-
-def key(tenant_id: str, message_id: str, due_at: float) -> tuple[str, str]:
-    return partition(int(due_at // 60), _slot(message_id)), f"{due_at:014.3f}#{tenant_id}#{message_id}"
-
-
-def entry(tenant_id: str, message_id: str, due_at: float) -> Item:
-    pk, sk = key(tenant_id, message_id, due_at)
-    return {"pk": pk, "sk": sk, "tenant_id": tenant_id, "message_id": message_id, "due_at": due_at}
 
 
 def dispatch_message(tenant_id: str, message_id: str, due_at: float, now: float) -> OutgoingMessage:

@@ -1,26 +1,27 @@
 """Incoming messages: store each once (by provider id), and update its conversation and contact.
 
-Deduplication: the provider id row (`T#{tenant}#S#{session} / PMID#{id}`) is written in the same
-transaction as the message, with a condition, so a redelivered event stores nothing twice.
+Deduplication: the provider id row (store/messages.py) is written in the same transaction as the
+message, with a condition, so a redelivered event stores nothing twice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wagate.conditions import item_absent
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
 from wagate.domain.messages import MAX_TIMESTAMP, ContentKind, Direction, Message, MessageStatus
-from wagate.ports import Clock, Put, Table, TransactOp, Update
-from wagate.services.conversations import activity, contact_key
-from wagate.services.messages import MessageService
+from wagate.ports import Clock, Table, TransactOp, Update
+from wagate.store.conversations import ContactRepository, activity
+from wagate.store.messages import MessageRepository
 
 
 class InboundService:
     def __init__(self, table: Table, clock: Clock) -> None:
         self.table = table
         self.clock = clock
+        self.messages = MessageRepository(table)
+        self.contacts = ContactRepository(table)
 
     def record(
         self, tenant_id: str, session_id: str, data: dict[str, Any], *, sandbox: bool = False
@@ -55,11 +56,8 @@ class InboundService:
             }
         )
         ops: list[TransactOp] = [
-            Put(
-                MessageService.pmid_item(tenant_id, session_id, provider_id, message_id),
-                condition=item_absent(),
-            ),
-            Put(MessageService.item(message)),
+            self.messages.put_provider_id(tenant_id, session_id, provider_id, message_id, first=True),
+            self.messages.put(message),
             activity(message, name=None if group else data.get("push_name")),
         ]
         if sender and not data.get("from_me"):
@@ -82,9 +80,9 @@ class InboundService:
         }
         if data.get("push_name"):
             changes["name"] = data["push_name"]
-        if self.table.get(*contact_key(tenant_id, phone)) is None:
+        if not self.contacts.exists(tenant_id, phone):
             changes["first_seen_at"] = at
-        return Update(*contact_key(tenant_id, phone), set=changes, add={"messages_in": 1})
+        return self.contacts.upsert(tenant_id, phone, changes, messages_in=1)
 
 
 def _time(raw: Any, now: float) -> float:

@@ -1,11 +1,6 @@
 """Messages: accept sends (now or scheduled), cancel and reschedule them, list them, and apply statuses.
 
-Storage layout (single table):
-    T#{tenant} / MSG#{message}            the message (ids are ULIDs: the sort key orders by time)
-        gsi1: T#{tenant}#S#{session}#MSG / {message}       a session's messages
-        gsi2: T#{tenant}#CONV#{conversation} / {message}   a conversation's messages
-    T#{tenant}#S#{session} / PMID#{provider id}   → message id: provider ids are unique per session
-    DUE#{minute}#{slot} / {due_at}#{tenant}#{message}     the due index of scheduled messages (`due_index`)
+Rows: store/messages.py, the due index store/due_index.py (keys and access patterns: store/keys.py).
 Sending a queued message = a `send` command on the session's shard queue; the connector claims the message
 (queued → sending, a conditional update), sends it, and reports statuses back as events. A `cloud`
 session's command goes to `CloudSendQueue` instead, where a Lambda does the same (services/cloud_sends.py).
@@ -19,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from wagate.conditions import Attr, SortKey, item_absent
-from wagate.domain.conversations import conversation_id
+from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.ids import new_id
@@ -38,18 +32,21 @@ from wagate.domain.messages import (
 )
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider
-from wagate.ports import Clock, Delete, Item, Put, Queues, Table, TransactOp, Update
-from wagate.services import cloud_queue, due_index
-from wagate.services.conversations import activity
+from wagate.ports import Clock, Queues, Table, TransactOp
+from wagate.services import cloud_queue
 from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
 from wagate.services.groups import GroupService
 from wagate.services.pools import PoolService
 from wagate.services.sessions import SessionService, command_queue, shard_of
+from wagate.store.conversations import activity
+from wagate.store.due_index import DueIndex
+from wagate.store.messages import MessageRepository, to_message
+
+__all__ = ["MessageService", "SendRequest", "TemplateRef", "normalise_recipient", "to_message"]
 
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
 SOON_SECONDS = 120  # a sweep runs every minute and looks 90 s ahead: anything sooner skips the due index
-_MESSAGE_FIELDS = set(Message.model_fields) | {"from"}
 
 
 class TemplateRef(BaseModel):
@@ -84,10 +81,6 @@ class SendRequest(BaseModel):
         return self
 
 
-def message_key(tenant_id: str, message_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"MSG#{message_id}"
-
-
 def normalise_recipient(to: str) -> str:
     """E.164 for phones, the id as given for groups. Raises InvalidInput naming `to`."""
     to = to.strip()
@@ -96,10 +89,6 @@ def normalise_recipient(to: str) -> str:
             raise InvalidInput("to: a group id looks like 120363012345678901@g.us", details={"field": "to"})
         return to
     return normalise_phone(to, field="to")
-
-
-def to_message(item: Item) -> Message:
-    return Message.model_validate({k: v for k, v in item.items() if k in _MESSAGE_FIELDS})
 
 
 class MessageService:
@@ -118,6 +107,8 @@ class MessageService:
         self.queues = queues
         self.clock = clock
         self.sessions = sessions
+        self.rows = MessageRepository(table)
+        self.due = DueIndex(table)
         # renderer(tenant_id, TemplateRef) -> str; the templates service, injected to keep modules apart.
         self.renderer = renderer
         # media_check(media) raises when a media URL cannot be sent (services/media.py: it does network I/O).
@@ -181,17 +172,17 @@ class MessageService:
             updated_at=now,
             sandbox=session.provider == Provider.SANDBOX,
         )
-        ops: list[TransactOp] = [Put(self.item(message), condition=item_absent()), activity(message)]
+        ops: list[TransactOp] = [self.rows.put_new(message), activity(message)]
         ops += pool_ops  # a pool's "last picked" mark lands with the message, or not at all
         if not cloud:
             # The WhatsApp id is ours (derived), so receipts that overtake `message_sent` still find it.
             ops.append(
-                Put(self.pmid_item(tenant_id, session.id, whatsapp_message_id(message_id), message_id))
+                self.rows.put_provider_id(tenant_id, session.id, whatsapp_message_id(message_id), message_id)
             )
         soon = scheduled and request.scheduled_at is not None and request.scheduled_at <= now + SOON_SECONDS
         if scheduled and not soon:
             assert request.scheduled_at is not None
-            ops.append(Put(due_index.entry(tenant_id, message_id, request.scheduled_at)))
+            ops.append(self.due.add(tenant_id, message_id, request.scheduled_at))
         self.table.transact_write(ops)
         if soon:
             # Due before the next sweep could see it: straight into the delay queue.
@@ -227,11 +218,11 @@ class MessageService:
         queue.send(command.model_dump_json(), group_id=message.session_id, dedup_id=f"send-{message.id}")
 
     def get(self, tenant_id: str, message_id: str) -> Message:
-        return to_message(self._item_of(tenant_id, message_id))
+        return self.rows.get(tenant_id, message_id)
 
     def cancel(self, tenant_id: str, message_id: str) -> Message:
         """Cancels a scheduled or queued message. 409 once the connector has claimed it."""
-        item = self._item_of(tenant_id, message_id)
+        item = self.rows.get_row(tenant_id, message_id)
         if item["status"] not in CANCELLABLE:
             raise ConflictError(
                 f"message {message_id} is {item['status']}: only scheduled or queued ones can be cancelled",
@@ -239,15 +230,15 @@ class MessageService:
                 details={"status": item["status"]},
             )
         ops: list[TransactOp] = [
-            Update(
-                item["pk"],
-                item["sk"],
+            self.rows.change(
+                tenant_id,
+                message_id,
                 set={"status": MessageStatus.CANCELLED.value, "updated_at": self.clock.now()},
                 condition=Attr("status").eq(item["status"]),
             )
         ]
         if item["status"] == MessageStatus.SCHEDULED and item.get("scheduled_at") is not None:
-            ops.append(Delete(*due_index.key(tenant_id, message_id, float(item["scheduled_at"]))))
+            ops.append(self.due.remove(tenant_id, message_id, float(item["scheduled_at"])))
         try:
             self.table.transact_write(ops)
         except ConflictError as exc:
@@ -259,7 +250,7 @@ class MessageService:
 
     def reschedule(self, tenant_id: str, message_id: str, scheduled_at: float) -> Message:
         """Moves a scheduled message to a new time (reminder plans use this when the event moves)."""
-        item = self._item_of(tenant_id, message_id)
+        item = self.rows.get_row(tenant_id, message_id)
         if item["status"] != MessageStatus.SCHEDULED:
             raise ConflictError(
                 f"message {message_id} is {item['status']}, not scheduled", code="not_scheduled"
@@ -269,14 +260,14 @@ class MessageService:
         old = float(item["scheduled_at"])
         self.table.transact_write(
             [
-                Update(
-                    item["pk"],
-                    item["sk"],
+                self.rows.change(
+                    tenant_id,
+                    message_id,
                     set={"scheduled_at": scheduled_at, "updated_at": self.clock.now()},
                     condition=Attr("status").eq(MessageStatus.SCHEDULED.value),
                 ),
-                Delete(*due_index.key(tenant_id, message_id, old)),
-                Put(due_index.entry(tenant_id, message_id, scheduled_at)),
+                self.due.remove(tenant_id, message_id, old),
+                self.due.add(tenant_id, message_id, scheduled_at),
             ]
         )
         return self.get(tenant_id, message_id)
@@ -295,21 +286,12 @@ class MessageService:
         cursor: str | None = None,
     ) -> tuple[list[Message], str | None]:
         """Newest first. Filters on status/direction/to apply within each page (a page may be short)."""
-        sk = _time_range("MSG#" if session_id is None else "", since, until)
-        if session_id is not None:
-            page = self.table.query(
-                f"T#{tenant_id}#S#{session_id}#MSG",
-                index="gsi1",
-                sk=sk,
-                forward=False,
-                limit=limit,
-                cursor=cursor,
-            )
-        else:
-            page = self.table.query(f"T#{tenant_id}", sk=sk, forward=False, limit=limit, cursor=cursor)
+        items, next_cursor = self.rows.page(
+            tenant_id, session_id=session_id, since=since, until=until, limit=limit, cursor=cursor
+        )
         target = normalise_recipient(to) if to else None
         found = []
-        for item in page.items:
+        for item in items:
             if status is not None and item["status"] != status:
                 continue
             if direction is not None and item["direction"] != direction:
@@ -317,7 +299,7 @@ class MessageService:
             if target is not None and item.get("chat") != target:
                 continue
             found.append(to_message(item))
-        return found, page.cursor
+        return found, next_cursor
 
     # ---- what the connector reports -----------------------------------------------------------------
 
@@ -333,7 +315,7 @@ class MessageService:
     ) -> Message | None:
         """Moves a message forward (never back). Returns the new message, or None when nothing changed."""
         for _ in range(3):  # a concurrent receipt may win the race: re-read and try again
-            item = self.table.get(*message_key(tenant_id, message_id))
+            item = self.rows.row(tenant_id, message_id)
             if item is None or not moves_forward(MessageStatus(item["status"]), status):
                 return None
             changes: dict[str, Any] = {"status": status.value, "updated_at": at}
@@ -350,10 +332,13 @@ class MessageService:
             if provider_message_id and not item.get("provider_message_id"):
                 changes["provider_message_id"] = provider_message_id
                 ops.append(
-                    Put(self.pmid_item(tenant_id, item["session_id"], provider_message_id, message_id))
+                    self.rows.put_provider_id(tenant_id, item["session_id"], provider_message_id, message_id)
                 )
             ops.insert(
-                0, Update(item["pk"], item["sk"], set=changes, condition=Attr("status").eq(item["status"]))
+                0,
+                self.rows.change(
+                    tenant_id, message_id, set=changes, condition=Attr("status").eq(item["status"])
+                ),
             )
             try:
                 self.table.transact_write(ops)
@@ -363,8 +348,7 @@ class MessageService:
         return None
 
     def by_provider_id(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:
-        found = self.table.get(f"T#{tenant_id}#S#{session_id}", f"PMID#{provider_message_id}")
-        return str(found["message_id"]) if found else None
+        return self.rows.message_id_of(tenant_id, session_id, provider_message_id)
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
@@ -387,46 +371,6 @@ class MessageService:
             text = self.renderer(tenant_id, request.template)
             return ContentKind.TEMPLATE, text, request.template.model_dump()
         return ContentKind.MEDIA, None, None
-
-    def _item_of(self, tenant_id: str, message_id: str) -> Item:
-        item = self.table.get(*message_key(tenant_id, message_id))
-        if item is None:
-            raise NotFound(f"message {message_id} does not exist")
-        return item
-
-    @staticmethod
-    def item(message: Message) -> Item:
-        pk, sk = message_key(message.tenant_id, message.id)
-        conv = conversation_id(message.session_id, message.chat)
-        return {
-            "pk": pk,
-            "sk": sk,
-            "gsi1pk": f"T#{message.tenant_id}#S#{message.session_id}#MSG",
-            "gsi1sk": message.id,
-            "gsi2pk": f"T#{message.tenant_id}#CONV#{conv}",
-            "gsi2sk": message.id,
-            "conversation_id": conv,
-            **message.model_dump(mode="json", by_alias=True, exclude_none=True),
-        }
-
-    @staticmethod
-    def pmid_item(tenant_id: str, session_id: str, provider_message_id: str, message_id: str) -> Item:
-        return {
-            "pk": f"T#{tenant_id}#S#{session_id}",
-            "sk": f"PMID#{provider_message_id}",
-            "message_id": message_id,
-        }
-
-
-def _time_range(prefix: str, since: float | None, until: float | None) -> SortKey | None:
-    """ULIDs start with the time, so a time range is a sort-key range."""
-    from wagate.domain.ids import ulid
-
-    if since is None and until is None:
-        return SortKey.prefix(prefix) if prefix else None
-    low = prefix + "msg_" + ulid(since or 0)[:10]
-    high = prefix + "msg_" + ulid(until or 253402300799)[:10] + "\uffff"
-    return SortKey.between(low, high)
 
 
 def _send_data(message: Message) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""Conversation and contact rows (keys and access patterns: store/keys.py).
+
+A conversation is one session and peer: its last message, unread count and place in the tenant's
+newest-activity index; its messages are in the messages' conversation index (store/messages.py). A contact
+is created on their first inbound message (seed 003's lead sync) and counts what they sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wagate.conditions import SortKey, item_exists
+from wagate.domain.conversations import Contact, Conversation, conversation_id
+from wagate.domain.messages import Direction, Message
+from wagate.ports import Item, Table, Update
+from wagate.store import keys
+
+_CONV_FIELDS = frozenset(Conversation.model_fields)
+_CONTACT_FIELDS = frozenset(Contact.model_fields)
+
+
+def to_conversation(item: Item) -> Conversation:
+    return Conversation.model_validate({k: v for k, v in item.items() if k in _CONV_FIELDS})
+
+
+def to_contact(item: Item) -> Contact:
+    return Contact.model_validate({k: v for k, v in item.items() if k in _CONTACT_FIELDS})
+
+
+def activity(message: Message, *, name: str | None = None) -> Update:
+    """The update that makes `message` its conversation's latest (creating the conversation if new)."""
+    conv = conversation_id(message.session_id, message.chat)
+    inbound = message.direction == Direction.INBOUND
+    preview = message.text or f"[{message.metadata.get('type', 'media')}]"
+    changes: dict[str, Any] = {
+        "id": conv,
+        "tenant_id": message.tenant_id,
+        "session_id": message.session_id,
+        "chat": message.chat,
+        "is_group": message.chat.endswith("@g.us"),
+        "last_message_id": message.id,
+        "last_message_at": message.created_at,
+        "last_message_preview": preview[:120],
+        "last_direction": message.direction.value,
+        "updated_at": message.created_at,
+        "gsi1pk": keys.conversations_index(message.tenant_id),
+        "gsi1sk": keys.conversations_index_sort(message.created_at, conv),
+    }
+    if name:
+        changes["name"] = name
+    return Update(
+        *keys.conversation(message.tenant_id, conv), set=changes, add={"unread": 1 if inbound else 0}
+    )
+
+
+class ConversationRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def find(self, tenant_id: str, conv: str) -> Conversation | None:
+        item = self.table.get(*keys.conversation(tenant_id, conv))
+        return to_conversation(item) if item is not None else None
+
+    def page(
+        self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Conversation], str | None]:
+        """A tenant's conversations, newest activity first."""
+        page = self.table.query(
+            keys.conversations_index(tenant_id), index="gsi1", forward=False, limit=limit, cursor=cursor
+        )
+        return [to_conversation(i) for i in page.items], page.cursor
+
+    def mark_read(self, tenant_id: str, conv: str) -> Conversation:
+        """Unread to zero. Raises ConflictError when the conversation is gone."""
+        new = self.table.update(
+            *keys.conversation(tenant_id, conv), set={"unread": 0}, condition=item_exists()
+        )
+        return to_conversation(new)
+
+
+class ContactRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def exists(self, tenant_id: str, phone: str) -> bool:
+        return self.table.get(*keys.contact(tenant_id, phone)) is not None
+
+    @staticmethod
+    def upsert(tenant_id: str, phone: str, changes: dict[str, Any], *, messages_in: int = 0) -> Update:
+        """The operation that creates or updates a contact (and counts `messages_in`)."""
+        return Update(*keys.contact(tenant_id, phone), set=changes, add={"messages_in": messages_in})
+
+    def page(
+        self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Contact], str | None]:
+        page = self.table.query(
+            keys.tenant_partition(tenant_id),
+            sk=SortKey.prefix(keys.CONTACT_PREFIX),
+            limit=limit,
+            cursor=cursor,
+        )
+        return [to_contact(i) for i in page.items], page.cursor
