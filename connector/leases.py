@@ -6,7 +6,9 @@ the row is never deleted, and `lease_until` is deliberately not the table's TTL 
 item turns invisible, and with it the fence, which would then restart at 1).
 
     acquire   conditional update: absent, or expired, or already ours (or, for a session, held under an
-              older shard fence: its shard changed hands, so its old holder has stopped); fence += 1
+              older shard fence: its shard changed hands, so its old holder has stopped; or held by a
+              process provably gone: same host and boot, its pid and start time no longer run, see
+              wagate.adapters.process_liveness); fence += 1. Every takeover is logged with its reason.
     renew     conditional on owner and fence: extends lease_until
     release   conditional on owner and fence: lease_until = 0 and no owner, so anyone may acquire at once
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.tasks import BackgroundTasks
+from wagate.adapters import process_liveness
 from wagate.conditions import Attr, Condition, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Check, Clock, Table
@@ -114,15 +117,35 @@ class Leases:
         condition = item_absent() | Attr("lease_until").lt(now) | Attr("owner").eq(self.owner)
         values: dict[str, Any] = {**(attributes or {}), "owner": self.owner, "lease_until": now + times.ttl}
         values["acquired_at"] = now
+        # Who holds it, so that a successor on this host can prove us gone after a crash.
+        values.update(process_liveness.current().attributes())
         if shard_fence is not None:
             # A session held under an older fence of its shard belongs to a connector that has lost that
             # shard, and so has stopped its sockets before the shard lease ran out (self-fencing).
             condition = condition | Attr("shard_fence").lt(shard_fence)
             values["shard_fence"] = shard_fence
+        row = self.table.get(key.pk, key.sk)
+        holder = row.get("owner") if row else None
+        live = bool(row and holder and holder != self.owner and row.get("lease_until", 0) >= now)
+        gone = live and process_liveness.row_writer_gone(row)
+        if gone:
+            assert row is not None
+            # Exactly the row we judged: if it has changed since, the new holder is not the dead one.
+            condition = condition | (Attr("owner").eq(holder) & Attr("fence").eq(row.get("fence")))
         try:
             item = self.table.update(key.pk, key.sk, set=values, add={"fence": 1}, condition=condition)
         except ConflictError:
             return None
+        if holder and holder != self.owner:
+            if gone:
+                assert row is not None
+                writer = process_liveness.writer_of(row)
+                why = f"at once: its {writer.label() if writer else 'process'} is gone"
+            elif live:
+                why = "its shard changed hands"
+            else:
+                why = "its lease had expired"
+            log.info("%s took over %s from %s (%s)", self.owner, key.label, holder, why)
         return Lease(key, self.owner, int(item["fence"]), now + times.ttl, started + times.ttl - times.margin)
 
     def renew(self, lease: Lease, times: LeaseTimes) -> bool:

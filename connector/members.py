@@ -2,13 +2,17 @@
 
 Rows: pk `CONNECTORS`, sk `MEMBER#{owner}`, with the table's TTL attribute `expires_at`: a member that
 stops heart-beating simply disappears from the count (unlike leases, nothing is fenced on these rows,
-so turning invisible on expiry is exactly right). Synchronous: call through asyncio.to_thread.
+so turning invisible on expiry is exactly right). A member whose process is provably gone (killed on this
+host: see wagate.adapters.process_liveness) is not counted even before its row expires, so a restarted
+connector takes every shard at once rather than a share sized for its dead predecessor.
+Synchronous: call through asyncio.to_thread.
 """
 
 from __future__ import annotations
 
 import math
 
+from wagate.adapters import process_liveness
 from wagate.conditions import SortKey
 from wagate.ports import Clock, Table
 
@@ -32,6 +36,7 @@ class Members:
                 "owner": self._owner,
                 "seen_at": now,
                 "expires_at": math.ceil(now + self._ttl),
+                **process_liveness.current().attributes(),
             }
         )
         return self.count()
@@ -40,7 +45,7 @@ class Members:
         total, cursor = 0, None
         while True:
             page = self._table.query(MEMBERS_PK, sk=SortKey.prefix("MEMBER#"), limit=100, cursor=cursor)
-            total += len(page.items)
+            total += sum(1 for row in page.items if not process_liveness.row_writer_gone(row))
             cursor = page.cursor
             if cursor is None:
                 return max(total, 1)

@@ -151,3 +151,42 @@ def test_kill_9_one_connector_and_the_other_takes_over(tmp_path: Path, processes
     survivor_closes = {r["socket"] for r in records if r["op"] == "close" and r["pid"] == survivor.pid}
     assert survivor_opens == survivor_closes
     assert shard_owners(world) == {}
+
+
+def test_a_restarted_connector_takes_its_sessions_back_as_soon_as_the_old_process_is_gone(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """Leases long enough that waiting for their expiry would show: 20 s for shards, 60 s for sessions."""
+    data_dir = tmp_path / "data"
+    world = make_world(data_dir)
+    sessions = sessions_in_every_shard(world, per_shard=1)
+    long_leases = {"WAGATE_SHARD_LEASE_SECONDS": "20", "WAGATE_SESSION_LEASE_SECONDS": "60"}
+    doomed = processes.start("before", {**connector_env(data_dir, "before"), **long_leases})
+
+    async def scenario() -> tuple[float, float]:
+        await wait_until(lambda: len(shard_owners(world)) == SHARDS, "the first connector holds every shard")
+        for session in sessions:
+            await world.pair(session)
+        since = world.events.mark()
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+        killed_at = time.time()
+        # The same host, a new process (as after `wagate serve` is restarted): it proves the old pid gone.
+        processes.start("after", {**connector_env(data_dir, "after"), **long_leases})
+        for session in sessions:
+            await world.events.wait_for(session, EventType.CONNECTION_SUCCESS, since=since, timeout=15)
+        back_at = time.time()
+        await wait_until(lambda: set(shard_owners(world).values()) == {"after"}, "it holds every shard")
+        assert {session_owner(world, s) for s in sessions} == {"after"}
+        return killed_at, back_at
+
+    try:
+        killed_at, back_at = asyncio.run(scenario())
+    except BaseException:
+        print(processes.logs())
+        raise
+    assert back_at - killed_at < 15  # well before the 20 s shard lease, let alone the 60 s session lease
+    log = (tmp_path / "after.log").read_text()
+    assert f"took over shard 0 from before (at once: its pid {doomed.pid} on" in log, log[-3000:]
+    assert "from before (its lease had expired)" not in log
+    assert_never_two_sockets(read_journal(world.journal), deaths={doomed.pid: killed_at})
