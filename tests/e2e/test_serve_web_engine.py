@@ -1,7 +1,8 @@
 """End to end with the real `web` engine: `wagate serve` pointed at the fake WhatsApp edge.
 
 A web session is created over the API; its QR (from `GET /qr`) is scanned by the edge's fake phone; the
-session reaches `connected`; after a restart it logs in again from its stored, encrypted keys with no
+session reaches `connected`; a WhatsApp Web release (405 to the cached version) costs it one quick
+reconnect with the fetched version; after a restart it logs in again from its stored, encrypted keys with no
 new QR; a logout from the API unlinks it. Skipped when the WhatsApp protobufs are not generated.
 """
 
@@ -48,6 +49,15 @@ def test_web_session_pairs_through_the_fake_edge_and_resumes(tmp_path: Path, edg
             lambda: (s := http.get(f"/v1/sessions/{session['id']}").json())["status"] == "connected" and s
         )
         assert connected["phone"] == "+34600111222" and str(jid).startswith("34600111222")
+        # WhatsApp Web releases while we are connected; the next connect is refused (405) with the cached
+        # version, and the session comes back with the new one instead of ending `failed`.
+        edge.edge.release((2, 3000, 1040000005))
+        edge.run(edge.edge.stream_error(jid, "503"))
+        login = edge.run(edge.edge.wait_for("login", jid=jid, count=2, timeout=30), timeout=40)
+        assert login.session is not None and login.session.client_version == (2, 3000, 1040000005)
+        assert any("405" in refusal for refusal in edge.edge.refusals)
+        assert wait_for(lambda: http.get(f"/v1/sessions/{session['id']}").json()["status"] == "connected")
+        assert edge.edge.unhandled == []
         http.close()
 
     with Server(data, env=env) as server:

@@ -66,7 +66,11 @@ class ContactEdgeThread(EdgeThread):
         device = link_device(CONTACT)
         self.edge.provision(device.edge_record)
         settings = WebSettings(
-            url=self.edge.url, ca_file=self.edge.ca_file, noise_root_key=self.edge.root_public, proxy="none"
+            url=self.edge.url,
+            ca_file=self.edge.ca_file,
+            wa_version_url=self.edge.version_url,
+            noise_root_key=self.edge.root_public,
+            proxy="none",
         )
         session = SessionInfo("ten_contact", "ses_contact", "web")
         contact = self.contact

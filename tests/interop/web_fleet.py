@@ -65,7 +65,13 @@ class EdgeProcess:
         return stats
 
     def settings(self) -> WebSettings:
-        return WebSettings(url=self.url, ca_file=self.ca_file, noise_root_key=self.root, proxy="none")
+        return WebSettings(
+            url=self.url,
+            ca_file=self.ca_file,
+            wa_version_url=self.url.removesuffix("/ws/chat").replace("wss://", "https://", 1) + "/sw.js",
+            noise_root_key=self.root,
+            proxy="none",
+        )
 
 
 @dataclass

@@ -31,6 +31,7 @@ class EdgeThread:
             "WAGATE_WA_URL": self.edge.url,
             "WAGATE_WA_NOISE_ROOT": self.edge.root_public.hex(),
             "WAGATE_WA_CA_FILE": self.edge.ca_file,
+            "WAGATE_WA_VERSION_URL": self.edge.version_url,
         }
 
     def run(self, coroutine: Awaitable[T], timeout: float = 30) -> T:

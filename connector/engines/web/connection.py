@@ -31,7 +31,7 @@ def check_result(answer: Node) -> Node:
     error = answer.find("error")
     code_text = error.str_attr("code") if error is not None else None
     text = (error.str_attr("text") if error is not None else None) or ""
-    code = int(code_text) if code_text is not None and code_text.isdigit() else None
+    code = int(code_text) if code_text is not None and code_text.isascii() and code_text.isdigit() else None
     raise IqError(f"the edge refused the query: {code} {text}".rstrip(), details={"code": code, "text": text})
 
 

@@ -20,6 +20,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from connector.engines.base import (
     Connected,
@@ -60,7 +61,8 @@ from connector.engines.web.noise import NoiseClient, NoiseSocket
 from connector.engines.web.payloads import ClientProfile, login_payload, registration_payload
 from connector.engines.web.prekeys import PreKeyPolicy, PreKeys
 from connector.engines.web.settings import WebSettings
-from connector.engines.web.stream_end import exit_for_failure, exit_for_stream_error
+from connector.engines.web.stream_end import exit_for_failure, exit_for_stream_error, is_client_outdated
+from connector.engines.web.version import DEFAULT_WA_VERSION, VersionSource, format_version
 from connector.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -76,10 +78,12 @@ class WebEngine(Engine):
         settings: WebSettings,
         clock: Callable[[], float] = time.time,
         ssl_context: ssl.SSLContext | None = None,
+        versions: VersionSource | None = None,
     ) -> None:
         super().__init__(session, keys, emit)
         self._settings = settings
-        self._profile = ClientProfile.from_settings(settings)
+        self._versions = versions or settings.version_source()
+        self._profile = ClientProfile.from_settings(settings, DEFAULT_WA_VERSION)  # run() sets the version
         self._clock = clock
         self._ssl_context = ssl_context
         self._tasks = BackgroundTasks(f"web {session.label}")
@@ -109,6 +113,7 @@ class WebEngine(Engine):
             return Exit.logged_out_(f"{exc.message}; pair the device again")
         creds = self._store.current
         payload = login_payload if creds.paired else registration_payload
+        self._profile = replace(self._profile, version=await self._versions.current())
         client = NoiseClient(
             noise_key=creds.noise_key,
             client_payload=payload(creds, self._profile),
@@ -240,7 +245,7 @@ class WebEngine(Engine):
         if node.tag == "success":
             await self._on_success(node)
         elif node.tag == "failure":
-            return exit_for_failure(node)
+            return self._on_failure(node)
         elif node.tag == "stream:error":
             return exit_for_stream_error(node, pairing=not creds.paired)
         elif node.tag == "xmlstreamend":
@@ -252,6 +257,18 @@ class WebEngine(Engine):
         elif node.tag in ("message", "receipt", "call") and creds.paired and self._messaging is not None:
             await self._messaging.on_stanza(node)
         return None  # presence, chatstate, acks of what we sent: nothing to do
+
+    def _on_failure(self, node: Node) -> Exit:
+        outcome = exit_for_failure(node)
+        if is_client_outdated(node):
+            # WhatsApp Web moved on: fetch its current version and come back at once, as a new client would.
+            claimed = self._profile.version
+            self._versions.refused(claimed)
+            detail = (
+                f"WhatsApp refused version {format_version(claimed)} (405); reconnecting with the current one"
+            )
+            return Exit(ExitReason.CONNECTION_LOST, Retry.NOW, detail=detail)
+        return outcome
 
     async def _on_iq(self, conn: Connection, node: Node) -> Exit | None:
         kind = node.str_attr("type")
@@ -381,8 +398,10 @@ class WebEngine(Engine):
 def web_engine_factory(settings: WebSettings) -> Callable[[SessionInfo, KeyStore, Emit], Engine]:
     """The catalog's factory for provider `web`: every engine shares one settings object."""
 
+    versions = settings.version_source()  # one per process: one version fetch however many sessions
+
     def build(session: SessionInfo, keys: KeyStore, emit: Emit) -> Engine:
-        return WebEngine(session, keys, emit, settings=settings)
+        return WebEngine(session, keys, emit, settings=settings, versions=versions)
 
     return build
 

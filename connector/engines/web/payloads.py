@@ -45,9 +45,9 @@ class ClientProfile:
     require_full_sync: bool = False
 
     @classmethod
-    def from_settings(cls, settings: WebSettings) -> ClientProfile:
+    def from_settings(cls, settings: WebSettings, version: WaVersion) -> ClientProfile:
         return cls(
-            version=settings.wa_version,
+            version=version,
             device_name=settings.device_name,
             browser=settings.browser,
             country=settings.country,

@@ -60,7 +60,7 @@ def server_count(node: Node) -> int:
     """The `<count value=N/>` of a count answer or a low-prekeys notification. Raises ProtocolError."""
     count = node.find("count")
     value = count.str_attr("value") if count is not None else None
-    if value is None or not value.isdigit() or len(value) > 9:
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise ProtocolError(f"<{node.tag}> carries no prekey count")
     return int(value)
 

@@ -297,7 +297,7 @@ def _check_ack(ack: Node, message_id: str) -> None:
     error = ack.str_attr("error")
     if not error:
         return
-    code = int(error) if error.isdigit() else 0
+    code = int(error) if error.isascii() and error.isdigit() else 0
     if 400 <= code < 500:
         raise SendRejected(f"WhatsApp refused message {message_id}: error {code}", code=f"wa_error_{code}")
     raise SendFailed(f"WhatsApp could not take message {message_id}: error {error}", details={"code": code})

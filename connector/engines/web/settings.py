@@ -1,8 +1,9 @@
 """The web engine's settings: WhatsApp version, edge address and trust root, device name, timings, prekeys.
 
-Read once from the environment (`WebSettings.from_env()`); every field names its variable. Only the
-version needs attention in production (see `version.py`); the edge URL and the Noise root key exist so
-tests and the benchmarks can point the engine at a fake edge with a TEST root.
+Read once from the environment (`WebSettings.from_env()`); every field names its variable. Nothing needs
+setting in production: the version is fetched from WhatsApp (see `version.py`; pin one only to override);
+the edge URL, CA bundle, version URL and Noise root key exist so tests and the benchmarks can point the
+engine at a fake edge over TLS with a TEST root.
 """
 
 from __future__ import annotations
@@ -16,16 +17,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.engines.web.noise import WHATSAPP_ROOT_PUBLIC_KEY, ServerTrust, SocketConfig
 from connector.engines.web.noise.socket import DEFAULT_ORIGIN, DEFAULT_URL
-from connector.engines.web.version import DEFAULT_WA_VERSION, WaVersion, parse_version
+from connector.engines.web.noise.tls import client_context
+from connector.engines.web.version import SERVICE_WORKER_URL, VersionSource, WaVersion, parse_version
 
 
 class WebSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    wa_version: WaVersion = Field(
-        DEFAULT_WA_VERSION,
-        description="WAGATE_WA_VERSION, e.g. 2.3000.1035194821: fetch the current one at deploy time "
-        "(python -m connector.engines.web.version); WhatsApp refuses outdated versions with 405",
+    wa_version: WaVersion | None = Field(
+        None,
+        description="WAGATE_WA_VERSION, e.g. 2.3000.1035194821: pin the version claimed. Unset: the current "
+        "one is fetched from WhatsApp at connect (cached; built-in fallback). A pin WhatsApp refuses (405) "
+        "gives way to the fetched one",
+    )
+    wa_version_url: str = Field(
+        SERVICE_WORKER_URL,
+        pattern=r"^https://",
+        description="WAGATE_WA_VERSION_URL: where the current version is read (WhatsApp Web's sw.js)",
+    )
+    wa_version_cache_seconds: float = Field(
+        6 * 3600.0, gt=0, description="how long a fetched version is trusted before asking again"
+    )
+    wa_version_timeout_seconds: float = Field(
+        5.0, gt=0, description="how long a connect waits for the version before using the last known"
     )
     url: str = Field(
         DEFAULT_URL, pattern=r"^wss://", description="WAGATE_WA_URL: the edge's WebSocket URL (TLS only)"
@@ -93,8 +107,23 @@ class WebSettings(BaseModel):
     def _version(cls, value: object) -> object:
         return parse_version(value) if isinstance(value, str) else value
 
+    def version_source(self) -> VersionSource:
+        """A new source of the version to claim; build ONE per process and share it between sessions."""
+        return VersionSource(
+            pinned=self.wa_version,
+            url=self.wa_version_url,
+            cache_seconds=self.wa_version_cache_seconds,
+            timeout=self.wa_version_timeout_seconds,
+            verify=client_context(self.ca_file),
+            proxy=self._proxy,
+        )
+
+    @property
+    def _proxy(self) -> str | Literal[True] | None:
+        return {"system": True, "none": None}.get(self.proxy, self.proxy)
+
     def socket_config(self) -> SocketConfig:
-        proxy: str | Literal[True] | None = {"system": True, "none": None}.get(self.proxy, self.proxy)
+        proxy = self._proxy
         return SocketConfig(
             url=self.url,
             origin=self.origin,
@@ -115,6 +144,7 @@ class WebSettings(BaseModel):
         env = os.environ if env is None else env
         names = {
             "wa_version": "WAGATE_WA_VERSION",
+            "wa_version_url": "WAGATE_WA_VERSION_URL",
             "url": "WAGATE_WA_URL",
             "ca_file": "WAGATE_WA_CA_FILE",
             "origin": "WAGATE_WA_ORIGIN",

@@ -8,7 +8,9 @@
     <stream:error code="503"/>, anything else                transient: backoff
     <failure reason="401|403|406"/>                          logged out (unlinked, locked, banned-logout)
     <failure reason="402"/>                                  temporarily banned
-    <failure reason="405|409"/>                              outdated version / bad user agent: configuration
+    <failure reason="405"/>                                  outdated version: the engine refetches the
+                                                             version and retries at once (engine.py)
+    <failure reason="409"/>                                  bad user agent: configuration
     <failure reason="5xx"/>                                  server trouble: backoff
     <xmlstreamend/>                                          the edge closed the stream: backoff
 
@@ -24,10 +26,8 @@ from connector.engines.web.binary.node import Node
 RESTART_REQUIRED = 515
 LOGGED_OUT_REASONS = frozenset({401, 403, 406})
 TEMPORARY_BAN = 402
-CONFIGURATION_REASONS = {
-    405: "client outdated: set WAGATE_WA_VERSION to the current one",
-    409: "user agent refused",
-}
+CLIENT_OUTDATED = 405
+CONFIGURATION_REASONS = {409: "user agent refused"}
 
 
 def exit_for_stream_error(node: Node, *, pairing: bool) -> Exit:
@@ -58,6 +58,8 @@ def exit_for_failure(node: Node) -> Exit:
     if reason == TEMPORARY_BAN:
         expire = node.str_attr("expire")
         return Exit.banned(f"temporarily banned (402, expires in {expire or '?'} s)")
+    if reason == CLIENT_OUTDATED:  # transient by itself; the engine also refreshes the version
+        return Exit.lost("login refused (405): client version outdated")
     if reason in CONFIGURATION_REASONS:
         return Exit.failed(f"login refused ({reason}): {CONFIGURATION_REASONS[reason]}")
     if 400 <= reason < 500:
@@ -65,7 +67,12 @@ def exit_for_failure(node: Node) -> Exit:
     return Exit.lost(f"login failure {reason}")
 
 
+def is_client_outdated(node: Node) -> bool:
+    """A `<failure reason="405">`: WhatsApp no longer accepts the version we claimed."""
+    return node.tag == "failure" and _int(node.str_attr("reason")) == CLIENT_OUTDATED
+
+
 def _int(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 6:
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 6:
         return None
     return int(text)

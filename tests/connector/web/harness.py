@@ -25,6 +25,7 @@ from connector.engines.base import Connected, EngineEvent, Exit, ExitReason, Pai
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings
+from connector.engines.web.version import VersionSource
 from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore
 from tests.fakes.whatsapp_edge import EdgeConfig, FakeEdge, FakePhone
 
@@ -87,6 +88,10 @@ class Harness:
     edge: FakeEdge
     settings: WebSettings
     backing: Backing = field(default_factory=dict)
+    versions: VersionSource = field(init=False)  # shared by the engines, as in one connector process
+
+    def __post_init__(self) -> None:
+        self.versions = self.settings.version_source()
 
     def keys(self, session_id: str = "ses_web") -> InMemoryKeyStore:
         """The session's keys; a new store over the same backing is what a restarted process sees."""
@@ -99,8 +104,13 @@ class Harness:
         async def emit(event: EngineEvent) -> None:
             await holder[0].emit(event)
 
+        versions = settings.version_source() if overrides else self.versions
         engine = WebEngine(
-            SessionInfo("ten_web", session_id, "web"), self.keys(session_id), emit, settings=settings
+            SessionInfo("ten_web", session_id, "web"),
+            self.keys(session_id),
+            emit,
+            settings=settings,
+            versions=versions,
         )
         running = Running(engine, asyncio.get_running_loop().create_task(engine.run()))
         holder.append(running)
@@ -155,6 +165,7 @@ def with_edge(
             settings = WebSettings(
                 url=edge.url,
                 ca_file=edge.ca_file,
+                wa_version_url=edge.version_url,
                 noise_root_key=edge.root_public,
                 proxy="none",
                 iq_timeout_seconds=5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 pytest.importorskip(
@@ -27,7 +28,9 @@ from connector.engines.base import (
 from connector.engines.web.binary.jid import SERVER_JID
 from connector.engines.web.creds import CREDS_ID, Credentials
 from connector.engines.web.pairing import QR_PREFIX
+from connector.engines.web.version import DEFAULT_WA_VERSION, fetch_current_version
 from tests.connector.web.harness import Harness, with_edge
+from tests.fakes.tls import local_ca
 from tests.fakes.whatsapp_edge import EdgeConfig, parse_qr
 
 
@@ -135,7 +138,8 @@ def test_login_refused_with_401_is_logged_out() -> None:
     [
         (403, ExitReason.LOGGED_OUT, Retry.NEVER),
         (402, ExitReason.BANNED, Retry.NEVER),
-        (405, ExitReason.FAILED, Retry.NEVER),
+        (405, ExitReason.CONNECTION_LOST, Retry.NOW),  # refetch the version and come back at once
+        (409, ExitReason.FAILED, Retry.NEVER),
         (503, ExitReason.CONNECTION_LOST, Retry.BACKOFF),
     ],
 )
@@ -149,11 +153,75 @@ def test_login_failures_on_demand(reason: int, expected: ExitReason, retry: Retr
     with_edge(body)
 
 
-def test_an_outdated_version_is_refused_by_the_edge_and_says_what_to_change() -> None:
+def test_the_version_is_fetched_from_whatsapp_web_over_tls_once_per_process() -> None:
     async def body(h: Harness) -> None:
-        outcome = await h.start(wa_version=(2, 2400, 1)).exit()
-        assert outcome.reason is ExitReason.FAILED and "WAGATE_WA_VERSION" in outcome.detail
-        assert h.edge.refusals and "405" in h.edge.refusals[0]
+        h.edge.release((2, 3000, 1040000001))  # newer than the built-in one: only fetching finds it
+        jid = await h.pair()
+        running = await h.connect()
+        login = await h.edge.wait_for("login", jid=jid)
+        assert login.session is not None and login.session.client_version == (2, 3000, 1040000001)
+        assert [e.detail for e in h.edge.events if e.kind == "version"] == ["2.3000.1040000001"]
+        assert h.versions.fetches == 1  # pairing, restart and login shared one answer
+        await running.stop()
+        assert h.edge.unhandled == [] and h.edge.refusals == []
+
+    with_edge(body)
+
+
+def test_the_fake_serves_the_version_only_over_tls_and_only_to_browsers() -> None:
+    async def body(h: Harness) -> None:
+        async with httpx.AsyncClient(verify=local_ca().client_context(), trust_env=False) as client:
+            assert (await client.get(h.edge.version_url)).status_code == 403  # no browser headers
+            assert await fetch_current_version(client, h.edge.version_url) == DEFAULT_WA_VERSION
+        async with httpx.AsyncClient(trust_env=False) as system_store:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await system_store.get(h.edge.version_url)
+
+    with_edge(body)
+
+
+def test_a_new_whatsapp_release_refuses_us_with_405_and_we_come_back_with_its_version() -> None:
+    """The edge moves on while we are away: the cached version is refused (405) exactly as WhatsApp does;
+    the engine asks for a restart now (never `failed`), fetches the new version, and logs in with it."""
+
+    async def body(h: Harness) -> None:
+        jid = await h.pair()
+        await (await h.connect()).stop()
+        h.edge.release((2, 3000, 1040000002))
+        refused = await h.start().exit()
+        assert (refused.reason, refused.retry) == (ExitReason.CONNECTION_LOST, Retry.NOW), refused
+        assert "refused version 2.3000.1035194821 (405)" in refused.detail
+        assert h.edge.refusals and "405" in h.edge.refusals[-1]
+        running = await h.connect()
+        login = await h.edge.wait_for("login", jid=jid, count=2)
+        assert login.session is not None and login.session.client_version == (2, 3000, 1040000002)
+        assert h.versions.fetches == 2
+        await running.stop()
+
+    with_edge(body)
+
+
+def test_a_pinned_version_whatsapp_refuses_gives_way_to_the_current_one() -> None:
+    async def body(h: Harness) -> None:
+        h.edge.release((2, 3000, 1040000003))
+        versions = h.settings.model_copy(update={"wa_version": (2, 2400, 1)}).version_source()
+        h.versions = versions
+        refused = await h.start().exit()  # the pin is claimed without asking WhatsApp
+        assert refused.retry is Retry.NOW and "2.2400.1" in refused.detail and versions.fetches == 0
+        qr = await h.start().wait(QrCode)  # the registration now claims the fetched version
+        assert qr.qr and versions.fetches == 1
+        assert h.edge.sessions[-1].client_version == (2, 3000, 1040000003)
+
+    with_edge(body)
+
+
+def test_the_version_falls_back_when_whatsapp_web_cannot_be_asked() -> None:
+    async def body(h: Harness) -> None:
+        h.versions = h.settings.model_copy(
+            update={"wa_version_url": "https://localhost:9/sw.js"}
+        ).version_source()
+        await h.pair()  # nothing listens there: the built-in version, which this edge still accepts
+        assert h.versions.fetches == 1 and h.edge.sessions[0].client_version == DEFAULT_WA_VERSION
 
     with_edge(body)
 

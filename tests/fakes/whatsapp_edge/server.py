@@ -17,6 +17,11 @@
 The relay (relay.py) routes messages and receipts, the directory (directory.py) answers usync, bundle and
 group queries; see those modules for the wire shapes.
 
+It also serves WhatsApp Web's service worker script (`https://…/sw.js`, the same TLS port) announcing
+`edge.current_version` as `client_revision`, only to requests that look like a browser's (as the real site's
+bot filter does); `edge.release(version)` moves it and from then on refuses older clients with
+`<failure reason="405" location=…>` right after the Noise handshake, as WhatsApp does.
+
 Only TLS (the certificate comes from tests/fakes/tls.py's per-run CA, so a client must be told to trust
 it: `WAGATE_WA_CA_FILE`, `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`), the Origin header of WhatsApp Web and the
 `/ws/chat` path are accepted.
@@ -42,6 +47,7 @@ from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.noise.responder import issue_chain
 from connector.engines.web.signal import PreKeyBundle
+from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.fakes.tls import local_ca
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.directory import bundle_nodes
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 
 ORIGIN = "https://web.whatsapp.com"
 PATH = "/ws/chat"
+SERVICE_WORKER_PATH = "/sw.js"
 GARBAGE_KINDS = ("frame", "node", "truncated", "zlib", "bad-jid")
 
 
@@ -121,17 +128,28 @@ class FakeEdge:
         self._server: Server | None = None
         self.url = ""
         self.ca_file = local_ca().ca_file
+        self.current_version: tuple[int, int, int] = DEFAULT_WA_VERSION  # what sw.js announces
+        self.min_version = self.config.min_version  # older ClientPayloads get <failure reason=405>
 
     @property
     def root_public(self) -> bytes:
         return self.keys.root.public
+
+    @property
+    def version_url(self) -> str:
+        return self.url.replace("wss://", "https://", 1).removesuffix(PATH) + SERVICE_WORKER_PATH
+
+    def release(self, version: tuple[int, int, int]) -> None:
+        """A new WhatsApp Web release: sw.js announces it and every older client is refused (405)."""
+        self.current_version = self.min_version = version
+        self.log("release", None, detail=".".join(map(str, version)))
 
     async def __aenter__(self) -> FakeEdge:
         self._server = await serve(
             self._handle,
             "127.0.0.1",
             0,
-            process_request=_check_request,
+            process_request=self._check_request,
             compression=None,
             ping_interval=None,
             max_size=32 * 1024 * 1024,
@@ -151,6 +169,29 @@ class FakeEdge:
         session = EdgeSession(self, ws)
         self.sessions.append(session)
         await session.serve()
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == SERVICE_WORKER_PATH:
+            return self._service_worker(connection, request)
+        if request.path != PATH:
+            self.unhandled.append(f"HTTP GET {request.path}")
+            return connection.respond(HTTPStatus.NOT_FOUND, f"the edge serves {PATH} only\n")
+        if request.headers.get("Origin") != ORIGIN:
+            return connection.respond(HTTPStatus.FORBIDDEN, f"Origin must be {ORIGIN}\n")
+        return None
+
+    def _service_worker(self, connection: ServerConnection, request: Request) -> Response:
+        agent = request.headers.get("User-Agent", "")
+        if request.headers.get("sec-fetch-site") != "none" or "Mozilla/5.0" not in agent:
+            self.log("version", None, detail=f"refused: not a browser ({agent!r})")
+            return connection.respond(HTTPStatus.FORBIDDEN, "not a browser\n")
+        self.log("version", None, detail=".".join(map(str, self.current_version)))
+        revision = self.current_version[2]
+        # The real script embeds its data as escaped JSON inside JavaScript, as here.
+        data = f'{{\\"SiteData\\":{{\\"server_revision\\":{revision},\\"client_revision\\":{revision}}}}}'
+        response = connection.respond(HTTPStatus.OK, f'self.__swData=JSON.parse(/*BTDS*/"{data}");\n')
+        response.headers["Content-Type"] = "application/javascript; charset=utf-8"
+        return response
 
     # ---- what sessions report -----------------------------------------------------------------------
 
@@ -320,11 +361,3 @@ def _bundle(device: Device) -> PreKeyBundle:
 
 def _success_with_bad_lid() -> bytes:
     return encode(Node("success", {"t": "1", "lid": "not a jid"}))
-
-
-def _check_request(connection: ServerConnection, request: Request) -> Response | None:
-    if request.path != PATH:
-        return connection.respond(HTTPStatus.NOT_FOUND, f"the edge serves {PATH} only\n")
-    if request.headers.get("Origin") != ORIGIN:
-        return connection.respond(HTTPStatus.FORBIDDEN, f"Origin must be {ORIGIN}\n")
-    return None

@@ -67,6 +67,7 @@ class EdgeSession:
         self.responder = NoiseResponder(static=edge.keys.static, certificate_chain=edge.keys.chain)
         self.client_static = b""
         self.registration: Registration | None = None
+        self.client_version: tuple[int, int, int] | None = None  # from an accepted ClientPayload
         self.refs: list[str] = []
         self.device: Device | None = None
         self.paired = False
@@ -215,7 +216,8 @@ class EdgeSession:
     # ---- registration and pairing -------------------------------------------------------------------
 
     async def _register(self, payload: wa.ClientPayload) -> None:
-        self.registration = check_registration(payload, self.edge.config.min_version)
+        self.registration = check_registration(payload, self.edge.min_version)
+        self.client_version = self.registration.version
         self.refs = [f"2@{base64.b64encode(os.urandom(36)).decode()}" for _ in range(self.edge.config.refs)]
         self.edge.log("registration", self)
         refs = [Node("ref", {}, ref.encode()) for ref in self.refs]
@@ -318,7 +320,8 @@ class EdgeSession:
     # ---- login --------------------------------------------------------------------------------------
 
     async def _login(self, payload: wa.ClientPayload) -> None:
-        login = check_login(payload, self.edge.config.min_version)
+        login = check_login(payload, self.edge.min_version)
+        self.client_version = login.version
         forced = self.edge.forced_failures.pop(login.jid, None)
         if forced is not None:
             raise Refused(forced, "failure on demand")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from connector.engines.web.protos import wa
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.version import (
     DEFAULT_WA_VERSION,
+    VersionSource,
     fetch_current_version,
     format_version,
     parse_version,
@@ -121,7 +123,7 @@ def test_settings_from_the_environment() -> None:
     assert settings.trust().root_public_key == root
     defaults = WebSettings.from_env({})
     assert defaults.noise_root_key == WHATSAPP_ROOT_PUBLIC_KEY and defaults.socket_config().proxy is True
-    assert ClientProfile.from_settings(settings).device_name == "Acme CRM"
+    assert ClientProfile.from_settings(settings, DEFAULT_WA_VERSION).device_name == "Acme CRM"
     for bad in (
         {"WAGATE_WA_VERSION": "latest"},
         {"WAGATE_WA_NOISE_ROOT": "abcd"},
@@ -130,3 +132,83 @@ def test_settings_from_the_environment() -> None:
     ):
         with pytest.raises(ValidationError):
             WebSettings.from_env(bad)
+
+
+class SwScript:
+    """WhatsApp Web's sw.js over httpx.MockTransport: announces `revision`, or fails with `status`."""
+
+    def __init__(self) -> None:
+        self.revision = 1040000000
+        self.status = 200
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        body = f'self.__swData=JSON.parse("{{\\"client_revision\\":{self.revision}}}");'
+        return httpx.Response(self.status, text=body)
+
+
+def _source(script: SwScript, now: list[float], **options: Any) -> VersionSource:
+    return VersionSource(transport=httpx.MockTransport(script), clock=lambda: now[0], **options)
+
+
+def test_the_version_source_fetches_once_for_many_sessions_and_caches() -> None:
+    script, now = SwScript(), [0.0]
+    source = _source(script, now, cache_seconds=100)
+
+    async def main() -> None:
+        versions = await asyncio.gather(*(source.current() for _ in range(50)))
+        assert set(versions) == {(2, 3000, 1040000000)} and len(script.requests) == 1
+        request = script.requests[0]
+        assert request.headers["sec-fetch-site"] == "none" and "Mozilla/5.0" in request.headers["user-agent"]
+        script.revision = 1040000001
+        now[0] = 99
+        assert await source.current() == (2, 3000, 1040000000)  # still cached
+        now[0] = 101
+        assert await source.current() == (2, 3000, 1040000001) and source.fetches == 2
+
+    asyncio.run(main())
+
+
+def test_the_version_source_falls_back_and_does_not_hammer_when_whatsapp_fails() -> None:
+    script, now = SwScript(), [0.0]
+    script.status = 503
+    source = _source(script, now, refetch_seconds=60)
+
+    async def main() -> None:
+        assert await source.current() == DEFAULT_WA_VERSION
+        assert await source.current() == DEFAULT_WA_VERSION and source.fetches == 1  # not again at once
+        script.status = 200
+        now[0] = 61
+        assert await source.current() == (2, 3000, 1040000000) and source.fetches == 2
+        script.status, now[0] = 503, 10_000_000  # the cache expired and WhatsApp fails: the last known
+        assert await source.current() == (2, 3000, 1040000000)
+
+    asyncio.run(main())
+
+
+def test_a_405_makes_the_version_source_ask_again_at_once_but_only_once() -> None:
+    script, now = SwScript(), [0.0]
+    source = _source(script, now)
+
+    async def main() -> None:
+        old = await source.current()
+        script.revision = 1040000009
+        for _ in range(20):  # every session of the process is refused with the same version
+            source.refused(old)
+        assert await asyncio.gather(*(source.current() for _ in range(20))) == [(2, 3000, 1040000009)] * 20
+        assert source.fetches == 2
+
+    asyncio.run(main())
+
+
+def test_a_pin_is_claimed_without_asking_until_whatsapp_refuses_it() -> None:
+    script, now = SwScript(), [0.0]
+    source = _source(script, now, pinned=(2, 3000, 1))
+
+    async def main() -> None:
+        assert await source.current() == (2, 3000, 1) and source.fetches == 0
+        source.refused((2, 3000, 1))
+        assert await source.current() == (2, 3000, 1040000000) and source.fetches == 1
+
+    asyncio.run(main())

@@ -63,7 +63,8 @@ def test_stream_errors(node: Node, pairing: bool, reason: ExitReason, retry: Ret
         ("403", ExitReason.LOGGED_OUT, Retry.NEVER),
         ("406", ExitReason.LOGGED_OUT, Retry.NEVER),
         ("402", ExitReason.BANNED, Retry.NEVER),
-        ("405", ExitReason.FAILED, Retry.NEVER),
+        ("405", ExitReason.CONNECTION_LOST, Retry.BACKOFF),  # the engine refetches the version, Retry.NOW
+        ("²", ExitReason.CONNECTION_LOST, Retry.BACKOFF),  # isdigit() says yes, int() says no
         ("409", ExitReason.FAILED, Retry.NEVER),
         ("418", ExitReason.FAILED, Retry.NEVER),
         ("500", ExitReason.CONNECTION_LOST, Retry.BACKOFF),
