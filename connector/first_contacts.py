@@ -1,8 +1,8 @@
 """The daily cap on first contacts of a number, kept in the Table so restarts and other connectors share it.
 
-Rows (partition `T#{tenant}#S#{session}`):
-    PEER#{to}                 a recipient this number has written to (kept: "never before" means ever)
-    FIRSTCONTACT#{YYYY-MM-DD} `count` of new recipients that UTC day (TTL a few days after)
+Rows, in the session's partition (keys: wagate/store/keys.py):
+    peer                      a recipient this number has written to (kept: "never before" means ever)
+    first-contact day         `count` of new recipients that UTC day (TTL a few days after)
 A new recipient is counted in one transaction with its PEER row: the counter only moves under the cap
 (an atomic add with a condition) and only for a PEER row that did not exist, so two connectors racing
 for the same recipient count it once, and a crash can never count without recording or the reverse.
@@ -17,20 +17,9 @@ import math
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Clock, Put, Table, Update
+from wagate.store import keys
 
 KEEP_DAY_COUNTERS_SECONDS = 3 * 24 * 3600
-
-
-def partition(tenant_id: str, session_id: str) -> str:
-    return f"T#{tenant_id}#S#{session_id}"
-
-
-def peer_sk(to: str) -> str:
-    return f"PEER#{to}"
-
-
-def day_sk(day: str) -> str:
-    return f"FIRSTCONTACT#{day}"
 
 
 def utc_day(epoch: float) -> str:
@@ -47,20 +36,20 @@ class FirstContacts:
         under today's cap (then counted, and remembered as a peer). Raises TransientError."""
         if cap <= 0 or "@" in to:
             return True
-        pk = partition(tenant_id, session_id)
-        if self._table.get(pk, peer_sk(to)) is not None:
+        peer_key = keys.first_contact_peer(tenant_id, session_id, to)
+        if self._table.get(*peer_key) is not None:
             return True
         now = self._clock.now()
         day = utc_day(now)
         under_cap = Attr("count").not_exists() | Attr("count").lt(cap)
-        peer = {"pk": pk, "sk": peer_sk(to), "to": to, "first_at": now, "day": day, "message_id": message_id}
+        peer = {"pk": peer_key.pk, "sk": peer_key.sk, "to": to, "first_at": now, "day": day}
+        peer["message_id"] = message_id
         try:
             self._table.transact_write(
                 [
                     Put(peer, condition=item_absent()),
                     Update(
-                        pk,
-                        day_sk(day),
+                        *keys.first_contact_day(tenant_id, session_id, day),
                         add={"count": 1},
                         set={"day": day, "expires_at": math.ceil(now + KEEP_DAY_COUNTERS_SECONDS)},
                         condition=under_cap,
@@ -69,24 +58,26 @@ class FirstContacts:
             )
         except ConflictError:
             # Either someone recorded this peer meanwhile (then it is known), or the day is full.
-            return self._table.get(pk, peer_sk(to)) is not None
+            return self._table.get(*peer_key) is not None
         return True
 
     def release(self, tenant_id: str, session_id: str, to: str, message_id: str) -> None:
         """Undo this message's reservation (WhatsApp refused it: nobody was contacted)."""
-        pk = partition(tenant_id, session_id)
         try:
-            old = self._table.delete(pk, peer_sk(to), condition=Attr("message_id").eq(message_id))
+            peer_key = keys.first_contact_peer(tenant_id, session_id, to)
+            old = self._table.delete(*peer_key, condition=Attr("message_id").eq(message_id))
         except ConflictError:
             return  # recorded by another message: that one did contact them
         if old is not None:
             try:
                 self._table.update(
-                    pk, day_sk(str(old["day"])), add={"count": -1}, condition=Attr("count").gt(0)
+                    *keys.first_contact_day(tenant_id, session_id, str(old["day"])),
+                    add={"count": -1},
+                    condition=Attr("count").gt(0),
                 )
             except ConflictError:
                 pass  # that day's counter is gone (expired): nothing to give back
 
     def used(self, tenant_id: str, session_id: str, day: str) -> int:
-        row = self._table.get(partition(tenant_id, session_id), day_sk(day))
+        row = self._table.get(*keys.first_contact_day(tenant_id, session_id, day))
         return int(row.get("count", 0)) if row else 0

@@ -1,6 +1,6 @@
 """TableKeyStore: one session's engine keys in the Table, encrypted, every write fenced by the session lease.
 
-Items: pk `T#{tenant}#KEYS#{session}`, sk `{namespace}#{id}`, attribute `v` = the value encrypted with
+Items (keys: wagate/store/keys.py, one partition per session), attribute `v` = the value encrypted with
 the Crypto port under the context {tenant_id, session_id, namespace} (so a blob copied to another
 session or namespace does not decrypt).
 
@@ -27,6 +27,7 @@ from connector.engines.base import KeyNamespace
 from connector.leases import Lease, LeaseLost
 from wagate.domain.errors import ConflictError
 from wagate.ports import Crypto, Delete, Put, Table, TransactOp
+from wagate.store import keys
 
 MAX_TRANSACTION_OPS = 100
 _CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPS - 1  # one operation is the lease check
@@ -40,10 +41,6 @@ class _Transaction:
     # A transaction belongs to the task that opened it: other tasks (even ones it starts) write around it.
     task: asyncio.Task[Any] | None
     changes: Changes = field(default_factory=dict)
-
-
-def keys_partition(tenant_id: str, session_id: str) -> str:
-    return f"T#{tenant_id}#KEYS#{session_id}"
 
 
 def check_put(namespace: str, values: Mapping[str, bytes | None]) -> None:
@@ -79,7 +76,7 @@ class TableKeyStore:
         self._lease = lease
         self._tenant_id = tenant_id
         self._session_id = session_id
-        self._pk = keys_partition(tenant_id, session_id)
+        self._pk = keys.engine_keys_partition(tenant_id, session_id)
         self._on_lease_lost = on_lease_lost
         self._lock = asyncio.Lock()
         self._open: _Transaction | None = None
@@ -168,7 +165,7 @@ class TableKeyStore:
         found: dict[str, bytes] = {}
         context = self._context(namespace)
         for key_id in ids:
-            item = self._table.get(self._pk, f"{namespace}#{key_id}")
+            item = self._table.get(self._pk, keys.engine_key_sort(namespace, key_id))
             if item is not None:
                 found[key_id] = self._crypto.decrypt(item["v"], context=context)
         return found
@@ -176,7 +173,7 @@ class TableKeyStore:
     def _write(self, changes: Changes) -> None:
         ops: list[TransactOp] = []
         for (namespace, key_id), value in changes.items():
-            sk = f"{namespace}#{key_id}"
+            sk = keys.engine_key_sort(namespace, key_id)
             if value is None:
                 ops.append(Delete(self._pk, sk))
             else:

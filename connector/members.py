@@ -1,10 +1,10 @@
 """Which connectors are alive: heartbeat rows that let each one take only its fair share of shards.
 
-Rows: pk `CONNECTORS`, sk `MEMBER#{owner}`, with the table's TTL attribute `expires_at`: a member that
-stops heart-beating simply disappears from the count (unlike leases, nothing is fenced on these rows,
-so turning invisible on expiry is exactly right). A member whose process is provably gone (killed on this
-host: see wagate.adapters.process_liveness) is not counted even before its row expires, so a restarted
-connector takes every shard at once rather than a share sized for its dead predecessor.
+Rows (keys: wagate/store/keys.py), one per connector, with the table's TTL attribute `expires_at`: a
+member that stops heart-beating simply disappears from the count (unlike leases, nothing is fenced on
+these rows, so turning invisible on expiry is exactly right). A member whose process is provably gone
+(killed on this host: see wagate.adapters.process_liveness) is not counted even before its row expires,
+so a restarted connector takes every shard at once rather than a share sized for its dead predecessor.
 Synchronous: call through asyncio.to_thread.
 """
 
@@ -15,8 +15,7 @@ import math
 from wagate.adapters import process_liveness
 from wagate.conditions import SortKey
 from wagate.ports import Clock, Table
-
-MEMBERS_PK = "CONNECTORS"
+from wagate.store import keys
 
 
 class Members:
@@ -31,8 +30,8 @@ class Members:
         now = self._clock.now()
         self._table.put(
             {
-                "pk": MEMBERS_PK,
-                "sk": f"MEMBER#{self._owner}",
+                "pk": keys.member(self._owner).pk,
+                "sk": keys.member(self._owner).sk,
                 "owner": self._owner,
                 "seen_at": now,
                 "expires_at": math.ceil(now + self._ttl),
@@ -44,11 +43,13 @@ class Members:
     def count(self) -> int:
         total, cursor = 0, None
         while True:
-            page = self._table.query(MEMBERS_PK, sk=SortKey.prefix("MEMBER#"), limit=100, cursor=cursor)
+            page = self._table.query(
+                keys.MEMBERS_PARTITION, sk=SortKey.prefix(keys.MEMBER_PREFIX), limit=100, cursor=cursor
+            )
             total += sum(1 for row in page.items if not process_liveness.row_writer_gone(row))
             cursor = page.cursor
             if cursor is None:
                 return max(total, 1)
 
     def leave(self) -> None:
-        self._table.delete(MEMBERS_PK, f"MEMBER#{self._owner}")
+        self._table.delete(*keys.member(self._owner))

@@ -1,6 +1,6 @@
 """Powertools idempotency records on the Table port: the local (SQLite) twin of its DynamoDB layer.
 
-A record is `IDEMPOTENCY#{hashed key}` / `IDEMPOTENCY`, written with the same rule as Powertools'
+A record (its key: wagate/store/keys.py) is written with the same rule as Powertools'
 DynamoDB layer: only when absent, expired, or stuck in progress past its in-progress expiry. Expired
 records carry the table's TTL (`expires_at`), so they also count as absent and are purged.
 
@@ -26,8 +26,8 @@ from wagate.adapters import process_liveness
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Item, Table
+from wagate.store import keys
 
-_SK = "IDEMPOTENCY"
 _IN_PROGRESS = STATUS_CONSTANTS["INPROGRESS"]
 log = logging.getLogger("wagate.idempotency")
 
@@ -38,7 +38,7 @@ class TableIdempotencyStore(BasePersistenceLayer):
         self._table = table
 
     def _key(self, idempotency_key: str) -> tuple[str, str]:
-        return f"IDEMPOTENCY#{idempotency_key}", _SK
+        return keys.idempotency_record(idempotency_key)
 
     def _get_record(self, idempotency_key: str) -> DataRecord:
         item = self._table.get(*self._key(idempotency_key))

@@ -1,0 +1,96 @@
+"""Tenant rows, API-key rows and the global /health counters (keys and access patterns: store/keys.py).
+
+An API key row is found by the SHA-256 of the key the caller presents (the key itself is never stored)
+and sits in its tenant's key index, for listing and revoking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wagate.conditions import Attr, SortKey, item_absent
+from wagate.domain.tenants import ApiKey, Tenant
+from wagate.ports import Item, Put, Table, Update
+from wagate.store import keys
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """An API key as stored: its listing and the SHA-256 (hex) of its secret."""
+
+    key: ApiKey
+    digest: str
+
+
+def key_item(stored: StoredKey) -> Item:
+    pk, sk = keys.api_key(stored.digest)
+    key = stored.key
+    return {
+        "pk": pk,
+        "sk": sk,
+        "gsi1pk": keys.api_keys_index(key.tenant_id),
+        "gsi1sk": key.id,
+        "id": key.id,
+        "hash": stored.digest,
+        "tenant_id": key.tenant_id,
+        "name": key.name,
+        "scopes": sorted(str(s) for s in key.scopes),
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+    }
+
+
+def to_stored_key(item: Item) -> StoredKey:
+    return StoredKey(ApiKey.model_validate(item), str(item.get("hash", "")))
+
+
+class TenantRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def create(self, tenant: Tenant, first_key: StoredKey) -> None:
+        """The tenant, its first key and the tenant count, in one transaction."""
+        pk, sk = keys.tenant(tenant.id)
+        self.table.transact_write(
+            [
+                Put({"pk": pk, "sk": sk, **tenant.model_dump()}, condition=item_absent()),
+                Put(key_item(first_key), condition=item_absent()),
+                Update(*keys.STATS, add={"tenants": 1}),
+            ]
+        )
+
+    def find(self, tenant_id: str) -> Tenant | None:
+        item = self.table.get(*keys.tenant(tenant_id))
+        return Tenant.model_validate(item) if item is not None else None
+
+    def count(self) -> int:
+        stats = self.table.get(*keys.STATS)
+        return int(stats.get("tenants", 0)) if stats else 0
+
+    # ---- API keys -----------------------------------------------------------------------------------
+
+    def add_key(self, stored: StoredKey) -> None:
+        self.table.put(key_item(stored), condition=item_absent())
+
+    def key_by_digest(self, digest: str) -> StoredKey | None:
+        item = self.table.get(*keys.api_key(digest))
+        return to_stored_key(item) if item is not None else None
+
+    def keys_of(self, tenant_id: str) -> list[ApiKey]:
+        found: list[ApiKey] = []
+        cursor: str | None = None
+        while True:
+            page = self.table.query(keys.api_keys_index(tenant_id), index="gsi1", cursor=cursor)
+            found.extend(ApiKey.model_validate(item) for item in page.items)
+            if page.cursor is None:
+                return found
+            cursor = page.cursor
+
+    def revoke_key(self, tenant_id: str, key_id: str) -> bool:
+        """Deletes a key of this tenant; False when the tenant has no such key."""
+        page = self.table.query(keys.api_keys_index(tenant_id), index="gsi1", sk=SortKey.eq(key_id))
+        if not page.items:
+            return False
+        item = page.items[0]
+        self.table.delete(item["pk"], item["sk"], condition=Attr("tenant_id").eq(tenant_id))
+        return True
