@@ -56,9 +56,16 @@ async def send_response(
     """Sends `response`; `head` sends its headers only (the Content-Length still counts the body)."""
     # Names are ASCII by contract; values may carry UTF-8, which API Gateway passes through as bytes.
     headers = [(k.encode("latin-1"), v.encode("utf-8")) for k, v in response.headers]
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    body = response.body
+    if response.status in (204, 304) or response.status < 200:
+        # No body and no Content-Length (RFC 9110 §6.4.1, §8.6): one would make the server drop the
+        # keep-alive connection, and the client's next request on it fail.
+        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+        body = b""
+    else:
+        headers.append((b"content-length", str(len(body)).encode()))
     if close:
         # The unread rest of the body is still on the wire: the connection cannot be reused.
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else response.body})
+    await send({"type": "http.response.body", "body": b"" if head else body})

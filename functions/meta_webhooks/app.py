@@ -16,6 +16,9 @@ from wagate.wiring import deps
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Meta documents webhook payloads of up to 3 MB; refusing one makes Meta retry it for days.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
 
 @logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
 @traced
@@ -28,8 +31,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         response = service.verify(event.get("queryStringParameters") or {})
     else:
         raw = _raw_body(event)
-        if len(raw) > d.settings.max_body_bytes:
-            response = WebhookResponse(413, b"the body is too large")
+        if len(raw) > MAX_BODY_BYTES:
+            response = WebhookResponse(413, b"the body is over Meta's documented 3 MB")
         else:
             response = service.receive(raw, event.get("headers") or {})
     return {

@@ -157,3 +157,24 @@ def test_list_filters_and_pages(call: ApiCaller, key: str, session: dict[str, An
     )
     assert len(by_session["items"]) == 4
     assert call("GET", "/v1/messages", key, query="status=bogus")[0] == 422
+
+
+def test_times_are_taken_as_iso_8601_with_an_offset_or_epoch_seconds(
+    call: ApiCaller, key: str, session: dict[str, Any], local_deps: wiring.Deps
+) -> None:
+    import datetime as dt
+
+    when = int(local_deps.clock.now()) + 7200
+    local = dt.datetime.fromtimestamp(when, dt.timezone(dt.timedelta(hours=-3)))
+    status, message = send(call, key, session, scheduled_at=local.isoformat())
+    assert status == 202 and message["scheduled_at"] == when, message
+    status, message = send(call, key, session, scheduled_at=str(when + 60))
+    assert status == 202 and message["scheduled_at"] == when + 60, message
+    for bad in ("2026-12-07T09:00:00", "tomorrow", "2026-12-07", True):
+        status, error = send(call, key, session, scheduled_at=bad)
+        assert status == 422 and error["error"]["details"]["fields"][0]["field"] == "scheduled_at", error
+    since = dt.datetime.fromtimestamp(when - 10_000, dt.UTC).isoformat().replace("+00:00", "Z")
+    status, page, _ = call("GET", "/v1/messages", key, query=f"since={since}")
+    assert status == 200 and len(page["items"]) == 2
+    status, page, _ = call("GET", "/v1/messages", key, query="until=1970-01-02T00:00:00%2B00:00")
+    assert status == 200 and page["items"] == []

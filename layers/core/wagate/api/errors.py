@@ -29,9 +29,17 @@ class BadRequest(errors.InvalidInput):
     code = "malformed_request"
 
 
+class UnsupportedMediaType(errors.WagateError):
+    """A body in a media type the route does not read (it reads application/json): 415."""
+
+    code = "unsupported_media_type"
+
+
 def status_for(error: errors.WagateError) -> int:
     if isinstance(error, BadRequest):
         return 400
+    if isinstance(error, UnsupportedMediaType):
+        return 415
     for cls, status in STATUS_BY_ERROR:
         if isinstance(error, cls):
             return status
@@ -58,6 +66,17 @@ def from_validation(problems: list[dict[str, Any]]) -> Response[str]:
     fields = []
     for problem in problems:
         loc = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
-        fields.append({"field": ".".join(loc) or "body", "problem": problem.get("msg", "invalid")})
-    names = ", ".join(f["field"] for f in fields)
-    return error_response(422, "validation_failed", f"invalid fields: {names}", {"fields": fields})
+        field = ".".join(loc) or "body"
+        fields.append({"field": field, "problem": _problem(field, problem)})
+    text = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
+    return error_response(422, "validation_failed", f"invalid fields: {text}", {"fields": fields})
+
+
+def _problem(field: str, problem: dict[str, Any]) -> str:
+    """Pydantic's message, said plainly where it describes the body as a whole."""
+    kind = problem.get("type")
+    if field == "body" and kind == "missing":
+        return "a JSON object body is required"
+    if field == "body" and kind in ("model_attributes_type", "dict_type", "model_type"):
+        return "the body must be a JSON object"
+    return str(problem.get("msg", "invalid"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.depends import DependencyResolutionError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -16,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from wagate import __version__
-from wagate.api import errors
+from wagate.api import errors, hygiene
 from wagate.api.routes import (
     conversations,
     groups,
@@ -44,6 +45,9 @@ DOCS_PATH = "/docs"
 # A request normally finishes in milliseconds, and one that died with its process frees its key as soon as
 # a retry finds that out (adapters/local/idempotency_store.py), so a short wait is the honest advice.
 IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
+# Routes anyone may call. (Powertools drops a route's `security=[]` when a router is included, so the
+# list lives here, and the OpenAPI is told the same.)
+PUBLIC_PATHS = frozenset({"/health"})
 
 
 @dataclass
@@ -114,25 +118,39 @@ class WagateResolver(APIGatewayHttpResolver):
         _state().processed_stack_frames = value
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        body = event.get("body") or ""
-        limit = deps().settings.max_body_bytes
-        if len(body) > limit:
-            message = f"the request body is {len(body)} bytes; the limit is {limit}"
-            response = errors.error_response(413, "too_large", message, {"limit": limit})
-            return {
-                "statusCode": 413,
-                "headers": {"Content-Type": "application/json"},
-                "body": response.body,
-                "isBase64Encoded": False,
-            }
         if not self._swagger_enabled and APIGatewayProxyEventV2(dict(event)).path == DOCS_PATH:
             self._enable_swagger()
+        route = self._route_for(event)
+        if route is not None:
+            public = route.path in PUBLIC_PATHS or not route.include_in_schema
+            try:
+                event = (
+                    hygiene.check(
+                        event,
+                        public=public,
+                        takes_body=bool(route.dependant.body_params),
+                        limit=deps().settings.max_body_bytes,
+                    )
+                    or event
+                )
+            except WagateError as error:
+                return _lambda_response(errors.from_domain(error))
         # Powertools' resolve(), minus its writes to BaseRouter's class attributes.
         token = _REQUEST.set(_Request(event=self._to_proxy_event(dict(event)), lambda_context=context))
         try:
-            return self._build_response(self._resolve())
+            return _without_body_when_empty(self._build_response(self._resolve()))
         finally:
             _REQUEST.reset(token)
+
+    def _route_for(self, event: Mapping[str, Any]) -> Route | None:
+        """The route Powertools will pick for `event` (the same first-match rule), or None."""
+        http = (event.get("requestContext") or {}).get("http") or {}
+        method = str(http.get("method", "")).upper()
+        path = str(http.get("path") or event.get("rawPath") or "")
+        for route in self._static_routes + self._dynamic_routes:
+            if route.method == method and route.rule.match(path):
+                return route
+        return None
 
     def _enable_swagger(self) -> None:
         """Powertools' `enable_swagger`, on demand: it imports the OpenAPI models (~40 ms), which no
@@ -210,6 +228,28 @@ def _openapi_options() -> dict[str, Any]:
         "security_schemes": {"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
         "security": [{"apiKey": []}],
     }
+
+
+def _lambda_response(response: Response[str]) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": "application/json"},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+def _without_body_when_empty(result: dict[str, Any]) -> dict[str, Any]:
+    """204 and 304 carry no body and no Content-Length (RFC 9110 §6.4.1): a `{}` there made uvicorn drop
+    the keep-alive connection, failing the client's next request."""
+    if result.get("statusCode") in (204, 304):
+        result["body"] = ""
+        result["isBase64Encoded"] = False
+        for name in ("headers", "multiValueHeaders"):
+            headers = result.get(name) or {}
+            for key in [k for k in headers if k.lower() in ("content-type", "content-length")]:
+                del headers[key]
+    return result
 
 
 def _idempotency_refusal(error: Exception) -> Response[str] | None:

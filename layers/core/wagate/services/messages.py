@@ -18,6 +18,7 @@ from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.ids import new_id
+from wagate.domain.instants import Instant
 from wagate.domain.messages import (
     CANCELLABLE,
     ContentKind,
@@ -66,7 +67,10 @@ class SendRequest(BaseModel):
     text: MessageText | None = None
     template: TemplateRef | None = None
     media: MediaContent | None = None
-    scheduled_at: float | None = Field(None, description="Epoch seconds; omit to send now")
+    scheduled_at: Instant | None = Field(
+        None,
+        description="Epoch seconds or ISO 8601 with an offset (2026-12-07T09:00:00-03:00); omit to send now",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON, returned in every event")
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
@@ -44,6 +45,6 @@ def list_keys(principal: Admin) -> KeyList:
 
 
 @router.delete("/keys/<key_id>", summary="Revoke an API key", tags=["keys"])
-def revoke_key(key_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+def revoke_key(key_id: str, principal: Admin) -> Response[str]:
     tenants.revoke_key(deps().table, principal.tenant_id, key_id)
-    return {}, 204
+    return Response(204, None, "")

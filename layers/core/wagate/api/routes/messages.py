@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from wagate.api import idempotency
 from wagate.api.auth import require
 from wagate.api.dependencies import message_service
+from wagate.domain.instants import Instant
 from wagate.domain.messages import Direction, Message, MessageStatus
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.messages import SendRequest
@@ -41,8 +42,8 @@ def list_messages(
     status: Annotated[MessageStatus | None, Query()] = None,
     direction: Annotated[Direction | None, Query()] = None,
     to: Annotated[str | None, Query(description="E.164 phone or group id")] = None,
-    since: Annotated[float | None, Query(description="epoch seconds")] = None,
-    until: Annotated[float | None, Query(description="epoch seconds")] = None,
+    since: Annotated[Instant | None, Query(description="epoch seconds or ISO 8601 with an offset")] = None,
+    until: Annotated[Instant | None, Query(description="epoch seconds or ISO 8601 with an offset")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> MessageList:
