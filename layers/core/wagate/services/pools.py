@@ -1,8 +1,6 @@
 """Number pools: manage a tenant's pools, and pick the number a pooled send goes out from.
 
-Storage layout (single table):
-    T#{tenant} / POOL#{name}         a pool: members [{session_id, priority}], description, version
-    T#{tenant} / POOLUSE#{session}   when a pool last picked that session (the least-recently-used tie-break)
+Rows: store/pools.py (keys and access patterns: store/keys.py).
 Picking, when a message names a pool instead of a session:
     1. the connected members with the best (lowest) priority;
     2. among equals, the one with the most pacing budget left, when the pacing data is there for all of
@@ -18,24 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from wagate.conditions import SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.pools import MemberState, NewPool, Pool, PoolMember, PoolSpec
 from wagate.domain.sessions import Session, SessionStatus
-from wagate.ports import Clock, Item, Table, Update
+from wagate.ports import Clock, Table, Update
 from wagate.services.sessions import SessionService
+from wagate.store.pools import PoolRecord, PoolRepository
 
 TRANSIENT = frozenset({SessionStatus.DISCONNECTED, SessionStatus.CONNECTING})
 Budget = Callable[[str, str], float | None]
 """budget(tenant_id, session_id): sends the number may still make now under its pacing, None if unknown."""
-
-
-def _key(tenant_id: str, name: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"POOL#{name}"
-
-
-def _usage_key(tenant_id: str, session_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"POOLUSE#{session_id}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +52,7 @@ class PoolService:
         self.table = table
         self.clock = clock
         self.sessions = sessions
+        self.rows = PoolRepository(table)
         # The connector's pacing state, once it is published; until then ties go to the least recently used.
         self.budget = budget
 
@@ -71,45 +62,35 @@ class PoolService:
         """Raises InvalidInput (a member is not this tenant's session), ConflictError `pool_exists`."""
         self._check_members(tenant_id, spec.members)
         now = self.clock.now()
-        pk, sk = _key(tenant_id, spec.name)
-        item: Item = {
-            "pk": pk,
-            "sk": sk,
-            "name": spec.name,
-            "tenant_id": tenant_id,
-            "members": [m.model_dump() for m in spec.members],
-            "description": spec.description,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-        }
+        pool = PoolRecord(
+            tenant_id=tenant_id,
+            name=spec.name,
+            members=tuple(spec.members),
+            description=spec.description,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
         try:
-            self.table.put(item, condition=item_absent())
+            self.rows.create(pool)
         except ConflictError as exc:
             raise ConflictError(
                 f"pool {spec.name} already exists; change it with PUT /v1/pools/{spec.name}",
                 code="pool_exists",
             ) from exc
-        return self._view(item)
+        return self._view(pool)
 
     def replace(self, tenant_id: str, name: str, spec: PoolSpec) -> Pool:
         """Replaces the members and description. Raises NotFound, InvalidInput."""
         self._item(tenant_id, name)  # an unknown pool is a 404 before anything about its body
         self._check_members(tenant_id, spec.members)
         try:
-            item = self.table.update(
-                *_key(tenant_id, name),
-                set={
-                    "members": [m.model_dump() for m in spec.members],
-                    "description": spec.description,
-                    "updated_at": self.clock.now(),
-                },
-                add={"version": 1},
-                condition=item_exists(),
+            pool = self.rows.replace(
+                tenant_id, name, members=spec.members, description=spec.description, at=self.clock.now()
             )
         except ConflictError as exc:
             raise NotFound(f"pool {name} does not exist") from exc
-        return self._view(item)
+        return self._view(pool)
 
     def get(self, tenant_id: str, name: str) -> Pool:
         return self._view(self._item(tenant_id, name))
@@ -117,13 +98,13 @@ class PoolService:
     def list(
         self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Pool], str | None]:
-        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("POOL#"), limit=limit, cursor=cursor)
-        return [self._view(item) for item in page.items], page.cursor
+        pools, next_cursor = self.rows.page(tenant_id, limit=limit, cursor=cursor)
+        return [self._view(pool) for pool in pools], next_cursor
 
     def delete(self, tenant_id: str, name: str) -> None:
         """Messages already sent through the pool keep their number. Raises NotFound."""
         try:
-            self.table.delete(*_key(tenant_id, name), condition=item_exists())
+            self.rows.delete(tenant_id, name)
         except ConflictError as exc:
             raise NotFound(f"pool {name} does not exist") from exc
 
@@ -156,10 +137,7 @@ class PoolService:
         best = min(c.member.priority for c in usable)
         chosen = self._tie_break(tenant_id, [c for c in usable if c.member.priority == best])
         assert chosen.session is not None
-        usage = Update(
-            *_usage_key(tenant_id, chosen.member.session_id),
-            set={"session_id": chosen.member.session_id, "last_used_at": self.clock.now()},
-        )
+        usage = self.rows.mark_used(tenant_id, chosen.member.session_id, self.clock.now())
         return Pick(session=chosen.session, usage=usage)
 
     def _tie_break(self, tenant_id: str, tied: Sequence[_Candidate]) -> _Candidate:
@@ -176,11 +154,11 @@ class PoolService:
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
-    def _item(self, tenant_id: str, name: str) -> Item:
-        item = self.table.get(*_key(tenant_id, name))
-        if item is None:
+    def _item(self, tenant_id: str, name: str) -> PoolRecord:
+        pool = self.rows.find(tenant_id, name)
+        if pool is None:
             raise NotFound(f"pool {name} does not exist")
-        return item
+        return pool
 
     def _check_members(self, tenant_id: str, members: Sequence[PoolMember]) -> None:
         for index, member in enumerate(members):
@@ -192,20 +170,18 @@ class PoolService:
                     details={"field": f"members.{index}.session_id", "session_id": member.session_id},
                 ) from exc
 
-    def _candidates(self, tenant_id: str, item: Item) -> Sequence[_Candidate]:
+    def _candidates(self, tenant_id: str, pool: PoolRecord) -> Sequence[_Candidate]:
         found = []
-        for raw in item.get("members") or []:
-            member = PoolMember.model_validate(raw)
+        for member in pool.members:
             try:
                 session: Session | None = self.sessions.get(tenant_id, member.session_id)
             except NotFound:
                 session = None  # deleted after it joined the pool: shown, never picked
-            usage = self.table.get(*_usage_key(tenant_id, member.session_id))
-            used = float(usage["last_used_at"]) if usage else None
+            used = self.rows.last_used(tenant_id, member.session_id)
             found.append(_Candidate(member, session, used))
         return found
 
-    def _view(self, item: Item) -> Pool:
+    def _view(self, pool: PoolRecord) -> Pool:
         members = [
             MemberState(
                 session_id=c.member.session_id,
@@ -213,13 +189,13 @@ class PoolService:
                 status=c.status,
                 last_used_at=c.last_used_at,
             )
-            for c in self._candidates(str(item["tenant_id"]), item)
+            for c in self._candidates(pool.tenant_id, pool)
         ]
         return Pool(
-            name=item["name"],
-            tenant_id=item["tenant_id"],
+            name=pool.name,
+            tenant_id=pool.tenant_id,
             members=members,
-            description=item.get("description"),
-            created_at=item["created_at"],
-            updated_at=item["updated_at"],
+            description=pool.description,
+            created_at=pool.created_at,
+            updated_at=pool.updated_at,
         )

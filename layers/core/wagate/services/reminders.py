@@ -1,8 +1,8 @@
 """Reminder plans: one event, several scheduled messages around it, moved or cancelled as one.
 
-Storage layout (single table; rows written by services/reminder_store.py):
-    T#{tenant} / REM#{plan}    the plan: event, zone, recipient, template(s), offsets and, per reminder,
-                               its time, state and message id; a version and a short lease guard writes
+Rows: store/reminders.py (keys and access patterns: store/keys.py). A plan holds the event, zone,
+recipient, template(s), offsets and, per reminder, its time, state and message id; a version and a short
+lease guard writes.
 The reminders are ordinary scheduled messages (services/messages.py, due index and all); their metadata
 carries `reminder_plan_id` and `reminder_offset`, so webhooks tell the CRM which reminder is which.
 
@@ -62,9 +62,9 @@ from wagate.services.messages import (
     TemplateRef,
     normalise_recipient,
 )
-from wagate.services.reminder_store import PlanStore, to_plan
 from wagate.services.reminder_texts import Send, plan_templates, render_all
 from wagate.services.templates import TemplateService
+from wagate.store.reminders import PlanStore, to_plan
 
 
 class OffsetSpec(BaseModel):

@@ -1,8 +1,6 @@
 """Templates: a tenant's own message templates, the built-in ones, and rendering either into text.
 
-Storage layout (single table):
-    T#{tenant} / TPL#{name}#{language}    a tenant's template (neither name nor language can hold '#',
-                                          so the prefix TPL#{name}# finds exactly one name's languages)
+Rows: store/templates.py (keys and access patterns: store/keys.py).
 Built-in templates (seed 004: appointment confirmation, reminder, follow-up, custom; in es and en) live
 in code below, are the same for every tenant and are never stored. A tenant's template with the same name
 and language hides the built-in one; deleting it brings the built-in back.
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from wagate.conditions import Attr, SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.templates import (
     TEMPLATE_NAME,
@@ -29,8 +26,9 @@ from wagate.domain.templates import (
     check,
     normalise_language,
 )
-from wagate.ports import Clock, Item, Table
+from wagate.ports import Clock, Table
 from wagate.services.messages import TemplateRef
+from wagate.store.templates import TemplateRepository
 
 MAX_VARIABLES = 50
 
@@ -162,27 +160,6 @@ BUILT_IN: dict[tuple[str, str], Template] = {
 }
 
 
-def _key(tenant_id: str, name: str, language: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"TPL#{name}#{language}"
-
-
-def _to_template(item: Item) -> Template:
-    variables = [Variable.model_validate(v) for v in item.get("variables", [])]
-    used, warnings = check(item["body"], variables)
-    return Template(
-        name=item["name"],
-        language=item["language"],
-        body=item["body"],
-        description=item.get("description"),
-        variables=variables,
-        placeholders=used,
-        warnings=warnings,
-        created_at=item["created_at"],
-        updated_at=item["updated_at"],
-        version=item["version"],
-    )
-
-
 def _built_in_languages(name: str) -> list[str]:
     return sorted(language for (built_in, language) in BUILT_IN if built_in == name)
 
@@ -193,6 +170,7 @@ class TemplateService:
     def __init__(self, table: Table, clock: Clock) -> None:
         self.table = table
         self.clock = clock
+        self.rows = TemplateRepository(table)
 
     # ---- reads --------------------------------------------------------------------------------------
 
@@ -207,10 +185,10 @@ class TemplateService:
         if not TEMPLATE_NAME.fullmatch(name):
             raise self._unknown(name)
         if language is None:
-            own = self._own_items(tenant_id, name)
+            own = self.rows.languages_of(tenant_id, name)
             if len(own) == 1:
-                return _to_template(own[0])
-            languages = sorted(i["language"] for i in own) if own else _built_in_languages(name)
+                return own[0]
+            languages = sorted(t.language for t in own) if own else _built_in_languages(name)
             if len(languages) == 1:
                 return BUILT_IN[(name, languages[0])]
             if not languages:
@@ -222,13 +200,13 @@ class TemplateService:
             )
         wanted = normalise_language(language, field=field)
         for candidate in dict.fromkeys([wanted, wanted.split("-")[0]]):
-            item = self.table.get(*_key(tenant_id, name, candidate))
-            if item is not None:
-                return _to_template(item)
+            found = self.rows.find(tenant_id, name, candidate)
+            if found is not None:
+                return found
             if (name, candidate) in BUILT_IN:
                 return BUILT_IN[(name, candidate)]
         languages = sorted(
-            {i["language"] for i in self._own_items(tenant_id, name)} | set(_built_in_languages(name))
+            {t.language for t in self.rows.languages_of(tenant_id, name)} | set(_built_in_languages(name))
         )
         if not languages:
             raise self._unknown(name)
@@ -269,7 +247,7 @@ class TemplateService:
             version=1,
         )
         try:
-            self.table.put(self._item(tenant_id, template), condition=item_absent())
+            self.rows.create(tenant_id, template)
         except ConflictError as exc:
             raise ConflictError(
                 f"template {new.name} ({new.language}) already exists; change it with "
@@ -280,60 +258,54 @@ class TemplateService:
 
     def update(self, tenant_id: str, name: str, language: str | None, changes: TemplateChanges) -> Template:
         """Applies the fields given in the PATCH. ConflictError if the template changed meanwhile."""
-        item = self._own_item(tenant_id, name, language)
+        current = self._own(tenant_id, name, language)
         given = changes.model_fields_set
-        body = changes.body if "body" in given and changes.body is not None else item["body"]
+        body = changes.body if "body" in given and changes.body is not None else current.body
         variables = (
             changes.variables
             if "variables" in given and changes.variables is not None
-            else [Variable.model_validate(v) for v in item.get("variables", [])]
+            else list(current.variables)
         )
-        description = changes.description if "description" in given else item.get("description")
+        description = changes.description if "description" in given else current.description
         used, warnings = check(body, variables)
         template = Template(
             name=name,
-            language=item["language"],
+            language=current.language,
             body=body,
             description=description,
             variables=variables,
             placeholders=used,
             warnings=warnings,
-            created_at=item["created_at"],
+            created_at=current.created_at,
             updated_at=self.clock.now(),
-            version=int(item["version"]) + 1,
+            version=int(current.version) + 1,
         )
         try:
-            self.table.put(
-                self._item(tenant_id, template), condition=Attr("version").eq(int(item["version"]))
-            )
+            self.rows.replace(tenant_id, template, read_version=int(current.version))
         except ConflictError as exc:
             raise ConflictError(
-                f"template {name} ({item['language']}) changed or was deleted meanwhile; fetch it again",
+                f"template {name} ({current.language}) changed or was deleted meanwhile; fetch it again",
                 code="template_changed",
             ) from exc
         return template
 
     def delete(self, tenant_id: str, name: str, language: str | None) -> None:
-        item = self._own_item(tenant_id, name, language)
+        current = self._own(tenant_id, name, language)
         try:
-            self.table.delete(item["pk"], item["sk"], condition=item_exists())
+            self.rows.delete(tenant_id, name, current.language)
         except ConflictError:
             pass  # deleted meanwhile: the outcome the caller wanted
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
-    def _own_items(self, tenant_id: str, name: str) -> list[Item]:
-        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix(f"TPL#{name}#"))
-        return page.items
-
-    def _own_item(self, tenant_id: str, name: str, language: str | None) -> Item:
+    def _own(self, tenant_id: str, name: str, language: str | None) -> Template:
         """The tenant's own template, exactly (no fallback: a PATCH of es-MX must not change es)."""
         if not TEMPLATE_NAME.fullmatch(name):
             raise NotFound(f"template {name} does not exist")
         if language is None:
-            own = self._own_items(tenant_id, name)
+            own = self.rows.languages_of(tenant_id, name)
             if len(own) > 1:
-                languages = sorted(i["language"] for i in own)
+                languages = sorted(t.language for t in own)
                 raise InvalidInput(
                     f"template {name} exists in {', '.join(languages)}: say which with ?language=",
                     code="template_language_needed",
@@ -344,7 +316,7 @@ class TemplateService:
             label = name
         else:
             wanted = normalise_language(language)
-            item = self.table.get(*_key(tenant_id, name, wanted))
+            item = self.rows.find(tenant_id, name, wanted)
             built_in = [wanted] if (name, wanted) in BUILT_IN else []
             label = f"{name} ({wanted})"
         if item is not None:
@@ -366,27 +338,13 @@ class TemplateService:
             details={"field": "template.name", "value": name},
         )
 
-    @staticmethod
-    def _item(tenant_id: str, template: Template) -> Item:
-        pk, sk = _key(tenant_id, template.name, template.language)
-        stored = template.model_dump(
-            mode="json", exclude={"placeholders", "warnings", "builtin"}, exclude_none=True
-        )
-        return {"pk": pk, "sk": sk, "tenant_id": tenant_id, **stored}
-
     # Last in the class: its name would hide the builtin `list` in the annotations below it.
     def list(self, tenant_id: str, *, language: str | None = None, builtin: bool = True) -> list[Template]:
         """The tenant's templates and the built-ins it has not overridden, by name then language."""
         wanted = normalise_language(language) if language else None
         found: dict[tuple[str, str], Template] = {}
-        cursor: str | None = None
-        while True:
-            page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("TPL#"), cursor=cursor)
-            for item in page.items:
-                found[(item["name"], item["language"])] = _to_template(item)
-            cursor = page.cursor
-            if cursor is None:
-                break
+        for template in self.rows.all(tenant_id):
+            found[(template.name, template.language)] = template
         if builtin:
             for key, template in BUILT_IN.items():
                 found.setdefault(key, template)

@@ -1,8 +1,7 @@
 """Reminder plan rows: kept under the tenant, written only under a version check and a short lease.
 
-Storage layout (single table):
-    T#{tenant} / REM#{plan}    a reminder plan (its fields: domain/reminders.py `ReminderPlan`), plus
-                               `busy_until`: the lease of the request changing it, if any
+A row holds a reminder plan (its fields: domain/reminders.py `ReminderPlan`) plus `busy_until`, the
+lease of the request changing it, if any (keys and access patterns: store/keys.py).
 Every write names the version it read, so a request that lost its lease (it ran too long, another took
 over) fails instead of overwriting; the lease keeps two requests from working on one plan at once.
 """
@@ -17,13 +16,10 @@ from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.reminders import PlanStatus, Reminder, ReminderPlan
 from wagate.observability import logger
 from wagate.ports import Clock, Item, Table
+from wagate.store import keys
 
 LEASE_SECONDS = 60  # longer than any API request may run (API Gateway stops waiting at 30 s)
 _PLAN_FIELDS = set(ReminderPlan.model_fields)
-
-
-def plan_key(tenant_id: str, plan_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"REM#{plan_id}"
 
 
 def to_plan(item: Item) -> ReminderPlan:
@@ -37,7 +33,7 @@ class PlanStore:
 
     def add(self, plan: ReminderPlan) -> None:
         """Stores a new plan, leased to the request creating it."""
-        pk, sk = plan_key(plan.tenant_id, plan.id)
+        pk, sk = keys.reminder_plan(plan.tenant_id, plan.id)
         item = {
             "pk": pk,
             "sk": sk,
@@ -48,7 +44,7 @@ class PlanStore:
         self.table.put(item, condition=item_absent())
 
     def item(self, tenant_id: str, plan_id: str) -> Item:
-        item = self.table.get(*plan_key(tenant_id, plan_id))
+        item = self.table.get(*keys.reminder_plan(tenant_id, plan_id))
         if item is None:
             raise NotFound(f"reminder plan {plan_id} does not exist")
         return item
@@ -58,7 +54,11 @@ class PlanStore:
     ) -> tuple[list[ReminderPlan], str | None]:
         """Newest first (plan ids are ULIDs)."""
         page = self.table.query(
-            f"T#{tenant_id}", sk=SortKey.prefix("REM#"), forward=False, limit=limit, cursor=cursor
+            keys.tenant_partition(tenant_id),
+            sk=SortKey.prefix(keys.REMINDER_PREFIX),
+            forward=False,
+            limit=limit,
+            cursor=cursor,
         )
         return [to_plan(item) for item in page.items], page.cursor
 
@@ -75,8 +75,7 @@ class PlanStore:
         version = int(item["version"])
         try:
             self.table.update(
-                item["pk"],
-                item["sk"],
+                *keys.reminder_plan(str(item["tenant_id"]), str(item["id"])),
                 set={**changes, "busy_until": now + LEASE_SECONDS, "version": version + 1, "updated_at": now},
                 condition=Attr("version").eq(version),
             )
@@ -102,11 +101,9 @@ class PlanStore:
         }
         if status is not None:
             changes["status"] = status.value
-        pk, sk = plan_key(plan.tenant_id, plan.id)
         try:
             self.table.update(
-                pk,
-                sk,
+                *keys.reminder_plan(plan.tenant_id, plan.id),
                 set=changes,
                 remove=["busy_until"] if release else (),
                 condition=Attr("version").eq(version),
@@ -127,7 +124,7 @@ class PlanStore:
             logger.exception("could not release a reminder plan", extra={"plan_id": plan.id})
 
     def forget(self, plan: ReminderPlan, version: int) -> None:
-        self.table.delete(*plan_key(plan.tenant_id, plan.id), condition=Attr("version").eq(version))
+        self.table.delete(*keys.reminder_plan(plan.tenant_id, plan.id), condition=Attr("version").eq(version))
 
 
 def _dump(reminders: Sequence[Reminder]) -> list[dict[str, Any]]:
