@@ -43,6 +43,7 @@ class KeyNamespace(enum.StrEnum):
     IDENTITY = "identity"  # peers' identity keys, by address
     DEVICE_LIST = "device-list"  # peers' device lists, by user
     LID_MAP = "lid-map"  # phone number ↔ LID mappings
+    PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
 
 
 class KeyStore(Protocol):

@@ -25,6 +25,7 @@ from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.groups import Groups, SenderKeyMemory
 from connector.engines.web.lid import LidMap
 from connector.engines.web.prekeys import PreKeys
+from connector.engines.web.privacy_tokens import PrivacyTokens
 from connector.engines.web.receiving import Inbox
 from connector.engines.web.sending import Outbox
 from connector.engines.web.settings import WebSettings
@@ -57,8 +58,20 @@ class Messaging:
         sessions = Sessions(signal, self.lids, conn.query)
         self.groups = Groups(conn.query, self.lids, clock, settings.group_metadata_seconds)
         memory = SenderKeyMemory(keys)
+        self.tokens = PrivacyTokens(keys, self.lids, conn.query, clock)
+        self._spawn = spawn
         self.outbox = Outbox(
-            conn, signal, self.lids, self.devices, sessions, self.groups, memory, creds, clock, settings
+            conn,
+            signal,
+            self.lids,
+            self.devices,
+            sessions,
+            self.groups,
+            memory,
+            creds,
+            clock,
+            settings,
+            self.tokens,
         )
         self.inbox = Inbox(conn, signal, self.lids, self.outbox, creds, prekeys, emit, spawn, clock, settings)
 
@@ -73,7 +86,10 @@ class Messaging:
         chat = Jid.parse(to_jid(to))
         quoted_sender = self.inbox.author_of(quoted_id) if quoted_id is not None else None
         message = text_message(text, quoted_id=quoted_id, quoted_sender=quoted_sender)
-        return await self.outbox.send(chat, message, message_id)
+        result = await self.outbox.send(chat, message, message_id)
+        if not chat.is_group:  # after the send, as WhatsApp Web: our token lets them write back freely
+            self._spawn(self.tokens.issue(chat), "privacy token")
+        return result
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
         """`<receipt type=read>` for these messages: one per sender in a group (its `participant`)."""
@@ -127,3 +143,5 @@ class Messaging:
             await self.devices.forget(sender)
         elif kind == "w:gp2" and sender.is_group:
             self.groups.forget(sender)
+        elif kind == "privacy_token":
+            await self.tokens.on_notification(node)

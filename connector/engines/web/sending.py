@@ -36,12 +36,15 @@ from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.errors import ProtocolError, SendFailed
 from connector.engines.web.groups import Groups, SenderKeyMemory
 from connector.engines.web.lid import LidMap
+from connector.engines.web.privacy_tokens import PrivacyTokens
 from connector.engines.web.protos import parse, serialize, wa
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.signal import NoSession, PreKeyBundle, SignalAddress, SignalRepository, pad
 from connector.engines.web.usync import DeviceLists
 
 log = logging.getLogger(__name__)
+
+ACCOUNT_RESTRICTED = 463  # a 1:1 message without the contact's privacy token (privacy_tokens.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class Outbox:
         creds: CredentialStore,
         clock: Callable[[], float],
         settings: WebSettings,
+        tokens: PrivacyTokens,
     ) -> None:
         self._conn = conn
         self._signal = signal
@@ -84,6 +88,7 @@ class Outbox:
         self._creds = creds
         self._clock = clock
         self._settings = settings
+        self._tokens = tokens
         self._recent: OrderedDict[str, Sent] = OrderedDict()
         self._resent: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = asyncio.Lock()  # one fan-out at a time: sessions are started once per device
@@ -134,8 +139,11 @@ class Outbox:
             )
             if enc is not None:
                 envelopes.append(Node("to", {"jid": device}, [enc]))
-        content = [Node("participants", {}, envelopes)]
-        return Node("message", self._attrs(message_id, chat, message), content + self._identity(envelopes))
+        content = [Node("participants", {}, envelopes), *self._identity(envelopes)]
+        token = await self._tokens.attach(account)
+        if token is not None:  # without it, a restricted account's message is refused with 463
+            content.append(token)
+        return Node("message", self._attrs(message_id, chat, message), content)
 
     # ---- groups -------------------------------------------------------------------------------------
 
@@ -298,6 +306,12 @@ def _check_ack(ack: Node, message_id: str) -> None:
     if not error:
         return
     code = int(error) if error.isascii() and error.isdigit() else 0
+    if code == ACCOUNT_RESTRICTED:
+        raise SendRejected(
+            f"WhatsApp refused message {message_id} (463): this number may not start a chat with the "
+            "recipient (no privacy token: the account is restricted, or the contact never wrote to it)",
+            code="recipient_restricted",
+        )
     if 400 <= code < 500:
         raise SendRejected(f"WhatsApp refused message {message_id}: error {code}", code=f"wa_error_{code}")
     raise SendFailed(f"WhatsApp could not take message {message_id}: error {error}", details={"code": code})

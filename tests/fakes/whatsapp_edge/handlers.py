@@ -8,6 +8,8 @@ Only `w:p` pings are allowed before login. A query the edge does not know is ans
 
 from __future__ import annotations
 
+import os
+import time
 from typing import TYPE_CHECKING
 
 from connector.engines.web.binary.jid import SERVER_JID, Jid
@@ -78,6 +80,9 @@ async def answer(session: EdgeSession, node: Node) -> None:
             await session.send(result(iq_id, content))
         elif (xmlns, kind, first) == ("privacy", "get", "privacy"):
             await session.send(result(iq_id, directory.privacy()))
+        elif (xmlns, kind, first) == ("privacy", "set", "tokens"):
+            await _issue_privacy_tokens(session, node.children[0])
+            await session.send(result(iq_id))
         elif (xmlns, kind, first) == ("encrypt", "get", "digest"):
             edge.log("digest", session)
             await session.send(result(iq_id, [_digest(device)]))
@@ -106,6 +111,42 @@ async def answer(session: EdgeSession, node: Node) -> None:
     except Refused as refused:
         edge.violation(session, refused.text)
         await session.send(error(iq_id, 400, "bad-request"))
+
+
+async def _issue_privacy_tokens(session: EdgeSession, tokens: Node) -> None:
+    """The account trusts each named contact: mint the contact's token and notify its companions
+    (`privacy_token`, from the issuer, with its LID), as WhatsApp does."""
+    edge = session.edge
+    assert session.device is not None
+    issuer = edge.state.account_of(session.device.jid)
+    assert issuer is not None
+    for token in tokens.children:
+        jid, issued = token.attrs.get("jid"), token.str_attr("t") or ""
+        if token.tag != "token" or token.str_attr("type") != "trusted_contact" or not isinstance(jid, Jid):
+            raise Refused(400, f"<token jid t type=trusted_contact/> expected: {token}")
+        if not (issued.isascii() and issued.isdigit()) or abs(int(issued) - time.time()) > 3600:
+            raise Refused(400, f"a privacy token's t is the current time in seconds: {token}")
+        if jid.device is not None:
+            raise Refused(400, f"privacy tokens are issued to a user, not a device: {token}")
+        holder = edge.state.account_of(jid)
+        if holder is None or holder is issuer:
+            continue
+        value = os.urandom(24)
+        edge.state.privacy_tokens[(holder.phone, issuer.phone)] = (value, int(issued))
+        edge.log("privacy-token", session, detail=f"{issuer.phone}->{holder.phone}")
+        content = [
+            Node(
+                "tokens",
+                {},
+                [Node("token", {"jid": holder.pn, "t": issued, "type": "trusted_contact"}, value)],
+            )
+        ]
+        for device in holder.active_devices():
+            live = edge.live.get(device.jid)
+            if live is not None and not live.ending:
+                await live.notify(
+                    "privacy_token", content, sender=issuer.pn, extra={"sender_lid": issuer.lid}
+                )
 
 
 def _upload(device: Device, node: Node) -> int:

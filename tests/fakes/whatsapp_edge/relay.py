@@ -176,6 +176,9 @@ class Relay:
         participants = node.find("participants")
         if to.device is not None or participants is None:
             return await self._resend_direct(sender, account, to, node)
+        if target is not account and not self._privacy_token_ok(account, target, node):
+            self.edge.log("restricted", None, jid=sender.jid, detail=f"{account.phone}->{target.phone}")
+            return "463"
         routed: set[int] = set()
         for envelope in participants.children:
             device_jid = envelope.attrs["jid"]
@@ -201,6 +204,18 @@ class Relay:
                 "incomplete-fanout", None, jid=sender.jid, detail=" ".join(str(d.jid) for d in missing)
             )
         return ""
+
+    def _privacy_token_ok(self, account: Account, target: Account, node: Node) -> bool:
+        """A restricted account needs the recipient's token on every new 1:1 message; anyone who attaches
+        one must attach the real one (unexpired: four 7-day buckets)."""
+        attached = node.find("tctoken")
+        issued = self.state.privacy_tokens.get((account.phone, target.phone))
+        if attached is None:
+            return not account.restricted
+        if issued is None or attached.content_bytes() != issued[0]:
+            return False
+        cutoff = (int(time.time()) // 604800 - 3) * 604800
+        return issued[1] >= cutoff
 
     async def _resend_direct(self, sender: Device, account: Account, to: Jid, node: Node) -> str:
         device = self.state.device(to)

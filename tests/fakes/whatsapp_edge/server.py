@@ -262,6 +262,10 @@ class FakeEdge:
     async def replace(self, jid: Jid) -> None:
         await self.stream_error(jid, child=Node("conflict", {"type": "replaced"}))
 
+    def restrict(self, phone: str) -> None:
+        """WhatsApp limits this account's reach: 1:1 messages need the recipient's privacy token (463)."""
+        self.state.account(phone).restricted = True
+
     def phone(self, phone: str) -> PhoneEndpoint:
         """The Signal endpoint of `phone`'s device 0 (the account is created if needed)."""
         endpoint = self.phones.get(phone)

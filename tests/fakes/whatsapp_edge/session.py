@@ -408,10 +408,18 @@ class EdgeSession:
             self.edge.violation(self, f"ack of a {kind} notification says type {node.str_attr('type')}")
         self.edge.log("ack", self, detail=kind)
 
-    async def notify(self, kind: str, content: list[Node], *, sender: Jid = SERVER_JID) -> str:
+    async def notify(
+        self,
+        kind: str,
+        content: list[Node],
+        *,
+        sender: Jid = SERVER_JID,
+        extra: dict[str, AttrValue] | None = None,
+    ) -> str:
         notification_id = self.next_id()
         self._notifications[notification_id] = (kind, sender)
         attrs: dict[str, AttrValue] = {"from": sender, "type": kind, "id": notification_id, "t": _now()}
+        attrs.update(extra or {})
         await self.send(Node("notification", attrs, content))
         return notification_id
 

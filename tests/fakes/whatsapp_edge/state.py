@@ -74,6 +74,7 @@ class Account:
     next_device: int = 1
     push_name: str = ""
     phone_keys: PhoneKeys | None = None
+    restricted: bool = False  # may write 1:1 only to contacts whose privacy token it carries (else 463)
 
     def allocate_device(self) -> int:
         device = self.next_device
@@ -126,6 +127,8 @@ class EdgeState:
         self.by_lid: dict[str, Account] = {}
         self.groups: dict[str, Group] = {}
         self.queues: dict[Jid, list[Node]] = {}  # device pn jid -> stanzas waiting for its next login
+        # (holder phone, issuer phone) -> (token, issued at): the issuer trusts the holder to write to it
+        self.privacy_tokens: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._group_ids = itertools.count(1)
 
     def account(self, phone: str, identity: curve.KeyPair | None = None) -> Account:
