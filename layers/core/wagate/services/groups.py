@@ -1,8 +1,7 @@
 """Groups: ask a connected number to list its WhatsApp groups, store what it reports, answer who is known.
 
-Storage layout (single table):
-    T#{tenant}#S#{session} / GROUP#{jid}   a group the number belongs to, as the newest sync reported it
-    T#{tenant}#S#{session} / GROUPSYNC     when the newest sync landed (`synced_at`) and how many groups
+Rows: store/groups.py (keys and access patterns: store/keys.py): the groups the number belongs to, as
+the newest sync reported them, and when that sync landed (`synced_at`) with how many groups.
 A sync replaces the list: groups it reports are written with its time, groups it no longer reports (the
 number left them) are deleted. Every write is conditional on `synced_at <= this sync's time`, so a late
 or redelivered older `groups_synced` event never overwrites a newer one, and a repeat changes nothing.
@@ -12,26 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from wagate.conditions import Attr, Condition, SortKey
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType, SessionEvent
 from wagate.domain.groups import Group, GroupSync, is_group
 from wagate.domain.sessions import SessionStatus
 from wagate.observability import logger
-from wagate.ports import Clock, Item, Queues, Table
+from wagate.ports import Clock, Queues, Table
 from wagate.services.sessions import SessionService, command_queue, shard_of
-
-_SYNC_SK = "GROUPSYNC"
-_GROUP_FIELDS = set(Group.model_fields)
-
-
-def _partition(tenant_id: str, session_id: str) -> str:
-    return f"T#{tenant_id}#S#{session_id}"
-
-
-def _not_newer(at: float) -> Condition:
-    """Holds when the stored copy is absent or from a sync no newer than `at`."""
-    return Attr("synced_at").not_exists() | Attr("synced_at").le(at)
+from wagate.store.groups import GroupRepository
 
 
 class GroupService:
@@ -40,6 +27,7 @@ class GroupService:
         self.queues = queues
         self.clock = clock
         self.sessions = sessions
+        self.rows = GroupRepository(table)
 
     # ---- the API ------------------------------------------------------------------------------------
 
@@ -66,23 +54,15 @@ class GroupService:
         return self.last_sync(tenant_id, session_id)
 
     def last_sync(self, tenant_id: str, session_id: str) -> GroupSync:
-        item = self.table.get(_partition(tenant_id, session_id), _SYNC_SK)
-        if item is None:
-            return GroupSync(session_id=session_id)
-        return GroupSync(session_id=session_id, synced_at=float(item["synced_at"]), count=int(item["count"]))
+        return self.rows.last_sync(tenant_id, session_id) or GroupSync(session_id=session_id)
 
     def list(
         self, tenant_id: str, session_id: str, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[Group], GroupSync, str | None]:
         """The session's groups by id. Raises NotFound for an unknown or another tenant's session."""
         self.sessions.get(tenant_id, session_id)
-        page = self.table.query(
-            _partition(tenant_id, session_id), sk=SortKey.prefix("GROUP#"), limit=limit, cursor=cursor
-        )
-        groups = [
-            Group.model_validate({k: v for k, v in i.items() if k in _GROUP_FIELDS}) for i in page.items
-        ]
-        return groups, self.last_sync(tenant_id, session_id), page.cursor
+        groups, next_cursor = self.rows.page(tenant_id, session_id, limit=limit, cursor=cursor)
+        return groups, self.last_sync(tenant_id, session_id), next_cursor
 
     def check_recipient(self, tenant_id: str, session_id: str, jid: str) -> None:
         """Refuses a group the number is not in, once its groups have been synced.
@@ -90,14 +70,14 @@ class GroupService:
         Before the first sync nothing is known, so any well-formed group id passes: the connector reports
         a failure if the number is not a member. Raises InvalidInput `unknown_group`.
         """
-        sync = self.table.get(_partition(tenant_id, session_id), _SYNC_SK)
-        if sync is None or self.table.get(_partition(tenant_id, session_id), f"GROUP#{jid}") is not None:
+        sync = self.rows.last_sync(tenant_id, session_id)
+        if sync is None or self.rows.has(tenant_id, session_id, jid):
             return
         raise InvalidInput(
             f"to: session {session_id} is not in group {jid} (as of its last group sync); if it joined "
             f"since, sync again with POST /v1/sessions/{session_id}/groups/sync",
             code="unknown_group",
-            details={"field": "to", "to": jid, "session_id": session_id, "synced_at": sync["synced_at"]},
+            details={"field": "to", "to": jid, "session_id": session_id, "synced_at": sync.synced_at},
         )
 
     # ---- what the connector reports -----------------------------------------------------------------
@@ -111,42 +91,14 @@ class GroupService:
         if session.fence > event.fence:
             return None  # reported under a lease that has since moved on
         at = float(event.at)
-        pk = _partition(event.tenant_id, event.session_id)
-        groups = [g for g in (_group_item(pk, event, raw) for raw in event.data.get("groups") or []) if g]
-        try:
-            self.table.update(
-                pk,
-                _SYNC_SK,
-                set={"session_id": event.session_id, "synced_at": at, "count": len(groups)},
-                condition=_not_newer(at),
-            )
-        except ConflictError:
+        groups = [g for g in (_group(event, raw) for raw in event.data.get("groups") or []) if g]
+        if not self.rows.replace_all(event.tenant_id, event.session_id, groups, at):
             return None  # a newer sync has landed already
-        for item in groups:
-            try:
-                self.table.put(item, condition=_not_newer(at))
-            except ConflictError:
-                pass  # a newer sync wrote this group meanwhile
-        self._forget_left_groups(pk, at)
         return GroupSync(session_id=event.session_id, synced_at=at, count=len(groups))
 
-    def _forget_left_groups(self, pk: str, at: float) -> None:
-        cursor = None
-        while True:
-            page = self.table.query(pk, sk=SortKey.prefix("GROUP#"), limit=100, cursor=cursor)
-            for item in page.items:
-                if float(item.get("synced_at", 0)) < at:
-                    try:
-                        self.table.delete(item["pk"], item["sk"], condition=Attr("synced_at").lt(at))
-                    except ConflictError:
-                        pass  # refreshed by a newer sync meanwhile: keep it
-            if page.cursor is None:
-                return
-            cursor = page.cursor
 
-
-def _group_item(pk: str, event: SessionEvent, raw: Any) -> Item | None:
-    """The stored item for one reported group; None (logged) for something that is not a group."""
+def _group(event: SessionEvent, raw: Any) -> Group | None:
+    """One reported group; None (logged) for something that is not a group."""
     jid = raw.get("jid") if isinstance(raw, dict) else None
     try:
         if not isinstance(raw, dict) or not isinstance(jid, str) or not is_group(jid) or len(jid) > 64:
@@ -165,4 +117,4 @@ def _group_item(pk: str, event: SessionEvent, raw: Any) -> Item | None:
         # One bad entry must not park the whole sync in the DLQ: skip it, keep the rest.
         logger.warning("groups_synced: an entry ignored", extra={"entry": str(raw)[:200], "error": str(exc)})
         return None
-    return {"pk": pk, "sk": f"GROUP#{jid}", **group.model_dump(mode="json")}
+    return group

@@ -1,43 +1,30 @@
 """The dashboard socket: short-lived tokens, connections and their subscriptions, and event fan-out.
 
-Storage layout (single table):
-    RTTOKEN#{sha256(token)} / RTTOKEN    a realtime token (TTL: minutes); checked on $connect
-    WSCONN#{connection}     / WSCONN     a live connection, its tenant and subscriptions (TTL: 2 h, API
-                                         Gateway's own limit); gsi1: T#{tenant}#WS / {connection}
+Rows: store/realtime.py (keys and access patterns: store/keys.py). A token is checked on $connect.
 Messages use seed 001's shape: `{"event": "qr_code", "data": {"sessionId": ..., "status": ...}}`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from wagate.conditions import item_exists
 from wagate.domain.errors import ConflictError, Gone, InvalidInput, Unauthenticated
 from wagate.observability import logger
 from wagate.ports import Clock, Push, Table
+from wagate.store.realtime import RealtimeRepository
 
 CONNECTION_SECONDS = 2 * 60 * 60 + 60  # API Gateway closes WebSocket connections after 2 hours
 ALL_SESSIONS = "*"
-
-
-def _token_key(token: str) -> tuple[str, str]:
-    return f"RTTOKEN#{hashlib.sha256(token.encode()).hexdigest()}", "RTTOKEN"
-
-
-def _connection_key(connection_id: str) -> tuple[str, str]:
-    return f"WSCONN#{connection_id}", "WSCONN"
 
 
 def issue_token(table: Table, clock: Clock, tenant_id: str, key_id: str, seconds: int) -> tuple[str, float]:
     """A token for one dashboard to open the socket; valid for `seconds`."""
     token = "rt_" + secrets.token_urlsafe(24)
     expires_at = clock.now() + seconds
-    pk, sk = _token_key(token)
-    table.put({"pk": pk, "sk": sk, "tenant_id": tenant_id, "key_id": key_id, "expires_at": int(expires_at)})
+    RealtimeRepository(table).add_token(token, tenant_id=tenant_id, key_id=key_id, expires_at=int(expires_at))
     return token, expires_at
 
 
@@ -47,31 +34,19 @@ def connect(table: Table, clock: Clock, connection_id: str, token: str | None) -
         raise Unauthenticated(
             "open the socket with ?token= from POST /v1/realtime/token", code="missing_token"
         )
-    found = table.get(*_token_key(token))
-    if found is None:
+    rows = RealtimeRepository(table)
+    tenant_id = rows.token_tenant(token)
+    if tenant_id is None:
         raise Unauthenticated(
             "this realtime token is unknown or expired; get a new one", code="invalid_token"
         )
-    tenant_id = str(found["tenant_id"])
     now = clock.now()
-    pk, sk = _connection_key(connection_id)
-    table.put(
-        {
-            "pk": pk,
-            "sk": sk,
-            "gsi1pk": f"T#{tenant_id}#WS",
-            "gsi1sk": connection_id,
-            "tenant_id": tenant_id,
-            "subscriptions": [],
-            "connected_at": now,
-            "expires_at": int(now + CONNECTION_SECONDS),
-        }
-    )
+    rows.add_connection(connection_id, tenant_id, connected_at=now, expires_at=int(now + CONNECTION_SECONDS))
     return tenant_id
 
 
 def disconnect(table: Table, connection_id: str) -> None:
-    table.delete(*_connection_key(connection_id))
+    RealtimeRepository(table).remove_connection(connection_id)
 
 
 def handle_message(table: Table, connection_id: str, body: str | None) -> dict[str, Any]:
@@ -90,20 +65,17 @@ def handle_message(table: Table, connection_id: str, body: str | None) -> dict[s
         return {"event": "pong", "data": {}}
     if kind not in ("subscribe", "unsubscribe"):
         raise InvalidInput(f"unknown event {kind!r}; send subscribe, unsubscribe or ping")
-    item = table.get(*_connection_key(connection_id))
-    if item is None:
+    rows = RealtimeRepository(table)
+    connection = rows.connection(connection_id)
+    if connection is None:
         raise Gone("this connection is not registered; reconnect")
-    subscriptions = set(item.get("subscriptions", []))
+    subscriptions = set(connection.subscriptions)
     if kind == "subscribe":
         subscriptions.add(str(session_id))
     else:
         subscriptions.discard(str(session_id))
     try:
-        table.update(
-            *_connection_key(connection_id),
-            set={"subscriptions": sorted(subscriptions)},
-            condition=item_exists(),
-        )
+        rows.set_subscriptions(connection_id, sorted(subscriptions))
     except ConflictError as exc:
         raise Gone("this connection is not registered; reconnect") from exc
     return {"event": f"{kind}d", "data": {"sessionId": None if session_id == ALL_SESSIONS else session_id}}
@@ -121,20 +93,16 @@ def fan_out(
     if push is None:
         return 0
     payload = json.dumps(message, default=str).encode()
-    sent, cursor = 0, None
-    while True:
-        page = table.query(f"T#{tenant_id}#WS", index="gsi1", cursor=cursor)
-        for item in page.items:
-            subscriptions = item.get("subscriptions", [])
-            if ALL_SESSIONS not in subscriptions and session_id not in subscriptions:
-                continue
-            connection_id = str(item["gsi1sk"])
-            try:
-                push.post(connection_id, payload)
-                sent += 1
-            except Gone:
-                logger.info("dashboard connection gone", extra={"connection_id": connection_id})
-                disconnect(table, connection_id)
-        if page.cursor is None:
-            return sent
-        cursor = page.cursor
+    sent = 0
+    for connection in RealtimeRepository(table).connections_of(tenant_id):
+        subscriptions = connection.subscriptions
+        if ALL_SESSIONS not in subscriptions and session_id not in subscriptions:
+            continue
+        connection_id = connection.connection_id
+        try:
+            push.post(connection_id, payload)
+            sent += 1
+        except Gone:
+            logger.info("dashboard connection gone", extra={"connection_id": connection_id})
+            disconnect(table, connection_id)
+    return sent
