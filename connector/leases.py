@@ -8,7 +8,7 @@ item turns invisible, and with it the fence, which would then restart at 1).
     acquire   conditional update: absent, or expired, or already ours (or, for a session, held under an
               older shard fence: its shard changed hands, so its old holder has stopped; or held by a
               process provably gone: same host and boot, its pid and start time no longer run, see
-              wagate.adapters.process_liveness); fence += 1. Every takeover is logged with its reason.
+              wagate.process_liveness); fence += 1. Every takeover is logged with its reason.
     renew     conditional on owner and fence: extends lease_until
     release   conditional on owner and fence: lease_until = 0 and no owner, so anyone may acquire at once
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.tasks import BackgroundTasks
-from wagate.adapters import process_liveness
+from wagate import process_liveness
 from wagate.conditions import Attr, Condition, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Check, Clock, Table

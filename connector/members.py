@@ -3,7 +3,7 @@
 Rows (keys: wagate/store/keys.py), one per connector, with the table's TTL attribute `expires_at`: a
 member that stops heart-beating simply disappears from the count (unlike leases, nothing is fenced on
 these rows, so turning invisible on expiry is exactly right). A member whose process is provably gone
-(killed on this host: see wagate.adapters.process_liveness) is not counted even before its row expires,
+(killed on this host: see wagate.process_liveness) is not counted even before its row expires,
 so a restarted connector takes every shard at once rather than a share sized for its dead predecessor.
 Synchronous: call through asyncio.to_thread.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from wagate.adapters import process_liveness
+from wagate import process_liveness
 from wagate.conditions import SortKey
 from wagate.ports import Clock, Table
 from wagate.store import keys

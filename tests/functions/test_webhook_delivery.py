@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,11 +31,12 @@ from tests.functions.test_sessions_api import deliver
 from tests.support.aws_template import TEMPLATE
 from tests.support.crm_receiver import HANG, Received, Receiver, crm_receiver
 from tests.support.lambdas import ApiCaller, LambdaContext, load_event
-from wagate import wiring
+from wagate import process_liveness, wiring
 from wagate.adapters.http_webhooks import HttpWebhookSender
 from wagate.adapters.local.sqlite_queue import SqliteQueues
 from wagate.domain.webhooks import RETRY_DELAYS
 from wagate.services import tenants
+from wagate.services.webhook_deliveries import DeliveryStore, parse_message
 
 SPECS = load_template(TEMPLATE)
 
@@ -363,3 +366,40 @@ def test_the_sample_event_and_a_malformed_record(crm: Crm) -> None:
     bad = {**good, "messageId": "not-json", "body": "{oops"}
     result = crm.functions["webhooks_out"].lambda_handler({"Records": [good, bad]}, LambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "not-json"}]}
+
+
+@pytest.mark.parametrize("claimer", ["killed", "alive"])
+def test_an_attempt_claimed_by_a_killed_process_is_made_at_once(crm: Crm, claimer: str) -> None:
+    """A worker claimed the attempt and died with it (kill -9): the next sight of the message makes the
+    attempt at once, not after the claim's 45 s. A claim by a live process is still respected."""
+    hook = crm.webhook("/crm")
+    crm.event()
+    queue = crm.deps.queues.get("WebhooksQueue")
+    [message] = queue.receive(max_messages=10)
+    data = parse_message(message.body)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_liveness._start_ticks(worker.pid)
+        assert started is not None
+        identity = dataclasses.replace(process_liveness.current(), pid=worker.pid, started=started)
+        store = DeliveryStore(crm.deps.table, crm.deps.queues, crm.clock)
+        row = store.get_item(data["tenant_id"], data["webhook_id"], data["delivery_id"])
+        crm.deps.table.update(
+            str(row["pk"]),
+            str(row["sk"]),
+            set={"claimed_until": crm.clock.now() + 45, **identity.attributes()},
+        )
+        if claimer == "killed":
+            worker.kill()
+            worker.wait(10)
+        queue.delete(message.receipt)
+        queue.send(message.body)  # the message seen again (SQS, or the local queue freeing it)
+        crm.pump()
+    finally:
+        worker.kill()
+        worker.wait(10)
+    [delivery] = crm.deliveries(hook)
+    if claimer == "killed":
+        assert delivery["status"] == "delivered" and len(crm.receiver.at("/crm")) == 1
+    else:
+        assert delivery["status"] == "pending" and crm.receiver.at("/crm") == []

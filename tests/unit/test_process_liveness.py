@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from wagate.adapters import process_liveness
-from wagate.adapters.process_liveness import ProcessIdentity, is_gone, row_writer_gone, writer_of
+from wagate import process_liveness
+from wagate.process_liveness import ProcessIdentity, is_gone, row_writer_gone, writer_of
 
 
 def identity_of(process: subprocess.Popen[bytes]) -> ProcessIdentity:

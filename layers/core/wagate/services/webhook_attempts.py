@@ -9,7 +9,12 @@ attempt: it ends `delivered` or `failed`, with no retries and no dead letter.
 
 Racing copies of a message (SQS delivers at least once) are sorted out by the delivery row: an attempt
 is claimed with a condition on the attempt count (the claim expires, so a crashed consumer's attempt is
-taken over when SQS shows its message again), and recorded with the same condition.
+taken over when SQS shows its message again), and recorded with the same condition. The claim names its
+process: a claim whose process is provably gone (killed on this host) counts as lapsed at once, so the
+attempt is retried as soon as the message is seen again (locally within a second: the queue frees
+messages in flight to a dead process). A 2xx is recorded before anything else, and a recorded delivery is
+never sent again; only a 2xx that the dead process never read can be followed by the same `webhook-id`
+again (Standard Webhooks receivers deduplicate by it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wagate import process_liveness
 from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.webhooks import (
@@ -116,11 +122,15 @@ class AttemptRunner:
 
     def _claim(self, item: Item, attempt: int, now: float) -> bool:
         unclaimed = Attr("claimed_until").not_exists() | Attr("claimed_until").lt(now)
+        if item.get("claimed_until") is not None and process_liveness.row_writer_gone(item):
+            # Claimed by a process that died with the attempt: exactly that claim may be taken over.
+            unclaimed = unclaimed | Attr("claimed_until").eq(item["claimed_until"])
+            logger.warning("taking over an attempt whose process is gone", extra={"attempt": attempt})
         try:
             self.table.update(
                 str(item["pk"]),
                 str(item["sk"]),
-                set={"claimed_until": now + CLAIM_SECONDS},
+                set={"claimed_until": now + CLAIM_SECONDS, **process_liveness.current().attributes()},
                 condition=Attr("status").eq(DeliveryStatus.PENDING.value)
                 & Attr("attempt_count").eq(attempt - 1)
                 & unclaimed,
@@ -157,7 +167,7 @@ class AttemptRunner:
             "next_attempt_at": None if delay is None else finished + delay,
             "updated_at": finished,
         }
-        remove = ["claimed_until"]
+        remove = ["claimed_until", *process_liveness.FIELDS]
         if status != DeliveryStatus.PENDING:
             remove.append("final")
         if status == DeliveryStatus.FAILED and not final:

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
-from wagate.adapters import process_liveness
+from wagate import process_liveness
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Item, Table

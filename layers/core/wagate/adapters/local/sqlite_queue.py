@@ -29,6 +29,11 @@ Semantics, as SQS:
     already deleted message is a no-op (SQS: "the request succeeds, but the message might not be deleted");
   * `change_visibility` needs the message to still be in flight under that receipt, else `ConflictError`;
   * a receipt this adapter could never have issued is `NotFound`.
+
+One thing SQS cannot know: a message in flight to a process that is provably gone (killed on this host,
+see `wagate.process_liveness`) becomes visible again at once instead of after its visibility
+timeout, so a restarted `wagate serve` or connector takes up its predecessor's work within a second or
+so. That receive still counts towards `max_receives`, as a crashed Lambda's does.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -48,12 +54,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from wagate import process_liveness
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound, TransientError
 from wagate.ports import OutgoingMessage, ReceivedMessage
 from wagate.queue_rules import validate_batch, validate_receive, validate_visibility
 
+log = logging.getLogger("wagate.queues")
+
 DEDUP_WINDOW = 300.0
 POLL_INTERVAL = 0.1
+ORPHAN_CHECK_EVERY = 1.0  # how often a receive looks for messages in flight to a dead process
 _PRUNE_EVERY = 60.0
 _BUSY_SECONDS = 30.0  # how long a write waits for the database (SQLite's busy timeout too)
 
@@ -69,7 +79,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     sent_at REAL NOT NULL,
     visible_at REAL NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT UNIQUE
+    receipt TEXT UNIQUE,
+    receiver TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq);
@@ -153,6 +164,9 @@ class SqliteQueues:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(queue_messages)")}
+            if "receiver" not in columns:  # a file written before receivers were recorded
+                conn.execute("ALTER TABLE queue_messages ADD COLUMN receiver TEXT")
             if definitions is not None:
                 conn.executemany(
                     "INSERT OR REPLACE INTO queue_definitions (name, definition) VALUES (?, ?)",
@@ -265,6 +279,7 @@ class SqliteQueue:
         self._owner = owner
         self._definition = definition
         self._signal = owner.signal(definition.name)
+        self._next_orphan_check = 0.0
 
     @property
     def name(self) -> str:
@@ -331,6 +346,9 @@ class SqliteQueue:
         deadline = time.monotonic() + wait_seconds
         while True:
             seen = self._signal.generation
+            if time.monotonic() >= self._next_orphan_check:
+                self._next_orphan_check = time.monotonic() + ORPHAN_CHECK_EVERY
+                self.release_orphans()
             if self._candidates(self._owner.connection(), self._owner.now(), 1, ()):
                 received = self._claim(max_messages, timeout)
                 if received:
@@ -344,6 +362,7 @@ class SqliteQueue:
         received: list[ReceivedMessage] = []
         seen: list[int] = []
         moved_to_dlq = False
+        receiver = process_liveness.current().token()
         with self._owner.transaction() as conn:
             now = self._owner.now()
             while len(received) < max_messages:
@@ -360,8 +379,8 @@ class SqliteQueue:
                     receipt = f"wq1.{secrets.token_hex(16)}"
                     conn.execute(
                         "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?,"
-                        " visible_at = ? WHERE seq = ?",
-                        (receipt, now + timeout, seq),
+                        " visible_at = ?, receiver = ? WHERE seq = ?",
+                        (receipt, now + timeout, receiver, seq),
                     )
                     received.append(ReceivedMessage(message_id, body, receipt, count + 1, group_id, sent_at))
                 # Moving a group's head to the DLQ can unblock messages the first pass did not see.
@@ -371,6 +390,38 @@ class SqliteQueue:
         if moved_to_dlq and self._definition.dlq is not None:
             self._owner.signal(self._definition.dlq).notify()
         return received
+
+    def release_orphans(self) -> int:
+        """Make visible at once the messages in flight to processes provably gone; returns how many."""
+        me = process_liveness.current().token()
+        now = self._owner.now()
+        receivers = self._owner.connection().execute(
+            "SELECT DISTINCT receiver FROM queue_messages"
+            " WHERE queue = ? AND visible_at > ? AND receiver IS NOT NULL AND receiver != ?",
+            (self.name, now, me),
+        )
+        gone = [
+            (token, writer)
+            for (token,) in receivers
+            if process_liveness.is_gone(writer := process_liveness.from_token(token))
+        ]
+        released = 0
+        for token, writer in gone:
+            with self._owner.transaction() as conn:
+                now = self._owner.now()
+                count = conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?, receiver = NULL"
+                    " WHERE queue = ? AND receiver = ? AND visible_at > ?",
+                    (now, self.name, token, now),
+                ).rowcount
+            released += count
+            label = writer.label() if writer else token
+            log.warning(
+                "%s: %d message(s) in flight to %s, which is gone, are visible again", self.name, count, label
+            )
+        if released:
+            self._signal.notify()
+        return released
 
     def _candidates(self, conn: sqlite3.Connection, now: float, limit: int, seen: Sequence[int]) -> list[Row]:
         skip = f" AND seq NOT IN ({','.join('?' * len(seen))})" if seen else ""

@@ -35,6 +35,20 @@ class ProcessIdentity:
     def label(self) -> str:
         return f"pid {self.pid} on {self.host}"
 
+    def token(self) -> str:
+        """One string naming this process (for a single column), read back by `from_token`."""
+        return f"{self.host}\t{self.boot}\t{self.pid}\t{self.started}"
+
+
+def from_token(token: str | None) -> ProcessIdentity | None:
+    parts = (token or "").split("\t")
+    if len(parts) != 4:
+        return None
+    try:
+        return ProcessIdentity(parts[0], parts[1], int(parts[2]), int(parts[3]))
+    except ValueError:
+        return None
+
 
 def current() -> ProcessIdentity:
     """This process (recomputed after a fork: the child is another process)."""
