@@ -1,5 +1,6 @@
 """Lambda handler run every minute (EventBridge Scheduler): move scheduled messages that fall due into the
-delay queue. Cost is proportional to what is due (see wagate.services.scheduler)."""
+delay queue (cost proportional to what is due: wagate.services.scheduler), and emit the notifications
+nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from wagate.observability import logger, traced
 from wagate.services import scheduler
+from wagate.services.connector_events import outbox_of
 from wagate.wiring import deps
 
 if TYPE_CHECKING:
@@ -18,5 +20,14 @@ if TYPE_CHECKING:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     d = deps()
     report = scheduler.sweep(d.table, d.queues, d.clock)
-    logger.info("sweep done", extra={"minutes": report.minutes, "dispatched": report.dispatched})
-    return {"minutes": report.minutes, "partitions": report.partitions, "dispatched": report.dispatched}
+    drained = outbox_of(d).sweep()
+    logger.info(
+        "sweep done",
+        extra={"minutes": report.minutes, "dispatched": report.dispatched, "outbox_drained": drained},
+    )
+    return {
+        "minutes": report.minutes,
+        "partitions": report.partitions,
+        "dispatched": report.dispatched,
+        "outbox_drained": drained,
+    }

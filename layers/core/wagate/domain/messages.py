@@ -47,6 +47,25 @@ PROGRESS: dict[MessageStatus, int] = {
     MessageStatus.FAILED: 6,
     MessageStatus.CANCELLED: 6,
 }
+STAMPS: dict[MessageStatus, str] = {
+    MessageStatus.SENT: "sent_at",
+    MessageStatus.DELIVERED: "delivered_at",
+    MessageStatus.READ: "read_at",
+}
+
+
+def implied_steps(previous: MessageStatus, new: MessageStatus) -> list[MessageStatus]:
+    """The steps a receipt skipped: `read` implies `delivered`, which implies `sent`. Receipts arrive out
+    of order (Meta's webhooks, WhatsApp's own), and a CRM counting deliveries must still count this one."""
+    if new not in (MessageStatus.DELIVERED, MessageStatus.READ):
+        return []
+    return [
+        s
+        for s in (MessageStatus.SENT, MessageStatus.DELIVERED)
+        if PROGRESS[previous] < PROGRESS[s] < PROGRESS[new]
+    ]
+
+
 FINAL = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.RECEIVED})
 CANCELLABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
 

@@ -1,9 +1,12 @@
-"""What the connector reports, applied (sessions, message statuses, inbound, groups); then dashboards.
+"""What the connector reports, applied (sessions, statuses, inbound, groups); then CRMs and dashboards.
 
-The events consumer (functions/events) calls `handle_event` once per queued event. Applying is idempotent:
-a redelivered or late event changes nothing (fences for sessions, monotonic status for messages,
-provider-id deduplication for incoming messages, sync times for groups), so SQS's at-least-once delivery
-is safe.
+The events consumer (functions/events) calls `handle_event` once per queued event; Meta's webhooks and the
+Cloud send consumer call it too. Applying is idempotent: a redelivered or late event changes nothing
+(fences for sessions, monotonic status for messages, provider-id deduplication for incoming messages,
+sync times for groups), so SQS's at-least-once delivery is safe. The notifications a change owes commit
+with it (services/outbox.py) and are emitted right after; a retry that finds its change already made
+emits what the session still owes, so a failure between storing and notifying loses nothing and sends
+nothing twice to a CRM.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 from wagate import qr
 from wagate.domain.conversations import conversation_id
 from wagate.domain.events import EventType, SessionEvent
-from wagate.domain.messages import Message, MessageError, MessageStatus
+from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
+from wagate.domain.sessions import Session
 from wagate.observability import logger
-from wagate.services import realtime, webhooks
+from wagate.ports import Put, TransactOp
+from wagate.services import outbox, realtime, webhooks
 from wagate.services.groups import GroupService
 from wagate.services.inbound import InboundService
 from wagate.services.messages import MessageService
+from wagate.services.outbox import Notice, Outbox
 from wagate.services.sessions import SessionService
 
 if TYPE_CHECKING:
@@ -47,8 +53,16 @@ def handle_event(d: Deps, body: str) -> None:
     sessions = SessionService(
         d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
     )
+    owed = Owed(outbox_of(d), event, d.clock.now())
     if event.type in SESSION_EVENTS:
-        _session_event(d, sessions, event)
+        session = sessions.apply_event(event, also=lambda new: owed.row(_session_notices(event, new)))
+        if session is None:
+            logger.info(
+                "stale or unknown session event ignored", extra={"event": event.type, "fence": event.fence}
+            )
+        # A session event applies again when redelivered (the status may stay): what an earlier attempt
+        # left owed is drained either way (session events are few: a query each is cheap).
+        owed.settle(changed=session is not None, earlier=True)
         return
     messages = MessageService(d.table, d.queues, d.clock, sessions)
     if event.type == EventType.MESSAGE_SENT:
@@ -56,49 +70,94 @@ def handle_event(d: Deps, body: str) -> None:
             event.tenant_id,
             str(event.data["message_id"]),
             MessageStatus.SENT,
-            float(event.data.get("at") or event.at),
+            _time(event.data.get("at"), event.at),
             provider_message_id=event.data.get("provider_message_id"),
+            also=lambda new, previous: owed.row(_status_notices(new, previous)),
         )
-        if message is not None:
-            _push(d, event, EventType.MESSAGE_SENT, _message_fields(message))
+        owed.settle(changed=message is not None)
     elif event.type == EventType.MESSAGE_STATUS:
-        for message in _apply_receipt(messages, event):
-            _push(
-                d,
-                event,
-                EventType.MESSAGE_STATUS,
-                {**_message_fields(message), "status": message.status.value},
-            )
+        _apply_receipt(messages, event, owed)
     elif event.type == EventType.INCOMING_MESSAGE:
         stored = InboundService(d.table, d.clock).record(
-            event.tenant_id, event.session_id, dict(event.data), sandbox=bool(event.data.get("sandbox"))
+            event.tenant_id,
+            event.session_id,
+            dict(event.data),
+            sandbox=bool(event.data.get("sandbox")),
+            also=lambda message: owed.row([_incoming_notice(message)]),
         )
-        if stored is not None:
-            fields = _message_fields(stored)
-            fields.update({"from": stored.sender, "type": stored.metadata.get("type", stored.kind.value)})
-            _push(d, event, EventType.INCOMING_MESSAGE, fields)
+        owed.settle(changed=stored is not None)
     elif event.type == EventType.GROUPS_SYNCED:
+        # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
         synced = GroupService(d.table, d.queues, d.clock, sessions).record(event)
         if synced is not None:  # an older sync arriving late is not news for the dashboards either
-            _push(d, event, event.type, {**event.data, "syncedAt": synced.synced_at, "count": synced.count})
+            data = {**event.data, "syncedAt": synced.synced_at, "count": synced.count}
+            emit(d, event, Notice(event.type, data))
     else:
-        _push(d, event, event.type, dict(event.data))
+        emit(d, event, Notice(event.type, dict(event.data)))
 
 
-def _session_event(d: Deps, sessions: SessionService, event: SessionEvent) -> None:
-    session = sessions.apply_event(event)
-    if session is None:
-        logger.info(
-            "stale or unknown session event ignored", extra={"event": event.type, "fence": event.fence}
-        )
-        return
+class Owed:
+    """The outbox row one event's change commits with (services/outbox.py), and its drain afterwards."""
+
+    def __init__(self, outbox: Outbox, event: SessionEvent, now: float) -> None:
+        self.outbox = outbox
+        self.event = event
+        self.now = now
+        self.pending: Put | None = None
+
+    def row(self, notices: list[Notice]) -> list[TransactOp]:
+        """The write for `also=`: called once per attempt of a change; only the committed one counts."""
+        put = outbox.row(self.event, notices, self.now)
+        self.pending = put
+        return [put]
+
+    def settle(self, *, changed: bool, earlier: bool = False) -> None:
+        """After one change: drain the row it committed; when the change was found already made (a
+        retry), or with `earlier`, also what the session still owes from earlier attempts."""
+        if changed and self.pending is not None:
+            self.outbox.drain(self.pending)
+        if not changed or earlier:
+            self.outbox.drain_session(self.event.tenant_id, self.event.session_id)
+
+
+def outbox_of(d: Deps) -> Outbox:
+    return Outbox(d.table, d.clock, lambda event, notice: emit(d, event, notice))
+
+
+def emit(d: Deps, event: SessionEvent, notice: Notice) -> None:
+    """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
+    webhooks.enqueue(d, event, notice.kind, notice.data)
+    message = realtime.message_for(notice.kind, event.session_id, notice.data)
+    realtime.fan_out(d.table, d.push, event.tenant_id, event.session_id, message)
+
+
+def _session_notices(event: SessionEvent, session: Session) -> list[Notice]:
     data: dict[str, Any] = {**event.data, "status": session.status.value}
     if event.type == EventType.QR_CODE and event.data.get("qr"):
         data["qrCode"] = qr.data_url(str(event.data["qr"]))
-    _push(d, event, event.type, data)
+    return [Notice(event.type, data)]
 
 
-def _apply_receipt(messages: MessageService, event: SessionEvent) -> list[Message]:
+def _status_notices(message: Message, previous: MessageStatus) -> list[Notice]:
+    """The move's events, after one for each step it skipped (`read` first: a `delivered` before it;
+    `sent` skipped: a `message_sent`), so a CRM counting each kind counts this message too."""
+    notices = []
+    for step in [*implied_steps(previous, message.status), message.status]:
+        if step == MessageStatus.SENT:
+            notices.append(Notice(EventType.MESSAGE_SENT, _message_fields(message)))
+        else:
+            fields = {**_message_fields(message), "status": step.value}
+            notices.append(Notice(EventType.MESSAGE_STATUS, fields))
+    return notices
+
+
+def _incoming_notice(message: Message) -> Notice:
+    fields = _message_fields(message)
+    fields.update({"from": message.sender, "type": message.metadata.get("type", message.kind.value)})
+    return Notice(EventType.INCOMING_MESSAGE, fields)
+
+
+def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) -> None:
     data = event.data
     error = None
     if data.get("message_id") or data.get("status") == "failed":
@@ -107,25 +166,47 @@ def _apply_receipt(messages: MessageService, event: SessionEvent) -> list[Messag
             message=str(data.get("detail") or data.get("reason") or "the message could not be sent"),
             retryable=bool(data.get("retryable", False)),
         )
+
+    def notices(new: Message, previous: MessageStatus) -> list[TransactOp]:
+        return owed.row(_status_notices(new, previous))
+
     if data.get("message_id"):  # the connector gave up on one of our messages
         failed = messages.apply_status(
-            event.tenant_id, str(data["message_id"]), MessageStatus.FAILED, event.at, error=error
+            event.tenant_id,
+            str(data["message_id"]),
+            MessageStatus.FAILED,
+            event.at,
+            error=error,
+            also=notices,
         )
-        return [failed] if failed else []
+        owed.settle(changed=failed is not None)
+        return
     status = RECEIPTS.get(str(data.get("status")))
     if status is None:
         logger.warning("receipt with an unknown status ignored", extra={"status": data.get("status")})
-        return []
-    changed = []
+        return
+    unchanged = False
     for provider_id in data.get("provider_message_ids") or []:
         message_id = messages.by_provider_id(event.tenant_id, event.session_id, str(provider_id))
         if message_id is None:
             continue  # a receipt for a message sent from the phone itself, not through wagate
-        at = float(data.get("at") or event.at)
-        moved = messages.apply_status(event.tenant_id, message_id, status, at, error=error)
+        at = _time(data.get("at"), event.at)
+        moved = messages.apply_status(event.tenant_id, message_id, status, at, error=error, also=notices)
         if moved is not None:
-            changed.append(moved)
-    return changed
+            owed.settle(changed=True)
+        else:
+            unchanged = True
+    if unchanged:
+        owed.settle(changed=False)
+
+
+def _time(raw: Any, fallback: float) -> float:
+    """A reported time, or the event's when it is missing or not a time a datetime can hold."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
+    return value if 0 < value <= MAX_TIMESTAMP else fallback
 
 
 def _message_fields(message: Message) -> dict[str, Any]:
@@ -140,9 +221,3 @@ def _message_fields(message: Message) -> dict[str, Any]:
         "timestamp": dt.datetime.fromtimestamp(message.updated_at, dt.UTC).isoformat().replace("+00:00", "Z"),
         "sandbox": message.sandbox,
     }
-
-
-def _push(d: Deps, event: SessionEvent, kind: EventType, data: dict[str, Any]) -> None:
-    webhooks.enqueue(d, event, kind, data)  # first: durable CRM deliveries; dashboards are best effort
-    message = realtime.message_for(kind, event.session_id, data)
-    realtime.fan_out(d.table, d.push, event.tenant_id, event.session_id, message)

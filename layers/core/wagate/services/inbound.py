@@ -6,6 +6,7 @@ message, with a condition, so a redelivered event stores nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from wagate.domain.errors import ConflictError
@@ -24,9 +25,16 @@ class InboundService:
         self.contacts = ContactRepository(table)
 
     def record(
-        self, tenant_id: str, session_id: str, data: dict[str, Any], *, sandbox: bool = False
+        self,
+        tenant_id: str,
+        session_id: str,
+        data: dict[str, Any],
+        *,
+        sandbox: bool = False,
+        also: Callable[[Message], Sequence[TransactOp]] | None = None,
     ) -> Message | None:
-        """Stores an `incoming_message` event's data. Returns None for a duplicate (already stored)."""
+        """Stores an `incoming_message` event's data, with `also(message)`'s writes (the notifications it
+        owes: services/outbox.py) in the same transaction. Returns None for a duplicate (already stored)."""
         provider_id = str(data["provider_message_id"])
         group = data.get("group_jid")
         sender = data.get("sender_phone") or data.get("sender_jid")
@@ -62,6 +70,8 @@ class InboundService:
         ]
         if sender and not data.get("from_me"):
             ops.append(self._contact_update(tenant_id, session_id, str(sender), data, at))
+        if also is not None:
+            ops.extend(also(message))
         try:
             self.table.transact_write(ops)
         except ConflictError:

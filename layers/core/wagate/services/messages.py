@@ -9,7 +9,7 @@ session's command goes to `CloudSendQueue` instead, where a Lambda does the same
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -21,6 +21,7 @@ from wagate.domain.ids import new_id
 from wagate.domain.instants import Instant
 from wagate.domain.messages import (
     CANCELLABLE,
+    STAMPS,
     ContentKind,
     Direction,
     MediaContent,
@@ -28,6 +29,7 @@ from wagate.domain.messages import (
     MessageError,
     MessageStatus,
     MessageText,
+    implied_steps,
     moves_forward,
     whatsapp_message_id,
 )
@@ -316,20 +318,23 @@ class MessageService:
         *,
         provider_message_id: str | None = None,
         error: MessageError | None = None,
+        also: Callable[[Message, MessageStatus], Sequence[TransactOp]] | None = None,
     ) -> Message | None:
-        """Moves a message forward (never back). Returns the new message, or None when nothing changed."""
+        """Moves a message forward (never back), filling the time of every step the move implies (`read`
+        first also sets `delivered_at` and `sent_at`). `also(new message, previous status)` gives writes
+        to commit with the move (the notifications it owes: services/outbox.py). Returns the new
+        message, or None when nothing changed."""
         for _ in range(3):  # a concurrent receipt may win the race: re-read and try again
             item = self.rows.row(tenant_id, message_id)
-            if item is None or not moves_forward(MessageStatus(item["status"]), status):
+            if item is None:
+                return None
+            previous = MessageStatus(item["status"])
+            if not moves_forward(previous, status):
                 return None
             changes: dict[str, Any] = {"status": status.value, "updated_at": at}
-            stamp = {
-                MessageStatus.SENT: "sent_at",
-                MessageStatus.DELIVERED: "delivered_at",
-                MessageStatus.READ: "read_at",
-            }
-            if status in stamp:
-                changes[stamp[status]] = at
+            for step in [*implied_steps(previous, status), status]:
+                if step in STAMPS and not item.get(STAMPS[step]):
+                    changes[STAMPS[step]] = at
             if error is not None:
                 changes["error"] = error.model_dump()
             ops: list[TransactOp] = []
@@ -344,11 +349,14 @@ class MessageService:
                     tenant_id, message_id, set=changes, condition=Attr("status").eq(item["status"])
                 ),
             )
+            moved = to_message({**item, **changes})
+            if also is not None:
+                ops.extend(also(moved, previous))
             try:
                 self.table.transact_write(ops)
             except ConflictError:
                 continue
-            return to_message({**item, **changes})
+            return moved
         return None
 
     def by_provider_id(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:

@@ -10,7 +10,7 @@ sessions (services/cloud_sessions.py) have no shard index entry; their commands 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
@@ -160,8 +160,12 @@ class SessionService:
 
     # ---- what the connector reports -----------------------------------------------------------------
 
-    def apply_event(self, event: SessionEvent) -> Session | None:
-        """Persist a session event. Returns the new session, or None when the event is stale or unknown."""
+    def apply_event(
+        self, event: SessionEvent, *, also: Callable[[Session], Sequence[TransactOp]] = lambda _: ()
+    ) -> Session | None:
+        """Persist a session event, with `also(new session)`'s writes (the notifications it owes:
+        services/outbox.py) in the same transaction. Returns the new session, or None when the event is
+        stale or unknown."""
         for _ in range(3):  # the status may move under us: re-read and decide again
             record = self.rows.find(event.tenant_id, event.session_id)
             if record is None or record.fence > event.fence:
@@ -170,7 +174,7 @@ class SessionService:
             if changes is None:
                 return None
             # None: deleted, moved, or a newer lease's event got there first: the re-read tells.
-            new = self.rows.write_status(record, changes, fence=event.fence)
+            new = self.rows.write_status(record, changes, fence=event.fence, also=also)
             if new is not None:
                 return new.session
         return None

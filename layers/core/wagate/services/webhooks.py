@@ -228,8 +228,9 @@ def enqueue(d: Deps, event: SessionEvent, kind: str, data: Mapping[str, Any]) ->
         "timestamp": _iso(event.at),
         "data": {"tenantId": event.tenant_id, "sessionId": event.session_id, **data},
     }
-    # One event can be several pushes (a receipt for several messages): the message id tells them apart.
-    origin = (event.id, kind, str(data.get("messageId") or ""))
+    # One event can be several pushes (a receipt for several messages, or `delivered` implied by `read`):
+    # the message id and the status tell them apart.
+    origin = (event.id, kind, str(data.get("messageId") or ""), str(data.get("status") or ""))
     return len(DeliveryStore(d.table, d.queues, d.clock).create(hooks, payload, at=event.at, origin=origin))
 
 

@@ -30,6 +30,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | pools |
 | CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | webhooks |
 | webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | webhook_deliveries, webhook_attempts |
+| outbox row | `T#{t}#S#{s}#OUTBOX` | `{row}` (ULID: time order) | gsi1 `OUTBOX#{n}` / `{row}` | notifications a stored change still owes: a session's (a retry drains them), every tenant's by shard (the sweeper) | services/outbox.py |
 | realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | realtime |
 | WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | realtime |
 | shard lease | `LEASE#SHARD#{n}` | `LEASE` | | which connector holds a shard (fence) | connector/leases.py |
@@ -325,3 +326,16 @@ def engine_key_sort(namespace: str, key_id: str) -> str:
 
 def idempotency_record(hashed_key: str) -> Key:
     return Key(f"IDEMPOTENCY#{hashed_key}", "IDEMPOTENCY")
+
+
+# ---- the outbox (services/outbox.py) ----------------------------------------------------------------
+
+
+def outbox_partition(tenant_id: str, session_id: str) -> str:
+    """A session's outbox rows: what its stored changes still owe (CRM deliveries, dashboard pushes)."""
+    return f"T#{tenant_id}#S#{session_id}#OUTBOX"
+
+
+def outbox_shard(shard: int) -> str:
+    """The gsi1 partition through which the sweeper finds every tenant's outbox rows."""
+    return f"OUTBOX#{shard}"

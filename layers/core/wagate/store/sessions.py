@@ -8,7 +8,7 @@ counters (/health) move in the same transactions as the rows they count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,12 +186,19 @@ class SessionRepository:
         return True
 
     def write_status(
-        self, record: SessionRecord, changes: Mapping[str, Any], *, fence: int | None = None
+        self,
+        record: SessionRecord,
+        changes: Mapping[str, Any],
+        *,
+        fence: int | None = None,
+        also: Callable[[Session], Sequence[TransactOp]] | None = None,
     ) -> SessionRecord | None:
         """Writes `changes` to the session read as `record`, only while its status is still the one read
         (and, with `fence`, while no newer lease's report was applied). When the status moves, the
         /health counters move in the same transaction, so they can never drift: every status write goes
-        through here. None when the condition failed (moved or deleted meanwhile: read again)."""
+        through here. `also(new session)` adds writes to the transaction (the notifications the change
+        owes: services/outbox.py). None when the condition failed (moved or deleted meanwhile: read
+        again)."""
         session = record.session
         old = session.status.value
         guard = Attr("status").eq(old)
@@ -203,11 +210,14 @@ class SessionRepository:
         new = str(changes.get("status", old))
         if new != old:
             ops.append(Update(*keys.STATS, add={status_counter(old): -1, status_counter(new): 1}))
+        written = to_record({**_as_item(record), **changes})
+        if also is not None:
+            ops.extend(also(written.session))
         try:
             self.table.transact_write(ops)
         except ConflictError:
             return None
-        return to_record({**_as_item(record), **changes})
+        return written
 
     def set_pacing(self, record: SessionRecord, stored: Mapping[str, Any]) -> None:
         """Replaces the session's pacing overrides if nobody changed them since `record` was read.

@@ -1,0 +1,177 @@
+"""The outbox: the notifications a change owes (CRM webhooks, dashboard pushes), committed WITH the change.
+
+A service that stores a change (an incoming message, a status, a session's state) puts one outbox row in
+the same `transact_write`, so the change and the obligation to tell about it exist together or not at all.
+Then, on every backend alike (one code path over the Table port):
+    right after the commit   the writer drains its own row (`drain`): emit, then delete the row
+    a retry of the change     finds it stored (a duplicate, a status that no longer moves) and drains
+                              what the session still owes (`drain_session`): Meta retries a 500, SQS
+                              redelivers a failed event
+    the sweeper, every minute drains rows nobody drained (`sweep`): a process killed between the commit
+                              and the emit
+Emitting is idempotent where it matters: CRM delivery ids derive from the row's event id (services/
+webhooks.py), so a row emitted twice (a crash between emit and delete) still makes one delivery, one POST.
+Dashboards may then see a push twice; they are live views and take the newest state.
+
+Claims keep two drainers off one row: a row is written claimed by its writer for CLAIM_SECONDS; a
+writer whose emit fails releases it at once (so the retry that follows can drain it); others take a row
+with a conditional update only once its claim has passed.
+
+Storage (keys in store/keys.py: `outbox_partition`, `outbox_shard`): a session's rows hold the notices
+(event id, time, [(kind, data)]) as JSON and `claimed_until`, with a TTL of RETENTION_SECONDS; gsi1 puts
+every row in one of SHARDS sweep partitions (by a hash of its id), the sweeper's view of every tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wagate.conditions import Attr
+from wagate.domain.errors import ConflictError
+from wagate.domain.events import SessionEvent
+from wagate.domain.ids import new_id
+from wagate.observability import logger
+from wagate.ports import Clock, Item, Put, Table
+from wagate.store import keys
+
+CLAIM_SECONDS = 30  # also the sweeper's grace: it leaves a fresh row to its writer's inline drain
+RETENTION_SECONDS = 7 * 24 * 3600  # a row nobody could emit for a week is dropped (logged by the sweeper)
+SHARDS = 8
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification: an event of the vocabulary and its data, as CRMs and dashboards get it."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox row, read back: what it owes and under which event it was committed."""
+
+    pk: str
+    sk: str
+    event: SessionEvent
+    notices: list[Notice]
+
+
+Emit = Callable[[SessionEvent, Notice], None]
+"""emit(event, notice): deliver one notice (queue the CRM deliveries, push to the dashboards). Raises
+on failure (the row stays, to be drained again)."""
+
+
+def partition(tenant_id: str, session_id: str) -> str:
+    return keys.outbox_partition(tenant_id, session_id)
+
+
+def sweep_partition(shard: int) -> str:
+    return keys.outbox_shard(shard)
+
+
+def row(event: SessionEvent, notices: Sequence[Notice], now: float) -> Put:
+    """The outbox row to put in the change's transaction (claimed by its writer). Empty notices: still a
+    row (cheap, and the caller need not special-case it); drain deletes it."""
+    ident = new_id("obx", now)
+    shard = int.from_bytes(hashlib.sha256(ident.encode()).digest()[:4], "big") % SHARDS
+    item: Item = {
+        "pk": partition(event.tenant_id, event.session_id),
+        "sk": ident,
+        "gsi1pk": sweep_partition(shard),
+        "gsi1sk": ident,
+        "event": event.model_dump_json(exclude={"data"}),
+        "notices": json.dumps([{"kind": n.kind, "data": n.data} for n in notices], default=str),
+        "claimed_until": now + CLAIM_SECONDS,
+        "expires_at": int(now + RETENTION_SECONDS),
+    }
+    return Put(item)
+
+
+def read(item: Item) -> Pending:
+    notices = [Notice(str(n["kind"]), dict(n["data"])) for n in json.loads(str(item["notices"]))]
+    event = SessionEvent.model_validate_json(str(item["event"]))
+    return Pending(str(item["pk"]), str(item["sk"]), event, notices)
+
+
+class Outbox:
+    def __init__(self, table: Table, clock: Clock, emit: Emit) -> None:
+        self.table = table
+        self.clock = clock
+        self.emit = emit
+
+    def drain(self, put: Put) -> None:
+        """The writer's own drain of the row it just committed. On failure the claim is released (the
+        next retry or the sweeper drains it) and the error raised, so the change's caller retries."""
+        pending = read(put.item)
+        try:
+            self._emit(pending)
+        except Exception:
+            self._release(pending)
+            raise
+        self.table.delete(pending.pk, pending.sk)
+
+    def drain_session(self, tenant_id: str, session_id: str) -> int:
+        """Emits whatever this session still owes and nobody holds (a retry found its change stored).
+        Returns how many rows were drained. Raises when an emit fails (the row stays)."""
+        page = self.table.query(partition(tenant_id, session_id), limit=100)
+        return sum(self._take(item) for item in page.items)
+
+    def sweep(self, *, limit: int = 200) -> int:
+        """Drains rows left behind by any writer (oldest first, per shard). Returns how many were
+        drained; a row whose emit fails is logged and left for the next sweep."""
+        drained = 0
+        for shard in range(SHARDS):
+            page = self.table.query(sweep_partition(shard), index="gsi1", limit=limit)
+            for entry in page.items:
+                item = self.table.get(str(entry["pk"]), str(entry["sk"]))  # the index may lag behind
+                if item is None:
+                    continue
+                try:
+                    drained += self._take(item)  # a writer's fresh row is still claimed: left to it
+                except Exception:
+                    logger.exception("outbox row could not be emitted; the next sweep tries again")
+        if drained:
+            logger.info("outbox rows drained by the sweeper", extra={"rows": drained})
+        return drained
+
+    # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _take(self, item: Item) -> int:
+        """Claims a row whose claim has passed, emits it and deletes it: 1, or 0 when someone holds it."""
+        now = self.clock.now()
+        if float(item.get("claimed_until", 0)) > now:
+            return 0
+        try:
+            self.table.update(
+                str(item["pk"]),
+                str(item["sk"]),
+                set={"claimed_until": now + CLAIM_SECONDS},
+                condition=Attr("claimed_until").le(now),
+            )
+        except ConflictError:
+            return 0  # taken meanwhile, or drained and deleted
+        pending = read(item)
+        try:
+            self._emit(pending)
+        except Exception:
+            self._release(pending)
+            raise
+        self.table.delete(pending.pk, pending.sk)
+        return 1
+
+    def _emit(self, pending: Pending) -> None:
+        for notice in pending.notices:
+            self.emit(pending.event, notice)
+
+    def _release(self, pending: Pending) -> None:
+        try:
+            self.table.update(
+                pending.pk, pending.sk, set={"claimed_until": 0}, condition=Attr("claimed_until").exists()
+            )
+        except Exception:  # the claim then simply runs out
+            logger.warning("outbox claim not released", extra={"row": pending.sk})
