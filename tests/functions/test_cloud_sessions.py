@@ -32,8 +32,8 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.services import tenants
 from wagate.services.cloud_queue import CLOUD_QUEUE
-from wagate.services.cloud_sessions import credentials_key, route_key
 from wagate.services.sessions import command_queue
+from wagate.store import keys
 
 
 def session_of(call: ApiCaller, key: str, session_id: str) -> dict[str, Any]:
@@ -80,8 +80,8 @@ def test_no_connector_command_and_no_shard_index(call: ApiCaller, key: str, loca
 
 def test_secrets_are_encrypted_at_rest(call: ApiCaller, key: str, local_deps: wiring.Deps) -> None:
     _, session = create_cloud(call, key)
-    creds = local_deps.table.get(*credentials_key(session["tenant_id"], session["id"]))
-    route = local_deps.table.get(*route_key(PNID))
+    creds = local_deps.table.get(*keys.cloud_credentials(session["tenant_id"], session["id"]))
+    route = local_deps.table.get(*keys.meta_route(PNID))
     assert creds is not None and route is not None
     assert isinstance(creds["access_token"], bytes) and VALID_TOKEN.encode() not in creds["access_token"]
     data_dir = Path(local_deps.settings.data_dir)
@@ -153,8 +153,8 @@ def test_delete_frees_the_number(
     run_cloud_queue(functions)
     assert call("DELETE", f"/v1/sessions/{session['id']}", key)[0] == 204
     run_cloud_queue(functions)  # the logout command wipes the credentials and the number's route
-    assert local_deps.table.get(*credentials_key(session["tenant_id"], session["id"])) is None
-    assert local_deps.table.get(*route_key(PNID)) is None
+    assert local_deps.table.get(*keys.cloud_credentials(session["tenant_id"], session["id"])) is None
+    assert local_deps.table.get(*keys.meta_route(PNID)) is None
     status, again = create_cloud(call, key)
     assert status == 201 and again["id"] != session["id"]
 
@@ -166,7 +166,7 @@ def test_a_route_left_by_a_deleted_session_is_taken_over(
     assert call("DELETE", f"/v1/sessions/{session['id']}", key)[0] == 204  # its clean-up never runs
     status, again = create_cloud(call, key)
     assert status == 201
-    route = local_deps.table.get(*route_key(PNID))
+    route = local_deps.table.get(*keys.meta_route(PNID))
     assert route is not None and route["session_id"] == again["id"]
 
 

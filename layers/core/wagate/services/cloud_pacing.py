@@ -1,8 +1,7 @@
 """Per-number pacing of Cloud API sends, shared by every Lambda: a token bucket kept in the Table (GCRA).
 
-Storage layout (single table):
-    T#{tenant}#S#{session} / PACE     tat: the "theoretical arrival time" (epoch seconds) at which the
-                                      number's bucket is full again; TTL an hour after the last send
+The bucket is one row per number (its key: store/keys.py) holding `tat`: the "theoretical arrival time"
+(epoch seconds) at which the number's bucket is full again; TTL an hour after the last send.
 Each send reserves the next slot with one atomic ADD of the interval to `tat` (no read-modify-write, so
 concurrent Lambdas never lose a reservation); when the bucket has been full (tat in the past) it is reset
 to now with a conditional put. A send may go at `tat - burst × interval`; before that it waits. The rate
@@ -20,6 +19,7 @@ from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.domain.pacing import Pacing, PacingOverrides, merge_leniently
 from wagate.ports import Table
+from wagate.store import keys
 
 CLOUD_PACING = Pacing(
     rate_per_minute=4800.0,
@@ -37,10 +37,6 @@ def pacing_for(stored_overrides: Any) -> Pacing:
     return merge_leniently(CLOUD_PACING, PacingOverrides.from_stored(stored_overrides))
 
 
-def pace_key(tenant_id: str, session_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}#S#{session_id}", "PACE"
-
-
 def reserve(table: Table, tenant_id: str, session_id: str, pacing: Pacing, now: float) -> float:
     """Reserve the number's next send slot; returns the seconds until it (0: send now).
 
@@ -50,7 +46,7 @@ def reserve(table: Table, tenant_id: str, session_id: str, pacing: Pacing, now: 
         return 0.0
     interval = 60.0 / pacing.rate_per_minute
     horizon = pacing.burst * interval
-    pk, sk = pace_key(tenant_id, session_id)
+    pk, sk = keys.cloud_pace(tenant_id, session_id)
     expires = int(now) + TTL_SECONDS
     for _ in range(5):
         try:

@@ -1,12 +1,9 @@
 """Cloud API sessions: created with encrypted credentials, found by phone number id, checked with their token.
 
-Storage layout (single table), beside the session row of `services/sessions.py` (a `cloud` row has no
-shard index entry: no connector serves it):
-    T#{tenant}#S#{session} / CLOUD       phone_number_id, business_account_id, verify_hash,
-                                         access_token (Crypto blob)
-    METAPNID#{phone number id} / METAPNID   tenant_id, session_id, app_secret (Crypto blob, optional):
-                                         one session per number across tenants, so webhooks route by it
-    METAVERIFY#{sha256(verify token)} / T#{tenant}#S#{session}   a webhook verify token of that session
+Rows: store/cloud.py (keys and access patterns: store/keys.py), beside the session row (a `cloud` row has
+no shard index entry: no connector serves it): the credentials (access token as a Crypto blob), one route
+per phone number id across tenants (so webhooks route by it, with the app secret as a Crypto blob), and
+the session's webhook verify token.
 Blobs are encrypted with the context {tenant_id, session_id, purpose}; no secret reaches the Table in
 plaintext, and none is ever returned by the API. The token check (`check`) is `GET /{phone-number-id}`:
 its outcome is a session event (connection_success, or session_failed with the reason), applied by the
@@ -22,14 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
+from wagate.conditions import Attr, Condition, item_absent
 from wagate.domain.cloud_errors import CloudApiError
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.sessions import Provider, Session
-from wagate.ports import Clock, Crypto, Delete, Put, Table, TransactOp, Update
+from wagate.ports import Clock, Crypto, Table, TransactOp
 from wagate.services.sessions import SessionService
+from wagate.store.cloud import CloudRepository, verify_partition
 
 if TYPE_CHECKING:
     from wagate.adapters.cloud_api import GraphApi
@@ -82,18 +80,6 @@ class Route:
     app_secret: bytes | None
 
 
-def credentials_key(tenant_id: str, session_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}#S#{session_id}", "CLOUD"
-
-
-def route_key(phone_number_id: str) -> tuple[str, str]:
-    return f"METAPNID#{phone_number_id}", "METAPNID"
-
-
-def verify_partition(token: str) -> str:
-    return f"METAVERIFY#{hashlib.sha256(token.encode()).hexdigest()}"
-
-
 def _context(tenant_id: str, session_id: str, purpose: str) -> dict[str, str]:
     return {"tenant_id": tenant_id, "session_id": session_id, "purpose": purpose}
 
@@ -104,6 +90,7 @@ class CloudSessionService:
         self.crypto = crypto
         self.clock = clock
         self.sessions = sessions
+        self.rows = CloudRepository(table)
 
     def create(
         self,
@@ -119,28 +106,27 @@ class CloudSessionService:
         session_id = new_id("ses", self.clock.now())
         pnid = credentials.phone_number_id
         seal = self._sealer(tenant_id, session_id)
-        creds: dict[str, Any] = {
-            "pk": credentials_key(tenant_id, session_id)[0],
-            "sk": "CLOUD",
-            "tenant_id": tenant_id,
-            "session_id": session_id,
-            "phone_number_id": pnid,
-            "business_account_id": credentials.business_account_id,
-            "access_token": seal("cloud_access_token", credentials.access_token),
-        }
-        route: dict[str, Any] = {
-            "pk": route_key(pnid)[0],
-            "sk": route_key(pnid)[1],
-            "tenant_id": tenant_id,
-            "session_id": session_id,
-        }
+        app_secret = None
         if credentials.app_secret is not None:
-            route["app_secret"] = seal("meta_app_secret", credentials.app_secret)
-        ops: list[TransactOp] = [Put(creds), Put(route, condition=self._route_free(tenant_id, pnid))]
+            app_secret = seal("meta_app_secret", credentials.app_secret)
+        partition = None
         if credentials.verify_token is not None:
             partition = verify_partition(credentials.verify_token.get_secret_value())
-            creds["verify_hash"] = partition
-            ops.append(Put({"pk": partition, "sk": f"T#{tenant_id}#S#{session_id}", "tenant_id": tenant_id}))
+        ops: list[TransactOp] = [
+            self.rows.put_credentials(
+                tenant_id,
+                session_id,
+                phone_number_id=pnid,
+                business_account_id=credentials.business_account_id,
+                access_token=seal("cloud_access_token", credentials.access_token),
+                verify_hash=partition,
+            ),
+            self.rows.put_route(
+                pnid, tenant_id, session_id, app_secret, condition=self._route_free(tenant_id, pnid)
+            ),
+        ]
+        if partition is not None:
+            ops.append(self.rows.put_verify(partition, tenant_id, session_id))
         try:
             return self.sessions.create(
                 tenant_id,
@@ -167,28 +153,22 @@ class CloudSessionService:
         token check. Omitted app_secret / verify_token keep theirs. Raises NotFound, ConflictError
         `not_cloud`. Warm webhook Lambdas may check signatures with the old app secret for a minute."""
         session = self.sessions.get(tenant_id, session_id)
-        creds = self.table.get(*credentials_key(tenant_id, session_id))
+        creds = self.rows.credentials(tenant_id, session_id)
         if session.provider != Provider.CLOUD or creds is None:
             raise ConflictError(f"session {session_id} is not a Cloud API session", code="not_cloud")
         seal = self._sealer(tenant_id, session_id)
         changes: dict[str, Any] = {"access_token": seal("cloud_access_token", access_token)}
-        pnid = str(creds["phone_number_id"])
+        pnid = creds.phone_number_id
         ops: list[TransactOp] = []
         if app_secret is not None:
-            ops.append(
-                Update(
-                    *route_key(pnid),
-                    set={"app_secret": seal("meta_app_secret", app_secret)},
-                    condition=Attr("session_id").eq(session_id),
-                )
-            )
+            ops.append(self.rows.change_route_secret(pnid, session_id, seal("meta_app_secret", app_secret)))
         if verify_token is not None:
             partition = verify_partition(verify_token.get_secret_value())
-            if creds.get("verify_hash") and creds["verify_hash"] != partition:
-                ops.append(Delete(str(creds["verify_hash"]), f"T#{tenant_id}#S#{session_id}"))
-            ops.append(Put({"pk": partition, "sk": f"T#{tenant_id}#S#{session_id}", "tenant_id": tenant_id}))
+            if creds.verify_hash and creds.verify_hash != partition:
+                ops.append(self.rows.delete_verify(creds.verify_hash, tenant_id, session_id))
+            ops.append(self.rows.put_verify(partition, tenant_id, session_id))
             changes["verify_hash"] = partition
-        ops.insert(0, Update(*credentials_key(tenant_id, session_id), set=changes, condition=item_exists()))
+        ops.insert(0, self.rows.change_credentials(tenant_id, session_id, changes))
         try:
             self.table.transact_write(ops)
         except ConflictError as exc:
@@ -197,21 +177,21 @@ class CloudSessionService:
 
     def access(self, tenant_id: str, session_id: str) -> CloudAccess:
         """The decrypted credentials of a session. Raises NotFound when it has none."""
-        item = self.table.get(*credentials_key(tenant_id, session_id))
-        if item is None:
+        creds = self.rows.credentials(tenant_id, session_id)
+        if creds is None:
             raise NotFound(f"session {session_id} has no Cloud API credentials")
         token = self.crypto.decrypt(
-            bytes(item["access_token"]), context=_context(tenant_id, session_id, "cloud_access_token")
+            creds.access_token, context=_context(tenant_id, session_id, "cloud_access_token")
         )
-        return CloudAccess(str(item["phone_number_id"]), str(item["business_account_id"]), token.decode())
+        return CloudAccess(creds.phone_number_id, creds.business_account_id, token.decode())
 
     def route(self, phone_number_id: str) -> Route | None:
         """The session Meta's webhooks for this number belong to (None: unknown number)."""
-        item = self.table.get(*route_key(phone_number_id))
-        if item is None:
+        row = self.rows.route(phone_number_id)
+        if row is None:
             return None
-        tenant_id, session_id = str(item["tenant_id"]), str(item["session_id"])
-        blob = item.get("app_secret")
+        tenant_id, session_id = row.tenant_id, row.session_id
+        blob = row.app_secret
         secret = None
         if blob is not None:
             secret = _decrypt_cached(
@@ -221,30 +201,26 @@ class CloudSessionService:
 
     def verify_token_known(self, token: str) -> bool:
         """Whether some live cloud session was given this webhook verify token."""
-        page = self.table.query(verify_partition(token), sk=SortKey.prefix("T#"), limit=25)
-        for row in page.items:
-            tenant_id, _, session_id = str(row["sk"])[2:].partition("#S#")
-            if self.sessions.rows.exists(tenant_id, session_id):
-                return True
-        return False
+        return any(
+            self.sessions.rows.exists(tenant_id, session_id)
+            for tenant_id, session_id in self.rows.sessions_with_verify_token(token)
+        )
 
     def forget(self, tenant_id: str, session_id: str) -> None:
         """Removes a deleted session's credentials and index rows (the number may be linked again)."""
-        item = self.table.get(*credentials_key(tenant_id, session_id))
-        if item is None:
+        creds = self.rows.credentials(tenant_id, session_id)
+        if creds is None:
             return
-        ops: list[TransactOp] = [Delete(*credentials_key(tenant_id, session_id))]
-        route = self.table.get(*route_key(str(item["phone_number_id"])))
-        if route is not None and route.get("session_id") == session_id:
-            ops.append(
-                Delete(*route_key(str(item["phone_number_id"])), condition=Attr("session_id").eq(session_id))
-            )
-        if item.get("verify_hash"):
-            ops.append(Delete(str(item["verify_hash"]), f"T#{tenant_id}#S#{session_id}"))
+        ops: list[TransactOp] = [self.rows.delete_credentials(tenant_id, session_id)]
+        route = self.rows.route(creds.phone_number_id)
+        if route is not None and route.session_id == session_id:
+            ops.append(self.rows.delete_route(creds.phone_number_id, session_id))
+        if creds.verify_hash:
+            ops.append(self.rows.delete_verify(creds.verify_hash, tenant_id, session_id))
         try:
             self.table.transact_write(ops)
         except ConflictError:
-            self.table.delete(*credentials_key(tenant_id, session_id))  # the route moved on meanwhile
+            self.rows.remove_credentials(tenant_id, session_id)  # the route moved on meanwhile
 
     def check(self, graph: GraphApi, tenant_id: str, session_id: str) -> SessionEvent:
         """The token check as a session event. Raises TransientError (GraphUnavailable, RateLimited):
@@ -288,10 +264,10 @@ class CloudSessionService:
     def _route_free(self, tenant_id: str, phone_number_id: str) -> Condition:
         """The condition under which this number's route may be written: absent, or left by a deleted
         session (its cleanup did not run). Raises ConflictError when a live session holds it."""
-        current = self.table.get(*route_key(phone_number_id))
+        current = self.rows.route(phone_number_id)
         if current is None:
             return item_absent()
-        holder_tenant, holder = str(current["tenant_id"]), str(current["session_id"])
+        holder_tenant, holder = current.tenant_id, current.session_id
         if self.sessions.rows.exists(holder_tenant, holder):
             raise _taken(phone_number_id, holder if holder_tenant == tenant_id else None)
         return Attr("session_id").eq(holder)

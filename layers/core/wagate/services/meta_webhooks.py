@@ -11,10 +11,9 @@ Each change is checked with ITS session's app secret (else the operator's, WAGAT
 body signed with one tenant's secret can never write into another tenant's session. A number's route
 (and app secret) is remembered per process for ROUTE_SECONDS: a new app secret takes up to that long.
 
-Storage layout (single table), besides what the applied events write:
-    T#{tenant}#S#{session} / PARKED#{wamid}#{status}   a status for a wamid not known yet (Meta's webhook
-                                          can overtake our write of the send's outcome); replayed when that
-                                          send is recorded (`replay_parked`); TTL one day
+Besides what the applied events write, a status for a wamid not known yet (Meta's webhook can overtake
+our write of the send's outcome) is parked (store/cloud.py) and replayed when that send is recorded
+(`replay_parked`); TTL one day.
 """
 
 from __future__ import annotations
@@ -26,12 +25,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wagate.adapters import cloud_webhooks
-from wagate.conditions import SortKey
 from wagate.domain.events import EventType, SessionEvent
 from wagate.observability import logger
 from wagate.services.cloud_sessions import CloudSessionService, Route
 from wagate.services.connector_events import handle_event
 from wagate.services.sessions import SessionService
+from wagate.store.cloud import CloudRepository
+from wagate.store.messages import MessageRepository
 
 if TYPE_CHECKING:
     from wagate.wiring import Deps
@@ -157,9 +157,9 @@ class MetaWebhooks:
     def _apply(self, route: Route, kind: EventType, data: dict[str, Any], now: float) -> tuple[int, int]:
         """Applies one event (1, 0), or parks the statuses of wamids not recorded yet (0, n)."""
         if kind == EventType.MESSAGE_STATUS and data.get("status") != "sent":
-            known = f"T#{route.tenant_id}#S#{route.session_id}"
+            messages = MessageRepository(self.d.table)
             ids = [str(w) for w in data.get("provider_message_ids") or []]
-            waiting = [w for w in ids if self.d.table.get(known, f"PMID#{w}") is None]
+            waiting = [w for w in ids if messages.message_id_of(route.tenant_id, route.session_id, w) is None]
             for wamid in waiting:
                 park(
                     self.d, route.tenant_id, route.session_id, {**data, "provider_message_ids": [wamid]}, now
@@ -184,24 +184,19 @@ def park(d: Deps, tenant_id: str, session_id: str, data: dict[str, Any], now: fl
     event = SessionEvent(
         type=EventType.MESSAGE_STATUS, tenant_id=tenant_id, session_id=session_id, at=now, data=data
     )
-    d.table.put(
-        {
-            "pk": f"T#{tenant_id}#S#{session_id}",
-            "sk": f"PARKED#{wamid}#{data.get('status')}",
-            "event": event.model_dump_json(),
-            "expires_at": int(now) + PARK_SECONDS,
-        }
+    CloudRepository(d.table).park(
+        tenant_id, session_id, wamid, data.get("status"), event.model_dump_json(), int(now) + PARK_SECONDS
     )
 
 
 def replay_parked(d: Deps, tenant_id: str, session_id: str, wamid: str) -> int:
     """Applies the statuses that arrived before the send of `wamid` was recorded; returns how many."""
-    pk = f"T#{tenant_id}#S#{session_id}"
-    page = d.table.query(pk, sk=SortKey.prefix(f"PARKED#{wamid}#"))
-    for item in page.items:
-        handle_event(d, str(item["event"]))
-        d.table.delete(pk, str(item["sk"]))
-    return len(page.items)
+    rows = CloudRepository(d.table)
+    parked = rows.parked(tenant_id, session_id, wamid)
+    for status in parked:
+        handle_event(d, status.event)
+        rows.unpark(status)
+    return len(parked)
 
 
 def _json(raw: bytes) -> Any:
