@@ -73,7 +73,23 @@ class Messaging:
             settings,
             self.tokens,
         )
-        self.inbox = Inbox(conn, signal, self.lids, self.outbox, creds, prekeys, emit, spawn, clock, settings)
+        self.inbox = Inbox(
+            conn,
+            signal,
+            self.lids,
+            self.outbox,
+            creds,
+            prekeys,
+            emit,
+            spawn,
+            clock,
+            settings,
+            group_members=self._refresh_group,
+        )
+
+    async def _refresh_group(self, group: Jid) -> None:
+        self.groups.forget(group)
+        await self.groups.metadata(group)
 
     async def logged_in(self, me: Me) -> None:
         """Our own number ↔ LID: our devices' sessions live under our LID like everyone else's."""

@@ -108,8 +108,10 @@ class Inbox:
         spawn: Spawn,
         clock: Callable[[], float],
         settings: WebSettings,
+        group_members: Callable[[Jid], Awaitable[None]] | None = None,
     ) -> None:
         self._conn = conn
+        self._group_members = group_members  # refreshes a group's metadata (its members' phone numbers)
         self._signal = signal
         self._lids = lids
         self._outbox = outbox
@@ -157,7 +159,14 @@ class Inbox:
         await self._ack(node)
         self._remember(env)
         if content.visible and not seen:
-            await self._emit(await self._incoming(env, content))
+            incoming = await self._incoming(env, content)
+            if incoming.sender_phone is None and env.author.is_lid_user:
+                # The edge left out participant_pn/sender_pn and we never learned this LID's number: a CRM
+                # must not get a phone-less contact. A LID group's member list names every phone; it is a
+                # query, so it runs beside the read loop and the message follows when it is answered.
+                self._spawn(self._emit_with_phone(env, content), "phone of a LID sender")
+            else:
+                await self._emit(incoming)
 
     async def _decrypt(self, node: Node, env: Envelope) -> Content | None:
         envelopes = [enc for enc in node.findall("enc") if enc.str_attr("type") in ("pkmsg", "msg", "skmsg")]
@@ -209,6 +218,17 @@ class Inbox:
             push_name=env.push_name,
             from_me=env.from_me,
         )
+
+    async def _emit_with_phone(self, env: Envelope, content: Content) -> None:
+        if env.group is not None and self._group_members is not None:
+            try:
+                await self._group_members(env.group)
+            except WebEngineError as exc:  # the message still goes out, without the phone
+                log.warning("members of %s not fetched: %s", env.group, exc)
+        incoming = await self._incoming(env, content)
+        if incoming.sender_phone is None:
+            log.warning("no phone number known for %s (message %s)", env.author, env.id)
+        await self._emit(incoming)
 
     async def _learn(self, node: Node, env: Envelope) -> None:
         if env.group is not None:

@@ -15,6 +15,7 @@ pytest.importorskip(
 
 from connector.engines.base import IncomingMessage, KeyNamespace, SendRejected
 from tests.connector.web.harness import Harness, with_edge
+from tests.fakes.whatsapp_edge import EdgeConfig
 
 ALICE, BOB, CAROL = "15550001111", "15550002222", "15550003333"
 
@@ -60,3 +61,38 @@ async def _wait_for_token(h: Harness, session_id: str) -> list[str]:
             return found
         await asyncio.sleep(0.02)
     return []
+
+
+def test_a_lid_group_message_without_participant_pn_still_names_the_senders_phone() -> None:
+    """The edge leaves out participant_pn and Alice never met Bob: the engine reads the group's members
+    (a LID group names each one's phone) before it reports the message, so the CRM gets Bob's number."""
+
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        group = h.edge.create_group("Team", ALICE, [BOB], addressing_mode="lid")
+        await bob.engine.send_text(str(group.jid), "hello from a LID", "grp_lid")
+        got = await alice.running.wait_where(IncomingMessage, lambda m: m.text == "hello from a LID")
+        assert h.edge.events_of("pn-omitted"), "the fake did not leave participant_pn out"
+        assert (got.sender_phone, got.sender_jid) == (bob.e164, f"{BOB}@s.whatsapp.net")
+        assert h.edge.unhandled == []
+
+    with_edge(body, EdgeConfig(omit_pn_every=1))
+
+
+def test_a_one_to_one_lid_message_without_sender_pn_takes_the_phone_from_the_lid_map() -> None:
+    """Bob learned Alice's LID from her first (phone-addressed) message; her next one is LID-addressed and
+    comes without sender_pn: his engine names her number from its map."""
+
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        await alice.engine.send_text(bob.e164, "first by number", "pn_1")
+        await bob.running.wait_where(IncomingMessage, lambda m: m.text == "first by number")
+        bob_lid = h.edge.state.accounts[BOB].lid
+        await alice.engine.send_text(str(bob_lid), "then by lid", "lid_1")
+        got = await bob.running.wait_where(IncomingMessage, lambda m: m.text == "then by lid")
+        assert h.edge.events_of("pn-omitted")
+        assert (got.sender_phone, got.chat_jid) == (alice.e164, f"{ALICE}@s.whatsapp.net")
+
+    with_edge(body, EdgeConfig(omit_pn_every=1))

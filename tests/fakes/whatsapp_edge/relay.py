@@ -49,6 +49,7 @@ class Relay:
         self.edge = edge
         self.state = edge.state
         self._late_acks: dict[str, tuple[EdgeSession, Node]] = {}
+        self._lid_messages = 0
 
     # ---- delivery -----------------------------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class Relay:
             if owner is account and owner is not target:
                 attrs["recipient"] = to
             else:
-                _alt_sender(attrs, account, device_jid, "sender")
+                _alt_sender(attrs, account, device_jid, "sender", omit_pn=self._omit_pn(device_jid))
             await self.deliver(device, Node("message", attrs, envelope.children), sender=sender, chat=to)
             routed.add(id(device))
         missing = [d for d in target.active_devices() if id(d) not in routed and d is not sender]
@@ -275,16 +276,27 @@ class Relay:
                 await self.deliver(device, stanza, sender=sender, chat=to)
         return ""
 
-    @staticmethod
+    def _omit_pn(self, form: Jid) -> bool:
+        """Whether this LID-addressed stanza goes without its `*_pn` (config.omit_pn_every)."""
+        every = self.edge.config.omit_pn_every
+        if form.server != LID_SERVER or every <= 0:
+            return False
+        self._lid_messages += 1
+        if self._lid_messages % every:
+            return False
+        self.edge.log("pn-omitted", None, jid=form)
+        return True
+
     def _group_stanza(
-        group: Group, sender: Device, account: Account, node: Node, children: list[Node]
+        self, group: Group, sender: Device, account: Account, node: Node, children: list[Node]
     ) -> Node:
         attrs = _base_attrs(node)
         attrs["from"] = group.jid
         number = sender.jid.device or 0
         if group.addressing_mode == "lid":
             attrs["participant"] = account.device_lid(number)
-            attrs["participant_pn"] = account.device_jid(number)
+            if not self._omit_pn(account.lid):
+                attrs["participant_pn"] = account.device_jid(number)
         else:
             attrs["participant"] = account.device_jid(number)
             attrs["participant_lid"] = account.device_lid(number)
@@ -390,9 +402,12 @@ def _base_attrs(node: Node) -> dict[str, AttrValue]:
     return attrs
 
 
-def _alt_sender(attrs: dict[str, AttrValue], account: Account, form: Jid, prefix: str) -> None:
+def _alt_sender(
+    attrs: dict[str, AttrValue], account: Account, form: Jid, prefix: str, *, omit_pn: bool = False
+) -> None:
     if form.server == LID_SERVER:
-        attrs[f"{prefix}_pn"] = account.pn
+        if not omit_pn:
+            attrs[f"{prefix}_pn"] = account.pn
     else:
         attrs[f"{prefix}_lid"] = account.lid
     if account.push_name:

@@ -73,6 +73,8 @@ class EdgeConfig:
     linger_seconds: float = 2.0  # after a stream error, how long the client gets to close first
     certificate_root: curve.KeyPair | None = None  # sign the chain with another root (an untrusted edge)
     certificate_expired: bool = False
+    # WhatsApp sometimes leaves out sender_pn / participant_pn on LID-addressed messages: every Nth one here
+    omit_pn_every: int = 4
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,9 @@ class FakeEdge:
         for ref in session.refs:
             self.refs.pop(ref, None)
         self.log("closed", session)
+
+    def events_of(self, kind: str) -> list[EdgeEvent]:
+        return [event for event in self.events if event.kind == kind]
 
     async def wait_for(
         self, kind: str, *, jid: Jid | None = None, count: int = 1, timeout: float = 15
