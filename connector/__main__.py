@@ -39,12 +39,13 @@ async def run_until_signal(connector: Connector) -> int:
 def main() -> int:
     from wagate import wiring
 
+    deps = wiring.deps()  # reads and checks the settings: a bad variable stops the process here
     logging.basicConfig(
-        level=os.environ.get("WAGATE_LOG_LEVEL", "INFO"),
+        level=deps.settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
         stream=sys.stderr,
     )
-    connector = Connector(wiring.deps())
+    connector = Connector(deps)
     return asyncio.run(run_until_signal(connector))
 
 

@@ -48,10 +48,13 @@ class Connector:
         owner_id: str | None = None,
         engines: EngineCatalog | None = None,
     ) -> None:
-        self.config = config if config is not None else ConnectorConfig.from_env()
+        self.config = config if config is not None else ConnectorConfig.from_settings(deps.settings)
         self.owner_id = owner_id or self.config.connector_id or default_connector_id()
         self.engines = engines or default_catalog(
-            self.config.sandbox, deps.clock, journal=sandbox_journal(self.config, deps.settings)
+            self.config.sandbox,
+            deps.clock,
+            journal=sandbox_journal(self.config, deps.settings),
+            web=deps.settings.web,
         )
         self.supervisor = Supervisor(
             table=deps.table,

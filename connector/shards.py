@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 
-DEFAULT_SHARDS = 4
-
 
 def shard_of(session_id: str, shards: int) -> int:
     """Stable across processes, machines and Python versions (not `hash()`, which is salted)."""

@@ -14,25 +14,33 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from wagate.settings import Settings, SettingsError
+
+    try:
+        env = Settings.from_env()  # the options' defaults; a bad WAGATE_* variable stops here, named
+    except SettingsError as exc:
+        print(f"wagate: {exc}", file=sys.stderr)
+        return 2
+    api_key = env.cli.api_key.get_secret_value() if env.cli.api_key else None
     parser = argparse.ArgumentParser(prog="wagate", description="Self-hosted WhatsApp gateway for CRMs.")
     parser.add_argument("--version", action="version", version=f"wagate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API, dashboard socket, timers and queues locally")
-    serve.add_argument("--data-dir", type=Path, default=_env_path("WAGATE_DATA_DIR", Path(".wagate")))
-    serve.add_argument("--host", default=os.environ.get("WAGATE_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("WAGATE_PORT", "8000")))
+    serve.add_argument("--data-dir", type=Path, default=env.data_dir)
+    serve.add_argument("--host", default=env.cli.host)
+    serve.add_argument("--port", type=int, default=env.cli.port)
     serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     serve.add_argument(
         "--no-connector", action="store_true", help="run without the WhatsApp connector (it runs elsewhere)"
     )
 
     admin = commands.add_parser("admin", help="operator commands on the data directly")
-    admin.add_argument("--data-dir", type=Path, default=_env_path("WAGATE_DATA_DIR", Path(".wagate")))
+    admin.add_argument("--data-dir", type=Path, default=env.data_dir)
     admin.add_argument(
         "--backend",
         choices=["local", "aws"],
-        default=os.environ.get("WAGATE_BACKEND", "local"),
+        default=env.backend,
         help="aws: use TABLE_NAME / KMS_KEY_ID from the environment (your deployed stack)",
     )
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -41,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     sessions = commands.add_parser("sessions", help="manage WhatsApp sessions over the API")
-    sessions.add_argument("--url", default=os.environ.get("WAGATE_URL", "http://127.0.0.1:8000"))
-    sessions.add_argument("--api-key", default=os.environ.get("WAGATE_API_KEY"), help="or WAGATE_API_KEY")
+    sessions.add_argument("--url", default=env.cli.url)
+    sessions.add_argument("--api-key", default=api_key, help="or WAGATE_API_KEY")
     session_commands = sessions.add_subparsers(dest="sessions_command", required=True)
     new = session_commands.add_parser("create", help="create a session; --qr waits and prints its QR")
     new.add_argument("name")
@@ -101,11 +109,6 @@ def _admin(args: argparse.Namespace) -> int:
             print("Store the key now: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
         return 0
     return 2
-
-
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value) if value else default
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
-from connector.config import SandboxSettings
 from connector.engines.base import Emit, Engine, KeyStore, SessionInfo, Unsupported
 from connector.engines.sandbox import SandboxEngine
 from connector.engines.sandbox_network import SandboxNetwork
 from wagate.domain.sessions import Provider
 from wagate.ports import Clock
+from wagate.settings import SandboxSettings, WebSection
 
 EngineFactory = Callable[[SessionInfo, KeyStore, Emit], Engine]
 log = logging.getLogger("wagate.connector.catalog")
@@ -42,7 +42,9 @@ class EngineCatalog:
             await close()
 
 
-def default_catalog(sandbox: SandboxSettings, clock: Clock, *, journal: Path | None) -> EngineCatalog:
+def default_catalog(
+    sandbox: SandboxSettings, clock: Clock, *, journal: Path | None, web: WebSection | None = None
+) -> EngineCatalog:
     """The engines this build ships: sandbox and web (`cloud` needs no socket: a Lambda sends for it)."""
     network = SandboxNetwork(journal, poll_seconds=sandbox.journal_poll_seconds)
 
@@ -50,13 +52,13 @@ def default_catalog(sandbox: SandboxSettings, clock: Clock, *, journal: Path | N
         return SandboxEngine(session, keys, emit, network=network, settings=sandbox, clock=clock)
 
     factories: dict[str, EngineFactory] = {Provider.SANDBOX.value: sandbox_engine}
-    web = _web_engine_factory()
-    if web is not None:
-        factories[Provider.WEB.value] = web
+    web_engine = _web_engine_factory(web or WebSection())
+    if web_engine is not None:
+        factories[Provider.WEB.value] = web_engine
     return EngineCatalog(factories, closers=[network.close])
 
 
-def _web_engine_factory() -> EngineFactory | None:
+def _web_engine_factory(section: WebSection) -> EngineFactory | None:
     """The web engine needs WhatsApp's generated protobufs (a build step: `make node`). Without them the
     connector still runs sandbox sessions, and web sessions fail with `no_engine` and this reason logged."""
     try:
@@ -65,5 +67,5 @@ def _web_engine_factory() -> EngineFactory | None:
     except ImportError as exc:
         log.warning("the web engine is unavailable: %s", exc)
         return None
-    factory: EngineFactory = web_engine_factory(WebSettings.from_env())
+    factory: EngineFactory = web_engine_factory(WebSettings.from_section(section))
     return factory

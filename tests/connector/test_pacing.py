@@ -7,6 +7,7 @@ import pytest
 from connector.config import ConnectorConfig
 from connector.pacing import NumberPacer
 from wagate.domain.pacing import Pacing, PacingOverrides, merge, merge_leniently
+from wagate.settings import SettingsError
 
 
 class FakeClock:
@@ -98,5 +99,5 @@ def test_process_defaults_come_from_the_environment() -> None:
     assert config.pacing.enabled is False and config.pacing.rate_per_minute == 80
     assert config.pacing.first_contacts_per_day == 0 and config.send_tries == 5
     assert ConnectorConfig.from_env({}).pacing == Pacing()
-    with pytest.raises(ValueError):
-        Pacing.from_env({"WAGATE_PACING_BURST": "0"})
+    with pytest.raises(SettingsError, match="WAGATE_PACING_BURST"):
+        ConnectorConfig.from_env({"WAGATE_PACING_BURST": "0"})

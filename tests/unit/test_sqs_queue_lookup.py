@@ -16,8 +16,7 @@ def test_queues_by_variable_or_by_stack_name() -> None:
     fifo = {"FifoQueue": "true"}
     events = client.create_queue(QueueName="other.fifo", Attributes=fifo)["QueueUrl"]
     shard = client.create_queue(QueueName="wagate-CommandQueue2.fifo", Attributes=fifo)["QueueUrl"]
-    env = {"EVENTS_QUEUE_URL": events, "WAGATE_QUEUE_NAME_PREFIX": "wagate-"}
-    queues = SqsQueues(lambda: client, env=env)
+    queues = SqsQueues(lambda: client, env={"EVENTS_QUEUE_URL": events}, name_prefix="wagate-")
     assert queues.get("EventsQueue").fifo
     found = queues.get("CommandQueue2")
     assert found.fifo and found.url == shard

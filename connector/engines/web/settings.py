@@ -1,14 +1,14 @@
 """The web engine's settings: WhatsApp version, edge address and trust root, device name, timings, prekeys.
 
-Read once from the environment (`WebSettings.from_env()`); every field names its variable. Nothing needs
-setting in production: the version is fetched from WhatsApp (see `version.py`; pin one only to override);
-the edge URL, CA bundle, version URL and Noise root key exist so tests and the benchmarks can point the
-engine at a fake edge over TLS with a TEST root.
+Built from the settings tree's `web` section (`WAGATE_WA_*`, `wagate.settings.WebSection`) over the
+defaults here; the other fields are timings tests shrink. Nothing needs setting in production: the version
+is fetched from WhatsApp (see `version.py`; pin one only to override); the edge URL, CA bundle, version URL
+and Noise root key exist so tests and the benchmarks can point the engine at a fake edge over TLS with a
+TEST root.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -19,6 +19,7 @@ from connector.engines.web.noise import WHATSAPP_ROOT_PUBLIC_KEY, ServerTrust, S
 from connector.engines.web.noise.socket import DEFAULT_ORIGIN, DEFAULT_URL
 from connector.engines.web.noise.tls import client_context
 from connector.engines.web.version import SERVICE_WORKER_URL, VersionSource, WaVersion, parse_version
+from wagate.settings import Browser, Settings, WebSection
 
 
 class WebSettings(BaseModel):
@@ -58,7 +59,7 @@ class WebSettings(BaseModel):
     device_name: str = Field(
         "wagate", min_length=1, max_length=64, description="WAGATE_WA_DEVICE_NAME: shown under Linked devices"
     )
-    browser: Literal["Chrome", "Firefox", "IE", "Opera", "Safari", "Edge", "Desktop"] = Field(
+    browser: Browser = Field(
         "Chrome", description="WAGATE_WA_BROWSER: the browser the phone shows for this device"
     )
     country: str = Field("US", pattern=r"^[A-Z]{2}$", description="WAGATE_WA_COUNTRY (ISO 3166 alpha-2)")
@@ -139,22 +140,13 @@ class WebSettings(BaseModel):
         return ServerTrust(root_public_key=self.noise_root_key, clock=clock)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
-        """Raises pydantic.ValidationError naming the bad variable's field."""
-        env = os.environ if env is None else env
-        names = {
-            "wa_version": "WAGATE_WA_VERSION",
-            "wa_version_url": "WAGATE_WA_VERSION_URL",
-            "url": "WAGATE_WA_URL",
-            "ca_file": "WAGATE_WA_CA_FILE",
-            "origin": "WAGATE_WA_ORIGIN",
-            "noise_root_key": "WAGATE_WA_NOISE_ROOT",
-            "proxy": "WAGATE_WA_PROXY",
-            "device_name": "WAGATE_WA_DEVICE_NAME",
-            "browser": "WAGATE_WA_BROWSER",
-            "country": "WAGATE_WA_COUNTRY",
-            "language": "WAGATE_WA_LANGUAGE",
-            "keepalive_seconds": "WAGATE_WA_KEEPALIVE_SECONDS",
-        }
-        values = {field: env[name] for field, name in names.items() if env.get(name)}
+    def from_section(cls, section: WebSection) -> WebSettings:
+        """The section's variables over the defaults here (the section has checked their form)."""
+        names = {"version": "wa_version", "version_url": "wa_version_url", "noise_root": "noise_root_key"}
+        values = {names.get(field, field): value for field, value in section if value is not None}
         return cls.model_validate(values)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
+        """Raises wagate.settings.SettingsError naming the bad variable."""
+        return cls.from_section(Settings.from_env(env).web)

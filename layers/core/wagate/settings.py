@@ -1,87 +1,247 @@
-"""Process configuration read from the environment once, validated at cold start."""
+"""Process configuration: one typed tree of every setting, read from the environment once, checked at start.
+
+`Settings.from_env()` reads it (`wagate/environment.py` does the reading): every variable is `WAGATE_` +
+the field's name, within a section (`Section`) the section's prefix + the field's name, or a field's alias
+(the names AWS and template.yaml give: `TABLE_NAME`, `KMS_KEY_ID`, ...). An unknown `WAGATE_*` variable or
+a malformed value fails there with a message naming the variable. Constructing a model in code never reads
+the environment (tests build `Settings(...)` as they need it).
+
+    Settings          WAGATE_*          backend, storage, API limits, media, webhooks, Graph, shards
+      .connector      WAGATE_*          the connector process: leases, commands, sends, backoff
+        .sandbox      WAGATE_SANDBOX_*  the simulated network's timings
+      .web            WAGATE_WA_*       the web engine (unset = the engine's own default)
+      .pacing         WAGATE_PACING_*   default anti-ban pacing of every number (`WAGATE_PACING`=off)
+      .cli            WAGATE_*          the defaults of `wagate serve` / `wagate sessions`
+
+This module imports only pydantic (it is on every handler's import path); pydantic-settings is imported
+when the environment is read.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from wagate.domain.pacing import Pacing
 
 
-class Settings(BaseModel):
-    """Everything the wiring needs to build adapters. Names match the env vars in template.yaml."""
+@dataclass(frozen=True)
+class Section:
+    """Marks a nested model as a section of the tree: its fields are read from `prefix` + FIELD NAME.
+    `aliases` gives a field other variable names where its model cannot declare them (a domain model)."""
+
+    prefix: str
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+# Variables of the tree read by something else than wagate: the browser tests' Chromium (tests/e2e).
+READ_ELSEWHERE = frozenset({"WAGATE_CHROMIUM"})
+
+# The number of connector shards (command queues): one value for the API, the Lambdas and the connector.
+Shards = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=64,
+        description="connector shards; must match the Fn::ForEach::CommandQueues list in template.yaml",
+    ),
+]
+DEFAULT_SHARDS = 4
+
+Browser = Literal["Chrome", "Firefox", "IE", "Opera", "Safari", "Edge", "Desktop"]
+
+
+class SandboxSettings(BaseModel):
+    """Timings of the simulated network (seconds). Tests shrink them; demos keep WhatsApp-like ones."""
 
     model_config = ConfigDict(frozen=True)
 
-    backend: Literal["aws", "local"] = Field("local", description="WAGATE_BACKEND")
-    data_dir: Path = Field(Path(".wagate"), description="WAGATE_DATA_DIR: local mode's one data directory")
-    table_name: str = Field("wagate", description="TABLE_NAME (aws)")
-    kms_key_id: str | None = Field(None, description="KMS_KEY_ID (aws)")
-    idempotency_table: str = Field("wagate-idempotency", description="IDEMPOTENCY_TABLE (aws)")
-    websocket_endpoint: str | None = Field(None, description="WAGATE_WEBSOCKET_ENDPOINT: @connections API")
-    max_sessions_per_tenant: int = Field(5, ge=1, description="WAGATE_MAX_SESSIONS_PER_TENANT")
-    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="WAGATE_MAX_BODY_BYTES")
-    shards: int = Field(4, ge=1, le=64, description="WAGATE_SHARDS: connector shards (command queues)")
-    realtime_token_seconds: int = Field(300, ge=10, description="WAGATE_REALTIME_TOKEN_SECONDS")
+    qr_first_seconds: float = Field(60.0, gt=0, description="how long the first QR code is shown")
+    qr_next_seconds: float = Field(20.0, gt=0, description="how long each later QR code is shown")
+    qr_limit: int = Field(6, ge=0, description="QR codes before giving up; 0 = never")
+    delivered_seconds: float = Field(1.0, ge=0, description="a sent message is delivered after this")
+    read_seconds: float = Field(3.0, ge=0, description="... and read this long after delivery")
+    reply_seconds: float = Field(2.0, ge=0, description="... and answered this long after it is read")
+    auto_reply: bool = Field(True, description="the first contact answers")
+    journal: Path | None = Field(
+        None, description="the socket journal file (default {data dir}/sandbox/sockets.jsonl); `off` = none"
+    )
+    journal_enabled: bool = Field(True, description="false (or WAGATE_SANDBOX_JOURNAL=off): no journal")
+    journal_poll_seconds: float = Field(0.5, gt=0, description="how often other processes' journal is read")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _journal_off(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and str(data.get("journal", "")).strip().lower() == "off":
+            return {**data, "journal": None, "journal_enabled": False}
+        return data
+
+
+class ConnectorSettings(BaseModel):
+    """The connector process (`python -m connector`, or inside `wagate serve`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connector_id: str | None = Field(
+        None, description="unique per live process: its identity in leases; default host-pid-random"
+    )
+    shard_lease_seconds: float = Field(30.0, gt=0, description="a dead connector's shards move within this")
+    session_lease_seconds: float = Field(120.0, gt=0, description="lease of one session's socket")
+    discovery_seconds: float = Field(15.0, gt=0, description="how often live connectors are counted")
+    command_wait_seconds: float = Field(5.0, ge=0, le=20, description="long poll of a command queue")
+    command_retry_seconds: int = Field(3, ge=1, description="a command that cannot run yet comes back after")
+    command_retry_limit: int = Field(10, ge=1, description="receives of a command before it is dropped")
+    backoff_base_seconds: float = Field(1.0, gt=0, description="reconnect backoff (full jitter): first step")
+    backoff_cap_seconds: float = Field(300.0, gt=0, description="reconnect backoff: the longest wait")
+    stop_timeout_seconds: float = Field(10.0, gt=0, description="how long stopping waits for sessions")
+    command_visibility_seconds: int = Field(
+        60, ge=2, le=43_200, description="visibility of a held command (renewed while it is held)"
+    )
+    command_max_in_flight: int = Field(2000, ge=10, le=20_000, description="commands held, per shard")
+    send_tries: int = Field(3, ge=1, le=20, description="tries of a transient send failure before `failed`")
+    send_retry_base_seconds: float = Field(2.0, ge=0, description="wait before the second try (doubling)")
+    send_retry_cap_seconds: float = Field(60.0, ge=0, description="the longest wait between tries")
+    send_timeout_seconds: float = Field(30.0, gt=0, description="one try of a send")
+    send_connect_wait_seconds: float = Field(60.0, ge=0, description="a send waits this long for its session")
+    pacing_refresh_seconds: float = Field(
+        30.0, ge=0, description="how long a session's pacing is cached (an API change applies within it)"
+    )
+    sandbox: Annotated[SandboxSettings, Section("WAGATE_SANDBOX_")] = Field(default_factory=SandboxSettings)
+
+
+class WebSection(BaseModel):
+    """The web engine's variables; unset = the engine's default (connector/engines/web/settings.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str | None = Field(
+        None,
+        pattern=r"^\s*\d+\.\d+\.\d+\s*$",
+        description="pin the WhatsApp Web version claimed, e.g. 2.3000.1035194821; unset: the current one "
+        "is fetched from WhatsApp at connect (cached; built-in fallback), and a refused pin gives way to it",
+    )
+    version_url: str | None = Field(
+        None, pattern=r"^https://", description="where the current version is read (WhatsApp Web's sw.js)"
+    )
+    url: str | None = Field(None, pattern=r"^wss://", description="the edge's WebSocket URL (TLS only)")
+    ca_file: str | None = Field(
+        None,
+        description="a PEM bundle the web engine trusts for wss://web.whatsapp.com instead of the system "
+        "store (a TLS-intercepting proxy's CA; tests)",
+    )
+    origin: str | None = Field(None, description="the Origin header browsers send")
+    noise_root: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="hex: the certificate root the edge chains to (tests)"
+    )
+    proxy: str | None = Field(None, description="`system` (environment, default), `none` or a proxy URL")
+    device_name: str | None = Field(
+        None, min_length=1, max_length=64, description="shown under Linked devices (default wagate)"
+    )
+    browser: Browser | None = Field(None, description="the browser the phone shows (default Chrome)")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2 (default US)")
+    language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 (default en)")
+    keepalive_seconds: float | None = Field(None, gt=0, description="ping interval (default 25)")
+
+
+class CliSettings(BaseModel):
+    """Defaults of the command line (its options override them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field("127.0.0.1", description="where `wagate serve` listens (--host)")
+    port: int = Field(8000, ge=0, le=65_535, description="... and its port (--port; 0 = any free one)")
+    url: str = Field("http://127.0.0.1:8000", description="what `wagate sessions ...` talks to (--url)")
+    api_key: SecretStr | None = Field(None, description="the tenant API key `wagate sessions ...` uses")
+
+
+class Settings(BaseModel):
+    """The whole tree. Attribute names are what the rest of the code reads; aliases are what AWS sets."""
+
+    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    backend: Literal["aws", "local"] = Field(
+        "local", description="`aws` in Lambda and ECS (set by the template)"
+    )
+    data_dir: Path = Field(
+        Path(".wagate"), description="local mode: the one directory of SQLite files and key"
+    )
+    table_name: str = Field(
+        "wagate", validation_alias=AliasChoices("TABLE_NAME"), description="AWS: the DynamoDB table"
+    )
+    kms_key_id: str | None = Field(
+        None, validation_alias=AliasChoices("KMS_KEY_ID"), description="AWS: the KMS key of every secret"
+    )
+    idempotency_table: str = Field(
+        "wagate-idempotency",
+        validation_alias=AliasChoices("IDEMPOTENCY_TABLE"),
+        description="AWS: the Powertools idempotency table",
+    )
+    queue_name_prefix: str | None = Field(
+        None, description="AWS: queues without a `*_QUEUE_URL` variable are found by prefix + logical name"
+    )
+    websocket_endpoint: str | None = Field(
+        None, description="the dashboard socket's @connections API (https)"
+    )
+    websocket_url: str | None = Field(
+        None, description="the dashboard socket's URL (wss) given with its token"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="`python -m connector`'s log level (Lambdas: POWERTOOLS_LOG_LEVEL)"
+    )
+    max_sessions_per_tenant: int = Field(5, ge=1, description="WhatsApp sessions per tenant")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
+    shards: Shards = DEFAULT_SHARDS
+    realtime_token_seconds: int = Field(300, ge=10, description="how long a dashboard socket token is valid")
     # Media URLs are probed when a message is accepted (services/media.py states the rules).
-    media_allow_http: bool = Field(False, description="WAGATE_MEDIA_ALLOW_HTTP: accept http:// media URLs")
-    media_allow_private: bool = Field(
-        False, description="WAGATE_MEDIA_ALLOW_PRIVATE: fetch media from private/loopback addresses"
-    )
-    media_probe_seconds: float = Field(5.0, gt=0, le=30, description="WAGATE_MEDIA_PROBE_SECONDS")
+    media_allow_http: bool = Field(False, description="accept http:// media URLs (local testing only)")
+    media_allow_private: bool = Field(False, description="fetch media from private/loopback addresses")
+    media_probe_seconds: float = Field(5.0, gt=0, le=30, description="timeout of a media URL's probe")
     # CRM webhooks (services/webhooks.py states the URL rules, services/webhook_attempts.py the retries).
-    webhooks_allow_http: bool = Field(False, description="WAGATE_WEBHOOKS_ALLOW_HTTP: accept http:// URLs")
-    webhooks_allow_private: bool = Field(
-        False, description="WAGATE_WEBHOOKS_ALLOW_PRIVATE: call webhooks on private/loopback addresses"
-    )
-    webhooks_timeout_seconds: float = Field(5.0, gt=0, le=15, description="WAGATE_WEBHOOKS_TIMEOUT_SECONDS")
+    webhooks_allow_http: bool = Field(False, description="accept http:// CRM webhook URLs (local testing)")
+    webhooks_allow_private: bool = Field(False, description="call CRM webhooks on private/loopback addresses")
+    webhooks_timeout_seconds: float = Field(5.0, gt=0, le=15, description="timeout of one webhook call")
     webhooks_retry_schedule: str = Field(
         "5,30,120,600,1800,3600,7200,14400,28800,28800",
         pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
-        description="WAGATE_WEBHOOKS_RETRY_SCHEDULE: seconds before each retry (jittered ±20%)",
+        description="seconds before each webhook retry (jittered ±20%)",
     )
     # Meta Cloud API (adapters/cloud_api.py; webhooks in: services/meta_webhooks.py).
-    graph_base_url: str = Field("https://graph.facebook.com", description="WAGATE_GRAPH_BASE_URL")
-    graph_api_version: str = Field("v25.0", pattern=r"^v\d+\.\d+$", description="WAGATE_GRAPH_API_VERSION")
-    graph_timeout_seconds: float = Field(10.0, gt=0, le=25, description="WAGATE_GRAPH_TIMEOUT_SECONDS")
+    graph_base_url: str = Field("https://graph.facebook.com", description="Meta's Graph API")
+    graph_api_version: str = Field(
+        "v25.0", pattern=r"^v\d+\.\d+$", description="the Graph API version called"
+    )
+    graph_timeout_seconds: float = Field(10.0, gt=0, le=25, description="timeout of one Graph call")
+    # WAGATE_* from the operator's shell wins; META_* come from template.yaml's parameters.
     meta_app_secret: SecretStr | None = Field(
-        None, description="WAGATE_META_APP_SECRET (or META_APP_SECRET): for sessions without one"
+        None,
+        validation_alias=AliasChoices("WAGATE_META_APP_SECRET", "META_APP_SECRET"),
+        description="Cloud API: the Meta app secret of sessions without their own",
     )
     meta_verify_token: SecretStr | None = Field(
-        None, description="WAGATE_META_VERIFY_TOKEN (or META_VERIFY_TOKEN): GET /webhooks/meta takes it"
+        None,
+        validation_alias=AliasChoices("WAGATE_META_VERIFY_TOKEN", "META_VERIFY_TOKEN"),
+        description="Cloud API: the token GET /webhooks/meta expects",
     )
+    connector: Annotated[ConnectorSettings, Section("WAGATE_")] = Field(default_factory=ConnectorSettings)
+    web: Annotated[WebSection, Section("WAGATE_WA_")] = Field(default_factory=WebSection)
+    pacing: Annotated[Pacing, Section("WAGATE_PACING_", aliases=(("enabled", ("WAGATE_PACING",)),))] = Field(
+        default_factory=Pacing
+    )
+    cli: Annotated[CliSettings, Section("WAGATE_")] = Field(default_factory=CliSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        raw = {
-            "backend": env.get("WAGATE_BACKEND"),
-            "data_dir": env.get("WAGATE_DATA_DIR"),
-            "table_name": env.get("TABLE_NAME"),
-            "kms_key_id": env.get("KMS_KEY_ID"),
-            "idempotency_table": env.get("IDEMPOTENCY_TABLE"),
-            "websocket_endpoint": env.get("WAGATE_WEBSOCKET_ENDPOINT"),
-            "max_sessions_per_tenant": env.get("WAGATE_MAX_SESSIONS_PER_TENANT"),
-            "max_body_bytes": env.get("WAGATE_MAX_BODY_BYTES"),
-            "shards": env.get("WAGATE_SHARDS"),
-            "realtime_token_seconds": env.get("WAGATE_REALTIME_TOKEN_SECONDS"),
-            "media_allow_http": env.get("WAGATE_MEDIA_ALLOW_HTTP"),
-            "media_allow_private": env.get("WAGATE_MEDIA_ALLOW_PRIVATE"),
-            "media_probe_seconds": env.get("WAGATE_MEDIA_PROBE_SECONDS"),
-            "webhooks_allow_http": env.get("WAGATE_WEBHOOKS_ALLOW_HTTP"),
-            "webhooks_allow_private": env.get("WAGATE_WEBHOOKS_ALLOW_PRIVATE"),
-            "webhooks_timeout_seconds": env.get("WAGATE_WEBHOOKS_TIMEOUT_SECONDS"),
-            "webhooks_retry_schedule": env.get("WAGATE_WEBHOOKS_RETRY_SCHEDULE"),
-            "graph_base_url": env.get("WAGATE_GRAPH_BASE_URL"),
-            "graph_api_version": env.get("WAGATE_GRAPH_API_VERSION"),
-            "graph_timeout_seconds": env.get("WAGATE_GRAPH_TIMEOUT_SECONDS"),
-            # WAGATE_* from the operator's shell wins; META_* come from template.yaml's parameters.
-            "meta_app_secret": env.get("WAGATE_META_APP_SECRET") or env.get("META_APP_SECRET"),
-            "meta_verify_token": env.get("WAGATE_META_VERIFY_TOKEN") or env.get("META_VERIFY_TOKEN"),
-        }
-        return cls.model_validate({k: v for k, v in raw.items() if v not in (None, "")})
+        """The tree from `env` (default: the process environment).
+
+        Raises SettingsError naming the variable: an unknown WAGATE_* variable, or a value refused."""
+        from wagate.environment import read_settings
+
+        return read_settings(cls, os.environ if env is None else env)
 
     @property
     def webhook_retry_delays(self) -> tuple[int, ...]:
@@ -98,3 +258,10 @@ class Settings(BaseModel):
     @property
     def master_key_path(self) -> Path:
         return self.data_dir / "master.key"
+
+
+ROOT = Section("WAGATE_")
+
+
+class SettingsError(ValueError):
+    """A WAGATE_* variable the tree does not know, or a value it refuses; the message names the variable."""

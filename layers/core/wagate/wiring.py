@@ -156,7 +156,7 @@ def _build_aws(settings: Settings) -> Deps:
     return Deps(
         settings=settings,
         table=DynamoTable(settings.table_name, lambda: boto3.client("dynamodb")),
-        queues=SqsQueues(lambda: boto3.client("sqs")),
+        queues=SqsQueues(lambda: boto3.client("sqs"), name_prefix=settings.queue_name_prefix),
         crypto=KmsCrypto(lambda: boto3.client("kms"), settings.kms_key_id),
         push=push,
         clock=SystemClock(),

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
 
 pytest.importorskip(
     "connector.engines.web.proto.WAProto_pb2",
@@ -32,6 +31,7 @@ from connector.engines.web.version import (
     revision_from_service_worker,
 )
 from tests.fakes.whatsapp_edge.checks import check_login, check_registration, parse_client_payload
+from wagate.settings import SettingsError
 
 PROFILE = ClientProfile(
     (2, 3000, 1023456789), device_name="wagate", browser="Firefox", country="BR", language="pt"
@@ -130,7 +130,7 @@ def test_settings_from_the_environment() -> None:
         {"WAGATE_WA_BROWSER": "Lynx"},
         {"WAGATE_WA_URL": "ws://web.whatsapp.com/ws/chat"},  # the edge is TLS only
     ):
-        with pytest.raises(ValidationError):
+        with pytest.raises(SettingsError, match=next(iter(bad))):
             WebSettings.from_env(bad)
 
 

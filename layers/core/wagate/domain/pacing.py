@@ -1,13 +1,13 @@
 """Anti-ban pacing of one WhatsApp number: its settings, the overrides a tenant or session sets, the merge.
 
-Effective settings = process defaults (env, `Pacing.from_env`) ← the tenant's overrides (`TENANT#{tenant}` /
-`TENANT`, attribute `pacing`) ← the session's overrides (`T#{tenant}` / `SESSION#{session}`, attribute
-`pacing`). An override holds only the fields it sets; a field it leaves out is inherited.
+Effective settings = process defaults (`Settings.pacing`, passed in: the domain reads no environment) ←
+the tenant's overrides (`TENANT#{tenant}` / `TENANT`, attribute `pacing`) ← the session's overrides
+(`T#{tenant}` / `SESSION#{session}`, attribute `pacing`). An override holds only the fields it sets; a
+field it leaves out is inherited.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -62,21 +62,6 @@ class Pacing(BaseModel):
     @classmethod
     def off(cls) -> Pacing:
         return cls(enabled=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Pacing:
-        """Process defaults: WAGATE_PACING (on/off) and WAGATE_PACING_<FIELD> for every other field.
-        Raises pydantic.ValidationError."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        switch = env.get("WAGATE_PACING", "").strip().lower()
-        if switch:
-            values["enabled"] = switch not in ("off", "false", "0", "no")
-        for name in cls.model_fields:
-            raw = env.get(f"WAGATE_PACING_{name.upper()}")
-            if name != "enabled" and raw not in (None, ""):
-                values[name] = raw
-        return cls.model_validate(values)
 
 
 class PacingOverrides(BaseModel):

@@ -132,9 +132,18 @@ def _check_receipt(receipt: str) -> None:
 class SqsQueues:
     """Finds SQS queues by logical name; the client comes from `client_factory` on first use."""
 
-    def __init__(self, client_factory: Callable[[], SQSClient], env: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        client_factory: Callable[[], SQSClient],
+        env: Mapping[str, str] = os.environ,
+        *,
+        name_prefix: str | None = None,
+    ) -> None:
+        """`env` holds the `{LOGICAL_NAME}_QUEUE_URL` variables of the template (names not known in advance);
+        `name_prefix` is `Settings.queue_name_prefix` (WAGATE_QUEUE_NAME_PREFIX)."""
         self._factory = client_factory
         self._env = env
+        self._prefix = name_prefix
         self._client: SQSClient | None = None
         self._lock = threading.Lock()
         self._queues: dict[str, SqsQueue] = {}
@@ -157,10 +166,9 @@ class SqsQueues:
         return queue
 
     def _url_by_name(self, logical_name: str) -> str | None:
-        prefix = self._env.get("WAGATE_QUEUE_NAME_PREFIX")
-        if not prefix:
+        if not self._prefix:
             return None
-        for name in (f"{prefix}{logical_name}.fifo", f"{prefix}{logical_name}"):
+        for name in (f"{self._prefix}{logical_name}.fifo", f"{self._prefix}{logical_name}"):
             try:
                 return self.client().get_queue_url(QueueName=name)["QueueUrl"]
             except ClientError as exc:

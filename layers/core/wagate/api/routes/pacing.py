@@ -64,7 +64,8 @@ def put_tenant_pacing(body: PacingOverrides, principal: Admin) -> PacingView:
 
 
 def _store() -> _PacingStore:
-    return _PacingStore(deps().table, Pacing.from_env())
+    d = deps()
+    return _PacingStore(d.table, d.settings.pacing)
 
 
 class _PacingStore:

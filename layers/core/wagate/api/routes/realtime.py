@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -34,5 +33,5 @@ def realtime_token(principal: Reader) -> RealtimeToken:
     return RealtimeToken(
         token=token,
         expires_at=dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat().replace("+00:00", "Z"),
-        url=os.environ.get("WAGATE_WEBSOCKET_URL"),
+        url=d.settings.websocket_url,
     )
