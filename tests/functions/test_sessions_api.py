@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
+from connector.leases import Leases, LeaseTimes, session_lease_key
 from tests.fakes.push import RecordingPush
 from tests.support.commands import take_commands as commands_for
 from tests.support.lambdas import ApiCaller, LambdaContext
-from wagate import wiring
+from wagate import process_liveness, wiring
 from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.services import tenants
 
@@ -38,6 +43,13 @@ def event(session: dict[str, Any], kind: EventType, fence: int = 1, **data: Any)
     return SessionEvent(
         type=kind, tenant_id=session["tenant_id"], session_id=session["id"], fence=fence, at=1.0, data=data
     )
+
+
+def hold_lease(session: dict[str, Any], owner: str = "connector-1", seconds: float = 60) -> None:
+    """What a connector does before it reports anything of a session: take its lease."""
+    d = wiring.deps()
+    lease_key = session_lease_key(session["tenant_id"], session["id"])
+    assert Leases(d.table, d.clock, owner).acquire(lease_key, LeaseTimes.for_ttl(seconds)) is not None
 
 
 def create(call: ApiCaller, key: str, **body: Any) -> dict[str, Any]:
@@ -143,6 +155,7 @@ def test_qr_flow_through_the_events_consumer(call: ApiCaller, key: str, function
     status, error, _ = call("GET", f"/v1/sessions/{session['id']}/qr", key, query="format=gif")
     assert status == 422
 
+    hold_lease(session)
     deliver(functions, event(session, EventType.CONNECTION_SUCCESS, phone="+15550001111"))
     status, fetched, _ = call("GET", f"/v1/sessions/{session['id']}", key)
     assert fetched["status"] == "connected" and fetched["phone"] == "+15550001111"
@@ -151,6 +164,7 @@ def test_qr_flow_through_the_events_consumer(call: ApiCaller, key: str, function
 
 def test_events_from_an_older_lease_are_ignored(call: ApiCaller, key: str, functions: dict[str, Any]) -> None:
     session = create(call, key)
+    hold_lease(session)
     deliver(functions, event(session, EventType.CONNECTION_SUCCESS, fence=5))
     deliver(functions, event(session, EventType.CONNECTION_LOST, fence=4, reason="stale owner"))
     assert call("GET", f"/v1/sessions/{session['id']}", key)[1]["status"] == "connected"
@@ -278,3 +292,36 @@ def test_health_counts_sessions_by_status(call: ApiCaller, key: str, functions: 
     status, health, _ = call("GET", "/health")
     assert status == 200
     assert health["sessions"]["connected"] == 1 and health["sessions"]["pending"] == 0
+
+
+def test_connected_is_shown_only_while_a_live_connector_holds_the_session(
+    call: ApiCaller, key: str, functions: dict[str, Any]
+) -> None:
+    """After a crash the last report says `connected`, but no socket is open: the API says so."""
+    session = create(call, key)
+    deliver(functions, event(session, EventType.CONNECTION_SUCCESS, phone="+15550001111"))
+
+    def shown() -> tuple[str, str | None]:
+        fetched = call("GET", f"/v1/sessions/{session['id']}", key)[1]
+        [listed] = [s for s in call("GET", "/v1/sessions", key)[1]["items"] if s["id"] == session["id"]]
+        assert (listed["status"], listed["status_reason"]) == (fetched["status"], fetched["status_reason"])
+        return fetched["status"], fetched["status_reason"]
+
+    assert shown() == ("connecting", "connector_lost")  # nobody holds its lease
+    hold_lease(session, seconds=2)
+    assert shown() == ("connected", None)
+    time.sleep(2.1)  # the holder stopped renewing
+    assert shown() == ("connecting", "connector_lost")
+
+    # A connector process on this host that was killed: no need to wait for its lease to run out.
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = process_liveness._start_ticks(holder.pid)
+    assert started is not None
+    identity = dataclasses.replace(process_liveness.current(), pid=holder.pid, started=started)
+    hold_lease(session, owner="connector-2")
+    lease_key = session_lease_key(session["tenant_id"], session["id"])
+    wiring.deps().table.update(lease_key.pk, lease_key.sk, set=identity.attributes())
+    assert shown() == ("connected", None)
+    holder.kill()
+    holder.wait(10)
+    assert shown() == ("connecting", "connector_lost")

@@ -1,7 +1,10 @@
 """Sessions: create, list, act on and delete a tenant's WhatsApp numbers; apply what the connector reports.
 
 Rows: store/sessions.py (keys and access patterns: store/keys.py).
-Status is what the connector last reported; `desired` (running | stopped) is what the operator asked for.
+Status is what the connector last reported, with one correction at read time: `connected` is shown only
+while a live connector holds the session's lease (a crashed connector reported nothing, so its sessions
+read `connecting` until a successor has really reconnected them). `desired` (running | stopped) is what
+the operator asked for.
 Actions become commands on the session's shard queue; the connector acts, and its events come back
 through `apply_event`, which ignores events from a connector holding an older lease (fence). `cloud`
 sessions (services/cloud_sessions.py) have no shard index entry; their commands go to `CloudSendQueue`.
@@ -13,6 +16,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wagate import process_liveness
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
@@ -58,12 +62,40 @@ class SessionService:
         return self.rows.get(tenant_id, session_id)
 
     def get(self, tenant_id: str, session_id: str) -> Session:
+        """The session as last reported (what the send path checks). Raises NotFound."""
         return self.rows.get(tenant_id, session_id).session
+
+    def show(self, tenant_id: str, session_id: str) -> Session:
+        """The session as the API shows it (`honest`). Raises NotFound."""
+        return self.honest(self.get(tenant_id, session_id))
 
     def list(
         self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Session], str | None]:
-        return self.rows.list_page(tenant_id, limit=limit, cursor=cursor)
+        sessions, next_cursor = self.rows.list_page(tenant_id, limit=limit, cursor=cursor)
+        return [self.honest(session) for session in sessions], next_cursor
+
+    def honest(self, session: Session) -> Session:
+        """The session, `connected` only while a socket can really be open: a connector must hold its
+        lease (not expired, its process not provably gone). Cloud sessions have no socket to check."""
+        if session.status != SessionStatus.CONNECTED or session.provider == Provider.CLOUD:
+            return session
+        lease = self.leases.session_lease(session.tenant_id, session.id)
+        if lease is None or lease.owner is None:
+            why = "no connector holds this session"
+        elif lease.until < self.clock.now():
+            why = "the connector holding this session stopped renewing it"
+        elif process_liveness.is_gone(lease.writer):
+            why = "the connector process holding this session is gone"
+        else:
+            return session
+        return session.model_copy(
+            update={
+                "status": SessionStatus.CONNECTING,
+                "status_reason": "connector_lost",
+                "status_detail": f"{why}; it is being reconnected",
+            }
+        )
 
     def current_qr(self, tenant_id: str, session_id: str) -> tuple[str, float]:
         """The QR text to show and when it expires. NotFound when there is none right now."""

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from wagate.ports import Table
+from wagate import process_liveness
+from wagate.ports import Item, Table
 from wagate.store import keys
 
 
@@ -14,6 +16,7 @@ class LeaseView:
     owner: str | None
     until: float  # lease_until as written (table clock); 0 once released
     fence: int
+    writer: process_liveness.ProcessIdentity | None = None  # the holder's process, when recorded
 
 
 class LeaseRepository:
@@ -21,12 +24,19 @@ class LeaseRepository:
         self.table = table
 
     def shard_lease(self, shard: int) -> LeaseView | None:
-        item = self.table.get(*keys.shard_lease(shard))
-        if item is None:
-            return None
-        owner = item.get("owner")
-        return LeaseView(
-            owner=str(owner) if owner is not None else None,
-            until=float(item.get("lease_until", 0)),
-            fence=int(item.get("fence", 0)),
-        )
+        return _view(self.table.get(*keys.shard_lease(shard)))
+
+    def session_lease(self, tenant_id: str, session_id: str) -> LeaseView | None:
+        return _view(self.table.get(*keys.session_lease(tenant_id, session_id)))
+
+
+def _view(item: Item | None) -> LeaseView | None:
+    if item is None:
+        return None
+    owner: Any = item.get("owner")
+    return LeaseView(
+        owner=str(owner) if owner is not None else None,
+        until=float(item.get("lease_until", 0)),
+        fence=int(item.get("fence", 0)),
+        writer=process_liveness.writer_of(item),
+    )

@@ -133,7 +133,7 @@ def list_sessions(
 
 @router.get("/sessions/<session_id>", summary="Get a session", tags=["sessions"])
 def get_session(session_id: str, principal: Reader) -> Session:
-    return service().get(principal.tenant_id, session_id)
+    return service().show(principal.tenant_id, session_id)
 
 
 @router.delete(
