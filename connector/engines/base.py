@@ -110,6 +110,7 @@ class ExitReason(enum.StrEnum):
     LOGGED_OUT = "logged_out"  # unlinked from the phone, or logout() was called
     BANNED = "banned"  # the number is banned
     QR_TIMEOUT = "qr_timeout"  # nobody scanned the QR codes in time
+    PASSKEY_REQUIRED = "passkey_required"  # WhatsApp wants the account's passkey to link: a person must act
     FAILED = "failed"  # something the connector cannot fix by retrying (bad configuration, no engine)
     CRASHED = "crashed"  # the engine raised (a bug): retried with backoff
 

@@ -137,3 +137,4 @@ def test_a_web_session_sends_gets_receipts_and_a_reply(tmp_path: Path, edge: Con
         assert inbound[0]["text"] == "¡Allí estaré!" and inbound[0]["from"] == f"+{CONTACT}"
         http.close()
     assert edge.edge.violations == []
+    assert edge.edge.unhandled == [], edge.edge.unhandled

@@ -75,6 +75,7 @@ async def _baileys_session(interop_dir: Path) -> None:
             await node.close({"end": True})
         assert edge.violations == []
         assert edge.refusals == []
+        assert edge.unhandled == [], edge.unhandled
 
 
 def _node_env(ca_file: str) -> dict[str, str]:

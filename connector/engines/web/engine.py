@@ -16,6 +16,8 @@ lease is lost) is re-raised from run().
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import ssl
 import time
@@ -252,6 +254,8 @@ class WebEngine(Engine):
             return Exit.lost("the edge ended the stream")
         elif node.tag == "notification":
             await self._on_notification(conn, node)
+            if node.str_attr("type") == PASSKEY_PROLOGUE_REQUEST and not creds.paired:
+                return _passkey_required(node)
         elif node.tag == "ib":
             await self._on_ib(node)
         elif node.tag in ("message", "receipt", "call") and creds.paired and self._messaging is not None:
@@ -404,6 +408,29 @@ def web_engine_factory(settings: WebSettings) -> Callable[[SessionInfo, KeyStore
         return WebEngine(session, keys, emit, settings=settings, versions=versions)
 
     return build
+
+
+PASSKEY_PROLOGUE_REQUEST = "passkey_prologue_request"
+
+
+def _passkey_required(node: Node) -> Exit | None:
+    """WhatsApp answered the scan with a passkey challenge instead of pair-success (whatsmeow
+    pair-passkey.go): finishing needs a WebAuthn assertion from the account's passkey, which a server
+    cannot give. Say so instead of letting the QR codes time out."""
+    if _jid(node, "from") != SERVER_JID:
+        return None  # only WhatsApp itself may ask
+    options = node.find("passkey_request_options")
+    site = ""
+    if options is not None and options.content_bytes():
+        with contextlib.suppress(ValueError, AttributeError):
+            site = str(json.loads(options.content_bytes() or b"").get("rpId") or "")
+    detail = (
+        "WhatsApp asked for this account's passkey to link a new device"
+        + (f" ({site})" if site else "")
+        + "; wagate cannot answer a passkey prompt, so this link cannot finish. The account owner has "
+        "to deal with the passkey request on the phone, then connect the session again"
+    )
+    return Exit(ExitReason.PASSKEY_REQUIRED, Retry.NEVER, detail=detail)
 
 
 def _jid(node: Node, key: str) -> Jid | None:

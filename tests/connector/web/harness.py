@@ -158,7 +158,8 @@ class Linked:
 def with_edge(
     body: Callable[[Harness], Awaitable[None]], config: EdgeConfig | None = None, **overrides: Any
 ) -> None:
-    """Run `body` against a fresh fake edge; the edge must have seen no protocol violation."""
+    """Run `body` against a fresh fake edge; the edge must have seen no protocol violation and no request
+    it did not understand."""
 
     async def main() -> None:
         async with FakeEdge(config or EdgeConfig()) as edge:
@@ -174,5 +175,6 @@ def with_edge(
             )
             await body(Harness(edge, settings))
             assert edge.violations == [], edge.violations
+            assert edge.unhandled == [], edge.unhandled  # the engine sent nothing the edge does not know
 
     asyncio.run(main())

@@ -13,9 +13,9 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import IncomingMessage, KeyNamespace, SendRejected
+from connector.engines.base import ExitReason, IncomingMessage, KeyNamespace, QrCode, Retry, SendRejected
 from tests.connector.web.harness import Harness, with_edge
-from tests.fakes.whatsapp_edge import EdgeConfig
+from tests.fakes.whatsapp_edge import EdgeConfig, FakePhone, PasskeyRequested
 
 ALICE, BOB, CAROL = "15550001111", "15550002222", "15550003333"
 
@@ -96,3 +96,25 @@ def test_a_one_to_one_lid_message_without_sender_pn_takes_the_phone_from_the_lid
         assert (got.sender_phone, got.chat_jid) == (alice.e164, f"{ALICE}@s.whatsapp.net")
 
     with_edge(body, EdgeConfig(omit_pn_every=1))
+
+
+def test_a_passkey_prompt_at_linking_ends_pairing_with_a_clear_reason_not_a_qr_timeout() -> None:
+    """The account links new devices only with its passkey: the scan gets a passkey_prologue_request. The
+    engine cannot answer it, and says so at once (passkey_required) instead of showing QR codes until
+    they expire; the notification is acked like any other."""
+
+    async def body(h: Harness) -> None:
+        h.edge.require_passkey(ALICE)
+        running = h.start("ses_a")
+        qr = await running.wait(QrCode)
+        with pytest.raises(PasskeyRequested):
+            await FakePhone(h.edge, ALICE).scan(qr.qr)
+        outcome = await running.exit()
+        assert (outcome.reason, outcome.retry) == (ExitReason.PASSKEY_REQUIRED, Retry.NEVER)
+        assert "passkey" in outcome.detail and "whatsapp.com" in outcome.detail
+        assert len(running.of(QrCode)) == 1  # no more QR codes after the challenge
+        await h.edge.wait_for("closed")
+        assert [e.detail for e in h.edge.events_of("ack")] == ["passkey_prologue_request"]
+        assert h.edge.unhandled == []
+
+    with_edge(body)

@@ -14,8 +14,17 @@ queues, and 401/440/515 on demand — checking what real clients must send.
     linked              pre-linked devices (keys for us and for Baileys) for benchmarks
 """
 
-from tests.fakes.whatsapp_edge.phone import FakePhone, adv_identity, parse_qr
+from tests.fakes.whatsapp_edge.phone import FakePhone, PasskeyRequested, adv_identity, parse_qr
 from tests.fakes.whatsapp_edge.server import EdgeConfig, EdgeEvent, FakeEdge
 from tests.fakes.whatsapp_edge.session import PairingRefused
 
-__all__ = ["EdgeConfig", "EdgeEvent", "FakeEdge", "FakePhone", "PairingRefused", "adv_identity", "parse_qr"]
+__all__ = [
+    "EdgeConfig",
+    "EdgeEvent",
+    "FakeEdge",
+    "FakePhone",
+    "PairingRefused",
+    "PasskeyRequested",
+    "adv_identity",
+    "parse_qr",
+]

@@ -89,6 +89,10 @@ def adv_identity(
     return AdvIdentity(container.SerializeToString(), signed)
 
 
+class PasskeyRequested(Exception):
+    """The scan did not link: WhatsApp sent the companion a passkey_prologue_request instead."""
+
+
 class FakePhone:
     def __init__(self, edge: FakeEdge, phone: str, *, wrong_hmac: bool = False, bad_signature: bool = False):
         self.edge = edge
@@ -100,7 +104,8 @@ class FakePhone:
         """Link the device showing `qr`. Returns its jid once the edge has stored it.
 
         Raises LookupError (no live registration offers that ref), ValueError (not a pairing QR, or keys
-        that are not the connection's), PairingRefused (the companion refused the pair-success).
+        that are not the connection's), PairingRefused (the companion refused the pair-success),
+        PasskeyRequested (the account links only with its passkey: the companion got the challenge).
         """
         scanned = parse_qr(qr)
         session = self.edge.session_for_ref(scanned.ref)
@@ -110,6 +115,9 @@ class FakePhone:
             raise ValueError("the QR's noise key is not the key of the connection offering that ref")
         if scanned.identity_public != registration.identity_public:
             raise ValueError("the QR's identity key is not the one the device registered")
+        if self.account.passkey:
+            await session.request_passkey()
+            raise PasskeyRequested(f"{self.account.phone} links new devices only with its passkey")
         device = self.account.allocate_device()
         identity = adv_identity(
             account=self.account.identity,

@@ -267,6 +267,10 @@ class FakeEdge:
     async def replace(self, jid: Jid) -> None:
         await self.stream_error(jid, child=Node("conflict", {"type": "replaced"}))
 
+    def require_passkey(self, phone: str) -> None:
+        """This account links new devices only with its passkey: a scan gets a passkey challenge."""
+        self.state.account(phone).passkey = True
+
     def restrict(self, phone: str) -> None:
         """WhatsApp limits this account's reach: 1:1 messages need the recipient's privacy token (463)."""
         self.state.account(phone).restricted = True

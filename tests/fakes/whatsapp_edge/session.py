@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import json
 import os
 import time
 from collections.abc import Coroutine
@@ -242,6 +243,20 @@ class EdgeSession:
         await asyncio.sleep(self.edge.config.pairing_seconds)
         if not self.paired and not self.ending:
             await self.end_stream(Node("stream:error", {"code": "408"}))
+
+    async def request_passkey(self) -> None:
+        """The account's passkey gate: instead of pair-success, a WebAuthn challenge for the companion
+        (whatsmeow pair-passkey.go: a `passkey_prologue_request` notification from the server)."""
+        options = {
+            "challenge": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(),
+            "rpId": "whatsapp.com",
+            "timeout": 300000,
+            "userVerification": "required",
+            "allowCredentials": [],
+        }
+        content = [Node("passkey_request_options", {}, json.dumps(options).encode())]
+        await self.notify("passkey_prologue_request", content)
+        self.edge.log("passkey-request", self)
 
     async def pair(
         self, account: Account, device: int, container: bytes, signed: wa.ADVSignedDeviceIdentity

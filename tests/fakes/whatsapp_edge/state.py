@@ -74,6 +74,7 @@ class Account:
     next_device: int = 1
     push_name: str = ""
     phone_keys: PhoneKeys | None = None
+    passkey: bool = False  # linking a device needs the account's passkey (passkey_prologue_request)
     restricted: bool = False  # may write 1:1 only to contacts whose privacy token it carries (else 463)
 
     def allocate_device(self) -> int:
