@@ -27,11 +27,6 @@ def command_dlq_name(shard: int) -> str:
 EVENTS_QUEUE = "EventsQueue"
 
 
-def index_partition(shard: int) -> str:
-    """gsi1pk of the session rows of one shard."""
-    return f"SHARD#{shard}"
-
-
 def fair_share(shards: int, members: int) -> int:
     """How many shards one of `members` live connectors should hold."""
     return math.ceil(shards / max(1, members))

@@ -1,9 +1,7 @@
 """Webhook deliveries: the durable rows and queue messages behind every event a CRM is sent, and replays.
 
-Storage layout (single table):
-    T#{tenant}#WH#{webhook} / DLV#{delivery}   one event for one webhook: the body exactly as signed,
-                                               status, attempts (the last 50), next_attempt_at; TTL 30 days
-        gsi1: T#{tenant}#WH#{webhook}#{status} / {delivery}    a webhook's deliveries by status
+Rows (keys and access patterns: store/keys.py): one per event and webhook, holding the body exactly as
+signed, status, attempts (the last 50), next_attempt_at; TTL 30 days; indexed by webhook and status.
 Queue messages (WebhooksQueue, standard, one per attempt, so a slow CRM never holds up another):
     {"tenant_id", "webhook_id", "delivery_id", "attempt": n, "due_at": epoch, "replay": bool}
     A wait longer than SQS's 15-minute delay travels in hops: the consumer re-sends the message until
@@ -24,6 +22,7 @@ from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook, delivery_i
 from wagate.observability import logger
 from wagate.ports import Clock, Item, OutgoingMessage, Queues, Table
 from wagate.queue_rules import MAX_BATCH, MAX_DELAY_SECONDS
+from wagate.store import keys
 
 QUEUE = "WebhooksQueue"
 DLQ = "WebhooksDlq"
@@ -32,12 +31,9 @@ MAX_ATTEMPTS_KEPT = 50
 _FIELDS = set(Delivery.model_fields)
 
 
-def deliveries_pk(tenant_id: str, webhook_id: str) -> str:
-    return f"T#{tenant_id}#WH#{webhook_id}"
-
-
 def status_index(tenant_id: str, webhook_id: str, status: DeliveryStatus | str) -> str:
-    return f"T#{tenant_id}#WH#{webhook_id}#{status}"
+    """gsi1pk of a webhook's deliveries in one status."""
+    return keys.deliveries_by_status_index(tenant_id, webhook_id, status)
 
 
 def to_delivery(item: Item) -> Delivery:
@@ -85,9 +81,10 @@ class DeliveryStore:
         messages: list[dict[str, Any]] = []
         for webhook in webhooks:
             ident = delivery_id(at, webhook.tenant_id, webhook.id, *origin)
+            pk, sk = keys.delivery(webhook.tenant_id, webhook.id, ident)
             item: Item = {
-                "pk": deliveries_pk(webhook.tenant_id, webhook.id),
-                "sk": f"DLV#{ident}",
+                "pk": pk,
+                "sk": sk,
                 "gsi1pk": status_index(webhook.tenant_id, webhook.id, DeliveryStatus.PENDING),
                 "gsi1sk": ident,
                 "id": ident,
@@ -137,7 +134,7 @@ class DeliveryStore:
         self.queues.get(DLQ).send(json.dumps(body))
 
     def get_item(self, tenant_id: str, webhook_id: str, ident: str) -> Item:
-        item = self.table.get(deliveries_pk(tenant_id, webhook_id), f"DLV#{ident}")
+        item = self.table.get(*keys.delivery(tenant_id, webhook_id, ident))
         if item is None:
             raise NotFound(
                 f"no delivery {ident} for webhook {webhook_id}; list them with "
@@ -158,8 +155,8 @@ class DeliveryStore:
         """Newest first; with `status`, through the status index, so every page is full."""
         if status is None:
             page = self.table.query(
-                deliveries_pk(tenant_id, webhook_id),
-                sk=SortKey.prefix("DLV#"),
+                keys.deliveries_partition(tenant_id, webhook_id),
+                sk=SortKey.prefix(keys.DELIVERY_PREFIX),
                 forward=False,
                 limit=limit,
                 cursor=cursor,

@@ -1,9 +1,7 @@
 """CRM webhooks: a tenant's endpoints (create, list, change, delete), their URL rules, and `enqueue`.
 
-Storage layout (single table):
-    T#{tenant} / WEBHOOK#{webhook}    the endpoint: url, events, enabled, the signing secret encrypted
-                                      with the Crypto port (context: tenant_id + webhook_id)
-    T#{tenant} / COUNTERS             webhooks (how many the tenant holds, for the per-tenant limit)
+Rows: store/crm_webhooks.py (keys and access patterns: store/keys.py): the endpoint with its signing
+secret encrypted with the Crypto port (context: tenant_id + webhook_id), and the tenant's webhook count.
 Deliveries live in `webhook_deliveries`; attempts are made by `webhook_attempts` (the queue consumer).
 
 URL rules (checked when a webhook is created or its URL changes, and again before every attempt,
@@ -20,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from wagate.conditions import Attr, SortKey, item_absent, item_exists
-from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
+from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
@@ -35,14 +32,14 @@ from wagate.domain.webhooks import (
     WebhookUrl,
     new_secret,
 )
-from wagate.ports import Clock, Crypto, Delete, Item, Put, Table, Update, WebhookSender
+from wagate.ports import Clock, Crypto, Table, WebhookSender
 from wagate.services.webhook_deliveries import DeliveryStore
+from wagate.store.crm_webhooks import WebhookRepository
 
 if TYPE_CHECKING:
     from wagate.wiring import Deps
 
 MAX_WEBHOOKS = 20
-_FIELDS = set(Webhook.model_fields)
 
 
 class NewWebhook(BaseModel):
@@ -60,20 +57,8 @@ class WebhookChanges(BaseModel):
     enabled: bool | None = None
 
 
-def _key(tenant_id: str, webhook_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", f"WEBHOOK#{webhook_id}"
-
-
-def _counters(tenant_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}", "COUNTERS"
-
-
 def secret_context(tenant_id: str, webhook_id: str) -> dict[str, str]:
     return {"tenant_id": tenant_id, "webhook_id": webhook_id}
-
-
-def to_webhook(item: Item) -> Webhook:
-    return Webhook.model_validate({k: v for k, v in item.items() if k in _FIELDS})
 
 
 class WebhookService:
@@ -95,6 +80,7 @@ class WebhookService:
         self.rules = rules
         self._sender = sender  # resolved only when a URL is checked: no HTTP client for other routes
         self.limit = limit
+        self.rows = WebhookRepository(table)
 
     def create(self, tenant_id: str, new: NewWebhook) -> CreatedWebhook:
         """Raises InvalidInput (URL rules), LimitExceeded. Nothing is stored when a check fails."""
@@ -114,21 +100,7 @@ class WebhookService:
             updated_at=now,
         )
         blob = self.crypto.encrypt(secret.encode(), context=secret_context(tenant_id, webhook_id))
-        pk, sk = _key(tenant_id, webhook_id)
-        item: Item = {"pk": pk, "sk": sk, **webhook.model_dump(mode="json"), "secret": blob}
-        under_limit = Attr("webhooks").not_exists() | Attr("webhooks").lt(self.limit)
-        try:
-            self.table.transact_write(
-                [
-                    Put(item, condition=item_absent()),
-                    Update(*_counters(tenant_id), add={"webhooks": 1}, condition=under_limit),
-                ]
-            )
-        except ConflictError as exc:
-            raise LimitExceeded(
-                f"this tenant already has {self.limit} webhooks, the most it may hold; delete one first",
-                details={"limit": self.limit},
-            ) from exc
+        self.rows.create(webhook, blob, limit=self.limit)
         return CreatedWebhook(**webhook.model_dump(), secret=secret)
 
     def check(self, url: str) -> None:
@@ -138,15 +110,14 @@ class WebhookService:
             self.rules.check_target(url, self._sender().addresses(url))
 
     def list(self, tenant_id: str) -> list[Webhook]:
-        page = self.table.query(f"T#{tenant_id}", sk=SortKey.prefix("WEBHOOK#"), limit=self.limit * 2)
-        return [to_webhook(item) for item in page.items]
+        return self.rows.list(tenant_id, limit=self.limit * 2)
 
     def get(self, tenant_id: str, webhook_id: str) -> Webhook:
-        return to_webhook(self._item(tenant_id, webhook_id))
+        return self._found(tenant_id, webhook_id)[0]
 
     def update(self, tenant_id: str, webhook_id: str, changes: WebhookChanges) -> Webhook:
         """Raises NotFound, InvalidInput (a new URL is checked like a new webhook's)."""
-        self._item(tenant_id, webhook_id)
+        self._found(tenant_id, webhook_id)
         given = changes.model_dump(exclude_unset=True, mode="json")
         if given.get("url") is not None:
             self.check(str(given["url"]))
@@ -159,46 +130,36 @@ class WebhookService:
             updates["disabled_reason"] = "disabled by request"
         updates["updated_at"] = self.clock.now()
         try:
-            item = self.table.update(*_key(tenant_id, webhook_id), set=updates, condition=item_exists())
+            return self.rows.update(tenant_id, webhook_id, updates)
         except ConflictError as exc:
             raise self._not_found(webhook_id) from exc
-        return to_webhook(item)
 
     def disable(self, tenant_id: str, webhook_id: str, reason: str) -> None:
         """What a 410 Gone does: no more events are queued for it, pending ones are not sent."""
         try:
-            self.table.update(
-                *_key(tenant_id, webhook_id),
-                set={"enabled": False, "disabled_reason": reason, "updated_at": self.clock.now()},
-                condition=item_exists(),
-            )
+            changes = {"enabled": False, "disabled_reason": reason, "updated_at": self.clock.now()}
+            self.rows.update(tenant_id, webhook_id, changes)
         except ConflictError:
             pass  # deleted meanwhile: nothing left to disable
 
     def delete(self, tenant_id: str, webhook_id: str) -> None:
         """Its deliveries stop (queued attempts find no webhook) and expire with their TTL."""
         try:
-            self.table.transact_write(
-                [
-                    Delete(*_key(tenant_id, webhook_id), condition=item_exists()),
-                    Update(*_counters(tenant_id), add={"webhooks": -1}),
-                ]
-            )
+            self.rows.delete(tenant_id, webhook_id)
         except ConflictError as exc:
             raise self._not_found(webhook_id) from exc
 
     def secret(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, str]:
         """The webhook and its decrypted signing secret. Raises NotFound."""
-        item = self._item(tenant_id, webhook_id)
-        blob = item["secret"]
-        secret = self.crypto.decrypt(bytes(blob), context=secret_context(tenant_id, webhook_id))
-        return to_webhook(item), secret.decode()
+        webhook, blob = self._found(tenant_id, webhook_id)
+        secret = self.crypto.decrypt(blob, context=secret_context(tenant_id, webhook_id))
+        return webhook, secret.decode()
 
-    def _item(self, tenant_id: str, webhook_id: str) -> Item:
-        item = self.table.get(*_key(tenant_id, webhook_id))
-        if item is None:
+    def _found(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, bytes]:
+        found = self.rows.find(tenant_id, webhook_id)
+        if found is None:
             raise self._not_found(webhook_id)
-        return item
+        return found
 
     @staticmethod
     def _not_found(webhook_id: str) -> NotFound:
