@@ -82,7 +82,6 @@ class EventPublisher:
         self._published = 0  # events ever published
         self._done = 0  # of those, how many left the backlog (sent, or dropped as unsendable)
         self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-        self.sent_count = 0
 
     def start(self) -> None:
         self._tasks.spawn(self._flush_forever(), name="event publisher")
@@ -166,7 +165,6 @@ class EventPublisher:
         messages = [_message(event) for event in batch]
         try:
             self._queue.send_batch(messages)
-            self.sent_count += len(batch)
             return
         except TransientError:
             raise
@@ -175,7 +173,6 @@ class EventPublisher:
         for event, message in zip(batch, messages, strict=True):
             try:
                 self._queue.send_batch([message])
-                self.sent_count += 1
             except TransientError:
                 raise
             except WagateError as exc:

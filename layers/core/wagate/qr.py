@@ -8,7 +8,6 @@ import zlib
 from typing import Literal
 
 QrFormat = Literal["png", "svg", "data_url", "terminal"]
-FORMATS: tuple[QrFormat, ...] = ("png", "svg", "data_url", "terminal")
 _BORDER = 4  # quiet zone in modules: phones scan unreliably without it
 
 

@@ -104,9 +104,6 @@ class Account:
         """Device `device` addressed like `form` (its LID when `form` is a LID, else its phone number)."""
         return self.device_lid(device) if form.server == LID_SERVER else self.device_jid(device)
 
-    def account_in_form(self, form: Jid) -> Jid:
-        return self.lid if form.server == LID_SERVER else self.pn
-
 
 @dataclass
 class Group:

@@ -42,12 +42,11 @@ class FrameDecoder:
     `routing_info` / `intro_seen`.
     """
 
-    __slots__ = ("_buffer", "_expect_intro", "_max_frame_size", "intro_seen", "routing_info")
+    __slots__ = ("_buffer", "_max_frame_size", "intro_seen", "routing_info")
 
     def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE, expect_intro: bool = False) -> None:
         self._buffer = bytearray()
         self._max_frame_size = max_frame_size
-        self._expect_intro = expect_intro
         self.intro_seen = not expect_intro
         self.routing_info: bytes | None = None
 

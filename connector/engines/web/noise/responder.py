@@ -57,7 +57,6 @@ class NoiseResponder:
         self._symmetric = SymmetricState(prologue=WA_HEADER)
         self._decoder = FrameDecoder(expect_intro=True)
         self._outgoing = bytearray()
-        self._client_ephemeral = b""
         self._transport: TransportCipher | None = None
         self._state = ResponderState.AWAITING_CLIENT_HELLO
 
@@ -111,7 +110,6 @@ class NoiseResponder:
         hello = _decode(frame).client_hello
         if hello is None or hello.ephemeral is None or len(hello.ephemeral) != curve.KEY_SIZE:
             raise HandshakeError("expected a ClientHello with a 32-byte ephemeral key")
-        self._client_ephemeral = hello.ephemeral
         symmetric = self._symmetric
         symmetric.mix_hash(hello.ephemeral)
         symmetric.mix_hash(self._ephemeral.public)

@@ -221,17 +221,6 @@ def _contact(contacts: Sequence[Any], phone: str | None, user_id: str | None) ->
     return entries[0] if entries else {}
 
 
-def _errors(message: Mapping[str, Any]) -> str:
-    errors = message.get("errors")
-    if not isinstance(errors, list):
-        return ""
-    return "; ".join(
-        f"{_scalar(e.get('code'))} {_str(e.get('title')) or _str(e.get('message')) or ''}".strip()
-        for e in errors
-        if isinstance(e, Mapping)
-    )
-
-
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 

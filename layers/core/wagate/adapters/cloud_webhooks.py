@@ -73,10 +73,6 @@ class Notification:
     def number(self, phone_number_id: str) -> NumberUpdate:
         return self.numbers.setdefault(phone_number_id, NumberUpdate(phone_number_id))
 
-    @property
-    def event_count(self) -> int:
-        return sum(len(n.events) for n in self.numbers.values())
-
     def all_ignored(self) -> list[Ignored]:
         return self.ignored + [i for n in self.numbers.values() for i in n.ignored]
 

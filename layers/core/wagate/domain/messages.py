@@ -66,7 +66,6 @@ def implied_steps(previous: MessageStatus, new: MessageStatus) -> list[MessageSt
     ]
 
 
-FINAL = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.RECEIVED})
 CANCELLABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
 
 

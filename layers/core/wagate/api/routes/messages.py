@@ -20,7 +20,6 @@ from wagate.services.messages import SendRequest
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
-IDEMPOTENCY_SECONDS = 24 * 3600
 
 
 class MessageList(BaseModel):

@@ -25,7 +25,6 @@ from wagate.wiring import deps
 router = APIGatewayHttpRouter()
 Viewer = Annotated[Principal, Depends(require_any(Scope.READ, Scope.SEND))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
-IDEMPOTENCY_SECONDS = 24 * 3600
 
 
 def service() -> ReminderService:
