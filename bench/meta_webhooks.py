@@ -33,9 +33,9 @@ from pydantic import SecretStr  # noqa: E402
 
 from local.template import load_template  # noqa: E402
 from wagate import wiring  # noqa: E402
+from wagate.cloud.sessions import CloudCredentials, CloudSessionService  # noqa: E402
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus  # noqa: E402
 from wagate.services import tenants  # noqa: E402
-from wagate.services.cloud_sessions import CloudCredentials, CloudSessionService  # noqa: E402
 from wagate.services.sessions import SessionService  # noqa: E402
 from wagate.settings import Settings  # noqa: E402
 from wagate.store.messages import message_item, provider_id_item  # noqa: E402

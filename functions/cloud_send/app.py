@@ -2,7 +2,7 @@
 
 Records are independent (a standard queue), so each is its own item: a record that raises (storage,
 queue or a Graph outage on a token check) is reported failed and SQS redelivers it; a send's own retries
-and pacing waits go back to the queue with a delay (services/cloud_sends.py), never as failures.
+and pacing waits go back to the queue with a delay (cloud/sends.py), never as failures.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from wagate.cloud.sends import CloudCommands
 from wagate.observability import logger, traced
-from wagate.services.cloud_sends import CloudCommands
 from wagate.wiring import deps
 
 if TYPE_CHECKING:

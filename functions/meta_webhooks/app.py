@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from wagate.cloud.webhooks import MetaWebhooks, WebhookResponse
 from wagate.observability import logger, traced
-from wagate.services.meta_webhooks import MetaWebhooks, WebhookResponse
 from wagate.wiring import deps
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from wagate.adapters.cloud_api import GraphApi
+from wagate.cloud.graph import GraphApi
 
 VALID_TOKEN = "EAAG" + "x" * 40
 

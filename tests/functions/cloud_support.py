@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from tests.fakes.graph import VALID_TOKEN, FakeGraph
 from tests.support.lambdas import ApiCaller, LambdaContext, http_event, load_function
 from wagate import wiring
+from wagate.cloud.commands import CLOUD_QUEUE
 from wagate.services import realtime, tenants
-from wagate.services.cloud_queue import CLOUD_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "cloud"

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests.fakes.graph import VALID_TOKEN, FakeGraph
-from wagate.adapters import cloud_payloads as p
-from wagate.adapters.cloud_api import GraphApi
-from wagate.domain import cloud_errors as e
+from wagate.cloud import errors as e
+from wagate.cloud import payloads as p
+from wagate.cloud.graph import GraphApi
 from wagate.domain.errors import InvalidInput, TransientError
 
 PNID = "106540352242922"

@@ -16,9 +16,10 @@ import pytest
 
 from connector.engines.base import IncomingMessage, MediaRef, Receipt
 from tests.functions.cloud_support import FIXTURES
-from wagate.adapters.cloud_api import parse_accepted, parse_media
-from wagate.adapters.cloud_webhooks import parse_notification, signature, signed_by
-from wagate.domain.cloud_errors import CloudApiError, from_graph
+from wagate.cloud.errors import CloudApiError, from_graph
+from wagate.cloud.graph import parse_accepted, parse_media
+from wagate.cloud.notifications import parse_notification
+from wagate.cloud.signatures import signature, signed_by
 from wagate.domain.events import EventType
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/cloud is not here")

@@ -28,11 +28,12 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
 )
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
+from wagate.cloud import pacing
+from wagate.cloud.commands import CLOUD_QUEUE
+from wagate.cloud.sends import CloudCommands, _graph_body
 from wagate.domain.events import Command, CommandType
 from wagate.domain.messages import MediaContent, Message
-from wagate.services import cloud_pacing, scheduler
-from wagate.services.cloud_queue import CLOUD_QUEUE
-from wagate.services.cloud_sends import CloudCommands, _graph_body
+from wagate.services import scheduler
 from wagate.services.sessions import command_queue
 from wagate.store import keys
 
@@ -303,18 +304,18 @@ def test_a_number_is_paced_across_lambdas(
 
 
 def test_the_bucket_reserves_slots_without_losing_any(local_deps: wiring.Deps) -> None:
-    pacing = cloud_pacing.pacing_for({"rate_per_minute": 60, "burst": 3})
-    assert (pacing.rate_per_minute, pacing.burst, pacing.jitter_max_seconds) == (60, 3, 0)
+    rhythm = pacing.pacing_for({"rate_per_minute": 60, "burst": 3})
+    assert (rhythm.rate_per_minute, rhythm.burst, rhythm.jitter_max_seconds) == (60, 3, 0)
 
     start = float(int(time.time()))  # the row's TTL is judged by the table's own (real) clock
 
     def reserve(after: float) -> float:
-        return cloud_pacing.reserve(local_deps.table, "t", "s", pacing, start + after)
+        return pacing.reserve(local_deps.table, "t", "s", rhythm, start + after)
 
     assert [reserve(0.0) for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
     assert reserve(1.5) == pytest.approx(1.5)  # slots 0, 0, 0, 1, 2 are taken: the next is 3
     assert reserve(100.0) == 0.0  # a full bucket again
-    assert cloud_pacing.pacing_for(None).rate_per_minute == 4800  # Meta's 80/s by default
+    assert pacing.pacing_for(None).rate_per_minute == 4800  # Meta's 80/s by default
 
 
 def test_read_receipts_go_through_graph(

@@ -30,8 +30,8 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
 )
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
+from wagate.cloud.commands import CLOUD_QUEUE
 from wagate.services import tenants
-from wagate.services.cloud_queue import CLOUD_QUEUE
 from wagate.services.sessions import command_queue
 from wagate.store import keys
 

@@ -24,7 +24,7 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     run_cloud_queue,
 )
 from tests.support.lambdas import ApiCaller
-from wagate.adapters.cloud_webhooks import parse_notification
+from wagate.cloud.notifications import parse_notification
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/cloud is not here")
 GROUPS = ("inbound", "statuses", "echoes", "calls", "account", "template-updates", "user-preferences")

@@ -289,7 +289,7 @@ class MediaInfo:
 
 class GraphClient(Protocol):
     """Meta's Graph API for Cloud API numbers. Every method raises a `CloudApiError` subclass on failure
-    (`wagate.domain.cloud_errors`): GraphUnavailable when nothing was sent, OutcomeUnknown when it was
+    (`wagate.cloud.errors`): GraphUnavailable when nothing was sent, OutcomeUnknown when it was
     sent and no answer came, else the class of Graph's error code."""
 
     def phone_number(self, phone_number_id: str, token: str) -> PhoneNumber:

@@ -210,7 +210,7 @@ class Settings(BaseModel):
         pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
         description="seconds before each webhook retry (jittered ±20%)",
     )
-    # Meta Cloud API (adapters/cloud_api.py; webhooks in: services/meta_webhooks.py).
+    # Meta Cloud API (cloud/graph.py; webhooks in: cloud/webhooks.py).
     graph_base_url: str = Field("https://graph.facebook.com", description="Meta's Graph API")
     graph_api_version: str = Field(
         "v25.0", pattern=r"^v\d+\.\d+$", description="the Graph API version called"

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-    from wagate.adapters.cloud_api import GraphApi
     from wagate.adapters.local.sqlite_queue import QueueDefinition
+    from wagate.cloud.graph import GraphApi
     from wagate.ports import Crypto, MediaProbe, Push, Queues, Table, WebhookSender
 
 
@@ -47,7 +47,7 @@ class Deps:
     media_probe: MediaProbe | None = None
     # CRM webhook sender (services/webhook_attempts.py); tests put one on a local receiver here.
     webhook_sender: WebhookSender | None = None
-    # Meta Graph client of cloud sessions (adapters/cloud_api.py); tests put one on an httpx.MockTransport.
+    # Meta Graph client of cloud sessions (cloud/graph.py); tests put one on an httpx.MockTransport.
     graph_api: GraphApi | None = None
 
     def media(self) -> MediaProbe:
@@ -65,7 +65,7 @@ class Deps:
         if self.graph_api is None:
             with _lock:
                 if self.graph_api is None:
-                    from wagate.adapters.cloud_api import GraphApi
+                    from wagate.cloud.graph import GraphApi
 
                     self.graph_api = GraphApi(
                         base_url=self.settings.graph_base_url,

@@ -42,7 +42,7 @@ SESSION_EVENTS = frozenset(
     }
 )
 RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "played": MessageStatus.READ}
-# Meta's webhooks (services/meta_webhooks.py) also report `sent` and `failed` by provider id, later.
+# Meta's webhooks (cloud/webhooks.py) also report `sent` and `failed` by provider id, later.
 RECEIPTS.update({"sent": MessageStatus.SENT, "failed": MessageStatus.FAILED})
 
 

@@ -5,13 +5,13 @@ Rows: store/conversations.py, messages store/messages.py (keys and access patter
 
 from __future__ import annotations
 
+from wagate.cloud import commands
 from wagate.domain.conversations import Contact, Conversation
 from wagate.domain.errors import NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.messages import Direction, Message
 from wagate.domain.sessions import Provider
 from wagate.ports import Clock, Queues, Table
-from wagate.services import cloud_queue
 from wagate.services.sessions import command_queue, shard_of
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.messages import MessageRepository
@@ -66,7 +66,7 @@ class ConversationService:
             session = self.sessions.find(tenant_id, conversation.session_id)
             # read receipts of a cloud number go through Graph, not a socket
             if session is not None and session.session.provider == Provider.CLOUD:
-                cloud_queue.enqueue(self.queues, command)
+                commands.enqueue(self.queues, command)
             else:
                 shards = self.shards
                 self.queues.get(command_queue(shard_of(conversation.session_id, shards))).send(

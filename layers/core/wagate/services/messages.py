@@ -3,7 +3,7 @@
 Rows: store/messages.py, the due index store/due_index.py (keys and access patterns: store/keys.py).
 Sending a queued message = a `send` command on the session's shard queue; the connector claims the message
 (queued → sending, a conditional update), sends it, and reports statuses back as events. A `cloud`
-session's command goes to `CloudSendQueue` instead, where a Lambda does the same (services/cloud_sends.py).
+session's command goes to `CloudSendQueue` instead, where a Lambda does the same (cloud/sends.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from wagate.cloud import commands
 from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
@@ -36,7 +37,6 @@ from wagate.domain.messages import (
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider
 from wagate.ports import Clock, Queues, Table, TransactOp
-from wagate.services import cloud_queue
 from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
 from wagate.services.groups import GroupService
 from wagate.services.pools import PoolService
@@ -202,7 +202,7 @@ class MessageService:
 
     def dispatch(self, message: Message, *, provider: Provider | None = None) -> None:
         """Hands a queued message to the connector that holds its session (a `send` command); a `cloud`
-        session's goes to the Cloud API consumer instead (services/cloud_sends.py)."""
+        session's goes to the Cloud API consumer instead (cloud/sends.py)."""
         shards = self.sessions.shards
         command = Command(
             type=CommandType.SEND,
@@ -217,7 +217,7 @@ class MessageService:
             except NotFound:
                 provider = None  # deleted: the connector reports the message failed
         if provider == Provider.CLOUD:
-            cloud_queue.enqueue(self.queues, command)
+            commands.enqueue(self.queues, command)
             return
         queue = self.queues.get(command_queue(shard_of(message.session_id, shards)))
         # Dedup by message id: a second dispatch of the same message within 5 minutes is dropped.

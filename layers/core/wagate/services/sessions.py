@@ -7,7 +7,7 @@ read `connecting` until a successor has really reconnected them). `desired` (run
 the operator asked for.
 Actions become commands on the session's shard queue; the connector acts, and its events come back
 through `apply_event`, which ignores events from a connector holding an older lease (fence). `cloud`
-sessions (services/cloud_sessions.py) have no shard index entry; their commands go to `CloudSendQueue`.
+sessions (cloud/sessions.py) have no shard index entry; their commands go to `CloudSendQueue`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wagate import process_liveness
+from wagate.cloud import commands
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
 from wagate.ports import Clock, Queues, Table, TransactOp
-from wagate.services import cloud_queue
 from wagate.store.leases import LeaseRepository
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
 
@@ -126,7 +126,7 @@ class SessionService:
         """`extra` ops commit with the session (a cloud session's credentials); a ConflictError naming one
         of them (details.failed) is re-raised for the caller, any other is the per-tenant limit."""
         if provider == Provider.CLOUD and not extra:
-            raise InvalidInput("a cloud session is created with its credentials (services/cloud_sessions.py)")
+            raise InvalidInput("a cloud session is created with its credentials (cloud/sessions.py)")
         now = self.clock.now()
         session_id = session_id or new_id("ses", now)
         shard = shard_of(session_id, self.shards)
@@ -242,7 +242,7 @@ class SessionService:
             issued_at=self.clock.now(),
         )
         if session.provider == Provider.CLOUD:  # no socket: a Lambda consumer does what a connector would
-            cloud_queue.enqueue(self.queues, command)
+            commands.enqueue(self.queues, command)
             return
         queue = self.queues.get(command_queue(shard_of(session.id, self.shards)))
         queue.send(command.model_dump_json(), group_id=session.id, dedup_id=command.id)

@@ -14,9 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 from wagate import qr
 from wagate.api.auth import require
 from wagate.api.dependencies import session_service
-from wagate.domain.sessions import Provider, Session, SessionName
-from wagate.domain.tenants import Principal, Scope
-from wagate.services.cloud_sessions import (
+from wagate.cloud.sessions import (
     AccessToken,
     AppSecret,
     CloudCredentials,
@@ -24,6 +22,8 @@ from wagate.services.cloud_sessions import (
     GraphId,
     VerifyToken,
 )
+from wagate.domain.sessions import Provider, Session, SessionName
+from wagate.domain.tenants import Principal, Scope
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
@@ -41,7 +41,7 @@ class NewSession(BaseModel):
     )
     phone: str | None = Field(None, description="The number you expect to link, E.164 (+34600123456)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON, returned as given")
-    # provider cloud only (services/cloud_sessions.py): no QR code; the token is checked instead.
+    # provider cloud only (cloud/sessions.py): no QR code; the token is checked instead.
     phone_number_id: GraphId | None = Field(None, description="cloud: the number's id in Meta")
     business_account_id: GraphId | None = Field(None, description="cloud: the WhatsApp Business Account id")
     access_token: AccessToken | None = None

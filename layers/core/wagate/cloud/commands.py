@@ -2,7 +2,7 @@
 
 `CloudSendQueue` is a standard SQS queue (the only kind that takes a per-message delay, which pacing and
 rate-limited retries use) carrying `wagate.domain.events.Command` JSON: send, mark_read, connect (the token
-check), disconnect and logout. `functions/cloud_send` consumes it (`services/cloud_sends.py`). Standard
+check), disconnect and logout. `functions/cloud_send` consumes it (`cloud/sends.py`). Standard
 queues neither order nor deduplicate: the message claim (queued → sending, conditional) makes a second
 copy of a send harmless.
 """

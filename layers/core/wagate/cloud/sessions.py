@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from wagate.cloud.errors import CloudApiError
 from wagate.conditions import Attr, Condition, item_absent
-from wagate.domain.cloud_errors import CloudApiError
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.ids import new_id
@@ -30,7 +30,7 @@ from wagate.services.sessions import SessionService
 from wagate.store.cloud import CloudRepository, verify_partition
 
 if TYPE_CHECKING:
-    from wagate.adapters.cloud_api import GraphApi
+    from wagate.cloud.graph import GraphApi
 
 GraphId = Annotated[str, Field(pattern=r"^\d{5,30}$", description="A numeric Meta id")]
 AccessToken = Annotated[

@@ -1,25 +1,22 @@
-"""Meta's WhatsApp webhooks, sans-I/O: subscription check, body signature, and payload → session events.
+"""Meta's WhatsApp webhook payloads → session events, sans-I/O (the signature is checked first: `signatures`).
 
-    GET   subscription_challenge(query, token_ok)        → (body, status): echoes hub.challenge as text
-    POST  signature(headers) + signed_by(raw, sig, key)  → X-Hub-Signature-256 over the RAW body bytes
-          parse_notification(payload, received_at)      → per business phone number id, the events the
-                                                           `web` engine's connector would have published
+    parse_notification(payload, received_at) → per business phone number id, the events the `web`
+                                                engine's connector would have published
 Statuses become `message_status` data shaped like `connector.engines.base.Receipt` (chat_jid,
 provider_message_ids, status, at, by_jid); a `failed` status adds reason, detail and retryable, with the
-reason picked from the same Graph code table as send errors. Messages go through `cloud_inbound`.
+reason picked from the same Graph code table as send errors. Messages go through `inbound`.
 Anything else (template and account updates, calls, echoes, user preferences, value-level errors) is an
 `Ignored` with its reason: the caller logs it, and Meta still gets its 200.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wagate.adapters.cloud_inbound import (
+from wagate.cloud.errors import classify
+from wagate.cloud.inbound import (
     MAX_ID,
     Ignored,
     items,
@@ -28,10 +25,8 @@ from wagate.adapters.cloud_inbound import (
     timestamp,
     user_jid,
 )
-from wagate.domain.cloud_errors import classify
 from wagate.domain.events import EventType
 
-SIGNATURE_HEADER = "x-hub-signature-256"
 RECEIPT_STATUSES = frozenset({"sent", "delivered", "read", "played"})
 _TEMPLATE_FIELDS = frozenset(
     {
@@ -75,42 +70,6 @@ class Notification:
 
     def all_ignored(self) -> list[Ignored]:
         return self.ignored + [i for n in self.numbers.values() for i in n.ignored]
-
-
-# ---- GET: the subscription check -------------------------------------------------------------------
-
-
-def subscription_challenge(query: Mapping[str, str], token_ok: Callable[[str], bool]) -> tuple[bytes, int]:
-    """Meta's `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → (body, status)."""
-    if query.get("hub.mode") != "subscribe":
-        return b"hub.mode must be subscribe", 400
-    challenge = query.get("hub.challenge")
-    if not challenge or len(challenge) > 512:
-        return b"hub.challenge is missing", 400
-    token = query.get("hub.verify_token") or ""
-    if not token or not token_ok(token):
-        return b"verify token mismatch", 403
-    return challenge.encode(), 200
-
-
-# ---- POST: the signature ---------------------------------------------------------------------------
-
-
-def signature(headers: Mapping[str, str]) -> bytes | None:
-    """The digest in `X-Hub-Signature-256: sha256=<hex>` (any header case); None if absent or malformed."""
-    value = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
-    if value is None or not value.startswith("sha256="):
-        return None
-    try:
-        digest = bytes.fromhex(value[len("sha256=") :].strip())
-    except ValueError:
-        return None
-    return digest if len(digest) == hashlib.sha256().digest_size else None
-
-
-def signed_by(raw: bytes, digest: bytes, app_secret: bytes) -> bool:
-    """Whether `digest` is HMAC-SHA256(app secret, raw body). Constant time."""
-    return hmac.compare_digest(hmac.new(app_secret, raw, hashlib.sha256).digest(), digest)
 
 
 # ---- POST: the payload -----------------------------------------------------------------------------

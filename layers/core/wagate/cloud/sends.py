@@ -25,24 +25,23 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wagate.adapters import cloud_payloads
-from wagate.adapters.cloud_inbound import user_jid
+from wagate.cloud import commands, pacing, payloads, webhooks
+from wagate.cloud.errors import CloudApiError, NeedsAttention, OutcomeUnknown, RateLimited
+from wagate.cloud.inbound import user_jid
+from wagate.cloud.sessions import CloudAccess, CloudSessionService
 from wagate.conditions import Attr
-from wagate.domain.cloud_errors import CloudApiError, NeedsAttention, OutcomeUnknown, RateLimited
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageStatus
 from wagate.domain.sessions import PERMANENT
 from wagate.observability import logger
 from wagate.ports import Item
-from wagate.services import cloud_pacing, cloud_queue, meta_webhooks
-from wagate.services.cloud_sessions import CloudAccess, CloudSessionService
 from wagate.services.connector_events import handle_event
 from wagate.services.sessions import SessionService
 from wagate.store.messages import MessageRepository, to_message
 
 if TYPE_CHECKING:
-    from wagate.adapters.cloud_api import GraphApi
+    from wagate.cloud.graph import GraphApi
     from wagate.domain.messages import Message
     from wagate.wiring import Deps
 
@@ -115,8 +114,8 @@ class CloudCommands:
         if "slot_at" in command.data:
             wait = float(command.data["slot_at"]) - now
         else:
-            pacing = cloud_pacing.pacing_for(session.pacing)
-            wait = cloud_pacing.reserve(self.d.table, tenant_id, command.session_id, pacing, now)
+            rhythm = pacing.pacing_for(session.pacing)
+            wait = pacing.reserve(self.d.table, tenant_id, command.session_id, rhythm, now)
         if wait > MAX_INLINE_WAIT:
             self._later(command, wait, slot_at=now + wait)
             return
@@ -145,13 +144,13 @@ class CloudCommands:
                 "message_id": message_id,
                 "provider_message_id": accepted.message_id,
                 "to": to,
-                "to_jid": user_jid(cloud_payloads.recipient(to)),
+                "to_jid": user_jid(payloads.recipient(to)),
                 "at": self.d.clock.now(),
             }
             # Applied at once (not via the events queue): if this write fails, the redelivered command
             # finds its try without an outcome and reports `outcome_unknown` rather than sending twice.
             self._event(command, EventType.MESSAGE_SENT, sent)
-            meta_webhooks.replay_parked(self.d, tenant_id, command.session_id, accepted.message_id)
+            webhooks.replay_parked(self.d, tenant_id, command.session_id, accepted.message_id)
 
     def _transient(self, command: Command, row: Item, error: CloudApiError) -> None:
         failures = _record_failure(self.messages, row, command.id, error, self.d.clock.now())
@@ -169,7 +168,7 @@ class CloudCommands:
         if slot_at is not None:
             data["slot_at"] = slot_at
         delay = min(MAX_DELAY, math.ceil(seconds))
-        cloud_queue.enqueue(self.d.queues, command.model_copy(update={"data": data}), delay_seconds=delay)
+        commands.enqueue(self.d.queues, command.model_copy(update={"data": data}), delay_seconds=delay)
 
     # ---- read receipts ------------------------------------------------------------------------------
 
@@ -275,14 +274,12 @@ def _graph_body(message: Message) -> dict[str, Any]:
         ref = message.template
         if not ref.get("language"):
             raise ValueError("a Cloud API template needs its language (e.g. en_US)")
-        params = cloud_payloads.TemplateParams.from_variables(ref.get("variables") or {})
-        return cloud_payloads.template(
-            to, str(ref["name"]), str(ref["language"]), params=params, reply_to=reply_to
-        )
+        params = payloads.TemplateParams.from_variables(ref.get("variables") or {})
+        return payloads.template(to, str(ref["name"]), str(ref["language"]), params=params, reply_to=reply_to)
     if message.media is not None:
         media = message.media
         kind = _MEDIA_KINDS.get(media.mime.split("/", 1)[0], "document")
-        return cloud_payloads.media(
+        return payloads.media(
             to,
             kind,  # type: ignore[arg-type]
             link=media.url,
@@ -292,7 +289,5 @@ def _graph_body(message: Message) -> dict[str, Any]:
             reply_to=reply_to,
         )
     if message.text:
-        return cloud_payloads.text(
-            to, message.text, preview_url="https://" in message.text, reply_to=reply_to
-        )
+        return payloads.text(to, message.text, preview_url="https://" in message.text, reply_to=reply_to)
     raise ValueError("the message has nothing to send")

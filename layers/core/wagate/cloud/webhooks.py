@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wagate.adapters import cloud_webhooks
+from wagate.cloud import notifications, signatures
+from wagate.cloud.sessions import CloudSessionService, Route
 from wagate.domain.events import EventType, SessionEvent
 from wagate.observability import logger
-from wagate.services.cloud_sessions import CloudSessionService, Route
 from wagate.services.connector_events import handle_event
 from wagate.services.sessions import SessionService
 from wagate.store.cloud import CloudRepository
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 PARK_SECONDS = 24 * 3600
 ROUTE_SECONDS = 60.0
-# phone number id → (until, route): per process, like the app secrets they carry (cloud_sessions).
+# phone number id → (until, route): per process, like the app secrets they carry (cloud/sessions.py).
 _routes: dict[str, tuple[float, Route]] = {}
 
 
@@ -67,7 +67,7 @@ class MetaWebhooks:
                 return True
             return self.cloud.verify_token_known(token)
 
-        body, status = cloud_webhooks.subscription_challenge(query, known)
+        body, status = signatures.subscription_challenge(query, known)
         if status != 200:
             logger.warning(
                 "meta webhook subscription refused", extra={"status": status, "why": body.decode()}
@@ -78,7 +78,7 @@ class MetaWebhooks:
 
     def receive(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResponse:
         now = self.d.clock.now()
-        digest = cloud_webhooks.signature(headers)
+        digest = signatures.signature(headers)
         operator = self._operator_secret()
         try:
             payload = _json(raw)
@@ -86,7 +86,7 @@ class MetaWebhooks:
             if operator is not None and not _signed(raw, digest, operator):
                 return _refuse("bad signature on a body that is not JSON either")
             return WebhookResponse(400, b"the body is not JSON")
-        notification = cloud_webhooks.parse_notification(payload, now)
+        notification = notifications.parse_notification(payload, now)
         routes = {pnid: self._route(pnid, now) for pnid in notification.numbers}
         known = {pnid: route for pnid, route in routes.items() if route is not None}
         refusal = self._check_signature(raw, digest, known, operator)
@@ -209,7 +209,7 @@ def _json(raw: bytes) -> Any:
 
 
 def _signed(raw: bytes, digest: bytes | None, secret: bytes) -> bool:
-    return digest is not None and cloud_webhooks.signed_by(raw, digest, secret)
+    return digest is not None and signatures.signed_by(raw, digest, secret)
 
 
 def _same(a: str, b: str) -> bool:

@@ -2,8 +2,8 @@
 
 One `GraphApi` per process: its httpx client (one connection pool for every session; the token goes in each
 request) is built on first use, never at import. Base URL and API version are settings; tests put the
-client on an `httpx.MockTransport`. Request bodies are built by `cloud_payloads`; errors are classified by
-`wagate.domain.cloud_errors` (a table of Graph codes). The access token is never logged or echoed.
+client on an `httpx.MockTransport`. Request bodies are built by `payloads`; errors are classified by
+`wagate.cloud.errors` (a table of Graph codes). The access token is never logged or echoed.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from wagate.adapters import cloud_payloads
-from wagate.domain.cloud_errors import CloudApiError, GraphUnavailable, OutcomeUnknown, classify, from_graph
+from wagate.cloud import payloads
+from wagate.cloud.errors import CloudApiError, GraphUnavailable, OutcomeUnknown, classify, from_graph
 from wagate.ports import Accepted, MediaInfo, PhoneNumber
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -147,7 +147,7 @@ class GraphApi:
         return parse_phone_number(self.call("GET", phone_number_id, token, params={"fields": PHONE_FIELDS}))
 
     def send(self, phone_number_id: str, token: str, body: Mapping[str, Any]) -> Accepted:
-        """POST a `cloud_payloads` body to /{phone-number-id}/messages."""
+        """POST a `payloads` body to /{phone-number-id}/messages."""
         return parse_accepted(self.call("POST", f"{phone_number_id}/messages", token, body=body))
 
     def mark_read(self, phone_number_id: str, token: str, message_id: str, *, typing: bool = False) -> None:
@@ -155,7 +155,7 @@ class GraphApi:
             "POST",
             f"{phone_number_id}/messages",
             token,
-            body=cloud_payloads.mark_read(message_id, typing=typing),
+            body=payloads.mark_read(message_id, typing=typing),
         )
 
     def media(self, media_id: str, token: str) -> MediaInfo:
