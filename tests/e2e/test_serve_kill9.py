@@ -1,0 +1,88 @@
+"""kill -9 of `wagate serve`, then a restart on the same data dir: honest state, work taken up in seconds.
+
+A CRM webhook is in flight (the CRM has not answered yet) when the process dies. After the restart:
+the delivery is made again within seconds (same `webhook-id`), not after the queue's 180 s visibility
+timeout; once the CRM's 200 is recorded it is never sent again; and the session's lease is taken back
+at once (its holder provably gone), so it is connected again and sends within seconds, not after the
+30 s shard and 120 s session leases. (A key whose send died with the process:
+tests/functions/test_idempotency_after_crash.py.)
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.crm_receiver import HANG, crm_receiver
+from tests.support.serve import Server, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ENV = {
+    "WAGATE_SANDBOX_QR_FIRST_SECONDS": "30",
+    "WAGATE_SANDBOX_DELIVERED_SECONDS": "0.2",
+    "WAGATE_SANDBOX_READ_SECONDS": "0.4",
+    "WAGATE_SANDBOX_AUTO_REPLY": "false",
+    "WAGATE_WEBHOOKS_ALLOW_HTTP": "true",
+    "WAGATE_WEBHOOKS_ALLOW_PRIVATE": "true",
+}
+
+
+def test_kill_9_then_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with crm_receiver(hang_seconds=20) as crm:
+        first = Server(data, env=ENV).start()
+        try:
+            key = first.create_tenant()
+            with first.client(key) as http:
+                session = http.post("/v1/sessions", json={"name": "Ventas", "provider": "sandbox"}).json()
+                sid = session["id"]
+                wait_for(lambda: http.get(f"/v1/sessions/{sid}").json()["status"] == "qr")
+                http.post(f"/v1/sandbox/sessions/{sid}/scan")
+                wait_for(lambda: http.get(f"/v1/sessions/{sid}").json()["status"] == "connected")
+                hook = http.post(
+                    "/v1/webhooks", json={"url": crm.url("/crm"), "events": ["incoming_message"]}
+                )
+                assert hook.status_code == 201, hook.text
+                crm.secret("/crm", hook.json()["secret"])
+                crm.script("/crm", HANG)  # the first attempt: the CRM holds it, the process dies meanwhile
+                reply = {"contact": "+15550100001", "text": "¿Tienen turno mañana?"}
+                assert http.post(f"/v1/sandbox/sessions/{sid}/reply", json=reply).status_code == 202
+                assert wait_for(lambda: len(crm.at("/crm")) == 1, 20)  # arrived, not answered
+        finally:
+            first.stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        with Server(data, env=ENV) as second, second.client(key) as http:
+            assert crm.wait_for(lambda: len(crm.delivered("/crm")) == 1, timeout=30), crm.at("/crm")
+            redelivered_after = time.monotonic() - killed_at
+            hung, again = crm.at("/crm")
+            assert again.webhook_id == hung.webhook_id and again.json == hung.json
+            assert crm.problems() == []
+
+            connected = wait_for(lambda: http.get(f"/v1/sessions/{sid}").json()["status"] == "connected", 15)
+            assert connected
+            reconnected_after = time.monotonic() - killed_at
+            sent = http.post(
+                "/v1/messages",
+                json={"session_id": sid, "to": "+15550100001", "text": "Sí, a las 10"},
+                headers={"Idempotency-Key": "after-restart-1"},
+            )
+            assert sent.status_code == 202, sent.text
+            message_id = sent.json()["id"]
+            assert wait_for(
+                lambda: (
+                    http.get(f"/v1/messages/{message_id}").json()["status"] in ("sent", "delivered", "read")
+                ),
+                10,
+            )
+            [delivery] = http.get(f"/v1/webhooks/{hook.json()['id']}/deliveries").json()["items"]
+            assert delivery["status"] == "delivered"
+            time.sleep(2)  # nothing more may arrive: the recorded 200 ends the delivery
+            assert len(crm.at("/crm")) == 2
+    print(f"redelivered {redelivered_after:.1f} s and reconnected {reconnected_after:.1f} s after the kill")
+    # Waiting for the timeouts would take 180 s (webhooks queue visibility) and 30-120 s (leases).
+    assert redelivered_after < 20 and reconnected_after < 20
