@@ -269,7 +269,12 @@ class SessionRunner:
     def _report_end(self, outcome: Exit) -> None:
         log.warning("%s stopped for good: %s (%s)", self.session.label, outcome.reason, outcome.detail)
         if outcome.reason is ExitReason.REPLACED:
-            return  # another socket (connector) has the session: it reports from now on
+            # Another socket took the device over. If it is another connector, it holds a newer lease and
+            # its events carry a higher fence, so this report is dropped as stale; if it is anything else
+            # (a copied key, another client), the session really is down here and must not stay
+            # `connected`.
+            self.publish_event(Disconnected(outcome.reason.value, retry_in=None, detail=outcome.detail))
+            return
         if outcome.logged_out:
             self.publish_event(LoggedOut(outcome.detail or outcome.reason.value))
         elif outcome.reason is ExitReason.QR_TIMEOUT:

@@ -143,3 +143,39 @@ def test_a_session_whose_lease_is_taken_closes_its_socket_and_goes_quiet(world: 
 def _socket_closed(world: World, session: str) -> bool:
     records = [r for r in read_journal(world.journal) if r["session"].endswith(session)]
     return bool(records) and records[-1]["op"] == "close"
+
+
+def test_a_session_replaced_by_a_socket_outside_wagate_is_reported_down_not_left_connected(
+    world: World,
+) -> None:
+    """WhatsApp says another socket took the device (440/conflict). No other connector holds the lease, so
+    nobody else will report: the runner says the session is down (reason `replaced`, no retry)."""
+    session = world.add_session()
+    replaced_once = {session: 1}
+    config = world.config()
+    network = SandboxNetwork(world.journal, poll_seconds=0.1)
+
+    class ReplacedEngine(SandboxEngine):
+        async def run(self) -> Exit:
+            if replaced_once.get(self.session.session_id, 0) > 0:
+                replaced_once[self.session.session_id] -= 1
+                return Exit.replaced("another connection for this device took over (conflict)")
+            return await super().run()
+
+    def build(info: SessionInfo, keys: KeyStore, emit: Emit) -> Engine:
+        return ReplacedEngine(info, keys, emit, network=network, settings=config.sandbox, clock=world.clock)
+
+    catalog = EngineCatalog({"sandbox": build}, closers=[network.close])
+
+    async def scenario() -> None:
+        connector = Connector(world, config, owner_id="c1", engines=catalog)
+        await connector.start()
+        try:
+            world.command(CommandType.CONNECT, session)
+            [lost] = await world.events.wait_for(session, EventType.CONNECTION_LOST)
+            assert lost.data["reason"] == "replaced" and lost.data["retry_in"] is None
+            assert "took over" in lost.data["detail"]
+        finally:
+            await connector.stop()
+
+    asyncio.run(scenario())

@@ -2,7 +2,8 @@
 
     <stream:error code="515"/>                              restart (right after pairing): Retry.NOW
     <stream:error code="401"><conflict type="device_removed"/>   unlinked on the phone: logged out
-                                                             (a bare 401 too)
+    <stream:error code="401"/> without device_removed         transient (whatsmeow logs out only on
+                                                             device_removed; wiping keys is for good)
     <stream:error><conflict type="replaced"/>  (or code 440)     another socket took over: Retry.NEVER
     <stream:error code="408"/> while pairing                 the QR codes expired unscanned
     <stream:error code="503"/>, anything else                transient: backoff
@@ -39,8 +40,10 @@ def exit_for_stream_error(node: Node, *, pairing: bool) -> Exit:
     detail = f"stream error {code if code is not None else '-'} {first or ''}".rstrip()
     if code == RESTART_REQUIRED:
         return Exit.restart("the edge asked for a restart (515)")
-    if conflict_type == "device_removed" or code == 401:
+    if conflict_type == "device_removed":
         return Exit.logged_out_("this device was removed on the phone (stream error 401)")
+    if code == 401:
+        return Exit.lost("stream error 401 without device_removed: reconnecting (keys kept)")
     if conflict_type == "replaced" or code == 440 or (conflict is not None and code is None):
         return Exit.replaced("another connection for this device took over (conflict)")
     if pairing and code == 408:

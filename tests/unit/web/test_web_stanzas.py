@@ -36,7 +36,12 @@ DEVICE_REMOVED = Node("conflict", {"type": "device_removed"})
     [
         (Node("stream:error", {"code": "515"}), False, ExitReason.RESTART_REQUIRED, Retry.NOW),
         (Node("stream:error", {"code": "401"}, [DEVICE_REMOVED]), False, ExitReason.LOGGED_OUT, Retry.NEVER),
-        (Node("stream:error", {"code": "401"}), False, ExitReason.LOGGED_OUT, Retry.NEVER),
+        (
+            Node("stream:error", {"code": "401"}),
+            False,
+            ExitReason.CONNECTION_LOST,
+            Retry.BACKOFF,
+        ),  # keys kept
         (Node("stream:error", {}, [CONFLICT_REPLACED]), False, ExitReason.REPLACED, Retry.NEVER),
         (Node("stream:error", {"code": "440"}), False, ExitReason.REPLACED, Retry.NEVER),
         (Node("stream:error", {"code": "408"}), True, ExitReason.QR_TIMEOUT, Retry.NEVER),
