@@ -5,10 +5,10 @@ The bucket is one row per number (its key: store/keys.py) holding `tat`: the "th
 Each send reserves the next slot with one atomic ADD of the interval to `tat` (no read-modify-write, so
 concurrent Lambdas never lose a reservation); when the bucket has been full (tat in the past) it is reset
 to now with a conditional put. A send may go at `tat - burst × interval`; before that it waits. The rate
-and burst are the connector's `Pacing` settings (wagate.domain.pacing) with Cloud API defaults — 4800/min
-(80/s, Meta's default throughput) and a burst of 80, no jitter and no typing, which the connector's
-`connector/pacing.py` also uses for Cloud numbers — under the session's own `pacing` overrides. A tenant's
-overrides are not applied: they are anti-ban pacing for linked phones, and Meta meters Cloud numbers itself.
+and burst are the `Pacing` model's (wagate.domain.pacing) with Cloud API defaults — 4800/min
+(80/s, Meta's default throughput) and a burst of 80, no jitter and no typing — under the session's own
+`pacing` overrides. A tenant's overrides are not applied: they are anti-ban pacing for linked phones, and
+Meta meters Cloud numbers itself.
 """
 
 from __future__ import annotations
