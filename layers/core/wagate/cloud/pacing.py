@@ -1,7 +1,7 @@
 """Per-number pacing of Cloud API sends, shared by every Lambda: a token bucket kept in the Table (GCRA).
 
-The bucket is one row per number (its key: store/keys.py) holding `tat`: the "theoretical arrival time"
-(epoch seconds) at which the number's bucket is full again; TTL an hour after the last send.
+The bucket is one row per number (store/pacing.py `CloudPaceBuckets`) holding `tat`: the "theoretical
+arrival time" (epoch seconds) at which the number's bucket is full again; TTL an hour after the last send.
 Each send reserves the next slot with one atomic ADD of the interval to `tat` (no read-modify-write, so
 concurrent Lambdas never lose a reservation); when the bucket has been full (tat in the past) it is reset
 to now with a conditional put. A send may go at `tat - burst × interval`; before that it waits. The rate
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wagate.conditions import Attr, item_absent
-from wagate.domain.errors import ConflictError
 from wagate.domain.pacing import Pacing, PacingOverrides, merge_leniently
 from wagate.ports import Table
-from wagate.store import keys
+from wagate.store.pacing import CloudPaceBuckets
 
 CLOUD_PACING = Pacing(
     rate_per_minute=4800.0,
@@ -46,24 +44,5 @@ def reserve(table: Table, tenant_id: str, session_id: str, pacing: Pacing, now: 
         return 0.0
     interval = 60.0 / pacing.rate_per_minute
     horizon = pacing.burst * interval
-    pk, sk = keys.cloud_pace(tenant_id, session_id)
-    expires = int(now) + TTL_SECONDS
-    for _ in range(5):
-        try:
-            # The bucket is not full: take the slot after the last one reserved.
-            item = table.update(
-                pk, sk, add={"tat": interval}, set={"expires_at": expires}, condition=Attr("tat").ge(now)
-            )
-            tat = float(item["tat"])
-        except ConflictError:
-            try:
-                # It is full (or new): start again from now.
-                table.put(
-                    {"pk": pk, "sk": sk, "tat": now + interval, "expires_at": expires},
-                    condition=item_absent() | Attr("tat").lt(now),
-                )
-                tat = now + interval
-            except ConflictError:
-                continue  # another send moved it past now meanwhile: take the ADD path
-        return max(0.0, tat - horizon - now)
-    raise ConflictError("the pacing bucket kept changing; retry", code="busy")
+    tat = CloudPaceBuckets(table).reserve(tenant_id, session_id, interval=interval, now=now, ttl=TTL_SECONDS)
+    return max(0.0, tat - horizon - now)
