@@ -40,7 +40,6 @@ from wagate.services.webhook_deliveries import (
     DeliveryStore,
     message,
     parse_message,
-    status_index,
 )
 from wagate.services.webhooks import WebhookService
 
@@ -127,9 +126,8 @@ class AttemptRunner:
             unclaimed = unclaimed | Attr("claimed_until").eq(item["claimed_until"])
             logger.warning("taking over an attempt whose process is gone", extra={"attempt": attempt})
         try:
-            self.table.update(
-                str(item["pk"]),
-                str(item["sk"]),
+            self.store.rows.update(
+                item,
                 set={"claimed_until": now + CLAIM_SECONDS, **process_liveness.current().attributes()},
                 condition=Attr("status").eq(DeliveryStatus.PENDING.value)
                 & Attr("attempt_count").eq(attempt - 1)
@@ -160,8 +158,7 @@ class AttemptRunner:
         attempts = [*(item.get("attempts") or []), record.model_dump(mode="json")][-MAX_ATTEMPTS_KEPT:]
         finished = self.clock.now()  # a retry waits its delay after the attempt ended (a timeout took 5 s)
         changes: dict[str, Any] = {
-            "status": status.value,
-            "gsi1pk": status_index(str(item["tenant_id"]), str(item["webhook_id"]), status),
+            **self.store.rows.status_fields(str(item["tenant_id"]), str(item["webhook_id"]), status),
             "attempt_count": attempt,
             "attempts": attempts,
             "next_attempt_at": None if delay is None else finished + delay,
@@ -173,9 +170,8 @@ class AttemptRunner:
         if status == DeliveryStatus.FAILED and not final:
             changes["exhausted"] = True  # every attempt of the schedule used: this one is dead-lettered
         try:
-            updated = self.table.update(
-                str(item["pk"]),
-                str(item["sk"]),
+            updated = self.store.rows.update(
+                item,
                 set=changes,
                 remove=remove,
                 condition=Attr("status").eq(DeliveryStatus.PENDING.value)

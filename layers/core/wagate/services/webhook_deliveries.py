@@ -16,29 +16,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wagate.conditions import Attr, SortKey, item_absent
+from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook, delivery_id, delivery_id_floor
 from wagate.observability import logger
 from wagate.ports import Clock, Item, OutgoingMessage, Queues, Table
 from wagate.queue_rules import MAX_BATCH, MAX_DELAY_SECONDS
-from wagate.store import keys
+from wagate.store.crm_webhooks import DeliveryRepository, to_delivery
 
 QUEUE = "WebhooksQueue"
 DLQ = "WebhooksDlq"
 RETENTION_SECONDS = 30 * 24 * 3600
 MAX_ATTEMPTS_KEPT = 50
-_FIELDS = set(Delivery.model_fields)
-
-
-def status_index(tenant_id: str, webhook_id: str, status: DeliveryStatus | str) -> str:
-    """gsi1pk of a webhook's deliveries in one status."""
-    return keys.deliveries_by_status_index(tenant_id, webhook_id, status)
-
-
-def to_delivery(item: Item) -> Delivery:
-    fields = {k: v for k, v in item.items() if k in _FIELDS}
-    return Delivery.model_validate({**fields, "payload": json.loads(str(item["body"]))})
 
 
 def message(
@@ -66,6 +55,7 @@ class DeliveryStore:
         self.table = table
         self.queues = queues
         self.clock = clock
+        self.rows = DeliveryRepository(table)
 
     def create(
         self, webhooks: Sequence[Webhook], payload: Mapping[str, Any], *, at: float, origin: Sequence[str]
@@ -81,12 +71,7 @@ class DeliveryStore:
         messages: list[dict[str, Any]] = []
         for webhook in webhooks:
             ident = delivery_id(at, webhook.tenant_id, webhook.id, *origin)
-            pk, sk = keys.delivery(webhook.tenant_id, webhook.id, ident)
-            item: Item = {
-                "pk": pk,
-                "sk": sk,
-                "gsi1pk": status_index(webhook.tenant_id, webhook.id, DeliveryStatus.PENDING),
-                "gsi1sk": ident,
+            fields: Item = {
                 "id": ident,
                 "tenant_id": webhook.tenant_id,
                 "webhook_id": webhook.id,
@@ -100,10 +85,8 @@ class DeliveryStore:
                 "updated_at": now,
                 "expires_at": int(now + RETENTION_SECONDS),
             }
-            try:
-                self.table.put(item, condition=item_absent())
-            except ConflictError:
-                found = self.table.get(item["pk"], item["sk"])
+            if not self.rows.add(webhook.tenant_id, webhook.id, ident, fields):
+                found = self.rows.row(webhook.tenant_id, webhook.id, ident)
                 if found is None or found["status"] != DeliveryStatus.PENDING or found["attempt_count"]:
                     continue
             messages.append(message(webhook.tenant_id, webhook.id, ident, 1, now))
@@ -134,7 +117,7 @@ class DeliveryStore:
         self.queues.get(DLQ).send(json.dumps(body))
 
     def get_item(self, tenant_id: str, webhook_id: str, ident: str) -> Item:
-        item = self.table.get(*keys.delivery(tenant_id, webhook_id, ident))
+        item = self.rows.row(tenant_id, webhook_id, ident)
         if item is None:
             raise NotFound(
                 f"no delivery {ident} for webhook {webhook_id}; list them with "
@@ -153,23 +136,8 @@ class DeliveryStore:
         cursor: str | None = None,
     ) -> tuple[list[Delivery], str | None]:
         """Newest first; with `status`, through the status index, so every page is full."""
-        if status is None:
-            page = self.table.query(
-                keys.deliveries_partition(tenant_id, webhook_id),
-                sk=SortKey.prefix(keys.DELIVERY_PREFIX),
-                forward=False,
-                limit=limit,
-                cursor=cursor,
-            )
-        else:
-            page = self.table.query(
-                status_index(tenant_id, webhook_id, status),
-                index="gsi1",
-                forward=False,
-                limit=limit,
-                cursor=cursor,
-            )
-        return [to_delivery(item) for item in page.items], page.cursor
+        items, next_cursor = self.rows.page(tenant_id, webhook_id, status=status, limit=limit, cursor=cursor)
+        return [to_delivery(item) for item in items], next_cursor
 
     def replay(self, webhook: Webhook, ident: str) -> Delivery:
         """Send a finished delivery once more, now, with the same `webhook-id`. Raises NotFound,
@@ -189,32 +157,32 @@ class DeliveryStore:
         """Replay up to `limit` failed deliveries of events since `since`, oldest first. Returns how many
         were replayed and whether more remain (call again: the replayed ones have left `failed`)."""
         _require_enabled(webhook)
-        page = self.table.query(
-            status_index(webhook.tenant_id, webhook.id, DeliveryStatus.FAILED),
-            index="gsi1",
-            sk=SortKey.ge(delivery_id_floor(since)),
+        items, more = self.rows.page(
+            webhook.tenant_id,
+            webhook.id,
+            status=DeliveryStatus.FAILED,
+            since_id=delivery_id_floor(since),
+            forward=True,
             limit=limit,
         )
         replayed = 0
-        for item in page.items:
+        for item in items:
             try:
                 self._replay(item)
                 replayed += 1
             except ConflictError:
                 continue  # replayed meanwhile by someone else
-        return replayed, page.cursor is not None
+        return replayed, more is not None
 
     def _replay(self, item: Item) -> Delivery:
         now = self.clock.now()
         tenant_id, webhook_id = str(item["tenant_id"]), str(item["webhook_id"])
         attempt = int(item["attempt_count"]) + 1
         try:
-            updated = self.table.update(
-                str(item["pk"]),
-                str(item["sk"]),
+            updated = self.rows.update(
+                item,
                 set={
-                    "status": DeliveryStatus.PENDING.value,
-                    "gsi1pk": status_index(tenant_id, webhook_id, DeliveryStatus.PENDING),
+                    **self.rows.status_fields(tenant_id, webhook_id, DeliveryStatus.PENDING),
                     "next_attempt_at": now,
                     "final": True,  # a replay is one attempt: no retries, no dead letter
                     "updated_at": now,

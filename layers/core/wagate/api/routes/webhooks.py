@@ -19,8 +19,9 @@ from wagate.api.auth import require
 from wagate.domain.tenants import Principal, Scope
 from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.services import webhooks
-from wagate.services.webhook_deliveries import DeliveryStore, to_delivery
+from wagate.services.webhook_deliveries import DeliveryStore
 from wagate.services.webhooks import NewWebhook, WebhookChanges, WebhookService
+from wagate.store.crm_webhooks import to_delivery
 from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
