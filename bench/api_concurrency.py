@@ -6,6 +6,9 @@ connections each send `POST /v1/messages` (own `Idempotency-Key`, as a CRM worke
 other for a fixed time. Latency is timed per request from write to the end of the answer; accepted/s
 counts 202s only. The client is a minimal HTTP/1.1 writer/reader on asyncio streams so it costs little of
 the machine's CPU, but it runs on the same box (the figures include it). Bounded: `--seconds` per level.
+It also prints the server's CPU time per request (Linux /proc: the whole process, connector included)
+and the machine's load average, because on a shared 2-core box other work moves the latency figures
+far more than the server's own cost does.
 Run:
     python bench/api_concurrency.py [--seconds 10] [--clients 4,16]
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +38,11 @@ TARGET_RATE = 300.0
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pair_sandbox_session(server: Server, key: str) -> str:
@@ -114,15 +123,19 @@ def main() -> None:
         # Warm-up at the highest level: imports, the resolver's containers, SQLite pages.
         asyncio.run(closed_loop(server.port, key, session_id, max(levels), args.warmup))
         for clients in levels:
+            load = Path("/proc/loadavg").read_text().split()[0]
+            cpu_before = cpu_seconds(server.process.pid)
             ms, statuses, elapsed = asyncio.run(
                 closed_loop(server.port, key, session_id, clients, args.seconds)
             )
+            cpu_ms = (cpu_seconds(server.process.pid) - cpu_before) * 1000 / max(1, len(ms))
             accepted = statuses.get(202, 0) / elapsed
             p50, p99 = percentile(ms, 0.50), percentile(ms, 0.99)
             figures[clients] = (p50, p99, accepted)
             print(
                 f"{clients:>2} clients: {len(ms)} requests in {elapsed:.1f} s, statuses {dict(statuses)}; "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(ms):.1f} ms; {accepted:.0f} accepted/s"
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(ms):.1f} ms; {accepted:.0f} accepted/s; "
+                f"server CPU {cpu_ms:.2f} ms/request; load average {load}"
             )
     first = levels[0]
     p50, p99, accepted = figures[first]
