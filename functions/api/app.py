@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wagate.api.resolver import build_resolver
-from wagate.observability import logger, metrics, traced
+from wagate.observability import flushes_metrics, logger, metrics, traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,7 +16,7 @@ app = build_resolver()
 
 
 @logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
-@metrics.log_metrics
+@flushes_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda", {}).get("tenant_id")

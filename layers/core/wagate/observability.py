@@ -19,6 +19,7 @@ metrics = Metrics(namespace="wagate", service="wagate")
 
 _tracer: Tracer | None = None
 _tracer_lock = threading.Lock()
+_flush_lock = threading.Lock()
 
 
 def tracer() -> Tracer:
@@ -51,5 +52,26 @@ def traced(handler: Handler) -> Handler:
         if captured is None:  # a race only builds the same wrapper twice
             captured = tracer().capture_lambda_handler(handler)
         return captured(event, context)
+
+    return cast("Handler", invoke)
+
+
+def flushes_metrics(handler: Handler) -> Handler:
+    """`Metrics.log_metrics` that concurrent invocations in one process (`wagate serve`) can share.
+
+    Powertools keeps one metric set per process: a flush by one thread can empty it between another
+    thread's "is it empty?" check and its serialisation (SchemaValidationError). Flushes take turns here,
+    and an invocation whose metrics another flush already published has nothing left to do. On Lambda one
+    invocation runs per process at a time, so the lock is never contended.
+    """
+
+    @functools.wraps(handler)
+    def invoke(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            with _flush_lock:
+                if metrics.metric_set:
+                    metrics.flush_metrics()
 
     return cast("Handler", invoke)
