@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from tests.fakes.graph import VALID_TOKEN, FakeGraph
 from tests.fakes.push import RecordingPush
@@ -112,9 +111,11 @@ def test_graph_down_during_the_check_retries(
 ) -> None:
     _, session = create_cloud(call, key)
     graph.break_next(httpx.ConnectError("down"))
-    with pytest.raises(BatchProcessingError):  # the whole batch failed: SQS redelivers it
-        run_cloud_queue(functions, rounds=1)
-    assert session_of(call, key, session["id"])["status"] == "pending"
+    run_cloud_queue(functions, rounds=1)  # the check goes back to the queue with a backoff
+    seen = session_of(call, key, session["id"])  # and the session says why it waits
+    assert seen["status"] == "connecting" and seen["status_reason"] == "graph_unreachable"
+    assert "Graph could not be reached (network): " in seen["status_detail"]
+    # (test_cloud_reachability.py: the retries, their end, and POST /connect)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,14 @@ class ConnectorSettings(BaseModel):
         60, ge=2, le=43_200, description="visibility of a held command (renewed while it is held)"
     )
     command_max_in_flight: int = Field(2000, ge=10, le=20_000, description="commands held, per shard")
-    send_tries: int = Field(3, ge=1, le=20, description="tries of a transient send failure before `failed`")
+    # One retry budget for every provider: the connector's sends and the Cloud Lambda's (and its token check).
+    send_tries: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="tries of a transient failure before `failed`: sends of every provider (web, sandbox, "
+        "cloud) and a Cloud session's token check",
+    )
     send_retry_base_seconds: float = Field(2.0, ge=0, description="wait before the second try (doubling)")
     send_retry_cap_seconds: float = Field(60.0, ge=0, description="the longest wait between tries")
     send_timeout_seconds: float = Field(30.0, gt=0, description="one try of a send")

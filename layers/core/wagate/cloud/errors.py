@@ -20,6 +20,7 @@ reason whether Meta refused the request or reported the failure later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,16 @@ class NeedsAttention(CloudApiError):
 
 class TokenInvalid(NeedsAttention):
     code = "token_invalid"
+
+
+# What can travel in an Authorization header, and what Meta's tokens and secrets are made of.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def token_usable(token: str) -> bool:
+    """Whether a token (or app secret, verify token) is visible ASCII only: no spaces, line breaks,
+    control characters or anything beyond ASCII (a pasted '…')."""
+    return _TOKEN.fullmatch(token) is not None
 
 
 class PermissionDenied(NeedsAttention):

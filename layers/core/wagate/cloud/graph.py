@@ -9,6 +9,8 @@ client on an `httpx.MockTransport`. Request bodies are built by `payloads`; erro
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +18,16 @@ from typing import Any
 import httpx
 
 from wagate.cloud import payloads
-from wagate.cloud.errors import CloudApiError, GraphUnavailable, OutcomeUnknown, classify, from_graph
+from wagate.cloud.errors import (
+    CloudApiError,
+    GraphUnavailable,
+    OutcomeUnknown,
+    TokenInvalid,
+    classify,
+    from_graph,
+    token_usable,
+)
+from wagate.observability import logger
 from wagate.ports import Accepted, MediaInfo, PhoneNumber
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -24,6 +35,65 @@ DEFAULT_VERSION = "v25.0"
 PHONE_FIELDS = "display_phone_number,verified_name,quality_rating"
 # No connection was made: the request never reached Meta, so even a send is safe to retry.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Why a Graph call got no answer, for logs and the session's status detail: `refused`, `dns`,
+    `tls`, `timeout`, `reset` or `network`. httpx wraps the OS error: the cause chain says which."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return "dns"
+        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+            return "tls"
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return "reset"
+        if isinstance(cause, TimeoutError | socket.timeout):
+            return "timeout"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).lower()
+    for needle, kind in _KIND_WORDS:
+        if needle in text:
+            return kind
+    return "network"
+
+
+_KIND_WORDS = (
+    ("name or service not known", "dns"),
+    ("nodename nor servname", "dns"),
+    ("temporary failure in name resolution", "dns"),
+    ("getaddrinfo", "dns"),
+    ("ssl", "tls"),
+    ("certificate", "tls"),
+    ("connection refused", "refused"),
+    ("errno 111", "refused"),
+    ("timed out", "timeout"),
+    ("connection reset", "reset"),
+)
+
+
+def _said(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__)[:300]
+
+
+def _log(method: str, path: str, kind: str, detail: str, *, code: str | None = None) -> None:
+    """Every failed Graph call, with its kind (never the token: it is only in the header)."""
+    logger.warning(
+        "graph call failed",
+        extra={
+            "method": method,
+            "path": path.split("?")[0],
+            "kind": kind,
+            "code": code,
+            "detail": detail[:300],
+        },
+    )
 
 
 def parse_phone_number(body: Mapping[str, Any]) -> PhoneNumber:
@@ -123,17 +193,35 @@ class GraphApi:
 
         Raises GraphUnavailable (no connection: nothing was sent), OutcomeUnknown (sent, no answer),
         or the CloudApiError subclass of Graph's error code."""
+        if not token_usable(token):
+            # httpx could not even put it in a header: nothing is sent, and retrying cannot help
+            raise TokenInvalid(
+                "the access token has characters no Meta token has (non-ASCII, spaces or control "
+                "characters, e.g. a '…' from a shortened copy); Meta was not contacted: give the session "
+                "the whole token",
+                code="token_invalid",
+            )
         headers = {"Authorization": f"Bearer {token}"}
         try:
             response = self._http().request(
                 method, path.lstrip("/"), json=body, params=params, headers=headers
             )
         except _NOT_SENT as exc:
-            raise GraphUnavailable(f"cannot reach Graph: {type(exc).__name__}") from exc
+            kind = failure_kind(exc)
+            _log(method, path, kind, str(exc))
+            raise GraphUnavailable(
+                f"cannot reach Graph ({kind}): {_said(exc)}", details={"kind": kind}
+            ) from exc
         except httpx.TransportError as exc:
-            raise OutcomeUnknown(f"Graph did not answer: {type(exc).__name__}") from exc
+            kind = failure_kind(exc)
+            _log(method, path, kind, str(exc))
+            raise OutcomeUnknown(
+                f"Graph did not answer ({kind}): {_said(exc)}", details={"kind": kind}
+            ) from exc
         if not response.is_success:
-            raise error_from_response(response.status_code, response.content)
+            error = error_from_response(response.status_code, response.content)
+            _log(method, path, f"http_{response.status_code}", error.message, code=error.code)
+            raise error
         try:
             decoded = response.json()
         except ValueError as exc:

@@ -10,7 +10,8 @@ A send:
                           session-level (token, permission, account): the message fails AND the session
                             goes `failed` with that reason (it needs a person)
                           transient (rate limit, 5xx, no connection): failures + 1 on the claim, back to
-                            the queue after a backoff (rate limits wait longer); failed after MAX_TRIES
+                            the queue after a backoff (rate limits wait longer); failed after
+                            WAGATE_SEND_TRIES (the connector's setting too)
                           no answer (sent, answer lost): failed `outcome_unknown`, retryable — a re-send
                             could reach the customer twice, so the CRM decides
 Redelivery of our own claim: retried if every earlier try recorded its failure; otherwise that try's
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from wagate.wiring import Deps
 
 MAX_INLINE_WAIT = 1.0  # longer waits go back to the queue: a Lambda should not sleep through its timeout
-MAX_TRIES = 5
 MAX_DELAY = 900  # SQS's DelaySeconds limit
 _MEDIA_KINDS = {"image": "image", "video": "video", "audio": "audio"}
 
@@ -56,6 +56,7 @@ class CloudCommands:
         self.d = d
         self.graph = graph
         self.sleep = sleep
+        self.tries = d.settings.connector.send_tries  # one setting for every provider (WAGATE_SEND_TRIES)
         self.sessions = SessionService(
             d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
         )
@@ -71,10 +72,7 @@ class CloudCommands:
         elif command.type == CommandType.MARK_READ:
             self._mark_read(command)
         elif command.type == CommandType.CONNECT:
-            try:
-                self._apply(self.cloud.check(self.graph, command.tenant_id, command.session_id))
-            except NotFound:
-                logger.info("token check of a session without credentials skipped")
+            self._check(command)
         elif command.type == CommandType.LOGOUT and command.data.get("deleted"):
             self.cloud.forget(command.tenant_id, command.session_id)
         elif command.type in (CommandType.DISCONNECT, CommandType.LOGOUT):
@@ -83,6 +81,54 @@ class CloudCommands:
             self._event(command, kind, {"status": status, "reason": "by_request"})
         else:
             logger.info("command not used by cloud sessions dropped", extra={"command": command.type})
+
+    # ---- token check --------------------------------------------------------------------------------
+
+    def _check(self, command: Command) -> None:
+        """The token check. When Graph cannot be reached the session says so (`connecting`, reason
+        `graph_unreachable`, the failure's kind in `status_detail`) and the check is tried again with
+        backoff; after `send_tries` tries the session is `failed` with that reason, and POST
+        /v1/sessions/{id}/connect starts the checks again."""
+        try:
+            event = self.cloud.check(self.graph, command.tenant_id, command.session_id)
+        except NotFound:
+            logger.info("token check of a session without credentials skipped")
+            return
+        except CloudApiError as exc:  # check() raises only transient errors
+            self._check_later(command, exc)
+            return
+        self._apply(event)
+
+    def _check_later(self, command: Command, error: CloudApiError) -> None:
+        tries = int(command.data.get("try") or 1)
+        kind = (
+            str((error.details or {}).get("kind") or error.code)
+            if isinstance(error.details, dict)
+            else error.code
+        )
+        connect = f"POST /v1/sessions/{command.session_id}/connect"
+        if tries >= self.tries:
+            detail = (
+                f"Graph could not be reached in {tries} tries ({kind}): {error.message}; retry with {connect}"
+            )
+            data = {
+                "status": "failed",
+                "reason": "graph_unreachable",
+                "detail": detail,
+                "needs_attention": True,
+            }
+            self._event(command, EventType.SESSION_FAILED, data)
+            return
+        base = 30.0 if isinstance(error, RateLimited) else 5.0
+        delay = min(MAX_DELAY, base * 2 ** (tries - 1)) * random.uniform(1.0, 1.25)
+        detail = (
+            f"Graph could not be reached ({kind}): {error.message}; "
+            f"try {tries + 1} of {self.tries} in {delay:.0f} s"
+        )
+        data = {"status": "connecting", "reason": "graph_unreachable", "detail": detail}
+        self._event(command, EventType.SESSION_STATUS, data)
+        later = command.model_copy(update={"data": {**command.data, "try": tries + 1}})
+        self._later(later, delay, slot_at=None)
 
     # ---- send ---------------------------------------------------------------------------------------
 
@@ -156,7 +202,7 @@ class CloudCommands:
         failures = _record_failure(self.messages, row, command.id, error, self.d.clock.now())
         if failures is None:
             return  # the claim is no longer ours: whoever holds it finishes the message
-        if failures >= MAX_TRIES:
+        if failures >= self.tries:
             self._failed(command, error.code, f"{error.message} (after {failures} tries)", retryable=True)
             return
         base = 30.0 if isinstance(error, RateLimited) else 5.0

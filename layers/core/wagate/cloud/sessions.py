@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from wagate.cloud.errors import CloudApiError
+from wagate.cloud.errors import CloudApiError, token_usable
 from wagate.conditions import Attr, Condition, item_absent
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import EventType, SessionEvent
@@ -33,21 +33,37 @@ if TYPE_CHECKING:
     from wagate.cloud.graph import GraphApi
 
 GraphId = Annotated[str, Field(pattern=r"^\d{5,30}$", description="A numeric Meta id")]
+
+
+def _visible_ascii(value: SecretStr) -> SecretStr:
+    """Meta's tokens and secrets are visible ASCII: a pasted '…' (a shortened copy), a space or a line
+    break would be accepted and then fail every call. Refused here, naming the field."""
+    if not token_usable(value.get_secret_value()):
+        raise ValueError(
+            "must be exactly as Meta shows it: visible ASCII characters only, no spaces, line breaks or "
+            "'…' (copy the whole value, not a shortened one)"
+        )
+    return value
+
+
 AccessToken = Annotated[
     SecretStr,
     Field(
         min_length=20,
         max_length=4096,
-        description="A Meta system user token; stored encrypted, never returned",
+        description="A Meta system user token (visible ASCII); stored encrypted, never returned",
     ),
+    AfterValidator(_visible_ascii),
 ]
 AppSecret = Annotated[
     SecretStr,
     Field(min_length=16, max_length=256, description="The Meta app's secret: checks webhook signatures"),
+    AfterValidator(_visible_ascii),
 ]
 VerifyToken = Annotated[
     SecretStr,
     Field(min_length=8, max_length=256, description="What Meta sends as hub.verify_token when subscribing"),
+    AfterValidator(_visible_ascii),
 ]
 _CACHE_LIMIT = 4096
 
