@@ -207,7 +207,7 @@ def session_of(call: ApiCaller, key: str, session_id: str) -> dict[str, Any]:
 def test_an_unreachable_graph_is_said_on_the_session_and_retried(
     call: ApiCaller, key: str, functions: dict[str, Any], local_deps: wiring.Deps
 ) -> None:
-    deps = settings(local_deps, send_tries=2)
+    deps = settings(local_deps, connector=local_deps.settings.connector.model_copy(update={"send_tries": 2}))
     deps.graph_api = GraphApi(base_url=f"http://127.0.0.1:{closed_port()}", timeout=2)
     session = create_cloud(call, key)[1]
     run_cloud_queue(functions)
