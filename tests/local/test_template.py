@@ -98,7 +98,7 @@ def test_schedules_queues_and_subscriptions(gateway_template: Template) -> None:
 def test_the_products_template_loads() -> None:
     template = load_template(ROOT / "template.yaml")
     routes = {r.route_key: r for r in template.http_routes}
-    assert routes["GET /health"].authorizer is None
+    assert routes["ANY /health"].authorizer is None
     for function in template.functions.values():
         assert (function.code_dir / "app.py").is_file(), function.logical_id
     for queue in template.queues.values():

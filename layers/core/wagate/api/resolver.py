@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from wagate import __version__
-from wagate.api import errors, hygiene
+from wagate.api import contract, errors, hygiene
 from wagate.api.routes import (
     conversations,
     groups,
@@ -142,6 +142,14 @@ class WagateResolver(APIGatewayHttpResolver):
         finally:
             _REQUEST.reset(token)
 
+    def get_openapi_schema(self, **options: Any) -> Any:
+        """Powertools' spec, told the rest of the truth (api/contract.py)."""
+        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
+        generated = super().get_openapi_schema(**options)
+        spec = generated.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return OpenAPI.model_validate(contract.finish(spec, PUBLIC_PATHS))
+
     def _route_for(self, event: Mapping[str, Any]) -> Route | None:
         """The route Powertools will pick for `event` (the same first-match rule), or None."""
         http = (event.get("requestContext") or {}).get("http") or {}
@@ -181,6 +189,8 @@ def build_resolver() -> APIGatewayHttpResolver:
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")
+    for route in app._static_routes + app._dynamic_routes:
+        contract.describe(route, public=route.path in PUBLIC_PATHS)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> Response[str]:
@@ -204,10 +214,20 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.not_found
     def not_found(error: NotFoundError) -> Response[str]:
-        path = app.current_event.path
-        return errors.error_response(
-            404, "route_not_found", f"no route {app.current_event.http_method} {path}"
+        path, method = app.current_event.path, app.current_event.http_method.upper()
+        allowed = sorted(
+            {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)} - {method}
         )
+        if allowed:  # the path exists, not with this method (RFC 9110 §15.5.6: say which ones do)
+            response = errors.error_response(
+                405,
+                "method_not_allowed",
+                f"{path} answers {', '.join(allowed)}, not {method}",
+                {"allowed": allowed},
+            )
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return errors.error_response(404, "route_not_found", f"no route {method} {path}")
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response[str]:

@@ -13,20 +13,36 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Enabled = Annotated[bool, Field(description="false turns all pacing off (benchmarks, sandbox demos)")]
+from wagate.domain.numbers import NotBoolean, NotNumber
+
+Enabled = Annotated[
+    bool, NotNumber, Field(description="false turns all pacing off (benchmarks, sandbox demos)")
+]
 RatePerMinute = Annotated[
     float,
+    NotBoolean,
     Field(gt=0, le=6000, description="Token bucket: sustained messages per minute (Cloud API: 4800 = 80/s)"),
 ]
-Burst = Annotated[int, Field(ge=1, le=1000, description="Token bucket: how many may go back to back")]
-JitterSeconds = Annotated[
-    float, Field(ge=0, le=300, description="A random gap, drawn between min and max, since the last send")
+Burst = Annotated[
+    int, NotBoolean, Field(ge=1, le=1000, description="Token bucket: how many may go back to back")
 ]
-Typing = Annotated[bool, Field(description="Show 'typing…' before a text, for a time its length makes real")]
-TypingSpeed = Annotated[float, Field(gt=0, le=100, description="Typing speed, characters per second")]
-TypingSeconds = Annotated[float, Field(ge=0, le=60, description="Bounds of the typing time, seconds")]
+JitterSeconds = Annotated[
+    float,
+    NotBoolean,
+    Field(ge=0, le=300, description="A random gap, drawn between min and max, since the last send"),
+]
+Typing = Annotated[
+    bool, NotNumber, Field(description="Show 'typing…' before a text, for a time its length makes real")
+]
+TypingSpeed = Annotated[
+    float, NotBoolean, Field(gt=0, le=100, description="Typing speed, characters per second")
+]
+TypingSeconds = Annotated[
+    float, NotBoolean, Field(ge=0, le=60, description="Bounds of the typing time, seconds")
+]
 FirstContactsPerDay = Annotated[
     int,
+    NotBoolean,
     Field(
         ge=0,
         le=100_000,

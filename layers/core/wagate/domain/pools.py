@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wagate.domain.numbers import NotBoolean
 from wagate.domain.sessions import SessionStatus
 
 PoolName = Annotated[
@@ -22,7 +23,7 @@ class PoolMember(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session_id: str = Field(min_length=1, max_length=64)
-    priority: int = Field(
+    priority: Annotated[int, NotBoolean] = Field(
         1, ge=1, le=1000, description="1 is tried first; members with equal priority share the load"
     )
 

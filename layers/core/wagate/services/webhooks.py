@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import SessionEvent
 from wagate.domain.ids import new_id
+from wagate.domain.numbers import NotNumber
 from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
 from wagate.domain.webhooks import (
     SECRET_PREFIX,
@@ -54,7 +55,7 @@ class WebhookChanges(BaseModel):
     url: WebhookUrl | None = None
     events: EventFilter | None = None
     description: Description = None
-    enabled: bool | None = None
+    enabled: Annotated[bool, NotNumber] | None = None
 
 
 def secret_context(tenant_id: str, webhook_id: str) -> dict[str, str]:

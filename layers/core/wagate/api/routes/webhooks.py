@@ -6,16 +6,17 @@ messages themselves.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from wagate.api.auth import require
+from wagate.domain.instants import Instant
+from wagate.domain.numbers import NotBoolean
 from wagate.domain.tenants import Principal, Scope
 from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.services import webhooks
@@ -47,10 +48,11 @@ class DeliveryList(BaseModel):
 
 
 class BulkReplay(BaseModel):
-    since: AwareDatetime = Field(
-        description="Replay failed deliveries of events from this time on (ISO 8601)"
+    since: Instant = Field(
+        description="Replay failed deliveries of events from this time on (ISO 8601 with an offset, or "
+        "epoch seconds)"
     )
-    limit: int = Field(100, ge=1, le=500, description="At most this many per call")
+    limit: Annotated[int, NotBoolean] = Field(100, ge=1, le=500, description="At most this many per call")
 
 
 class BulkReplayResult(BaseModel):
@@ -140,6 +142,5 @@ def replay_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> tupl
 def replay_failed(webhook_id: str, body: BulkReplay, principal: Admin) -> tuple[dict[str, Any], int]:
     """Oldest first, up to `limit` per call; `more: true` means call again."""
     webhook = service().get(principal.tenant_id, webhook_id)
-    since = body.since.astimezone(dt.UTC).timestamp()
-    replayed, more = store().replay_failed(webhook, since=since, limit=body.limit)
+    replayed, more = store().replay_failed(webhook, since=body.since, limit=body.limit)
     return BulkReplayResult(replayed=replayed, more=more).model_dump(), 202
