@@ -17,10 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 
 from tests.support.serve import Server
-
-schemathesis = pytest.importorskip("schemathesis")
 
 pytestmark = pytest.mark.e2e
 
