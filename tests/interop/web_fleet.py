@@ -85,6 +85,7 @@ async def connect_ours(
 ) -> list[OurSession]:
     """One WebEngine per device, each awaited until Connected (`concurrency` logins at a time)."""
     settings = edge.settings()
+    versions = settings.version_source()  # one per process, as web_engine_factory does
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int, device: LinkedDevice) -> OurSession:
@@ -97,7 +98,8 @@ async def connect_ours(
 
             session_id = f"ses_{index}"
             keys = await device.keys(session_id)
-            engine = WebEngine(SessionInfo("ten_bench", session_id, "web"), keys, emit, settings=settings)
+            info = SessionInfo("ten_bench", session_id, "web")
+            engine = WebEngine(info, keys, emit, settings=settings, versions=versions)
             task = asyncio.get_running_loop().create_task(engine.run())
             waiting: set[asyncio.Future[Any]] = {connected, task}
             done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
