@@ -35,33 +35,54 @@ def main(argv: list[str] | None = None) -> int:
         "--no-connector", action="store_true", help="run without the WhatsApp connector (it runs elsewhere)"
     )
 
+    def admin_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
+        parser.add_argument("--data-dir", type=Path, default=env.data_dir if defaults else argparse.SUPPRESS)
+        parser.add_argument(
+            "--backend",
+            choices=["local", "aws"],
+            default=env.backend if defaults else argparse.SUPPRESS,
+            help="aws: use TABLE_NAME / KMS_KEY_ID from the environment (your deployed stack)",
+        )
+        return parser
+
     admin = commands.add_parser("admin", help="operator commands on the data directly")
-    admin.add_argument("--data-dir", type=Path, default=env.data_dir)
-    admin.add_argument(
-        "--backend",
-        choices=["local", "aws"],
-        default=env.backend,
-        help="aws: use TABLE_NAME / KMS_KEY_ID from the environment (your deployed stack)",
-    )
+    admin_options(admin, defaults=True)
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    create = admin_commands.add_parser("create-tenant", help="create a tenant and print its first API key")
+    create = admin_commands.add_parser(
+        "create-tenant",
+        help="create a tenant and print its first API key",
+        parents=[admin_options(argparse.ArgumentParser(add_help=False), defaults=False)],
+    )
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    def session_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
+        parser.add_argument("--url", default=env.cli.url if defaults else argparse.SUPPRESS)
+        parser.add_argument(
+            "--api-key", default=api_key if defaults else argparse.SUPPRESS, help="or WAGATE_API_KEY"
+        )
+        return parser
+
+    # Options of a command group work before or after its subcommand (`admin create-tenant X --data-dir D`):
+    # each subcommand repeats them with SUPPRESS defaults, so one given before is not reset by its absence.
     sessions = commands.add_parser("sessions", help="manage WhatsApp sessions over the API")
-    sessions.add_argument("--url", default=env.cli.url)
-    sessions.add_argument("--api-key", default=api_key, help="or WAGATE_API_KEY")
+    session_options(sessions, defaults=True)
     session_commands = sessions.add_subparsers(dest="sessions_command", required=True)
-    new = session_commands.add_parser("create", help="create a session; --qr waits and prints its QR")
+    shared = [session_options(argparse.ArgumentParser(add_help=False), defaults=False)]
+    new = session_commands.add_parser(
+        "create", help="create a session; --qr waits and prints its QR", parents=shared
+    )
     new.add_argument("name")
     new.add_argument("--provider", choices=["web", "sandbox"], default="web")
     new.add_argument("--phone")
     new.add_argument("--qr", action="store_true", help="then wait and print the QR code to scan")
-    session_commands.add_parser("list", help="list sessions and their status")
-    show_qr = session_commands.add_parser("qr", help="print the QR code to scan, refreshed as it rotates")
+    session_commands.add_parser("list", help="list sessions and their status", parents=shared)
+    show_qr = session_commands.add_parser(
+        "qr", help="print the QR code to scan, refreshed as it rotates", parents=shared
+    )
     show_qr.add_argument("session_id")
     show_qr.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
-    logout = session_commands.add_parser("logout", help="unlink the device and wipe its keys")
+    logout = session_commands.add_parser("logout", help="unlink the device and wipe its keys", parents=shared)
     logout.add_argument("session_id")
 
     args = parser.parse_args(argv)
