@@ -37,9 +37,22 @@ class HangingProbe:
         time.sleep(600)
         return 1
 
-data_dir, key, body = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+class SmallFile:
+    def size(self, url, *, guard, limit):
+        return 1024
+
+def hang_in_dispatch(self, message, *, provider=None):
+    print("in progress", flush=True)
+    time.sleep(600)
+
+data_dir, key, body, where = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 deps = wiring.build(Settings(backend="local", data_dir=data_dir, template=TEMPLATE))
-wiring.install(dataclasses.replace(deps, media_probe=HangingProbe()))
+if where == "before storing":
+    wiring.install(dataclasses.replace(deps, media_probe=HangingProbe()))
+else:  # after the message is stored, before it is handed to the connector and the answer recorded
+    from wagate.services.messages import MessageService
+    MessageService.dispatch = hang_in_dispatch
+    wiring.install(dataclasses.replace(deps, media_probe=SmallFile()))
 call = ApiCaller(load_function("api"), load_function("authorizer"))
 call("POST", "/v1/messages", key, body=body, headers={"Idempotency-Key": "crm-job-17"})
 """
@@ -59,12 +72,17 @@ def first_request(local_deps: wiring.Deps) -> Iterator[list[subprocess.Popen[str
         process.wait(10)
 
 
+@pytest.mark.parametrize("where", ["before storing", "after storing"])
 def test_a_key_whose_process_was_killed_is_released_at_once(
     call: ApiCaller,
     key: str,
     local_deps: wiring.Deps,
     first_request: list[subprocess.Popen[str]],
+    where: str,
 ) -> None:
+    """Killed before storing: the retry stores and sends the message. Killed after storing (before the
+    message was handed over and the answer recorded): the retry answers with that same message and hands
+    it over, so the recipient gets one message, not two."""
     wiring.install(dataclasses.replace(local_deps, media_probe=SmallFile()))
     session = call("POST", "/v1/sessions", key, body={"name": "Sales", "provider": "sandbox"})[1]
     take_commands(session["id"])
@@ -74,7 +92,15 @@ def test_a_key_whose_process_was_killed_is_released_at_once(
         "media": {"url": "https://cdn.example.com/offer.pdf", "mime": "application/pdf"},
     }
     process = subprocess.Popen(
-        [sys.executable, "-c", FIRST_REQUEST, str(local_deps.settings.data_dir), key, json.dumps(body)],
+        [
+            sys.executable,
+            "-c",
+            FIRST_REQUEST,
+            str(local_deps.settings.data_dir),
+            key,
+            json.dumps(body),
+            where,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -96,7 +122,7 @@ def test_a_key_whose_process_was_killed_is_released_at_once(
     status, message, _ = retry()
     assert status == 202, message  # not 409 until the in-progress expiry (29 s here)
     assert time.monotonic() - started < 5
-    # The released key now holds the retry's answer; the dead request stored nothing.
+    # The released key now holds the retry's answer: one message, handed to the connector once.
     status, again, _ = retry()
     assert status == 202 and again["id"] == message["id"]
     assert [m["id"] for m in call("GET", "/v1/messages", key)[1]["items"]] == [message["id"]]

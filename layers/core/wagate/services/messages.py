@@ -49,6 +49,7 @@ __all__ = ["MessageService", "SendRequest", "TemplateRef", "normalise_recipient"
 
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
+REQUEST_KEY_SECONDS = 24 * 3600  # as long as the Idempotency-Key's record (api/idempotency.py)
 SOON_SECONDS = 120  # a sweep runs every minute and looks 90 s ahead: anything sooner skips the due index
 
 
@@ -123,8 +124,17 @@ class MessageService:
 
     # ---- outbound -----------------------------------------------------------------------------------
 
-    def accept(self, tenant_id: str, request: SendRequest) -> Message:
-        """Validate, store and queue (or schedule) one message. Nothing is stored when anything is wrong."""
+    def accept(self, tenant_id: str, request: SendRequest, *, request_key: str | None = None) -> Message:
+        """Validate, store and queue (or schedule) one message. Nothing is stored when anything is wrong.
+
+        With `request_key` (the Idempotency-Key) the message and the key commit together, so a retry whose
+        first try died after storing (its idempotency record freed after a crash) gets that message
+        again, handed to the connector again if it may never have been (the send claim dedupes), never
+        a second message."""
+        if request_key is not None:
+            stored = self.rows.message_for_request(tenant_id, request_key)
+            if stored is not None:
+                return self._again(stored)
         now = self.clock.now()
         pool_ops: list[TransactOp] = []
         if request.pool is not None:
@@ -189,7 +199,16 @@ class MessageService:
         if scheduled and not soon:
             assert request.scheduled_at is not None
             ops.append(self.due.add(tenant_id, message_id, request.scheduled_at))
-        self.table.transact_write(ops)
+        if request_key is not None:
+            expires_at = now + REQUEST_KEY_SECONDS
+            ops.append(self.rows.put_request_key(tenant_id, request_key, message_id, expires_at=expires_at))
+        try:
+            self.table.transact_write(ops)
+        except ConflictError:
+            stored = self.rows.message_for_request(tenant_id, request_key) if request_key else None
+            if stored is None:
+                raise
+            return stored  # the same key won a race with this try: its message is the answer
         if soon:
             # Due before the next sweep could see it: straight into the delay queue.
             assert request.scheduled_at is not None
@@ -198,6 +217,13 @@ class MessageService:
             )
         elif not scheduled:
             self.dispatch(message, provider=session.provider)
+        return message
+
+    def _again(self, message: Message) -> Message:
+        """A send retried after its first try stored `message`: hand it over again while still queued
+        (the first try may have died before doing so; a second `send` command is deduplicated)."""
+        if message.status == MessageStatus.QUEUED:
+            self.dispatch(message)
         return message
 
     def dispatch(self, message: Message, *, provider: Provider | None = None) -> None:

@@ -20,6 +20,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | groups |
 | group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | groups |
 | message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | messages |
+| send request | `T#{t}` | `SENDKEY#{sha256(Idempotency-Key)}` | | the message a send with this key stored (a retry after a crash finds it instead of sending twice), TTL | messages |
 | due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | messages, scheduler |
 | scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | scheduler |
 | conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | conversations |
@@ -177,6 +178,11 @@ MESSAGE_PREFIX = "MSG#"
 
 def message(tenant_id: str, message_id: str) -> Key:
     return Key(tenant_partition(tenant_id), f"{MESSAGE_PREFIX}{message_id}")
+
+
+def send_request(tenant_id: str, key_digest: str) -> Key:
+    """`key_digest` is the sha256 hex of the Idempotency-Key a send came with."""
+    return Key(tenant_partition(tenant_id), f"SENDKEY#{key_digest}")
 
 
 def session_messages_index(tenant_id: str, session_id: str) -> str:

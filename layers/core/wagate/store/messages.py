@@ -10,6 +10,7 @@ services assemble from the operations built here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,14 @@ class MessageRepository:
         """Raises NotFound."""
         return to_message(self.get_row(tenant_id, message_id))
 
+    def message_for_request(self, tenant_id: str, request_key: str) -> Message | None:
+        """The message a send with this Idempotency-Key stored, if any (and if it still exists)."""
+        found = self.table.get(*keys.send_request(tenant_id, _digest(request_key)))
+        if not found:
+            return None
+        row = self.row(tenant_id, str(found["message_id"]))
+        return to_message(row) if row else None
+
     def message_id_of(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:
         found = self.table.get(*keys.provider_id(tenant_id, session_id, provider_message_id))
         return str(found["message_id"]) if found else None
@@ -128,6 +137,12 @@ class MessageRepository:
     def put(self, message: Message) -> Put:
         return Put(message_item(message))
 
+    def put_request_key(self, tenant_id: str, request_key: str, message_id: str, *, expires_at: float) -> Put:
+        """Idempotency-Key → the message it stored; only if that key stored nothing yet."""
+        pk, sk = keys.send_request(tenant_id, _digest(request_key))
+        item = {"pk": pk, "sk": sk, "message_id": message_id, "expires_at": int(expires_at)}
+        return Put(item, condition=item_absent())
+
     def put_provider_id(
         self,
         tenant_id: str,
@@ -168,6 +183,10 @@ class MessageRepository:
         return self.table.update(
             *keys.message(tenant_id, message_id), set=dict(set), add=dict(add or {}), condition=condition
         )
+
+
+def _digest(request_key: str) -> str:
+    return hashlib.sha256(request_key.encode()).hexdigest()
 
 
 def _time_range(prefix: str, since: float | None, until: float | None) -> SortKey | None:

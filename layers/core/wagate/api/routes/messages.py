@@ -71,5 +71,6 @@ def cancel_message(message_id: str, principal: Sender) -> Message:
 
 
 def _accept(request: dict[str, Any]) -> dict[str, Any]:
-    message = message_service().accept(request["tenant"], SendRequest.model_validate(request["body"]))
+    body = SendRequest.model_validate(request["body"])
+    message = message_service().accept(request["tenant"], body, request_key=request["key"])
     return message.model_dump(mode="json", by_alias=True)
