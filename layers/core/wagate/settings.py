@@ -59,7 +59,7 @@ Browser = Literal["Chrome", "Firefox", "IE", "Opera", "Safari", "Edge", "Desktop
 class SandboxSettings(BaseModel):
     """Timings of the simulated network (seconds). Tests shrink them; demos keep WhatsApp-like ones."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     qr_first_seconds: float = Field(60.0, gt=0, description="how long the first QR code is shown")
     qr_next_seconds: float = Field(20.0, gt=0, description="how long each later QR code is shown")
@@ -85,7 +85,7 @@ class SandboxSettings(BaseModel):
 class ConnectorSettings(BaseModel):
     """The connector process (`python -m connector`, or inside `wagate serve`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     connector_id: str | None = Field(
         None, description="unique per live process: its identity in leases; default host-pid-random"
@@ -124,7 +124,7 @@ class ConnectorSettings(BaseModel):
 class WebSection(BaseModel):
     """The web engine's variables; unset = the engine's default (connector/engines/web/settings.py)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     version: str | None = Field(
         None,
@@ -158,7 +158,7 @@ class WebSection(BaseModel):
 class CliSettings(BaseModel):
     """Defaults of the command line (its options override them)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     host: str = Field("127.0.0.1", description="where `wagate serve` listens (--host)")
     port: int = Field(8000, ge=0, le=65_535, description="... and its port (--port; 0 = any free one)")
@@ -169,7 +169,7 @@ class CliSettings(BaseModel):
 class Settings(BaseModel):
     """The whole tree. Attribute names are what the rest of the code reads; aliases are what AWS sets."""
 
-    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True, defer_build=True)
 
     backend: Literal["aws", "local"] = Field(
         "local", description="`aws` in Lambda and ECS (set by the template)"
