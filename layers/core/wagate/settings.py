@@ -39,8 +39,9 @@ class Section:
     aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-# Variables of the tree read by something else than wagate: the browser tests' Chromium (tests/e2e).
-READ_ELSEWHERE = frozenset({"WAGATE_CHROMIUM"})
+# WAGATE_* variables that are not settings: knobs of the tests (tests/e2e), which a developer's shell may
+# hold while `wagate serve` starts from it. Add a test's knob here; anything else belongs in the tree.
+READ_ELSEWHERE = frozenset({"WAGATE_CHROMIUM", "WAGATE_SCHEMATHESIS_EXAMPLES"})
 
 # The number of connector shards (command queues): one value for the API, the Lambdas and the connector.
 Shards = Annotated[
