@@ -38,8 +38,13 @@ async def run_until_signal(connector: Connector) -> int:
 
 def main() -> int:
     from wagate import wiring
+    from wagate.settings import SettingsError
 
-    deps = wiring.deps()  # reads and checks the settings: a bad variable stops the process here
+    try:
+        deps = wiring.deps()  # reads and checks the settings
+    except SettingsError as exc:
+        print(f"connector: {exc}", file=sys.stderr)  # noqa: T201 - logging is not configured yet
+        return 2
     logging.basicConfig(
         level=deps.settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",

@@ -38,7 +38,7 @@ def test_every_variable_the_code_names_is_a_setting() -> None:
         for name in VARIABLE.findall(path.read_text(errors="replace")):
             if name not in known and not name.endswith(("_PACING_", "_WA_")):
                 stray.setdefault(name, str(path.relative_to(ROOT)))
-    assert stray == {}
+    assert stray == {}, "a setting belongs in wagate/settings.py; a test's own knob in READ_ELSEWHERE"
 
 
 def test_the_template_environment_is_read() -> None:
@@ -149,6 +149,15 @@ def test_readme_lists_every_variable() -> None:
     block = re.search(r"<!-- settings:begin -->\n(.*?)\n<!-- settings:end -->", readme, re.DOTALL)
     assert block is not None, "README's Configuration lost its generated table"
     assert block.group(1) == markdown_table(Settings), "regenerate it: python -m wagate.environment"
+
+
+def test_a_bad_variable_stops_the_connector_named() -> None:
+    path = f"{ROOT / 'layers' / 'core'}:{ROOT}"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": path, "WAGATE_SHARDS": "many"}
+    result = subprocess.run(
+        [sys.executable, "-m", "connector"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "WAGATE_SHARDS" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_handlers_import_no_settings_reader() -> None:
