@@ -3,7 +3,7 @@
 Engine-agnostic: the send path asks `NumberPacer.delay()` how long to wait before the next send of a
 number and tells it `took()` once a message really goes; `typing_seconds()` says how long to show
 "typing…". Cloud API numbers are not paced here (no connector holds them): the cloud_send Lambda paces
-them with a bucket in the Table (`wagate/services/cloud_pacing.py`).
+them with a bucket in the Table (`wagate/cloud/pacing.py`).
 
 The pacer of a number lives in the connector that holds its session: exactly one does (session lease),
 so its state needs no sharing; a number that moves to another connector starts with a full bucket. The
