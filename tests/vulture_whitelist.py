@@ -17,7 +17,7 @@ _.issued_at  # domain/events.py
 _.message_status  # domain/reminders.py, ports.py (SendResult)
 _.status_reason  # domain/sessions.py
 _.status_detail
-_.secret_hint  # domain/webhooks.py
+_.secret_hint  # domain/crm_webhooks.py
 _.attempt_count
 _.next_attempt_at
 _.last_synced_at  # api/routes/groups.py

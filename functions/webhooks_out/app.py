@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 
 from wagate.observability import logger, traced
-from wagate.services.webhook_attempts import runner
+from wagate.services.crm_attempts import runner
 from wagate.wiring import deps
 
 if TYPE_CHECKING:

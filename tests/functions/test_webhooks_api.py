@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
-from wagate.adapters.http_webhooks import HttpWebhookSender
+from wagate.adapters.http_crm_webhooks import HttpWebhookSender
 from wagate.conditions import SortKey
 from wagate.domain.tenants import Scope
 from wagate.services import tenants

@@ -234,7 +234,7 @@ class SendResult:
 
 
 class WebhookSender(Protocol):
-    """POSTs signed bodies to CRMs (adapters/http_webhooks.py does it over httpx)."""
+    """POSTs signed bodies to CRMs (adapters/http_crm_webhooks.py does it over httpx)."""
 
     def addresses(self, url: str) -> Sequence[str]:
         """The addresses the URL's host resolves to. Raises InvalidInput `webhook_unreachable`."""

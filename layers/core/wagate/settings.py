@@ -209,7 +209,7 @@ class Settings(BaseModel):
     media_allow_http: bool = Field(False, description="accept http:// media URLs (local testing only)")
     media_allow_private: bool = Field(False, description="fetch media from private/loopback addresses")
     media_probe_seconds: float = Field(5.0, gt=0, le=30, description="timeout of a media URL's probe")
-    # CRM webhooks (services/webhooks.py states the URL rules, services/webhook_attempts.py the retries).
+    # CRM webhooks (services/crm_webhooks.py states the URL rules, services/crm_attempts.py the retries).
     webhooks_allow_http: bool = Field(False, description="accept http:// CRM webhook URLs (local testing)")
     webhooks_allow_private: bool = Field(False, description="call CRM webhooks on private/loopback addresses")
     webhooks_timeout_seconds: float = Field(5.0, gt=0, le=15, description="timeout of one webhook call")

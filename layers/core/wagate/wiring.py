@@ -47,7 +47,7 @@ class Deps:
     idempotency: BasePersistenceLayer | None = None
     # Media URL probe (POST /v1/messages with media); tests put one on an httpx.MockTransport here.
     media_probe: MediaProbe | None = None
-    # CRM webhook sender (services/webhook_attempts.py); tests put one on a local receiver here.
+    # CRM webhook sender (services/crm_attempts.py); tests put one on a local receiver here.
     webhook_sender: WebhookSender | None = None
     # Meta Graph client of cloud sessions (cloud/graph.py); tests put one on an httpx.MockTransport.
     graph_api: GraphApi | None = None
@@ -81,7 +81,7 @@ class Deps:
         if self.webhook_sender is None:
             with _lock:
                 if self.webhook_sender is None:
-                    from wagate.adapters.http_webhooks import HttpWebhookSender
+                    from wagate.adapters.http_crm_webhooks import HttpWebhookSender
 
                     timeout = self.settings.webhooks_timeout_seconds
                     self.webhook_sender = HttpWebhookSender.create(timeout=timeout)

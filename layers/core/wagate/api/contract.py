@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from wagate.api.routes.crm_webhooks import BulkReplayResult
 from wagate.api.routes.groups import SyncRequested
 from wagate.api.routes.keys import CreatedKey
-from wagate.api.routes.webhooks import BulkReplayResult
+from wagate.domain.crm_webhooks import CreatedWebhook, Delivery
 from wagate.domain.messages import Message
 from wagate.domain.pools import Pool
 from wagate.domain.reminders import ReminderPlan
 from wagate.domain.sessions import Session
 from wagate.domain.templates import Template
-from wagate.domain.webhooks import CreatedWebhook, Delivery
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import Route

@@ -20,6 +20,7 @@ from wagate import __version__
 from wagate.api import contract, errors, hygiene
 from wagate.api.routes import (
     conversations,
+    crm_webhooks,
     groups,
     health,
     keys,
@@ -32,7 +33,6 @@ from wagate.api.routes import (
     sandbox,
     sessions,
     templates,
-    webhooks,
 )
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
@@ -185,7 +185,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         templates,
         reminders,
         links,
-        webhooks,
+        crm_webhooks,
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")

@@ -21,7 +21,7 @@ from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, Message
 from wagate.domain.sessions import Session
 from wagate.observability import logger
 from wagate.ports import Put, TransactOp
-from wagate.services import outbox, realtime, webhooks
+from wagate.services import crm_webhooks, outbox, realtime
 from wagate.services.groups import GroupService
 from wagate.services.inbound import InboundService
 from wagate.services.messages import MessageService
@@ -126,7 +126,7 @@ def outbox_of(d: Deps) -> Outbox:
 
 def emit(d: Deps, event: SessionEvent, notice: Notice) -> None:
     """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
-    webhooks.enqueue(d, event, notice.kind, notice.data)
+    crm_webhooks.enqueue(d, event, notice.kind, notice.data)
     message = realtime.message_for(notice.kind, event.session_id, notice.data)
     realtime.fan_out(d.table, d.push, event.tenant_id, event.session_id, message)
 

@@ -1,8 +1,8 @@
 """CRM webhook rows: endpoints, the tenant's webhook counter, and deliveries (keys: store/keys.py).
 
 An endpoint row is the API's `Webhook` plus its signing secret as a Crypto blob (context: tenant id and
-webhook id). A delivery row is one event for one webhook (services/webhook_deliveries.py makes them,
-services/webhook_attempts.py tries them).
+webhook id). A delivery row is one event for one webhook (services/crm_deliveries.py makes them,
+services/crm_attempts.py tries them).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
+from wagate.domain.crm_webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.domain.errors import ConflictError, LimitExceeded
-from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.ports import Delete, Item, Put, Table, Update
 from wagate.store import keys
 

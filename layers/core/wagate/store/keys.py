@@ -29,8 +29,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | reminder_store |
 | pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | pools |
 | pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | pools |
-| CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | webhooks |
-| webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | webhook_deliveries, webhook_attempts |
+| CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | crm_webhooks |
+| webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | crm_deliveries, crm_attempts |
 | outbox row | `T#{t}#S#{s}#OUTBOX` | `{row}` (ULID: time order) | gsi1 `OUTBOX#{n}` / `{row}` | notifications a stored change still owes: a session's (a retry drains them), every tenant's by shard (the sweeper) | services/outbox.py |
 | realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | realtime |
 | WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | realtime |

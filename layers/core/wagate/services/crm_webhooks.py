@@ -2,7 +2,7 @@
 
 Rows: store/crm_webhooks.py (keys and access patterns: store/keys.py): the endpoint with its signing
 secret encrypted with the Crypto port (context: tenant_id + webhook_id), and the tenant's webhook count.
-Deliveries live in `webhook_deliveries`; attempts are made by `webhook_attempts` (the queue consumer).
+Deliveries live in `crm_deliveries`; attempts are made by `crm_attempts` (the queue consumer).
 
 URL rules (checked when a webhook is created or its URL changes, and again before every attempt,
 because DNS can change): the outbound-URL rules of `wagate.domain.outbound_urls` (https, public
@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from wagate.domain.errors import ConflictError, NotFound
-from wagate.domain.events import SessionEvent
-from wagate.domain.ids import new_id
-from wagate.domain.numbers import NotNumber
-from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
-from wagate.domain.webhooks import (
+from wagate.domain.crm_webhooks import (
     SECRET_PREFIX,
     WEBHOOK_EVENTS,
     CreatedWebhook,
@@ -33,8 +28,13 @@ from wagate.domain.webhooks import (
     WebhookUrl,
     new_secret,
 )
+from wagate.domain.errors import ConflictError, NotFound
+from wagate.domain.events import SessionEvent
+from wagate.domain.ids import new_id
+from wagate.domain.numbers import NotNumber
+from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
 from wagate.ports import Clock, Crypto, Table, WebhookSender
-from wagate.services.webhook_deliveries import DeliveryStore
+from wagate.services.crm_deliveries import DeliveryStore
 from wagate.store.crm_webhooks import WebhookRepository
 
 if TYPE_CHECKING:

@@ -15,13 +15,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate.api.auth import require
+from wagate.domain.crm_webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.domain.instants import Instant
 from wagate.domain.numbers import NotBoolean
 from wagate.domain.tenants import Principal, Scope
-from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook
-from wagate.services import webhooks
-from wagate.services.webhook_deliveries import DeliveryStore
-from wagate.services.webhooks import NewWebhook, WebhookChanges, WebhookService
+from wagate.services import crm_webhooks
+from wagate.services.crm_deliveries import DeliveryStore
+from wagate.services.crm_webhooks import NewWebhook, WebhookChanges, WebhookService
 from wagate.store.crm_webhooks import to_delivery
 from wagate.wiring import deps
 
@@ -30,7 +30,7 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 def service() -> WebhookService:
-    return webhooks.service(deps())
+    return crm_webhooks.service(deps())
 
 
 def store() -> DeliveryStore:

@@ -25,23 +25,23 @@ from typing import TYPE_CHECKING, Any
 
 from wagate import process_liveness
 from wagate.conditions import Attr
-from wagate.domain.errors import ConflictError, InvalidInput, NotFound
-from wagate.domain.webhooks import (
+from wagate.domain.crm_webhooks import (
     Attempt,
     DeliveryStatus,
     retry_delay,
     secret_key,
     signed_headers,
 )
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.observability import logger
 from wagate.ports import Clock, Item, SendResult, Table, WebhookSender
-from wagate.services.webhook_deliveries import (
+from wagate.services.crm_deliveries import (
     MAX_ATTEMPTS_KEPT,
     DeliveryStore,
     message,
     parse_message,
 )
-from wagate.services.webhooks import WebhookService
+from wagate.services.crm_webhooks import WebhookService
 
 if TYPE_CHECKING:
     from wagate.wiring import Deps
@@ -224,7 +224,7 @@ def _log(result: SendResult, attempt: int, status: DeliveryStatus) -> None:
 
 
 def runner(d: Deps) -> AttemptRunner:
-    from wagate.services.webhooks import service
+    from wagate.services.crm_webhooks import service
 
     return AttemptRunner(
         d.table,

@@ -8,7 +8,7 @@ import random
 
 from standardwebhooks import Webhook as StandardWebhook
 
-from wagate.domain.webhooks import (
+from wagate.domain.crm_webhooks import (
     RETRY_DELAYS,
     delivery_id,
     delivery_id_floor,

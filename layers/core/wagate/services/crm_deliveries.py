@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wagate.conditions import Attr
+from wagate.domain.crm_webhooks import Delivery, DeliveryStatus, Webhook, delivery_id, delivery_id_floor
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
-from wagate.domain.webhooks import Delivery, DeliveryStatus, Webhook, delivery_id, delivery_id_floor
 from wagate.observability import logger
 from wagate.ports import Clock, Item, OutgoingMessage, Queues, Table
 from wagate.queue_rules import MAX_BATCH, MAX_DELAY_SECONDS
