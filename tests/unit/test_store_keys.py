@@ -24,7 +24,7 @@ STORE = ROOT / "layers" / "core" / "wagate" / "store"
 
 PREFIXES = (
     "T|S|TENANT|APIKEY|SESSION|SHARD|LEASE|MSG|PMID|DUE|CONV|CONVS|CONTACT|TPL|REM|POOL|POOLUSE|WEBHOOK|WH|"
-    "DLV|RTTOKEN|WSCONN|METAPNID|METAVERIFY|PARKED|PEER|FIRSTCONTACT|GROUP|MEMBER|IDEMPOTENCY|OUTBOX|KEYS"
+    "DLV|RTTOKEN|WSCONN|METAPNID|METAVERIFY|PARKED|PEER|FIRSTCONTACT|GROUP|MEMBER|IDEMPOTENCY|OUTBOX|KEYS|SENDKEY"
 )
 KEY_START = re.compile(rf"^({PREFIXES})#")
 FIXED = frozenset(
@@ -155,3 +155,4 @@ def test_keys_keep_the_stored_layout() -> None:
     assert keys.idempotency_record("h") == ("IDEMPOTENCY#h", "IDEMPOTENCY")
     assert keys.outbox_partition("ten_1", "ses_2") == "T#ten_1#S#ses_2#OUTBOX"
     assert keys.outbox_shard(2) == "OUTBOX#2"
+    assert keys.send_request("ten_1", "h") == ("T#ten_1", "SENDKEY#h")

@@ -2,40 +2,40 @@
 
 Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message; gsi keys are sparse):
 
-| entity | pk | sk | GSI keys | access pattern | written by |
+| entity | pk | sk | GSI keys | access pattern | read and written by |
 |---|---|---|---|---|---|
-| tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, api pacing |
+| tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
-| global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | tenants, sessions |
-| tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | sessions, webhooks |
+| global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | store/tenants.py, store/sessions.py |
+| tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
 | session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions | store/sessions.py |
-| cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | cloud/sessions.py |
-| Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | cloud/sessions.py |
-| Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | cloud/sessions.py |
-| Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | cloud/pacing.py |
-| parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | cloud/webhooks.py |
-| provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | messages, inbound |
+| cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
+| Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | store/cloud.py |
+| Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | store/cloud.py |
+| Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | store/pacing.py |
+| parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | store/cloud.py |
+| provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | store/messages.py |
 | first-contact peer | `T#{t}#S#{s}` | `PEER#{to}` | | has this number ever written to `to` | connector/first_contacts.py |
 | first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
-| group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | groups |
-| group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | groups |
-| message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | messages |
-| send request | `T#{t}` | `SENDKEY#{sha256(Idempotency-Key)}` | | the message a send with this key stored (a retry after a crash finds it instead of sending twice), TTL | messages |
-| due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | messages, scheduler |
-| scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | scheduler |
-| conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | conversations |
-| contact | `T#{t}` | `CONTACT#{phone}` | | get/list a tenant's contacts | conversations, inbound |
-| template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | templates |
-| reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | reminder_store |
-| pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | pools |
-| pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | pools |
-| CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | crm_webhooks |
-| webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | crm_deliveries, crm_attempts |
+| group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | store/groups.py |
+| group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | store/groups.py |
+| message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | store/messages.py |
+| send request | `T#{t}` | `SENDKEY#{sha256(Idempotency-Key)}` | | the message a send with this key stored (a retry after a crash finds it instead of sending twice), TTL | store/messages.py |
+| due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | store/due_index.py |
+| scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | store/due_index.py |
+| conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | store/conversations.py |
+| contact | `T#{t}` | `CONTACT#{phone}` | | get/list a tenant's contacts | store/conversations.py |
+| template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | store/templates.py |
+| reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | store/reminders.py |
+| pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | store/pools.py |
+| pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | store/pools.py |
+| CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | store/crm_webhooks.py |
+| webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | store/crm_webhooks.py |
 | outbox row | `T#{t}#S#{s}#OUTBOX` | `{row}` (ULID: time order) | gsi1 `OUTBOX#{n}` / `{row}` | notifications a stored change still owes: a session's (a retry drains them), every tenant's by shard (the sweeper) | services/outbox.py |
-| realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | realtime |
-| WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | realtime |
-| shard lease | `LEASE#SHARD#{n}` | `LEASE` | | which connector holds a shard (fence) | connector/leases.py |
-| session lease | `T#{t}#LEASE#{s}` | `LEASE` | | which connector holds a session (fence) | connector/leases.py |
+| realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | store/realtime.py |
+| WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | store/realtime.py |
+| shard lease | `LEASE#SHARD#{n}` | `LEASE` | | which connector holds a shard (fence) | connector/leases.py (read: store/leases.py) |
+| session lease | `T#{t}#LEASE#{s}` | `LEASE` | | which connector holds a session (fence) | connector/leases.py (read: store/leases.py) |
 | connector member | `CONNECTORS` | `MEMBER#{owner}` | | live connectors (heartbeat, TTL) | connector/members.py |
 | engine key | `T#{t}#KEYS#{s}` | `{namespace}#{id}` | | a session's protocol keys (encrypted), fenced by its lease | connector/keystore.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
