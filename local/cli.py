@@ -6,11 +6,22 @@ import argparse
 import json
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 from wagate import __version__
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+# Where template.yaml is looked for without --template: a source checkout (local/ beside it), then an
+# installed package's data (pyproject's data-files put the stack in <prefix>/share/wagate).
+TEMPLATE_PLACES = (
+    Path(__file__).resolve().parents[1] / "template.yaml",
+    Path(sysconfig.get_path("data")) / "share" / "wagate" / "template.yaml",
+)
+
+
+def default_template() -> Path:
+    """The first of TEMPLATE_PLACES that exists (else the first, so the error names where it looked)."""
+    return next((place for place in TEMPLATE_PLACES if place.is_file()), TEMPLATE_PLACES[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", type=Path, default=env.data_dir)
     serve.add_argument("--host", default=env.cli.host)
     serve.add_argument("--port", type=int, default=env.cli.port)
-    serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    serve.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        help="template.yaml to run (default: the checkout's or the installed one)",
+    )
     serve.add_argument(
         "--no-connector", action="store_true", help="run without the WhatsApp connector (it runs elsewhere)"
     )
@@ -104,7 +120,11 @@ def _serve(args: argparse.Namespace) -> int:
     services = [] if args.no_connector else [Connector.from_deps]
     try:
         return run_server(
-            template=args.template, data_dir=args.data_dir, host=args.host, port=args.port, services=services
+            template=args.template or default_template(),
+            data_dir=args.data_dir,
+            host=args.host,
+            port=args.port,
+            services=services,
         )
     except (TemplateError, OSError) as exc:
         print(f"wagate serve: {exc}", file=sys.stderr)
