@@ -28,7 +28,7 @@ class SessionRecord:
 
     session: Session
     shard: int | None
-    desired: str
+    desired: str | None  # running | stopped; None only for a row written without it
     fence: int
     qr: Mapping[str, Any] | None
     pacing: Any  # the stored overrides (wagate.domain.pacing.PacingOverrides.from_stored reads them)
@@ -49,7 +49,7 @@ def to_record(item: Item) -> SessionRecord:
     return SessionRecord(
         session=to_session(item),
         shard=int(shard) if shard is not None else None,
-        desired=str(item.get("desired", "running")),
+        desired=str(item["desired"]) if item.get("desired") is not None else None,
         fence=int(item.get("fence", 0)),
         qr=item.get("qr") or None,
         pacing=item.get("pacing"),
