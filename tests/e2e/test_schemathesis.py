@@ -2,7 +2,7 @@
 spec does not document, negative data refused, positive data accepted.
 
 Bounded so it fits `make test` on a small machine: a fixed seed, few examples per operation (override
-with WAGATE_SCHEMATHESIS_EXAMPLES), Schemathesis' phases for single operations (explicit examples,
+with SCHEMATHESIS_EXAMPLES), Schemathesis' phases for single operations (explicit examples,
 coverage of edge values, fuzzing) in both generation modes (positive and negative data), all checks.
 It prints the figures the README quotes (requests, statuses, failures, time).
 """
@@ -23,7 +23,7 @@ from tests.support.serve import Server
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = int(os.environ.get("WAGATE_SCHEMATHESIS_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5"))
 SEED = 20261207
 
 
