@@ -138,8 +138,8 @@ describe("LiveSocket", () => {
     assert.equal(ws.url, "ws://127.0.0.1:8000/ws?token=rt_1");
     ws.open();
     assert.deepEqual(ws.sent, [{ event: "subscribe", data: {} }]);
-    ws.receive({ event: "subscribed", data: { sessionId: null } });
-    ws.receive({ event: "message_status", data: { sessionId: "s", status: "read" } });
+    ws.receive({ event: "subscribed", data: { session_id: null } });
+    ws.receive({ event: "message_status", data: { session_id: "s", status: "read" } });
     assert.deepEqual(states, ["connecting", "live"]);
     assert.deepEqual(seen, ["read"]);
   });
@@ -226,7 +226,7 @@ describe("SessionStore", () => {
     const store = new SessionStore(api, live);
     await store.refresh();
     const acting = store.act("s1", () => api.sessionAction("s1", "connect"));
-    live.fire("connection_success", { sessionId: "s1", status: "connected", phone: "+15550001" });
+    live.fire("connection_success", { session_id: "s1", status: "connected", phone: "+15550001" });
     answer({ id: "s1", name: "Desk", status: "disconnected", created_at: 1 }); // sent before the event
     await acting;
     assert.equal(store.get("s1").status, "connected");

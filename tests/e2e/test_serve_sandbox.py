@@ -63,7 +63,7 @@ def test_sandbox_session_over_http_and_the_socket(tmp_path: Path) -> None:
 
         session_id = asyncio.run(scenario())
         qr = next(e for e in events if e["event"] == "qr_code")["data"]
-        assert qr["sessionId"] == session_id and qr["qrCode"].startswith("data:image/png;base64,")
+        assert qr["session_id"] == session_id and qr["qr_code"].startswith("data:image/png;base64,")
         assert qr["sandbox"] is True
         assert wait_for(lambda: http.get(f"/v1/sessions/{session_id}").json()["status"] == "connected")
 

@@ -248,9 +248,9 @@ def test_dashboard_gets_its_tenants_events_only(
     assert (
         ws(functions, "$connect", "c1=", queryStringParameters={"token": token["token"]})["statusCode"] == 200
     )
-    subscribe = json.dumps({"event": "subscribe", "data": {"sessionId": session["id"]}})
+    subscribe = json.dumps({"event": "subscribe", "data": {"session_id": session["id"]}})
     ws(functions, "$default", "c1=", body=subscribe)
-    assert push.to("c1=") == [{"event": "subscribed", "data": {"sessionId": session["id"]}}]
+    assert push.to("c1=") == [{"event": "subscribed", "data": {"session_id": session["id"], "sessionId": session["id"]}}]
 
     other_key = tenants.create_tenant(local_deps.table, local_deps.clock, "Other")[1]
     other_token = call("POST", "/v1/realtime/token", other_key)[1]["token"]
@@ -260,7 +260,7 @@ def test_dashboard_gets_its_tenants_events_only(
     deliver(functions, event(session, EventType.QR_CODE, qr="2@x", expires_at=local_deps.clock.now() + 60))
     qr_message = push.to("c1=")[-1]
     assert qr_message["event"] == "qr_code"
-    assert qr_message["data"]["sessionId"] == session["id"] and qr_message["data"]["status"] == "qr"
+    assert qr_message["data"]["session_id"] == session["id"] and qr_message["data"]["status"] == "qr"
     assert qr_message["data"]["qrCode"].startswith("data:image/png;base64,")
     assert [m["event"] for m in push.to("c2=")] == ["subscribed"]  # the other tenant saw nothing
 

@@ -102,8 +102,8 @@ export class SessionStore {
   }
 
   applyEvent(event, data) {
-    this.events.set(data.sessionId, (this.events.get(data.sessionId) ?? 0) + 1);
-    const session = this.byId.get(data.sessionId);
+    this.events.set(data.session_id, (this.events.get(data.session_id) ?? 0) + 1);
+    const session = this.byId.get(data.session_id);
     if (!session) {
       // A session created elsewhere (another dashboard, the CRM): fetch the list again.
       this.refresh().catch(() => {});

@@ -244,7 +244,7 @@ export function mount(root, ctx) {
   const cleanups = [
     sessions.subscribe(render),
     live.on("groups_synced", (data) => {
-      const card = cards.get(data.sessionId);
+      const card = cards.get(data.session_id);
       if (!card) return;
       if (typeof data.count === "number") card.groups.setCount(data.count);
       card.groups.reload();

@@ -228,9 +228,9 @@ export function mount(root, ctx) {
 
   // ---- live events ----
   const onIncoming = (data) => {
-    if (data.sessionId !== state.sessionId) return;
-    const existing = state.conversations.get(data.conversationId);
-    const open = data.conversationId === state.conversationId;
+    if (data.session_id !== state.sessionId) return;
+    const existing = state.conversations.get(data.conversation_id);
+    const open = data.conversation_id === state.conversationId;
     if (!existing) {
       loadConversations();
     } else {
@@ -248,7 +248,7 @@ export function mount(root, ctx) {
     }
     const stick = nearBottom();
     upsertMessage({
-      id: data.messageId,
+      id: data.message_id,
       direction: "inbound",
       from: data.from,
       chat: existing?.chat ?? data.from,
@@ -258,20 +258,20 @@ export function mount(root, ctx) {
       created_at: epoch(data.timestamp),
     });
     if (stick) scrollToBottom();
-    if (document.visibilityState === "visible") markRead(data.conversationId);
+    if (document.visibilityState === "visible") markRead(data.conversation_id);
   };
 
   const onOutbound = (status) => (data) => {
     const next = status ?? data.status;
-    state.statuses.set(data.messageId, laterStatus(state.statuses.get(data.messageId), next));
-    if (data.sessionId !== state.sessionId) return;
+    state.statuses.set(data.message_id, laterStatus(state.statuses.get(data.message_id), next));
+    if (data.session_id !== state.sessionId) return;
     if (status === "sent") {
-      const listed = state.conversations.get(data.conversationId);
+      const listed = state.conversations.get(data.conversation_id);
       if (!listed) loadConversations(); // a conversation started elsewhere (the CRM, another dashboard)
-      else if (data.content && data.messageId > (listed.last_message_id ?? "")) {
+      else if (data.content && data.message_id > (listed.last_message_id ?? "")) {
         // Ids sort by creation: a newer message than the one the row shows (sent from elsewhere).
         Object.assign(listed, {
-          last_message_id: data.messageId,
+          last_message_id: data.message_id,
           last_message_preview: data.content,
           last_direction: "outbound",
           last_message_at: epoch(data.timestamp),
@@ -279,13 +279,13 @@ export function mount(root, ctx) {
         renderList();
       }
     }
-    if (data.conversationId !== state.conversationId) return;
-    if (state.messages.has(data.messageId)) {
-      upsertMessage({ id: data.messageId, status: next });
+    if (data.conversation_id !== state.conversationId) return;
+    if (state.messages.has(data.message_id)) {
+      upsertMessage({ id: data.message_id, status: next });
     } else if (status === "sent") {
       // Sent from elsewhere (the CRM, another dashboard): show it too.
       upsertMessage({
-        id: data.messageId,
+        id: data.message_id,
         direction: "outbound",
         to: data.to,
         text: data.content,

@@ -102,9 +102,9 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
     retry.hidden = false;
   };
 
-  const mine = (data) => data.sessionId === sessionId;
+  const mine = (data) => data.session_id === sessionId;
   cleanups.push(
-    live.on("qr_code", (data) => mine(data) && data.qrCode && showCode(data.qrCode)),
+    live.on("qr_code", (data) => mine(data) && data.qr_code && showCode(data.qr_code)),
     live.on("connection_success", (data) => mine(data) && connected(data.phone)),
     live.on("logged_out", (data) => mine(data) && stopped("The phone unlinked this session.")),
     live.on("session_failed", (data) => mine(data) && stopped(data.reason ? `Failed: ${data.reason}` : "Failed.")),

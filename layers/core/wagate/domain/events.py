@@ -14,6 +14,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.domain.ids import new_id
 
+# Event fields are snake_case, as everywhere in the REST API. Seed 001's integrations read the first
+# events' camelCase names, so those go out alongside as aliases (deprecated, listed in README).
+CAMEL_CASE_ALIASES = {
+    "session_id": "sessionId",
+    "tenant_id": "tenantId",
+    "message_id": "messageId",
+    "conversation_id": "conversationId",
+    "provider_message_id": "providerMessageId",
+    "qr_code": "qrCode",
+    "synced_at": "syncedAt",
+}
+
+
+def with_aliases(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` plus the camelCase alias of each field that has one (same value)."""
+    return {**data, **{camel: data[snake] for snake, camel in CAMEL_CASE_ALIASES.items() if snake in data}}
+
 
 @enum.unique
 class CommandType(enum.StrEnum):

@@ -90,7 +90,7 @@ def handle_event(d: Deps, body: str) -> None:
         # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
         synced = GroupService(d.table, d.queues, d.clock, sessions).record(event)
         if synced is not None:  # an older sync arriving late is not news for the dashboards either
-            data = {**event.data, "syncedAt": synced.synced_at, "count": synced.count}
+            data = {**event.data, "synced_at": synced.synced_at, "count": synced.count}
             emit(d, event, Notice(event.type, data))
     else:
         emit(d, event, Notice(event.type, dict(event.data)))
@@ -134,7 +134,7 @@ def emit(d: Deps, event: SessionEvent, notice: Notice) -> None:
 def _session_notices(event: SessionEvent, session: Session) -> list[Notice]:
     data: dict[str, Any] = {**event.data, "status": session.status.value}
     if event.type == EventType.QR_CODE and event.data.get("qr"):
-        data["qrCode"] = qr.data_url(str(event.data["qr"]))
+        data["qr_code"] = qr.data_url(str(event.data["qr"]))
     return [Notice(event.type, data)]
 
 
@@ -210,13 +210,14 @@ def _time(raw: Any, fallback: float) -> float:
 
 
 def _message_fields(message: Message) -> dict[str, Any]:
-    """Seed 001's message event fields (camelCase), plus what a CRM needs to match it back."""
+    """Seed 001's message event fields (snake_case; the camelCase aliases are added on the way out), plus
+    what a CRM needs to match it back."""
     return {
-        "messageId": message.id,
-        "conversationId": conversation_id(message.session_id, message.chat),
+        "message_id": message.id,
+        "conversation_id": conversation_id(message.session_id, message.chat),
         "to": message.to,
         "content": message.text,
-        "providerMessageId": message.provider_message_id,
+        "provider_message_id": message.provider_message_id,
         "metadata": message.metadata,
         "timestamp": dt.datetime.fromtimestamp(message.updated_at, dt.UTC).isoformat().replace("+00:00", "Z"),
         "sandbox": message.sandbox,

@@ -29,7 +29,7 @@ from wagate.domain.crm_webhooks import (
     new_secret,
 )
 from wagate.domain.errors import ConflictError, NotFound
-from wagate.domain.events import SessionEvent
+from wagate.domain.events import SessionEvent, with_aliases
 from wagate.domain.ids import new_id
 from wagate.domain.numbers import NotNumber
 from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
@@ -188,11 +188,11 @@ def enqueue(d: Deps, event: SessionEvent, kind: str, data: Mapping[str, Any]) ->
     payload = {
         "type": kind,
         "timestamp": _iso(event.at),
-        "data": {"tenantId": event.tenant_id, "sessionId": event.session_id, **data},
+        "data": with_aliases({"tenant_id": event.tenant_id, "session_id": event.session_id, **data}),
     }
     # One event can be several pushes (a receipt for several messages, or `delivered` implied by `read`):
     # the message id and the status tell them apart.
-    origin = (event.id, kind, str(data.get("messageId") or ""), str(data.get("status") or ""))
+    origin = (event.id, kind, str(data.get("message_id") or ""), str(data.get("status") or ""))
     return len(DeliveryStore(d.table, d.queues, d.clock).create(hooks, payload, at=event.at, origin=origin))
 
 

@@ -1,7 +1,8 @@
 """The dashboard socket: short-lived tokens, connections and their subscriptions, and event fan-out.
 
 Rows: store/realtime.py (keys and access patterns: store/keys.py). A token is checked on $connect.
-Messages use seed 001's shape: `{"event": "qr_code", "data": {"sessionId": ..., "status": ...}}`.
+Messages use seed 001's shape: `{"event": "qr_code", "data": {"session_id": ..., "status": ...}}`, with
+the camelCase aliases of domain/events.py alongside.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wagate.domain.errors import ConflictError, Gone, InvalidInput, Unauthenticated
+from wagate.domain.events import with_aliases
 from wagate.observability import logger
 from wagate.ports import Clock, Push, Table
 from wagate.store.realtime import RealtimeRepository
@@ -78,12 +80,13 @@ def handle_message(table: Table, connection_id: str, body: str | None) -> dict[s
         rows.set_subscriptions(connection_id, sorted(subscriptions))
     except ConflictError as exc:
         raise Gone("this connection is not registered; reconnect") from exc
-    return {"event": f"{kind}d", "data": {"sessionId": None if session_id == ALL_SESSIONS else session_id}}
+    subscribed = None if session_id == ALL_SESSIONS else session_id
+    return {"event": f"{kind}d", "data": with_aliases({"session_id": subscribed})}
 
 
 def message_for(event_type: str, session_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """A socket message in seed 001's vocabulary: event name, sessionId, and the event's fields."""
-    return {"event": event_type, "data": {"sessionId": session_id, **data}}
+    """A socket message in seed 001's vocabulary: event name, session_id, and the event's fields."""
+    return {"event": event_type, "data": with_aliases({"session_id": session_id, **data})}
 
 
 def fan_out(

@@ -64,8 +64,9 @@ class BulkReplayResult(BaseModel):
     "/webhooks", summary="Create a webhook (its signing secret is shown only now)", tags=["webhooks"]
 )
 def create_webhook(body: NewWebhook, principal: Admin) -> tuple[dict[str, Any], int]:
-    """Every event is POSTed as `{"type", "timestamp", "data": {"tenantId", "sessionId", ...}}` with the
-    Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,` + base64
+    """Every event is POSTed as `{"type", "timestamp", "data": {"tenant_id", "session_id", ...}}` (with
+    the camelCase aliases README lists) and the Standard Webhooks headers `webhook-id`,
+    `webhook-timestamp` and `webhook-signature` (`v1,` + base64
     HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the base64-decoded part of `secret`): verify
     them with any Standard Webhooks library. Answer 2xx within 5 s; anything else is retried (5 s,
     30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h, with jitter), then the delivery fails. 410
