@@ -81,6 +81,7 @@ def run(url: str, key: str) -> tuple[collections.Counter[int], list[str], int]:
     return statuses, failures, requests
 
 
+@pytest.mark.timeout(900)  # ~1 min with the default examples; larger runs take longer
 def test_the_api_keeps_its_contract(served: tuple[Server, str]) -> None:
     server, key = served
     started = time.monotonic()

@@ -250,7 +250,9 @@ def test_dashboard_gets_its_tenants_events_only(
     )
     subscribe = json.dumps({"event": "subscribe", "data": {"session_id": session["id"]}})
     ws(functions, "$default", "c1=", body=subscribe)
-    assert push.to("c1=") == [{"event": "subscribed", "data": {"session_id": session["id"], "sessionId": session["id"]}}]
+    assert push.to("c1=") == [
+        {"event": "subscribed", "data": {"session_id": session["id"], "sessionId": session["id"]}}
+    ]
 
     other_key = tenants.create_tenant(local_deps.table, local_deps.clock, "Other")[1]
     other_token = call("POST", "/v1/realtime/token", other_key)[1]["token"]
