@@ -84,6 +84,7 @@ class SessionInfo:
     session_id: str
     provider: str
     phone: str | None = None  # E.164, when the operator gave it or a previous pairing learned it
+    link_by_code: bool = False  # link by a code typed on the phone (of `phone`) instead of a QR code
 
     @property
     def label(self) -> str:
@@ -190,6 +191,12 @@ class QrCode:
 
 
 @dataclass(frozen=True)
+class PairingCode:
+    code: str  # 8 characters the user types on the phone (Linked devices → Link with phone number)
+    expires_at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
 class Paired:
     phone: str  # E.164
     jid: str
@@ -266,7 +273,16 @@ class Failed:
 
 
 EngineEvent = (
-    QrCode | Paired | Connected | IncomingMessage | Receipt | GroupsListed | Disconnected | LoggedOut | Failed
+    QrCode
+    | PairingCode
+    | Paired
+    | Connected
+    | IncomingMessage
+    | Receipt
+    | GroupsListed
+    | Disconnected
+    | LoggedOut
+    | Failed
 )
 Emit = Callable[[EngineEvent], Awaitable[None]]
 

@@ -322,7 +322,9 @@ class WebEngine(Engine):
         if iq_id and sender is not None:
             ack = {"id": iq_id, "to": sender, "class": "notification"}
             await conn.send(Node("ack", ack | ({"type": kind} if kind else {})))
-        if kind == "encrypt" and sender == SERVER_JID and node.find("count") is not None:
+        if kind == "link_code_companion_reg" and not self._creds.paired:
+            self._spawn(self._linking.on_code_entered(conn, node), "pairing code")
+        elif kind == "encrypt" and sender == SERVER_JID and node.find("count") is not None:
             prekeys = self._prekeys
             assert prekeys is not None
             self._spawn(prekeys.on_low_notification(node), "prekey top-up")
@@ -389,8 +391,17 @@ class WebEngine(Engine):
     def _linking(self) -> Linking:
         if self._linking_ is None:
             client_type = self._profile.qr_client_type
+            phone = jid_phone_digits(self.session.phone) if self.session.link_by_code else None
             self._linking_ = Linking(
-                self._store_ready, self._settings, client_type, self.emit, self._spawn, self._end, self._clock
+                self._store_ready,
+                self._settings,
+                client_type,
+                self.emit,
+                self._spawn,
+                self._end,
+                self._clock,
+                link_phone=phone,
+                platform_display=f"{self._profile.browser} ({self._profile.device_name})",
             )
         return self._linking_
 
@@ -411,6 +422,12 @@ def web_engine_factory(settings: WebSettings) -> Callable[[SessionInfo, KeyStore
 
 
 PASSKEY_PROLOGUE_REQUEST = "passkey_prologue_request"
+
+
+def jid_phone_digits(phone: str | None) -> str | None:
+    """`+15551234567` → `15551234567`; None when there is no usable number."""
+    digits = (phone or "").removeprefix("+")
+    return digits if digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15 else None
 
 
 def _passkey_required(node: Node) -> Exit | None:

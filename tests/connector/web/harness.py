@@ -97,7 +97,9 @@ class Harness:
         """The session's keys; a new store over the same backing is what a restarted process sees."""
         return InMemoryKeyStore("ten_web", session_id, backing=self.backing)
 
-    def start(self, session_id: str = "ses_web", **overrides: Any) -> Running:
+    def start(
+        self, session_id: str = "ses_web", *, session: SessionInfo | None = None, **overrides: Any
+    ) -> Running:
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
         holder: list[Running] = []
 
@@ -106,7 +108,7 @@ class Harness:
 
         versions = settings.version_source() if overrides else self.versions
         engine = WebEngine(
-            SessionInfo("ten_web", session_id, "web"),
+            session or SessionInfo("ten_web", session_id, "web"),
             self.keys(session_id),
             emit,
             settings=settings,

@@ -13,9 +13,22 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import ExitReason, IncomingMessage, KeyNamespace, QrCode, Retry, SendRejected
+from connector.engines.base import (
+    Connected,
+    ExitReason,
+    IncomingMessage,
+    KeyNamespace,
+    Paired,
+    PairingCode,
+    QrCode,
+    Retry,
+    SendRejected,
+    SessionInfo,
+)
+from connector.engines.web.pairing_code import CROCKFORD
 from tests.connector.web.harness import Harness, with_edge
 from tests.fakes.whatsapp_edge import EdgeConfig, FakePhone, PasskeyRequested
+from tests.fakes.whatsapp_edge.phone import WrongCode
 
 ALICE, BOB, CAROL = "15550001111", "15550002222", "15550003333"
 
@@ -118,3 +131,32 @@ def test_a_passkey_prompt_at_linking_ends_pairing_with_a_clear_reason_not_a_qr_t
         assert h.edge.unhandled == []
 
     with_edge(body)
+
+
+def test_linking_by_phone_number_shows_a_code_the_phone_types_and_then_logs_in() -> None:
+    """No QR code: companion_hello gives the edge our key wrapped with an 8-character code; the phone,
+    given the code, answers with its keys; companion_finish; pair-success keyed with the ADV secret both
+    derived; then the usual restart and login."""
+
+    async def body(h: Harness) -> None:
+        session = SessionInfo("ten_web", "ses_code", "web", phone=f"+{ALICE}", link_by_code=True)
+        running = h.start("ses_code", session=session)
+        shown = await running.wait(PairingCode)
+        assert len(shown.code) == 8 and set(shown.code) <= set(CROCKFORD)
+        assert running.of(QrCode) == []
+        with pytest.raises(WrongCode):  # a typo: the key bundle does not open, nothing is linked
+            await FakePhone(h.edge, ALICE).enter_code(_typo(shown.code), timeout=5)
+        assert not running.task.done() and running.of(Paired) == []  # still waiting: the user types again
+        jid = await FakePhone(h.edge, ALICE).enter_code(shown.code)
+        paired = await running.wait(Paired)
+        assert paired.phone == f"+{ALICE}" and paired.jid == str(jid.to_account())
+        assert (await running.exit()).reason is ExitReason.RESTART_REQUIRED
+        connected = await h.connect("ses_code")
+        assert (await connected.wait(Connected)).phone == f"+{ALICE}"
+        await connected.stop()
+
+    with_edge(body)
+
+
+def _typo(code: str) -> str:
+    return ("2" if code[0] != "2" else "3") + code[1:]

@@ -45,6 +45,18 @@ async def answer(session: EdgeSession, node: Node) -> None:
         edge.log("ping", session)
         await session.send(result(iq_id))
         return
+    first_child = node.children[0] if node.children else None
+    if (
+        (xmlns, kind) == ("md", "set")
+        and first_child is not None
+        and first_child.tag == "link_code_companion_reg"
+    ):
+        try:
+            await session.send(result(iq_id, session.link_code_step(first_child)))
+        except Refused as refused:
+            edge.violation(session, refused.text)
+            await session.send(error(iq_id, 400, "bad-request"))
+        return
     device = session.device
     if device is None:
         edge.violation(session, f"{xmlns} query before login: {node}")

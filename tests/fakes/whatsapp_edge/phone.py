@@ -8,15 +8,25 @@ as `pair-success`. Knobs make it wrong in exactly one way, for the fault tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import os
 import time
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from connector.engines.web.binary.jid import Jid
+from connector.engines.web.binary.node import Node
 from connector.engines.web.crypto import curve
+from connector.engines.web.errors import WebEngineError
 from connector.engines.web.protos import wa
 from tests.fakes.whatsapp_edge.server import FakeEdge
 
@@ -32,6 +42,12 @@ class ScannedQr:
     identity_public: bytes
     adv_secret: bytes
     client_type: str | None
+
+
+def _ctr(code: str, salt: bytes, iv: bytes, data: bytes) -> bytes:
+    key = hashlib.pbkdf2_hmac("sha256", code.encode(), salt, 2 << 16, 32)
+    cipher = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    return cipher.update(data) + cipher.finalize()
 
 
 def parse_qr(text: str) -> ScannedQr:
@@ -89,6 +105,10 @@ def adv_identity(
     return AdvIdentity(container.SerializeToString(), signed)
 
 
+class WrongCode(Exception):
+    """The code typed on the phone does not open the companion's wrapped key (or none is pending)."""
+
+
 class PasskeyRequested(Exception):
     """The scan did not link: WhatsApp sent the companion a passkey_prologue_request instead."""
 
@@ -99,6 +119,76 @@ class FakePhone:
         self.account = edge.state.account(phone)
         self.wrong_hmac = wrong_hmac
         self.bad_signature = bad_signature
+
+    async def enter_code(self, code: str, timeout: float = 10) -> Jid:
+        """The user types `code` under Linked devices → Link with phone number. Returns the device's jid.
+
+        The phone's side of the exchange, written from the protocol description (not from the engine's
+        module): unwrap the companion's key, send ours wrapped with the same code, read the companion's
+        key bundle, derive the ADV secret both sides must agree on, then pair as after a scan.
+        Raises WrongCode, LookupError (no companion waits for this number), PairingRefused.
+        """
+        waiting = [
+            s
+            for s in self.edge.sessions
+            if s.link_code is not None and s.link_code["phone"] == self.account.phone
+        ]
+        if not waiting:
+            raise LookupError(f"no device asked to link to {self.account.phone} by code")
+        session = waiting[-1]
+        hello = session.link_code
+        assert hello is not None and session.registration is not None
+        wrapped = hello["link_code_pairing_wrapped_companion_ephemeral_pub"]
+        companion_ephemeral = _ctr(code, wrapped[:32], wrapped[32:48], wrapped[48:])
+        ours = curve.KeyPair.generate()
+        try:
+            shared = curve.shared_secret(ours.private, companion_ephemeral)
+        except WebEngineError as exc:  # what a wrong code yields: 32 bytes that are no usable key
+            raise WrongCode(str(exc)) from exc
+        salt, iv = os.urandom(32), os.urandom(16)
+        notification = Node(
+            "link_code_companion_reg",
+            {"stage": "primary_hello"},
+            [
+                Node("link_code_pairing_ref", {}, hello["ref"]),
+                Node("primary_identity_pub", {}, self.account.identity.public),
+                Node(
+                    "link_code_pairing_wrapped_primary_ephemeral_pub",
+                    {},
+                    salt + iv + _ctr(code, salt, iv, ours.public),
+                ),
+            ],
+        )
+        session.link_finished.clear()
+        await session.notify("link_code_companion_reg", [notification])
+        async with asyncio.timeout(timeout):
+            await session.link_finished.wait()
+        bundle = hello["bundle"]
+        key = HKDF(hashes.SHA256(), 32, bundle[:32], b"link_code_pairing_key_bundle_encryption_key").derive(
+            shared
+        )
+        try:
+            plain = AESGCM(key).decrypt(bundle[32:44], bundle[44:], b"")
+        except InvalidTag as exc:
+            raise WrongCode("the companion's key bundle does not open: the codes differ") from exc
+        companion_identity, primary_identity, random = plain[:32], plain[32:64], plain[64:]
+        if (
+            companion_identity != session.registration.identity_public
+            or primary_identity != self.account.identity.public
+        ):
+            raise ValueError("the key bundle names other identity keys")
+        identity_shared = curve.shared_secret(self.account.identity.private, companion_identity)
+        adv_secret = HKDF(hashes.SHA256(), 32, None, b"adv_secret").derive(shared + identity_shared + random)
+        device = self.account.allocate_device()
+        identity = adv_identity(
+            account=self.account.identity,
+            raw_id=self.account.raw_id,
+            key_index=device,
+            companion_identity=companion_identity,
+            adv_secret=adv_secret,
+        )
+        await session.pair(self.account, device, identity.container, identity.signed)
+        return self.account.device_jid(device)
 
     async def scan(self, qr: str) -> Jid:
         """Link the device showing `qr`. Returns its jid once the edge has stored it.

@@ -69,6 +69,8 @@ class EdgeSession:
         self.client_static = b""
         self.registration: Registration | None = None
         self.client_version: tuple[int, int, int] | None = None  # from an accepted ClientPayload
+        self.link_code: dict[str, Any] | None = None  # linking by code: what companion_hello sent
+        self.link_finished = asyncio.Event()
         self.refs: list[str] = []
         self.device: Device | None = None
         self.paired = False
@@ -243,6 +245,44 @@ class EdgeSession:
         await asyncio.sleep(self.edge.config.pairing_seconds)
         if not self.paired and not self.ending:
             await self.end_stream(Node("stream:error", {"code": "408"}))
+
+    def link_code_step(self, reg: Node) -> list[Node]:
+        """companion_hello (remember the wrapped key, answer a ref) or companion_finish (keep the bundle for
+        the phone). Raises Refused for anything a real client would not send."""
+        if self.registration is None or self.paired:
+            raise Refused(400, "link_code_companion_reg outside a registration")
+        stage, jid = reg.str_attr("stage"), reg.attrs.get("jid")
+        if not isinstance(jid, Jid) or jid.server != "s.whatsapp.net" or jid.device is not None:
+            raise Refused(400, f"link_code_companion_reg needs the phone's user JID: {reg}")
+        parts = {child.tag: child.content_bytes() or b"" for child in reg.children}
+        if stage == "companion_hello":
+            expected = {
+                "link_code_pairing_wrapped_companion_ephemeral_pub",
+                "companion_server_auth_key_pub",
+                "companion_platform_id",
+                "companion_platform_display",
+                "link_code_pairing_nonce",
+            }
+            if set(parts) != expected or reg.str_attr("should_show_push_notification") != "true":
+                raise Refused(400, f"companion_hello carries {sorted(parts)}")
+            if parts["companion_server_auth_key_pub"] != self.client_static:
+                raise Refused(400, "companion_hello names a noise key that is not this connection's")
+            if len(parts["link_code_pairing_wrapped_companion_ephemeral_pub"]) != 80:
+                raise Refused(400, "the wrapped companion key is salt(32) + iv(16) + key(32)")
+            ref = base64.b64encode(os.urandom(24))
+            self.link_code = {"phone": jid.user, "ref": ref, **parts}
+            self.edge.refs[ref.decode()] = self
+            self.edge.log("link-code", self, detail=jid.user)
+            return [Node("link_code_companion_reg", {}, [Node("link_code_pairing_ref", {}, ref)])]
+        if stage == "companion_finish":
+            if self.link_code is None or parts.get("link_code_pairing_ref") != self.link_code["ref"]:
+                raise Refused(400, "companion_finish without a matching companion_hello ref")
+            if parts.get("companion_identity_public") != self.registration.identity_public:
+                raise Refused(400, "companion_finish names another identity key than the registration's")
+            self.link_code["bundle"] = parts.get("link_code_pairing_wrapped_key_bundle", b"")
+            self.link_finished.set()
+            return []
+        raise Refused(400, f"unknown link_code_companion_reg stage {stage!r}")
 
     async def request_passkey(self) -> None:
         """The account's passkey gate: instead of pair-success, a WebAuthn challenge for the companion
