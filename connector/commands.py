@@ -97,6 +97,13 @@ class CommandDispatcher:
         if runner is not None:
             if runner.stopping:
                 return self.retry  # still closing: start it again once it has
+            wanted = command.data.get("link")
+            if wanted in ("qr", "code") and runner.state is not SessionState.CONNECTED:
+                if runner.session.link_by_code != (wanted == "code"):
+                    # An unlinked device showing QR codes is asked to show a pairing code (or back):
+                    # start it over with the session's new choice.
+                    await self._control.stop_session(command.session_id, StopReason.REQUESTED)
+                    return self.retry
             runner.wake()
             return None
         await self._control.start_session(command.tenant_id, command.session_id, explicit=True)

@@ -29,6 +29,7 @@ from connector.engines.base import (
     IncomingMessage,
     LoggedOut,
     Paired,
+    PairingCode,
     QrCode,
     Receipt,
 )
@@ -47,6 +48,13 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
     fields = dataclasses.asdict(event)
     if isinstance(event, QrCode):
         return EventType.QR_CODE, {"status": "qr", **fields}
+    if isinstance(event, PairingCode):
+        return EventType.QR_CODE, {
+            "status": "qr",
+            "qr": None,
+            "pairing_code": event.code,
+            "expires_at": event.expires_at,
+        }
     if isinstance(event, Paired):
         return EventType.SESSION_STATUS, {"status": "connecting", "paired": True, **fields}
     if isinstance(event, Connected):

@@ -31,6 +31,7 @@ from connector.engines.base import (
     ExitReason,
     Failed,
     LoggedOut,
+    PairingCode,
     QrCode,
     Retry,
     SessionInfo,
@@ -252,7 +253,7 @@ class SessionRunner:
     async def _on_event(self, event: EngineEvent) -> None:
         if self._stop_reason is StopReason.LEASE_LOST:
             return  # the session is someone else's now; our reports would only confuse
-        if isinstance(event, QrCode):
+        if isinstance(event, QrCode | PairingCode):
             self.state = SessionState.QR
         elif isinstance(event, Connected):
             self.state = SessionState.CONNECTED

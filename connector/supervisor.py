@@ -385,4 +385,5 @@ def _session_info(row: SessionRecord) -> SessionInfo:
         session_id=session.id,
         provider=str(session.provider),
         phone=session.phone or None,
+        link_by_code=session.link_by_code,
     )

@@ -67,3 +67,23 @@ def test_web_session_pairs_through_the_fake_edge_and_resumes(tmp_path: Path, edg
         assert http.post(f"/v1/sessions/{session['id']}/logout").status_code == 202
         assert wait_for(lambda: http.get(f"/v1/sessions/{session['id']}").json()["status"] == "logged_out")
         http.close()
+
+
+def test_web_session_links_by_phone_number_with_a_pairing_code(tmp_path: Path, edge: EdgeThread) -> None:
+    """POST /connect with a phone: the QR codes give way to an 8-character code in the session, which the
+    (fake) phone types; the session connects. A number with letters is a 422 naming the field."""
+    with Server(tmp_path / "data", env=edge.env) as server:
+        http = server.client(server.create_tenant())
+        session = http.post("/v1/sessions", json={"name": "By code", "provider": "web"}).json()
+        url = f"/v1/sessions/{session['id']}"
+        assert http.post(f"{url}/connect", json={"phone": "+34 600 11l 333"}).status_code == 422
+        accepted = http.post(f"{url}/connect", json={"phone": "+34 600 111 333"})
+        assert accepted.status_code == 202 and accepted.json()["link_by_code"] is True
+        code = wait_for(lambda: http.get(url).json()["pairing_code"])
+        assert len(code) == 8 and http.get(f"{url}/qr").status_code == 404  # no QR code to scan
+        jid = edge.run(FakePhone(edge.edge, "34600111333").enter_code(code))
+        connected = wait_for(lambda: (s := http.get(url).json())["status"] == "connected" and s)
+        assert connected["phone"] == "+34600111333" and str(jid).startswith("34600111333")
+        assert connected["pairing_code"] is None
+        assert edge.edge.unhandled == [] and edge.edge.violations == []
+        http.close()

@@ -83,6 +83,15 @@ class Session(BaseModel):
     status_detail: str | None = Field(
         None, description="what happened, in words (e.g. why the connection to WhatsApp cannot open)"
     )
+    link_by_code: bool = Field(
+        False,
+        description="web: link by a code typed on the phone (connect with a phone) instead of a QR code",
+    )
+    pairing_code: str | None = Field(
+        None,
+        description="web, linking by code: the 8 characters to type on the phone under Linked devices → "
+        "Link with phone number, while the session waits for them",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: float
     updated_at: float

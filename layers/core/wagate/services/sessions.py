@@ -146,17 +146,40 @@ class SessionService:
         self._command(session, CommandType.CONNECT)
         return session
 
-    def connect(self, tenant_id: str, session_id: str, *, restart: bool = False) -> Session:
-        """Start (or restart) the session. From logged_out/failed it starts over at pending."""
+    def connect(
+        self,
+        tenant_id: str,
+        session_id: str,
+        *,
+        restart: bool = False,
+        link_phone: str | None = None,
+        choose_link: bool = False,
+    ) -> Session:
+        """Start (or restart) the session. From logged_out/failed it starts over at pending. With
+        `choose_link`, how an unlinked device links is chosen now: by a code typed on `link_phone` (web
+        sessions), or by QR code when no phone is given; otherwise the last choice stands.
+        Raises InvalidInput (a bad number, or a session that does not link by code)."""
+        link: dict[str, Any] = {"link_by_code": False} if choose_link else {}
+        if link_phone is not None:
+            link = {"phone": normalise_phone(link_phone), "link_by_code": True}
         for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
             record = self.rows.get(tenant_id, session_id)
-            changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now()}
+            if link_phone is not None and record.session.provider != Provider.WEB:
+                raise InvalidInput(
+                    f"session {session_id} is a {record.session.provider} session: only web sessions "
+                    "link by phone number",
+                    details={"field": "phone"},
+                )
+            changes: dict[str, Any] = {"desired": "running", "updated_at": self.clock.now(), **link}
             if record.status in PERMANENT:
                 changes.update(status=SessionStatus.PENDING.value, status_reason=None, status_detail=None)
             new = self.rows.write_status(record, changes)
             if new is None:
                 continue
-            self._command(new.session, CommandType.CONNECT, {"restart": restart})
+            data: dict[str, Any] = {"restart": restart}
+            if "link_by_code" in changes:
+                data["link"] = "code" if changes["link_by_code"] else "qr"
+            self._command(new.session, CommandType.CONNECT, data)
             return new.session
         raise ConflictError(f"session {session_id} is changing too fast to connect; retry", code="busy")
 
@@ -262,13 +285,14 @@ def _changes_after(event: SessionEvent, record: SessionRecord) -> dict[str, Any]
         changes["desired"] = "stopped"  # nobody scanned: don't show QR codes again after a restart
     if event.type == EventType.QR_CODE:
         changes["qr"] = {"text": event.data.get("qr"), "expires_at": event.data.get("expires_at")}
+        changes["pairing_code"] = event.data.get("pairing_code")
     elif event.type == EventType.CONNECTION_SUCCESS:
         changes["connected_at"] = event.at
-        changes["qr"] = None
+        changes["qr"] = changes["pairing_code"] = None
         if event.data.get("phone"):
             changes["phone"] = event.data["phone"]
     elif status is not None:
-        changes["qr"] = None
+        changes["qr"] = changes["pairing_code"] = None
     return changes
 
 

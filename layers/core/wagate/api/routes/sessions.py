@@ -144,9 +144,21 @@ def delete_session(session_id: str, principal: Admin) -> Response[str]:
     return Response(204, None, "")
 
 
+class ConnectRequest(BaseModel):
+    phone: str | None = Field(
+        None,
+        description="web: link by phone number. The session then shows an 8-character pairing_code "
+        "(in the session and its qr_code event) to type on this phone instead of a QR code",
+    )
+
+
 @router.post("/sessions/<session_id>/connect", summary="Connect (start) a session", tags=["sessions"])
-def connect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
-    return service().connect(principal.tenant_id, session_id).model_dump(mode="json"), 202
+def connect_session(
+    session_id: str, principal: Admin, body: ConnectRequest | None = None
+) -> tuple[dict[str, Any], int]:
+    phone = body.phone if body is not None else None
+    session = service().connect(principal.tenant_id, session_id, link_phone=phone, choose_link=True)
+    return session.model_dump(mode="json"), 202
 
 
 @router.post("/sessions/<session_id>/reconnect", summary="Close and reopen the socket", tags=["sessions"])
