@@ -154,6 +154,8 @@ class SqliteTable:
                 rules.check_key(op.pk, op.sk)
             if isinstance(op, Update):
                 rules.check_update(op.set, op.remove, op.add)
+        # Encoded before taking the writer lock: every writer of the process waits while it is held.
+        put_rows = {i: _row(op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
         with self._write() as db:
             now = self._clock()
             olds = [_current(db, *rules.op_key(op), now) for op in ops]
@@ -162,14 +164,14 @@ class SqliteTable:
                 what = "write" if single else "transaction"
                 raise ConflictError(f"the condition on this {what} did not hold", details={"failed": failed})
             written: list[Item | None] = []
-            for op, old in zip(ops, olds, strict=True):
+            for i, (op, old) in enumerate(zip(ops, olds, strict=True)):
                 if isinstance(op, Put):
-                    _store(db, op.item)
+                    _store(db, put_rows[i])
                     written.append(op.item)
                 elif isinstance(op, Update):
                     new = rules.new_item_from_update(op.pk, op.sk, old, op.set, op.remove, op.add)
                     rules.check_item(new)
-                    _store(db, new)
+                    _store(db, _row(new))
                     written.append(new)
                 elif isinstance(op, Delete):
                     db.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
@@ -239,20 +241,25 @@ def _current(db: sqlite3.Connection, pk: str, sk: str, now: float) -> Item | Non
     return _load(row[0]) if row else None
 
 
-def _store(db: sqlite3.Connection, item: Item) -> None:
+def _row(item: Item) -> tuple[Any, ...]:
+    """The column values of an item's row (key, index keys, TTL, the encoded document)."""
     gsi = [rules.index_key(item, index) for index in INDEXES]
     ttl = item.get("expires_at")
+    return (
+        item["pk"],
+        item["sk"],
+        *(gsi[0] or (None, None)),
+        *(gsi[1] or (None, None)),
+        ttl if isinstance(ttl, int | float) and not isinstance(ttl, bool) else None,
+        _dump(item),
+    )
+
+
+def _store(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:
     db.execute(
         "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, doc)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            item["pk"],
-            item["sk"],
-            *(gsi[0] or (None, None)),
-            *(gsi[1] or (None, None)),
-            ttl if isinstance(ttl, int | float) and not isinstance(ttl, bool) else None,
-            _dump(item),
-        ),
+        row,
     )
 
 
