@@ -17,30 +17,29 @@ Claims keep two drainers off one row: a row is written claimed by its writer for
 writer whose emit fails releases it at once (so the retry that follows can drain it); others take a row
 with a conditional update only once its claim has passed.
 
-Storage (keys in store/keys.py: `outbox_partition`, `outbox_shard`): a session's rows hold the notices
-(event id, time, [(kind, data)]) as JSON and `claimed_until`, with a TTL of RETENTION_SECONDS; gsi1 puts
-every row in one of SHARDS sweep partitions (by a hash of its id), the sweeper's view of every tenant.
+Rows: store/outbox.py (keys and access patterns: store/keys.py): a session's rows hold the notices
+(event id, time, [(kind, data)]) as JSON and `claimed_until`, with a TTL of RETENTION_SECONDS; each is
+also in one of SHARDS sweep partitions (by a hash of its id), the sweeper's view of every tenant.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wagate.conditions import Attr
-from wagate.domain.errors import ConflictError
 from wagate.domain.events import SessionEvent
 from wagate.domain.ids import new_id
 from wagate.observability import logger
-from wagate.ports import Clock, Item, Put, Table
+from wagate.ports import Clock, Put, Table
 from wagate.store import keys
+from wagate.store.outbox import SHARDS, OutboxRepository, OutboxRow, sweep_partition, to_row
+
+__all__ = ["SHARDS", "Notice", "Outbox", "Pending", "row", "sweep_partition"]
 
 CLAIM_SECONDS = 30  # also the sweeper's grace: it leaves a fresh row to its writer's inline drain
 RETENTION_SECONDS = 7 * 24 * 3600  # a row nobody could emit for a week is dropped (logged by the sweeper)
-SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,7 @@ class Notice:
 class Pending:
     """An outbox row, read back: what it owes and under which event it was committed."""
 
-    pk: str
-    sk: str
+    key: keys.Key
     event: SessionEvent
     notices: list[Notice]
 
@@ -66,36 +64,23 @@ Emit = Callable[[SessionEvent, Notice], None]
 on failure (the row stays, to be drained again)."""
 
 
-def partition(tenant_id: str, session_id: str) -> str:
-    return keys.outbox_partition(tenant_id, session_id)
-
-
-def sweep_partition(shard: int) -> str:
-    return keys.outbox_shard(shard)
-
-
 def row(event: SessionEvent, notices: Sequence[Notice], now: float) -> Put:
     """The outbox row to put in the change's transaction (claimed by its writer). Empty notices: still a
     row (cheap, and the caller need not special-case it); drain deletes it."""
-    ident = new_id("obx", now)
-    shard = int.from_bytes(hashlib.sha256(ident.encode()).digest()[:4], "big") % SHARDS
-    item: Item = {
-        "pk": partition(event.tenant_id, event.session_id),
-        "sk": ident,
-        "gsi1pk": sweep_partition(shard),
-        "gsi1sk": ident,
-        "event": event.model_dump_json(exclude={"data"}),
-        "notices": json.dumps([{"kind": n.kind, "data": n.data} for n in notices], default=str),
-        "claimed_until": now + CLAIM_SECONDS,
-        "expires_at": int(now + RETENTION_SECONDS),
-    }
-    return Put(item)
+    return OutboxRepository.new_row(
+        event.tenant_id,
+        event.session_id,
+        new_id("obx", now),
+        event=event.model_dump_json(exclude={"data"}),
+        notices=json.dumps([{"kind": n.kind, "data": n.data} for n in notices], default=str),
+        claimed_until=now + CLAIM_SECONDS,
+        expires_at=int(now + RETENTION_SECONDS),
+    )
 
 
-def read(item: Item) -> Pending:
-    notices = [Notice(str(n["kind"]), dict(n["data"])) for n in json.loads(str(item["notices"]))]
-    event = SessionEvent.model_validate_json(str(item["event"]))
-    return Pending(str(item["pk"]), str(item["sk"]), event, notices)
+def read(stored: OutboxRow) -> Pending:
+    notices = [Notice(str(n["kind"]), dict(n["data"])) for n in json.loads(stored.notices)]
+    return Pending(stored.key, SessionEvent.model_validate_json(stored.event), notices)
 
 
 class Outbox:
@@ -103,36 +88,32 @@ class Outbox:
         self.table = table
         self.clock = clock
         self.emit = emit
+        self.rows = OutboxRepository(table)
 
     def drain(self, put: Put) -> None:
         """The writer's own drain of the row it just committed. On failure the claim is released (the
         next retry or the sweeper drains it) and the error raised, so the change's caller retries."""
-        pending = read(put.item)
+        pending = read(to_row(put.item))
         try:
             self._emit(pending)
         except Exception:
             self._release(pending)
             raise
-        self.table.delete(pending.pk, pending.sk)
+        self.rows.delete(pending.key)
 
     def drain_session(self, tenant_id: str, session_id: str) -> int:
         """Emits whatever this session still owes and nobody holds (a retry found its change stored).
         Returns how many rows were drained. Raises when an emit fails (the row stays)."""
-        page = self.table.query(partition(tenant_id, session_id), limit=100)
-        return sum(self._take(item) for item in page.items)
+        return sum(self._take(stored) for stored in self.rows.of_session(tenant_id, session_id))
 
     def sweep(self, *, limit: int = 200) -> int:
         """Drains rows left behind by any writer (oldest first, per shard). Returns how many were
         drained; a row whose emit fails is logged and left for the next sweep."""
         drained = 0
         for shard in range(SHARDS):
-            page = self.table.query(sweep_partition(shard), index="gsi1", limit=limit)
-            for entry in page.items:
-                item = self.table.get(str(entry["pk"]), str(entry["sk"]))  # the index may lag behind
-                if item is None:
-                    continue
+            for stored in self.rows.in_sweep_shard(shard, limit=limit):
                 try:
-                    drained += self._take(item)  # a writer's fresh row is still claimed: left to it
+                    drained += self._take(stored)  # a writer's fresh row is still claimed: left to it
                 except Exception:
                     logger.exception("outbox row could not be emitted; the next sweep tries again")
         if drained:
@@ -141,27 +122,20 @@ class Outbox:
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
-    def _take(self, item: Item) -> int:
+    def _take(self, stored: OutboxRow) -> int:
         """Claims a row whose claim has passed, emits it and deletes it: 1, or 0 when someone holds it."""
         now = self.clock.now()
-        if float(item.get("claimed_until", 0)) > now:
+        if stored.claimed_until > now:
             return 0
-        try:
-            self.table.update(
-                str(item["pk"]),
-                str(item["sk"]),
-                set={"claimed_until": now + CLAIM_SECONDS},
-                condition=Attr("claimed_until").le(now),
-            )
-        except ConflictError:
+        if not self.rows.claim(stored, now=now, until=now + CLAIM_SECONDS):
             return 0  # taken meanwhile, or drained and deleted
-        pending = read(item)
+        pending = read(stored)
         try:
             self._emit(pending)
         except Exception:
             self._release(pending)
             raise
-        self.table.delete(pending.pk, pending.sk)
+        self.rows.delete(pending.key)
         return 1
 
     def _emit(self, pending: Pending) -> None:
@@ -170,8 +144,6 @@ class Outbox:
 
     def _release(self, pending: Pending) -> None:
         try:
-            self.table.update(
-                pending.pk, pending.sk, set={"claimed_until": 0}, condition=Attr("claimed_until").exists()
-            )
+            self.rows.release(pending.key)
         except Exception:  # the claim then simply runs out
-            logger.warning("outbox claim not released", extra={"row": pending.sk})
+            logger.warning("outbox claim not released", extra={"row": pending.key.sk})

@@ -31,7 +31,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | store/pools.py |
 | CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | store/crm_webhooks.py |
 | webhook delivery | `T#{t}#WH#{w}` | `DLV#{d}` | gsi1 `T#{t}#WH#{w}#{status}` / `{d}` | a webhook's deliveries, by status | store/crm_webhooks.py |
-| outbox row | `T#{t}#S#{s}#OUTBOX` | `{row}` (ULID: time order) | gsi1 `OUTBOX#{n}` / `{row}` | notifications a stored change still owes: a session's (a retry drains them), every tenant's by shard (the sweeper) | services/outbox.py |
+| outbox row | `T#{t}#S#{s}#OUTBOX` | `{row}` (ULID: time order) | gsi1 `OUTBOX#{n}` / `{row}` | notifications a stored change still owes: a session's (a retry drains them), every tenant's by shard (the sweeper) | store/outbox.py |
 | realtime token | `RTTOKEN#{sha256(token)}` | `RTTOKEN` | | check a dashboard token on $connect, TTL | store/realtime.py |
 | WS connection | `WSCONN#{connection}` | `WSCONN` | gsi1 `T#{t}#WS` / `{connection}` | a tenant's live dashboard connections, TTL | store/realtime.py |
 | shard lease | `LEASE#SHARD#{n}` | `LEASE` | | which connector holds a shard (fence) | connector/leases.py (read: store/leases.py) |
