@@ -1,5 +1,6 @@
 // The QR modal: shows the code to scan, swaps it as `qr_code` events rotate it, and turns into a
-// confirmation when `connection_success` arrives. Sandbox sessions get a "Simulate scan" button.
+// confirmation when `connection_success` arrives. Sandbox sessions get a "Simulate scan" button. A session
+// linking by phone number shows its 8-character pairing code instead, to type on the phone.
 
 import { openDialog } from "../dialog.js";
 import { announce, busy, h, replace } from "../dom.js";
@@ -78,6 +79,21 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
   const actions = h("div", { class: "dialog-actions" }, retry, scan, done);
   body.append(steps, frame, status, h("p", { class: "hint" }, "The code changes every few seconds; it updates here by itself."), actions);
 
+  const pairing = h("p", { class: "pairing-code", hidden: true });
+  frame.append(pairing);
+  const showPairingCode = (code) => {
+    image.hidden = true;
+    pairing.hidden = false;
+    pairing.textContent = `${code.slice(0, 4)}-${code.slice(4)}`;
+    frame.classList.add("has-code");
+    replace(
+      steps,
+      h("li", {}, "Open WhatsApp on your phone."),
+      h("li", {}, "Go to Settings → Linked devices → Link a device → Link with phone number instead."),
+      h("li", {}, "Type this code."),
+    );
+    status.textContent = "Type the code on your phone.";
+  };
   const showCode = (dataUrl) => {
     image.src = dataUrl;
     image.hidden = false;
@@ -87,6 +103,7 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
   const connected = (phone) => {
     frame.classList.add("linked");
     image.hidden = true;
+    pairing.hidden = true;
     replace(status, h("strong", {}, "Connected"), phone ? ` as ${phone}` : "", ".");
     dialog.dataset.state = "connected";
     if (scan) scan.hidden = true;
@@ -97,6 +114,7 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
   };
   const stopped = (text) => {
     image.hidden = true;
+    pairing.hidden = true;
     frame.classList.remove("has-code");
     status.textContent = text;
     retry.hidden = false;
@@ -104,10 +122,17 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
 
   const mine = (data) => data.session_id === sessionId;
   cleanups.push(
-    live.on("qr_code", (data) => mine(data) && data.qr_code && showCode(data.qr_code)),
+    live.on("qr_code", (data) => {
+      if (!mine(data)) return;
+      if (data.pairing_code) showPairingCode(data.pairing_code);
+      else if (data.qr_code) showCode(data.qr_code);
+    }),
     live.on("connection_success", (data) => mine(data) && connected(data.phone)),
     live.on("logged_out", (data) => mine(data) && stopped("The phone unlinked this session.")),
-    live.on("session_failed", (data) => mine(data) && stopped(data.reason ? `Failed: ${data.reason}` : "Failed.")),
+    live.on(
+      "session_failed",
+      (data) => mine(data) && stopped(data.detail || (data.reason ? `Failed: ${data.reason}` : "Failed.")),
+    ),
     live.on("session_status", (data) => {
       if (!mine(data) || data.status === "qr" || data.status === "connected") return;
       if (["disconnected", "failed", "logged_out"].includes(data.status)) {
@@ -118,6 +143,7 @@ export function openQrDialog({ api, live, sessions }, sessionId) {
 
   show(scan);
   if (session?.status === "connected") connected(session.phone);
+  else if (session?.pairing_code) showPairingCode(session.pairing_code);
   else
     api.qrCode(sessionId).then(
       (code) => dialog.dataset.state !== "connected" && showCode(code.data_url),
