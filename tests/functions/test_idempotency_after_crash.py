@@ -119,6 +119,12 @@ def test_a_key_whose_process_was_killed_is_released_at_once(
     process.kill()
     process.wait(10)
     started = time.monotonic()
+    # The key is still the dead request's: another body under it is refused, not sent.
+    other = {**body, "to": "+34600999888"}
+    status, answer, _ = call(
+        "POST", "/v1/messages", key, body=other, headers={"Idempotency-Key": "crm-job-17"}
+    )
+    assert status == 422 and answer["error"]["code"] == "idempotency_key_reused", answer
     status, message, _ = retry()
     assert status == 202, message  # not 409 until the in-progress expiry (29 s here)
     assert time.monotonic() - started < 5

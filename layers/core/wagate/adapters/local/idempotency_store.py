@@ -69,18 +69,20 @@ class TableIdempotencyStore(BasePersistenceLayer):
             existing = self._table.get(pk, sk)
             if existing is None:  # expired between the two reads: let the caller retry
                 raise IdempotencyItemAlreadyExistsError() from exc
-            if self._take_over_orphan(item, existing):
+            if self._take_over_orphan(item, existing, data_record):
                 return
             old = _record(existing)
             self._validate_payload(data_payload=data_record, stored_data_record=old)
             self._save_to_cache(data_record=old)
             raise IdempotencyItemAlreadyExistsError(old_data_record=old) from exc
 
-    def _take_over_orphan(self, item: Item, existing: Item) -> bool:
-        """Write `item` over an in-progress record whose process is provably gone; False if it is not."""
+    def _take_over_orphan(self, item: Item, existing: Item, data_record: DataRecord) -> bool:
+        """Write `item` over an in-progress record whose process is provably gone; False if it is not.
+        Raises IdempotencyValidationError when the retry's body differs from the dead request's."""
         writer = process_liveness.writer_of(existing)
         if existing.get("status") != _IN_PROGRESS or not process_liveness.is_gone(writer):
             return False
+        self._validate_payload(data_payload=data_record, stored_data_record=_record(existing))
         same_record = Attr("status").eq(_IN_PROGRESS)
         for name, value in (writer.attributes() if writer else {}).items():
             same_record = same_record & Attr(name).eq(value)
