@@ -37,11 +37,11 @@ async def run_until_signal(connector: Connector) -> int:
 
 
 def main() -> int:
-    from wagate import wiring
+    from wagate.compose import services
     from wagate.settings import SettingsError
 
     try:
-        deps = wiring.deps()  # reads and checks the settings
+        deps = services().ports  # reads and checks the settings
     except SettingsError as exc:
         print(f"connector: {exc}", file=sys.stderr)  # noqa: T201 - logging is not configured yet
         return 2

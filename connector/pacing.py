@@ -9,8 +9,9 @@ The pacer of a number lives in the connector that holds its session: exactly one
 so its state needs no sharing; a number that moves to another connector starts with a full bucket. The
 daily first-contact cap, which must survive restarts and be shared, is in the Table (`first_contacts`).
 
-Settings come from `PacingPolicies`: process defaults ← tenant row ← session row (see
-`wagate.domain.pacing`), cached per session for `refresh_seconds`, so an API change applies within that.
+Settings come from `PacingPolicies`: `wagate.services.pacing_settings` (the service the API changes them
+through: process defaults ← tenant row ← session row), cached per session for `refresh_seconds`, so an API
+change applies within that.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wagate.domain.pacing import Pacing, merge_leniently
-from wagate.ports import Table
-from wagate.store.pacing import PacingRepository
+from wagate.domain.pacing import Pacing
+from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.pacing")
 
@@ -90,14 +90,13 @@ class PacingPolicies:
 
     def __init__(
         self,
-        table: Table,
-        defaults: Pacing,
+        settings: PacingSettings,
         *,
         refresh_seconds: float,
         clock: Clock = time.monotonic,
     ) -> None:
-        self._table = table
-        self._defaults = defaults
+        self._settings = settings
+        self._defaults = settings.defaults
         self._refresh = refresh_seconds
         self._clock = clock
         self._cache: dict[tuple[str, str], _Cached] = {}
@@ -118,8 +117,7 @@ class PacingPolicies:
 
     def load(self, tenant_id: str, session_id: str) -> Pacing:
         """Read the tenant and session rows now (synchronous)."""
-        tenant, session = PacingRepository(self._table).layers(tenant_id, session_id)
-        return merge_leniently(self._defaults, tenant, session)
+        return self._settings.effective(tenant_id, session_id)
 
     def forget(self, tenant_id: str, session_id: str) -> None:
         self._cache.pop((tenant_id, session_id), None)

@@ -53,6 +53,7 @@ from wagate.domain.errors import ConflictError
 from wagate.domain.events import Command, EventType
 from wagate.domain.pacing import Pacing
 from wagate.ports import Clock, Table
+from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.sending")
 
@@ -133,7 +134,8 @@ class Sender:
         self._table = table
         self._clock = clock
         self._config = config
-        self.policies = PacingPolicies(table, config.pacing, refresh_seconds=config.pacing_refresh_seconds)
+        settings = PacingSettings.on_table(table, config.pacing)
+        self.policies = PacingPolicies(settings, refresh_seconds=config.pacing_refresh_seconds)
         self._first_contacts = FirstContacts(table, clock)
         self._pacers: dict[str, NumberPacer] = {}
 

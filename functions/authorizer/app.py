@@ -12,10 +12,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from wagate.compose import services
 from wagate.domain.errors import Unauthenticated
 from wagate.observability import logger, traced
 from wagate.services import tenants
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -47,7 +47,7 @@ def _resolve(api_key: str | None) -> dict[str, str]:
     if hit is not None and hit[0] > now:
         return hit[1]
     try:
-        principal = tenants.authenticate(deps().table, api_key)
+        principal = tenants.authenticate(services().ports.table, api_key)
         context = {
             "authenticated": "true",
             "tenant_id": principal.tenant_id,

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from wagate.cloud.sends import CloudCommands
+from wagate.compose import services
 from wagate.observability import logger, traced
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Per invocation: `wagate serve` may run several batches at once, and a processor keeps its batch.
     processor = BatchProcessor(event_type=EventType.SQS)
-    d = deps()
-    commands = CloudCommands(d, d.graph())
+    commands = services().cloud_commands
 
     def record_handler(record: SQSRecord) -> None:
         commands.handle(record.body)

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from wagate.api.dependencies import message_service
+from wagate.compose import services
 from wagate.observability import logger, traced
 from wagate.services import scheduler
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,7 +18,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    scheduler.forward(deps().table, message_service(), record.body)
+    root = services()
+    scheduler.forward(root.ports.table, root.messages, record.body)
 
 
 @logger.inject_lambda_context(clear_state=True)

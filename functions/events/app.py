@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
+from wagate.compose import services
 from wagate.observability import logger, traced
-from wagate.services.connector_events import handle_event
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,7 +19,7 @@ processor = SqsFifoPartialProcessor()
 
 
 def record_handler(record: SQSRecord) -> None:
-    handle_event(deps(), record.body)
+    services().events.handle(record.body)
 
 
 @logger.inject_lambda_context(clear_state=True)

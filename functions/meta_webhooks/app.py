@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from wagate.cloud.webhooks import MetaWebhooks, WebhookResponse
+from wagate.cloud.webhooks import WebhookResponse
+from wagate.compose import services
 from wagate.observability import logger, traced
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,8 +24,8 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_clear_keys()  # `wagate serve` runs concurrent invocations in one process
-    d = deps()
-    service = MetaWebhooks(d)
+    root = services()
+    service = root.meta_webhooks
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")
     if method == "GET":
         response = service.verify(event.get("queryStringParameters") or {})

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from wagate.compose import services
 from wagate.observability import logger, traced
 from wagate.services import scheduler
-from wagate.services.connector_events import outbox_of
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,9 +17,10 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(clear_state=True)
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    d = deps()
+    root = services()
+    d = root.ports
     report = scheduler.sweep(d.table, d.queues, d.clock)
-    drained = outbox_of(d).sweep()
+    drained = root.events.outbox.sweep()
     logger.info(
         "sweep done",
         extra={"minutes": report.minutes, "dispatched": report.dispatched, "outbox_drained": drained},

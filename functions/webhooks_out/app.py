@@ -18,9 +18,8 @@ from aws_lambda_powertools.utilities.batch import (
     async_process_partial_response,
 )
 
+from wagate.compose import services
 from wagate.observability import logger, traced
-from wagate.services.crm_attempts import runner
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A processor and a pool per invocation: `wagate serve` may run several batches of this function
     # at once (ScalingConfig), and a processor keeps the batch it works on.
     processor = AsyncBatchProcessor(event_type=EventType.SQS)
-    attempts = runner(deps())
+    attempts = services().webhook_attempts
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ()))) as pool:
 
         async def record_handler(record: SQSRecord) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from wagate.compose import services
 from wagate.domain.errors import Gone, InvalidInput, Unauthenticated
 from wagate.observability import logger, traced
 from wagate.services import realtime
-from wagate.wiring import deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     route, connection_id = request.get("routeKey"), str(request.get("connectionId"))
-    d = deps()
+    d = services().ports
     if route == "$connect":
         token = (event.get("queryStringParameters") or {}).get("token")
         try:

@@ -3,8 +3,8 @@ killed -9 mid-burst (and restarted) `kills` times, deliveries counted per WhatsA
 journal.
 
 Messages are accepted through `MessageService.accept` (real rows, real `send` commands), half before the
-first connector starts and half while it runs; the events consumer (`handle_event`) runs beside it in a
-thread, as functions/events does. The k-th connector is killed once k/(kills+1) of the messages have
+first connector starts and half while it runs; the events consumer (`ConnectorEvents.handle`) runs beside
+it in a thread, as functions/events does. The k-th connector is killed once k/(kills+1) of the messages have
 reached their recipients; the last one runs until every message has, then stops with SIGTERM.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from connector.engines.base import provider_message_id
 from tests.connector.conftest import sessions_in_every_shard
 from tests.connector.send_support import accept, deps_of, make_send_world, prepair
+from wagate.compose import services
 from wagate.domain.events import EventType, SessionEvent
-from wagate.services.connector_events import handle_event
 from wagate.store import keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,14 +123,14 @@ class EventsConsumer(threading.Thread):
         self.failures: dict[str, str] = {}
 
     def run(self) -> None:
-        deps = deps_of(self.world)
+        events = services(deps_of(self.world)).events
         queue = self.world.queues.get("EventsQueue")
         while not self.stopping.is_set() or queue.approximate_depth():
             for message in queue.receive(max_messages=10, wait_seconds=0.2):
                 event = SessionEvent.model_validate_json(message.body)
                 if event.type == EventType.MESSAGE_STATUS and event.data.get("message_id"):
                     self.failures[str(event.data["message_id"])] = str(event.data.get("reason"))
-                handle_event(deps, message.body)
+                events.handle(message.body)
                 queue.delete(message.receipt)
 
 

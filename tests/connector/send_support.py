@@ -20,10 +20,9 @@ from wagate import wiring
 from wagate.adapters.local.file_crypto import FileCrypto
 from wagate.adapters.local.sqlite_queue import QueueDefinition, SqliteQueues
 from wagate.adapters.local.sqlite_table import SqliteTable
+from wagate.compose import services
 from wagate.domain.messages import Message
-from wagate.services.connector_events import handle_event
-from wagate.services.messages import MessageService, SendRequest
-from wagate.services.sessions import SessionService
+from wagate.services.messages import SendRequest
 
 
 def send_queue_definitions(shards: int = SHARDS, *, visibility: int = 30) -> dict[str, QueueDefinition]:
@@ -75,17 +74,17 @@ async def prepair(world: World, session_id: str, tenant_id: str = "ten_test") ->
 
 def accept(world: World, session_id: str, to: str, text: str, tenant_id: str = "ten_test") -> Message:
     """POST /v1/messages minus HTTP: the row and the `send` command, exactly as the API makes them."""
-    sessions = SessionService(world.table, world.queues, world.clock, limit=1000, shards=world.shards)
-    service = MessageService(world.table, world.queues, world.clock, sessions)
-    return service.accept(tenant_id, SendRequest(session_id=session_id, to=to, text=text))
+    return services(deps_of(world)).messages.accept(
+        tenant_id, SendRequest(session_id=session_id, to=to, text=text)
+    )
 
 
 def apply_events(world: World, since: int = 0) -> None:
     """What the events consumer does with what the connector reported (statuses onto the rows)."""
     world.events.collect()
-    deps = deps_of(world)
+    events = services(deps_of(world)).events
     for event in world.events.events[since:]:
-        handle_event(deps, event.model_dump_json())
+        events.handle(event.model_dump_json())
 
 
 def catalog(

@@ -25,14 +25,14 @@ from tests.connector.send_support import (
     catalog,
     deliveries,
     delivery_counts,
+    deps_of,
     make_send_world,
     prepair,
 )
+from wagate.compose import services
 from wagate.domain.errors import ConflictError
 from wagate.domain.events import Command, CommandType, EventType
 from wagate.domain.pacing import Pacing
-from wagate.services.messages import MessageService
-from wagate.services.sessions import SessionService
 
 SENT, STATUS = EventType.MESSAGE_SENT, EventType.MESSAGE_STATUS
 FAST_RETRIES = {"send_retry_base_seconds": 0.05, "send_retry_cap_seconds": 0.1, "pacing": Pacing.off()}
@@ -110,8 +110,7 @@ def test_a_message_is_claimed_sent_once_and_duplicate_commands_are_dropped(world
 
 
 def test_cancel_wins_over_a_claim_or_loses_cleanly(world: World, tmp_path: Path) -> None:
-    sessions = SessionService(world.table, world.queues, world.clock, limit=10, shards=world.shards)
-    messages = MessageService(world.table, world.queues, world.clock, sessions)
+    messages = services(deps_of(world)).messages
     session = world.add_session()
     lease = Leases(world.table, world.clock, "c1").acquire(
         session_lease_key("ten_test", session), LeaseTimes.for_ttl(60)

@@ -5,6 +5,7 @@ Retries go back to the queue with a delay; a send whose answer was lost is never
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -30,7 +31,8 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.cloud import pacing
 from wagate.cloud.commands import CLOUD_QUEUE
-from wagate.cloud.sends import CloudCommands, _graph_body
+from wagate.cloud.sends import _graph_body
+from wagate.compose import message_service, services
 from wagate.domain.events import Command, CommandType
 from wagate.domain.messages import MediaContent, Message
 from wagate.services import scheduler
@@ -75,7 +77,8 @@ def redeliver(
         data={"message_id": message_id},
         issued_at=time.time(),
     )
-    CloudCommands(local_deps, graph.api()).handle(command.model_dump_json())
+    ports = dataclasses.replace(local_deps, graph_api=graph.api())
+    services(ports).cloud_commands.handle(command.model_dump_json())
 
 
 def test_a_text_is_claimed_sent_and_its_wamid_recorded(
@@ -344,8 +347,6 @@ def test_a_scheduled_cloud_message_is_dispatched_to_the_cloud_queue(
     due = time.time() + 60
     message = send(call, key, session, scheduled_at=due)
     body = json.dumps({"tenant_id": session["tenant_id"], "message_id": message["id"], "due_at": due})
-    from wagate.api.dependencies import message_service
-
     assert scheduler.forward(local_deps.table, message_service(), body)
     run_cloud_queue(functions)
     assert message_of(call, key, message["id"])["status"] == "sent"

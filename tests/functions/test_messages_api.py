@@ -9,7 +9,7 @@ import pytest
 from tests.support.commands import take_commands as drain
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
-from wagate.api.dependencies import message_service
+from wagate.compose import message_service
 from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageError, MessageStatus
 from wagate.services import tenants

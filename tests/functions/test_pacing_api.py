@@ -8,9 +8,10 @@ import pytest
 
 from connector.pacing import PacingPolicies
 from tests.support.lambdas import ApiCaller
-from wagate import wiring
+from wagate import compose, wiring
 from wagate.domain.pacing import Pacing
 from wagate.services import tenants
+from wagate.services.pacing_settings import PacingSettings
 
 
 @pytest.fixture
@@ -42,9 +43,8 @@ def test_a_session_patch_changes_only_the_fields_it_names(
     assert status == 200 and fetched == view
     # What the connector will apply, read from the same rows.
     tenant_id = tenants.authenticate(local_deps.table, key).tenant_id
-    assert (
-        PacingPolicies(local_deps.table, Pacing(), refresh_seconds=0).load(tenant_id, session).typing is True
-    )
+    policies = PacingPolicies(PacingSettings.on_table(local_deps.table, Pacing()), refresh_seconds=0)
+    assert policies.load(tenant_id, session).typing is True
 
     status, view, _ = call("PATCH", f"/v1/sessions/{session}", key, body={"pacing": None})
     assert status == 200 and view["effective"] == Pacing().model_dump()
@@ -101,3 +101,23 @@ def test_another_tenants_session_is_a_404_and_writes_need_admin(
 
 def _nulls() -> dict[str, None]:
     return {name: None for name in Pacing.model_fields}
+
+
+def test_the_route_takes_its_service_through_depends(
+    functions: dict[str, Any], call: ApiCaller, key: str, session: str, local_deps: wiring.Deps
+) -> None:
+    """The composition root's seam: `app.dependency_overrides` swaps the service a route gets, here for
+    one on other server defaults (what WAGATE_PACING_* would set), with no environment touched."""
+    app = functions["api"].app
+    slow = PacingSettings.on_table(local_deps.table, Pacing(rate_per_minute=7, burst=2))
+    app.dependency_overrides[compose.pacing_settings] = lambda: slow
+    try:
+        status, view, _ = call("GET", f"/v1/sessions/{session}/pacing", key)
+        assert status == 200 and view["effective"]["rate_per_minute"] == 7 and view["effective"]["burst"] == 2
+        call("PATCH", f"/v1/sessions/{session}", key, body={"pacing": {"burst": 3}})
+        tenant_id = tenants.authenticate(local_deps.table, key).tenant_id
+        assert slow.effective(tenant_id, session).burst == 3  # written through the overriding service
+    finally:
+        app.dependency_overrides.clear()
+    effective = call("GET", f"/v1/sessions/{session}/pacing", key)[1]["effective"]
+    assert effective["rate_per_minute"] == Pacing().rate_per_minute and effective["burst"] == 3

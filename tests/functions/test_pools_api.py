@@ -14,7 +14,7 @@ from tests.functions.test_messages_api import drain
 from tests.functions.test_sessions_api import deliver
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
-from wagate.api.dependencies import pool_service
+from wagate.compose import pool_service
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.pools import NewPool, PoolMember
 from wagate.domain.tenants import Scope

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
-from wagate.api.dependencies import message_service
+from wagate.compose import message_service
 from wagate.domain.errors import TransientError
 from wagate.domain.messages import MessageStatus
 from wagate.domain.tenants import Scope

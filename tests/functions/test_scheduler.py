@@ -16,7 +16,7 @@ from tests.support.aws_template import TEMPLATE
 from tests.support.lambdas import LambdaContext, load_function
 from wagate import wiring
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.api.dependencies import message_service
+from wagate.compose import message_service
 from wagate.domain.events import Command
 from wagate.services import due_index, scheduler, tenants
 from wagate.services.messages import SendRequest

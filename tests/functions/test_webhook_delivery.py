@@ -34,6 +34,7 @@ from tests.support.lambdas import ApiCaller, LambdaContext, load_event
 from wagate import process_liveness, wiring
 from wagate.adapters.http_crm_webhooks import HttpWebhookSender
 from wagate.adapters.local.sqlite_queue import SqliteQueues
+from wagate.compose import services
 from wagate.domain.crm_webhooks import RETRY_DELAYS
 from wagate.services import tenants
 from wagate.services.crm_deliveries import DeliveryStore, parse_message
@@ -287,16 +288,14 @@ def test_waits_longer_than_an_sqs_delay_hop_through_the_queue(crm: Crm) -> None:
 def test_an_event_offered_twice_is_delivered_once(crm: Crm) -> None:
     from tests.functions.test_conversations_api import ev
     from wagate.domain.events import EventType
-    from wagate.services import crm_webhooks
 
     hook = crm.webhook("/crm", events=["connection_lost"])
+    webhooks = services(crm.deps).webhooks
     lost = ev(crm.session, EventType.CONNECTION_LOST, reason="stream error", retry_in=5)
-    assert crm_webhooks.enqueue(crm.deps, lost, EventType.CONNECTION_LOST, {"reason": "x"}) == 1
-    assert (
-        crm_webhooks.enqueue(crm.deps, lost, EventType.CONNECTION_LOST, {"reason": "x"}) == 1
-    )  # message again
-    assert crm_webhooks.enqueue(crm.deps, lost, EventType.SESSION_FAILED, {"reason": "x"}) == 0  # not offered
-    assert crm_webhooks.enqueue(crm.deps, lost, EventType.QR_CODE, {"qr": "x"}) == 0  # filtered out
+    assert webhooks.enqueue(lost, EventType.CONNECTION_LOST, {"reason": "x"}) == 1
+    assert webhooks.enqueue(lost, EventType.CONNECTION_LOST, {"reason": "x"}) == 1  # message again
+    assert webhooks.enqueue(lost, EventType.SESSION_FAILED, {"reason": "x"}) == 0  # not offered
+    assert webhooks.enqueue(lost, EventType.QR_CODE, {"qr": "x"}) == 0  # filtered out
     assert crm.pump() == 2
     [delivery] = crm.deliveries(hook)
     assert delivery["status"] == "delivered" and len(crm.receiver.at("/crm")) == 1

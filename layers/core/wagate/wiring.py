@@ -1,10 +1,11 @@
 """Builds the adapters behind each port, once per process, from Settings.
 
-Handlers call `deps()`; nothing is constructed at import time (a boto3 client made at import escapes
-moto in tests and slows cold starts). The local runner builds one `Deps` for its whole process and
-`install()`s it, so every handler thread shares the same SQLite connections and queue wake-ups; it then
-replaces the push adapter with one that writes straight into its in-process WebSocket gateway, and
-tests put fakes on the lazily built HTTP clients (media probe, webhook sender, Graph).
+`wagate.compose` builds the services on these ports; handlers and routes go through it, not here.
+Nothing is constructed at import time (a boto3 client made at import escapes moto in tests and slows
+cold starts). The local runner builds one `Deps` for its whole process and `install()`s it, so every
+handler thread shares the same SQLite connections and queue wake-ups; it then replaces the push adapter
+with one that writes straight into its in-process WebSocket gateway, and tests put fakes on the lazily
+built HTTP clients (media probe, webhook sender, Graph).
 
 The layer never reads template.yaml (its parser, cfn-lint, is the local runner's, not Lambda's): the
 runner passes the queue definitions it read to `build()`, and the SQLite queue file records them, so any

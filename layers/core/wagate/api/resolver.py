@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from wagate import __version__
+from wagate import __version__, compose
 from wagate.api import contract, errors, hygiene
 from wagate.api.routes import (
     conversations,
@@ -36,7 +36,6 @@ from wagate.api.routes import (
 )
 from wagate.domain.errors import WagateError
 from wagate.observability import logger
-from wagate.wiring import deps
 
 DESCRIPTION = """Link WhatsApp numbers, send and schedule messages, receive replies, and get told what
 happened. Authenticate with `Authorization: Bearer <API key>` (`wagate admin create-tenant` prints the
@@ -129,7 +128,7 @@ class WagateResolver(APIGatewayHttpResolver):
                         event,
                         public=public,
                         takes_body=bool(route.dependant.body_params),
-                        limit=deps().settings.max_body_bytes,
+                        limit=compose.ports().settings.max_body_bytes,
                     )
                     or event
                 )

@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wagate.cloud import commands, pacing, payloads, webhooks
+from wagate.cloud import commands, pacing, payloads
 from wagate.cloud.errors import CloudApiError, NeedsAttention, OutcomeUnknown, RateLimited
 from wagate.cloud.inbound import user_jid
-from wagate.cloud.sessions import CloudAccess, CloudSessionService
 from wagate.conditions import Attr
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
@@ -37,14 +36,14 @@ from wagate.domain.messages import MessageStatus
 from wagate.domain.sessions import PERMANENT
 from wagate.observability import logger
 from wagate.ports import Item
-from wagate.services.connector_events import handle_event
-from wagate.services.sessions import SessionService
 from wagate.store.messages import MessageRepository, to_message
 
 if TYPE_CHECKING:
-    from wagate.cloud.graph import GraphApi
+    from wagate.cloud.sessions import CloudAccess, CloudSessionService
+    from wagate.cloud.webhooks import ParkedStatuses
     from wagate.domain.messages import Message
-    from wagate.wiring import Deps
+    from wagate.ports import Clock, GraphClient, Queues, Table
+    from wagate.services.connector_events import ConnectorEvents
 
 MAX_INLINE_WAIT = 1.0  # longer waits go back to the queue: a Lambda should not sleep through its timeout
 MAX_DELAY = 900  # SQS's DelaySeconds limit
@@ -52,16 +51,33 @@ _MEDIA_KINDS = {"image": "image", "video": "video", "audio": "audio"}
 
 
 class CloudCommands:
-    def __init__(self, d: Deps, graph: GraphApi, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.d = d
-        self.graph = graph
+    def __init__(
+        self,
+        table: Table,
+        queues: Queues,
+        clock: Clock,
+        cloud: CloudSessionService,
+        events: ConnectorEvents,
+        parked: ParkedStatuses,
+        graph: Callable[[], GraphClient],
+        *,
+        tries: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table = table
+        self.queues = queues
+        self.clock = clock
+        self.cloud = cloud
+        self.events = events
+        self.parked = parked
+        self._graph = graph  # resolved per command: the httpx client is made on first use
         self.sleep = sleep
-        self.tries = d.settings.connector.send_tries  # one setting for every provider (WAGATE_SEND_TRIES)
-        self.sessions = SessionService(
-            d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
-        )
-        self.cloud = CloudSessionService(d.table, d.crypto, d.clock, self.sessions)
-        self.messages = MessageRepository(d.table)
+        self.tries = tries  # one setting for every provider (WAGATE_SEND_TRIES)
+        self.messages = MessageRepository(table)
+
+    @property
+    def graph(self) -> GraphClient:
+        return self._graph()
 
     def handle(self, body: str) -> None:
         """One queued command. Raises on infrastructure errors (the queue retries), never for a refusal."""
@@ -142,7 +158,7 @@ class CloudCommands:
         if verdict == "unknown":
             self._failed(command, "outcome_unknown", "an earlier try got no answer from Meta", retryable=True)
             return
-        session = self.sessions.rows.find(tenant_id, command.session_id)
+        session = self.cloud.sessions.rows.find(tenant_id, command.session_id)
         if session is None or session.status in PERMANENT or session.desired == "stopped":
             status = session.status if session else "deleted"
             self._failed(command, "session_not_connected", f"the session is {status}")
@@ -156,19 +172,19 @@ class CloudCommands:
         except ValueError as exc:
             self._failed(command, "invalid_message", str(exc))
             return
-        now = self.d.clock.now()
+        now = self.clock.now()
         if "slot_at" in command.data:
             wait = float(command.data["slot_at"]) - now
         else:
             rhythm = pacing.pacing_for(session.pacing)
-            wait = pacing.reserve(self.d.table, tenant_id, command.session_id, rhythm, now)
+            wait = pacing.reserve(self.table, tenant_id, command.session_id, rhythm, now)
         if wait > MAX_INLINE_WAIT:
             self._later(command, wait, slot_at=now + wait)
             return
         if wait > 0:
             self.sleep(wait)
         try:
-            row = _claim(self.messages, row, command.id, self.d.clock.now())
+            row = _claim(self.messages, row, command.id, self.clock.now())
         except ConflictError:
             logger.info("send dropped: the message changed meanwhile", extra={"message_id": message_id})
             return
@@ -191,15 +207,15 @@ class CloudCommands:
                 "provider_message_id": accepted.message_id,
                 "to": to,
                 "to_jid": user_jid(payloads.recipient(to)),
-                "at": self.d.clock.now(),
+                "at": self.clock.now(),
             }
             # Applied at once (not via the events queue): if this write fails, the redelivered command
             # finds its try without an outcome and reports `outcome_unknown` rather than sending twice.
             self._event(command, EventType.MESSAGE_SENT, sent)
-            webhooks.replay_parked(self.d, tenant_id, command.session_id, accepted.message_id)
+            self.parked.replay(tenant_id, command.session_id, accepted.message_id)
 
     def _transient(self, command: Command, row: Item, error: CloudApiError) -> None:
-        failures = _record_failure(self.messages, row, command.id, error, self.d.clock.now())
+        failures = _record_failure(self.messages, row, command.id, error, self.clock.now())
         if failures is None:
             return  # the claim is no longer ours: whoever holds it finishes the message
         if failures >= self.tries:
@@ -214,7 +230,7 @@ class CloudCommands:
         if slot_at is not None:
             data["slot_at"] = slot_at
         delay = min(MAX_DELAY, math.ceil(seconds))
-        commands.enqueue(self.d.queues, command.model_copy(update={"data": data}), delay_seconds=delay)
+        commands.enqueue(self.queues, command.model_copy(update={"data": data}), delay_seconds=delay)
 
     # ---- read receipts ------------------------------------------------------------------------------
 
@@ -250,13 +266,13 @@ class CloudCommands:
             type=kind,
             tenant_id=command.tenant_id,
             session_id=command.session_id,
-            at=self.d.clock.now(),
+            at=self.clock.now(),
             data=data,
         )
         self._apply(event)
 
     def _apply(self, event: SessionEvent) -> None:
-        handle_event(self.d, event.model_dump_json())
+        self.events.handle(event.model_dump_json())
 
 
 def _attention(error: CloudApiError) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from wagate.services.sessions import SessionService
 from wagate.store.cloud import CloudRepository, verify_partition
 
 if TYPE_CHECKING:
-    from wagate.cloud.graph import GraphApi
+    from wagate.ports import GraphClient
 
 GraphId = Annotated[str, Field(pattern=r"^\d{5,30}$", description="A numeric Meta id")]
 
@@ -238,7 +238,7 @@ class CloudSessionService:
         except ConflictError:
             self.rows.remove_credentials(tenant_id, session_id)  # the route moved on meanwhile
 
-    def check(self, graph: GraphApi, tenant_id: str, session_id: str) -> SessionEvent:
+    def check(self, graph: GraphClient, tenant_id: str, session_id: str) -> SessionEvent:
         """The token check as a session event. Raises TransientError (GraphUnavailable, RateLimited):
         retry later. A permanent Graph answer is a `session_failed` with its reason (token_invalid…)."""
         access = self.access(tenant_id, session_id)

@@ -1,6 +1,6 @@
 """Meta's webhooks in: raw-body signature, routing by phone number id, events applied as a connector's.
 
-The events go through the events consumer's own code path (`connector_events.handle_event`).
+The events go through the events consumer's own code path (`ConnectorEvents.handle`).
 
 Host-agnostic, as pywa taught: `verify(query)` and `receive(raw, headers)` return a `WebhookResponse`
 (status, body); the Lambda handler and any other host only translate it.
@@ -13,7 +13,7 @@ body signed with one tenant's secret can never write into another tenant's sessi
 
 Besides what the applied events write, a status for a wamid not known yet (Meta's webhook can overtake
 our write of the send's outcome) is parked (store/cloud.py) and replayed when that send is recorded
-(`replay_parked`); TTL one day.
+(`ParkedStatuses.replay`); TTL one day.
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wagate.cloud import notifications, signatures
-from wagate.cloud.sessions import CloudSessionService, Route
 from wagate.domain.events import EventType, SessionEvent
 from wagate.observability import logger
-from wagate.services.connector_events import handle_event
-from wagate.services.sessions import SessionService
 from wagate.store.cloud import CloudRepository
 from wagate.store.messages import MessageRepository
 
 if TYPE_CHECKING:
-    from wagate.wiring import Deps
+    from pydantic import SecretStr
+
+    from wagate.cloud.sessions import CloudSessionService, Route
+    from wagate.ports import Clock, Table
+    from wagate.services.connector_events import ConnectorEvents
 
 PARK_SECONDS = 24 * 3600
 ROUTE_SECONDS = 60.0
@@ -49,18 +50,55 @@ class WebhookResponse:
     content_type: str = "text/plain; charset=utf-8"
 
 
-class MetaWebhooks:
-    def __init__(self, d: Deps) -> None:
-        self.d = d
-        sessions = SessionService(
-            d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
+class ParkedStatuses:
+    """Statuses of wamids not recorded yet, kept until the send that names them is (`replay`)."""
+
+    def __init__(self, table: Table, events: ConnectorEvents) -> None:
+        self.rows = CloudRepository(table)
+        self.events = events
+
+    def park(self, tenant_id: str, session_id: str, data: dict[str, Any], now: float) -> None:
+        wamid = data["provider_message_ids"][0]
+        event = SessionEvent(
+            type=EventType.MESSAGE_STATUS, tenant_id=tenant_id, session_id=session_id, at=now, data=data
         )
-        self.cloud = CloudSessionService(d.table, d.crypto, d.clock, sessions)
+        self.rows.park(
+            tenant_id, session_id, wamid, data.get("status"), event.model_dump_json(), int(now) + PARK_SECONDS
+        )
+
+    def replay(self, tenant_id: str, session_id: str, wamid: str) -> int:
+        """Applies the statuses that arrived before the send of `wamid` was recorded; returns how many."""
+        parked = self.rows.parked(tenant_id, session_id, wamid)
+        for status in parked:
+            self.events.handle(status.event)
+            self.rows.unpark(status)
+        return len(parked)
+
+
+class MetaWebhooks:
+    def __init__(
+        self,
+        table: Table,
+        clock: Clock,
+        cloud: CloudSessionService,
+        events: ConnectorEvents,
+        parked: ParkedStatuses,
+        *,
+        verify_token: SecretStr | None,
+        app_secret: SecretStr | None,
+    ) -> None:
+        self.clock = clock
+        self.cloud = cloud
+        self.events = events
+        self.parked = parked
+        self.messages = MessageRepository(table)
+        self.verify_token = verify_token  # the operator's (WAGATE_META_VERIFY_TOKEN), besides each session's
+        self.app_secret = app_secret  # the operator's (WAGATE_META_APP_SECRET), for sessions without one
 
     # ---- GET ----------------------------------------------------------------------------------------
 
     def verify(self, query: Mapping[str, str]) -> WebhookResponse:
-        operator = self.d.settings.meta_verify_token
+        operator = self.verify_token
 
         def known(token: str) -> bool:
             if operator is not None and _same(token, operator.get_secret_value()):
@@ -77,7 +115,7 @@ class MetaWebhooks:
     # ---- POST ---------------------------------------------------------------------------------------
 
     def receive(self, raw: bytes, headers: Mapping[str, str]) -> WebhookResponse:
-        now = self.d.clock.now()
+        now = self.clock.now()
         digest = signatures.signature(headers)
         operator = self._operator_secret()
         try:
@@ -157,13 +195,12 @@ class MetaWebhooks:
     def _apply(self, route: Route, kind: EventType, data: dict[str, Any], now: float) -> tuple[int, int]:
         """Applies one event (1, 0), or parks the statuses of wamids not recorded yet (0, n)."""
         if kind == EventType.MESSAGE_STATUS and data.get("status") != "sent":
-            messages = MessageRepository(self.d.table)
             ids = [str(w) for w in data.get("provider_message_ids") or []]
-            waiting = [w for w in ids if messages.message_id_of(route.tenant_id, route.session_id, w) is None]
+            known = self.messages.message_id_of
+            waiting = [w for w in ids if known(route.tenant_id, route.session_id, w) is None]
             for wamid in waiting:
-                park(
-                    self.d, route.tenant_id, route.session_id, {**data, "provider_message_ids": [wamid]}, now
-                )
+                one = {**data, "provider_message_ids": [wamid]}
+                self.parked.park(route.tenant_id, route.session_id, one, now)
             rest = [w for w in ids if w not in waiting]
             if not rest:
                 return 0, len(waiting)
@@ -171,32 +208,12 @@ class MetaWebhooks:
         event = SessionEvent(
             type=kind, tenant_id=route.tenant_id, session_id=route.session_id, at=now, data=data
         )
-        handle_event(self.d, event.model_dump_json())
+        self.events.handle(event.model_dump_json())
         return 1, 0
 
     def _operator_secret(self) -> bytes | None:
-        secret = self.d.settings.meta_app_secret
+        secret = self.app_secret
         return secret.get_secret_value().encode() if secret is not None else None
-
-
-def park(d: Deps, tenant_id: str, session_id: str, data: dict[str, Any], now: float) -> None:
-    wamid = data["provider_message_ids"][0]
-    event = SessionEvent(
-        type=EventType.MESSAGE_STATUS, tenant_id=tenant_id, session_id=session_id, at=now, data=data
-    )
-    CloudRepository(d.table).park(
-        tenant_id, session_id, wamid, data.get("status"), event.model_dump_json(), int(now) + PARK_SECONDS
-    )
-
-
-def replay_parked(d: Deps, tenant_id: str, session_id: str, wamid: str) -> int:
-    """Applies the statuses that arrived before the send of `wamid` was recorded; returns how many."""
-    rows = CloudRepository(d.table)
-    parked = rows.parked(tenant_id, session_id, wamid)
-    for status in parked:
-        handle_event(d, status.event)
-        rows.unpark(status)
-    return len(parked)
 
 
 def _json(raw: bytes) -> Any:

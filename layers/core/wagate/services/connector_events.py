@@ -1,7 +1,7 @@
 """What the connector reports, applied (sessions, statuses, inbound, groups); then CRMs and dashboards.
 
-The events consumer (functions/events) calls `handle_event` once per queued event; Meta's webhooks and the
-Cloud send consumer call it too. Applying is idempotent: a redelivered or late event changes nothing
+The events consumer (functions/events) calls `ConnectorEvents.handle` once per queued event; Meta's webhooks
+and the Cloud send consumer call it too. Applying is idempotent: a redelivered or late event changes nothing
 (fences for sessions, monotonic status for messages, provider-id deduplication for incoming messages,
 sync times for groups), so SQS's at-least-once delivery is safe. The notifications a change owes commit
 with it (services/outbox.py) and are emitted right after; a retry that finds its change already made
@@ -20,16 +20,16 @@ from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
 from wagate.domain.sessions import Session
 from wagate.observability import logger
-from wagate.ports import Put, TransactOp
-from wagate.services import crm_webhooks, outbox, realtime
-from wagate.services.groups import GroupService
-from wagate.services.inbound import InboundService
-from wagate.services.messages import MessageService
+from wagate.services import outbox, realtime
 from wagate.services.outbox import Notice, Outbox
-from wagate.services.sessions import SessionService
 
 if TYPE_CHECKING:
-    from wagate.wiring import Deps
+    from wagate.ports import Clock, Push, Put, Table, TransactOp
+    from wagate.services.crm_webhooks import WebhookService
+    from wagate.services.groups import GroupService
+    from wagate.services.inbound import InboundService
+    from wagate.services.messages import MessageService
+    from wagate.services.sessions import SessionService
 
 SESSION_EVENTS = frozenset(
     {
@@ -46,54 +46,85 @@ RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "p
 RECEIPTS.update({"sent": MessageStatus.SENT, "failed": MessageStatus.FAILED})
 
 
-def handle_event(d: Deps, body: str) -> None:
-    """Raises on bad input so the queue retries it and, past maxReceiveCount, parks it in the DLQ."""
-    event = SessionEvent.model_validate_json(body)
-    logger.append_keys(tenant_id=event.tenant_id, session_id=event.session_id)
-    sessions = SessionService(
-        d.table, d.queues, d.clock, limit=d.settings.max_sessions_per_tenant, shards=d.settings.shards
-    )
-    owed = Owed(outbox_of(d), event, d.clock.now())
-    if event.type in SESSION_EVENTS:
-        session = sessions.apply_event(event, also=lambda new: owed.row(_session_notices(event, new)))
-        if session is None:
-            logger.info(
-                "stale or unknown session event ignored", extra={"event": event.type, "fence": event.fence}
+class ConnectorEvents:
+    """Applies session events, with the notifications each change owes (outbox), then emits them: CRM
+    webhooks first, dashboards after."""
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        clock: Clock,
+        push: Push | None,
+        sessions: SessionService,
+        messages: MessageService,
+        groups: GroupService,
+        inbound: InboundService,
+        webhooks: WebhookService,
+    ) -> None:
+        self.table = table
+        self.clock = clock
+        self.push = push
+        self.sessions = sessions
+        self.messages = messages
+        self.groups = groups
+        self.inbound = inbound
+        self.webhooks = webhooks
+        self.outbox = Outbox(table, clock, self.emit)
+
+    def handle(self, body: str) -> None:
+        """Raises on bad input so the queue retries it and, past maxReceiveCount, parks it in the DLQ."""
+        event = SessionEvent.model_validate_json(body)
+        logger.append_keys(tenant_id=event.tenant_id, session_id=event.session_id)
+        owed = Owed(self.outbox, event, self.clock.now())
+        if event.type in SESSION_EVENTS:
+            session = self.sessions.apply_event(
+                event, also=lambda new: owed.row(_session_notices(event, new))
             )
-        # A session event applies again when redelivered (the status may stay): what an earlier attempt
-        # left owed is drained either way (session events are few: a query each is cheap).
-        owed.settle(changed=session is not None, earlier=True)
-        return
-    messages = MessageService(d.table, d.queues, d.clock, sessions)
-    if event.type == EventType.MESSAGE_SENT:
-        message = messages.apply_status(
-            event.tenant_id,
-            str(event.data["message_id"]),
-            MessageStatus.SENT,
-            _time(event.data.get("at"), event.at),
-            provider_message_id=event.data.get("provider_message_id"),
-            also=lambda new, previous: owed.row(_status_notices(new, previous)),
-        )
-        owed.settle(changed=message is not None)
-    elif event.type == EventType.MESSAGE_STATUS:
-        _apply_receipt(messages, event, owed)
-    elif event.type == EventType.INCOMING_MESSAGE:
-        stored = InboundService(d.table, d.clock).record(
-            event.tenant_id,
-            event.session_id,
-            dict(event.data),
-            sandbox=bool(event.data.get("sandbox")),
-            also=lambda message: owed.row([_incoming_notice(message)]),
-        )
-        owed.settle(changed=stored is not None)
-    elif event.type == EventType.GROUPS_SYNCED:
-        # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
-        synced = GroupService(d.table, d.queues, d.clock, sessions).record(event)
-        if synced is not None:  # an older sync arriving late is not news for the dashboards either
-            data = {**event.data, "synced_at": synced.synced_at, "count": synced.count}
-            emit(d, event, Notice(event.type, data))
-    else:
-        emit(d, event, Notice(event.type, dict(event.data)))
+            if session is None:
+                logger.info(
+                    "stale or unknown session event ignored",
+                    extra={"event": event.type, "fence": event.fence},
+                )
+            # A session event applies again when redelivered (the status may stay): what an earlier attempt
+            # left owed is drained either way (session events are few: a query each is cheap).
+            owed.settle(changed=session is not None, earlier=True)
+            return
+        if event.type == EventType.MESSAGE_SENT:
+            message = self.messages.apply_status(
+                event.tenant_id,
+                str(event.data["message_id"]),
+                MessageStatus.SENT,
+                _time(event.data.get("at"), event.at),
+                provider_message_id=event.data.get("provider_message_id"),
+                also=lambda new, previous: owed.row(_status_notices(new, previous)),
+            )
+            owed.settle(changed=message is not None)
+        elif event.type == EventType.MESSAGE_STATUS:
+            _apply_receipt(self.messages, event, owed)
+        elif event.type == EventType.INCOMING_MESSAGE:
+            stored = self.inbound.record(
+                event.tenant_id,
+                event.session_id,
+                dict(event.data),
+                sandbox=bool(event.data.get("sandbox")),
+                also=lambda message: owed.row([_incoming_notice(message)]),
+            )
+            owed.settle(changed=stored is not None)
+        elif event.type == EventType.GROUPS_SYNCED:
+            # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
+            synced = self.groups.record(event)
+            if synced is not None:  # an older sync arriving late is not news for the dashboards either
+                data = {**event.data, "synced_at": synced.synced_at, "count": synced.count}
+                self.emit(event, Notice(event.type, data))
+        else:
+            self.emit(event, Notice(event.type, dict(event.data)))
+
+    def emit(self, event: SessionEvent, notice: Notice) -> None:
+        """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
+        self.webhooks.enqueue(event, notice.kind, notice.data)
+        message = realtime.message_for(notice.kind, event.session_id, notice.data)
+        realtime.fan_out(self.table, self.push, event.tenant_id, event.session_id, message)
 
 
 class Owed:
@@ -118,17 +149,6 @@ class Owed:
             self.outbox.drain(self.pending)
         if not changed or earlier:
             self.outbox.drain_session(self.event.tenant_id, self.event.session_id)
-
-
-def outbox_of(d: Deps) -> Outbox:
-    return Outbox(d.table, d.clock, lambda event, notice: emit(d, event, notice))
-
-
-def emit(d: Deps, event: SessionEvent, notice: Notice) -> None:
-    """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
-    crm_webhooks.enqueue(d, event, notice.kind, notice.data)
-    message = realtime.message_for(notice.kind, event.session_id, notice.data)
-    realtime.fan_out(d.table, d.push, event.tenant_id, event.session_id, message)
 
 
 def _session_notices(event: SessionEvent, session: Session) -> list[Notice]:

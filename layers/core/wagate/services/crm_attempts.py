@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wagate import process_liveness
 from wagate.conditions import Attr
@@ -42,9 +42,6 @@ from wagate.services.crm_deliveries import (
     parse_message,
 )
 from wagate.services.crm_webhooks import WebhookService
-
-if TYPE_CHECKING:
-    from wagate.wiring import Deps
 
 # Longer than an attempt can take (the send timeout is at most 15 s), shorter than the queue's
 # visibility timeout, so a crashed attempt's message reappears after its claim has lapsed.
@@ -221,16 +218,3 @@ def _log(result: SendResult, attempt: int, status: DeliveryStatus) -> None:
         logger.info("webhook delivered", extra=extra)
     else:
         logger.info("webhook attempt failed", extra={**extra, "error": result.error, "outcome": status})
-
-
-def runner(d: Deps) -> AttemptRunner:
-    from wagate.services.crm_webhooks import service
-
-    return AttemptRunner(
-        d.table,
-        d.clock,
-        DeliveryStore(d.table, d.queues, d.clock),
-        service(d),
-        d.webhooks,
-        delays=d.settings.webhook_retry_delays,
-    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -32,13 +32,10 @@ from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import SessionEvent, with_aliases
 from wagate.domain.ids import new_id
 from wagate.domain.numbers import NotNumber
-from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
+from wagate.domain.outbound_urls import UrlPolicy
 from wagate.ports import Clock, Crypto, Table, WebhookSender
 from wagate.services.crm_deliveries import DeliveryStore
 from wagate.store.crm_webhooks import WebhookRepository
-
-if TYPE_CHECKING:
-    from wagate.wiring import Deps
 
 MAX_WEBHOOKS = 20
 
@@ -73,6 +70,7 @@ class WebhookService:
         rules: UrlPolicy,
         sender: Callable[[], WebhookSender],
         *,
+        deliveries: DeliveryStore,
         limit: int = MAX_WEBHOOKS,
     ) -> None:
         self.table = table
@@ -82,6 +80,7 @@ class WebhookService:
         self._sender = sender  # resolved only when a URL is checked: no HTTP client for other routes
         self.limit = limit
         self.rows = WebhookRepository(table)
+        self.deliveries = deliveries
 
     def create(self, tenant_id: str, new: NewWebhook) -> CreatedWebhook:
         """Raises InvalidInput (URL rules), LimitExceeded. Nothing is stored when a check fails."""
@@ -156,6 +155,25 @@ class WebhookService:
         secret = self.crypto.decrypt(blob, context=secret_context(tenant_id, webhook_id))
         return webhook, secret.decode()
 
+    def enqueue(self, event: SessionEvent, kind: str, data: Mapping[str, Any]) -> int:
+        """The hook in `connector_events`: one durable delivery per subscribed, enabled webhook of the
+        tenant for an event of the vocabulary. Returns how many were queued. Raises on storage errors, so
+        the events queue retries the event."""
+        if kind not in WEBHOOK_EVENTS:
+            return 0
+        hooks = [w for w in self.list(event.tenant_id) if w.wants(kind)]
+        if not hooks:
+            return 0
+        payload = {
+            "type": kind,
+            "timestamp": _iso(event.at),
+            "data": with_aliases({"tenant_id": event.tenant_id, "session_id": event.session_id, **data}),
+        }
+        # One event can be several pushes (a receipt for several messages, or `delivered` implied by
+        # `read`): the message id and the status tell them apart.
+        origin = (event.id, kind, str(data.get("message_id") or ""), str(data.get("status") or ""))
+        return len(self.deliveries.create(hooks, payload, at=event.at, origin=origin))
+
     def _found(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, bytes]:
         found = self.rows.find(tenant_id, webhook_id)
         if found is None:
@@ -167,33 +185,6 @@ class WebhookService:
         return NotFound(
             f"no webhook {webhook_id}; list yours with GET /v1/webhooks", code="webhook_not_found"
         )
-
-
-def service(d: Deps) -> WebhookService:
-    rules = UrlPolicy(
-        WEBHOOK, allow_http=d.settings.webhooks_allow_http, allow_private=d.settings.webhooks_allow_private
-    )
-    return WebhookService(d.table, d.crypto, d.clock, rules, d.webhooks)
-
-
-def enqueue(d: Deps, event: SessionEvent, kind: str, data: Mapping[str, Any]) -> int:
-    """The hook in `connector_events`: one durable delivery per subscribed, enabled webhook of the
-    tenant for an event of the vocabulary. Returns how many were queued. Raises on storage errors, so
-    the events queue retries the event."""
-    if kind not in WEBHOOK_EVENTS:
-        return 0
-    hooks = [w for w in service(d).list(event.tenant_id) if w.wants(kind)]
-    if not hooks:
-        return 0
-    payload = {
-        "type": kind,
-        "timestamp": _iso(event.at),
-        "data": with_aliases({"tenant_id": event.tenant_id, "session_id": event.session_id, **data}),
-    }
-    # One event can be several pushes (a receipt for several messages, or `delivered` implied by `read`):
-    # the message id and the status tell them apart.
-    origin = (event.id, kind, str(data.get("message_id") or ""), str(data.get("status") or ""))
-    return len(DeliveryStore(d.table, d.queues, d.clock).create(hooks, payload, at=event.at, origin=origin))
 
 
 def _iso(at: float) -> str:

@@ -13,7 +13,7 @@ The connector downloads the file again when it sends; it should apply `check_tar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wagate.domain.errors import InvalidInput, ItemTooLarge
@@ -31,8 +31,8 @@ class MediaRules:
 class MediaCheck:
     """`check(media)` raises when the media cannot be sent; the message service calls it before storing."""
 
-    def __init__(self, probe: MediaProbe, rules: MediaRules) -> None:
-        self.probe = probe
+    def __init__(self, probe: Callable[[], MediaProbe], rules: MediaRules) -> None:
+        self._probe = probe  # resolved per check: the probe's HTTP client is made only when media comes
         self.rules = rules
 
     def __call__(self, media: MediaContent) -> None:
@@ -44,7 +44,7 @@ class MediaCheck:
             )
         assert media.url is not None  # SendRequest insists on exactly one of url and upload_id
         self.check_url(media.url)
-        size = self.probe.size(media.url, guard=self.check_target, limit=self.rules.max_bytes)
+        size = self._probe().size(media.url, guard=self.check_target, limit=self.rules.max_bytes)
         if size > self.rules.max_bytes:
             raise ItemTooLarge(
                 f"media.url {media.url} is {size} bytes; WhatsApp takes at most {self.rules.max_bytes}",

@@ -106,9 +106,10 @@ class MessageService:
         clock: Clock,
         sessions: SessionService,
         *,
+        pools: PoolService,
+        groups: GroupService,
         renderer: Any = None,
         media_check: Callable[[MediaContent], None] | None = None,
-        pools: PoolService | None = None,
     ):
         self.table = table
         self.queues = queues
@@ -120,7 +121,8 @@ class MessageService:
         self.renderer = renderer
         # media_check(media) raises when a media URL cannot be sent (services/media.py: it does network I/O).
         self.media_check = media_check
-        self.pools = pools or PoolService(table, clock, sessions)
+        self.pools = pools
+        self.groups = groups
 
     # ---- outbound -----------------------------------------------------------------------------------
 
@@ -151,9 +153,7 @@ class MessageService:
             )
         to = normalise_recipient(request.to)
         if to.endswith("@g.us"):
-            GroupService(self.table, self.queues, self.clock, self.sessions).check_recipient(
-                tenant_id, session.id, to
-            )
+            self.groups.check_recipient(tenant_id, session.id, to)
         if request.scheduled_at is not None:
             if request.scheduled_at < now - 1:
                 raise InvalidInput("scheduled_at is in the past", details={"field": "scheduled_at"})

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require
-from wagate.api.dependencies import conversation_service
 from wagate.domain.conversations import Contact, Conversation
 from wagate.domain.messages import Message
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.conversations import ConversationService
 
 router = APIGatewayHttpRouter()
+Conversations = Annotated[ConversationService, Depends(compose.conversation_service)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -40,28 +42,29 @@ class ContactList(BaseModel):
 @router.get("/conversations", summary="Conversations, most recent activity first", tags=["conversations"])
 def list_conversations(
     principal: Reader,
+    service: Conversations,
     session_id: Annotated[str | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ConversationList:
-    items, next_cursor = conversation_service().list_conversations(
+    items, next_cursor = service.list_conversations(
         principal.tenant_id, session_id=session_id, limit=limit, cursor=cursor
     )
     return ConversationList(items=items, cursor=next_cursor)
 
 
 @router.get("/conversations/<conversation_id>", summary="Get a conversation", tags=["conversations"])
-def get_conversation(conversation_id: str, principal: Reader) -> Conversation:
-    return conversation_service().get_conversation(principal.tenant_id, conversation_id)
+def get_conversation(conversation_id: str, principal: Reader, service: Conversations) -> Conversation:
+    return service.get_conversation(principal.tenant_id, conversation_id)
 
 
 @router.get(
     "/conversations/<conversation_id>/messages", summary="A conversation's messages", tags=["conversations"]
 )
 def conversation_messages(
-    conversation_id: str, principal: Reader, limit: Limit = 50, cursor: Cursor = None
+    conversation_id: str, principal: Reader, service: Conversations, limit: Limit = 50, cursor: Cursor = None
 ) -> MessagePage:
-    items, next_cursor = conversation_service().conversation_messages(
+    items, next_cursor = service.conversation_messages(
         principal.tenant_id, conversation_id, limit=limit, cursor=cursor
     )
     return MessagePage(items=items, cursor=next_cursor)
@@ -70,11 +73,13 @@ def conversation_messages(
 @router.post(
     "/conversations/<conversation_id>/read", summary="Mark read (sends read receipts)", tags=["conversations"]
 )
-def mark_read(conversation_id: str, principal: Sender) -> Conversation:
-    return conversation_service().mark_read(principal.tenant_id, conversation_id)
+def mark_read(conversation_id: str, principal: Sender, service: Conversations) -> Conversation:
+    return service.mark_read(principal.tenant_id, conversation_id)
 
 
 @router.get("/contacts", summary="Contacts who wrote to the tenant's numbers", tags=["conversations"])
-def list_contacts(principal: Reader, limit: Limit = 50, cursor: Cursor = None) -> ContactList:
-    items, next_cursor = conversation_service().list_contacts(principal.tenant_id, limit=limit, cursor=cursor)
+def list_contacts(
+    principal: Reader, service: Conversations, limit: Limit = 50, cursor: Cursor = None
+) -> ContactList:
+    items, next_cursor = service.list_contacts(principal.tenant_id, limit=limit, cursor=cursor)
     return ContactList(items=items, cursor=next_cursor)

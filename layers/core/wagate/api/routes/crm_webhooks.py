@@ -14,28 +14,20 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require
 from wagate.domain.crm_webhooks import Delivery, DeliveryStatus, Webhook
 from wagate.domain.instants import Instant
 from wagate.domain.numbers import NotBoolean
 from wagate.domain.tenants import Principal, Scope
-from wagate.services import crm_webhooks
 from wagate.services.crm_deliveries import DeliveryStore
 from wagate.services.crm_webhooks import NewWebhook, WebhookChanges, WebhookService
 from wagate.store.crm_webhooks import to_delivery
-from wagate.wiring import deps
 
 router = APIGatewayHttpRouter()
+Webhooks = Annotated[WebhookService, Depends(compose.webhook_service)]
+Deliveries = Annotated[DeliveryStore, Depends(compose.delivery_store)]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
-
-
-def service() -> WebhookService:
-    return crm_webhooks.service(deps())
-
-
-def store() -> DeliveryStore:
-    d = deps()
-    return DeliveryStore(d.table, d.queues, d.clock)
 
 
 class WebhookList(BaseModel):
@@ -63,7 +55,7 @@ class BulkReplayResult(BaseModel):
 @router.post(
     "/webhooks", summary="Create a webhook (its signing secret is shown only now)", tags=["webhooks"]
 )
-def create_webhook(body: NewWebhook, principal: Admin) -> tuple[dict[str, Any], int]:
+def create_webhook(body: NewWebhook, principal: Admin, service: Webhooks) -> tuple[dict[str, Any], int]:
     """Every event is POSTed as `{"type", "timestamp", "data": {"tenant_id", "session_id", ...}}` (with
     the camelCase aliases README lists) and the Standard Webhooks headers `webhook-id`,
     `webhook-timestamp` and `webhook-signature` (`v1,` + base64
@@ -76,30 +68,30 @@ def create_webhook(body: NewWebhook, principal: Admin) -> tuple[dict[str, Any], 
     422 `invalid_webhook_url` (not https, or not a URL), `webhook_address_not_allowed` (the host is
     private, loopback or reserved), `webhook_unreachable` (the host does not resolve); unknown event
     names are 422 `validation_failed` naming the field. 409 `limit_exceeded` past 20 webhooks."""
-    return service().create(principal.tenant_id, body).model_dump(mode="json"), 201
+    return service.create(principal.tenant_id, body).model_dump(mode="json"), 201
 
 
 @router.get("/webhooks", summary="List webhooks", tags=["webhooks"])
-def list_webhooks(principal: Admin) -> WebhookList:
-    return WebhookList(items=service().list(principal.tenant_id))
+def list_webhooks(principal: Admin, service: Webhooks) -> WebhookList:
+    return WebhookList(items=service.list(principal.tenant_id))
 
 
 @router.get("/webhooks/<webhook_id>", summary="Get a webhook", tags=["webhooks"])
-def get_webhook(webhook_id: str, principal: Admin) -> Webhook:
-    return service().get(principal.tenant_id, webhook_id)
+def get_webhook(webhook_id: str, principal: Admin, service: Webhooks) -> Webhook:
+    return service.get(principal.tenant_id, webhook_id)
 
 
 @router.patch("/webhooks/<webhook_id>", summary="Change a webhook, or enable it again", tags=["webhooks"])
-def update_webhook(webhook_id: str, body: WebhookChanges, principal: Admin) -> Webhook:
+def update_webhook(webhook_id: str, body: WebhookChanges, principal: Admin, service: Webhooks) -> Webhook:
     """Only the fields given change; a new URL is checked like a new webhook's. A webhook is disabled
     when its endpoint answers 410 Gone; `{"enabled": true}` turns it back on."""
-    return service().update(principal.tenant_id, webhook_id, body)
+    return service.update(principal.tenant_id, webhook_id, body)
 
 
 @router.delete("/webhooks/<webhook_id>", summary="Delete a webhook", tags=["webhooks"])
-def delete_webhook(webhook_id: str, principal: Admin) -> Response[str]:
+def delete_webhook(webhook_id: str, principal: Admin, service: Webhooks) -> Response[str]:
     """Queued attempts are dropped; its delivery history expires after 30 days."""
-    service().delete(principal.tenant_id, webhook_id)
+    service.delete(principal.tenant_id, webhook_id)
     return Response(204, None, "")
 
 
@@ -107,22 +99,26 @@ def delete_webhook(webhook_id: str, principal: Admin) -> Response[str]:
 def list_deliveries(
     webhook_id: str,
     principal: Admin,
+    service: Webhooks,
+    deliveries: Deliveries,
     status: Annotated[DeliveryStatus | None, Query(description="pending, delivered or failed")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> DeliveryList:
     """Newest first, each with its attempts (status code, latency, error)."""
-    service().get(principal.tenant_id, webhook_id)
-    items, next_cursor = store().list(
+    service.get(principal.tenant_id, webhook_id)
+    items, next_cursor = deliveries.list(
         principal.tenant_id, webhook_id, status=status, limit=limit, cursor=cursor
     )
     return DeliveryList(items=items, cursor=next_cursor)
 
 
 @router.get("/webhooks/<webhook_id>/deliveries/<delivery_id>", summary="One delivery", tags=["webhooks"])
-def get_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> Delivery:
-    service().get(principal.tenant_id, webhook_id)
-    return to_delivery(store().get_item(principal.tenant_id, webhook_id, delivery_id))
+def get_delivery(
+    webhook_id: str, delivery_id: str, principal: Admin, service: Webhooks, deliveries: Deliveries
+) -> Delivery:
+    service.get(principal.tenant_id, webhook_id)
+    return to_delivery(deliveries.get_item(principal.tenant_id, webhook_id, delivery_id))
 
 
 @router.post(
@@ -130,18 +126,22 @@ def get_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> Deliver
     summary="Send a delivery again, now",
     tags=["webhooks"],
 )
-def replay_delivery(webhook_id: str, delivery_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
+def replay_delivery(
+    webhook_id: str, delivery_id: str, principal: Admin, service: Webhooks, deliveries: Deliveries
+) -> tuple[dict[str, Any], int]:
     """One more attempt with the same `webhook-id` (deduplicate on it). 409 `delivery_pending` while it
     is still being retried, `webhook_disabled` while the webhook is disabled."""
-    webhook = service().get(principal.tenant_id, webhook_id)
-    return store().replay(webhook, delivery_id).model_dump(mode="json"), 202
+    webhook = service.get(principal.tenant_id, webhook_id)
+    return deliveries.replay(webhook, delivery_id).model_dump(mode="json"), 202
 
 
 @router.post(
     "/webhooks/<webhook_id>/replay", summary="Replay failed deliveries since a time", tags=["webhooks"]
 )
-def replay_failed(webhook_id: str, body: BulkReplay, principal: Admin) -> tuple[dict[str, Any], int]:
+def replay_failed(
+    webhook_id: str, body: BulkReplay, principal: Admin, service: Webhooks, deliveries: Deliveries
+) -> tuple[dict[str, Any], int]:
     """Oldest first, up to `limit` per call; `more: true` means call again."""
-    webhook = service().get(principal.tenant_id, webhook_id)
-    replayed, more = store().replay_failed(webhook, since=body.since, limit=body.limit)
+    webhook = service.get(principal.tenant_id, webhook_id)
+    replayed, more = deliveries.replay_failed(webhook, since=body.since, limit=body.limit)
     return BulkReplayResult(replayed=replayed, more=more).model_dump(), 202

@@ -15,12 +15,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require_any
-from wagate.api.dependencies import group_service
 from wagate.domain.groups import Group
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.groups import GroupService
 
 router = APIGatewayHttpRouter()
+Groups = Annotated[GroupService, Depends(compose.group_service)]
 Viewer = Annotated[Principal, Depends(require_any(Scope.READ, Scope.SEND))]
 Syncer = Annotated[Principal, Depends(require_any(Scope.SEND, Scope.ADMIN))]
 
@@ -40,10 +42,10 @@ class SyncRequested(BaseModel):
 @router.post(
     "/sessions/<session_id>/groups/sync", summary="Ask the number to list its groups", tags=["groups"]
 )
-def sync_groups(session_id: str, principal: Syncer) -> tuple[dict[str, Any], int]:
+def sync_groups(session_id: str, principal: Syncer, service: Groups) -> tuple[dict[str, Any], int]:
     """202; the list is replaced when the connector reports it (dashboards get `groups_synced`).
     409 `session_not_connected` unless the session is connected."""
-    last = group_service().request_sync(principal.tenant_id, session_id)
+    last = service.request_sync(principal.tenant_id, session_id)
     return SyncRequested(session_id=session_id, last_synced_at=last.synced_at).model_dump(mode="json"), 202
 
 
@@ -51,10 +53,9 @@ def sync_groups(session_id: str, principal: Syncer) -> tuple[dict[str, Any], int
 def list_groups(
     session_id: str,
     principal: Viewer,
+    service: Groups,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
 ) -> GroupList:
-    groups, sync, next_cursor = group_service().list(
-        principal.tenant_id, session_id, limit=limit, cursor=cursor
-    )
+    groups, sync, next_cursor = service.list(principal.tenant_id, session_id, limit=limit, cursor=cursor)
     return GroupList(items=groups, synced_at=sync.synced_at, cursor=next_cursor)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from wagate import __version__
+from wagate import __version__, compose
 from wagate.services import tenants
 from wagate.services.sessions import SessionService
-from wagate.wiring import deps
+from wagate.wiring import Deps
 
 router = APIGatewayHttpRouter()
+Sessions = Annotated[SessionService, Depends(compose.session_service)]
+Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class Health(BaseModel):
@@ -26,10 +30,8 @@ class Health(BaseModel):
 
 
 @router.get("/health", summary="Service health", tags=["health"], security=[])
-def health() -> Health:
+def health(sessions: Sessions, d: Ports) -> Health:
     """Answers 503 in the error shape when the table cannot be read (TransientError)."""
-    d = deps()
-    sessions = SessionService(d.table, d.queues, d.clock, limit=1, shards=d.settings.shards)
     connectors = sessions.connectors()
     return Health(
         status="healthy" if connectors["shards_held"] == connectors["shards"] else "degraded",

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require
 from wagate.domain.tenants import ApiKey, KeyName, Principal, Scope
 from wagate.services import tenants
-from wagate.wiring import deps
+from wagate.wiring import Deps
 
 router = APIGatewayHttpRouter()
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class NewKey(BaseModel):
@@ -33,18 +35,17 @@ class KeyList(BaseModel):
 
 
 @router.post("/keys", summary="Create an API key", tags=["keys"])
-def create_key(body: NewKey, principal: Admin) -> tuple[dict[str, Any], int]:
-    d = deps()
+def create_key(body: NewKey, principal: Admin, d: Ports) -> tuple[dict[str, Any], int]:
     key, secret = tenants.create_key(d.table, d.clock, principal.tenant_id, body.name, body.scopes)
     return CreatedKey(key=key, secret=secret).model_dump(mode="json"), 201
 
 
 @router.get("/keys", summary="List API keys", tags=["keys"])
-def list_keys(principal: Admin) -> KeyList:
-    return KeyList(items=tenants.list_keys(deps().table, principal.tenant_id))
+def list_keys(principal: Admin, d: Ports) -> KeyList:
+    return KeyList(items=tenants.list_keys(d.table, principal.tenant_id))
 
 
 @router.delete("/keys/<key_id>", summary="Revoke an API key", tags=["keys"])
-def revoke_key(key_id: str, principal: Admin) -> Response[str]:
-    tenants.revoke_key(deps().table, principal.tenant_id, key_id)
+def revoke_key(key_id: str, principal: Admin, d: Ports) -> Response[str]:
+    tenants.revoke_key(d.table, principal.tenant_id, key_id)
     return Response(204, None, "")

@@ -9,17 +9,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from wagate.api import idempotency
+from wagate import compose
 from wagate.api.auth import require
-from wagate.api.dependencies import message_service
+from wagate.api.idempotency import idempotent
 from wagate.domain.instants import Instant
 from wagate.domain.messages import Direction, Message, MessageStatus
 from wagate.domain.tenants import Principal, Scope
-from wagate.services.messages import SendRequest
+from wagate.services.messages import MessageService, SendRequest
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
+Messages = Annotated[MessageService, Depends(compose.message_service)]
 
 
 class MessageList(BaseModel):
@@ -28,15 +29,22 @@ class MessageList(BaseModel):
 
 
 @router.post("/messages", summary="Send a message (now or scheduled)", tags=["messages"])
-def send_message(body: SendRequest, principal: Sender) -> tuple[dict[str, Any], int]:
+def send_message(body: SendRequest, principal: Sender, service: Messages) -> tuple[dict[str, Any], int]:
     """202 with the message. With `Idempotency-Key`, a retry returns the first answer; the same key with a
     different body is a 422 (`idempotency_key_reused`)."""
-    return idempotency.run_once(router, principal.tenant_id, body.model_dump(mode="json"), _accept), 202
+
+    def accept(tenant_id: str, request: SendRequest, key: str | None) -> Message:
+        # The key commits with the message too: a retry after a crash finds it (MessageService.accept).
+        return service.accept(tenant_id, request, request_key=key)
+
+    message = idempotent(router, accept, Message)(principal.tenant_id, body)
+    return message.model_dump(mode="json", by_alias=True), 202
 
 
 @router.get("/messages", summary="List messages (newest first)", tags=["messages"])
 def list_messages(
     principal: Reader,
+    service: Messages,
     session_id: Annotated[str | None, Query()] = None,
     status: Annotated[MessageStatus | None, Query()] = None,
     direction: Annotated[Direction | None, Query()] = None,
@@ -46,7 +54,7 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> MessageList:
-    items, next_cursor = message_service().list(
+    items, next_cursor = service.list(
         principal.tenant_id,
         session_id=session_id,
         status=status,
@@ -61,16 +69,10 @@ def list_messages(
 
 
 @router.get("/messages/<message_id>", summary="Get a message", tags=["messages"])
-def get_message(message_id: str, principal: Reader) -> Message:
-    return message_service().get(principal.tenant_id, message_id)
+def get_message(message_id: str, principal: Reader, service: Messages) -> Message:
+    return service.get(principal.tenant_id, message_id)
 
 
 @router.delete("/messages/<message_id>", summary="Cancel a scheduled or queued message", tags=["messages"])
-def cancel_message(message_id: str, principal: Sender) -> Message:
-    return message_service().cancel(principal.tenant_id, message_id)
-
-
-def _accept(request: dict[str, Any]) -> dict[str, Any]:
-    body = SendRequest.model_validate(request["body"])
-    message = message_service().accept(request["tenant"], body, request_key=request["key"])
-    return message.model_dump(mode="json", by_alias=True)
+def cancel_message(message_id: str, principal: Sender, service: Messages) -> Message:
+    return service.cancel(principal.tenant_id, message_id)

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require
 from wagate.domain.tenants import Principal, Scope
 from wagate.services import realtime
-from wagate.wiring import deps
+from wagate.wiring import Deps
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class RealtimeToken(BaseModel):
@@ -25,8 +27,7 @@ class RealtimeToken(BaseModel):
 
 
 @router.post("/realtime/token", summary="Get a token for the dashboard socket", tags=["realtime"])
-def realtime_token(principal: Reader) -> RealtimeToken:
-    d = deps()
+def realtime_token(principal: Reader, d: Ports) -> RealtimeToken:
     token, expires_at = realtime.issue_token(
         d.table, d.clock, principal.tenant_id, principal.key_id, d.settings.realtime_token_seconds
     )

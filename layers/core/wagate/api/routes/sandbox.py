@@ -9,12 +9,14 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
+from wagate import compose
 from wagate.api.auth import require
-from wagate.api.routes.sessions import service
 from wagate.domain.phones import normalise_phone
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.sessions import SessionService
 
 router = APIGatewayHttpRouter()
+Sessions = Annotated[SessionService, Depends(compose.session_service)]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
@@ -36,11 +38,15 @@ class SandboxRequest(BaseModel):
     "/sandbox/sessions/<session_id>/<action>", summary="Simulate something (sandbox)", tags=["sandbox"]
 )
 def simulate(
-    session_id: str, action: SandboxAction, principal: Admin, body: SandboxRequest | None = None
+    session_id: str,
+    action: SandboxAction,
+    principal: Admin,
+    service: Sessions,
+    body: SandboxRequest | None = None,
 ) -> tuple[dict[str, Any], int]:
     request = body or SandboxRequest()
     data: dict[str, Any] = {"text": request.text} if request.text else {}
     if request.contact:
         data["from"] = normalise_phone(request.contact, field="contact")  # the engine's name for the writer
-    session = service().sandbox(principal.tenant_id, session_id, action.value, data)
+    session = service.sandbox(principal.tenant_id, session_id, action.value, data)
     return {"session_id": session.id, "action": action.value, "sandbox": True}, 202

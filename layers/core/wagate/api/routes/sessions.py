@@ -11,9 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field, model_validator
 
-from wagate import qr
+from wagate import compose, qr
 from wagate.api.auth import require
-from wagate.api.dependencies import session_service
 from wagate.cloud.sessions import (
     AccessToken,
     AppSecret,
@@ -24,14 +23,15 @@ from wagate.cloud.sessions import (
 )
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
-from wagate.wiring import deps
+from wagate.ports import Clock
+from wagate.services.sessions import SessionService
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
-
-
-service = session_service
+Sessions = Annotated[SessionService, Depends(compose.session_service)]
+CloudSessions = Annotated[CloudSessionService, Depends(compose.cloud_session_service)]
+Now = Annotated[Clock, Depends(compose.clock)]
 
 
 class NewSession(BaseModel):
@@ -79,10 +79,11 @@ class QrCode(BaseModel):
 
 
 @router.post("/sessions", summary="Create a session (link a number)", tags=["sessions"])
-def create_session(body: NewSession, principal: Admin) -> tuple[dict[str, Any], int]:
+def create_session(
+    body: NewSession, principal: Admin, service: Sessions, cloud: CloudSessions
+) -> tuple[dict[str, Any], int]:
     if body.provider == Provider.CLOUD:
-        d = deps()
-        session = CloudSessionService(d.table, d.crypto, d.clock, service()).create(
+        session = cloud.create(
             principal.tenant_id,
             name=body.name,
             phone=body.phone,
@@ -90,7 +91,7 @@ def create_session(body: NewSession, principal: Admin) -> tuple[dict[str, Any], 
             credentials=body.cloud_credentials(),
         )
         return session.model_dump(mode="json"), 201
-    session = service().create(
+    session = service.create(
         principal.tenant_id, name=body.name, provider=body.provider, phone=body.phone, metadata=body.metadata
     )
     return session.model_dump(mode="json"), 201
@@ -108,10 +109,9 @@ class CloudSecrets(BaseModel):
     tags=["sessions"],
 )
 def replace_cloud_secrets(
-    session_id: str, body: CloudSecrets, principal: Admin
+    session_id: str, body: CloudSecrets, principal: Admin, cloud: CloudSessions
 ) -> tuple[dict[str, Any], int]:
-    d = deps()
-    session = CloudSessionService(d.table, d.crypto, d.clock, service()).replace_secrets(
+    session = cloud.replace_secrets(
         principal.tenant_id,
         session_id,
         access_token=body.access_token,
@@ -124,23 +124,24 @@ def replace_cloud_secrets(
 @router.get("/sessions", summary="List sessions", tags=["sessions"])
 def list_sessions(
     principal: Reader,
+    service: Sessions,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> SessionList:
-    items, next_cursor = service().list(principal.tenant_id, limit=limit, cursor=cursor)
+    items, next_cursor = service.list(principal.tenant_id, limit=limit, cursor=cursor)
     return SessionList(items=items, cursor=next_cursor)
 
 
 @router.get("/sessions/<session_id>", summary="Get a session", tags=["sessions"])
-def get_session(session_id: str, principal: Reader) -> Session:
-    return service().show(principal.tenant_id, session_id)
+def get_session(session_id: str, principal: Reader, service: Sessions) -> Session:
+    return service.show(principal.tenant_id, session_id)
 
 
 @router.delete(
     "/sessions/<session_id>", summary="Delete a session (logs out, wipes its keys)", tags=["sessions"]
 )
-def delete_session(session_id: str, principal: Admin) -> Response[str]:
-    service().delete(principal.tenant_id, session_id)
+def delete_session(session_id: str, principal: Admin, service: Sessions) -> Response[str]:
+    service.delete(principal.tenant_id, session_id)
     return Response(204, None, "")
 
 
@@ -154,28 +155,28 @@ class ConnectRequest(BaseModel):
 
 @router.post("/sessions/<session_id>/connect", summary="Connect (start) a session", tags=["sessions"])
 def connect_session(
-    session_id: str, principal: Admin, body: ConnectRequest | None = None
+    session_id: str, principal: Admin, service: Sessions, body: ConnectRequest | None = None
 ) -> tuple[dict[str, Any], int]:
     phone = body.phone if body is not None else None
-    session = service().connect(principal.tenant_id, session_id, link_phone=phone, choose_link=True)
+    session = service.connect(principal.tenant_id, session_id, link_phone=phone, choose_link=True)
     return session.model_dump(mode="json"), 202
 
 
 @router.post("/sessions/<session_id>/reconnect", summary="Close and reopen the socket", tags=["sessions"])
-def reconnect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
-    return service().connect(principal.tenant_id, session_id, restart=True).model_dump(mode="json"), 202
+def reconnect_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    return service.connect(principal.tenant_id, session_id, restart=True).model_dump(mode="json"), 202
 
 
 @router.post("/sessions/<session_id>/disconnect", summary="Disconnect, keeping the link", tags=["sessions"])
-def disconnect_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
-    return service().disconnect(principal.tenant_id, session_id).model_dump(mode="json"), 202
+def disconnect_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    return service.disconnect(principal.tenant_id, session_id).model_dump(mode="json"), 202
 
 
 @router.post(
     "/sessions/<session_id>/logout", summary="Unlink the device and wipe its keys", tags=["sessions"]
 )
-def logout_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], int]:
-    return service().logout(principal.tenant_id, session_id).model_dump(mode="json"), 202
+def logout_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    return service.logout(principal.tenant_id, session_id).model_dump(mode="json"), 202
 
 
 @router.get("/sessions/<session_id>/qr", summary="The current QR code to scan", tags=["sessions"])
@@ -183,11 +184,12 @@ def logout_session(session_id: str, principal: Admin) -> tuple[dict[str, Any], i
 def session_qr(  # type: ignore[no-untyped-def]
     session_id: str,
     principal: Reader,
+    service: Sessions,
+    clock: Now,
     format: Annotated[qr.QrFormat, Query(description="png, svg, data_url (JSON) or terminal")] = "data_url",
 ):
     """404 `no_qr_code` when the session is not waiting for a scan. `Expires` says when the code rotates."""
-    d = deps()
-    text, expires_at = service().current_qr(principal.tenant_id, session_id)
+    text, expires_at = service.current_qr(principal.tenant_id, session_id)
     expires = dt.datetime.fromtimestamp(expires_at, dt.UTC)
     headers = {"Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT"), "Cache-Control": "no-store"}
     if format == "png":
@@ -200,6 +202,6 @@ def session_qr(  # type: ignore[no-untyped-def]
         qr=text,
         data_url=qr.data_url(text),
         expires_at=expires.isoformat().replace("+00:00", "Z"),
-        expires_in=round(max(0.0, expires_at - d.clock.now()), 3),
+        expires_in=round(max(0.0, expires_at - clock.now()), 3),
     )
     return Response(200, "application/json", body.model_dump_json(), headers=headers)

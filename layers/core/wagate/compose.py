@@ -1,0 +1,357 @@
+"""The composition root: every service of the process, built once from the ports `wagate.wiring` chose.
+
+Nothing is built at import time, and each service only when first asked for (a Lambda pays for what its
+route or record uses; no boto3 or httpx client exists before that). Services get ports and collaborators,
+never the `Deps` bag, and never build a sibling: the wiring between them is written here and only here.
+
+Who uses it: the API routes through Powertools `Depends` (the `*_service` functions below, so tests can
+swap one with `app.dependency_overrides[compose.message_service] = ...`), every handler in `functions/`,
+and the connector. `services()` follows `wiring.deps()`: when a test or the local runner installs other
+ports, the next call builds a new set of services on them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from wagate import wiring
+
+if TYPE_CHECKING:
+    from wagate.cloud.sends import CloudCommands
+    from wagate.cloud.sessions import CloudSessionService
+    from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
+    from wagate.ports import Clock
+    from wagate.services.connector_events import ConnectorEvents
+    from wagate.services.conversations import ConversationService
+    from wagate.services.crm_attempts import AttemptRunner
+    from wagate.services.crm_deliveries import DeliveryStore
+    from wagate.services.crm_webhooks import WebhookService
+    from wagate.services.groups import GroupService
+    from wagate.services.media import MediaCheck
+    from wagate.services.messages import MessageService
+    from wagate.services.pacing_settings import PacingSettings
+    from wagate.services.pools import PoolService
+    from wagate.services.reminders import ReminderService
+    from wagate.services.sessions import SessionService
+    from wagate.services.templates import TemplateService
+
+_T = TypeVar("_T")
+
+
+class Services:
+    """The services of one set of ports. Each is built on first use, once (thread-safe: `wagate serve`
+    runs handlers on threads). Service modules are imported inside, so a handler imports only its own."""
+
+    def __init__(self, ports: wiring.Deps) -> None:
+        self.ports = ports
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()  # re-entrant: building one service builds its collaborators
+
+    def _once(self, name: str, build: Callable[[], _T]) -> _T:
+        found = self._built.get(name)
+        if found is None:
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = build()
+        return found
+
+    # ---- sessions, messages and what they lean on --------------------------------------------------
+
+    @property
+    def sessions(self) -> SessionService:
+        def build() -> SessionService:
+            from wagate.services.sessions import SessionService
+
+            p = self.ports
+            limit, shards = p.settings.max_sessions_per_tenant, p.settings.shards
+            return SessionService(p.table, p.queues, p.clock, limit=limit, shards=shards)
+
+        return self._once("sessions", build)
+
+    @property
+    def cloud_sessions(self) -> CloudSessionService:
+        def build() -> CloudSessionService:
+            from wagate.cloud.sessions import CloudSessionService
+
+            p = self.ports
+            return CloudSessionService(p.table, p.crypto, p.clock, self.sessions)
+
+        return self._once("cloud_sessions", build)
+
+    @property
+    def templates(self) -> TemplateService:
+        def build() -> TemplateService:
+            from wagate.services.templates import TemplateService
+
+            return TemplateService(self.ports.table, self.ports.clock)
+
+        return self._once("templates", build)
+
+    @property
+    def pools(self) -> PoolService:
+        def build() -> PoolService:
+            from wagate.services.pools import PoolService
+
+            return PoolService(self.ports.table, self.ports.clock, self.sessions)
+
+        return self._once("pools", build)
+
+    @property
+    def groups(self) -> GroupService:
+        def build() -> GroupService:
+            from wagate.services.groups import GroupService
+
+            p = self.ports
+            return GroupService(p.table, p.queues, p.clock, self.sessions)
+
+        return self._once("groups", build)
+
+    @property
+    def media_check(self) -> MediaCheck:
+        def build() -> MediaCheck:
+            from wagate.domain.outbound_urls import MEDIA, UrlPolicy
+            from wagate.services.media import MediaCheck, MediaRules
+
+            s = self.ports.settings
+            urls = UrlPolicy(MEDIA, allow_http=s.media_allow_http, allow_private=s.media_allow_private)
+            # The probe (an httpx client) is made when a message first carries media, not before.
+            return MediaCheck(self.ports.media, MediaRules(urls))
+
+        return self._once("media_check", build)
+
+    @property
+    def messages(self) -> MessageService:
+        def build() -> MessageService:
+            from wagate.services.messages import MessageService
+
+            p = self.ports
+            return MessageService(
+                p.table,
+                p.queues,
+                p.clock,
+                self.sessions,
+                pools=self.pools,
+                groups=self.groups,
+                renderer=self.templates.render,
+                media_check=self.media_check,
+            )
+
+        return self._once("messages", build)
+
+    @property
+    def conversations(self) -> ConversationService:
+        def build() -> ConversationService:
+            from wagate.services.conversations import ConversationService
+
+            p = self.ports
+            return ConversationService(p.table, p.queues, p.clock, shards=p.settings.shards)
+
+        return self._once("conversations", build)
+
+    @property
+    def reminders(self) -> ReminderService:
+        def build() -> ReminderService:
+            from wagate.services.reminders import ReminderService
+
+            return ReminderService(self.ports.table, self.ports.clock, self.messages, self.templates)
+
+        return self._once("reminders", build)
+
+    @property
+    def pacing(self) -> PacingSettings:
+        def build() -> PacingSettings:
+            from wagate.services.pacing_settings import PacingSettings
+
+            return PacingSettings.on_table(self.ports.table, self.ports.settings.pacing)
+
+        return self._once("pacing", build)
+
+    # ---- CRM webhooks ------------------------------------------------------------------------------
+
+    @property
+    def webhooks(self) -> WebhookService:
+        def build() -> WebhookService:
+            from wagate.domain.outbound_urls import WEBHOOK, UrlPolicy
+            from wagate.services.crm_webhooks import WebhookService
+
+            p = self.ports
+            s = p.settings
+            urls = UrlPolicy(
+                WEBHOOK, allow_http=s.webhooks_allow_http, allow_private=s.webhooks_allow_private
+            )
+            # The sender (an httpx client) is made when a URL is first checked or called.
+            return WebhookService(p.table, p.crypto, p.clock, urls, p.webhooks, deliveries=self.deliveries)
+
+        return self._once("webhooks", build)
+
+    @property
+    def deliveries(self) -> DeliveryStore:
+        def build() -> DeliveryStore:
+            from wagate.services.crm_deliveries import DeliveryStore
+
+            return DeliveryStore(self.ports.table, self.ports.queues, self.ports.clock)
+
+        return self._once("deliveries", build)
+
+    @property
+    def webhook_attempts(self) -> AttemptRunner:
+        def build() -> AttemptRunner:
+            from wagate.services.crm_attempts import AttemptRunner
+
+            p = self.ports
+            return AttemptRunner(
+                p.table,
+                p.clock,
+                self.deliveries,
+                self.webhooks,
+                p.webhooks,
+                delays=p.settings.webhook_retry_delays,
+            )
+
+        return self._once("webhook_attempts", build)
+
+    # ---- what the connector and Meta report -------------------------------------------------------
+
+    @property
+    def events(self) -> ConnectorEvents:
+        def build() -> ConnectorEvents:
+            from wagate.services.connector_events import ConnectorEvents
+            from wagate.services.inbound import InboundService
+
+            p = self.ports
+            return ConnectorEvents(
+                table=p.table,
+                clock=p.clock,
+                push=p.push,
+                sessions=self.sessions,
+                messages=self.messages,
+                groups=self.groups,
+                inbound=InboundService(p.table, p.clock),
+                webhooks=self.webhooks,
+            )
+
+        return self._once("events", build)
+
+    @property
+    def parked_statuses(self) -> ParkedStatuses:
+        def build() -> ParkedStatuses:
+            from wagate.cloud.webhooks import ParkedStatuses
+
+            return ParkedStatuses(self.ports.table, self.events)
+
+        return self._once("parked_statuses", build)
+
+    @property
+    def meta_webhooks(self) -> MetaWebhooks:
+        def build() -> MetaWebhooks:
+            from wagate.cloud.webhooks import MetaWebhooks
+
+            p = self.ports
+            return MetaWebhooks(
+                p.table,
+                p.clock,
+                self.cloud_sessions,
+                self.events,
+                self.parked_statuses,
+                verify_token=p.settings.meta_verify_token,
+                app_secret=p.settings.meta_app_secret,
+            )
+
+        return self._once("meta_webhooks", build)
+
+    @property
+    def cloud_commands(self) -> CloudCommands:
+        def build() -> CloudCommands:
+            from wagate.cloud.sends import CloudCommands
+
+            p = self.ports
+            return CloudCommands(
+                p.table,
+                p.queues,
+                p.clock,
+                self.cloud_sessions,
+                self.events,
+                self.parked_statuses,
+                p.graph,
+                tries=p.settings.connector.send_tries,
+            )
+
+        return self._once("cloud_commands", build)
+
+
+_lock = threading.Lock()
+_root: Services | None = None
+
+
+def services(ports: wiring.Deps | None = None) -> Services:
+    """The services on `ports` (default: the process's, `wiring.deps()`), built once per set of ports."""
+    global _root
+    wanted = ports if ports is not None else wiring.deps()
+    root = _root
+    if root is not None and root.ports is wanted:
+        return root
+    if ports is not None:
+        return Services(ports)  # explicit ports (a test's world): not the process's root
+    with _lock:
+        if _root is None or _root.ports is not wanted:
+            _root = Services(wanted)
+        return _root
+
+
+# ---- route dependencies: `Annotated[X, Depends(compose.x_service)]`; tests override them -------------
+
+
+def session_service() -> SessionService:
+    return services().sessions
+
+
+def cloud_session_service() -> CloudSessionService:
+    return services().cloud_sessions
+
+
+def message_service() -> MessageService:
+    return services().messages
+
+
+def group_service() -> GroupService:
+    return services().groups
+
+
+def pool_service() -> PoolService:
+    return services().pools
+
+
+def conversation_service() -> ConversationService:
+    return services().conversations
+
+
+def template_service() -> TemplateService:
+    return services().templates
+
+
+def reminder_service() -> ReminderService:
+    return services().reminders
+
+
+def pacing_settings() -> PacingSettings:
+    return services().pacing
+
+
+def webhook_service() -> WebhookService:
+    return services().webhooks
+
+
+def delivery_store() -> DeliveryStore:
+    return services().deliveries
+
+
+def ports() -> wiring.Deps:
+    """The ports themselves, for routes that call function-style services (tenants, realtime)."""
+    return services().ports
+
+
+def clock() -> Clock:
+    return services().ports.clock
