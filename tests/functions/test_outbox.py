@@ -46,10 +46,10 @@ def everything(functions: dict[str, Any]) -> dict[str, Any]:
 
 
 class Flaky:
-    """connector_events.emit failing `times` times, then the real one: a failure after the commit."""
+    """ConnectorEvents.emit failing `times` times, then the real one: a failure after the commit."""
 
     def __init__(self, times: int) -> None:
-        self.real: Callable[..., None] = connector_events.emit
+        self.real: Callable[..., None] = connector_events.ConnectorEvents.emit
         self.left = times
         self.calls = 0
 
@@ -65,7 +65,11 @@ class Flaky:
 def flaky(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], Flaky]]:
     def install(times: int = 1) -> Flaky:
         fake = Flaky(times)
-        monkeypatch.setattr(connector_events, "emit", fake)
+
+        def emit(events: connector_events.ConnectorEvents, *args: Any) -> None:
+            fake(events, *args)
+
+        monkeypatch.setattr(connector_events.ConnectorEvents, "emit", emit)
         return fake
 
     yield install

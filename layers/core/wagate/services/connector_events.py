@@ -70,7 +70,7 @@ class ConnectorEvents:
         self.groups = groups
         self.inbound = inbound
         self.webhooks = webhooks
-        self.outbox = Outbox(table, clock, self.emit)
+        self.outbox = Outbox(table, clock, lambda event, notice: self.emit(event, notice))
 
     def handle(self, body: str) -> None:
         """Raises on bad input so the queue retries it and, past maxReceiveCount, parks it in the DLQ."""
