@@ -29,7 +29,7 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.cloud.errors import GraphUnavailable, OutcomeUnknown, TokenInvalid
 from wagate.cloud.graph import GraphApi
-from wagate.cloud.sends import CloudCommands
+from wagate.compose import services
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_an_unreachable_graph_is_said_on_the_session_and_retried(
     retry = queue.receive(max_messages=10, wait_seconds=7)  # delayed 5–6.25 s (backoff with jitter)
     assert len(retry) == 1 and '"try":2' in retry[0].body.replace(" ", "")
     queue.delete(retry[0].receipt)
-    CloudCommands(deps, deps.graph()).handle(retry[0].body)
+    services(deps).cloud_commands.handle(retry[0].body)
     seen = session_of(call, key, session["id"])
     assert seen["status"] == "failed" and seen["status_reason"] == "graph_unreachable"
     assert "connect" in seen["status_detail"]
