@@ -260,3 +260,26 @@ def test_a_killed_writer_leaves_its_row_to_the_sweeper(
     assert world.functions["sweeper"].lambda_handler({}, LambdaContext())["outbox_drained"] == 0
     assert crm_events(world) == [("incoming_message", "")]
     assert pushed(world) == ["incoming_message"] and owed(world) == 0
+
+
+def test_a_cloud_send_whose_notify_fails_is_told_by_its_redelivery(
+    world: Crm, cloud: dict[str, Any], everything: dict[str, Any], flaky: Callable[[int], Flaky]
+) -> None:
+    status, message, _ = world.call(
+        "POST",
+        "/v1/messages",
+        world.key,
+        body={"session_id": cloud["id"], "to": "+34600123456", "text": "Cita"},
+    )
+    assert status == 202
+    flaky(1)
+    try:  # Meta accepted it and `sent` is stored; telling about it failed
+        run_cloud_queue(everything, rounds=1)
+    except BatchProcessingError:
+        pass
+    assert world.call("GET", f"/v1/messages/{message['id']}", world.key)[1]["status"] == "sent"
+    assert owed(world) == 1
+    world.clock.advance(200)  # visibility over: the command comes back, finds the message sent, and
+    run_cloud_queue(everything)  # tells what is still owed before dropping itself
+    assert world.functions["sweeper"].lambda_handler({}, LambdaContext())["outbox_drained"] == 0
+    assert crm_events(world) == [("message_sent", "")] and owed(world) == 0

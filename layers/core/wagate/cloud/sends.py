@@ -154,6 +154,8 @@ class CloudCommands:
         verdict = _assess(row, command.id)
         if row is None or verdict == "duplicate":
             logger.info("send dropped: done, cancelled or another claim's", extra={"message_id": message_id})
+            # A redelivery after the outcome was stored but not told: tell it now (services/outbox.py)
+            self.events.outbox.drain_session(tenant_id, command.session_id)
             return
         if verdict == "unknown":
             self._failed(command, "outcome_unknown", "an earlier try got no answer from Meta", retryable=True)
