@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from connector.config import ConnectorConfig
-from connector.engines.base import EngineError, GroupsListed, NotConnected, to_jid
+from connector.engines.base import to_jid
+from connector.engines.errors import EngineError, NotConnected
+from connector.engines.events import GroupsListed
 from connector.outcomes import CommandResult, RetryLater
 from connector.publisher import EventPublisher
 from connector.sending import Sender

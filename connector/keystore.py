@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.leases import Lease, LeaseLost
 from wagate.domain.errors import ConflictError
 from wagate.ports import Crypto, Delete, Put, Table, TransactOp
@@ -59,7 +59,7 @@ def check_namespace(namespace: str) -> None:
 
 
 class TableKeyStore:
-    """Implements `connector.engines.base.KeyStore` over the Table and Crypto ports."""
+    """Implements `connector.engines.keys.KeyStore` over the Table and Crypto ports."""
 
     def __init__(
         self,

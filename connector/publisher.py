@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from connector.backoff import backoff
-from connector.engines.base import (
+from connector.engines.events import (
     Connected,
     Disconnected,
     EngineEvent,

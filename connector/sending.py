@@ -36,14 +36,9 @@ from typing import Any, Protocol
 from connector import claims
 from connector.backoff import backoff
 from connector.config import ConnectorConfig
-from connector.engines.base import (
-    Engine,
-    EngineError,
-    MediaKind,
-    OutgoingMedia,
-    SendRejected,
-    SendResult,
-)
+from connector.engines.base import Engine, OutgoingMedia, SendResult
+from connector.engines.errors import EngineError, SendRejected
+from connector.engines.events import MediaKind
 from connector.first_contacts import FirstContacts
 from connector.outcomes import CommandResult, DeadLetter, RetryLater, pause
 from connector.pacing import NumberPacer, PacingPolicies

@@ -22,22 +22,19 @@ from typing import Any
 
 from connector.backoff import backoff
 from connector.config import ConnectorConfig
-from connector.engines.base import (
+from connector.engines.base import Engine, SessionInfo
+from connector.engines.catalog import EngineCatalog
+from connector.engines.errors import Unsupported
+from connector.engines.events import (
     Connected,
     Disconnected,
-    Engine,
     EngineEvent,
-    Exit,
-    ExitReason,
     Failed,
     LoggedOut,
     PairingCode,
     QrCode,
-    Retry,
-    SessionInfo,
-    Unsupported,
 )
-from connector.engines.catalog import EngineCatalog
+from connector.engines.exits import Exit, ExitReason, Retry
 from connector.keystore import TableKeyStore
 from connector.leases import Lease, LeaseKeeper, LeaseLost, Leases, session_lease_key
 from connector.publisher import EventPublisher

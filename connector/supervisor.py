@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from connector.commands import CommandDispatcher
 from connector.config import ConnectorConfig
 from connector.consumer import CommandConsumer
-from connector.engines.base import Failed, LoggedOut, SessionInfo
+from connector.engines.base import SessionInfo
 from connector.engines.catalog import EngineCatalog
+from connector.engines.events import Failed, LoggedOut
 from connector.keystore import TableKeyStore
 from connector.leases import Lease, LeaseKeeper, Leases, session_lease_key, shard_lease_key
 from connector.members import Members

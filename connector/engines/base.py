@@ -11,69 +11,23 @@ Events. Engines emit only what they observe: QR codes, pairing, connected, incom
 group lists. What ends a connection (`Disconnected`, `LoggedOut`, `Failed`) is built by the supervisor
 from the `Exit`, so it is reported exactly once, with the delay the supervisor chose.
 
-Keys. Everything an engine must remember between connections goes through its `KeyStore`, by namespace.
-One incoming stanza's key changes go in one `async with keys.transaction():` so they commit together.
-
-    EngineError                      is_transient says whether a later retry may succeed
-    ├── NotConnected                 no live connection right now (transient)
-    ├── SendRejected                 WhatsApp refused this message (e.g. the number is not on WhatsApp)
-    └── Unsupported                  this engine cannot do that (e.g. a sandbox action on the web engine)
+Keys. Everything an engine must remember between connections goes through its `KeyStore`, by namespace
+(`engines/keys.py`). The rest lives beside this module by role: `events.py` (what engines emit),
+`exits.py` (how a connection ended), `errors.py` (what their calls raise).
 """
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from connector.engines.errors import Unsupported
+from connector.engines.events import Emit, GroupInfo, MediaKind
+from connector.engines.exits import Exit
+from connector.engines.keys import KeyStore
 from wagate.domain.messages import whatsapp_message_id
-
-# ---- keys --------------------------------------------------------------------------------------------
-
-
-@enum.unique
-class KeyNamespace(enum.StrEnum):
-    CREDS = "creds"  # the device's own identity and registration (one record, id "creds")
-    SESSION = "session"  # Signal sessions, by peer address
-    PRE_KEY = "pre-key"  # one-time pre-keys, by id
-    SENDER_KEY = "sender-key"  # group sender keys, by group and sender
-    IDENTITY = "identity"  # peers' identity keys, by address
-    DEVICE_LIST = "device-list"  # peers' device lists, by user
-    LID_MAP = "lid-map"  # phone number ↔ LID mappings
-    PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
-
-
-class KeyStore(Protocol):
-    """An engine's protocol state for one session, by namespace. Values are opaque bytes.
-
-    Writes may raise `connector.leases.LeaseLost` (a ConflictError): this connector no longer holds the
-    session, and the engine must stop.
-    """
-
-    async def get(self, namespace: str, ids: Iterable[str]) -> dict[str, bytes]:
-        """The stored values of `ids` that exist (missing ids are simply absent from the result)."""
-        ...
-
-    async def put(self, namespace: str, values: Mapping[str, bytes | None]) -> None:
-        """Store each value; None deletes. Inside a transaction, applied when it commits."""
-        ...
-
-    def transaction(self) -> AbstractAsyncContextManager[None]:
-        """Everything put inside commits together at the end (or not at all, on an exception).
-
-        A transaction belongs to the task that opened it: its reads see its own writes, other tasks
-        (even ones it starts) see them after the commit. Transactions of one store run one at a time; a
-        nested transaction joins the outer one.
-        """
-        ...
-
-    async def wipe(self) -> None:
-        """Delete every key of the session, all namespaces (after a logout)."""
-        ...
-
 
 # ---- what an engine is told about its session --------------------------------------------------------
 
@@ -90,201 +44,6 @@ class SessionInfo:
     def label(self) -> str:
         """`tenant/session`, for logs."""
         return f"{self.tenant_id}/{self.session_id}"
-
-
-# ---- how a connection ended --------------------------------------------------------------------------
-
-
-@enum.unique
-class Retry(enum.StrEnum):
-    NOW = "now"  # reconnect at once (WhatsApp asked for a restart)
-    BACKOFF = "backoff"  # transient: reconnect after backoff()
-    NEVER = "never"  # permanent: stay down until someone connects the session again
-
-
-@enum.unique
-class ExitReason(enum.StrEnum):
-    STOPPED = "stopped"  # stop() was called
-    RESTART_REQUIRED = "restart_required"  # e.g. right after pairing
-    CONNECTION_LOST = "connection_lost"  # network drop, server closed the stream, keepalive timeout
-    REPLACED = "replaced"  # another socket for the same device took over
-    LOGGED_OUT = "logged_out"  # unlinked from the phone, or logout() was called
-    BANNED = "banned"  # the number is banned
-    QR_TIMEOUT = "qr_timeout"  # nobody scanned the QR codes in time
-    PASSKEY_REQUIRED = "passkey_required"  # WhatsApp wants the account's passkey to link: a person must act
-    FAILED = "failed"  # something the connector cannot fix by retrying (bad configuration, no engine)
-    CRASHED = "crashed"  # the engine raised (a bug): retried with backoff
-
-
-@dataclass(frozen=True)
-class Exit:
-    reason: ExitReason
-    retry: Retry
-    logged_out: bool = False  # the device is unlinked: the supervisor wipes the keys
-    detail: str = ""
-
-    @classmethod
-    def stopped(cls) -> Exit:
-        return cls(ExitReason.STOPPED, Retry.NEVER)
-
-    @classmethod
-    def lost(cls, detail: str = "") -> Exit:
-        return cls(ExitReason.CONNECTION_LOST, Retry.BACKOFF, detail=detail)
-
-    @classmethod
-    def restart(cls, detail: str = "") -> Exit:
-        return cls(ExitReason.RESTART_REQUIRED, Retry.NOW, detail=detail)
-
-    @classmethod
-    def logged_out_(cls, detail: str = "") -> Exit:
-        return cls(ExitReason.LOGGED_OUT, Retry.NEVER, logged_out=True, detail=detail)
-
-    @classmethod
-    def banned(cls, detail: str = "") -> Exit:
-        return cls(ExitReason.BANNED, Retry.NEVER, detail=detail)
-
-    @classmethod
-    def replaced(cls, detail: str = "") -> Exit:
-        return cls(ExitReason.REPLACED, Retry.NEVER, detail=detail)
-
-    @classmethod
-    def failed(cls, detail: str) -> Exit:
-        return cls(ExitReason.FAILED, Retry.NEVER, detail=detail)
-
-
-# ---- events ------------------------------------------------------------------------------------------
-
-
-@enum.unique
-class ReceiptStatus(enum.StrEnum):
-    DELIVERED = "delivered"
-    READ = "read"
-    PLAYED = "played"  # voice notes and videos
-
-
-@enum.unique
-class MediaKind(enum.StrEnum):
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    DOCUMENT = "document"
-    STICKER = "sticker"
-
-
-@dataclass(frozen=True)
-class MediaRef:
-    """Where an incoming attachment can be fetched (engine-specific `url`), and what it is."""
-
-    kind: MediaKind
-    mime_type: str
-    url: str | None = None
-    size: int | None = None
-    filename: str | None = None
-    caption: str | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class QrCode:
-    qr: str  # the text to encode in the QR code
-    expires_at: float  # epoch seconds; a new QrCode follows unless the phone scans
-
-
-@dataclass(frozen=True)
-class PairingCode:
-    code: str  # 8 characters the user types on the phone (Linked devices → Link with phone number)
-    expires_at: float  # epoch seconds
-
-
-@dataclass(frozen=True)
-class Paired:
-    phone: str  # E.164
-    jid: str
-
-
-@dataclass(frozen=True)
-class Connected:
-    phone: str
-    jid: str
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    provider_message_id: str  # unique per session
-    chat_jid: str  # the 1:1 chat's or the group's jid
-    sender_jid: str
-    sender_phone: str | None  # E.164 when known (a LID-only sender has none)
-    timestamp: float
-    text: str | None = None
-    media: MediaRef | None = None
-    quoted_id: str | None = None  # provider id of the message this one replies to
-    group_jid: str | None = None
-    push_name: str | None = None
-    from_me: bool = False  # sent from the phone itself
-
-
-@dataclass(frozen=True)
-class Receipt:
-    chat_jid: str
-    provider_message_ids: tuple[str, ...]
-    status: ReceiptStatus
-    at: float
-    by_jid: str | None = None  # in groups: which participant
-
-
-@dataclass(frozen=True)
-class GroupInfo:
-    jid: str
-    subject: str
-    participants: int
-    owner_jid: str | None = None
-    created_at: float | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class GroupsListed:
-    groups: tuple[GroupInfo, ...]
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    """Built by the supervisor from a retryable Exit."""
-
-    reason: str
-    retry_in: float | None
-    detail: str = ""  # what went wrong, for people: "TLS: the edge's certificate is not trusted (...)"
-
-
-@dataclass(frozen=True)
-class LoggedOut:
-    """Built by the supervisor from an Exit with logged_out."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Built by the supervisor from a permanent Exit (banned, no engine, ...)."""
-
-    reason: str
-    detail: str = ""
-
-
-EngineEvent = (
-    QrCode
-    | PairingCode
-    | Paired
-    | Connected
-    | IncomingMessage
-    | Receipt
-    | GroupsListed
-    | Disconnected
-    | LoggedOut
-    | Failed
-)
-Emit = Callable[[EngineEvent], Awaitable[None]]
 
 
 # ---- sending -----------------------------------------------------------------------------------------
@@ -329,31 +88,6 @@ def jid_phone(jid: str) -> str | None:
         return None
     digits = user.split(":", 1)[0]
     return f"+{digits}" if digits.isdigit() else None
-
-
-# ---- errors ------------------------------------------------------------------------------------------
-
-
-class EngineError(Exception):
-    is_transient = False
-
-    def __init__(self, message: str, *, code: str = "engine_error", details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details
-
-
-class NotConnected(EngineError):
-    is_transient = True
-
-
-class SendRejected(EngineError):
-    pass
-
-
-class Unsupported(EngineError):
-    pass
 
 
 # ---- the engine --------------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
-from connector.engines.base import Emit, Engine, KeyStore, SessionInfo, Unsupported
+from connector.engines.base import Engine, SessionInfo
+from connector.engines.errors import Unsupported
+from connector.engines.events import Emit
+from connector.engines.keys import KeyStore
 from connector.engines.sandbox import SandboxEngine
 from connector.engines.sandbox_network import SandboxNetwork
 from wagate.domain.sessions import Provider

@@ -30,31 +30,27 @@ from typing import Any
 
 from connector.config import SandboxSettings
 from connector.engines.base import (
-    Connected,
-    Emit,
     Engine,
-    EngineError,
-    Exit,
-    ExitReason,
-    GroupInfo,
-    IncomingMessage,
-    KeyNamespace,
-    KeyStore,
-    NotConnected,
     OutgoingMedia,
-    Paired,
-    QrCode,
-    Receipt,
-    ReceiptStatus,
-    Retry,
-    SendRejected,
     SendResult,
     SessionInfo,
-    Unsupported,
     jid_phone,
     provider_message_id,
     to_jid,
 )
+from connector.engines.errors import EngineError, NotConnected, SendRejected, Unsupported
+from connector.engines.events import (
+    Connected,
+    Emit,
+    GroupInfo,
+    IncomingMessage,
+    Paired,
+    QrCode,
+    Receipt,
+    ReceiptStatus,
+)
+from connector.engines.exits import Exit, ExitReason, Retry
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.sandbox_network import (
     ANA,
     CONTACTS,

@@ -8,8 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from connector.engines.base import Emit, Engine, KeyStore, SessionInfo
+from connector.engines.base import Engine, SessionInfo
 from connector.engines.catalog import EngineCatalog
+from connector.engines.events import Emit
+from connector.engines.keys import KeyStore
 from connector.engines.sandbox import SandboxEngine, store_pairing
 from connector.engines.sandbox_network import SandboxNetwork, read_journal
 from connector.keystore import TableKeyStore

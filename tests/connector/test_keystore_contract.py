@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.keystore import TableKeyStore
 from connector.leases import LeaseLost, Leases, LeaseTimes, session_lease_key
 from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore

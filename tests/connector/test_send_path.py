@@ -11,8 +11,9 @@ import pytest
 
 from connector import claims
 from connector.app import Connector
-from connector.engines.base import EngineError, NotConnected, SendResult, provider_message_id
+from connector.engines.base import SendResult, provider_message_id
 from connector.engines.catalog import EngineCatalog
+from connector.engines.errors import EngineError, NotConnected
 from connector.engines.sandbox import SandboxEngine
 from connector.engines.sandbox_network import BEN, UNREACHABLE_PHONE, SocketJournal
 from connector.first_contacts import FirstContacts, utc_day

@@ -7,8 +7,11 @@ import time
 from collections.abc import Callable
 
 from connector.app import Connector
-from connector.engines.base import Emit, Engine, Exit, KeyStore, SessionInfo
+from connector.engines.base import Engine, SessionInfo
 from connector.engines.catalog import EngineCatalog
+from connector.engines.events import Emit
+from connector.engines.exits import Exit
+from connector.engines.keys import KeyStore
 from connector.engines.sandbox import SandboxEngine
 from connector.engines.sandbox_network import SandboxNetwork, read_journal
 from tests.connector.conftest import World, assert_never_two_sockets, sessions_in_every_shard

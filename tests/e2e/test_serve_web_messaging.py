@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 T = TypeVar("T")
 
 try:
-    from connector.engines.base import Connected, EngineEvent, IncomingMessage, SessionInfo
+    from connector.engines.base import SessionInfo
+    from connector.engines.events import Connected, EngineEvent, IncomingMessage
     from connector.engines.web.engine import WebEngine
     from connector.engines.web.settings import WebSettings
     from tests.fakes.whatsapp_edge.linked import link_device

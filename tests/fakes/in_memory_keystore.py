@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 
 _NAMESPACES = frozenset(KeyNamespace)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from connector.engines.base import IncomingMessage, MediaRef, Receipt
+from connector.engines.events import IncomingMessage, MediaRef, Receipt
 from tests.functions.cloud_support import FIXTURES
 from wagate.cloud.errors import CloudApiError, from_graph
 from wagate.cloud.graph import parse_accepted, parse_media

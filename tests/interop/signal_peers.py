@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.creds import Credentials
 from connector.engines.web.crypto import curve
 from connector.engines.web.signal import PreKeyBundle, SignalRepository

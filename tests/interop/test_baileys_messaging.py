@@ -21,7 +21,8 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import IncomingMessage, KeyNamespace, Receipt, ReceiptStatus
+from connector.engines.events import IncomingMessage, Receipt, ReceiptStatus
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.signal import SignalAddress
 from connector.engines.web.version import DEFAULT_WA_VERSION

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.engines.base import Connected, EngineEvent, Exit, SessionInfo
+from connector.engines.base import SessionInfo
+from connector.engines.events import Connected, EngineEvent
+from connector.engines.exits import Exit
 from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.version import DEFAULT_WA_VERSION

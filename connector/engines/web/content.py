@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from connector.engines.base import MediaKind, MediaRef
+from connector.engines.events import MediaKind, MediaRef
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.protos import wa
 

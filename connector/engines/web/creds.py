@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.crypto import curve
 from connector.engines.web.errors import CredentialsError, InvalidKey

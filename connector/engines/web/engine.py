@@ -25,23 +25,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from connector.engines.base import (
-    Connected,
-    Emit,
     Engine,
-    EngineError,
-    Exit,
-    ExitReason,
-    GroupInfo,
-    KeyStore,
-    NotConnected,
     OutgoingMedia,
-    Retry,
     SendResult,
     SessionInfo,
-    Unsupported,
     jid_phone,
     provider_message_id,
 )
+from connector.engines.errors import EngineError, NotConnected, Unsupported
+from connector.engines.events import Connected, Emit, GroupInfo
+from connector.engines.exits import Exit, ExitReason, Retry
+from connector.engines.keys import KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import Connection, iq

@@ -1,6 +1,6 @@
 """Errors of the `web` engine: one family, so callers catch by meaning and no library error leaks out.
 
-    EngineError (connector.engines.base)   message, code, details; is_transient
+    EngineError (connector.engines.errors) message, code, details; is_transient
     └── WebEngineError               anything the web engine raises on purpose
         ├── InvalidKey               key material of the wrong size or shape (a bug or corrupt creds)
         ├── HandshakeError           the Noise handshake failed: bad message, bad MAC, wrong state
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.engines.base import EngineError
+from connector.engines.errors import EngineError
 
 
 class WebEngineError(EngineError):

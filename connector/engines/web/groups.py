@@ -20,7 +20,8 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from connector.engines.base import GroupInfo, KeyNamespace, KeyStore
+from connector.engines.events import GroupInfo
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import GROUP_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.errors import ProtocolError

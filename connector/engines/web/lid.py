@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid
 from connector.engines.web.signal import SignalAddress
 

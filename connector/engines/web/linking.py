@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from connector.engines.base import Emit, Exit, ExitReason, Paired, PairingCode, QrCode, Retry, jid_phone
+from connector.engines.base import jid_phone
+from connector.engines.events import Emit, Paired, PairingCode, QrCode
+from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.web.binary.jid import SERVER_JID, USER_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import Connection, iq

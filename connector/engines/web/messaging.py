@@ -15,7 +15,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from connector.engines.base import Emit, GroupInfo, KeyStore, SendResult, to_jid
+from connector.engines.base import SendResult, to_jid
+from connector.engines.events import Emit, GroupInfo
+from connector.engines.keys import KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import Sessions

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import iq
 from connector.engines.web.creds import MAX_KEY_ID, CredentialStore, SignedPreKey

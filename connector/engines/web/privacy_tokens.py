@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import iq

@@ -26,7 +26,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from connector.engines.base import Emit, EngineError, IncomingMessage, Receipt, ReceiptStatus
+from connector.engines.errors import EngineError
+from connector.engines.events import Emit, IncomingMessage, Receipt, ReceiptStatus
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import parse_bundle

@@ -26,7 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connector.engines.base import SendRejected, SendResult
+from connector.engines.base import SendResult
+from connector.engines.errors import SendRejected
 from connector.engines.web.binary.jid import LID_SERVER, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import Sessions

@@ -21,7 +21,7 @@ an exception.
 
 from __future__ import annotations
 
-from connector.engines.base import Exit, ExitReason, Retry
+from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.web.binary.node import Node
 
 RESTART_REQUIRED = 515

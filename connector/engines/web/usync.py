@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.errors import ProtocolError

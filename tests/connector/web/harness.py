@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from connector.engines.base import Connected, EngineEvent, Exit, ExitReason, Paired, QrCode, SessionInfo
+from connector.engines.base import SessionInfo
+from connector.engines.events import Connected, EngineEvent, Paired, QrCode
+from connector.engines.exits import Exit, ExitReason
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings

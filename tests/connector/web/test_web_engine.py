@@ -13,18 +13,11 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import (
-    Connected,
-    ExitReason,
-    KeyNamespace,
-    MediaKind,
-    NotConnected,
-    OutgoingMedia,
-    QrCode,
-    Retry,
-    SendRejected,
-    Unsupported,
-)
+from connector.engines.base import OutgoingMedia
+from connector.engines.errors import NotConnected, SendRejected, Unsupported
+from connector.engines.events import Connected, MediaKind, QrCode
+from connector.engines.exits import ExitReason, Retry
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import SERVER_JID
 from connector.engines.web.creds import CREDS_ID, Credentials
 from connector.engines.web.pairing import QR_PREFIX

@@ -13,7 +13,9 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import ExitReason, KeyNamespace, Paired, QrCode, Retry
+from connector.engines.events import Paired, QrCode
+from connector.engines.exits import ExitReason, Retry
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import SERVER_JID
 from connector.engines.web.binary.node import Node
 from connector.engines.web.creds import CREDS_ID, Credentials

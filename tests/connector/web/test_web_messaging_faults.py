@@ -15,14 +15,11 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import (
-    EngineError,
-    ExitReason,
-    IncomingMessage,
-    KeyNamespace,
-    Receipt,
-    provider_message_id,
-)
+from connector.engines.base import provider_message_id
+from connector.engines.errors import EngineError
+from connector.engines.events import IncomingMessage, Receipt
+from connector.engines.exits import ExitReason
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.signal import SignalAddress, sender_key_name
 from tests.connector.web.harness import Harness, with_edge

@@ -13,18 +13,11 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import (
-    Connected,
-    ExitReason,
-    IncomingMessage,
-    KeyNamespace,
-    Paired,
-    PairingCode,
-    QrCode,
-    Retry,
-    SendRejected,
-    SessionInfo,
-)
+from connector.engines.base import SessionInfo
+from connector.engines.errors import SendRejected
+from connector.engines.events import Connected, IncomingMessage, Paired, PairingCode, QrCode
+from connector.engines.exits import ExitReason, Retry
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.pairing_code import CROCKFORD
 from tests.connector.web.harness import Harness, with_edge
 from tests.fakes.whatsapp_edge import EdgeConfig, FakePhone, PasskeyRequested

@@ -13,7 +13,7 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import MediaKind
+from connector.engines.events import MediaKind
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.bundles import parse_bundle

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import LID_SERVER, SERVER_JID, USER_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.creds import CREDS_ID, Credentials

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.errors import ProtocolError, WebEngineError

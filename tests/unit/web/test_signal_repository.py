@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.creds import CredentialStore, SignedPreKey
 from connector.engines.web.signal import (
     IdentityStatus,

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.crypto import curve
 from connector.engines.web.signal import (
     DuplicateMessage,

@@ -12,7 +12,7 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import KeyNamespace
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.creds import MAX_KEY_ID, Credentials, CredentialStore

@@ -15,7 +15,9 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.base import EngineEvent, Exit, ExitReason, Retry, SessionInfo
+from connector.engines.base import SessionInfo
+from connector.engines.events import EngineEvent
+from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import check_result

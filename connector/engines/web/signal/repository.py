@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from connector.engines.base import KeyNamespace, KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.creds import Credentials, CredentialStore
 from connector.engines.web.crypto import curve

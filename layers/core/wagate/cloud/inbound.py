@@ -1,6 +1,6 @@
 """One Cloud API webhook message → the `incoming_message` data the `web` engine produces (sans-I/O).
 
-The data has exactly the fields of `connector.engines.base.IncomingMessage` plus `type`, as the connector's
+The data has exactly the fields of `connector.engines.events.IncomingMessage` plus `type`, as the connector's
 publisher sends them, so the events consumer's code path stores both alike:
     provider_message_id  the wamid                      chat_jid, sender_jid   `{digits}@s.whatsapp.net`,
     sender_phone         E.164, or None (BSUID only)                           or the BSUID when no phone

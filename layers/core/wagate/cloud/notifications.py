@@ -2,7 +2,7 @@
 
     parse_notification(payload, received_at) → per business phone number id, the events the `web`
                                                 engine's connector would have published
-Statuses become `message_status` data shaped like `connector.engines.base.Receipt` (chat_jid,
+Statuses become `message_status` data shaped like `connector.engines.events.Receipt` (chat_jid,
 provider_message_ids, status, at, by_jid); a `failed` status adds reason, detail and retryable, with the
 reason picked from the same Graph code table as send errors. Messages go through `inbound`.
 Anything else (template and account updates, calls, echoes, user preferences, value-level errors) is an

@@ -1,0 +1,143 @@
+"""What engines emit while a connection lives: QR codes, pairing, connected, messages, receipts, groups.
+
+`Disconnected`, `LoggedOut` and `Failed` are built by the supervisor from the engine's `Exit`, so an end
+is reported exactly once, with the delay the supervisor chose.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@enum.unique
+class ReceiptStatus(enum.StrEnum):
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"  # voice notes and videos
+
+
+@enum.unique
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """Where an incoming attachment can be fetched (engine-specific `url`), and what it is."""
+
+    kind: MediaKind
+    mime_type: str
+    url: str | None = None
+    size: int | None = None
+    filename: str | None = None
+    caption: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class QrCode:
+    qr: str  # the text to encode in the QR code
+    expires_at: float  # epoch seconds; a new QrCode follows unless the phone scans
+
+
+@dataclass(frozen=True)
+class PairingCode:
+    code: str  # 8 characters the user types on the phone (Linked devices → Link with phone number)
+    expires_at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Paired:
+    phone: str  # E.164
+    jid: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    phone: str
+    jid: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    provider_message_id: str  # unique per session
+    chat_jid: str  # the 1:1 chat's or the group's jid
+    sender_jid: str
+    sender_phone: str | None  # E.164 when known (a LID-only sender has none)
+    timestamp: float
+    text: str | None = None
+    media: MediaRef | None = None
+    quoted_id: str | None = None  # provider id of the message this one replies to
+    group_jid: str | None = None
+    push_name: str | None = None
+    from_me: bool = False  # sent from the phone itself
+
+
+@dataclass(frozen=True)
+class Receipt:
+    chat_jid: str
+    provider_message_ids: tuple[str, ...]
+    status: ReceiptStatus
+    at: float
+    by_jid: str | None = None  # in groups: which participant
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    jid: str
+    subject: str
+    participants: int
+    owner_jid: str | None = None
+    created_at: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupsListed:
+    groups: tuple[GroupInfo, ...]
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """Built by the supervisor from a retryable Exit."""
+
+    reason: str
+    retry_in: float | None
+    detail: str = ""  # what went wrong, for people: "TLS: the edge's certificate is not trusted (...)"
+
+
+@dataclass(frozen=True)
+class LoggedOut:
+    """Built by the supervisor from an Exit with logged_out."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Built by the supervisor from a permanent Exit (banned, no engine, ...)."""
+
+    reason: str
+    detail: str = ""
+
+
+EngineEvent = (
+    QrCode
+    | PairingCode
+    | Paired
+    | Connected
+    | IncomingMessage
+    | Receipt
+    | GroupsListed
+    | Disconnected
+    | LoggedOut
+    | Failed
+)
+Emit = Callable[[EngineEvent], Awaitable[None]]
