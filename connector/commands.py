@@ -34,7 +34,7 @@ log = logging.getLogger("wagate.connector.commands")
 
 
 class SessionControl(Protocol):
-    """What the dispatcher needs from the supervisor."""
+    """What the dispatcher needs from the session pool (`connector/session_pool.py`)."""
 
     owner: str
 
