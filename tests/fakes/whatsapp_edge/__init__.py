@@ -12,6 +12,11 @@ queues, and 401/440/515 on demand — checking what real clients must send.
     checks              the strictness: ClientPayload and iq checks, `Refused`
     state               accounts, devices, groups, queues, provisioning records
     linked              pre-linked devices (keys for us and for Baileys) for benchmarks
+
+TLS only (tests/fakes/tls.py: a CA made per test run); policies: 405 after `release()`, 463 for
+`restrict()`ed accounts without a privacy token, `*_pn` left out (EdgeConfig.omit_pn_every), a passkey
+challenge for `require_passkey()` accounts, linking by code (`FakePhone.enter_code`); `unhandled` lists
+every request it did not understand.
 """
 
 from tests.fakes.whatsapp_edge.phone import FakePhone, PasskeyRequested, adv_identity, parse_qr

@@ -3,6 +3,7 @@
     handshake.NoiseClient        the client session: initiate(), receive_data() -> events, send()
     certificates.ServerTrust     the root key/serial and clock the edge's certificate chain must satisfy
     socket.NoiseSocket           websockets shell: connect + handshake, send()/receive() payloads, keepalive
+    tls.client_context           the verifying TLS context (system store / CA bundle), one per process
     responder.NoiseResponder     the edge's side, for tests, the benchmark and the fake edge (test roots)
 
 Payloads are opaque: flag byte + binary node, made and read by `connector.engines.web.binary.payload`.
