@@ -17,6 +17,7 @@ _.issued_at  # domain/events.py
 _.message_status  # domain/reminders.py, ports.py (SendResult)
 _.status_reason  # domain/sessions.py
 _.status_detail
+_.pairing_code
 _.secret_hint  # domain/crm_webhooks.py
 _.attempt_count
 _.next_attempt_at
@@ -46,6 +47,7 @@ _.request_queue_size
 _.daemon_threads
 _.lidDbMigrated  # connector/engines/web/payloads.py: a protobuf field set on the wire message
 _.exc_info  # __aexit__(*exc_info)
+_.__qualname__  # api/idempotency.py: Powertools keys its records by the function's name
 _.queues_aws_credentials  # fixtures requested for their effect
 _.often_switching
 _.App  # local/asgi.py: the ASGI application type, for readers
@@ -57,9 +59,5 @@ _.BOT_SERVER  # connector/engines/web/binary/jid.py
 _.MESSENGER_SERVER
 
 # Seams and types other issue 11 work is adopting (remove a line once its name is used).
-_.GraphClient  # ports.py: the Graph seam (compose)
 _.TenantId  # domain/ids.py: the tenant type STYLE asks for
-
-# store/keys.py: every key of the single-table design, adopted by the repositories one by one (store).
-_.meta_verify
-_.deliveries_by_status_index
+_.CODE_LENGTH  # connector/engines/web/pairing_code.py: linking by phone number, not yet reachable (web-edge)

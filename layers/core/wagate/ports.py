@@ -4,7 +4,8 @@ Table, Queue, Crypto and Push each have an AWS adapter (`adapters/aws`) and a lo
 WebSocket gateway), held to one contract suite per port in `tests/contract` (fakes in `tests/fakes` too).
 The outbound HTTP ports (WebhookSender, MediaProbe, GraphClient) have one httpx adapter each in
 `adapters/`, tested on `httpx.MockTransport`. Services take ports as arguments and never import an adapter;
-adapters import no service. `wagate.compose` is the one place that picks the adapters.
+adapters import no service. `wagate.wiring` picks the adapters (the local runner then swaps in its
+in-process Push); `wagate.compose` builds the services on them.
 """
 
 from __future__ import annotations
