@@ -87,3 +87,20 @@ def test_web_session_links_by_phone_number_with_a_pairing_code(tmp_path: Path, e
         assert connected["pairing_code"] is None
         assert edge.edge.unhandled == [] and edge.edge.violations == []
         http.close()
+
+
+def test_an_edge_the_trust_store_does_not_know_shows_why_on_the_session(
+    tmp_path: Path, edge: EdgeThread
+) -> None:
+    """Without the test CA, `wagate serve` trusts only the system store: the TLS handshake fails, and the
+    session says so (disconnected, retrying, status_detail naming TLS) instead of looping silently."""
+    env = {key: value for key, value in edge.env.items() if key != "WAGATE_WA_CA_FILE"}
+    with Server(tmp_path / "data", env=env) as server:
+        http = server.client(server.create_tenant())
+        session = http.post("/v1/sessions", json={"name": "Untrusted", "provider": "web"}).json()
+        url = f"/v1/sessions/{session['id']}"
+        down = wait_for(lambda: (s := http.get(url).json())["status"] == "disconnected" and s)
+        assert down["status_reason"] == "connection_lost"
+        assert "TLS: the edge's certificate is not trusted" in down["status_detail"]
+        assert edge.edge.sessions == []  # no Noise byte reached the edge
+        http.close()
