@@ -57,7 +57,17 @@ def current() -> ProcessIdentity:
 
 @functools.cache
 def _identity(pid: int) -> ProcessIdentity:
-    return ProcessIdentity(socket.gethostname(), _boot_id(), pid, _start_ticks(pid) or 0)
+    return ProcessIdentity(_host(), _boot_id(), pid, _start_ticks(pid) or 0)
+
+
+def _host() -> str:
+    """The host name, plus the pid namespace: two containers sharing a name and a volume do not see
+    each other's pids, so neither may call the other's process gone."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()} {namespace}"
 
 
 def writer_of(row: Mapping[str, Any] | None) -> ProcessIdentity | None:
