@@ -26,6 +26,8 @@ describe("tokenUsable", () => {
     assert.equal(tokenUsable({ expires_at: "2026-01-01T00:00:10Z" }, now), false);
     assert.equal(tokenUsable(null, now), false);
     assert.equal(tokenUsable({ expires_at: "nonsense" }, now), false);
+    assert.equal(tokenUsable({ expires_at: now / 1000 + 300 }, now), true);
+    assert.equal(tokenUsable({ expires_at: now / 1000 + 10 }, now), false);
   });
 });
 
@@ -116,7 +118,7 @@ describe("LiveSocket", () => {
     socket = new LiveSocket({
       getToken: async () => {
         tokens += 1;
-        return { token: `rt_${tokens}`, expires_at: new Date(Date.now() + 300_000).toISOString(), url: "ws://127.0.0.1:8000/ws" };
+        return { token: `rt_${tokens}`, expires_at: Date.now() / 1000 + 300, url: "ws://127.0.0.1:8000/ws" };
       },
       socketUrl: (url) => url,
       WebSocketImpl: FakeWebSocket,

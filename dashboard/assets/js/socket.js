@@ -15,7 +15,8 @@ export function backoff(attempt, { base = 500, cap = 30000, random = Math.random
 /** Whether a token obtained earlier can still open a socket now. */
 export function tokenUsable(token, now = Date.now()) {
   if (!token) return false;
-  const expires = Date.parse(token.expires_at);
+  // Epoch seconds, as every time the API returns (an ISO string from older servers still reads).
+  const expires = typeof token.expires_at === "number" ? token.expires_at * 1000 : Date.parse(token.expires_at);
   return Number.isFinite(expires) && expires - now > TOKEN_MARGIN_MS;
 }
 

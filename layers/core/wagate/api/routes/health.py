@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -22,7 +21,7 @@ Ports = Annotated[Deps, Depends(compose.ports)]
 class Health(BaseModel):
     status: str = Field(description="healthy, or degraded when no connector holds some shard")
     version: str
-    timestamp: str
+    timestamp: float = Field(description="Epoch seconds, as every time the API returns")
     backend: str
     counts: dict[str, int] = Field(description="tenants")
     sessions: dict[str, int] = Field(description="sessions by status, across tenants")
@@ -36,7 +35,7 @@ def health(sessions: Sessions, d: Ports) -> Health:
     return Health(
         status="healthy" if connectors["shards_held"] == connectors["shards"] else "degraded",
         version=__version__,
-        timestamp=dt.datetime.fromtimestamp(d.clock.now(), dt.UTC).isoformat().replace("+00:00", "Z"),
+        timestamp=d.clock.now(),
         backend=d.settings.backend,
         counts={"tenants": tenants.tenant_count(d.table)},
         sessions=sessions.counts_by_status(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -22,7 +21,7 @@ Ports = Annotated[Deps, Depends(compose.ports)]
 
 class RealtimeToken(BaseModel):
     token: str
-    expires_at: str
+    expires_at: float = Field(description="Epoch seconds")
     url: str | None = Field(None, description="Open the socket at url?token=...")
 
 
@@ -33,6 +32,6 @@ def realtime_token(principal: Reader, d: Ports) -> RealtimeToken:
     )
     return RealtimeToken(
         token=token,
-        expires_at=dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat().replace("+00:00", "Z"),
+        expires_at=expires_at,
         url=d.settings.websocket_url,
     )
