@@ -47,7 +47,7 @@ def run(url: str, key: str) -> tuple[collections.Counter[int], list[str], int]:
             "workers": 1,
             "request-timeout": 30,
             "generation": {"max-examples": EXAMPLES, "mode": "all"},
-            "phases": {"stateful": {"enabled": False}},
+            "phases": {"stateful": {"enabled": True, "max-steps": 10}},
             # Every check but one: schema-valid data may still break a rule JSON Schema cannot state (a
             # phone number that exists, a time zone, a template's variables) and get a precise 422.
             "checks": {"positive_data_acceptance": {"enabled": False}},
@@ -73,9 +73,11 @@ def run(url: str, key: str) -> tuple[collections.Counter[int], list[str], int]:
                     case = event.recorder.cases[case_id].value
                     response = event.recorder.interactions.get(case_id)
                     answer = response.response.status_code if response and response.response else None
+                    sent = response.request if response else None
+                    uri, body = (sent.uri, sent.body) if sent else (case.formatted_path, None)
                     failures.append(
-                        f"{event.recorder.label}: {check.name} → {answer} for "
-                        f"{case.method} {case.formatted_path} query={case.query} body={case.body!r:.300}: "
+                        f"{event.recorder.label}: {check.name} → {answer} for {case.method} {uri} "
+                        f"body={body!r:.300} headers={dict(sent.headers) if sent else None}: "
                         f"{check.failure_info.failure.title if check.failure_info else ''}"
                     )
     return statuses, failures, requests

@@ -125,3 +125,13 @@ def test_empty_statuses_have_no_body(call: ApiCaller, key: str) -> None:
     status, body, headers = call("DELETE", f"/v1/keys/{created['key']['id']}", key)
     assert status == 204 and body in ("", None)
     assert not {h.lower() for h in headers} & {"content-length", "content-type"}
+
+
+def test_a_body_on_a_route_that_takes_none_is_refused(call: ApiCaller, key: str) -> None:
+    status, session, _ = call("POST", "/v1/sessions", key, body=SESSION)
+    assert status == 201
+    path = f"/v1/sessions/{session['id']}/disconnect"
+    status, body, _ = call("POST", path, key, body=[None, None])
+    assert status == 422 and body["error"]["code"] == "unexpected_body", body
+    assert call("POST", path, key, raw_body="{}")[0] == 202
+    assert call("POST", path, key)[0] == 202

@@ -60,7 +60,7 @@ ERRORS: dict[int, str] = {
     415: "The body is not `application/json`: `unsupported_media_type`",
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
-    "`idempotency_key_reused`",
+    "`unexpected_body`, `idempotency_key_reused`",
     503: "A dependency is busy: `temporarily_unavailable`; retry with backoff",
 }
 

@@ -44,7 +44,12 @@ def check(event: Mapping[str, Any], *, public: bool, takes_body: bool, limit: in
             f"the request body is {len(raw)} bytes; the limit is {limit}", details={"limit": limit}
         )
     if not takes_body:
-        return None  # the route reads no body: what was sent is ignored, as Powertools does
+        if public or raw.strip() in (b"", b"{}"):
+            return None
+        # Ignoring it would let a client believe its fields were applied.
+        raise InvalidInput(
+            "this route takes no body; send none (or {})", details={"field": "body"}, code="unexpected_body"
+        )
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     _check_media_type(headers.get("content-type"))
     try:
