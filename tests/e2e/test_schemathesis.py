@@ -2,8 +2,9 @@
 spec does not document, negative data refused, positive data accepted.
 
 Bounded so it fits `make test` on a small machine: a fixed seed, few examples per operation (override
-with SCHEMATHESIS_EXAMPLES), Schemathesis' phases for single operations (explicit examples,
-coverage of edge values, fuzzing) in both generation modes (positive and negative data), all checks.
+with SCHEMATHESIS_EXAMPLES), every Schemathesis phase (explicit examples, coverage of edge values,
+fuzzing, and a short stateful run over the links it infers) in both generation modes (positive and
+negative data), all checks but positive_data_acceptance.
 It prints the figures the README quotes (requests, statuses, failures, time).
 """
 

@@ -135,3 +135,13 @@ def test_a_body_on_a_route_that_takes_none_is_refused(call: ApiCaller, key: str)
     assert status == 422 and body["error"]["code"] == "unexpected_body", body
     assert call("POST", path, key, raw_body="{}")[0] == 202
     assert call("POST", path, key)[0] == 202
+
+
+def test_a_list_is_not_an_optional_object(call: ApiCaller, key: str) -> None:
+    status, session, _ = call("POST", "/v1/sessions", key, body=SESSION)
+    path = f"/v1/sessions/{session['id']}/connect"  # its body is optional
+    status, body, _ = call("POST", path, key, body=[None, None])
+    assert (
+        status == 422 and body["error"]["message"] == "invalid fields: body: the body must be a JSON object"
+    )
+    assert call("POST", path, key)[0] == 202

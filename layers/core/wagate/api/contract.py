@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.routes.crm_webhooks import BulkReplayResult
 from wagate.api.routes.groups import SyncRequested
@@ -36,6 +36,20 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     """Every error wagate answers has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_failed",
+                        "message": "invalid fields: to: to may contain only digits after an optional '+' ...",
+                        "details": {"fields": [{"field": "to", "problem": "..."}]},
+                    }
+                }
+            ]
+        }
+    )
 
     error: ErrorDetail
 

@@ -60,6 +60,14 @@ def check(event: Mapping[str, Any], *, public: bool, takes_body: bool, limit: in
             details={"position": exc.start},
         ) from exc
     parsed = parse_json(text)
+    if not isinstance(parsed, dict | None):
+        # Every body wagate reads is an object (Powertools would read `[null]` as an absent optional one).
+        problem = "the body must be a JSON object"
+        raise InvalidInput(
+            f"invalid fields: body: {problem}",
+            details={"fields": [{"field": "body", "problem": problem}]},
+            code="validation_failed",
+        )
     _check_text("", parsed)
     # Handed on as plain application/json text: Powertools reads no other spelling (+json, upper case).
     headers["content-type"] = "application/json"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wagate.cloud import commands
 from wagate.conditions import Attr
@@ -61,6 +61,28 @@ class TemplateRef(BaseModel):
 
 class SendRequest(BaseModel):
     """What a CRM asks to send. Exactly one of text, template and media."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "session_id": "ses_01JD3Q8K2M4N6P8R0T2V4X6Z8B",
+                    "to": "+34 600 12 34 56",
+                    "text": "Hola Ana",
+                },
+                {
+                    "pool": "front-desk",
+                    "to": "+34600123456",
+                    "template": {
+                        "name": "appointment_reminder",
+                        "language": "es",
+                        "variables": {"nombre": "Ana"},
+                    },
+                    "scheduled_at": "2026-12-07T09:00:00-03:00",
+                },
+            ]
+        }
+    )
 
     session_id: str | None = Field(None, description="The session (number) to send from")
     pool: str | None = Field(None, description="Or a number pool: wagate picks a connected number")
