@@ -160,6 +160,16 @@ def test_a_bad_variable_stops_the_connector_named() -> None:
     assert result.returncode == 2 and "WAGATE_SHARDS" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_bad_variable_stops_the_cli_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.cli import main
+
+    monkeypatch.setenv("WAGATE_PORT", "eighty")
+    assert main(["sessions", "list"]) == 2
+    assert "WAGATE_PORT" in capsys.readouterr().err
+
+
 def test_handlers_import_no_settings_reader() -> None:
     """pydantic-settings is loaded when settings are read (first request), not at a handler's import."""
     code = "import sys, functions.api.app; assert 'pydantic_settings' not in sys.modules, 'imported'"
