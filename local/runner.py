@@ -125,7 +125,9 @@ def serve(
     )
     if deps.push is not None and runner.websocket is not None:
         # Same process: push straight into the gateway rather than through boto3 and its HTTP API.
-        deps.push = DirectPush(runner.websocket)
+        # Installed as new ports (not patched in place), so services built on the old ones cannot keep
+        # the boto3 push: `wagate.compose` builds its services again for the new set.
+        wiring.install(dataclasses.replace(deps, push=DirectPush(runner.websocket)))
     return asyncio.run(runner.run_until_signal(ready or print_urls))
 
 
