@@ -87,3 +87,11 @@ def test_readme_error_table_matches_the_spec(spec: dict[str, Any]) -> None:
     ):
         row = next(line for line in readme.splitlines() if line.startswith(f"| {status} "))
         assert all(f"`{code}`" in row for code in codes)
+
+
+def test_constraints_are_json_schema_keywords(spec: dict[str, Any]) -> None:
+    """pydantic writes a bound it could not attach to the type as a bare `gt`/`le`, which no client reads."""
+    text = json.dumps(spec)
+    assert not re.findall(r'"(gt|ge|lt|le)": ', text)
+    rate = spec["components"]["schemas"]["PacingOverrides"]["properties"]["rate_per_minute"]["anyOf"][0]
+    assert rate["exclusiveMinimum"] == 0 and rate["maximum"] == 6000

@@ -16,38 +16,38 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wagate.domain.numbers import NotBoolean, NotNumber
 
 Enabled = Annotated[
-    bool, NotNumber, Field(description="false turns all pacing off (benchmarks, sandbox demos)")
+    bool, Field(description="false turns all pacing off (benchmarks, sandbox demos)"), NotNumber
 ]
 RatePerMinute = Annotated[
     float,
-    NotBoolean,
     Field(gt=0, le=6000, description="Token bucket: sustained messages per minute (Cloud API: 4800 = 80/s)"),
+    NotBoolean,
 ]
 Burst = Annotated[
-    int, NotBoolean, Field(ge=1, le=1000, description="Token bucket: how many may go back to back")
+    int, Field(ge=1, le=1000, description="Token bucket: how many may go back to back"), NotBoolean
 ]
 JitterSeconds = Annotated[
     float,
-    NotBoolean,
     Field(ge=0, le=300, description="A random gap, drawn between min and max, since the last send"),
+    NotBoolean,
 ]
 Typing = Annotated[
-    bool, NotNumber, Field(description="Show 'typing…' before a text, for a time its length makes real")
+    bool, Field(description="Show 'typing…' before a text, for a time its length makes real"), NotNumber
 ]
 TypingSpeed = Annotated[
-    float, NotBoolean, Field(gt=0, le=100, description="Typing speed, characters per second")
+    float, Field(gt=0, le=100, description="Typing speed, characters per second"), NotBoolean
 ]
 TypingSeconds = Annotated[
-    float, NotBoolean, Field(ge=0, le=60, description="Bounds of the typing time, seconds")
+    float, Field(ge=0, le=60, description="Bounds of the typing time, seconds"), NotBoolean
 ]
 FirstContactsPerDay = Annotated[
     int,
-    NotBoolean,
     Field(
         ge=0,
         le=100_000,
         description="Most recipients this number never wrote to before, per UTC day; 0 = no cap",
     ),
+    NotBoolean,
 ]
 
 

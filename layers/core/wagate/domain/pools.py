@@ -23,8 +23,8 @@ class PoolMember(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session_id: str = Field(min_length=1, max_length=64)
-    priority: Annotated[int, NotBoolean] = Field(
-        1, ge=1, le=1000, description="1 is tried first; members with equal priority share the load"
+    priority: Annotated[int, Field(ge=1, le=1000), NotBoolean] = Field(
+        1, description="1 is tried first; members with equal priority share the load"
     )
 
 

@@ -44,7 +44,9 @@ class BulkReplay(BaseModel):
         description="Replay failed deliveries of events from this time on (ISO 8601 with an offset, or "
         "epoch seconds)"
     )
-    limit: Annotated[int, NotBoolean] = Field(100, ge=1, le=500, description="At most this many per call")
+    limit: Annotated[int, Field(ge=1, le=500), NotBoolean] = Field(
+        100, description="At most this many per call"
+    )
 
 
 class BulkReplayResult(BaseModel):
