@@ -327,3 +327,25 @@ def test_connected_is_shown_only_while_a_live_connector_holds_the_session(
     holder.kill()
     holder.wait(10)
     assert shown() == ("connecting", "connector_lost")
+
+
+def test_connect_with_a_phone_links_by_code_and_says_so_to_the_connector(call: ApiCaller, key: str) -> None:
+    web = create(call, key, provider="web")
+    commands_for(web["id"])
+    status, body, _ = call(
+        "POST", f"/v1/sessions/{web['id']}/connect", key, body={"phone": "+34 600 111 222"}
+    )
+    assert status == 202 and body["link_by_code"] is True and body["phone"] == "+34600111222"
+    [command] = commands_for(web["id"])
+    assert command.data["link"] == "code"
+    status, body, _ = call("POST", f"/v1/sessions/{web['id']}/connect", key)  # no phone: back to QR codes
+    assert status == 202 and body["link_by_code"] is False
+    assert [c.data["link"] for c in commands_for(web["id"])] == ["qr"]
+    for bad in ([None, None], {"phone": "+34 600 11l 222"}):
+        status, error, _ = call("POST", f"/v1/sessions/{web['id']}/connect", key, body=bad)
+        assert status == 422, (bad, error)
+    sandbox = create(call, key)
+    status, error, _ = call(
+        "POST", f"/v1/sessions/{sandbox['id']}/connect", key, body={"phone": "+34600111222"}
+    )
+    assert status == 422 and error["error"]["details"]["field"] == "phone"

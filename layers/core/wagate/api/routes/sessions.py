@@ -21,6 +21,7 @@ from wagate.cloud.sessions import (
     GraphId,
     VerifyToken,
 )
+from wagate.domain.errors import InvalidInput
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
 from wagate.ports import Clock
@@ -157,6 +158,10 @@ class ConnectRequest(BaseModel):
 def connect_session(
     session_id: str, principal: Admin, service: Sessions, body: ConnectRequest | None = None
 ) -> tuple[dict[str, Any], int]:
+    if body is None and router.current_event.body:
+        # Powertools reads some non-object bodies (`[null, null]`) as "no body": refuse them here.
+        if router.current_event.json_body is not None:
+            raise InvalidInput("the body is a JSON object, or absent", details={"field": "body"})
     phone = body.phone if body is not None else None
     session = service.connect(principal.tenant_id, session_id, link_phone=phone, choose_link=True)
     return session.model_dump(mode="json"), 202
