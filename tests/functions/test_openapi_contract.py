@@ -53,6 +53,7 @@ def test_success_statuses_and_models_are_the_real_ones(spec: dict[str, Any]) -> 
         "$ref": "#/components/schemas/Message"
     }
     assert [p["name"] for p in send["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+    assert "Retry-After" in send["responses"]["409"]["headers"]
     assert "201" in spec["paths"]["/v1/sessions"]["post"]["responses"]
     revoke = spec["paths"]["/v1/keys/{key_id}"]["delete"]["responses"]["204"]
     assert not revoke.get("content")

@@ -164,6 +164,13 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
                 responses.pop("422", None)  # Powertools adds it everywhere; public routes take no input
             if (method.upper(), _powertools_path(path)) in IDEMPOTENT:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+                responses["409"]["headers"] = {
+                    "Retry-After": {
+                        "description": "With `idempotency_in_progress`: seconds to wait before retrying",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                }
             if path == "/v1/sessions/{session_id}/qr":
                 responses["200"]["content"].update(QR_CONTENT)
     schemas = spec.get("components", {}).get("schemas", {})
