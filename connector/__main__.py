@@ -50,7 +50,7 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
         stream=sys.stderr,
     )
-    connector = Connector(deps)
+    connector = Connector(deps, pacing=services().pacing)
     return asyncio.run(run_until_signal(connector))
 
 

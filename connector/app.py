@@ -9,8 +9,11 @@ from typing import Protocol
 from connector.config import ConnectorConfig, default_connector_id
 from connector.engines.catalog import EngineCatalog, default_catalog
 from connector.supervisor import Supervisor
+from wagate.compose import services
 from wagate.ports import Clock, Crypto, Queues, Table
+from wagate.services.pacing_settings import PacingSettings
 from wagate.settings import Settings
+from wagate.wiring import Deps
 
 log = logging.getLogger("wagate.connector")
 
@@ -47,6 +50,7 @@ class Connector:
         *,
         owner_id: str | None = None,
         engines: EngineCatalog | None = None,
+        pacing: PacingSettings | None = None,
     ) -> None:
         self.config = config if config is not None else ConnectorConfig.from_settings(deps.settings)
         self.owner_id = owner_id or self.config.connector_id or default_connector_id()
@@ -64,11 +68,13 @@ class Connector:
             config=self.config,
             owner=self.owner_id,
             engines=self.engines,
+            # The pacing settings service is the API's too (compose builds it); alone, it sits on our table.
+            pacing=pacing or PacingSettings.on_table(deps.table, self.config.pacing),
         )
 
     @classmethod
     def from_deps(cls, deps: ConnectorDeps) -> Connector:
-        return cls(deps)
+        return cls(deps, pacing=services(deps).pacing if isinstance(deps, Deps) else None)
 
     async def start(self) -> None:
         log.info("connector %s starting (%d shards)", self.owner_id, self.config.shards)

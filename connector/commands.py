@@ -29,6 +29,7 @@ from connector.sending import Sender
 from connector.session_runner import SessionRunner, SessionState, StopReason
 from wagate.domain.events import Command, CommandType
 from wagate.ports import Clock, Table
+from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.commands")
 
@@ -69,12 +70,13 @@ class CommandDispatcher:
         *,
         table: Table,
         clock: Clock,
+        pacing: PacingSettings,
     ) -> None:
         self._control = control
         self._publisher = publisher
         self.retry = RetryLater(config.command_retry_seconds)
         self._retry_limit = config.command_retry_limit
-        self.sender = Sender(control, publisher, table, clock, config)
+        self.sender = Sender(control, publisher, table, clock, config, pacing)
         self._handlers: dict[CommandType, Handler] = {
             CommandType.CONNECT: self._connect,
             CommandType.DISCONNECT: self._disconnect,

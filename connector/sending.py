@@ -123,14 +123,14 @@ class Sender:
         table: Table,
         clock: Clock,
         config: ConnectorConfig,
+        pacing: PacingSettings,
     ) -> None:
         self._control = control
         self._publisher = publisher
         self._table = table
         self._clock = clock
         self._config = config
-        settings = PacingSettings.on_table(table, config.pacing)
-        self.policies = PacingPolicies(settings, refresh_seconds=config.pacing_refresh_seconds)
+        self.policies = PacingPolicies(pacing, refresh_seconds=config.pacing_refresh_seconds)
         self._first_contacts = FirstContacts(table, clock)
         self._pacers: dict[str, NumberPacer] = {}
 

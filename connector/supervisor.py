@@ -38,6 +38,7 @@ from connector.shards import (
 from connector.tasks import BackgroundTasks
 from wagate.domain.errors import NotFound, WagateError
 from wagate.ports import Clock, Crypto, Queues, Table
+from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.supervisor")
 
@@ -60,6 +61,7 @@ class Supervisor:
         config: ConnectorConfig,
         owner: str,
         engines: EngineCatalog,
+        pacing: PacingSettings,
     ) -> None:
         self.owner = owner
         self.config = config
@@ -92,7 +94,9 @@ class Supervisor:
             tasks=self._tasks,
             shards=self,
         )
-        self._dispatcher = CommandDispatcher(self.sessions, self.publisher, config, table=table, clock=clock)
+        self._dispatcher = CommandDispatcher(
+            self.sessions, self.publisher, config, table=table, clock=clock, pacing=pacing
+        )
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
