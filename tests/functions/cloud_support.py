@@ -114,6 +114,14 @@ def run_cloud_queue(functions: dict[str, Any], *, rounds: int = 5) -> dict[str, 
     return response
 
 
+@pytest.fixture(name="session")
+def session_fixture(call: ApiCaller, key: str, graph: FakeGraph, functions: dict[str, Any]) -> dict[str, Any]:
+    """A cloud session whose credential check has run (connected against the fake Graph)."""
+    _, created = create_cloud(call, key)
+    run_cloud_queue(functions)
+    return dict(created)
+
+
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

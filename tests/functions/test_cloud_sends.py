@@ -25,6 +25,7 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     notification,
     post_webhook,
     run_cloud_queue,
+    session_fixture,
     text_message,
 )
 from tests.support.lambdas import ApiCaller
@@ -38,13 +39,6 @@ from wagate.domain.messages import MediaContent, Message
 from wagate.services import scheduler
 from wagate.services.sessions import command_queue
 from wagate.store import keys
-
-
-@pytest.fixture
-def session(call: ApiCaller, key: str, graph: FakeGraph, functions: dict[str, Any]) -> dict[str, Any]:
-    _, created = create_cloud(call, key)
-    run_cloud_queue(functions)
-    return dict(created)
 
 
 def send(call: ApiCaller, key: str, session: dict[str, Any], **body: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     operator_settings,
     post_webhook,
     run_cloud_queue,
+    session_fixture,
     sign,
     status_update,
     text_message,
@@ -52,13 +53,6 @@ def logs() -> Iterator[list[str]]:
     target.addHandler(handler)
     yield seen
     target.removeHandler(handler)
-
-
-@pytest.fixture
-def session(call: ApiCaller, key: str, graph: FakeGraph, functions: dict[str, Any]) -> dict[str, Any]:
-    _, created = create_cloud(call, key)
-    run_cloud_queue(functions)
-    return dict(created)
 
 
 def inbox(call: ApiCaller, key: str) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fakes.graph import FakeGraph
 from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures by name)
     FIXTURES,
     PNID,
@@ -22,8 +21,8 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     key_fixture,
     post_webhook,
     run_cloud_queue,
+    session_fixture,
 )
-from tests.support.lambdas import ApiCaller
 from wagate.cloud.notifications import parse_notification
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/cloud is not here")
@@ -130,13 +129,6 @@ def test_the_parser_never_raises(document: Any) -> None:
         for _, data in number.events:
             at = data.get("timestamp", data.get("at"))
             assert isinstance(at, float) and math.isfinite(at) and 0 <= at <= 253402300799.0
-
-
-@pytest.fixture
-def session(call: ApiCaller, key: str, graph: FakeGraph, functions: dict[str, Any]) -> dict[str, Any]:
-    _, created = create_cloud(call, key)
-    run_cloud_queue(functions)
-    return dict(created)
 
 
 @settings(

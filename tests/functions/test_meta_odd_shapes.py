@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.graph import FakeGraph
 from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures by name)
     call_fixture,
     create_cloud,
@@ -17,18 +16,12 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     notification,
     post_webhook,
     run_cloud_queue,
+    session_fixture,
     sign,
     status_update,
     text_message,
 )
 from tests.support.lambdas import ApiCaller, LambdaContext, http_event
-
-
-@pytest.fixture
-def session(call: ApiCaller, key: str, graph: FakeGraph, functions: dict[str, Any]) -> dict[str, Any]:
-    _, created = create_cloud(call, key)
-    run_cloud_queue(functions)
-    return dict(created)
 
 
 def inbox(call: ApiCaller, key: str) -> list[dict[str, Any]]:
