@@ -311,7 +311,8 @@ def test_media_become_references(
     }
     post_webhook(functions, notification(messages=[image]))
     [stored] = inbox(call, key)
-    assert stored["kind"] == "media" and stored["text"] == "mi receta"
+    assert stored["kind"] == "image" and stored["text"] == "mi receta"
+    assert stored["content"]["caption"] == "mi receta"
     assert stored["media"]["url"] == "cloud-media:65463453" and stored["media"]["mime"] == "image/jpeg"
 
 

@@ -1,4 +1,5 @@
-"""Messages: content kinds, the one status vocabulary, and the rule that status only moves forward."""
+"""Messages: the message as the API shows it, the one status vocabulary, and the rule that status only moves
+forward. What a message says is its `content` (domain/content.py, one typed union for every kind)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import hashlib
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from wagate.domain.content import Content, Kind
 
 MessageText = Annotated[
     str, Field(min_length=1, max_length=4096, description="Plain text, up to 4096 characters")
@@ -82,11 +85,7 @@ def moves_forward(current: MessageStatus, new: MessageStatus) -> bool:
     return PROGRESS[new] > PROGRESS[current]
 
 
-@enum.unique
-class ContentKind(enum.StrEnum):
-    TEXT = "text"
-    TEMPLATE = "template"
-    MEDIA = "media"
+ContentKind = Kind  # the message's kind is its content's (domain/content.py)
 
 
 class MediaContent(BaseModel):
@@ -97,6 +96,27 @@ class MediaContent(BaseModel):
     mime: str = Field(min_length=3, max_length=100, description="e.g. image/jpeg, application/pdf")
     caption: str | None = Field(None, max_length=1024)
     filename: str | None = Field(None, max_length=255)
+
+
+class ReactionMark(BaseModel):
+    """One person's reaction on a message (the latest per person; an empty emoji removes it)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    sender: str = Field(alias="from", description="E.164 phone or jid of who reacted; `me` for our own")
+    emoji: str
+    at: float
+
+
+class Revision(BaseModel):
+    """What a message said before an edit or a delete replaced it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    change: str = Field(description="edit or delete")
+    text: str | None = None
+    content: Content | None = None
+    at: float = Field(description="When it was replaced (epoch seconds)")
 
 
 class MessageError(BaseModel):
@@ -119,8 +139,9 @@ class Message(BaseModel):
     to: str | None = Field(None, description="E.164 phone or group id (outbound)")
     sender: str | None = Field(None, alias="from", description="E.164 phone or jid (inbound)")
     chat: str = Field(description="The conversation's peer: E.164 phone or group jid")
-    kind: ContentKind
-    text: str | None = None
+    kind: ContentKind = Field(description="What the message is: its content's type (see `content`)")
+    text: str | None = Field(None, description="The text, caption or a short rendering of the content")
+    content: Content | None = Field(None, description="The typed content (README: content model)")
     template: dict[str, Any] | None = None
     media: MediaContent | None = None
     status: MessageStatus
@@ -136,6 +157,12 @@ class Message(BaseModel):
     read_at: float | None = None
     attempts: int = 0
     sandbox: bool = False
+    reactions: list[ReactionMark] = Field(default_factory=list, description="Reactions on this message")
+    edited_at: float | None = Field(None, description="When it was last edited")
+    deleted_at: float | None = Field(None, description="When it was deleted for everyone")
+    history: list[Revision] = Field(
+        default_factory=list, description="What it said before each edit or delete, oldest first"
+    )
 
 
 def whatsapp_message_id(message_id: str) -> str:

@@ -237,8 +237,16 @@ def _message_fields(message: Message) -> dict[str, Any]:
         "conversation_id": conversation_id(message.session_id, message.chat),
         "to": message.to,
         "content": message.text,
+        "kind": message.kind.value,
+        # `content` stays the text (seed 001's name); the typed content (the message's `content`) sits beside.
+        "content_object": _typed(message),
+        "quoted_id": message.quoted_id,
         "provider_message_id": message.provider_message_id,
         "metadata": message.metadata,
         "timestamp": dt.datetime.fromtimestamp(message.updated_at, dt.UTC).isoformat().replace("+00:00", "Z"),
         "sandbox": message.sandbox,
     }
+
+
+def _typed(message: Message) -> dict[str, Any] | None:
+    return message.content.model_dump(mode="json", exclude_none=True) if message.content else None

@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from wagate.domain.content import (
+    MEDIA_CLASSES,
+    Content,
+    Kind,
+    Text,
+    Unsupported,
+    summary,
+)
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
-from wagate.domain.messages import MAX_TIMESTAMP, ContentKind, Direction, Message, MessageStatus
+from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp, Update
 from wagate.store.conversations import ContactRepository, activity
 from wagate.store.messages import MessageRepository
@@ -41,6 +51,7 @@ class InboundService:
         chat = str(group or data.get("sender_phone") or data.get("chat_jid"))
         at = _time(data.get("timestamp"), self.clock.now())
         media = data.get("media")
+        content = read_content(data)
         # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie.
         message_id = new_id("msg", self.clock.now())
         message = Message.model_validate(
@@ -51,8 +62,9 @@ class InboundService:
                 "direction": Direction.INBOUND,
                 "from": sender,
                 "chat": chat,
-                "kind": ContentKind.MEDIA if media else ContentKind.TEXT,
-                "text": data.get("text") or (media or {}).get("caption"),
+                "kind": content.type,  # type: ignore[attr-defined]
+                "text": data.get("text") or summary(content),
+                "content": content,
                 "media": _media(media),
                 "status": MessageStatus.RECEIVED,
                 "provider_message_id": provider_id,
@@ -93,6 +105,34 @@ class InboundService:
         if not self.contacts.exists(tenant_id, phone):
             changes["first_seen_at"] = at
         return self.contacts.upsert(tenant_id, phone, changes, messages_in=1)
+
+
+_CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
+
+
+def read_content(data: dict[str, Any]) -> BaseModel:
+    """The typed content of an `incoming_message` event: its `content` (as the engines and the Cloud intake
+    write it), else what its older fields say (text, media). Content that does not validate is still a
+    message from someone: `unsupported`, with the reason, never dropped."""
+    raw = data.get("content")
+    if isinstance(raw, dict):
+        try:
+            parsed: BaseModel = _CONTENT.validate_python(raw)
+            return parsed
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            return Unsupported(raw_type=str(raw.get("type") or "unknown")[:100], detail=detail[:1024])
+    media = data.get("media")
+    if isinstance(media, dict):
+        kind = Kind(media["kind"]) if media.get("kind") in {k.value for k in MEDIA_CLASSES} else Kind.DOCUMENT
+        fields = _media(media) or {}
+        return MEDIA_CLASSES[kind](
+            caption=fields.get("caption"), filename=fields.get("filename"), mime_type=fields.get("mime")
+        )
+    text = data.get("text")
+    if data.get("type") in (None, "text") and isinstance(text, str):
+        return Text(body=text[:65536])
+    return Unsupported(raw_type=str(data.get("type") or "unknown")[:100])
 
 
 def _time(raw: Any, now: float) -> float:
