@@ -52,6 +52,7 @@ from connector.engines.web.errors import (
     WebEngineError,
 )
 from connector.engines.web.linking import Linking
+from connector.engines.web.media import MediaHosts
 from connector.engines.web.messaging import Messaging
 from connector.engines.web.noise import NoiseClient, NoiseSocket
 from connector.engines.web.payloads import ClientProfile, login_payload, registration_payload
@@ -88,6 +89,7 @@ class WebEngine(Engine):
         self._conn: Connection | None = None
         self._prekeys: PreKeys | None = None
         self._messaging: Messaging | None = None
+        self._media: MediaHosts | None = None
         self._linking_: Linking | None = None
         self._exit: Exit | None = None
         self._crash: BaseException | None = None
@@ -120,6 +122,7 @@ class WebEngine(Engine):
         if isinstance(outcome, Exit):
             return outcome
         conn = self._conn = Connection(outcome, iq_timeout=self._settings.iq_timeout_seconds)
+        self._media = self._settings.media_hosts(conn.query, self._ssl_context)
         policy = PreKeyPolicy.from_settings(self._settings)
         self._prekeys = PreKeys(self.keys, self._store, conn.query, policy, self._clock)
         self._messaging = Messaging(
@@ -367,6 +370,13 @@ class WebEngine(Engine):
 
     async def list_groups(self) -> list[GroupInfo]:
         return await self._ready().list_groups()
+
+    def media_hosts(self) -> MediaHosts:
+        """Upload to and download from WhatsApp's media hosts over this connection (media/__init__.py).
+        Raises NotConnected."""
+        if not self.connected or self._media is None:
+            raise NotConnected(f"the web session {self.session.label} is not connected", code="not_connected")
+        return self._media
 
     def _ready(self) -> Messaging:
         if not self.connected or self._messaging is None:

@@ -9,12 +9,15 @@ TEST root.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connector.engines.web.media import MediaHosts
+from connector.engines.web.media.hosts import Query
 from connector.engines.web.noise import WHATSAPP_ROOT_PUBLIC_KEY, ServerTrust, SocketConfig
 from connector.engines.web.noise.socket import DEFAULT_ORIGIN, DEFAULT_URL
 from connector.engines.web.noise.tls import client_context
@@ -90,6 +93,9 @@ class WebSettings(BaseModel):
     recent_messages: int = Field(
         200, ge=0, le=10_000, description="sent messages kept in memory to answer retry receipts"
     )
+    media_timeout_seconds: float = Field(
+        120.0, gt=0, description="how long one media upload or download may stall before it fails"
+    )
     max_retries: int = Field(
         5, ge=1, le=20, description="retry receipts sent / answered per message and device"
     )
@@ -134,6 +140,15 @@ class WebSettings(BaseModel):
             keepalive_grace=self.keepalive_grace_seconds,
             proxy=proxy,
             ca_file=self.ca_file,
+        )
+
+    def media_hosts(self, query: Query, verify: ssl.SSLContext | None = None) -> MediaHosts:
+        """The media hosts' client for one connection (`query`: its iq), over the edge's TLS trust."""
+        return MediaHosts(
+            query,
+            verify=verify or client_context(self.ca_file),
+            proxy=self._proxy,
+            timeout=self.media_timeout_seconds,
         )
 
     def trust(self, clock: Callable[[], float] = time.time) -> ServerTrust:

@@ -1,5 +1,6 @@
 """The fake edge's answers to a client's get/set iqs: ping, passive, prekeys (count, upload, rotate,
-digest), logout, and the directory (directory.py): usync, prekey bundles, groups (w:g2), privacy.
+digest), logout, media_conn (media_hosts.py), and the directory (directory.py): usync, prekey bundles,
+groups (w:g2), privacy.
 
 Only `w:p` pings are allowed before login. A query the edge does not know is answered with
 `501 feature-not-implemented` and recorded as unhandled; a known one that is malformed is answered with
@@ -90,6 +91,11 @@ async def answer(session: EdgeSession, node: Node) -> None:
                 return
             edge.log("w:g2", session, detail=first or "")
             await session.send(result(iq_id, content))
+        elif (xmlns, kind, first) == ("w:m", "set", "media_conn"):
+            if len(node.children) != 1 or node.children[0].children or node.children[0].attrs:
+                raise Refused(400, f"media_conn takes a bare <media_conn/>: {node}")
+            edge.log("media_conn", session)
+            await session.send(result(iq_id, [edge.media.media_conn()]))
         elif (xmlns, kind, first) == ("privacy", "get", "privacy"):
             await session.send(result(iq_id, directory.privacy()))
         elif (xmlns, kind, first) == ("privacy", "set", "tokens"):

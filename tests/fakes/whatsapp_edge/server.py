@@ -10,6 +10,7 @@
         await edge.prekey_low(jid, 3); await edge.inject(session, "frame")
         group = edge.create_group("Team", "15551230001", ["15551230002"])   # w:g2 answers it
         edge.phone("15551230001").received       # what reached that account's phone (device 0)
+        edge.media.uploads / .downloads / .refused   # the media hosts (media_hosts.py), via media_conn
         await edge.send_history_sync(jid)        # the phone's first message to a new companion
         edge.drop_before_routing.add(msg_id)     # faults: the socket dies around routing that message
         assert edge.violations == []            # what a real client must never send
@@ -51,6 +52,7 @@ from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.fakes.tls import local_ca
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.directory import bundle_nodes
+from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
 from tests.fakes.whatsapp_edge.primary import PhoneEndpoint, history_sync_notification
 from tests.fakes.whatsapp_edge.relay import Relay
 from tests.fakes.whatsapp_edge.session import EdgeSession
@@ -122,6 +124,7 @@ class FakeEdge:
         self.refusals: list[str] = []
         self.unhandled: list[str] = []
         self.relay = Relay(self)
+        self.media = FakeMediaHosts(self.unhandled.append)  # HTTPS upload/download (media_hosts.py)
         self.phones: dict[str, PhoneEndpoint] = {}
         self.drop_before_routing: set[str] = set()  # message ids: close the sender's socket unrouted
         self.drop_after_routing: set[str] = set()  # message ids: close it after routing, before the ack
@@ -159,9 +162,11 @@ class FakeEdge:
         )
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"wss://localhost:{port}{PATH}"
+        await self.media.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.media.stop()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(TimeoutError):
