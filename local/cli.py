@@ -133,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _admin(args: argparse.Namespace) -> int:
     from wagate import wiring
+    from wagate.compose import services
     from wagate.services import tenants
     from wagate.settings import Settings
 
@@ -142,6 +143,7 @@ def _admin(args: argparse.Namespace) -> int:
     deps = wiring.build(settings)
     if args.admin_command == "create-tenant":
         tenant, key = tenants.create_tenant(deps.table, deps.clock, args.name)
+        services(deps).audit.operator(tenant.id, "tenant.created", target=tenant.id)
         if args.json:
             print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": key}))
         else:

@@ -257,6 +257,34 @@ def test_schedule_a_message_and_cancel_it_and_cancel_a_plan(open_page: Opener, s
         assert http.get(f"/v1/reminders/{plan.json()['id']}").json()["status"] == "cancelled"
 
 
+def test_the_audit_log_page_lists_and_filters_what_was_done(open_page: Opener, server: Server) -> None:
+    key = server.create_tenant("Audited")
+    with server.client(key) as http:
+        made = http.post("/v1/keys", json={"name": "crm", "scopes": ["read"]}).json()
+        assert http.delete(f"/v1/keys/{made['key']['id']}").status_code == 204
+        session_id = http.post("/v1/sessions", json={"name": "Desk", "provider": "sandbox"}).json()["id"]
+    page = open_page()
+    sign_in(page, server, key)
+    page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
+    rows = page.locator(".audit-entry")
+    # The dashboard's own realtime token request is an entry too.
+    expect(rows.filter(has_text="key.revoked")).to_have_count(1)
+    expect(rows.filter(has_text="key.created")).to_contain_text(made["key"]["id"])
+    expect(rows.filter(has_text="POST /v1/sessions")).to_contain_text(session_id)
+    expect(rows.first).to_contain_text("127.0.0.1")
+    expect(page.get_by_text(made["secret"])).to_have_count(0)
+    shot(page, "11-audit")
+
+    page.get_by_label("Target").fill(session_id)
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("POST /v1/sessions")
+    page.get_by_label("Target").fill("ses_nobody")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("Nothing recorded matches.")).to_be_visible()
+
+
 def test_account_actions_groups_disconnect_connect_log_out(open_page: Opener, server: Server) -> None:
     key = server.create_tenant("Actions")
     linked_sandbox(server, key, "Workshops")

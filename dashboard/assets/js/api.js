@@ -133,6 +133,13 @@ export class Api {
   }
 
   // ---- templates ----
+  /** A page of the audit log (newest first); `filters`: actor, action, target, since, until. */
+  audit(filters = {}, cursor = null) {
+    const query = { limit: 50, cursor };
+    for (const [name, value] of Object.entries(filters)) if (value) query[name] = value;
+    return this.request("GET", "/v1/audit", { query });
+  }
+
   async templates() {
     return (await this.request("GET", "/v1/templates")).items;
   }

@@ -1,5 +1,5 @@
 // The dashboard's entry point: sign-in, the live socket, the session store and a hash router
-// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled).
+// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled, #/audit).
 
 import { Api } from "./api.js";
 import { loadConfig, socketUrlFor } from "./config.js";
@@ -8,6 +8,7 @@ import { clearNotices } from "./notices.js";
 import { SessionStore } from "./sessions.js";
 import { LiveSocket } from "./socket.js";
 import * as accounts from "./views/accounts.js";
+import * as audit from "./views/audit.js";
 import * as conversations from "./views/conversations.js";
 import * as scheduled from "./views/scheduled.js";
 import * as signin from "./views/signin.js";
@@ -20,6 +21,7 @@ const VIEWS = {
   conversations: { title: "Conversations", view: conversations },
   templates: { title: "Templates", view: templates },
   scheduled: { title: "Scheduled", view: scheduled },
+  audit: { title: "Audit log", view: audit },
 };
 const LIVE_LABELS = {
   connecting: "Connecting…",

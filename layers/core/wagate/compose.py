@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wagate.cloud.sessions import CloudSessionService
     from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
     from wagate.ports import Clock
+    from wagate.services.audit import AuditLog
     from wagate.services.connector_events import ConnectorEvents
     from wagate.services.conversations import ConversationService
     from wagate.services.crm_attempts import AttemptRunner
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from wagate.services.pacing_settings import PacingSettings
     from wagate.services.pools import PoolService
     from wagate.services.reminders import ReminderService
+    from wagate.services.retention import RetentionService
     from wagate.services.sessions import SessionService
     from wagate.services.templates import TemplateService
 
@@ -169,6 +171,26 @@ class Services:
 
         return self._once("pacing", build)
 
+    # ---- data protection: retention and the audit log ---------------------------------------------
+
+    @property
+    def retention(self) -> RetentionService:
+        def build() -> RetentionService:
+            from wagate.services.retention import RetentionService
+
+            return RetentionService(self.ports.table, self.ports.clock)
+
+        return self._once("retention", build)
+
+    @property
+    def audit(self) -> AuditLog:
+        def build() -> AuditLog:
+            from wagate.services.audit import AuditLog
+
+            return AuditLog(self.ports.table, self.ports.clock, self.retention)
+
+        return self._once("audit", build)
+
     # ---- CRM webhooks ------------------------------------------------------------------------------
 
     @property
@@ -231,6 +253,7 @@ class Services:
                 groups=self.groups,
                 inbound=InboundService(p.table, p.clock),
                 webhooks=self.webhooks,
+                audit=self.audit,
             )
 
         return self._once("events", build)
@@ -346,6 +369,14 @@ def webhook_service() -> WebhookService:
 
 def delivery_store() -> DeliveryStore:
     return services().deliveries
+
+
+def retention_service() -> RetentionService:
+    return services().retention
+
+
+def audit_log() -> AuditLog:
+    return services().audit
 
 
 def ports() -> wiring.Deps:

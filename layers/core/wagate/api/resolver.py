@@ -17,8 +17,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from wagate import __version__, compose
-from wagate.api import contract, errors, hygiene
+from wagate.api import audit, contract, errors, hygiene
 from wagate.api.routes import (
+    audit_log,
     conversations,
     crm_webhooks,
     groups,
@@ -30,6 +31,7 @@ from wagate.api.routes import (
     pools,
     realtime,
     reminders,
+    retention,
     sandbox,
     sessions,
     templates,
@@ -133,13 +135,18 @@ class WagateResolver(APIGatewayHttpResolver):
                     or event
                 )
             except WagateError as error:
-                return _lambda_response(errors.from_domain(error))
+                refused = _lambda_response(errors.from_domain(error))
+                audit.after(route, event, refused)
+                return refused
         # Powertools' resolve(), minus its writes to BaseRouter's class attributes.
         token = _REQUEST.set(_Request(event=self._to_proxy_event(dict(event)), lambda_context=context))
         try:
-            return _without_body_when_empty(self._build_response(self._resolve()))
+            result = _without_body_when_empty(self._build_response(self._resolve()))
         finally:
             _REQUEST.reset(token)
+        if route is not None:
+            audit.after(route, event, result)
+        return result
 
     def get_openapi_schema(self, **options: Any) -> Any:
         """Powertools' spec, told the rest of the truth (api/contract.py)."""
@@ -185,6 +192,8 @@ def build_resolver() -> APIGatewayHttpResolver:
         reminders,
         links,
         crm_webhooks,
+        audit_log,
+        retention,
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")

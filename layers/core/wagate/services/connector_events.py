@@ -25,6 +25,7 @@ from wagate.services.outbox import Notice, Outbox
 
 if TYPE_CHECKING:
     from wagate.ports import Clock, Push, Put, Table, TransactOp
+    from wagate.services.audit import AuditLog
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.groups import GroupService
     from wagate.services.inbound import InboundService
@@ -61,6 +62,7 @@ class ConnectorEvents:
         groups: GroupService,
         inbound: InboundService,
         webhooks: WebhookService,
+        audit: AuditLog | None = None,
     ) -> None:
         self.table = table
         self.clock = clock
@@ -70,6 +72,7 @@ class ConnectorEvents:
         self.groups = groups
         self.inbound = inbound
         self.webhooks = webhooks
+        self.audit = audit
         self.outbox = Outbox(table, clock, lambda event, notice: self.emit(event, notice))
 
     def handle(self, body: str) -> None:
@@ -89,6 +92,8 @@ class ConnectorEvents:
             # A session event applies again when redelivered (the status may stay): what an earlier attempt
             # left owed is drained either way (session events are few: a query each is cheap).
             owed.settle(changed=session is not None, earlier=True)
+            if session is not None and self.audit is not None:
+                self.audit.session_event(event)  # linked, logged out, banned: security events
             return
         if event.type == EventType.MESSAGE_SENT:
             message = self.messages.apply_status(

@@ -5,6 +5,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | entity | pk | sk | GSI keys | access pattern | read and written by |
 |---|---|---|---|---|---|
 | tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
+| retention policy | `T#{t}` | `RETENTION` | | a tenant's retention policy (absent: the defaults) | store/retention.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
 | global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | store/tenants.py, store/sessions.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
@@ -38,6 +39,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | session lease | `T#{t}#LEASE#{s}` | `LEASE` | | which connector holds a session (fence) | connector/leases.py (read: store/leases.py) |
 | connector member | `CONNECTORS` | `MEMBER#{owner}` | | live connectors (heartbeat, TTL) | connector/members.py |
 | engine key | `T#{t}#KEYS#{s}` | `{namespace}#{id}` | | a session's protocol keys (encrypted), fenced by its lease | connector/keystore.py |
+| audit entry | `T#{t}#AUDIT` | `{entry id}` (ULID: time order) | gsi1 `T#{t}#AUDIT#A#{actor}` / `{entry id}`; gsi2 `T#{t}#AUDIT#T#{target}` / `{entry id}` | a tenant's audit log by time, by actor, by target; TTL (retention) | store/audit.py |
+| failed-auth counter | `AUTHFAIL#{source ip}` | `{epoch minute}` | | failed authentications from one address in one minute (burst detection), TTL | store/audit.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
 
 Every builder returns exactly the bytes stored so far: existing data stays readable. A key that is a
@@ -73,6 +76,10 @@ def tenant(tenant_id: str) -> Key:
 
 def tenant_counters(tenant_id: str) -> Key:
     return Key(tenant_partition(tenant_id), "COUNTERS")
+
+
+def retention_policy(tenant_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), "RETENTION")
 
 
 def api_key(digest: str) -> Key:
@@ -345,3 +352,30 @@ def outbox_partition(tenant_id: str, session_id: str) -> str:
 def outbox_shard(shard: int) -> str:
     """The gsi1 partition through which the sweeper finds every tenant's outbox rows."""
     return f"OUTBOX#{shard}"
+
+
+# ---- the audit log (store/audit.py) -----------------------------------------------------------------
+
+OPERATOR_AUDIT_TENANT = "_system"  # the audit partition of what no tenant owns (failed-auth bursts, operator)
+
+
+def audit_partition(tenant_id: str) -> str:
+    return f"{tenant_partition(tenant_id)}#AUDIT"
+
+
+def audit_entry(tenant_id: str, entry_id: str) -> Key:
+    return Key(audit_partition(tenant_id), entry_id)
+
+
+def audit_actor_index(tenant_id: str, actor: str) -> str:
+    """gsi1pk of a tenant's audit entries by one actor (gsi1sk: the entry id)."""
+    return f"{audit_partition(tenant_id)}#A#{actor}"
+
+
+def audit_target_index(tenant_id: str, target: str) -> str:
+    """gsi2pk of a tenant's audit entries about one target (gsi2sk: the entry id)."""
+    return f"{audit_partition(tenant_id)}#T#{target}"
+
+
+def failed_auth(source_ip: str, minute: int) -> Key:
+    return Key(f"AUTHFAIL#{source_ip}", str(minute))
