@@ -61,3 +61,4 @@ _.MESSENGER_SERVER
 # Seams and types other issue 11 work is adopting (remove a line once its name is used).
 _.TenantId  # domain/ids.py: the tenant type STYLE asks for
 _.CODE_LENGTH  # connector/engines/web/pairing_code.py: linking by phone number, not yet reachable (web-edge)
+_.webhook_deliveries  # domain/retention.py: read by getattr(policy, kind) in RetentionPolicy.expires_at
