@@ -61,6 +61,8 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
         return EventType.CONNECTION_SUCCESS, {"status": "connected", **fields}
     if isinstance(event, IncomingMessage):
         kind = event.media.kind.value if event.media is not None else "text"
+        if event.content is not None:
+            kind = str(event.content.get("type") or kind)
         return EventType.INCOMING_MESSAGE, {"type": kind, **fields}
     if isinstance(event, Receipt):
         return EventType.MESSAGE_STATUS, fields

@@ -60,6 +60,16 @@ class OutgoingMedia:
 
 
 @dataclass(frozen=True)
+class MessageRef:
+    """An earlier message a send names: the one reacted to, edited, deleted or quoted."""
+
+    provider_id: str
+    from_me: bool  # we sent it (then its author is us)
+    participant: str | None = None  # in groups: the jid of who wrote it, when not us
+    content: dict[str, Any] | None = None  # quotes: what it said (the content model's JSON)
+
+
+@dataclass(frozen=True)
 class SendResult:
     provider_message_id: str
     at: float
@@ -137,6 +147,27 @@ class Engine(ABC):
     @abstractmethod
     async def logout(self) -> None:
         """Unlink this device on WhatsApp's side; `run()` then returns a logged-out Exit."""
+
+    async def send_content(
+        self,
+        to: str,
+        content: Mapping[str, Any],
+        message_id: str,
+        *,
+        target: MessageRef | None = None,
+        quoted: MessageRef | None = None,
+    ) -> SendResult:
+        """Send a typed kind (the content model's JSON: location, contacts, reaction, edit, delete, poll…)
+        naming `target` (reactions, edits, deletes) and quoting `quoted`. Raises NotConnected,
+        SendRejected, Unsupported (a kind this engine cannot send: the API refuses those at accept time)."""
+        kind = content.get("type")
+        raise Unsupported(f"{type(self).__name__} does not send {kind!r}", code="unsupported_kind")
+
+    async def send_presence(self, to: str | None, state: str) -> None:
+        """Presence: `available` / `unavailable` (to nobody), or a chat state in the chat with `to`:
+        `composing`, `recording` (a voice note), `paused`. Optional: a no-op where unsupported.
+        Raises NotConnected."""
+        return None
 
     async def send_typing(self, to: str, typing: bool) -> None:
         """Show (or stop showing) "typing…" in the chat with `to`: WhatsApp's `composing` / `paused`

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @enum.unique
@@ -78,6 +79,7 @@ class IncomingMessage:
     group_jid: str | None = None
     push_name: str | None = None
     from_me: bool = False  # sent from the phone itself
+    content: dict[str, Any] | None = None  # the typed content (wagate.domain.content's JSON)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class KeyNamespace(enum.StrEnum):
     DEVICE_LIST = "device-list"  # peers' device lists, by user
     LID_MAP = "lid-map"  # phone number ↔ LID mappings
     PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
+    POLL = "poll"  # polls' secrets and options (to read votes), by poll message id
 
 
 class KeyStore(Protocol):

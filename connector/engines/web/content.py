@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.engines.events import MediaKind, MediaRef
+from connector.engines.web import kinds
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.protos import wa
 
@@ -51,8 +52,30 @@ def with_distribution(group: Jid, distribution: bytes, message: wa.Message | Non
 
 
 def stanza_type(message: wa.Message) -> str:
-    """The `type` attribute of the `<message>` stanza: media for attachments, else text."""
-    return "media" if media_type(message) else "text"
+    """The `type` attribute of the `<message>` stanza: reaction, poll, media (attachments), else text."""
+    inner = kinds.unwrap(message).message
+    if inner.HasField("reactionMessage") or inner.HasField("encReactionMessage"):
+        return "reaction"
+    if any(inner.HasField(name) for name in (*kinds.POLLS, "pollUpdateMessage")):
+        return "poll"
+    return "media" if media_type(inner) else "text"
+
+
+def edit_attribute(message: wa.Message) -> str | None:
+    """The stanza's `edit`: 1 an edit, 7 a delete of our own, 8 an admin deleting another's."""
+    if not message.HasField("protocolMessage"):
+        return None
+    protocol = message.protocolMessage
+    if protocol.type == kinds.MESSAGE_EDIT:
+        return "1"
+    if protocol.type == kinds.REVOKE and protocol.HasField("key"):
+        return "7" if protocol.key.fromMe else "8"
+    return None
+
+
+def is_poll_creation(message: wa.Message) -> bool:
+    """A poll's stanza carries <meta polltype="creation"/>."""
+    return any(message.HasField(name) for name in kinds.POLLS)
 
 
 def media_type(message: wa.Message) -> str | None:
@@ -84,11 +107,14 @@ class Content:
     distribution: Distribution | None = None
     destination: str | None = None  # a DeviceSentMessage: the chat our other device wrote to
     history_sync: bool = False
+    typed: dict[str, Any] | None = None  # the content model's JSON (kinds.py)
+    secret: bytes | None = None  # messageContextInfo.messageSecret (a poll's votes are encrypted with it)
+    vote: Any = None  # a pollUpdateMessage, to decrypt with its poll's secret
 
     @property
     def visible(self) -> bool:
         """Something a person wrote: the service gets it as an incoming message."""
-        return self.text is not None or self.media is not None
+        return self.text is not None or self.media is not None or self.typed is not None
 
 
 def read_content(message: wa.Message) -> Content:
@@ -106,11 +132,14 @@ def read_content(message: wa.Message) -> Content:
     history = message.HasField("protocolMessage") and message.protocolMessage.HasField(
         "historySyncNotification"
     )
-    text, quoted = _text(message)
-    media = _media(message)
-    if media is not None:
-        quoted = quoted or _context_id(_media_part(message))
-    return Content(text, media, quoted, distribution, destination, history)
+    secret = kinds.message_secret(message)
+    typed = kinds.typed(message)
+    inner = kinds.unwrap(message).message  # ephemeral, view-once, document-with-caption, edited
+    text, quoted = _text(inner)
+    media = _media(inner)
+    quoted = quoted or kinds.quoted_id(inner)
+    vote = inner.pollUpdateMessage if inner.HasField("pollUpdateMessage") else None
+    return Content(text, media, quoted, distribution, destination, history, typed, secret, vote)
 
 
 def _text(message: wa.Message) -> tuple[str | None, str | None]:
@@ -135,13 +164,6 @@ _KINDS = {
     "documentMessage": MediaKind.DOCUMENT,
     "stickerMessage": MediaKind.STICKER,
 }
-
-
-def _media_part(message: wa.Message) -> Any:
-    for field in _KINDS:
-        if message.HasField(field):
-            return getattr(message, field)
-    return None
 
 
 def _media(message: wa.Message) -> MediaRef | None:

@@ -21,11 +21,13 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from connector.engines.base import (
     Engine,
+    MessageRef,
     OutgoingMedia,
     SendResult,
     SessionInfo,
@@ -364,6 +366,25 @@ class WebEngine(Engine):
         raise Unsupported(
             "the web engine does not send media yet (upload to the media hosts)", code="not_yet"
         )
+
+    async def send_content(
+        self,
+        to: str,
+        content: Mapping[str, Any],
+        message_id: str,
+        *,
+        target: MessageRef | None = None,
+        quoted: MessageRef | None = None,
+    ) -> SendResult:
+        """Raises NotConnected, SendRejected, ValueError (a kind or target this engine cannot send)."""
+        pid = provider_message_id(message_id)
+        return await self._ready().send_content(to, content, pid, target, quoted)
+
+    async def send_presence(self, to: str | None, state: str) -> None:
+        await self._ready().send_presence(to, state)
+
+    async def send_typing(self, to: str, typing: bool) -> None:
+        await self._ready().send_presence(to, "composing" if typing else "paused")
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
         await self._ready().mark_read(chat_jid, message_ids)

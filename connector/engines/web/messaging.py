@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from connector.engines.base import SendResult, to_jid
+from connector.engines.base import MessageRef, SendResult, to_jid
 from connector.engines.events import Emit, GroupInfo
 from connector.engines.keys import KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
@@ -26,6 +27,8 @@ from connector.engines.web.content import text_message
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.groups import Groups, SenderKeyMemory
 from connector.engines.web.lid import LidMap
+from connector.engines.web.outgoing import build
+from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys
 from connector.engines.web.privacy_tokens import PrivacyTokens
 from connector.engines.web.receiving import Inbox
@@ -54,6 +57,7 @@ class Messaging:
     ) -> None:
         self._conn = conn
         self._clock = clock
+        self._creds = creds
         self.lids = LidMap(keys)
         signal = SignalRepository(keys, creds)
         self.devices = DeviceLists(keys, self.lids, conn.query, clock, settings.device_list_seconds)
@@ -62,6 +66,7 @@ class Messaging:
         memory = SenderKeyMemory(keys)
         self.tokens = PrivacyTokens(keys, self.lids, conn.query, clock)
         self._spawn = spawn
+        self.polls = PollBook(keys)
         self.outbox = Outbox(
             conn,
             signal,
@@ -87,6 +92,7 @@ class Messaging:
             clock,
             settings,
             group_members=self._refresh_group,
+            polls=self.polls,
         )
 
     async def _refresh_group(self, group: Jid) -> None:
@@ -108,6 +114,52 @@ class Messaging:
         if not chat.is_group:  # after the send, as WhatsApp Web: our token lets them write back freely
             self._spawn(self.tokens.issue(chat), "privacy token")
         return result
+
+    async def send_content(
+        self,
+        to: str,
+        content: Mapping[str, Any],
+        message_id: str,
+        target: MessageRef | None,
+        quoted: MessageRef | None,
+    ) -> SendResult:
+        """Raises ValueError (a kind or target this engine cannot send), what Outbox.send raises."""
+        chat = Jid.parse(to_jid(to))
+        if quoted is not None and quoted.participant is None and not quoted.from_me:
+            author = self.inbox.author_of(quoted.provider_id)
+            quoted = dataclasses.replace(quoted, participant=str(author) if author else str(chat))
+        built = build(content, chat, target=target, quoted=quoted, now_ms=int(self._clock() * 1000))
+        if built.poll_secret is not None:  # remembered first: a quick voter's vote must find it
+            me = self._me()
+            creator = str(me.jid.to_account())
+            await self.polls.remember(message_id, creator, built.poll_secret, list(content["options"]))
+        result = await self.outbox.send(chat, built.message, message_id)
+        if not chat.is_group:
+            self._spawn(self.tokens.issue(chat), "privacy token")
+        return result
+
+    async def send_presence(self, to: str | None, state: str) -> None:
+        """`<presence type=available|unavailable name=…/>`, or `<chatstate to><composing|paused/>` (recording
+        = composing with media=audio). Raises ValueError for another state."""
+        me = self._me()
+        if state in ("available", "unavailable"):
+            if not me.name:  # the server wants our profile name with it; the phone has not told it yet
+                log.info("presence %s not sent: our profile name is not known yet", state)
+                return
+            await self._conn.send(Node("presence", {"type": state, "name": me.name.replace("@", "")}))
+            return
+        if state not in ("composing", "recording", "paused") or to is None:
+            raise ValueError(f"not a chat state: {state!r}")
+        chat = Jid.parse(to_jid(to))
+        sender = me.lid if chat.server == "lid" and me.lid is not None else me.jid
+        child = Node("composing", {"media": "audio"}) if state == "recording" else Node(state, {})
+        await self._conn.send(Node("chatstate", {"from": sender.to_account(), "to": chat}, [child]))
+
+    def _me(self) -> Me:
+        me = self._creds.current.me
+        if me is None:
+            raise ValueError("not paired")
+        return me
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
         """`<receipt type=read>` for these messages: one per sender in a group (its `participant`)."""

@@ -36,6 +36,7 @@ from connector.engines.web.content import Content, read_content
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.errors import ProtocolError, WebEngineError
 from connector.engines.web.lid import LidMap
+from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys, signed_pre_key_node
 from connector.engines.web.protos import parse, wa
 from connector.engines.web.sending import Outbox, RetryRequest
@@ -110,8 +111,10 @@ class Inbox:
         clock: Callable[[], float],
         settings: WebSettings,
         group_members: Callable[[Jid], Awaitable[None]] | None = None,
+        polls: PollBook | None = None,
     ) -> None:
         self._conn = conn
+        self._polls = polls  # poll secrets: votes are encrypted with them
         self._group_members = group_members  # refreshes a group's metadata (its members' phone numbers)
         self._signal = signal
         self._lids = lids
@@ -206,6 +209,7 @@ class Inbox:
                 chat = await self._lids.pn_form(Jid.parse(content.destination).to_account())
             except ValueError:  # our other device named no proper chat: keep the envelope's
                 log.warning("a DeviceSentMessage names %r, not a JID", content.destination)
+        typed = await self._typed(env, content)
         return IncomingMessage(
             provider_message_id=env.id,
             chat_jid=str(chat),
@@ -218,7 +222,20 @@ class Inbox:
             group_jid=str(env.group) if env.group is not None else None,
             push_name=env.push_name,
             from_me=env.from_me,
+            content=typed,
         )
+
+    async def _typed(self, env: Envelope, content: Content) -> dict[str, object] | None:
+        """The typed content; a poll's secret is remembered, a vote on a known poll decrypted."""
+        typed = content.typed
+        if self._polls is None or typed is None:
+            return typed
+        author = str(env.author.to_account())
+        if typed.get("type") == "poll" and content.secret:
+            await self._polls.remember(env.id, author, content.secret, list(typed.get("options") or []))
+        elif content.vote is not None and typed.get("target_provider_id"):
+            typed = await self._polls.read_vote(str(typed["target_provider_id"]), content.vote, author)
+        return typed
 
     async def _emit_with_phone(self, env: Envelope, content: Content) -> None:
         if env.group is not None and self._group_members is not None:

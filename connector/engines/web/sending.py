@@ -32,7 +32,14 @@ from connector.engines.web.binary.jid import LID_SERVER, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import Sessions
 from connector.engines.web.connection import Connection
-from connector.engines.web.content import device_sent, media_type, stanza_type, with_distribution
+from connector.engines.web.content import (
+    device_sent,
+    edit_attribute,
+    is_poll_creation,
+    media_type,
+    stanza_type,
+    with_distribution,
+)
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.errors import ProtocolError, SendFailed
 from connector.engines.web.groups import Groups, SenderKeyMemory
@@ -140,7 +147,7 @@ class Outbox:
             )
             if enc is not None:
                 envelopes.append(Node("to", {"jid": device}, [enc]))
-        content = [Node("participants", {}, envelopes), *self._identity(envelopes)]
+        content = [Node("participants", {}, envelopes), *self._identity(envelopes), *_meta(message)]
         token = await self._tokens.attach(account)
         if token is not None:  # without it, a restricted account's message is refused with 463
             content.append(token)
@@ -174,7 +181,7 @@ class Outbox:
         skmsg = Node("enc", self._enc_attrs("skmsg", message), encrypted.ciphertext)
         content = ([Node("participants", {}, envelopes)] if envelopes else []) + [skmsg]
         attrs = {**self._attrs(message_id, group, message), "addressing_mode": meta.addressing_mode}
-        return Node("message", attrs, content + self._identity(envelopes)), distributed
+        return Node("message", attrs, content + self._identity(envelopes) + _meta(message)), distributed
 
     # ---- retries ------------------------------------------------------------------------------------
 
@@ -257,10 +264,21 @@ class Outbox:
         mediatype = media_type(message)
         if mediatype:
             attrs["mediatype"] = mediatype
+        if message.HasField("reactionMessage"):
+            attrs["decrypt-fail"] = "hide"  # a reaction that cannot be read is not worth a placeholder
         return attrs
 
     def _attrs(self, message_id: str, to: Jid, message: wa.Message) -> dict[str, AttrValue]:
-        return {"id": message_id, "to": to, "type": stanza_type(message), "t": str(int(self._clock()))}
+        attrs: dict[str, AttrValue] = {
+            "id": message_id,
+            "to": to,
+            "type": stanza_type(message),
+            "t": str(int(self._clock())),
+        }
+        edit = edit_attribute(message)
+        if edit is not None:
+            attrs["edit"] = edit
+        return attrs
 
     def _identity(self, envelopes: list[Node]) -> list[Node]:
         """`<device-identity>` (our signed ADV identity) whenever a pkmsg starts a session."""
@@ -292,6 +310,10 @@ class Outbox:
         number = me.jid.device or 0
         users = {me.jid.user} | ({me.lid.user} if me.lid is not None else set())
         return device.user in users and (device.device or 0) == number
+
+
+def _meta(message: wa.Message) -> list[Node]:
+    return [Node("meta", {"polltype": "creation"})] if is_poll_creation(message) else []
 
 
 def _server_time(ack: Node) -> float | None:

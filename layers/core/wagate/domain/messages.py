@@ -117,6 +117,7 @@ class Revision(BaseModel):
     text: str | None = None
     content: Content | None = None
     at: float = Field(description="When it was replaced (epoch seconds)")
+    change_id: str | None = Field(None, description="The provider id of the edit or delete")
 
 
 class MessageError(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from wagate.domain.content import (
     MEDIA_CLASSES,
+    TARGETING_KINDS,
     Content,
     Kind,
     Text,
@@ -23,6 +24,7 @@ from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp, Update
+from wagate.services.message_changes import MessageChanges
 from wagate.store.conversations import ContactRepository, activity
 from wagate.store.messages import MessageRepository
 
@@ -33,6 +35,7 @@ class InboundService:
         self.clock = clock
         self.messages = MessageRepository(table)
         self.contacts = ContactRepository(table)
+        self.changes = MessageChanges(self.messages)
 
     def record(
         self,
@@ -52,6 +55,15 @@ class InboundService:
         at = _time(data.get("timestamp"), self.clock.now())
         media = data.get("media")
         content = read_content(data)
+        if getattr(content, "type", None) in TARGETING_KINDS:
+            # Edits, deletes and reactions change the message they name (first: a redelivery re-applies
+            # nothing, and the event below is stored once either way).
+            target = self.changes.target_of(tenant_id, session_id, content)
+            if target is not None:
+                content = content.model_copy(update={"target_id": target})
+                by = "me" if data.get("from_me") else str(sender or chat)
+                at_change = _time(data.get("timestamp"), self.clock.now())
+                self.changes.apply(tenant_id, target, content, by=by, at=at_change, change_id=provider_id)
         # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie.
         message_id = new_id("msg", self.clock.now())
         message = Message.model_validate(
