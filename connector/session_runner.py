@@ -30,9 +30,11 @@ from connector.engines.events import (
     Disconnected,
     EngineEvent,
     Failed,
+    IncomingMessage,
     LoggedOut,
     PairingCode,
     QrCode,
+    Receipt,
 )
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.keystore import TableKeyStore
@@ -257,6 +259,9 @@ class SessionRunner:
             self._attempt = 0
             self._quick_restarts = 0
         self.publish_event(event)
+        if isinstance(event, IncomingMessage | Receipt):
+            # The engine acks the stanza to WhatsApp when this returns: only once the event is queued.
+            await self._context.publisher.sent()
 
     def publish_event(self, event: EngineEvent) -> None:
         s = self.session

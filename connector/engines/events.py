@@ -143,3 +143,6 @@ EngineEvent = (
     | Failed
 )
 Emit = Callable[[EngineEvent], Awaitable[None]]
+"""Publishes one event. For an IncomingMessage or a Receipt it returns once the event is durably queued:
+engines acknowledge the stanza behind it to the network only then (a crash before that means a
+redelivery, never a loss)."""

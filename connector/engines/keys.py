@@ -23,6 +23,7 @@ class KeyNamespace(enum.StrEnum):
     LID_MAP = "lid-map"  # phone number ↔ LID mappings
     PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
     POLL = "poll"  # polls' secrets and options (to read votes), by poll message id
+    INBOX = "inbox"  # decrypted messages whose event is not durable yet (a redelivery reads them back)
 
 
 class KeyStore(Protocol):

@@ -144,6 +144,11 @@ class WebEngine(Engine):
             conn.abort(ConnectionLost("the connection ended"))
             await self._tasks.cancel_all()
             await conn.close()
+            if self._messaging is not None and self._crash is None:
+                try:
+                    await self._messaging.closed()
+                except Exception as exc:  # tidying only (the lease may be gone): the entries just stay
+                    log.info("%s: inbox buffer not tidied: %r", self.session.label, exc)
         if self._crash is not None:
             raise self._crash
         return result

@@ -26,6 +26,7 @@ from connector.engines.web.connection import Connection
 from connector.engines.web.content import text_message
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.groups import Groups, SenderKeyMemory
+from connector.engines.web.inbox_buffer import InboxBuffer
 from connector.engines.web.lid import LidMap
 from connector.engines.web.outgoing import build
 from connector.engines.web.polls import PollBook
@@ -67,6 +68,7 @@ class Messaging:
         self.tokens = PrivacyTokens(keys, self.lids, conn.query, clock)
         self._spawn = spawn
         self.polls = PollBook(keys)
+        self._buffer = InboxBuffer(keys)
         self.outbox = Outbox(
             conn,
             signal,
@@ -93,7 +95,12 @@ class Messaging:
             settings,
             group_members=self._refresh_group,
             polls=self.polls,
+            buffer=self._buffer,
         )
+
+    async def closed(self) -> None:
+        """The connection ended: forget the buffered plaintext of what was acked."""
+        await self._buffer.flush()
 
     async def _refresh_group(self, group: Jid) -> None:
         self.groups.forget(group)

@@ -6,11 +6,15 @@ message  envelope (chat, author device, from us?) ─► the LID ↔ number pair
          (`sender` for what our other devices sent, `peer_msg` for peer traffic, else delivery, plus
          `hist_sync` for a history sync notification) and the ack ─► IncomingMessage when a person wrote
          something not seen before (history sync, protocol traffic and repeats are only acknowledged)
+         ack after durable: a message for the service is receipted and acked only once `emit` has
+         returned, i.e. its event is durably queued; until then its plaintext waits in the inbox
+         buffer (inbox_buffer.py), so a stanza redelivered after a crash is read back, not lost
          undecryptable ─► ack, and a retry receipt (with fresh keys from the second try on) so the
          sender encrypts again; at most max_retries per message; a DuplicateMessage (read before) gets
          its receipt and ack again; nothing readable at all (<unavailable>, msmsg) is only acked
-receipt  delivery / read / played from a peer ─► Receipt; a retry receipt ─► Outbox.resend in the
-         background (it may need the edge's keys); every receipt is acked. A receipt for a message whose
+receipt  delivery / read / played from a peer ─► Receipt, acked once its event is durable; a retry
+         receipt ─► Outbox.resend in the background (it may need the edge's keys); every receipt is
+         acked. A receipt for a message whose
          send() has not returned yet (the recipient was quicker than our ack) is held until it has, and
          a moment longer: the caller reports the message sent first, and a receipt for a message the
          service does not know as sent yet would be dropped there.
@@ -35,6 +39,7 @@ from connector.engines.web.connection import Connection
 from connector.engines.web.content import Content, read_content
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.errors import ProtocolError, WebEngineError
+from connector.engines.web.inbox_buffer import InboxBuffer, entry_id
 from connector.engines.web.lid import LidMap
 from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys, signed_pre_key_node
@@ -112,9 +117,11 @@ class Inbox:
         settings: WebSettings,
         group_members: Callable[[Jid], Awaitable[None]] | None = None,
         polls: PollBook | None = None,
+        buffer: InboxBuffer | None = None,
     ) -> None:
         self._conn = conn
         self._polls = polls  # poll secrets: votes are encrypted with them
+        self._buffer = buffer  # decrypted, not yet acked (None: tests that need no crash safety)
         self._group_members = group_members  # refreshes a group's metadata (its members' phone numbers)
         self._signal = signal
         self._lids = lids
@@ -128,7 +135,7 @@ class Inbox:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._authors: OrderedDict[str, Jid] = OrderedDict()  # message id -> author (quotes, read receipts)
         self._retries: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._held: list[Receipt] = []
+        self._held: list[tuple[Receipt, Node]] = []  # receipts for sends not returned yet, unacked
         outbox.finished = self._release
 
     # ---- messages -----------------------------------------------------------------------------------
@@ -144,8 +151,9 @@ class Inbox:
         # A message id seen before is a re-send (the sender lost our ack or its connection): still
         # decrypted, so both ratchets stay in step, but not shown twice.
         seen = (str(env.chat), env.id) in self._seen
+        entry = entry_id(str(env.chat), env.id, str(env.author))
         try:
-            content = await self._decrypt(node, env)
+            content = await self._decrypt(node, env, entry)
         except DuplicateMessage:  # an envelope we already read (a redelivery after a lost ack)
             await self._receipt(node, env, None)
             await self._ack(node)
@@ -159,23 +167,48 @@ class Inbox:
         if content is None:  # nothing we can read (<unavailable>, a kind of envelope we do not speak)
             await self._ack(node)
             return
+        self._remember(env)
+        if not content.visible or seen:
+            await self._settle(node, env, content, entry)
+            return
+        incoming = await self._incoming(env, content)
+        # Emitted in a task of its own, so the read loop goes on while the queue takes the event; tasks
+        # start in order and publish before their first wait, so events keep the stanzas' order.
+        self._spawn(self._deliver(node, env, content, entry, incoming), "incoming message")
+
+    async def _deliver(
+        self, node: Node, env: Envelope, content: Content, entry: str, incoming: IncomingMessage
+    ) -> None:
+        if incoming.sender_phone is None and env.author.is_lid_user:
+            # The edge left out participant_pn/sender_pn and we never learned this LID's number: a CRM
+            # must not get a phone-less contact. A LID group's member list names every phone.
+            incoming = await self._with_phone(env, content)
+        await self._emit(incoming)  # returns once the event is durably queued
+        await self._settle(node, env, content, entry)
+
+    async def _settle(self, node: Node, env: Envelope, content: Content, entry: str) -> None:
         await self._receipt(node, env, content)
         await self._ack(node)
-        self._remember(env)
-        if content.visible and not seen:
-            incoming = await self._incoming(env, content)
-            if incoming.sender_phone is None and env.author.is_lid_user:
-                # The edge left out participant_pn/sender_pn and we never learned this LID's number: a CRM
-                # must not get a phone-less contact. A LID group's member list names every phone; it is a
-                # query, so it runs beside the read loop and the message follows when it is answered.
-                self._spawn(self._emit_with_phone(env, content), "phone of a LID sender")
-            else:
-                await self._emit(incoming)
+        if self._buffer is not None:
+            self._buffer.acked(entry)
 
-    async def _decrypt(self, node: Node, env: Envelope) -> Content | None:
+    async def _decrypt(self, node: Node, env: Envelope, entry: str) -> Content | None:
         envelopes = [enc for enc in node.findall("enc") if enc.str_attr("type") in ("pkmsg", "msg", "skmsg")]
         if not envelopes:
             return None
+        buffer = self._buffer
+        if buffer is None:
+            return read_content(await self._open(envelopes, env))
+        kept = await buffer.get(entry)
+        if kept is not None:  # decrypted before a crash, never acked: redelivered
+            return read_content(parse(wa.Message, kept, "a buffered message"))
+        async with buffer.transaction():  # the ratchet steps and the plaintext commit together
+            merged = await self._open(envelopes, env)
+            deleted = await buffer.put(entry, merged.SerializeToString())
+        buffer.committed(deleted)
+        return read_content(merged)
+
+    async def _open(self, envelopes: list[Node], env: Envelope) -> wa.Message:
         address = await self._lids.address(env.author)
         merged = wa.Message()
         for enc in envelopes:
@@ -199,7 +232,7 @@ class Inbox:
                 except InvalidMessage as exc:
                     log.warning("a sender key from %s does not parse: %s", env.author, exc)
             merged.MergeFrom(message)
-        return read_content(merged)
+        return merged
 
     async def _incoming(self, env: Envelope, content: Content) -> IncomingMessage:
         author = (await self._lids.pn_form(env.author)).to_account()
@@ -237,7 +270,7 @@ class Inbox:
             typed = await self._polls.read_vote(str(typed["target_provider_id"]), content.vote, author)
         return typed
 
-    async def _emit_with_phone(self, env: Envelope, content: Content) -> None:
+    async def _with_phone(self, env: Envelope, content: Content) -> IncomingMessage:
         if env.group is not None and self._group_members is not None:
             try:
                 await self._group_members(env.group)
@@ -246,7 +279,7 @@ class Inbox:
         incoming = await self._incoming(env, content)
         if incoming.sender_phone is None:
             log.warning("no phone number known for %s (message %s)", env.author, env.id)
-        await self._emit(incoming)
+        return incoming
 
     async def _learn(self, node: Node, env: Envelope) -> None:
         if env.group is not None:
@@ -351,20 +384,22 @@ class Inbox:
         receipt_id, sender = node.str_attr("id"), _jid(node, "from")
         if not receipt_id or sender is None:
             raise ProtocolError(f"a receipt without id or from: {node}")
-        await self._ack(node)
         kind = node.str_attr("type")
         participant = _jid(node, "participant")
         ids = [receipt_id, *_items(node)]
         if kind == "retry":
+            await self._ack(node)
             self._on_retry(node, sender, participant, receipt_id)
             return
         status = STATUS.get(kind)
-        if status is None:
-            return  # sender, read-self, hist_sync…: about our own devices, nothing for the service
+        if status is None:  # sender, read-self, hist_sync…: about our own devices, nothing for the service
+            await self._ack(node)
+            return
         if sender.is_group:
             chat, by = sender, participant
         else:
             if await self._lids.same_user(sender, self._me().jid):
+                await self._ack(node)
                 return
             chat, by = (await self._lids.pn_form(sender)).to_account(), None
         try:
@@ -374,20 +409,24 @@ class Inbox:
         by_jid = str((await self._lids.pn_form(by)).to_account()) if by is not None else None
         receipt = Receipt(str(chat), tuple(ids), status, at, by_jid)
         if self._outbox.in_flight.intersection(ids):
-            self._held.append(receipt)
-        else:
-            await self._emit(receipt)
+            self._held.append((receipt, node))
+        else:  # acked once the event is durable, like a message
+            self._spawn(self._emit_then_ack([(receipt, node)]), "receipt")
 
     def _release(self, message_id: str) -> None:
-        ready = [r for r in self._held if not self._outbox.in_flight.intersection(r.provider_message_ids)]
+        ready = [h for h in self._held if not self._outbox.in_flight.intersection(h[0].provider_message_ids)]
         if ready:
-            self._held = [r for r in self._held if r not in ready]
+            self._held = [h for h in self._held if h not in ready]
             self._spawn(self._emit_later(ready), "held receipts")
 
-    async def _emit_later(self, receipts: list[Receipt]) -> None:
+    async def _emit_later(self, receipts: list[tuple[Receipt, Node]]) -> None:
         await asyncio.sleep(RECEIPT_GRACE)
-        for receipt in receipts:
+        await self._emit_then_ack(receipts)
+
+    async def _emit_then_ack(self, receipts: list[tuple[Receipt, Node]]) -> None:
+        for receipt, node in receipts:
             await self._emit(receipt)
+            await self._ack(node)
 
     def _on_retry(self, node: Node, sender: Jid, participant: Jid | None, message_id: str) -> None:
         device = participant if sender.is_group else sender

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -120,6 +121,7 @@ class FakeEdge:
         self.refs: dict[str, EdgeSession] = {}
         self.forced_failures: dict[Jid, int] = {}
         self.events: list[EdgeEvent] = []
+        self.watchers: list[Callable[[EdgeEvent], None]] = []  # called as each event is recorded
         self.violations: list[str] = []
         self.refusals: list[str] = []
         self.unhandled: list[str] = []
@@ -207,7 +209,10 @@ class FakeEdge:
     ) -> None:
         if jid is None and session is not None and session.device is not None:
             jid = session.device.jid
-        self.events.append(EdgeEvent(kind, session, jid, detail))
+        event = EdgeEvent(kind, session, jid, detail)
+        self.events.append(event)
+        for watcher in self.watchers:  # a test acting at that very instant (e.g. kill -9 a client)
+            watcher(event)
         if kind == "registration" and session is not None:
             self.refs.update(dict.fromkeys(session.refs, session))
         changed, self._changed = self._changed, asyncio.Event()
