@@ -54,6 +54,8 @@ def _resolve(api_key: str | None) -> dict[str, str]:
             "key_id": principal.key_id,
             "scopes": " ".join(sorted(principal.scopes)),
         }
+        if principal.sessions is not None:  # a session-scoped key (ids hold no spaces)
+            context["sessions"] = " ".join(sorted(principal.sessions))
     except Unauthenticated as exc:
         logger.info("API key refused", extra={"reason": exc.code})
         context = {"authenticated": "false", "error_code": exc.code, "error_message": exc.message}

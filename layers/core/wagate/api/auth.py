@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.request import Request
 
-from wagate.domain.errors import Forbidden, Unauthenticated
+from wagate.domain.errors import Forbidden, NotFound, Unauthenticated
 from wagate.domain.tenants import Principal, Scope
 
 
@@ -25,7 +25,13 @@ def principal_from_context(context: dict[str, Any]) -> Principal:
     scopes = frozenset(
         Scope(s) for s in str(context.get("scopes", "")).split() if s in Scope.__members__.values()
     )
-    return Principal(tenant_id=str(context["tenant_id"]), key_id=str(context["key_id"]), scopes=scopes)
+    sessions = context.get("sessions")
+    return Principal(
+        tenant_id=str(context["tenant_id"]),
+        key_id=str(context["key_id"]),
+        scopes=scopes,
+        sessions=frozenset(str(sessions).split()) if sessions is not None else None,
+    )
 
 
 def current_principal(request: Request) -> Principal:
@@ -64,3 +70,12 @@ def require_any(*scopes: Scope) -> Callable[[Request], Principal]:
 
     dependency.__name__ = "require_" + "_or_".join(scopes)
     return dependency
+
+
+def check_session(principal: Principal, session_id: str | None, what: str = "session") -> None:
+    """Raises NotFound when a session-scoped key reaches outside its sessions: to that key, another
+    session (and everything of it) does not exist, as another tenant's would not."""
+    if not principal.sees(session_id):
+        raise NotFound(
+            f"{what} does not exist" if session_id is None else f"{what} {session_id} does not exist"
+        )

@@ -11,6 +11,7 @@ TenantName = Annotated[
     str, Field(min_length=1, max_length=120, description="A human name for the tenant (agency, team, ...)")
 ]
 KeyName = Annotated[str, Field(min_length=1, max_length=120, description="What this key is for")]
+MAX_KEY_SESSIONS = 100
 
 
 @enum.unique
@@ -44,6 +45,9 @@ class ApiKey(BaseModel):
     scopes: list[Scope]
     prefix: str = Field(description="The first characters of the key, to recognise it")
     created_at: float
+    sessions: list[str] | None = Field(
+        None, description="The only sessions (numbers) this key sees and sends on; null: all of the tenant's"
+    )
 
 
 class Principal(BaseModel):
@@ -54,6 +58,11 @@ class Principal(BaseModel):
     tenant_id: str
     key_id: str
     scopes: frozenset[Scope]
+    sessions: frozenset[str] | None = None  # a session-scoped key: only these; None: all
 
     def can(self, scope: Scope) -> bool:
         return scope in self.scopes
+
+    def sees(self, session_id: str | None) -> bool:
+        """Whether this key may see (and act on) `session_id` and its messages."""
+        return self.sessions is None or (session_id is not None and session_id in self.sessions)

@@ -22,11 +22,22 @@ CONNECTION_SECONDS = 2 * 60 * 60 + 60  # API Gateway closes WebSocket connection
 ALL_SESSIONS = "*"
 
 
-def issue_token(table: Table, clock: Clock, tenant_id: str, key_id: str, seconds: int) -> tuple[str, float]:
-    """A token for one dashboard to open the socket; valid for `seconds`."""
+def issue_token(
+    table: Table,
+    clock: Clock,
+    tenant_id: str,
+    key_id: str,
+    seconds: int,
+    *,
+    sessions: frozenset[str] | None = None,
+) -> tuple[str, float]:
+    """A token for one dashboard to open the socket; valid for `seconds`. A session-scoped key's token
+    (and the connection it opens) carries the key's sessions: nothing of another session reaches it."""
     token = "rt_" + secrets.token_urlsafe(24)
     expires_at = clock.now() + seconds
-    RealtimeRepository(table).add_token(token, tenant_id=tenant_id, key_id=key_id, expires_at=int(expires_at))
+    RealtimeRepository(table).add_token(
+        token, tenant_id=tenant_id, key_id=key_id, expires_at=int(expires_at), sessions=sessions
+    )
     return token, expires_at
 
 
@@ -37,13 +48,20 @@ def connect(table: Table, clock: Clock, connection_id: str, token: str | None) -
             "open the socket with ?token= from POST /v1/realtime/token", code="missing_token"
         )
     rows = RealtimeRepository(table)
-    tenant_id = rows.token_tenant(token)
-    if tenant_id is None:
+    grant = rows.token_grant(token)
+    if grant is None:
         raise Unauthenticated(
             "this realtime token is unknown or expired; get a new one", code="invalid_token"
         )
+    tenant_id, sessions = grant
     now = clock.now()
-    rows.add_connection(connection_id, tenant_id, connected_at=now, expires_at=int(now + CONNECTION_SECONDS))
+    rows.add_connection(
+        connection_id,
+        tenant_id,
+        connected_at=now,
+        expires_at=int(now + CONNECTION_SECONDS),
+        sessions=sessions,
+    )
     return tenant_id
 
 
@@ -72,6 +90,14 @@ def handle_message(table: Table, connection_id: str, body: str | None) -> dict[s
     if connection is None:
         raise Gone("this connection is not registered; reconnect")
     subscriptions = set(connection.subscriptions)
+    allowed = connection.sessions
+    if (
+        kind == "subscribe"
+        and allowed is not None
+        and session_id != ALL_SESSIONS
+        and session_id not in allowed
+    ):
+        raise InvalidInput(f"session {session_id} does not exist", details={"session_id": str(session_id)})
     if kind == "subscribe":
         subscriptions.add(str(session_id))
     else:
@@ -101,6 +127,8 @@ def fan_out(
         subscriptions = connection.subscriptions
         if ALL_SESSIONS not in subscriptions and session_id not in subscriptions:
             continue
+        if connection.sessions is not None and session_id not in connection.sessions:
+            continue  # a session-scoped key's socket: "all" means all of its own sessions
         connection_id = connection.connection_id
         try:
             push.post(connection_id, payload)

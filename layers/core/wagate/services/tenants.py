@@ -15,6 +15,7 @@ from wagate.domain.errors import InvalidInput, NotFound, Unauthenticated
 from wagate.domain.ids import new_id
 from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Scope, Tenant
 from wagate.ports import Clock, Table
+from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import StoredKey, TenantRepository
 
 KEY_PREFIX = "wg_"
@@ -41,14 +42,34 @@ def get_tenant(table: Table, tenant_id: str) -> Tenant:
 
 
 def create_key(
-    table: Table, clock: Clock, tenant_id: str, name: str, scopes: Iterable[Scope]
+    table: Table,
+    clock: Clock,
+    tenant_id: str,
+    name: str,
+    scopes: Iterable[Scope],
+    sessions: Iterable[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key for an existing tenant. Returns its listing and the secret, shown once."""
+    """A new key for an existing tenant. Returns its listing and the secret, shown once.
+
+    `sessions` limits the key to those sessions (they must exist). Such a key cannot have the admin
+    scope: admin reaches tenant-wide things (keys, webhooks, the audit log) no session scope can bound.
+    """
     wanted = frozenset(scopes)
     if not wanted:
         raise InvalidInput("a key needs at least one scope", details={"scopes": sorted(ALL_SCOPES)})
+    limited = None if sessions is None else frozenset(sessions)
+    if limited is not None:
+        if not limited:
+            raise InvalidInput("a session-scoped key needs at least one session; omit sessions for all")
+        if Scope.ADMIN in wanted:
+            raise InvalidInput(
+                "a session-scoped key cannot have the admin scope", details={"scopes": ["read", "send"]}
+            )
+        missing = sorted(s for s in limited if SessionRepository(table).find(tenant_id, s) is None)
+        if missing:
+            raise InvalidInput("these sessions do not exist", details={"sessions": missing})
     get_tenant(table, tenant_id)
-    key, stored = _new_key(tenant_id, name, wanted, clock.now())
+    key, stored = _new_key(tenant_id, name, wanted, clock.now(), limited)
     TenantRepository(table).add_key(stored)
     return stored.key, key
 
@@ -75,14 +96,25 @@ def authenticate(table: Table, api_key: str | None) -> Principal:
     if stored is None or not hmac.compare_digest(stored.digest, digest):
         raise Unauthenticated("this API key is unknown or was revoked", code="invalid_api_key")
     key = stored.key
-    return Principal(tenant_id=key.tenant_id, key_id=key.id, scopes=frozenset(Scope(s) for s in key.scopes))
+    return Principal(
+        tenant_id=key.tenant_id,
+        key_id=key.id,
+        scopes=frozenset(Scope(s) for s in key.scopes),
+        sessions=frozenset(key.sessions) if key.sessions is not None else None,
+    )
 
 
 def tenant_count(table: Table) -> int:
     return TenantRepository(table).count()
 
 
-def _new_key(tenant_id: str, name: str, scopes: Iterable[Scope], now: float) -> tuple[str, StoredKey]:
+def _new_key(
+    tenant_id: str,
+    name: str,
+    scopes: Iterable[Scope],
+    now: float,
+    sessions: frozenset[str] | None = None,
+) -> tuple[str, StoredKey]:
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key", now),
@@ -91,5 +123,6 @@ def _new_key(tenant_id: str, name: str, scopes: Iterable[Scope], now: float) -> 
         scopes=sorted(scopes, key=str),
         prefix=secret[:10],
         created_at=now,
+        sessions=sorted(sessions) if sessions is not None else None,
     )
     return secret, StoredKey(key, _hash(secret))

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from wagate.conditions import item_exists
-from wagate.ports import Table
+from wagate.ports import Item, Table
 from wagate.store import keys
 
 
@@ -20,6 +20,7 @@ class Connection:
     connection_id: str
     tenant_id: str
     subscriptions: frozenset[str]
+    sessions: frozenset[str] | None = None  # opened with a session-scoped key's token: only these
 
 
 def _token_key(token: str) -> keys.Key:
@@ -30,40 +31,58 @@ class RealtimeRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def add_token(self, token: str, *, tenant_id: str, key_id: str, expires_at: int) -> None:
+    def add_token(
+        self,
+        token: str,
+        *,
+        tenant_id: str,
+        key_id: str,
+        expires_at: int,
+        sessions: frozenset[str] | None = None,
+    ) -> None:
         pk, sk = _token_key(token)
-        self.table.put(
-            {"pk": pk, "sk": sk, "tenant_id": tenant_id, "key_id": key_id, "expires_at": expires_at}
-        )
+        item = {"pk": pk, "sk": sk, "tenant_id": tenant_id, "key_id": key_id, "expires_at": expires_at}
+        if sessions is not None:
+            item["sessions"] = sorted(sessions)
+        self.table.put(item)
 
-    def token_tenant(self, token: str) -> str | None:
-        """The tenant of a live token; None when unknown or expired."""
+    def token_grant(self, token: str) -> tuple[str, frozenset[str] | None] | None:
+        """The tenant of a live token and the sessions it is limited to; None when unknown or expired."""
         found = self.table.get(*_token_key(token))
-        return str(found["tenant_id"]) if found is not None else None
+        if found is None:
+            return None
+        return str(found["tenant_id"]), _sessions(found)
 
     def add_connection(
-        self, connection_id: str, tenant_id: str, *, connected_at: float, expires_at: int
+        self,
+        connection_id: str,
+        tenant_id: str,
+        *,
+        connected_at: float,
+        expires_at: int,
+        sessions: frozenset[str] | None = None,
     ) -> None:
         pk, sk = keys.ws_connection(connection_id)
-        self.table.put(
-            {
-                "pk": pk,
-                "sk": sk,
-                "gsi1pk": keys.ws_connections_index(tenant_id),
-                "gsi1sk": connection_id,
-                "tenant_id": tenant_id,
-                "subscriptions": [],
-                "connected_at": connected_at,
-                "expires_at": expires_at,
-            }
-        )
+        item = {
+            "pk": pk,
+            "sk": sk,
+            "gsi1pk": keys.ws_connections_index(tenant_id),
+            "gsi1sk": connection_id,
+            "tenant_id": tenant_id,
+            "subscriptions": [],
+            "connected_at": connected_at,
+            "expires_at": expires_at,
+        }
+        if sessions is not None:
+            item["sessions"] = sorted(sessions)
+        self.table.put(item)
 
     def connection(self, connection_id: str) -> Connection | None:
         item = self.table.get(*keys.ws_connection(connection_id))
         if item is None:
             return None
         subscriptions = frozenset(str(s) for s in item.get("subscriptions", []))
-        return Connection(connection_id, str(item["tenant_id"]), subscriptions)
+        return Connection(connection_id, str(item["tenant_id"]), subscriptions, _sessions(item))
 
     def set_subscriptions(self, connection_id: str, subscriptions: Sequence[str]) -> None:
         """Raises ConflictError when the connection is gone."""
@@ -83,7 +102,12 @@ class RealtimeRepository:
             page = self.table.query(keys.ws_connections_index(tenant_id), index="gsi1", cursor=cursor)
             for item in page.items:
                 subscriptions = frozenset(str(s) for s in item.get("subscriptions", []))
-                yield Connection(str(item["gsi1sk"]), tenant_id, subscriptions)
+                yield Connection(str(item["gsi1sk"]), tenant_id, subscriptions, _sessions(item))
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+
+def _sessions(item: Item) -> frozenset[str] | None:
+    found = item.get("sessions")
+    return None if found is None else frozenset(str(s) for s in found)

@@ -37,6 +37,7 @@ def key_item(stored: StoredKey) -> Item:
         "scopes": sorted(str(s) for s in key.scopes),
         "prefix": key.prefix,
         "created_at": key.created_at,
+        **({"sessions": sorted(key.sessions)} if key.sessions is not None else {}),
     }
 
 

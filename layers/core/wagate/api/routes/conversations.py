@@ -10,8 +10,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate import compose
-from wagate.api.auth import require
+from wagate.api.auth import check_session, require
 from wagate.domain.conversations import Contact, Conversation
+from wagate.domain.errors import Forbidden, NotFound
 from wagate.domain.messages import Message
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.conversations import ConversationService
@@ -47,15 +48,17 @@ def list_conversations(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ConversationList:
+    if session_id is not None:
+        check_session(principal, session_id)
     items, next_cursor = service.list_conversations(
         principal.tenant_id, session_id=session_id, limit=limit, cursor=cursor
     )
-    return ConversationList(items=items, cursor=next_cursor)
+    return ConversationList(items=[c for c in items if principal.sees(c.session_id)], cursor=next_cursor)
 
 
 @router.get("/conversations/<conversation_id>", summary="Get a conversation", tags=["conversations"])
 def get_conversation(conversation_id: str, principal: Reader, service: Conversations) -> Conversation:
-    return service.get_conversation(principal.tenant_id, conversation_id)
+    return _seen(principal, service, conversation_id)
 
 
 @router.get(
@@ -64,6 +67,7 @@ def get_conversation(conversation_id: str, principal: Reader, service: Conversat
 def conversation_messages(
     conversation_id: str, principal: Reader, service: Conversations, limit: Limit = 50, cursor: Cursor = None
 ) -> MessagePage:
+    _seen(principal, service, conversation_id)
     items, next_cursor = service.conversation_messages(
         principal.tenant_id, conversation_id, limit=limit, cursor=cursor
     )
@@ -74,6 +78,7 @@ def conversation_messages(
     "/conversations/<conversation_id>/read", summary="Mark read (sends read receipts)", tags=["conversations"]
 )
 def mark_read(conversation_id: str, principal: Sender, service: Conversations) -> Conversation:
+    _seen(principal, service, conversation_id)
     return service.mark_read(principal.tenant_id, conversation_id)
 
 
@@ -81,5 +86,17 @@ def mark_read(conversation_id: str, principal: Sender, service: Conversations) -
 def list_contacts(
     principal: Reader, service: Conversations, limit: Limit = 50, cursor: Cursor = None
 ) -> ContactList:
+    if principal.sessions is not None:
+        # Contacts are the tenant's, across numbers: a session-scoped key finds its own through its
+        # conversations instead.
+        raise Forbidden("a session-scoped key lists its contacts through GET /v1/conversations")
     items, next_cursor = service.list_contacts(principal.tenant_id, limit=limit, cursor=cursor)
     return ContactList(items=items, cursor=next_cursor)
+
+
+def _seen(principal: Principal, service: ConversationService, conversation_id: str) -> Conversation:
+    """The conversation, if the key sees its session: to a session-scoped key, others do not exist."""
+    conversation = service.get_conversation(principal.tenant_id, conversation_id)
+    if not principal.sees(conversation.session_id):
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    return conversation

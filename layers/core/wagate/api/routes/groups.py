@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate import compose
-from wagate.api.auth import require_any
+from wagate.api.auth import check_session, require_any
 from wagate.domain.groups import Group
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.groups import GroupService
@@ -45,6 +45,7 @@ class SyncRequested(BaseModel):
 def sync_groups(session_id: str, principal: Syncer, service: Groups) -> tuple[dict[str, Any], int]:
     """202; the list is replaced when the connector reports it (dashboards get `groups_synced`).
     409 `session_not_connected` unless the session is connected."""
+    check_session(principal, session_id)
     last = service.request_sync(principal.tenant_id, session_id)
     return SyncRequested(session_id=session_id, last_synced_at=last.synced_at).model_dump(mode="json"), 202
 
@@ -57,5 +58,6 @@ def list_groups(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
 ) -> GroupList:
+    check_session(principal, session_id)
     groups, sync, next_cursor = service.list(principal.tenant_id, session_id, limit=limit, cursor=cursor)
     return GroupList(items=groups, synced_at=sync.synced_at, cursor=next_cursor)

@@ -10,8 +10,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate import compose
-from wagate.api.auth import require
+from wagate.api.auth import check_session, require
 from wagate.api.idempotency import idempotent
+from wagate.domain.errors import Forbidden, NotFound
 from wagate.domain.instants import Instant
 from wagate.domain.messages import Direction, Message, MessageStatus
 from wagate.domain.tenants import Principal, Scope
@@ -32,6 +33,10 @@ class MessageList(BaseModel):
 def send_message(body: SendRequest, principal: Sender, service: Messages) -> tuple[dict[str, Any], int]:
     """202 with the message. With `Idempotency-Key`, a retry returns the first answer; the same key with a
     different body is a 422 (`idempotency_key_reused`)."""
+
+    if principal.sessions is not None and body.session_id is None:
+        raise Forbidden("a session-scoped key sends from its own sessions: give session_id, not a pool")
+    check_session(principal, body.session_id)
 
     def accept(tenant_id: str, request: SendRequest, key: str | None) -> Message:
         # The key commits with the message too: a retry after a crash finds it (MessageService.accept).
@@ -54,6 +59,8 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> MessageList:
+    if session_id is not None:
+        check_session(principal, session_id)
     items, next_cursor = service.list(
         principal.tenant_id,
         session_id=session_id,
@@ -65,14 +72,22 @@ def list_messages(
         limit=limit,
         cursor=cursor,
     )
-    return MessageList(items=items, cursor=next_cursor)
+    return MessageList(items=[m for m in items if principal.sees(m.session_id)], cursor=next_cursor)
 
 
 @router.get("/messages/<message_id>", summary="Get a message", tags=["messages"])
 def get_message(message_id: str, principal: Reader, service: Messages) -> Message:
-    return service.get(principal.tenant_id, message_id)
+    return _seen(principal, service.get(principal.tenant_id, message_id))
 
 
 @router.delete("/messages/<message_id>", summary="Cancel a scheduled or queued message", tags=["messages"])
 def cancel_message(message_id: str, principal: Sender, service: Messages) -> Message:
+    _seen(principal, service.get(principal.tenant_id, message_id))
     return service.cancel(principal.tenant_id, message_id)
+
+
+def _seen(principal: Principal, message: Message) -> Message:
+    """The message, if the key sees its session: to a session-scoped key, others do not exist."""
+    if not principal.sees(message.session_id):
+        raise NotFound(f"message {message.id} does not exist")
+    return message

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
-from wagate.api.auth import require
+from wagate.api.auth import check_session, require
 from wagate.domain.pacing import PacingOverrides
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.pacing_settings import PacingSettings, PacingView
@@ -33,11 +33,13 @@ class SessionPatch(BaseModel):
 
 @router.patch("/sessions/<session_id>", summary="Change a session (its pacing)", tags=["sessions"])
 def patch_session(session_id: str, body: SessionPatch, principal: Admin, settings: Settings) -> PacingView:
+    check_session(principal, session_id)
     return settings.patch_session(principal.tenant_id, session_id, body.pacing)
 
 
 @router.get("/sessions/<session_id>/pacing", summary="A session's pacing", tags=["sessions"])
 def session_pacing(session_id: str, principal: Reader, settings: Settings) -> PacingView:
+    check_session(principal, session_id)
     return settings.session(principal.tenant_id, session_id)
 
 

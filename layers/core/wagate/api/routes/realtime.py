@@ -28,7 +28,12 @@ class RealtimeToken(BaseModel):
 @router.post("/realtime/token", summary="Get a token for the dashboard socket", tags=["realtime"])
 def realtime_token(principal: Reader, d: Ports) -> RealtimeToken:
     token, expires_at = realtime.issue_token(
-        d.table, d.clock, principal.tenant_id, principal.key_id, d.settings.realtime_token_seconds
+        d.table,
+        d.clock,
+        principal.tenant_id,
+        principal.key_id,
+        d.settings.realtime_token_seconds,
+        sessions=principal.sessions,
     )
     return RealtimeToken(
         token=token,

@@ -14,8 +14,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate import compose
-from wagate.api.auth import require, require_any
+from wagate.api.auth import check_session, require, require_any
 from wagate.api.idempotency import idempotent
+from wagate.domain.errors import NotFound
 from wagate.domain.reminders import ReminderPlan, ReminderPlanChange
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.reminders import MoveReminderPlan, NewReminderPlan, ReminderService
@@ -37,6 +38,8 @@ def create_plan(body: NewReminderPlan, principal: Sender, service: Reminders) ->
     event starts, or at the same instant as another). 422 when every one would be skipped. With
     `Idempotency-Key`, a retry returns the first answer instead of planning everything twice."""
 
+    check_session(principal, body.session_id)
+
     def create(tenant_id: str, new: NewReminderPlan, _key: str | None) -> ReminderPlan:
         return service.create(tenant_id, new)
 
@@ -52,13 +55,13 @@ def list_plans(
     cursor: Annotated[str | None, Query()] = None,
 ) -> ReminderPlanList:
     items, next_cursor = service.list(principal.tenant_id, limit=limit, cursor=cursor)
-    return ReminderPlanList(items=items, cursor=next_cursor)
+    return ReminderPlanList(items=[p for p in items if principal.sees(p.session_id)], cursor=next_cursor)
 
 
 @router.get("/reminders/<plan_id>", summary="Get a reminder plan", tags=["reminders"])
 def get_plan(plan_id: str, principal: Viewer, service: Reminders) -> ReminderPlan:
     """With each reminder's `message_status` (scheduled, sent, delivered, read, failed, cancelled...)."""
-    return service.get(principal.tenant_id, plan_id)
+    return _seen(principal, service, plan_id)
 
 
 @router.patch("/reminders/<plan_id>", summary="Move the event", tags=["reminders"])
@@ -67,10 +70,20 @@ def move_plan(
 ) -> ReminderPlanChange:
     """Reminders not sent yet follow the event; `changes` says what moved, was cancelled (now past),
     was added (no longer past) or was left alone (already sent). Safe to repeat after an error."""
+    _seen(principal, service, plan_id)
     return service.move(principal.tenant_id, plan_id, body)
 
 
 @router.delete("/reminders/<plan_id>", summary="Cancel the plan", tags=["reminders"])
 def cancel_plan(plan_id: str, principal: Sender, service: Reminders) -> ReminderPlanChange:
     """Cancels every reminder not sent yet; `changes` lists them, and those already on their way."""
+    _seen(principal, service, plan_id)
     return service.cancel(principal.tenant_id, plan_id)
+
+
+def _seen(principal: Principal, service: ReminderService, plan_id: str) -> ReminderPlan:
+    """The plan, if the key sees its session: to a session-scoped key, others do not exist."""
+    plan = service.get(principal.tenant_id, plan_id)
+    if not principal.sees(plan.session_id):
+        raise NotFound(f"reminder plan {plan_id} does not exist")
+    return plan

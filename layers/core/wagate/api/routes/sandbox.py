@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from wagate import compose
-from wagate.api.auth import require
+from wagate.api.auth import check_session, require
 from wagate.domain.phones import normalise_phone
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.sessions import SessionService
@@ -44,6 +44,7 @@ def simulate(
     service: Sessions,
     body: SandboxRequest | None = None,
 ) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     request = body or SandboxRequest()
     data: dict[str, Any] = {"text": request.text} if request.text else {}
     if request.contact:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field, model_validator
 
 from wagate import compose, qr
-from wagate.api.auth import require
+from wagate.api.auth import check_session, require
 from wagate.cloud.sessions import (
     AccessToken,
     AppSecret,
@@ -112,6 +112,7 @@ class CloudSecrets(BaseModel):
 def replace_cloud_secrets(
     session_id: str, body: CloudSecrets, principal: Admin, cloud: CloudSessions
 ) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     session = cloud.replace_secrets(
         principal.tenant_id,
         session_id,
@@ -130,11 +131,12 @@ def list_sessions(
     cursor: Annotated[str | None, Query()] = None,
 ) -> SessionList:
     items, next_cursor = service.list(principal.tenant_id, limit=limit, cursor=cursor)
-    return SessionList(items=items, cursor=next_cursor)
+    return SessionList(items=[s for s in items if principal.sees(s.id)], cursor=next_cursor)
 
 
 @router.get("/sessions/<session_id>", summary="Get a session", tags=["sessions"])
 def get_session(session_id: str, principal: Reader, service: Sessions) -> Session:
+    check_session(principal, session_id)
     return service.show(principal.tenant_id, session_id)
 
 
@@ -142,6 +144,7 @@ def get_session(session_id: str, principal: Reader, service: Sessions) -> Sessio
     "/sessions/<session_id>", summary="Delete a session (logs out, wipes its keys)", tags=["sessions"]
 )
 def delete_session(session_id: str, principal: Admin, service: Sessions) -> Response[str]:
+    check_session(principal, session_id)
     service.delete(principal.tenant_id, session_id)
     return Response(204, None, "")
 
@@ -158,6 +161,7 @@ class ConnectRequest(BaseModel):
 def connect_session(
     session_id: str, principal: Admin, service: Sessions, body: ConnectRequest | None = None
 ) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     if body is None and router.current_event.body:
         # Powertools reads some non-object bodies (`[null, null]`) as "no body": refuse them here.
         if router.current_event.json_body is not None:
@@ -169,11 +173,13 @@ def connect_session(
 
 @router.post("/sessions/<session_id>/reconnect", summary="Close and reopen the socket", tags=["sessions"])
 def reconnect_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     return service.connect(principal.tenant_id, session_id, restart=True).model_dump(mode="json"), 202
 
 
 @router.post("/sessions/<session_id>/disconnect", summary="Disconnect, keeping the link", tags=["sessions"])
 def disconnect_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     return service.disconnect(principal.tenant_id, session_id).model_dump(mode="json"), 202
 
 
@@ -181,6 +187,7 @@ def disconnect_session(session_id: str, principal: Admin, service: Sessions) -> 
     "/sessions/<session_id>/logout", summary="Unlink the device and wipe its keys", tags=["sessions"]
 )
 def logout_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
+    check_session(principal, session_id)
     return service.logout(principal.tenant_id, session_id).model_dump(mode="json"), 202
 
 
@@ -194,6 +201,7 @@ def session_qr(  # type: ignore[no-untyped-def]
     format: Annotated[qr.QrFormat, Query(description="png, svg, data_url (JSON) or terminal")] = "data_url",
 ):
     """404 `no_qr_code` when the session is not waiting for a scan. `Expires` says when the code rotates."""
+    check_session(principal, session_id)
     text, expires_at = service.current_qr(principal.tenant_id, session_id)
     expires = dt.datetime.fromtimestamp(expires_at, dt.UTC)
     headers = {"Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT"), "Cache-Control": "no-store"}
