@@ -6,12 +6,13 @@ publisher sends them, so the events consumer's code path stores both alike:
     sender_phone         E.164, or None (BSUID only)                           or the BSUID when no phone
     timestamp, text, media (a MediaRef: `url` = `cloud-media:{media id}`, fetched later with the token),
     quoted_id (context.id of a reply), group_jid, push_name, from_me (False: echoes are not mirrored)
+    content (the content model's JSON, domain/content.py: cloud/kinds.py maps each Meta type)
 Kinds without a text of their own (location, contacts, order, replies to buttons and lists, flows) get a
-short text rendering and their Meta `type`. Kinds that are not a customer's message (system notices,
-revokes, edits, a removed reaction) are `Ignored`, with the reason. Anything else this module cannot read
-(a type it does not know, Meta's own `unsupported`, content Meta could not deliver, a field of the wrong
-JSON type) is still a message from the customer: it is stored with type `unsupported` and no text, so the
-CRM learns that the customer wrote. Every field is read defensively: nothing here raises on odd shapes.
+short text rendering and their Meta `type`. Edits, revokes and reactions (a removal too) name the message
+they change. Anything this module cannot read (a type it does not know, Meta's own `unsupported`, content
+Meta could not deliver, a field of the wrong JSON type) is still a message from the customer: it is
+stored with type `unsupported` and no text, so the CRM learns that the customer wrote. Every field is read
+defensively: nothing here raises on odd shapes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wagate.cloud.kinds import typed
 from wagate.domain.messages import MAX_TIMESTAMP
 
 MEDIA_REF = "cloud-media:"
@@ -96,15 +98,17 @@ def parse_message(
     content = _content(kind, message)
     if isinstance(content, Ignored):
         return content
-    if content is UNSUPPORTED:
+    unreadable = content is UNSUPPORTED
+    model = typed(kind, message, unreadable=unreadable)
+    if unreadable:
         kind, content = "unsupported", (None, None)
     text, media = content
     contact = _contact(contacts, phone, user_id)
     profile = obj(contact.get("profile"))
     context = obj(message.get("context"))
     quoted = _str(context.get("id"))
-    if kind == "reaction":
-        quoted = _str(obj(message.get("reaction")).get("message_id"))
+    if kind in ("reaction", "edit", "revoke"):
+        quoted = None  # the message they change is named in `content` (target_provider_id)
     group = _id(message.get("group_id"))
     jid = user_jid(sender)
     return {
@@ -120,6 +124,7 @@ def parse_message(
         "group_jid": group,
         "push_name": (_str(profile.get("name")) or "")[:MAX_NAME] or None,
         "from_me": False,
+        "content": model,
     }
 
 
@@ -151,10 +156,7 @@ def _content(kind: str, message: Mapping[str, Any]) -> Content | Ignored:
     if kind == "contacts":
         return _contacts(message.get("contacts")), None
     if kind == "reaction":
-        emoji = _str(part.get("emoji"))
-        if not emoji:
-            return Ignored("messages", "the customer removed a reaction; wagate keeps no reaction state")
-        return emoji, None
+        return _str(part.get("emoji")) or "", None  # "" takes an earlier reaction back
     if kind == "button":
         return _str(part.get("text")) or _str(part.get("payload")) or "", None
     if kind == "interactive":
@@ -162,9 +164,13 @@ def _content(kind: str, message: Mapping[str, Any]) -> Content | Ignored:
     if kind == "order":
         return _order(part), None
     if kind == "system":
-        return Ignored("messages", f"system notice ({part.get('type')}), not a message from the customer")
-    if kind in ("revoke", "edit"):
-        return Ignored("messages", f"{kind} of an earlier message: the vocabulary has no such event")
+        return _str(part.get("body")) or "", None
+    if kind == "revoke":
+        return "", None  # not None, None: that is UNSUPPORTED (an identical constant tuple)
+    if kind == "edit":
+        inner = obj(part.get("message"))
+        inner_part = obj(inner.get(str(inner.get("type"))))
+        return _str(inner_part.get("body")) or _str(inner_part.get("caption")), None
     return UNSUPPORTED  # Meta's own `unsupported`/`unknown`, or a type wagate does not know yet
 
 
