@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop
 NODE_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: run test lint typecheck cfn-lint pytest install node chromium bench clean
+.PHONY: run test lint typecheck cfn-lint pytest install node chromium bench clean check-deploy deploy
 
 run: install node
 	$(BIN)/wagate serve
@@ -53,6 +53,16 @@ cfn-lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+# What `sam build && sam deploy` need (SAM CLI, python3.12 or Docker, AWS credentials): says what is missing.
+check-deploy:
+	@$(PYTHON) -m local.deploy_check
+
+# Builds with python3.12 when it runs here, else in SAM's build container; then deploys (asks the first time).
+deploy: check-deploy
+	@if python3.12 -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; \
+	then sam build; else sam build --use-container; fi
+	sam deploy --guided
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -37,6 +37,7 @@ async def run_until_signal(connector: Connector) -> int:
 
 
 def main() -> int:
+    """Exit codes: 0 stopped cleanly, 1 second signal, 2 bad settings, 3 no web engine in this build."""
     from wagate.compose import services
     from wagate.settings import SettingsError
 
@@ -45,6 +46,18 @@ def main() -> int:
     except SettingsError as exc:
         print(f"connector: {exc}", file=sys.stderr)  # noqa: T201 - logging is not configured yet
         return 2
+    if deps.settings.connector.require_web_engine:
+        from connector.engines.catalog import web_engine_missing
+
+        missing = web_engine_missing()
+        if missing is not None:
+            print(  # noqa: T201 - logging is not configured yet
+                f"connector: the web engine cannot load ({missing}). Its WhatsApp protobufs are generated at "
+                "build time: build the image from connector/Dockerfile (its build stage generates them), or "
+                "locally run `make node`. WAGATE_REQUIRE_WEB_ENGINE=false runs sandbox sessions only.",
+                file=sys.stderr,
+            )
+            return 3
     logging.basicConfig(
         level=deps.settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",

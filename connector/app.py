@@ -8,6 +8,9 @@ from typing import Protocol
 
 from connector.config import ConnectorConfig, default_connector_id
 from connector.engines.catalog import EngineCatalog, default_catalog
+from connector.liveness import BEATS_PER_MAX_AGE, Heartbeat
+from connector.metrics import SessionGauge
+from connector.session_runner import SessionState
 from connector.supervisor import Supervisor
 from wagate.compose import services
 from wagate.ports import Clock, Crypto, Queues, Table
@@ -71,19 +74,37 @@ class Connector:
             # The pacing settings service is the API's too (compose builds it); alone, it sits on our table.
             pacing=pacing or PacingSettings.on_table(deps.table, self.config.pacing),
         )
+        liveness = self.config.liveness_file
+        max_age = self.config.liveness_max_age_seconds
+        self.heartbeat = Heartbeat(liveness, max_age / BEATS_PER_MAX_AGE) if liveness is not None else None
+        every = self.config.metrics_seconds
+        self.gauge = SessionGauge(self.running_sessions, every) if every > 0 else None
 
     @classmethod
     def from_deps(cls, deps: ConnectorDeps) -> Connector:
         return cls(deps, pacing=services(deps).pacing if isinstance(deps, Deps) else None)
 
+    def running_sessions(self) -> int:
+        """Sessions this connector runs now (stopped ones excluded)."""
+        states = self.supervisor.session_states().values()
+        return sum(1 for state in states if state is not SessionState.STOPPED)
+
     async def start(self) -> None:
         log.info("connector %s starting (%d shards)", self.owner_id, self.config.shards)
         await self.supervisor.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+        if self.gauge is not None:
+            self.gauge.start()
 
     async def stop(self) -> None:
         """Close every socket cleanly and release every lease."""
+        if self.gauge is not None:
+            await self.gauge.stop()
         await self.supervisor.stop()
         await self.engines.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
         log.info("connector %s stopped", self.owner_id)
 
 

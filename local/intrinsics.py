@@ -1,7 +1,8 @@
 """Resolves CloudFormation intrinsics and conditions to stand-ins for one machine.
 
-Supported: `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::If` and the condition functions
-(`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`); any other `Fn::` is a TemplateError.
+Supported: `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::If`, `Fn::Length` (AWS::LanguageExtensions)
+and the condition functions (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`); any other `Fn::`
+is a TemplateError.
 
 Locally there is no stack: `!Ref Param` becomes the parameter's Default (or an override), `!Ref Resource`
 becomes the resource's logical id (the local adapters find tables and queues by logical id) and
@@ -91,6 +92,8 @@ class Resolver:
                     return self._join(argument, where)
                 if key == "Fn::If":
                     return self._if(argument, where)
+                if key == "Fn::Length":
+                    return self._length(argument, where)
                 if key in _CONDITION_FUNCTIONS:
                     return self._truth(value, where)
                 if str(key).startswith("Fn::"):
@@ -143,15 +146,17 @@ class Resolver:
             return NO_VALUE
         if name in _PSEUDO_PARAMETERS:
             return _PSEUDO_PARAMETERS[name]
+        parameter = self._parameters.get(name)
+        kind = str(parameter.get("Type", "String")) if isinstance(parameter, Mapping) else "String"
+        listed = kind == "CommaDelimitedList" or kind.startswith("List<")
         if name in self._overrides:
-            return self._overrides[name]
-        if name in self._parameters:
-            parameter = self._parameters[name]
+            value = self._overrides[name]
+            return [v.strip() for v in value.split(",")] if listed else value
+        if parameter is not None:
             if "Default" not in parameter:
                 raise TemplateError(f"{where}: parameter {name} has no Default; pass it as an override")
             default = parameter["Default"]
-            kind = str(parameter.get("Type", "String"))
-            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+            if listed:
                 return [v.strip() for v in _scalar_text(default).split(",")]
             return default if isinstance(default, str) else _scalar_text(default)
         if name in self._resources:
@@ -213,6 +218,12 @@ class Resolver:
             return _scalar_text(value)
 
         return _SUB_VARIABLE.sub(replace, text)
+
+    def _length(self, argument: Any, where: str) -> int:
+        items = self.resolve(argument, where)
+        if not isinstance(items, list):
+            raise TemplateError(f"{where}: Fn::Length needs a list")
+        return len(items)
 
     def _join(self, argument: Any, where: str) -> str:
         if not (isinstance(argument, list) and len(argument) == 2):

@@ -2,7 +2,8 @@
 
 `Fn::ForEach::Name: [Identifier, [values...], {"Key${Identifier}": template}]` becomes one copy of the
 template per value, with `${Identifier}` replaced in keys and strings and `{"Ref": Identifier}` replaced
-by the value. Collections given as a `Ref` to a CommaDelimitedList parameter use its default.
+by the value. Collections given as a `Ref` to a CommaDelimitedList parameter use its override, if given,
+else its default.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ PREFIX = "Fn::ForEach::"
 
 
 def expand_for_each(
-    section: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+    section: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A template section (e.g. Resources) with every `Fn::ForEach::*` entry expanded. Raises ValueError."""
     expanded: dict[str, Any] = {}
@@ -26,11 +29,11 @@ def expand_for_each(
             raise ValueError(f"{key}: expected [identifier, collection, {{outputs}}]")
         identifier, collection, outputs = (
             str(value[0]),
-            _collection(key, value[1], parameters or {}),
+            _collection(key, value[1], parameters or {}, overrides or {}),
             value[2],
         )
         for item in collection:
-            for out_key, out_value in expand_for_each(outputs, parameters).items():
+            for out_key, out_value in expand_for_each(outputs, parameters, overrides).items():
                 name = out_key.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", item)
                 if name in expanded:
                     raise ValueError(f"{key}: {name} is defined twice")
@@ -38,12 +41,14 @@ def expand_for_each(
     return expanded
 
 
-def _collection(key: str, raw: Any, parameters: Mapping[str, Any]) -> list[str]:
+def _collection(key: str, raw: Any, parameters: Mapping[str, Any], overrides: Mapping[str, str]) -> list[str]:
     if isinstance(raw, list):
         return [str(v) for v in raw]
     if isinstance(raw, Mapping) and "Ref" in raw:
         param = parameters.get(str(raw["Ref"]))
         default = param.get("Default") if isinstance(param, Mapping) else None
+        if str(raw["Ref"]) in overrides and isinstance(param, Mapping):
+            default = overrides[str(raw["Ref"])]
         if isinstance(default, str):
             return [v.strip() for v in default.split(",") if v.strip()]
         if isinstance(default, list):

@@ -50,7 +50,9 @@ def load_template(path: Path | str, parameters: Mapping[str, str] | None = None)
         raise TemplateError(f"{path}: cannot be parsed: {exc}") from exc
     declared = document.get("Parameters") or {}
     try:
-        expanded: dict[str, Mapping[str, Any]] = expand_for_each(document.get("Resources") or {}, declared)
+        expanded: dict[str, Mapping[str, Any]] = expand_for_each(
+            document.get("Resources") or {}, declared, parameters
+        )
     except ValueError as exc:
         raise TemplateError(f"{path}: {exc}") from exc
     conditions = document.get("Conditions") or {}

@@ -61,6 +61,15 @@ def default_catalog(
     return EngineCatalog(factories, closers=[network.close])
 
 
+def web_engine_missing() -> str | None:
+    """Why this build cannot run the web engine (its generated protobufs are missing), or None."""
+    try:
+        import connector.engines.web.engine  # noqa: F401 - importing it is the check
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def _web_engine_factory(section: WebSection) -> EngineFactory | None:
     """The web engine needs WhatsApp's generated protobufs (a build step: `make node`). Without them the
     connector still runs sandbox sessions, and web sessions fail with `no_engine` and this reason logged."""

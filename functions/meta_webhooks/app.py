@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from wagate.cloud.webhooks import WebhookResponse
 from wagate.compose import services
-from wagate.observability import logger, traced
+from wagate.observability import flushes_metrics, logger, traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +21,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
 @logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
+@flushes_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_clear_keys()  # `wagate serve` runs concurrent invocations in one process

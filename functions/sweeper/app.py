@@ -1,13 +1,16 @@
 """Lambda handler run every minute (EventBridge Scheduler): move scheduled messages that fall due into the
-delay queue (cost proportional to what is due: wagate.services.scheduler), and emit the notifications
-nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way)."""
+delay queue (cost proportional to what is due: wagate.services.scheduler), emit the notifications
+nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), and
+report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from wagate.compose import services
-from wagate.observability import logger, traced
+from wagate.observability import flushes_metrics, logger, metrics, traced
 from wagate.services import scheduler
 
 if TYPE_CHECKING:
@@ -15,19 +18,29 @@ if TYPE_CHECKING:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@flushes_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     root = services()
     d = root.ports
     report = scheduler.sweep(d.table, d.queues, d.clock)
     drained = root.events.outbox.sweep()
+    connectors = root.sessions.connectors()
+    ownerless = int(connectors["shards"]) - int(connectors["shards_held"])
+    metrics.add_metric(name="ShardsWithoutOwner", unit=MetricUnit.Count, value=ownerless)
     logger.info(
         "sweep done",
-        extra={"minutes": report.minutes, "dispatched": report.dispatched, "outbox_drained": drained},
+        extra={
+            "minutes": report.minutes,
+            "dispatched": report.dispatched,
+            "outbox_drained": drained,
+            "shards_without_owner": ownerless,
+        },
     )
     return {
         "minutes": report.minutes,
         "partitions": report.partitions,
         "dispatched": report.dispatched,
         "outbox_drained": drained,
+        "shards_without_owner": ownerless,
     }

@@ -60,6 +60,8 @@ def connector_env(data_dir: Path, owner: str, *, paced: bool) -> dict[str, str]:
         "WAGATE_CONNECTOR_ID": owner,
         "WAGATE_SHARD_LEASE_SECONDS": "1.5",
         "WAGATE_SESSION_LEASE_SECONDS": "3",
+        # Sandbox sessions only: the test must not depend on the web engine's generated protobufs.
+        "WAGATE_REQUIRE_WEB_ENGINE": "false",
         "WAGATE_DISCOVERY_SECONDS": "0.5",
         "WAGATE_COMMAND_WAIT_SECONDS": "0.2",
         "WAGATE_COMMAND_VISIBILITY_SECONDS": "3",

@@ -49,7 +49,7 @@ Shards = Annotated[
     Field(
         ge=1,
         le=64,
-        description="connector shards; must match the Fn::ForEach::CommandQueues list in template.yaml",
+        description="connector shards (AWS: set from the template's ConnectorShards parameter)",
     ),
 ]
 DEFAULT_SHARDS = 4
@@ -92,7 +92,12 @@ class ConnectorSettings(BaseModel):
         None, description="unique per live process: its identity in leases; default host-pid-random"
     )
     shard_lease_seconds: float = Field(30.0, gt=0, description="a dead connector's shards move within this")
-    session_lease_seconds: float = Field(120.0, gt=0, description="lease of one session's socket")
+    # A session's lease rides on its shard's: a connector that takes the shard over takes its sessions at
+    # once (newer shard fence), so this long lease only bounds rare cases (a crash while shards are
+    # renumbered) and an idle session renews it a few times an hour instead of every 40 seconds.
+    session_lease_seconds: float = Field(
+        3600.0, gt=0, description="lease of one session's socket (renewed every third of it)"
+    )
     discovery_seconds: float = Field(15.0, gt=0, description="how often live connectors are counted")
     command_wait_seconds: float = Field(5.0, ge=0, le=20, description="long poll of a command queue")
     command_retry_seconds: int = Field(3, ge=1, description="a command that cannot run yet comes back after")
@@ -118,6 +123,19 @@ class ConnectorSettings(BaseModel):
     send_connect_wait_seconds: float = Field(60.0, ge=0, description="a send waits this long for its session")
     pacing_refresh_seconds: float = Field(
         30.0, ge=0, description="how long a session's pacing is cached (an API change applies within it)"
+    )
+    liveness_file: Path | None = Field(
+        None,
+        description="the connector touches this file from its event loop (`python -m connector.liveness`)",
+    )
+    liveness_max_age_seconds: float = Field(
+        30.0, gt=0, description="`python -m connector.liveness` fails when the file is older than this"
+    )
+    metrics_seconds: float = Field(
+        0.0, ge=0, description="how often the connector reports ConnectorSessions (EMF on stdout); 0 = never"
+    )
+    require_web_engine: bool = Field(
+        True, description="`python -m connector` refuses to start without the web engine's protobufs"
     )
     sandbox: Annotated[SandboxSettings, Section("WAGATE_SANDBOX_")] = Field(default_factory=SandboxSettings)
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from wagate import qr
 from wagate.domain.conversations import conversation_id
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
-from wagate.domain.sessions import Session
-from wagate.observability import logger
+from wagate.domain.sessions import Session, SessionStatus
+from wagate.observability import logger, metrics
 from wagate.services import outbox, realtime
 from wagate.services.outbox import Notice, Outbox
 
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
     from wagate.services.inbound import InboundService
     from wagate.services.messages import MessageService
     from wagate.services.sessions import SessionService
+
+# The reason a `session_failed` event gives for a ban (the connector's ExitReason.BANNED).
+BANNED = "banned"
 
 SESSION_EVENTS = frozenset(
     {
@@ -82,7 +87,7 @@ class ConnectorEvents:
         owed = Owed(self.outbox, event, self.clock.now())
         if event.type in SESSION_EVENTS:
             session = self.sessions.apply_event(
-                event, also=lambda new: owed.row(_session_notices(event, new))
+                event, also=lambda new: owed.row(_session_notices(event, new)), moved=_count_session_end
             )
             if session is None:
                 logger.info(
@@ -154,6 +159,17 @@ class Owed:
             self.outbox.drain(self.pending)
         if not changed or earlier:
             self.outbox.drain_session(self.event.tenant_id, self.event.session_id)
+
+
+def _count_session_end(old: SessionStatus, session: Session) -> None:
+    """Metrics of sessions that end for good (alarms in template.yaml): failed, of which banned, and
+    logged out. Counted on the status change, so a redelivered event is not counted twice."""
+    if session.status == SessionStatus.FAILED:
+        metrics.add_metric(name="SessionsFailed", unit=MetricUnit.Count, value=1)
+        if session.status_reason == BANNED:
+            metrics.add_metric(name="SessionsBanned", unit=MetricUnit.Count, value=1)
+    elif session.status == SessionStatus.LOGGED_OUT:
+        metrics.add_metric(name="SessionsLoggedOut", unit=MetricUnit.Count, value=1)
 
 
 def _session_notices(event: SessionEvent, session: Session) -> list[Notice]:

@@ -216,11 +216,16 @@ class SessionService:
     # ---- what the connector reports -----------------------------------------------------------------
 
     def apply_event(
-        self, event: SessionEvent, *, also: Callable[[Session], Sequence[TransactOp]] = lambda _: ()
+        self,
+        event: SessionEvent,
+        *,
+        also: Callable[[Session], Sequence[TransactOp]] = lambda _: (),
+        moved: Callable[[SessionStatus, Session], None] | None = None,
     ) -> Session | None:
         """Persist a session event, with `also(new session)`'s writes (the notifications it owes:
         services/outbox.py) in the same transaction. Returns the new session, or None when the event is
-        stale or unknown."""
+        stale or unknown. `moved(old status, new session)` is called once the write changed the status
+        (not when a redelivered event finds it already there)."""
         for _ in range(3):  # the status may move under us: re-read and decide again
             record = self.rows.find(event.tenant_id, event.session_id)
             if record is None or record.fence > event.fence:
@@ -231,6 +236,8 @@ class SessionService:
             # None: deleted, moved, or a newer lease's event got there first: the re-read tells.
             new = self.rows.write_status(record, changes, fence=event.fence, also=also)
             if new is not None:
+                if moved is not None and new.status != record.status:
+                    moved(record.status, new.session)
                 return new.session
         return None
 

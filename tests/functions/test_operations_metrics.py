@@ -1,0 +1,74 @@
+"""The metrics template.yaml alarms on, as the functions emit them (EMF on stdout): sessions that end for
+good, counted once per status change, and the sweeper's count of shards without a live connector."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from connector.leases import Leases, LeaseTimes, shard_lease_key
+from tests.functions.test_sessions_api import deliver
+from tests.support.lambdas import ApiCaller, LambdaContext
+from wagate import wiring
+from wagate.domain.events import EventType, SessionEvent
+
+
+@pytest.fixture(autouse=True)
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
+    """Metric name → sum of the values printed since the last call."""
+    totals: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "wagate" and directive["Dimensions"] == [["service"]]
+            for metric in directive["Metrics"]:
+                values = record[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values]
+                )
+        assert record["service"] == "wagate"
+    return totals
+
+
+def event(session: dict[str, Any], kind: EventType, fence: int, **data: Any) -> SessionEvent:
+    return SessionEvent(
+        type=kind, tenant_id=session["tenant_id"], session_id=session["id"], fence=fence, at=1.0, data=data
+    )
+
+
+def test_failed_banned_and_logged_out_sessions_are_counted_once(
+    call: ApiCaller, key: str, functions: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = call("POST", "/v1/sessions", key, body={"name": "A", "provider": "sandbox"})[1]
+    b = call("POST", "/v1/sessions", key, body={"name": "B", "provider": "sandbox"})[1]
+    deliver(functions, event(a, EventType.CONNECTION_SUCCESS, 1), event(b, EventType.CONNECTION_SUCCESS, 1))
+    capsys.readouterr()
+    banned = event(a, EventType.SESSION_FAILED, 1, reason="banned", detail="temporarily banned")
+    assert deliver(functions, banned) == {"batchItemFailures": []}
+    assert emitted(capsys) == {"SessionsFailed": 1, "SessionsBanned": 1}
+    assert deliver(functions, banned) == {"batchItemFailures": []}  # SQS redelivers it
+    assert emitted(capsys) == {}
+    deliver(functions, event(b, EventType.LOGGED_OUT, 1, reason="unlinked"))
+    assert emitted(capsys) == {"SessionsLoggedOut": 1}
+
+
+def test_the_sweeper_counts_shards_without_a_live_owner(
+    local_deps: wiring.Deps, functions: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shards = local_deps.settings.shards
+    capsys.readouterr()
+    assert functions["sweeper"].lambda_handler({}, LambdaContext())["shards_without_owner"] == shards
+    assert emitted(capsys) == {"ShardsWithoutOwner": shards}
+    leases = Leases(local_deps.table, local_deps.clock, "connector-1")
+    for shard in range(shards - 1):
+        assert leases.acquire(shard_lease_key(shard), LeaseTimes.for_ttl(30)) is not None
+    assert functions["sweeper"].lambda_handler({}, LambdaContext())["shards_without_owner"] == 1
+    assert emitted(capsys) == {"ShardsWithoutOwner": 1}
