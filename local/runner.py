@@ -31,6 +31,7 @@ from local.functions import FunctionRuntime
 from local.http_gateway import HttpApiGateway
 from local.http_routing import RouteTable
 from local.intrinsics import LOCAL_REGION, TemplateError
+from local.media_files import MediaFiles
 from local.queue_runner import QueueRunner
 from local.server_app import WEBSOCKET_PATH, LocalGatewayApp
 from local.static_files import ASSETS_PREFIX, CONFIG, StaticFiles
@@ -39,6 +40,7 @@ from local.template_model import Template
 from local.timers import Timers
 from local.ws_events import MAX_MESSAGE_BYTES
 from local.ws_gateway import DirectPush, WebSocketGateway
+from wagate.adapters.local.dir_media import DirMediaStore
 
 if TYPE_CHECKING:
     from wagate.ports import Queues
@@ -53,6 +55,7 @@ RUNNER_ENVIRONMENT = (
     "WAGATE_DATA_DIR",
     "WAGATE_WEBSOCKET_ENDPOINT",
     "WAGATE_WEBSOCKET_URL",
+    "WAGATE_MEDIA_BASE_URL",
 )
 
 
@@ -108,6 +111,7 @@ def serve(
         WAGATE_DATA_DIR=str(Path(data_dir).resolve()),
         WAGATE_WEBSOCKET_ENDPOINT=urls.connections,
         WAGATE_WEBSOCKET_URL=urls.websocket,
+        WAGATE_MEDIA_BASE_URL=urls.http,  # signed media links are served here (local/media_files.py)
     )
     os.environ.update(environment)
     # Lambda always sets a region; boto3 clients (the @connections one too) need one.
@@ -121,7 +125,12 @@ def serve(
     if dashboard is None and (spec.path.parent / "dashboard").is_dir():
         dashboard = spec.path.parent / "dashboard"
     runner = LocalRunner(
-        spec, listener, queues=deps.queues, services=[f(deps) for f in services], dashboard=dashboard
+        spec,
+        listener,
+        queues=deps.queues,
+        services=[f(deps) for f in services],
+        dashboard=dashboard,
+        media=deps.media_store if isinstance(deps.media_store, DirMediaStore) else None,
     )
     if deps.push is not None and runner.websocket is not None:
         # Same process: push straight into the gateway rather than through boto3 and its HTTP API.
@@ -219,6 +228,7 @@ class LocalRunner:
         max_workers: int = 32,
         poll_seconds: float = 1.0,
         dashboard: Path | None = None,
+        media: DirMediaStore | None = None,
     ) -> None:
         self.template = template
         self._listener = listener
@@ -234,7 +244,8 @@ class LocalRunner:
             _check_not_shadowing(routes)
             static = StaticFiles(dashboard)
             self.urls = dataclasses.replace(self.urls, dashboard=self.urls.http + "/")
-        self.app = LocalGatewayApp(http, self.websocket, static=static)
+        files = MediaFiles(media) if media is not None else None
+        self.app = LocalGatewayApp(http, self.websocket, static=static, media=files)
         self.timers = Timers(template.schedules, self.runtime, time_scale=time_scale)
         self.queue_runners = _queue_runners(template, queues, self.runtime, poll_seconds)
         self._services = list(services)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib.util
 import json
@@ -47,6 +48,7 @@ def http_event(
     *,
     body: Any = None,
     raw_body: str | None = None,
+    binary_body: bytes | None = None,
     query: str = "",
     headers: dict[str, str] | None = None,
     authorizer: dict[str, str] | None = None,
@@ -62,6 +64,9 @@ def http_event(
         # API Gateway hands over decoded values (and comma-joins repeated names).
         event["queryStringParameters"] = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
     event["body"] = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    if binary_body is not None:  # as API Gateway hands over a body that is not text
+        event["body"] = base64.b64encode(binary_body).decode()
+        event["isBase64Encoded"] = True
     if event["body"] is None:
         del event["body"]
     if authorizer is None:
@@ -93,8 +98,6 @@ class ApiCaller:
         raw = response.get("body")
         content_type = (response.get("headers") or {}).get("Content-Type", "")
         if raw and response.get("isBase64Encoded"):
-            import base64
-
             body: Any = base64.b64decode(raw)
         elif raw and content_type.startswith("application/json"):
             body = json.loads(raw)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.groups import GroupService
     from wagate.services.media import MediaCheck
+    from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
     from wagate.services.pacing_settings import PacingSettings
     from wagate.services.pools import PoolService
@@ -123,6 +124,22 @@ class Services:
             return MediaCheck(self.ports.media, MediaRules(urls))
 
         return self._once("media_check", build)
+
+    @property
+    def media_files(self) -> MediaFiles:
+        def build() -> MediaFiles:
+            from wagate.services.media_files import MediaFiles, MediaLimits
+
+            p = self.ports
+            s = p.settings
+            limits = MediaLimits(
+                link_seconds=s.media_link_seconds,
+                upload_seconds=s.media_upload_seconds,
+                body_bytes=s.media_body_bytes,
+            )
+            return MediaFiles(p.table, p.clock, lambda: p.media_store, limits)
+
+        return self._once("media_files", build)
 
     @property
     def messages(self) -> MessageService:
@@ -345,6 +362,10 @@ def group_service() -> GroupService:
 
 def pool_service() -> PoolService:
     return services().pools
+
+
+def media_files() -> MediaFiles:
+    return services().media_files
 
 
 def conversation_service() -> ConversationService:

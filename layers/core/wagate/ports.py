@@ -1,7 +1,8 @@
 """The ports: every interface through which services reach storage, queues, secrets, dashboards and HTTP.
 
-Table, Queue, Crypto and Push each have an AWS adapter (`adapters/aws`) and a local one (Push: the local
-WebSocket gateway), held to one contract suite per port in `tests/contract` (fakes in `tests/fakes` too).
+Table, Queue, Crypto, MediaStore and Push each have an AWS adapter (`adapters/aws`) and a local one (Push:
+the local WebSocket gateway), held to one contract suite per port in `tests/contract` (fakes in
+`tests/fakes` too).
 The outbound HTTP ports (WebhookSender, MediaProbe, GraphClient) have one httpx adapter each in
 `adapters/`, tested on `httpx.MockTransport`. Services take ports as arguments and never import an adapter;
 adapters import no service. `wagate.wiring` picks the adapters (the local runner then swaps in its
@@ -10,7 +11,7 @@ in-process Push); `wagate.compose` builds the services on them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -191,6 +192,52 @@ class Crypto(Protocol):
 
     def decrypt(self, blob: bytes, *, context: Mapping[str, str]) -> bytes:
         """Raises InvalidInput when the blob was tampered with or the context differs."""
+        ...
+
+
+# ---- MediaStore ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where a client PUTs a file itself (an S3 presigned PUT; locally a signed URL of `wagate serve`)."""
+
+    url: str
+    headers: Mapping[str, str]  # send exactly these with the PUT (they are part of the signature)
+    expires_at: float
+
+
+class MediaStore(Protocol):
+    """Files by key (`store/keys.py: media_object`): streamed in and out, never whole in memory.
+
+    S3 in AWS (adapters/aws/s3_media.py), a directory locally (adapters/local/dir_media.py); one contract
+    suite (tests/contract/test_media_store_contract.py). Links are signed and expire."""
+
+    def put(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> int:
+        """Stores the chunks under `key` as they come; returns the bytes written. When the iterable raises,
+        nothing is left under `key` (no partial file) and the error propagates."""
+        ...
+
+    def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The file in chunks. Raises NotFound."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """Bytes stored under `key`, or None when there is no file."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Removes the file; no error when there is none."""
+        ...
+
+    def download_url(
+        self, key: str, *, expires_in: int, content_type: str, filename: str | None = None
+    ) -> str:
+        """A link anyone holding it can GET for `expires_in` seconds (served with this type and name)."""
+        ...
+
+    def upload_target(self, key: str, *, expires_in: int, content_type: str, size: int) -> UploadTarget:
+        """A link to PUT exactly `size` bytes to `key` for `expires_in` seconds."""
         ...
 
 

@@ -227,6 +227,28 @@ class Settings(BaseModel):
     media_allow_http: bool = Field(False, description="accept http:// media URLs (local testing only)")
     media_allow_private: bool = Field(False, description="fetch media from private/loopback addresses")
     media_probe_seconds: float = Field(5.0, gt=0, le=30, description="timeout of a media URL's probe")
+    # Stored media (services/media_files.py; limits per kind: domain/media.py).
+    media_bucket: str | None = Field(
+        None, validation_alias=AliasChoices("MEDIA_BUCKET"), description="AWS: the private media bucket"
+    )
+    media_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="local mode: where signed media links point (`wagate serve` sets its own address)",
+    )
+    media_link_seconds: int = Field(
+        900, ge=10, le=7 * 24 * 3600, description="how long a media link (GET /v1/media/{id}) is valid"
+    )
+    media_upload_seconds: int = Field(
+        900, ge=10, le=24 * 3600, description="how long an upload link is valid"
+    )
+    media_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        le=10 * 1024 * 1024,
+        description="largest file POST /v1/media takes in its body (a Lambda takes 6 MB of base64); larger "
+        "files go through POST /v1/media/uploads",
+    )
     # CRM webhooks (services/crm_webhooks.py states the URL rules, services/crm_attempts.py the retries).
     webhooks_allow_http: bool = Field(False, description="accept http:// CRM webhook URLs (local testing)")
     webhooks_allow_private: bool = Field(False, description="call CRM webhooks on private/loopback addresses")
@@ -284,6 +306,10 @@ class Settings(BaseModel):
     @property
     def master_key_path(self) -> Path:
         return self.data_dir / "master.key"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
 
 ROOT = Section("WAGATE_")

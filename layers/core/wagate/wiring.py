@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from wagate.adapters.local.sqlite_queue import QueueDefinition
     from wagate.cloud.graph import GraphApi
-    from wagate.ports import Crypto, MediaProbe, Push, Queues, Table, WebhookSender
+    from wagate.ports import Crypto, MediaProbe, MediaStore, Push, Queues, Table, WebhookSender
 
 
 class SystemClock:
@@ -52,6 +52,8 @@ class Deps:
     webhook_sender: WebhookSender | None = None
     # Meta Graph client of cloud sessions (cloud/graph.py); tests put one on an httpx.MockTransport.
     graph_api: GraphApi | None = None
+    # Stored media files: a directory locally, the media bucket in AWS (None: no MEDIA_BUCKET given).
+    media_store: MediaStore | None = None
 
     def media(self) -> MediaProbe:
         """The media probe, built on first use: no HTTP client exists at import time or cold start."""
@@ -125,7 +127,8 @@ def build(settings: Settings, queue_definitions: Mapping[str, QueueDefinition] |
 
 def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] | None) -> Deps:
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
-    from wagate.adapters.local.file_crypto import FileCrypto
+    from wagate.adapters.local.dir_media import DirMediaStore
+    from wagate.adapters.local.file_crypto import FileCrypto, derived_key
     from wagate.adapters.local.idempotency_store import TableIdempotencyStore
     from wagate.adapters.local.sqlite_queue import SqliteQueues
     from wagate.adapters.local.sqlite_table import SqliteTable
@@ -141,23 +144,34 @@ def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] 
         push=push,
         clock=SystemClock(),
         idempotency=TableIdempotencyStore(table),
+        media_store=DirMediaStore(
+            settings.media_dir,
+            signing_key=derived_key(settings.master_key_path, b"media links"),
+            base_url=settings.media_base_url or settings.cli.url,
+        ),
     )
 
 
 def _build_aws(settings: Settings) -> Deps:
     import boto3
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from botocore.config import Config
 
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
     from wagate.adapters.aws.dynamodb_table import DynamoTable
     from wagate.adapters.aws.kms_crypto import KmsCrypto
+    from wagate.adapters.aws.s3_media import S3MediaStore
     from wagate.adapters.aws.sqs_queue import SqsQueues
 
     if not settings.kms_key_id:
         raise RuntimeError("KMS_KEY_ID is not set: the AWS backend encrypts every secret with KMS")
     push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
+    bucket = settings.media_bucket
+    # SigV4 and the regional endpoint: presigned links must work from the first hour of a new bucket.
+    s3 = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
     return Deps(
         settings=settings,
+        media_store=S3MediaStore(lambda: boto3.client("s3", config=s3), bucket) if bucket else None,
         table=DynamoTable(settings.table_name, lambda: boto3.client("dynamodb")),
         queues=SqsQueues(lambda: boto3.client("sqs"), name_prefix=settings.queue_name_prefix),
         crypto=KmsCrypto(lambda: boto3.client("kms"), settings.kms_key_id),

@@ -18,11 +18,13 @@ from wagate.api.routes.crm_webhooks import BulkReplayResult
 from wagate.api.routes.groups import SyncRequested
 from wagate.api.routes.keys import CreatedKey
 from wagate.domain.crm_webhooks import CreatedWebhook, Delivery
+from wagate.domain.media import MediaObject
 from wagate.domain.messages import Message
 from wagate.domain.pools import Pool
 from wagate.domain.reminders import ReminderPlan
 from wagate.domain.sessions import Session
 from wagate.domain.templates import Template
+from wagate.services.media_files import PendingUpload
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import Route
@@ -65,17 +67,20 @@ ERRORS: dict[int, str] = {
     401: "No usable API key: `missing_api_key`, `invalid_api_key`",
     403: "The key lacks the scope the route needs: `forbidden`",
     404: "Unknown id, or another tenant's: `not_found`, `no_qr_code`, `webhook_not_found`, "
-    "`delivery_not_found`, `unknown_template`, `unknown_group`",
+    "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`",
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
     "`session_not_connected`, `not_cancellable`, `not_scheduled`, `busy`, `pool_exists`, `template_exists`, "
     "`phone_number_id_taken`, `no_connected_number`, `not_sandbox`, `not_cloud`, `webhook_disabled`, "
+    "`media_not_uploaded`, "
     "`idempotency_in_progress` (not final: retry after `Retry-After` seconds)",
-    413: "The body is over the route's limit: `too_large`",
-    415: "The body is not `application/json`: `unsupported_media_type`",
+    413: "The body (or a media file) is over its limit: `too_large`, `media_too_large`",
+    415: "The body is not `application/json` (POST /v1/media: not `multipart/form-data`): "
+    "`unsupported_media_type`",
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
-    "`unexpected_body`, `idempotency_key_reused`",
-    503: "A dependency is busy: `temporarily_unavailable`; retry with backoff",
+    "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`",
+    503: "A dependency is busy: `temporarily_unavailable`, `media_store_unavailable`; retry with backoff. "
+    "`media_not_configured`: the operator has not configured media storage",
 }
 
 # (method, path) → (status, model) for routes whose success is not a 200 with their return type.
@@ -83,6 +88,9 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("POST", "/v1/keys"): (201, CreatedKey),
     ("DELETE", "/v1/keys/<key_id>"): (204, None),
     ("POST", "/v1/messages"): (202, Message),
+    ("POST", "/v1/media"): (201, MediaObject),
+    ("POST", "/v1/media/uploads"): (201, PendingUpload),
+    ("GET", "/v1/media/<media_id>/content"): (302, None),
     ("POST", "/v1/pools"): (201, Pool),
     ("DELETE", "/v1/pools/<name>"): (204, None),
     ("POST", "/v1/reminders"): (201, ReminderPlan),
@@ -139,6 +147,8 @@ def describe(route: Route, *, public: bool) -> None:
         success["content"] = {"application/json": {"model": model}}
     elif status == 204:
         success["content"] = {}
+    elif status == 302:
+        success = {"description": "Redirect: `Location` is the file's short-lived link", "content": {}}
     responses: dict[int, Any] = {status: success}
     for code in sorted(statuses(route, public=public)):
         responses[code] = {
@@ -170,6 +180,10 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
                         "required": False,
                         "schema": {"type": "integer", "minimum": 0},
                     }
+                }
+            if "302" in responses:
+                responses["302"]["headers"] = {
+                    "Location": {"description": "The short-lived link", "schema": {"type": "string"}}
                 }
             if path == "/v1/sessions/{session_id}/qr":
                 responses["200"]["content"].update(QR_CONTENT)

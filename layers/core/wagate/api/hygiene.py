@@ -27,9 +27,20 @@ JSON_TYPES = ("application/json",)
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def check(event: Mapping[str, Any], *, public: bool, takes_body: bool, limit: int) -> dict[str, Any] | None:
+def takes_multipart(route: Any) -> bool:
+    """Whether a route's body is a multipart form (File/Form parameters) rather than JSON."""
+    from aws_lambda_powertools.event_handler.openapi.params import Form
+
+    return any(isinstance(param.field_info, Form) for param in route.dependant.body_params)
+
+
+def check(
+    event: Mapping[str, Any], *, public: bool, takes_body: bool, limit: int, multipart: bool = False
+) -> dict[str, Any] | None:
     """Raises the request's first problem as a WagateError; returns the event to resolve, its JSON body
-    (if any) decoded to text so Powertools reads it as is, or None to resolve `event` unchanged."""
+    (if any) decoded to text so Powertools reads it as is, or None to resolve `event` unchanged.
+    A `multipart` route's body must be multipart/form-data with a boundary; it is handed on base64-encoded
+    (its bytes exactly as sent, whatever the gateway thought of their encoding)."""
     if not public:
         context = (event.get("requestContext") or {}).get("authorizer") or {}
         principal_from_context(context.get("lambda") or {})  # raises Unauthenticated
@@ -51,6 +62,9 @@ def check(event: Mapping[str, Any], *, public: bool, takes_body: bool, limit: in
             "this route takes no body; send none (or {})", details={"field": "body"}, code="unexpected_body"
         )
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    if multipart:
+        _check_multipart(headers.get("content-type"))
+        return {**event, "headers": headers, "body": base64.b64encode(raw).decode(), "isBase64Encoded": True}
     _check_media_type(headers.get("content-type"))
     try:
         text = raw.decode("utf-8")
@@ -134,6 +148,18 @@ def _check_media_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(
             f"send the body as application/json (UTF-8), not {content_type}",
             details={"content_type": content_type, "accepted": ["application/json"]},
+        )
+
+
+_BOUNDARY = re.compile(r"""boundary=("[^"]{1,70}"|[0-9A-Za-z'()+_,./:=?-]{1,70})(;|\s|$)""", re.IGNORECASE)
+
+
+def _check_multipart(content_type: str | None) -> None:
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media != "multipart/form-data" or not _BOUNDARY.search(content_type or ""):
+        raise UnsupportedMediaType(
+            f"send the file as multipart/form-data with a boundary, not {content_type}",
+            details={"content_type": content_type, "accepted": ["multipart/form-data"]},
         )
 
 

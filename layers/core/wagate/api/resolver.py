@@ -26,6 +26,7 @@ from wagate.api.routes import (
     health,
     keys,
     links,
+    media,
     messages,
     pacing,
     pools,
@@ -124,13 +125,17 @@ class WagateResolver(APIGatewayHttpResolver):
         route = self._route_for(event)
         if route is not None:
             public = route.path in PUBLIC_PATHS or not route.include_in_schema
+            settings = compose.ports().settings
+            multipart = hygiene.takes_multipart(route)
             try:
                 event = (
                     hygiene.check(
                         event,
                         public=public,
                         takes_body=bool(route.dependant.body_params),
-                        limit=compose.ports().settings.max_body_bytes,
+                        # a multipart upload: the file's own limit plus room for the form's parts
+                        limit=settings.media_body_bytes + 64 * 1024 if multipart else settings.max_body_bytes,
+                        multipart=multipart,
                     )
                     or event
                 )
@@ -186,6 +191,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         sandbox,
         realtime,
         messages,
+        media,
         pools,
         conversations,
         templates,

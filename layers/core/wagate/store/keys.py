@@ -21,6 +21,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | store/groups.py |
 | group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | store/groups.py |
 | message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | store/messages.py |
+| media file | `T#{t}` | `MEDIA#{media id}` | | a stored file's metadata (kind, type, size, sha256, state); its bytes are the media store's object `media/{t}/{media id}` | store/media.py |
 | send request | `T#{t}` | `SENDKEY#{sha256(Idempotency-Key)}` | | the message a send with this key stored (a retry after a crash finds it instead of sending twice), TTL | store/messages.py |
 | due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | store/due_index.py |
 | scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | store/due_index.py |
@@ -185,6 +186,15 @@ MESSAGE_PREFIX = "MSG#"
 
 def message(tenant_id: str, message_id: str) -> Key:
     return Key(tenant_partition(tenant_id), f"{MESSAGE_PREFIX}{message_id}")
+
+
+def media(tenant_id: str, media_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"MEDIA#{media_id}")
+
+
+def media_object(tenant_id: str, media_id: str) -> str:
+    """The media store's key (S3 object key, local path) of a stored file's bytes."""
+    return f"media/{tenant_id}/{media_id}"
 
 
 def send_request(tenant_id: str, key_digest: str) -> Key:

@@ -14,6 +14,7 @@ old ones kept for decryption only; decrypt already looks keys up by id in a keyr
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -96,6 +97,12 @@ class FileCrypto:
         nonce = os.urandom(NONCE_BYTES)
         wrapped = nonce + self._keyring[self._key_id].encrypt(nonce, data_key, id_prefix)
         return _DataKey(AESGCM(data_key), pack_header(PROVIDER_LOCAL, self._key_id, wrapped))
+
+
+def derived_key(key_path: Path, purpose: bytes) -> bytes:
+    """A 32-byte key for `purpose` (signed media links, ...) derived from the master key (created if
+    missing), so local mode keeps one secret file. Raises WagateError like FileCrypto."""
+    return hmac.new(_load_or_create(Path(key_path)), b"wagate derived key:" + purpose, "sha256").digest()
 
 
 def _load_or_create(path: Path) -> bytes:

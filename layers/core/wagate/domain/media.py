@@ -1,0 +1,190 @@
+"""Media files: kinds, the size limits WhatsApp enforces, MIME types sniffed from bytes, the `media` object.
+
+Limits (bytes). WhatsApp itself refuses larger files, so wagate refuses them when they are uploaded or
+accepted, never later. Sources: Meta's Cloud API "supported media types" table; the WhatsApp apps' 16 MB
+limit for photos, videos and voice (which linked devices share).
+
+| kind     | web (linked device)   | cloud (Meta Cloud API)      | types (sniffed from the bytes)          |
+|----------|-----------------------|-----------------------------|-----------------------------------------|
+| image    | 16 MB                 | 5 MB (jpeg, png only)       | jpeg, png, webp, gif                    |
+| video    | 16 MB                 | 16 MB (mp4, 3gpp)           | mp4, 3gpp, quicktime, webm              |
+| audio    | 16 MB                 | 16 MB (aac, amr, mp3, m4a, ogg) | ogg/opus, mp3, aac, amr, m4a, wav   |
+| document | 100 MB                | 100 MB                      | anything (pdf, office, zip, text, ...)  |
+| sticker  | 500 KB (100 KB static)| 500 KB (100 KB static), webp | webp                                  |
+
+The store holds at most `MAX_STORED_BYTES` (the largest limit); a send is checked against its provider's
+column when it is accepted.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KB = 1024
+MB = 1024 * 1024
+
+
+@enum.unique
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+
+
+@enum.unique
+class MediaProvider(enum.StrEnum):
+    WEB = "web"
+    CLOUD = "cloud"
+
+
+LIMITS: dict[MediaProvider, dict[MediaKind, int]] = {
+    MediaProvider.WEB: {
+        MediaKind.IMAGE: 16 * MB,
+        MediaKind.VIDEO: 16 * MB,
+        MediaKind.AUDIO: 16 * MB,
+        MediaKind.DOCUMENT: 100 * MB,
+        MediaKind.STICKER: 500 * KB,
+    },
+    MediaProvider.CLOUD: {
+        MediaKind.IMAGE: 5 * MB,
+        MediaKind.VIDEO: 16 * MB,
+        MediaKind.AUDIO: 16 * MB,
+        MediaKind.DOCUMENT: 100 * MB,
+        MediaKind.STICKER: 500 * KB,
+    },
+}
+MAX_STORED_BYTES = max(limit for kinds in LIMITS.values() for limit in kinds.values())
+SNIFF_BYTES = 4096  # what `sniff` needs to see of a file's beginning
+
+# What Meta's Cloud API takes per kind (it refuses the rest); the web engine takes any type of a kind.
+CLOUD_TYPES: dict[MediaKind, frozenset[str]] = {
+    MediaKind.IMAGE: frozenset({"image/jpeg", "image/png"}),
+    MediaKind.VIDEO: frozenset({"video/mp4", "video/3gpp"}),
+    MediaKind.AUDIO: frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+    MediaKind.STICKER: frozenset({"image/webp"}),
+}
+
+
+def limit_for(kind: MediaKind, provider: MediaProvider = MediaProvider.WEB) -> int:
+    return LIMITS[provider][kind]
+
+
+def kind_of(mime: str) -> MediaKind:
+    """The message kind a file of this type is sent as (a document unless it is an image, video or audio)."""
+    major = mime.split("/", 1)[0]
+    if mime in ("image/jpeg", "image/png", "image/webp", "image/gif"):
+        return MediaKind.IMAGE
+    if major == "video":
+        return MediaKind.VIDEO
+    if major == "audio":
+        return MediaKind.AUDIO
+    return MediaKind.DOCUMENT
+
+
+def _ftyp(head: bytes) -> str | None:
+    """ISO base media files (mp4, m4a, 3gp, mov): the brand in the `ftyp` box."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    brand = head[8:12]
+    if brand.startswith(b"3g"):
+        return "video/3gpp"
+    if brand in (b"M4A ", b"M4B "):
+        return "audio/mp4"
+    if brand == b"qt  ":
+        return "video/quicktime"
+    return "video/mp4"
+
+
+def _zip(head: bytes) -> str:
+    """Office Open XML files are zips whose first entries name their part folders."""
+    if b"word/" in head:
+        return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    if b"xl/" in head:
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    if b"ppt/" in head:
+        return "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    return "application/zip"
+
+
+def _text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is still text.
+        return exc.start >= len(head) - 3
+    return True
+
+
+def sniff(head: bytes) -> str | None:
+    """The MIME type of a file from its first bytes (at least `SNIFF_BYTES` when it is that long), or None
+    when nothing is recognised. Names and declared types are never trusted: a CRM's `photo.jpg` that is a
+    PDF is sent as a document."""
+    signatures: tuple[tuple[bytes, str], ...] = (
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"%PDF-", "application/pdf"),
+        (b"#!AMR", "audio/amr"),
+        (b"ID3", "audio/mpeg"),
+        (b"\x1a\x45\xdf\xa3", "video/webm"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/msword"),  # OLE2: .doc/.xls/.ppt share it
+    )
+    for magic, mime in signatures:
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"  # WhatsApp voice notes are Ogg Opus
+    if head.startswith(b"PK\x03\x04"):
+        return _zip(head)
+    found = _ftyp(head)
+    if found:
+        return found
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "audio/aac"  # ADTS frame sync
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "audio/mpeg"  # an MPEG audio frame without an ID3 tag
+    if _text(head):
+        return "text/plain"
+    return None
+
+
+def animated_webp(head: bytes) -> bool:
+    """A WebP with the animation flag (VP8X chunk): stickers may then be 500 KB instead of 100 KB."""
+    return head[12:16] == b"VP8X" and len(head) > 20 and bool(head[20] & 0x02)
+
+
+# ---- the `media` object of messages, events and webhooks ----------------------------------------------
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the file, hex")]
+
+
+class MediaObject(BaseModel):
+    """A file stored by wagate: what the CRM reads in messages, `incoming_message` events and webhooks.
+    `url` opens the bytes until `url_expires_at` (epoch seconds); ask `GET /v1/media/{id}` for a fresh one.
+    No WhatsApp media key or CDN address is ever part of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = Field(None, description="The media id (`GET /v1/media/{id}`); null until it is stored")
+    kind: MediaKind
+    mime: str = Field(description="Sniffed from the bytes when wagate holds them")
+    size: int | None = Field(None, ge=0)
+    sha256: Sha256Hex | None = None
+    filename: str | None = None
+    caption: str | None = None
+    duration: int | None = Field(None, ge=0, description="Seconds (audio and video)")
+    voice: bool = Field(False, description="A voice note (push-to-talk), not an audio file")
+    url: str | None = Field(None, description="Short-lived link to the bytes")
+    url_expires_at: float | None = None
