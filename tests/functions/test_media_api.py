@@ -116,9 +116,7 @@ def test_another_tenants_media_is_not_found(call: ApiCaller, key: str, local_dep
 
 def test_a_large_file_goes_through_an_upload_link(call: ApiCaller, key: str, local_deps: Any) -> None:
     data = b"%PDF-1.4\n" + os.urandom(6 * 1024 * 1024)
-    status, pending, _ = call(
-        "POST", "/v1/media/uploads", key, body={"size": len(data), "filename": "manual.pdf"}
-    )
+    status, pending, _ = call("POST", "/v1/uploads", key, body={"size": len(data), "filename": "manual.pdf"})
     assert status == 201, pending
     media_id = pending["id"]
     status, error, _ = call("POST", f"/v1/media/{media_id}/complete", key)
@@ -137,7 +135,7 @@ def test_a_large_file_goes_through_an_upload_link(call: ApiCaller, key: str, loc
 
 def test_an_uploaded_file_that_breaks_its_kind_is_deleted(call: ApiCaller, key: str, local_deps: Any) -> None:
     data = PDF * 10
-    _, pending, _ = call("POST", "/v1/media/uploads", key, body={"size": len(data), "kind": "sticker"})
+    _, pending, _ = call("POST", "/v1/uploads", key, body={"size": len(data), "kind": "sticker"})
     link = pending["upload"]
     open_link(local_deps, "PUT", link["url"], headers=link["headers"], content=data)
     status, error, _ = call("POST", f"/v1/media/{pending['id']}/complete", key)
@@ -147,5 +145,5 @@ def test_an_uploaded_file_that_breaks_its_kind_is_deleted(call: ApiCaller, key: 
 
 @pytest.mark.parametrize("size", [0, 200 * 1024 * 1024])
 def test_upload_links_refuse_impossible_sizes(call: ApiCaller, key: str, size: int) -> None:
-    status, error, _ = call("POST", "/v1/media/uploads", key, body={"size": size})
+    status, error, _ = call("POST", "/v1/uploads", key, body={"size": size})
     assert status == 422 and error["error"]["code"] == "validation_failed"

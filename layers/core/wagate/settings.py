@@ -247,7 +247,7 @@ class Settings(BaseModel):
         ge=1024,
         le=10 * 1024 * 1024,
         description="largest file POST /v1/media takes in its body (a Lambda takes 6 MB of base64); larger "
-        "files go through POST /v1/media/uploads",
+        "files go through POST /v1/uploads",
     )
     # CRM webhooks (services/crm_webhooks.py states the URL rules, services/crm_attempts.py the retries).
     webhooks_allow_http: bool = Field(False, description="accept http:// CRM webhook URLs (local testing)")

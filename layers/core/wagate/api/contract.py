@@ -89,7 +89,7 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("DELETE", "/v1/keys/<key_id>"): (204, None),
     ("POST", "/v1/messages"): (202, Message),
     ("POST", "/v1/media"): (201, MediaObject),
-    ("POST", "/v1/media/uploads"): (201, PendingUpload),
+    ("POST", "/v1/uploads"): (201, PendingUpload),
     ("GET", "/v1/media/<media_id>/content"): (302, None),
     ("POST", "/v1/pools"): (201, Pool),
     ("DELETE", "/v1/pools/<name>"): (204, None),

@@ -47,6 +47,15 @@ def check(
     _check_text("query", event.get("queryStringParameters") or {})
     _check_text("path", event.get("pathParameters") or {})
     raw_body = event.get("body")
+    if not raw_body and multipart:
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        _check_multipart(headers.get("content-type"))
+        problem = "a multipart/form-data body with a `file` part is required"
+        raise InvalidInput(
+            f"invalid fields: file: {problem}",
+            details={"fields": [{"field": "file", "problem": problem}]},
+            code="validation_failed",
+        )
     if not raw_body:
         return None
     raw = _raw_bytes(event)

@@ -1,6 +1,6 @@
 """Stored media files: uploads (streamed, hashed, typed by their bytes, size-limited), upload links, links.
 
-Three ways in: `POST /v1/media` (multipart, up to WAGATE_MEDIA_BODY_BYTES), `POST /v1/media/uploads` (a
+Three ways in: `POST /v1/media` (multipart, up to WAGATE_MEDIA_BODY_BYTES), `POST /v1/uploads` (a
 link the client PUTs the file to: S3 presigned in AWS, signed `wagate serve` URL locally; then
 `POST /v1/media/{id}/complete`), and media received from WhatsApp (the connector stores it with `Inspector`
 and the events consumer writes its row). One way out: `GET /v1/media/{id}` gives the `media` object with a
@@ -111,10 +111,10 @@ class UploadRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(ge=1, le=MAX_STORED_BYTES, description="Exact size of the file in bytes")
+    size: int = Field(ge=1, le=MAX_STORED_BYTES, strict=True, description="Exact size of the file in bytes")
     filename: str | None = Field(None, min_length=1, max_length=255)
     kind: MediaKind | None = Field(None, description="document (any file), sticker (webp); default: by type")
-    voice: bool = Field(False, description="An audio file sent as a voice note")
+    voice: bool = Field(False, strict=True, description="An audio file sent as a voice note")
     content_type: str = Field(
         FALLBACK_TYPE,
         min_length=3,

@@ -1,6 +1,6 @@
 """A tenant's stored media files: one row per file (keys and access patterns: store/keys.py).
 
-A row is `pending` while its bytes are being uploaded through a link (POST /v1/media/uploads), `ready` once
+A row is `pending` while its bytes are being uploaded through a link (POST /v1/uploads), `ready` once
 they are stored and checked (size, sha256, sniffed type). Inbound media rows are written ready, in the same
 transaction as their message. Rows never hold a WhatsApp media key or CDN address.
 """

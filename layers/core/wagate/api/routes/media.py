@@ -34,13 +34,13 @@ def upload_media(
 ) -> tuple[dict[str, Any], int]:
     """201 with the `media` object: use its `id` as `media.upload_id` in POST /v1/messages. The type is
     sniffed from the bytes; a kind's size limit is enforced (413 `media_too_large`). Larger files: POST
-    /v1/media/uploads."""
+    /v1/uploads."""
     name = filename or file.filename or None
     stored = service.upload(principal.tenant_id, [file.content], filename=name, kind=kind, voice=voice)
     return stored.model_dump(mode="json"), 201
 
 
-@router.post("/media/uploads", summary="Get a link to upload a large file to", tags=["media"])
+@router.post("/uploads", summary="Get a link to upload a large file to", tags=["media"])
 def start_upload(body: UploadRequest, principal: Sender, service: Files) -> tuple[dict[str, Any], int]:
     """201 with the media id and a link: PUT the file's exact bytes to `upload.url` with `upload.headers`
     before `upload.expires_at`, then POST /v1/media/{id}/complete."""
