@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from wagate.cloud.sends import CloudCommands
     from wagate.cloud.sessions import CloudSessionService
     from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
-    from wagate.ports import Clock
+    from wagate.ports import Clock, Table
     from wagate.services.audit import AuditLog
     from wagate.services.connector_events import ConnectorEvents
     from wagate.services.conversations import ConversationService
@@ -61,6 +61,17 @@ class Services:
                     found = self._built[name] = build()
         return found
 
+    @property
+    def table(self) -> Table:
+        """The Table every service writes through: governed rows get their tenant's retention TTL."""
+
+        def build() -> Table:
+            from wagate.store.retention import RetentionTable
+
+            return RetentionTable(self.ports.table, self.retention.expires_at, self.ports.clock.now)
+
+        return self._once("table", build)
+
     # ---- sessions, messages and what they lean on --------------------------------------------------
 
     @property
@@ -70,7 +81,7 @@ class Services:
 
             p = self.ports
             limit, shards = p.settings.max_sessions_per_tenant, p.settings.shards
-            return SessionService(p.table, p.queues, p.clock, limit=limit, shards=shards)
+            return SessionService(self.table, p.queues, p.clock, limit=limit, shards=shards)
 
         return self._once("sessions", build)
 
@@ -80,7 +91,7 @@ class Services:
             from wagate.cloud.sessions import CloudSessionService
 
             p = self.ports
-            return CloudSessionService(p.table, p.crypto, p.clock, self.sessions)
+            return CloudSessionService(self.table, p.crypto, p.clock, self.sessions)
 
         return self._once("cloud_sessions", build)
 
@@ -89,7 +100,7 @@ class Services:
         def build() -> TemplateService:
             from wagate.services.templates import TemplateService
 
-            return TemplateService(self.ports.table, self.ports.clock)
+            return TemplateService(self.table, self.ports.clock)
 
         return self._once("templates", build)
 
@@ -98,7 +109,7 @@ class Services:
         def build() -> PoolService:
             from wagate.services.pools import PoolService
 
-            return PoolService(self.ports.table, self.ports.clock, self.sessions)
+            return PoolService(self.table, self.ports.clock, self.sessions)
 
         return self._once("pools", build)
 
@@ -108,7 +119,7 @@ class Services:
             from wagate.services.groups import GroupService
 
             p = self.ports
-            return GroupService(p.table, p.queues, p.clock, self.sessions)
+            return GroupService(self.table, p.queues, p.clock, self.sessions)
 
         return self._once("groups", build)
 
@@ -148,7 +159,7 @@ class Services:
 
             p = self.ports
             return MessageService(
-                p.table,
+                self.table,
                 p.queues,
                 p.clock,
                 self.sessions,
@@ -166,7 +177,7 @@ class Services:
             from wagate.services.conversations import ConversationService
 
             p = self.ports
-            return ConversationService(p.table, p.queues, p.clock, shards=p.settings.shards)
+            return ConversationService(self.table, p.queues, p.clock, shards=p.settings.shards)
 
         return self._once("conversations", build)
 
@@ -175,7 +186,7 @@ class Services:
         def build() -> ReminderService:
             from wagate.services.reminders import ReminderService
 
-            return ReminderService(self.ports.table, self.ports.clock, self.messages, self.templates)
+            return ReminderService(self.table, self.ports.clock, self.messages, self.templates)
 
         return self._once("reminders", build)
 
@@ -184,7 +195,7 @@ class Services:
         def build() -> PacingSettings:
             from wagate.services.pacing_settings import PacingSettings
 
-            return PacingSettings.on_table(self.ports.table, self.ports.settings.pacing)
+            return PacingSettings.on_table(self.table, self.ports.settings.pacing)
 
         return self._once("pacing", build)
 
@@ -204,7 +215,7 @@ class Services:
         def build() -> AuditLog:
             from wagate.services.audit import AuditLog
 
-            return AuditLog(self.ports.table, self.ports.clock, self.retention)
+            return AuditLog(self.table, self.ports.clock, self.retention)
 
         return self._once("audit", build)
 
@@ -222,7 +233,7 @@ class Services:
                 WEBHOOK, allow_http=s.webhooks_allow_http, allow_private=s.webhooks_allow_private
             )
             # The sender (an httpx client) is made when a URL is first checked or called.
-            return WebhookService(p.table, p.crypto, p.clock, urls, p.webhooks, deliveries=self.deliveries)
+            return WebhookService(self.table, p.crypto, p.clock, urls, p.webhooks, deliveries=self.deliveries)
 
         return self._once("webhooks", build)
 
@@ -231,7 +242,7 @@ class Services:
         def build() -> DeliveryStore:
             from wagate.services.crm_deliveries import DeliveryStore
 
-            return DeliveryStore(self.ports.table, self.ports.queues, self.ports.clock)
+            return DeliveryStore(self.table, self.ports.queues, self.ports.clock)
 
         return self._once("deliveries", build)
 
@@ -242,7 +253,7 @@ class Services:
 
             p = self.ports
             return AttemptRunner(
-                p.table,
+                self.table,
                 p.clock,
                 self.deliveries,
                 self.webhooks,
@@ -262,13 +273,13 @@ class Services:
 
             p = self.ports
             return ConnectorEvents(
-                table=p.table,
+                table=self.table,
                 clock=p.clock,
                 push=p.push,
                 sessions=self.sessions,
                 messages=self.messages,
                 groups=self.groups,
-                inbound=InboundService(p.table, p.clock),
+                inbound=InboundService(self.table, p.clock),
                 webhooks=self.webhooks,
                 audit=self.audit,
             )
@@ -280,7 +291,7 @@ class Services:
         def build() -> ParkedStatuses:
             from wagate.cloud.webhooks import ParkedStatuses
 
-            return ParkedStatuses(self.ports.table, self.events)
+            return ParkedStatuses(self.table, self.events)
 
         return self._once("parked_statuses", build)
 
@@ -291,7 +302,7 @@ class Services:
 
             p = self.ports
             return MetaWebhooks(
-                p.table,
+                self.table,
                 p.clock,
                 self.cloud_sessions,
                 self.events,
@@ -309,7 +320,7 @@ class Services:
 
             p = self.ports
             return CloudCommands(
-                p.table,
+                self.table,
                 p.queues,
                 p.clock,
                 self.cloud_sessions,

@@ -26,7 +26,6 @@ from wagate.store.crm_webhooks import DeliveryRepository, to_delivery
 
 QUEUE = "WebhooksQueue"
 DLQ = "WebhooksDlq"
-RETENTION_SECONDS = 30 * 24 * 3600
 MAX_ATTEMPTS_KEPT = 50
 
 
@@ -83,7 +82,7 @@ class DeliveryStore:
                 "next_attempt_at": now,
                 "created_at": now,
                 "updated_at": now,
-                "expires_at": int(now + RETENTION_SECONDS),
+                # No expires_at here: the tenant's retention policy stamps it (store/retention.py).
             }
             if not self.rows.add(webhook.tenant_id, webhook.id, ident, fields):
                 found = self.rows.row(webhook.tenant_id, webhook.id, ident)

@@ -389,3 +389,26 @@ def audit_target_index(tenant_id: str, target: str) -> str:
 
 def failed_auth(source_ip: str, minute: int) -> Key:
     return Key(f"AUTHFAIL#{source_ip}", str(minute))
+
+
+# ---- retention (store/retention.py): which rows a tenant's retention policy governs ---------------
+
+
+def retained_kind(pk: str, sk: str) -> tuple[str, str, bool] | None:
+    """(tenant id, policy field, kept from last activity) of a row the retention policy governs, else
+    None. Messages and deliveries are kept from when they were written; conversations and contacts from
+    their latest activity (every write re-stamps them)."""
+    if not pk.startswith("T#"):
+        return None
+    tenant_id, _, rest = pk[2:].partition("#")
+    if not rest:
+        if sk.startswith(MESSAGE_PREFIX):
+            return tenant_id, "messages", False
+        if sk.startswith("CONV#"):
+            return tenant_id, "conversations", True
+        if sk.startswith(CONTACT_PREFIX):
+            return tenant_id, "conversations", True
+        return None
+    if rest.startswith("WH#") and sk.startswith(DELIVERY_PREFIX):
+        return tenant_id, "webhook_deliveries", False
+    return None
