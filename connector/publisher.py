@@ -22,6 +22,7 @@ from typing import Any
 from connector.backoff import backoff
 from connector.engines.events import (
     Connected,
+    ContactsSynced,
     Disconnected,
     EngineEvent,
     Failed,
@@ -68,6 +69,8 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
         return EventType.MESSAGE_STATUS, fields
     if isinstance(event, GroupsListed):
         return EventType.GROUPS_SYNCED, fields
+    if isinstance(event, ContactsSynced):
+        return EventType.CONTACTS_SYNCED, fields
     if isinstance(event, Disconnected):
         return EventType.CONNECTION_LOST, {"status": "disconnected", "permanent": False, **fields}
     if isinstance(event, LoggedOut):

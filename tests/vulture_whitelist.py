@@ -62,3 +62,5 @@ _.MESSENGER_SERVER
 _.TenantId  # domain/ids.py: the tenant type STYLE asks for
 _.CODE_LENGTH  # connector/engines/web/pairing_code.py: linking by phone number, not yet reachable (web-edge)
 _.webhook_deliveries  # domain/retention.py: read by getattr(policy, kind) in RetentionPolicy.expires_at
+_.ref_key  # connector/engines/web/media/crypto.py: the last part of the media key expansion, for readers
+_.max_buckets  # connector/engines/web/media/hosts.py: what media_conn says, kept as read

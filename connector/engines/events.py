@@ -80,6 +80,7 @@ class IncomingMessage:
     push_name: str | None = None
     from_me: bool = False  # sent from the phone itself
     content: dict[str, Any] | None = None  # the typed content (wagate.domain.content's JSON)
+    sender_lid: str | None = None  # the sender's LID (`…@lid`) when known: one contact for both ids
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,24 @@ class Receipt:
     status: ReceiptStatus
     at: float
     by_jid: str | None = None  # in groups: which participant
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    """What the engine learned about a person: the phone (E.164), the LID (`…@lid`), the push name."""
+
+    phone: str | None = None
+    lid: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactsSynced:
+    """People learned outside a message (the phone's history sync, a LID migration): the service joins a
+    contact known by LID with the one known by phone, and keeps names."""
+
+    contacts: tuple[ContactInfo, ...]
+    source: str  # history_sync | lid_migration
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,7 @@ EngineEvent = (
     | IncomingMessage
     | Receipt
     | GroupsListed
+    | ContactsSynced
     | Disconnected
     | LoggedOut
     | Failed

@@ -24,6 +24,7 @@ class KeyNamespace(enum.StrEnum):
     PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
     POLL = "poll"  # polls' secrets and options (to read votes), by poll message id
     INBOX = "inbox"  # decrypted messages whose event is not durable yet (a redelivery reads them back)
+    ACCOUNT_SYNC = "account-sync"  # what the phone syncs about the account (the cstoken salt), by name
 
 
 class KeyStore(Protocol):

@@ -110,6 +110,8 @@ class Content:
     typed: dict[str, Any] | None = None  # the content model's JSON (kinds.py)
     secret: bytes | None = None  # messageContextInfo.messageSecret (a poll's votes are encrypted with it)
     vote: Any = None  # a pollUpdateMessage, to decrypt with its poll's secret
+    # what only our own phone may send: a history sync notification or LID migration (history.py)
+    own_sync: wa.Message.ProtocolMessage | None = None
 
     @property
     def visible(self) -> bool:
@@ -139,7 +141,12 @@ def read_content(message: wa.Message) -> Content:
     media = _media(inner)
     quoted = quoted or kinds.quoted_id(inner)
     vote = inner.pollUpdateMessage if inner.HasField("pollUpdateMessage") else None
-    return Content(text, media, quoted, distribution, destination, history, typed, secret, vote)
+    own_sync = None
+    if message.HasField("protocolMessage") and (
+        history or message.protocolMessage.HasField("lidMigrationMappingSyncMessage")
+    ):
+        own_sync = message.protocolMessage
+    return Content(text, media, quoted, distribution, destination, history, typed, secret, vote, own_sync)
 
 
 def _text(message: wa.Message) -> tuple[str | None, str | None]:

@@ -136,6 +136,7 @@ class WebEngine(Engine):
             self._spawn,
             settings=self._settings,
             clock=self._clock,
+            media=self.media_hosts_now,
         )
         try:
             result = await self._serve(conn)
@@ -396,6 +397,14 @@ class WebEngine(Engine):
 
     async def list_groups(self) -> list[GroupInfo]:
         return await self._ready().list_groups()
+
+    def media_hosts_now(self) -> MediaHosts:
+        """This connection's media client, logged in or not yet. Raises NotConnected."""
+        if self._media is None:
+            raise NotConnected(
+                f"the web session {self.session.label} has no connection", code="not_connected"
+            )
+        return self._media
 
     def media_hosts(self) -> MediaHosts:
         """Upload to and download from WhatsApp's media hosts over this connection (media/__init__.py).

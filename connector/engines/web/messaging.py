@@ -4,6 +4,7 @@
     usync      DeviceLists: a user's devices (cached)          bundles   Sessions: start sessions
     groups     Groups (metadata), SenderKeyMemory              content   Message protobufs in and out
     sending    Outbox: fan-out, acks, retry answers            receiving Inbox: decrypt, receipts, acks
+    history    OwnSync: what our phone syncs (history, LID migration)
 
 Built by the engine once its socket is up, dropped with it; everything worth keeping is in the KeyStore.
 """
@@ -26,8 +27,10 @@ from connector.engines.web.connection import Connection
 from connector.engines.web.content import text_message
 from connector.engines.web.creds import CredentialStore, Me
 from connector.engines.web.groups import Groups, SenderKeyMemory
+from connector.engines.web.history import OwnSync
 from connector.engines.web.inbox_buffer import InboxBuffer
 from connector.engines.web.lid import LidMap
+from connector.engines.web.media import MediaHosts
 from connector.engines.web.outgoing import build
 from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys
@@ -55,6 +58,7 @@ class Messaging:
         *,
         settings: WebSettings,
         clock: Callable[[], float] = time.time,
+        media: Callable[[], MediaHosts] | None = None,
     ) -> None:
         self._conn = conn
         self._clock = clock
@@ -82,6 +86,7 @@ class Messaging:
             settings,
             self.tokens,
         )
+        own_sync = OwnSync(keys, self.lids, self.tokens, media, emit) if media is not None else None
         self.inbox = Inbox(
             conn,
             signal,
@@ -96,6 +101,7 @@ class Messaging:
             group_members=self._refresh_group,
             polls=self.polls,
             buffer=self._buffer,
+            own_sync=own_sync.on_protocol_message if own_sync is not None else None,
         )
 
     async def closed(self) -> None:

@@ -1,4 +1,4 @@
-"""Privacy tokens (tctoken): what contacts issue us, attached to our 1:1 messages; ours issued to them.
+"""Privacy tokens: tctokens contacts issue us and ours to them, and the cstoken for contacts without one.
 
 WhatsApp lets an account whose reach is restricted write only to contacts that trust it: a contact's
 client issues a "trusted contact" token, which reaches us as
@@ -6,9 +6,12 @@ client issues a "trusted contact" token, which reaches us as
     <notification type="privacy_token" from=contact [sender_lid=contact's LID]>
         <tokens><token jid=us t=issued type="trusted_contact">bytes</token></tokens></notification>
 
-(or in the answer to our own issuing iq). We keep the newest token per contact, under the contact's LID
-when known (WhatsApp Web keys them so), and put it in every 1:1 `<message>` as `<tctoken>bytes</tctoken>`.
-A 1:1 message without one, to a contact that never trusted us, is acked with error 463; nothing is retried
+(or in the answer to our own issuing iq), and in the phone's history sync (history.py). We keep the
+newest token per contact, under the contact's LID when known (WhatsApp Web keys them so), and put it in
+every 1:1 `<message>` as `<tctoken>bytes</tctoken>`. Without one, when the phone synced the account's
+salt (history sync `nctSalt`) and the contact's LID is known, the message carries a cstoken instead:
+`<cstoken>HMAC-SHA256(salt, "<lid user>@lid")</cstoken>` (whatsmeow `cstoken.go`, `send.go`). A 1:1
+message with neither, to a contact that never trusted us, is acked with error 463; nothing is retried
 then, since every retry counts as another reach-out. After a 1:1 send we issue our own token to the contact
 (`<iq xmlns=privacy type=set><tokens><token jid t type=trusted_contact/>`) once per 7-day bucket, as
 Baileys 7 and WhatsApp Web do. Tokens expire after four 7-day buckets (~28 days).
@@ -16,6 +19,8 @@ Baileys 7 and WhatsApp Web do. Tokens expire after four 7-day buckets (~28 days)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 BUCKET_SECONDS = 7 * 24 * 3600
 BUCKETS = 4
 TRUSTED_CONTACT = "trusted_contact"
+NCT_SALT_ID = "nct-salt"  # account-sync/<this>: the cstoken salt the phone synced
 
 Query = Callable[[Node], Awaitable[Node]]
 
@@ -62,16 +68,27 @@ class PrivacyTokens:
         return await self._store(node, contact)
 
     async def attach(self, chat: Jid) -> Node | None:
-        """`<tctoken>` for a 1:1 message to `chat`, when we hold an unexpired token from it."""
+        """`<tctoken>` for a 1:1 message to `chat` when we hold an unexpired token from it, else
+        `<cstoken>` when the account's salt and the contact's LID are known, else None."""
         if not _regular_user(chat):
             return None
         record = await self._record(chat)
         token, issued = record.get("token"), record.get("t")
-        if not isinstance(token, str) or not isinstance(issued, int) or not token:
+        if (
+            isinstance(token, str)
+            and isinstance(issued, int)
+            and token
+            and not expired(issued, self._clock())
+        ):
+            return Node("tctoken", {}, bytes.fromhex(token))
+        return await self._cstoken(chat)
+
+    async def _cstoken(self, chat: Jid) -> Node | None:
+        salt = (await self._keys.get(KeyNamespace.ACCOUNT_SYNC, [NCT_SALT_ID])).get(NCT_SALT_ID)
+        lid = await self._lids.lid_form(chat.to_account())
+        if not salt or lid.server != LID_SERVER:
             return None
-        if expired(issued, self._clock()):
-            return None
-        return Node("tctoken", {}, bytes.fromhex(token))
+        return Node("cstoken", {}, cstoken(salt, lid))
 
     async def issue(self, chat: Jid) -> None:
         """Give `chat` our token (once per bucket); store what the answer carries. Never raises for the
@@ -97,6 +114,23 @@ class PrivacyTokens:
             log.info("issuing our privacy token to %s failed: %s", chat, exc)
         finally:
             self._issuing.discard(key)
+
+    async def remember(self, contact: Jid, token: bytes, issued: int, *, sent: int | None = None) -> bool:
+        """Keep a token known from elsewhere (the phone's history sync: the conversation's tcToken, when
+        it was issued, when we last issued ours) unless a newer one is stored. True when stored."""
+        if not _regular_user(contact) or not token or issued <= 0:
+            return False
+        record = await self._record(contact)
+        known = record.get("t")
+        changes: dict[str, object] = {}
+        if not (isinstance(known, int) and known >= issued):
+            changes |= {"token": token.hex(), "t": issued}
+        known_sent = record.get("sent")
+        if sent is not None and sent > 0 and not (isinstance(known_sent, int) and known_sent >= sent):
+            changes["sent"] = sent
+        if changes:
+            await self._update(await self._key(contact), changes)
+        return "token" in changes
 
     async def _store(self, node: Node, contact: Jid) -> int:
         tokens = node.find("tokens")
@@ -136,6 +170,11 @@ class PrivacyTokens:
         record = json.loads(raw) if raw else {}
         record.update(changes)
         await self._keys.put(KeyNamespace.PRIVACY_TOKEN, {key: json.dumps(record).encode()})
+
+
+def cstoken(salt: bytes, lid: Jid) -> bytes:
+    """The new-chat token for a contact: HMAC-SHA256 over its LID account JID text, keyed by the salt."""
+    return hmac.new(salt, str(lid.to_account()).encode(), hashlib.sha256).digest()
 
 
 def _regular_user(jid: Jid) -> bool:

@@ -118,10 +118,12 @@ class Inbox:
         group_members: Callable[[Jid], Awaitable[None]] | None = None,
         polls: PollBook | None = None,
         buffer: InboxBuffer | None = None,
+        own_sync: Callable[[wa.Message.ProtocolMessage], Awaitable[None]] | None = None,
     ) -> None:
         self._conn = conn
         self._polls = polls  # poll secrets: votes are encrypted with them
         self._buffer = buffer  # decrypted, not yet acked (None: tests that need no crash safety)
+        self._own_sync = own_sync  # history sync and LID migration from our phone (history.py)
         self._group_members = group_members  # refreshes a group's metadata (its members' phone numbers)
         self._signal = signal
         self._lids = lids
@@ -170,6 +172,8 @@ class Inbox:
         self._remember(env)
         if not content.visible or seen:
             await self._settle(node, env, content, entry)
+            if content.own_sync is not None and not seen:
+                self._take_own_sync(env, content.own_sync)
             return
         incoming = await self._incoming(env, content)
         # Emitted in a task of its own, so the read loop goes on while the queue takes the event; tasks
@@ -185,6 +189,16 @@ class Inbox:
             incoming = await self._with_phone(env, content)
         await self._emit(incoming)  # returns once the event is durably queued
         await self._settle(node, env, content, entry)
+
+    def _take_own_sync(self, env: Envelope, protocol: wa.Message.ProtocolMessage) -> None:
+        if self._own_sync is None:
+            return
+        if env.from_me and env.group is None:  # anyone else sending these is spoofing (Baileys)
+            self._spawn(self._own_sync(protocol), "sync from our phone")
+        else:
+            log.warning(
+                "%s from %s: a self-only protocol message from someone else, ignored", env.id, env.author
+            )
 
     async def _settle(self, node: Node, env: Envelope, content: Content, entry: str) -> None:
         await self._receipt(node, env, content)
@@ -256,6 +270,7 @@ class Inbox:
             push_name=env.push_name,
             from_me=env.from_me,
             content=typed,
+            sender_lid=_lid_text(await self._lids.lid_form(env.author.to_account())),
         )
 
     async def _typed(self, env: Envelope, content: Content) -> dict[str, object] | None:
@@ -474,3 +489,7 @@ def _jid(node: Node, key: str) -> Jid | None:
 def _items(node: Node) -> list[str]:
     listed = node.find("list")
     return [item.str_attr("id") or "" for item in listed.findall("item")] if listed is not None else []
+
+
+def _lid_text(jid: Jid) -> str | None:
+    return str(jid) if jid.is_lid_user else None

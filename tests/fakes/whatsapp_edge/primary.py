@@ -4,7 +4,7 @@ Every account's device 0 is always reachable (a phone is online): the relay hand
 for it, and it decrypts with our own Signal library over its private keys from the edge state. What it
 read is in `received` (the Message protobuf, DeviceSentMessage wrappers kept), what it could not in
 `errors`, so tests can check a sender's fan-out to phones (its own phone gets a DeviceSentMessage). It
-sends too: a history sync notification to a companion, as the phone does after linking.
+sends too: a history sync notification to a companion, as the phone does after linking (history.py).
 """
 
 from __future__ import annotations
@@ -85,18 +85,3 @@ class PhoneEndpoint:
         }
         enc = Node("enc", {"v": "2", "type": encrypted.type}, encrypted.ciphertext)
         return Node("message", attrs, [enc])
-
-
-def history_sync_notification() -> wa.Message:
-    """What a phone sends its new companion first: where to download the history (ignored by wagate)."""
-    notification = wa.Message.HistorySyncNotification(
-        fileSha256=b"\x00" * 32,
-        fileLength=1,
-        mediaKey=b"\x01" * 32,
-        directPath="/v/history",
-        syncType=wa.Message.HistorySyncType.INITIAL_BOOTSTRAP,
-    )
-    protocol = wa.Message.ProtocolMessage(
-        type=wa.Message.ProtocolMessage.HISTORY_SYNC_NOTIFICATION, historySyncNotification=notification
-    )
-    return wa.Message(protocolMessage=protocol)

@@ -22,6 +22,8 @@ envelopes only for the recipient's or the sender's own devices, never for the se
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from typing import TYPE_CHECKING
 
@@ -207,9 +209,15 @@ class Relay:
         return ""
 
     def _privacy_token_ok(self, account: Account, target: Account, node: Node) -> bool:
-        """A restricted account needs the recipient's token on every new 1:1 message; anyone who attaches
-        one must attach the real one (unexpired: four 7-day buckets)."""
-        attached = node.find("tctoken")
+        """A restricted account needs the recipient's token (or, for a new chat, the cstoken derived from
+        the account's salt and the recipient's LID) on every new 1:1 message; anyone who attaches one must
+        attach the real one (a tctoken unexpired: four 7-day buckets)."""
+        attached, derived = node.find("tctoken"), node.find("cstoken")
+        if attached is not None and derived is not None:
+            raise Refused(400, "a message carries a tctoken or a cstoken, not both")
+        if derived is not None:
+            expected = hmac.new(account.nct_salt, str(target.lid).encode(), hashlib.sha256).digest()
+            return hmac.compare_digest(derived.content_bytes() or b"", expected)
         issued = self.state.privacy_tokens.get((account.phone, target.phone))
         if attached is None:
             return not account.restricted

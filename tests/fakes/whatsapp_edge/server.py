@@ -11,7 +11,8 @@
         group = edge.create_group("Team", "15551230001", ["15551230002"])   # w:g2 answers it
         edge.phone("15551230001").received       # what reached that account's phone (device 0)
         edge.media.uploads / .downloads / .refused   # the media hosts (media_hosts.py), via media_conn
-        await edge.send_history_sync(jid)        # the phone's first message to a new companion
+        await edge.send_history_sync(jid)        # the phone's first message to a new companion (history.py)
+        await edge.send_lid_migration(jid, [("155…", "9876…")])   # the phone's LID migration sync
         edge.drop_before_routing.add(msg_id)     # faults: the socket dies around routing that message
         assert edge.violations == []            # what a real client must never send
 
@@ -48,13 +49,21 @@ from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.noise.responder import issue_chain
+from connector.engines.web.protos import wa
 from connector.engines.web.signal import PreKeyBundle
 from connector.engines.web.version import DEFAULT_WA_VERSION
 from tests.fakes.tls import local_ca
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.directory import bundle_nodes
+from tests.fakes.whatsapp_edge.history import (
+    as_message,
+    history_blob,
+    inline_history,
+    lid_migration,
+    publish_history,
+)
 from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
-from tests.fakes.whatsapp_edge.primary import PhoneEndpoint, history_sync_notification
+from tests.fakes.whatsapp_edge.primary import PhoneEndpoint
 from tests.fakes.whatsapp_edge.relay import Relay
 from tests.fakes.whatsapp_edge.session import EdgeSession
 from tests.fakes.whatsapp_edge.state import Account, Device, EdgeState, Group
@@ -300,12 +309,26 @@ class FakeEdge:
         self.log("group", None, detail=f"{group.jid} {addressing_mode}")
         return group
 
-    async def send_history_sync(self, jid: Jid) -> str:
-        """The phone sends its companion `jid` a history sync notification (pkmsg, category peer)."""
+    async def send_history_sync(self, jid: Jid, *, inline: bool = False, sender: str | None = None) -> str:
+        """The phone sends its companion `jid` a history sync notification (pkmsg, category peer): the
+        blob (history.py) on the media hosts, or inline. `sender`: another account's phone sends it (a
+        spoof the companion must ignore)."""
+        account = self.state.account_of(jid)
+        assert account is not None
+        blob = history_blob(self.state, account)
+        notification = inline_history(blob) if inline else publish_history(self.media, blob)
+        self.log("history-sync", None, jid=jid, detail="inline" if inline else "download")
+        return await self._from_phone(jid, as_message(notification), sender)
+
+    async def send_lid_migration(self, jid: Jid, pairs: list[tuple[str, str]]) -> str:
+        """The phone tells its companion the LIDs numbers have now ((phone digits, LID user) pairs)."""
+        return await self._from_phone(jid, lid_migration(pairs), None)
+
+    async def _from_phone(self, jid: Jid, message: wa.Message, sender: str | None) -> str:
         account, device = self.state.account_of(jid), self.state.device(jid)
         assert account is not None and device is not None
         bundle = _bundle(device)
-        stanza = await self.phone(account.phone).encrypt_for(device, bundle, history_sync_notification())
+        stanza = await self.phone(sender or account.phone).encrypt_for(device, bundle, message)
         await self.relay.deliver(device, stanza, chat=account.pn)
         return stanza.str_attr("id") or ""
 

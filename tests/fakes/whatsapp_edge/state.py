@@ -76,6 +76,7 @@ class Account:
     phone_keys: PhoneKeys | None = None
     passkey: bool = False  # linking a device needs the account's passkey (passkey_prologue_request)
     restricted: bool = False  # may write 1:1 only to contacts whose privacy token it carries (else 463)
+    nct_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # cstoken salt (history sync)
 
     def allocate_device(self) -> int:
         device = self.next_device

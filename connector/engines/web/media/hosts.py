@@ -52,7 +52,6 @@ from connector.engines.web.media.crypto import (
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
-DEFAULT_HOST = "mmg.whatsapp.net"
 ORIGIN = "https://web.whatsapp.com"
 SPOOL_IN_MEMORY = 256 * 1024  # smaller encrypted uploads stay in memory; larger go to a temporary file
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")

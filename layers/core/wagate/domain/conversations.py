@@ -32,6 +32,9 @@ class Contact(BaseModel):
     tenant_id: str
     name: str | None = Field(None, description="The name they use on WhatsApp (push name)")
     jid: str | None = None
+    lid: str | None = Field(
+        None, description="WhatsApp's other id for the same person (`…@lid`), when the engine learned it"
+    )
     first_seen_at: float
     last_seen_at: float
     last_session_id: str | None = None

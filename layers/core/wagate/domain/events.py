@@ -55,6 +55,9 @@ class EventType(enum.StrEnum):
     MESSAGE_SENT = "message_sent"
     MESSAGE_STATUS = "message_status"
     GROUPS_SYNCED = "groups_synced"
+    # data: contacts [{phone, lid, name}], source: the engine learned who is who (history sync, LID
+    # migration); applied to contacts, not sent to CRMs or dashboards
+    CONTACTS_SYNCED = "contacts_synced"
 
 
 class Command(BaseModel):

@@ -121,6 +121,11 @@ class ConnectorEvents:
                 also=lambda message: owed.row([_incoming_notice(message)]),
             )
             owed.settle(changed=stored is not None)
+        elif event.type == EventType.CONTACTS_SYNCED:
+            # Who is who, for the contacts only: nothing a CRM or dashboard is told about.
+            contacts = event.data.get("contacts")
+            if isinstance(contacts, list):
+                self.inbound.learn_contacts(event.tenant_id, contacts)
         elif event.type == EventType.GROUPS_SYNCED:
             # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
             synced = self.groups.record(event)

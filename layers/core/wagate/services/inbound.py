@@ -6,6 +6,7 @@ message, with a condition, so a redelivered event stores nothing twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from wagate.domain.content import (
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
-from wagate.ports import Clock, Table, TransactOp, Update
+from wagate.ports import Clock, Table, TransactOp
 from wagate.services.message_changes import MessageChanges
 from wagate.store.conversations import ContactRepository, activity
 from wagate.store.messages import MessageRepository
@@ -93,7 +94,7 @@ class InboundService:
             activity(message, name=None if group else data.get("push_name")),
         ]
         if sender and not data.get("from_me"):
-            ops.append(self._contact_update(tenant_id, session_id, str(sender), data, at))
+            ops.extend(self._contact_update(tenant_id, session_id, str(sender), data, at))
         if also is not None:
             ops.extend(also(message))
         try:
@@ -104,7 +105,7 @@ class InboundService:
 
     def _contact_update(
         self, tenant_id: str, session_id: str, phone: str, data: dict[str, Any], at: float
-    ) -> Update:
+    ) -> list[TransactOp]:
         changes: dict[str, Any] = {
             "phone": phone,
             "tenant_id": tenant_id,
@@ -114,11 +115,62 @@ class InboundService:
         }
         if data.get("push_name"):
             changes["name"] = data["push_name"]
+        lid = data.get("sender_lid")
+        if isinstance(lid, str) and lid.endswith("@lid") and lid != phone:
+            changes["lid"] = lid
+            lid_contact = self.contacts.get(tenant_id, lid)
+            if lid_contact is not None:  # known by LID until now: one contact from here on
+                existing = self.contacts.get(tenant_id, phone)
+                if existing is None:
+                    changes["first_seen_at"] = at
+                return self.contacts.merge(tenant_id, phone, lid_contact, existing, changes, messages_in=1)
         if not self.contacts.exists(tenant_id, phone):
             changes["first_seen_at"] = at
-        return self.contacts.upsert(tenant_id, phone, changes, messages_in=1)
+        return [self.contacts.upsert(tenant_id, phone, changes, messages_in=1)]
+
+    def learn_contacts(self, tenant_id: str, contacts: Sequence[Any]) -> int:
+        """Applies a `contacts_synced` event's people ({phone, lid, name}): a contact known by LID is folded
+        into the one under the phone; known contacts get the LID and push name. Nobody new is created (a
+        phone's history names everyone it ever wrote to). Idempotent. Returns how many contacts changed."""
+        changed = 0
+        for raw in contacts:
+            if not isinstance(raw, dict):
+                continue
+            phone, lid, name = raw.get("phone"), raw.get("lid"), raw.get("name")
+            phone = phone if isinstance(phone, str) and _E164.fullmatch(phone) else None
+            lid = lid if isinstance(lid, str) and _LID.fullmatch(lid) else None
+            name = name[:256] if isinstance(name, str) and name.strip() else None
+            ops = self._learned(tenant_id, phone, lid, name)
+            if ops:
+                self.table.transact_write(ops)
+                changed += 1
+        return changed
+
+    def _learned(
+        self, tenant_id: str, phone: str | None, lid: str | None, name: str | None
+    ) -> list[TransactOp]:
+        lid_contact = self.contacts.get(tenant_id, lid) if lid is not None else None
+        if phone is None:
+            if lid_contact is None or name is None or lid_contact.name == name:
+                return []
+            return [self.contacts.upsert(tenant_id, lid_contact.phone, {"name": name})]
+        existing = self.contacts.get(tenant_id, phone)
+        changes: dict[str, Any] = {"jid": f"{phone[1:]}@s.whatsapp.net"}
+        if name is not None:
+            changes["name"] = name
+        if lid_contact is not None:
+            return self.contacts.merge(tenant_id, phone, lid_contact, existing, changes)
+        if existing is None:
+            return []
+        if lid is not None:
+            changes["lid"] = lid
+        if all(getattr(existing, k, None) == v for k, v in changes.items()):
+            return []
+        return [self.contacts.upsert(tenant_id, phone, changes)]
 
 
+_E164 = re.compile(r"\+[1-9][0-9]{5,14}")
+_LID = re.compile(r"[0-9]{1,20}@lid")
 _CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
 
 

@@ -2,7 +2,9 @@
 
 A conversation is one session and peer: its last message, unread count and place in the tenant's
 newest-activity index; its messages are in the messages' conversation index (store/messages.py). A contact
-is created on their first inbound message (seed 003's lead sync) and counts what they sent.
+is created on their first inbound message (seed 003's lead sync) and counts what they sent. A person
+WhatsApp named only by LID (`…@lid`) gets a contact under that id; once their phone is learned (a later
+message, the phone's history sync, a LID migration) it is folded into the contact under the phone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from wagate.conditions import SortKey, item_exists
 from wagate.domain.conversations import Contact, Conversation, conversation_id
 from wagate.domain.messages import Direction, Message
-from wagate.ports import Item, Table, Update
+from wagate.ports import Delete, Item, Table, TransactOp, Update
 from wagate.store import keys
 
 _CONV_FIELDS = frozenset(Conversation.model_fields)
@@ -84,6 +86,46 @@ class ContactRepository:
 
     def exists(self, tenant_id: str, phone: str) -> bool:
         return self.table.get(*keys.contact(tenant_id, phone)) is not None
+
+    def get(self, tenant_id: str, phone: str) -> Contact | None:
+        item = self.table.get(*keys.contact(tenant_id, phone))
+        return to_contact(item) if item is not None else None
+
+    @staticmethod
+    def merge(
+        tenant_id: str,
+        phone: str,
+        lid_contact: Contact,
+        existing: Contact | None,
+        changes: dict[str, Any],
+        *,
+        messages_in: int = 0,
+    ) -> list[TransactOp]:
+        """The operations that fold the contact known by its LID into the one known by `phone` (which may
+        not exist yet): counts added, the earliest first sighting kept, a name kept, the LID row deleted.
+        Unconditional, so a merge never fails the message it rides with (a race of two merges of one person
+        can only overcount `messages_in`)."""
+        sightings = [lid_contact.first_seen_at, changes.get("first_seen_at")]
+        if existing is not None:
+            sightings.append(existing.first_seen_at)
+        merged: dict[str, Any] = {"tenant_id": tenant_id, "phone": phone, "lid": lid_contact.phone}
+        merged |= {k: v for k, v in changes.items() if v is not None}
+        merged["first_seen_at"] = min(t for t in sightings if t is not None)
+        if "name" not in merged and (existing is None or existing.name is None) and lid_contact.name:
+            merged["name"] = lid_contact.name
+        if lid_contact.metadata:
+            merged["metadata"] = {**lid_contact.metadata, **(existing.metadata if existing else {})}
+        if existing is None:
+            merged.setdefault("last_seen_at", lid_contact.last_seen_at)
+            merged.setdefault("last_session_id", lid_contact.last_session_id)
+        return [
+            Update(
+                *keys.contact(tenant_id, phone),
+                set={k: v for k, v in merged.items() if v is not None},
+                add={"messages_in": messages_in + lid_contact.messages_in},
+            ),
+            Delete(*keys.contact(tenant_id, lid_contact.phone)),
+        ]
 
     @staticmethod
     def upsert(tenant_id: str, phone: str, changes: dict[str, Any], *, messages_in: int = 0) -> Update:

@@ -1,0 +1,87 @@
+"""What the fake phone syncs to a new companion: a real HistorySync blob, and LID migration mappings.
+
+    blob = history_blob(state, account)     # HistorySync: every other account as a 1:1 conversation
+                                             # (half by LID with pnJid, half by number with lidJid), the
+                                             # phoneNumberToLidMappings, push names, the conversation's
+                                             # tcToken where that contact trusted the account, nctSalt (19)
+    notification = publish_history(media, blob)   # zlib, encrypted with History keys, put on the media
+                                                  # hosts: a HistorySyncNotification pointing at it
+    notification = inline_history(blob)           # or inline (initialHistBootstrapInlinePayload)
+
+The phone uploads the blob like any media, so the companion must download, check and decrypt it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+from connector.engines.web.media import MediaKind, encrypt_media
+from connector.engines.web.protos import serialize, wa
+from connector.engines.web.signal.protowire import bytes_field
+
+if TYPE_CHECKING:
+    from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
+    from tests.fakes.whatsapp_edge.state import Account, EdgeState
+
+NCT_SALT_FIELD = 19
+
+
+def history_blob(state: EdgeState, account: Account) -> bytes:
+    """The HistorySync (serialized, not compressed) `account`'s phone would send now."""
+    history = wa.HistorySync(syncType=wa.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP, progress=100)
+    others = [other for other in state.accounts.values() if other is not account]
+    for index, other in enumerate(others):
+        history.phoneNumberToLidMappings.add(pnJid=str(other.pn), lidJid=str(other.lid))
+        if index % 2:
+            chat = history.conversations.add(id=str(other.lid), pnJid=str(other.pn))
+        else:
+            chat = history.conversations.add(id=str(other.pn), lidJid=str(other.lid))
+        token = state.privacy_tokens.get((account.phone, other.phone))
+        if token is not None:
+            chat.tcToken, chat.tcTokenTimestamp = token[0], token[1]
+        if other.push_name:
+            history.pushnames.add(id=str(other.pn), pushname=other.push_name)
+    return serialize(history) + bytes_field(NCT_SALT_FIELD, account.nct_salt)
+
+
+def publish_history(media: FakeMediaHosts, blob: bytes) -> wa.Message.HistorySyncNotification:
+    compressed = zlib.compress(blob)
+    data, encrypted = encrypt_media(compressed, MediaKind.HISTORY)
+    direct_path = media.publish(data, MediaKind.HISTORY.mms_type)
+    return wa.Message.HistorySyncNotification(
+        fileSha256=encrypted.file_sha256,
+        fileLength=encrypted.file_length,
+        mediaKey=encrypted.media_key,
+        fileEncSha256=encrypted.file_enc_sha256,
+        directPath=direct_path,
+        syncType=wa.Message.HistorySyncType.INITIAL_BOOTSTRAP,
+        chunkOrder=0,
+        progress=100,
+    )
+
+
+def inline_history(blob: bytes) -> wa.Message.HistorySyncNotification:
+    return wa.Message.HistorySyncNotification(
+        initialHistBootstrapInlinePayload=zlib.compress(blob),
+        syncType=wa.Message.HistorySyncType.INITIAL_BOOTSTRAP,
+    )
+
+
+def as_message(notification: wa.Message.HistorySyncNotification) -> wa.Message:
+    protocol = wa.Message.ProtocolMessage(
+        type=wa.Message.ProtocolMessage.HISTORY_SYNC_NOTIFICATION, historySyncNotification=notification
+    )
+    return wa.Message(protocolMessage=protocol)
+
+
+def lid_migration(pairs: list[tuple[str, str]]) -> wa.Message:
+    """A LID migration sync: (phone digits, LID user) pairs as the phone's latest LIDs."""
+    payload = wa.LIDMigrationMappingSyncPayload(chatDbMigrationTimestamp=1)
+    for pn, lid in pairs:
+        payload.pnToLidMappings.add(pn=int(pn), latestLid=int(lid))
+    sync = wa.LIDMigrationMappingSyncMessage(encodedMappingPayload=serialize(payload))
+    protocol = wa.Message.ProtocolMessage(
+        type=wa.Message.ProtocolMessage.LID_MIGRATION_MAPPING_SYNC, lidMigrationMappingSyncMessage=sync
+    )
+    return wa.Message(protocolMessage=protocol)
