@@ -71,6 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
+    admin_parent = [admin_options(argparse.ArgumentParser(add_help=False), defaults=False)]
+    admin_commands.add_parser(
+        "encrypt-existing",
+        help="seal the content of rows written before encryption was on (safe while serving)",
+        parents=admin_parent,
+    )
+    admin_commands.add_parser(
+        "rotate-master-key",
+        help="local mode: a new master key; every tenant data key is re-wrapped under it",
+        parents=admin_parent,
+    )
+    backup = admin_commands.add_parser(
+        "backup",
+        help="local mode: a consistent copy of the data directory, while serving",
+        parents=admin_parent,
+    )
+    backup.add_argument("path", type=Path, help="a new (or empty) directory")
+    backup.add_argument(
+        "--no-key", action="store_true", help="leave the master key out (keep it safe elsewhere)"
+    )
+    restore = admin_commands.add_parser(
+        "restore", help="local mode: put a backup back (stop wagate serve first)", parents=admin_parent
+    )
+    restore.add_argument("path", type=Path, help="a directory made by `wagate admin backup`")
 
     def session_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
         parser.add_argument("--url", default=env.cli.url if defaults else argparse.SUPPRESS)
@@ -132,6 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
+    from local import data_admin
     from wagate import wiring
     from wagate.compose import services
     from wagate.services import tenants
@@ -140,7 +165,49 @@ def _admin(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         {**os.environ, "WAGATE_BACKEND": args.backend, "WAGATE_DATA_DIR": str(args.data_dir)}
     )
+    if args.admin_command in {"backup", "restore", "rotate-master-key"} and settings.backend != "local":
+        print(
+            f"wagate admin {args.admin_command}: local mode only (AWS: PITR and KMS rotation)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.admin_command == "backup":
+            copied = data_admin.backup(settings.data_dir, args.path, include_key=not args.no_key)
+            key = (
+                "with the master key (keep it as safe as the data)"
+                if copied.key_included
+                else "WITHOUT the key"
+            )
+            print(
+                f"backed up {', '.join(copied.databases)} and {copied.files} other files"
+                f" to {args.path}, {key}"
+            )
+            return 0
+        if args.admin_command == "restore":
+            copied = data_admin.restore(args.path, settings.data_dir)
+            print(
+                f"restored {', '.join(copied.databases)} and {copied.files} other files"
+                f" into {settings.data_dir}"
+            )
+            return 0
+    except (FileExistsError, FileNotFoundError) as exc:
+        print(f"wagate admin {args.admin_command}: {exc}", file=sys.stderr)
+        return 2
     deps = wiring.build(settings)
+    if args.admin_command == "encrypt-existing":
+        try:
+            changed = data_admin.encrypt_existing(deps)
+        except RuntimeError as exc:
+            print(f"wagate admin encrypt-existing: {exc}", file=sys.stderr)
+            return 2
+        print(f"sealed the content of {changed} rows")
+        return 0
+    if args.admin_command == "rotate-master-key":
+        old, new, count = data_admin.rotate_master_key(deps)
+        print(f"master key {old} retired, {new} is current; {count} tenant data keys re-wrapped")
+        print("Restart wagate serve so it writes new secrets under the new key.")
+        return 0
     if args.admin_command == "create-tenant":
         tenant, key = tenants.create_tenant(deps.table, deps.clock, args.name)
         services(deps).audit.operator(tenant.id, "tenant.created", target=tenant.id)

@@ -28,7 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     commands = services().cloud_commands
 
     def record_handler(record: SQSRecord) -> None:
-        commands.handle(record.body)
+        commands.handle(services().ports.open_body(record.body))
 
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -19,7 +19,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     root = services()
-    scheduler.forward(root.ports.table, root.messages, record.body)
+    scheduler.forward(root.ports.table, root.messages, root.ports.open_body(record.body))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -19,7 +19,8 @@ processor = SqsFifoPartialProcessor()
 
 
 def record_handler(record: SQSRecord) -> None:
-    services().events.handle(record.body)
+    root = services()
+    root.events.handle(root.ports.open_body(record.body))
 
 
 @logger.inject_lambda_context(clear_state=True)

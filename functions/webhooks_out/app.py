@@ -33,10 +33,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # at once (ScalingConfig), and a processor keeps the batch it works on.
     processor = AsyncBatchProcessor(event_type=EventType.SQS)
     attempts = services().webhook_attempts
+    opened = services().ports.open_body
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ()))) as pool:
 
         async def record_handler(record: SQSRecord) -> None:
-            await asyncio.get_running_loop().run_in_executor(pool, attempts.process, record.body)
+            await asyncio.get_running_loop().run_in_executor(pool, attempts.process, opened(record.body))
 
         response = async_process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

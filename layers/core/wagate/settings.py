@@ -219,6 +219,12 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="`python -m connector`'s log level (Lambdas: POWERTOOLS_LOG_LEVEL)"
     )
+    encrypt_content: bool = Field(
+        True, description="seal message content, names and queue bodies under per-tenant data keys"
+    )
+    content_key_cache_seconds: float = Field(
+        300.0, gt=0, le=3600, description="how long an unwrapped tenant data key is kept in memory"
+    )
     max_sessions_per_tenant: int = Field(5, ge=1, description="WhatsApp sessions per tenant")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
     shards: Shards = DEFAULT_SHARDS

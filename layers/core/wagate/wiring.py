@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from wagate.adapters.local.sqlite_queue import QueueDefinition
     from wagate.cloud.graph import GraphApi
     from wagate.ports import Crypto, MediaProbe, MediaStore, Push, Queues, Table, WebhookSender
+    from wagate.store.sealed_queues import QueueBodies
+    from wagate.store.tenant_keys import TenantKeys
 
 
 class SystemClock:
@@ -54,6 +56,13 @@ class Deps:
     graph_api: GraphApi | None = None
     # Stored media files: a directory locally, the media bucket in AWS (None: no MEDIA_BUCKET given).
     media_store: MediaStore | None = None
+    # Content encryption at rest (store/tenant_keys.py): None when WAGATE_ENCRYPT_CONTENT is off.
+    tenant_keys: TenantKeys | None = None
+    queue_bodies: QueueBodies | None = None
+
+    def open_body(self, body: str) -> str:
+        """A queue body as its producer wrote it (Lambda consumers get sealed bodies from the SQS event)."""
+        return self.queue_bodies.open(body) if self.queue_bodies is not None else body
 
     def media(self) -> MediaProbe:
         """The media probe, built on first use: no HTTP client exists at import time or cold start."""
@@ -135,21 +144,40 @@ def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] 
 
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
-    table = SqliteTable(settings.table_path)
-    return Deps(
+    raw = SqliteTable(settings.table_path)
+    crypto = FileCrypto(settings.master_key_path)
+    deps = Deps(
         settings=settings,
-        table=table,
+        table=raw,
         queues=SqliteQueues(settings.queues_path, definitions),
-        crypto=FileCrypto(settings.master_key_path),
+        crypto=crypto,
         push=push,
         clock=SystemClock(),
-        idempotency=TableIdempotencyStore(table),
         media_store=DirMediaStore(
             settings.media_dir,
             signing_key=derived_key(settings.master_key_path, b"media links"),
             base_url=settings.media_base_url or settings.cli.url,
         ),
     )
+    _seal(deps)
+    deps.idempotency = TableIdempotencyStore(deps.table)
+    return deps
+
+
+def _seal(deps: Deps) -> None:
+    """Puts content sealing (store/sealed_table.py, store/sealed_queues.py) around the table and queues."""
+    if not deps.settings.encrypt_content:
+        return
+    from wagate.store.content_cipher import ContentCipher
+    from wagate.store.sealed_queues import QueueBodies, SealedQueues
+    from wagate.store.sealed_table import SealedTable
+    from wagate.store.tenant_keys import TenantKeys
+
+    deps.tenant_keys = TenantKeys(deps.table, deps.crypto, max_age=deps.settings.content_key_cache_seconds)
+    cipher = ContentCipher(deps.tenant_keys)
+    deps.queue_bodies = QueueBodies(cipher)
+    deps.table = SealedTable(deps.table, cipher)
+    deps.queues = SealedQueues(deps.queues, deps.queue_bodies)
 
 
 def _build_aws(settings: Settings) -> Deps:
@@ -169,7 +197,7 @@ def _build_aws(settings: Settings) -> Deps:
     bucket = settings.media_bucket
     # SigV4 and the regional endpoint: presigned links must work from the first hour of a new bucket.
     s3 = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
-    return Deps(
+    deps = Deps(
         settings=settings,
         media_store=S3MediaStore(lambda: boto3.client("s3", config=s3), bucket) if bucket else None,
         table=DynamoTable(settings.table_name, lambda: boto3.client("dynamodb")),
@@ -177,7 +205,19 @@ def _build_aws(settings: Settings) -> Deps:
         crypto=KmsCrypto(lambda: boto3.client("kms"), settings.kms_key_id),
         push=push,
         clock=SystemClock(),
-        idempotency=DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=boto3.client("dynamodb")
-        ),
     )
+    _seal(deps)
+    if deps.tenant_keys is not None:
+        from wagate.adapters.aws.sealed_idempotency import SealedDynamoDBPersistenceLayer
+        from wagate.store.content_cipher import ContentCipher
+
+        deps.idempotency = SealedDynamoDBPersistenceLayer(
+            ContentCipher(deps.tenant_keys),
+            table_name=settings.idempotency_table,
+            boto3_client=boto3.client("dynamodb"),
+        )
+    else:
+        deps.idempotency = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=boto3.client("dynamodb")
+        )
+    return deps

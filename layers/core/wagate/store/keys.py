@@ -6,6 +6,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 |---|---|---|---|---|---|
 | tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
 | retention policy | `T#{t}` | `RETENTION` | | a tenant's retention policy (absent: the defaults) | store/retention.py |
+| tenant data key | `TENANT#{t}` | `DATAKEY` | gsi1 `DATAKEYS` / `{t}` | the tenant's content data key (wrapped by the Crypto port), or its tombstone once destroyed; every tenant's (rotation re-wraps them) | store/tenant_keys.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
 | global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | store/tenants.py, store/sessions.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
@@ -73,6 +74,26 @@ def tenant_partition(tenant_id: str) -> str:
 
 def tenant(tenant_id: str) -> Key:
     return Key(f"TENANT#{tenant_id}", "TENANT")
+
+
+def tenant_data_key(tenant_id: str) -> Key:
+    """The tenant's content data key (wrapped), beside the tenant row."""
+    return Key(f"TENANT#{tenant_id}", "DATAKEY")
+
+
+DATA_KEYS_INDEX = "DATAKEYS"
+"""gsi1pk of every tenant's data key row (gsi1sk: the tenant id): what a master key rotation re-wraps."""
+
+
+def tenant_of_key(pk: str, sk: str) -> str | None:
+    """The tenant a row belongs to, read off its key; None for rows that are no tenant's (global)."""
+    for prefix in ("T#", "TENANT#"):
+        if pk.startswith(prefix):
+            return pk[len(prefix) :].split("#", 1)[0] or None
+    if pk.startswith("DUE#"):
+        parts = sk.split("#")
+        return parts[1] if len(parts) >= 3 else None
+    return None
 
 
 def tenant_counters(tenant_id: str) -> Key:

@@ -10,7 +10,7 @@ items with a TTL with `put`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,23 @@ class DynamoTable:
             return None
         item = _from_dynamo(raw)
         return None if rules.is_expired(item, self._clock()) else item
+
+    def scan(self) -> Iterator[Item]:
+        """Every live item, page by page (operator tools: migration, audits); eventually consistent."""
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"TableName": self._name}
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._call(self.client.scan, **kwargs)
+            now = self._clock()
+            for raw in response.get("Items", []):
+                item = _from_dynamo(raw)
+                if not rules.is_expired(item, now):
+                    yield item
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
 
     def query(
         self,

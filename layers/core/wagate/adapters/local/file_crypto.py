@@ -7,8 +7,10 @@ encryptions before drawing the next one, so no single data key protects much.
 
 Blobs use the layout in `wagate.envelope`, with provider b"L" and the master key's id as key id.
 
-Rotation. A blob names its master key by key id, so a new master key can be introduced later with the
-old ones kept for decryption only; decrypt already looks keys up by id in a keyring of one.
+Rotation. A blob names its master key by key id. `rotate_master_key` makes a new master key current and
+appends the old one to `{key_path}.retired` (0600, 32 bytes per key), which is kept for decryption only:
+secrets sealed under an old key (engine keys, Cloud tokens) still open, and new ones use the new key.
+A process that meets a key id it does not know reads the key files again (another process rotated).
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ class FileCrypto:
         """Raises WagateError (code `insecure_key_file` / `bad_key_file`) for an unusable key file."""
         if data_key_uses < 1:
             raise InvalidInput("data_key_uses must be at least 1")
-        master = _load_or_create(Path(key_path))
-        self._key_id = hashlib.sha256(b"wagate master key id" + master).hexdigest()[:16]
-        self._keyring = {self._key_id: AESGCM(master)}
+        self._path = Path(key_path)
+        master = _load_or_create(self._path)
+        self._key_id = key_id_of(master)
+        self._keyring = {self._key_id: AESGCM(master), **_retired(self._path)}
         self._data_key_uses = data_key_uses
         self._lock = threading.Lock()
         self._current: _DataKey | None = None
@@ -82,6 +85,9 @@ class FileCrypto:
             return open_sealed(current.aead, envelope, context)
         master = self._keyring.get(envelope.key_id)
         if master is None:
+            self._keyring = {**self._keyring, **_retired(self._path), **_current(self._path)}
+            master = self._keyring.get(envelope.key_id)
+        if master is None:
             raise InvalidInput(f"this secret was encrypted under another master key ({envelope.key_id})")
         id_prefix = envelope.header[: 5 + len(envelope.key_id)]
         wrapped = envelope.wrapped_key
@@ -105,9 +111,55 @@ def derived_key(key_path: Path, purpose: bytes) -> bytes:
     return hmac.new(_load_or_create(Path(key_path)), b"wagate derived key:" + purpose, "sha256").digest()
 
 
-def _load_or_create(path: Path) -> bytes:
-    if not path.exists():
-        _create(path)
+def key_id_of(master: bytes) -> str:
+    return hashlib.sha256(b"wagate master key id" + master).hexdigest()[:16]
+
+
+def retired_path(path: Path) -> Path:
+    return path.with_name(path.name + ".retired")
+
+
+def _retired(path: Path) -> dict[str, AESGCM]:
+    retired = retired_path(path)
+    if not retired.exists():
+        return {}
+    raw = _load(retired, whole=False)
+    chunks = [raw[i : i + KEY_BYTES] for i in range(0, len(raw), KEY_BYTES)]
+    return {key_id_of(chunk): AESGCM(chunk) for chunk in chunks}
+
+
+def _current(path: Path) -> dict[str, AESGCM]:
+    master = _load(path)
+    return {key_id_of(master): AESGCM(master)}
+
+
+def rotate_master_key(path: Path) -> tuple[str, str]:
+    """A new master key in `path`; the old one is appended to the retired keys (decrypt only).
+    Returns (old key id, new key id). Raises WagateError for an unusable key file."""
+    path = Path(path)
+    old = _load_or_create(path)
+    retired = retired_path(path)
+    kept = _load(retired, whole=False) if retired.exists() else b""
+    _replace(retired, kept + old)
+    new = secrets.token_bytes(KEY_BYTES)
+    _replace(path, new)
+    return key_id_of(old), key_id_of(new)
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Writes `content` aside with mode 0600 and renames it into place (readers see old or new, whole)."""
+    draft = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(draft, path)
+
+
+def _load(path: Path, *, whole: bool = True) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise WagateError(
@@ -116,9 +168,15 @@ def _load_or_create(path: Path) -> bytes:
             code="insecure_key_file",
         )
     key = path.read_bytes()
-    if len(key) != KEY_BYTES:
-        raise WagateError(f"master key {path} must hold exactly {KEY_BYTES} bytes", code="bad_key_file")
+    if (whole and len(key) != KEY_BYTES) or len(key) % KEY_BYTES or not key:
+        raise WagateError(f"master key file {path} must hold {KEY_BYTES}-byte keys", code="bad_key_file")
     return key
+
+
+def _load_or_create(path: Path) -> bytes:
+    if not path.exists():
+        _create(path)
+    return _load(path)
 
 
 def _create(path: Path) -> None:

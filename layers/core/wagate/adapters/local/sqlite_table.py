@@ -183,6 +183,25 @@ class SqliteTable:
 
     # ---- plumbing -----------------------------------------------------------------------------------
 
+    def scan(self, *, batch: int = 500) -> Iterator[Item]:
+        """Every live item, in key order, read in batches (operator tools: migration, audits)."""
+        after: tuple[str, str] = ("", "")
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT pk, sk, doc FROM items WHERE (pk, sk) > (?, ?) AND {_LIVE}"
+                    " ORDER BY pk, sk LIMIT ?",
+                    (*after, self._clock(), batch),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            for _, _, doc in rows:
+                yield _load(doc)
+            after = (rows[-1][0], rows[-1][1])
+
     def count(self) -> int:
         """Live items in the table (for health checks and benchmarks)."""
         row = self._conn().execute(f"SELECT COUNT(*) FROM items WHERE {_LIVE}", (self._clock(),)).fetchone()

@@ -1,0 +1,198 @@
+"""The Table port with content sealed at rest: wraps any Table, seals content attributes, opens them on read.
+
+Which attributes are content is one list, `CONTENT_ATTRIBUTES` (message text, captions, media, template
+parameters, metadata, names, previews, webhook and outbox payloads, reminder variables, idempotency
+responses ...). On every write (put, update's `set`, transactions) their values are sealed under the
+row's tenant's data key (`ContentCipher`, the tenant read off the row key by `keys.tenant_of_key`; global
+rows use the system tenant's key), bound to the row's pk, sk and attribute name. On every read (get,
+query, the item an update or delete returns) they are opened again, so repositories, services and
+callers see plaintext and change nothing.
+
+What stays plain: keys and index keys, ids, statuses, times, counters and versions: everything a
+condition, an index or an atomic `add` works on (no condition or index ever looks at content).
+
+Migration. A value that is not sealed yet (written before encryption was on) is read as it is, and
+sealed the next time its row is written; `seal_existing` seals every row of a partition in place with
+a condition on its version of the value, so it runs beside live traffic without losing a write. A
+value whose tenant key was destroyed (crypto-shredded) reads as absent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from wagate.conditions import Attr, Condition, SortKey
+from wagate.domain.errors import ConflictError
+from wagate.ports import Item, Page, Put, Table, TransactOp, Update
+from wagate.store import keys
+from wagate.store.content_cipher import ContentCipher, is_sealed
+from wagate.store.tenant_keys import SYSTEM_TENANT, TenantKeyDestroyed
+
+log = logging.getLogger("wagate.sealed_table")
+
+CONTENT_ATTRIBUTES = frozenset(
+    {
+        "text",  # message text, rendered template output
+        "caption",
+        "media",  # caption, filename, url of a message's media
+        "template",  # a message's template parameters; a reminder plan's template variables
+        "offsets",  # a reminder plan's per-offset templates and variables
+        "metadata",  # the CRM's own data on messages, contacts, plans
+        "quoted",
+        "content",
+        "name",  # contact push names, conversation names, group subjects, session labels
+        "push_name",
+        "verified_name",
+        "profile",
+        "subject",
+        "participants",
+        "last_message_preview",
+        "body",  # webhook delivery payloads kept for replay
+        "payload",
+        "response",
+        "event",  # outbox rows: the event a stored change still owes
+        "notices",
+        "description",  # a template's own words
+        "variables",
+        "data",  # idempotency records: the API's stored response (the message, its text)
+    }
+)
+
+
+def tenant_for(pk: str, sk: str) -> str:
+    return keys.tenant_of_key(pk, sk) or SYSTEM_TENANT
+
+
+def _place(pk: str, sk: str, attribute: str) -> str:
+    return f"table\x00{pk}\x00{sk}\x00{attribute}"
+
+
+class SealedTable:
+    """`Table` with content sealed at rest (see the module docstring); `inner` does the storing."""
+
+    def __init__(self, inner: Table, cipher: ContentCipher) -> None:
+        self.inner = inner
+        self.cipher = cipher
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    def seal_values(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` with every content attribute sealed for the row (pk, sk)."""
+        out = dict(values)
+        tenant = None
+        for name, value in values.items():
+            if name in CONTENT_ATTRIBUTES and value is not None and not is_sealed(value):
+                tenant = tenant or tenant_for(pk, sk)
+                out[name] = self.cipher.seal(tenant, value, _place(pk, sk, name))
+        return out
+
+    def _seal_item(self, item: Item) -> Item:
+        return self.seal_values(str(item["pk"]), str(item["sk"]), item)
+
+    def _seal_op(self, op: TransactOp) -> TransactOp:
+        if isinstance(op, Put):
+            return Put(self._seal_item(op.item), condition=op.condition)
+        if isinstance(op, Update) and op.set:
+            return Update(
+                op.pk,
+                op.sk,
+                set=self.seal_values(op.pk, op.sk, op.set),
+                remove=op.remove,
+                add=op.add,
+                condition=op.condition,
+            )
+        return op
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def open_item(self, item: Item | None) -> Item | None:
+        if item is None:
+            return None
+        sealed = [name for name, value in item.items() if name in CONTENT_ATTRIBUTES and is_sealed(value)]
+        if not sealed:
+            return item
+        pk, sk = str(item["pk"]), str(item["sk"])
+        tenant = tenant_for(pk, sk)
+        out = dict(item)
+        for name in sealed:
+            try:
+                out[name] = self.cipher.open(tenant, item[name], _place(pk, sk, name))
+            except TenantKeyDestroyed:
+                del out[name]  # crypto-shredded: the content no longer exists
+        return out
+
+    # ---- the Table port -----------------------------------------------------------------------------
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        return self.open_item(self.inner.get(pk, sk))
+
+    def put(self, item: Item, *, condition: Condition | None = None) -> None:
+        self.inner.put(self._seal_item(item), condition=condition)
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
+        add: Mapping[str, int | float] | None = None,
+        condition: Condition | None = None,
+    ) -> Item:
+        sealed = self.seal_values(pk, sk, set) if set else set
+        new = self.inner.update(pk, sk, set=sealed, remove=remove, add=add, condition=condition)
+        opened = self.open_item(new)
+        assert opened is not None
+        return opened
+
+    def delete(self, pk: str, sk: str, *, condition: Condition | None = None) -> Item | None:
+        return self.open_item(self.inner.delete(pk, sk, condition=condition))
+
+    def query(
+        self,
+        pk: str,
+        *,
+        sk: SortKey | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        page = self.inner.query(pk, sk=sk, index=index, forward=forward, limit=limit, cursor=cursor)
+        return Page([item for item in map(self.open_item, page.items) if item is not None], page.cursor)
+
+    def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        self.inner.transact_write([self._seal_op(op) for op in ops])
+
+    def __getattr__(self, name: str) -> Any:
+        # The adapter's own extras (count, close, scan) stay reachable through the wrapper.
+        return getattr(self.inner, name)
+
+    # ---- migration ----------------------------------------------------------------------------------
+
+    def seal_existing(self, rows: Iterator[Item]) -> int:
+        """Seals in place the content of `rows` (as the inner table returned them) still in plaintext;
+        returns how many rows changed. Each write is conditioned on the plaintext it replaces, so a row
+        written meanwhile (sealed by its writer) is left alone."""
+        changed = 0
+        for row in rows:
+            pk, sk = str(row["pk"]), str(row["sk"])
+            plain = {
+                name: value
+                for name, value in row.items()
+                if name in CONTENT_ATTRIBUTES and value is not None and not is_sealed(value)
+            }
+            if not plain:
+                continue
+            condition: Condition | None = None
+            for name, value in plain.items():
+                same = Attr(name).eq(value)
+                condition = same if condition is None else condition & same
+            try:
+                self.inner.update(pk, sk, set=self.seal_values(pk, sk, plain), condition=condition)
+            except ConflictError:
+                continue  # changed (or deleted) since it was read: its writer sealed it
+            changed += 1
+        return changed
