@@ -41,7 +41,9 @@ CONTENT_ATTRIBUTES = frozenset(
         "offsets",  # a reminder plan's per-offset templates and variables
         "metadata",  # the CRM's own data on messages, contacts, plans
         "quoted",
-        "content",
+        "content",  # the typed content (domain/content.py)
+        "reactions",
+        "history",  # what a message said before an edit or delete
         "name",  # contact push names, conversation names, group subjects, session labels
         "push_name",
         "verified_name",
