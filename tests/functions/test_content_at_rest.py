@@ -11,7 +11,7 @@ sealed, as SQS hands them over. The tenant gets plaintext back (API, CRM webhook
   ever received or is still queued, is searched for it.
 
 `wagate serve` with the sandbox engine (send, schedule, inbound, reminder, webhook) is in
-tests/e2e/test_content_at_rest.py.
+tests/e2e/test_serve_content_at_rest.py.
 """
 
 from __future__ import annotations
