@@ -90,6 +90,7 @@ class Receipt:
     status: ReceiptStatus
     at: float
     by_jid: str | None = None  # in groups: which participant
+    by_me: bool = False  # read on the account's own phone (or another of its devices): the chat is read
 
 
 @dataclass(frozen=True)

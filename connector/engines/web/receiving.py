@@ -406,27 +406,43 @@ class Inbox:
             await self._ack(node)
             self._on_retry(node, sender, participant, receipt_id)
             return
+        try:
+            at = float(node.int_attr("t") or self._clock())
+        except ValueError:
+            at = self._clock()
+        own = participant if sender.is_group else sender
+        if own is not None and await self._lids.same_user(own, self._me().jid):
+            await self._on_own_receipt(node, sender, kind, tuple(ids), at)
+            return
         status = STATUS.get(kind)
-        if status is None:  # sender, read-self, hist_sync…: about our own devices, nothing for the service
+        if status is None:  # sender, hist_sync…: about our own devices, nothing for the service
             await self._ack(node)
             return
         if sender.is_group:
             chat, by = sender, participant
         else:
-            if await self._lids.same_user(sender, self._me().jid):
-                await self._ack(node)
-                return
             chat, by = (await self._lids.pn_form(sender)).to_account(), None
-        try:
-            at = float(node.int_attr("t") or self._clock())
-        except ValueError:
-            at = self._clock()
         by_jid = str((await self._lids.pn_form(by)).to_account()) if by is not None else None
         receipt = Receipt(str(chat), tuple(ids), status, at, by_jid)
         if self._outbox.in_flight.intersection(ids):
             self._held.append((receipt, node))
         else:  # acked once the event is durable, like a message
             self._spawn(self._emit_then_ack([(receipt, node)]), "receipt")
+
+    async def _on_own_receipt(
+        self, node: Node, sender: Jid, kind: str | None, ids: tuple[str, ...], at: float
+    ) -> None:
+        """A receipt from one of our own devices: `read` (or `read-self`, with read receipts turned off)
+        means the account read the chat on its phone, so the service clears the unread count; anything
+        else (`sender`, delivery to our devices) is only acknowledged."""
+        recipient = _jid(node, "recipient")
+        chat = sender if sender.is_group else recipient
+        if kind not in ("read", "read-self") or chat is None:
+            await self._ack(node)
+            return
+        chat = chat if chat.is_group else (await self._lids.pn_form(chat)).to_account()
+        receipt = Receipt(str(chat), ids, ReceiptStatus.READ, at, by_me=True)
+        self._spawn(self._emit_then_ack([(receipt, node)]), "read on the phone")
 
     def _release(self, message_id: str) -> None:
         ready = [h for h in self._held if not self._outbox.in_flight.intersection(h[0].provider_message_ids)]

@@ -12,7 +12,10 @@ The sender gets `<ack class=message id from=to t/>` (with `error` when the edge 
 
 Receipts: delivery/read/played go to every companion of the message's sender (`to`, or `participant` in
 a group) as `<receipt from=receiver id t type>`; a retry receipt goes to the one device it names, keys
-and all. Stanzas for a device that is not connected wait in its queue; phones (device 0) read at once.
+and all. A `read` also goes to the reader's own other companions (`from=reader device recipient=chat`, or
+`from=group participant=reader device`), and a `read-self` (read receipts turned off) only to them: that
+is how a linked device learns the chat was read on the phone. Stanzas for a device that is not
+connected wait in its queue; phones (device 0) read at once.
 
 Checked (violations): envelopes with v=2 and a known type, a pkmsg's identity and registration are the
 sender's own, a `<device-identity>` (the sender's ADV identity, signatures verified) with every pkmsg,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 ADV_DEVICE_PREFIX = b"\x06\x01"
 ENC_TYPES = frozenset({"pkmsg", "msg", "skmsg", "msmsg"})
 DELIVERY_TYPES = frozenset({"read", "played", "inactive", "read-self"})
+OWN_READS = frozenset({"read", "read-self"})  # also told to the reader's own other devices
 QUIET_RECEIPTS = frozenset({"sender", "hist_sync", "peer_msg", "server-error", "enc_rekey_retry"})
 
 
@@ -355,6 +359,10 @@ class Relay:
         if node.str_attr("type"):
             attrs["type"] = node.str_attr("type") or ""
         number = receiver.jid.device or 0
+        if node.str_attr("type") in OWN_READS:
+            await self.own_read(receiver, account, to, node)
+            if node.str_attr("type") == "read-self":
+                return
         if to.server == GROUP_SERVER:
             group = self.state.groups.get(to.user)
             if not isinstance(participant, Jid) or group is None:
@@ -375,6 +383,22 @@ class Relay:
         for device in target.active_devices():
             if not device.primary:
                 await self.deliver(device, Node("receipt", attrs, node.content), chat=to)
+
+    async def own_read(self, reader: Device, account: Account, chat: Jid, node: Node) -> None:
+        """Tell the reader's own other companions that `chat` was read (its ids in `node`)."""
+        attrs: dict[str, AttrValue] = {
+            "id": node.str_attr("id") or "",
+            "t": node.str_attr("t") or _now(),
+            "type": node.str_attr("type") or "read",
+        }
+        number = reader.jid.device or 0
+        if chat.server == GROUP_SERVER:
+            attrs["from"], attrs["participant"] = chat, account.device_jid(number)
+        else:
+            attrs["from"], attrs["recipient"] = account.device_in_form(number, chat), chat
+        for device in account.active_devices():
+            if device is not reader and not device.primary:
+                await self.deliver(device, Node("receipt", attrs, node.content), chat=chat)
 
     async def _route_retry(
         self, asker: Device, account: Account, to: Jid, participant: AttrValue | None, node: Node

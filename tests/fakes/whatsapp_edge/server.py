@@ -332,6 +332,38 @@ class FakeEdge:
         await self.relay.deliver(device, stanza, chat=account.pn)
         return stanza.str_attr("id") or ""
 
+    async def send_from_phone(self, phone: str, to: str, text: str) -> str:
+        """The account's owner types `text` to `to` on the phone: each companion of `phone` gets the
+        DeviceSentMessage copy (`from=phone recipient=to`, a pkmsg). The contact's side is not simulated.
+        Returns the message id."""
+        account = self.state.account(phone)
+        endpoint = self.phone(phone)
+        destination = self.state.account(to).pn
+        copy = wa.Message(deviceSentMessage=wa.Message.DeviceSentMessage(destinationJid=str(destination)))
+        copy.deviceSentMessage.message.conversation = text
+        message_id = f"3A{phone[-4:]}{os.urandom(8).hex().upper()}"
+        for device in account.active_devices():
+            if device.primary:
+                continue
+            stanza = await endpoint.encrypt_for(device, _bundle(device), copy)
+            attrs = {**stanza.attrs, "id": message_id, "recipient": destination}
+            attrs.pop("category", None)
+            await self.relay.deliver(device, Node("message", attrs, stanza.content), chat=destination)
+        self.log("phone-sent", None, detail=f"{phone}->{to} {message_id}")
+        return message_id
+
+    async def read_on_phone(self, phone: str, chat: Jid, ids: list[str], *, receipts: bool = True) -> None:
+        """The owner opens `chat` on the phone and reads `ids`: `read` (or `read-self` when the account
+        has read receipts turned off) to the account's companions."""
+        account = self.state.account(phone)
+        reader = account.devices[0]
+        items = [Node("item", {"id": i}) for i in ids[1:]]
+        attrs: dict[str, AttrValue] = {"id": ids[0], "t": str(int(time.time()))}
+        attrs["type"] = "read" if receipts else "read-self"
+        node = Node("receipt", attrs, [Node("list", {}, items)] if items else None)
+        await self.relay.own_read(reader, account, chat, node)
+        self.log("phone-read", None, detail=f"{phone} {chat} {' '.join(ids)}")
+
     async def notify_devices(self, account: Account, change: str, device: Device) -> None:
         """Tell every other connected device that `account`'s device list changed (add | remove)."""
         entry = Node("device", {"jid": device.jid, "key-index": str(device.key_index)})

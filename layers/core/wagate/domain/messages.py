@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -158,6 +158,11 @@ class Message(BaseModel):
     read_at: float | None = None
     attempts: int = 0
     sandbox: bool = False
+    source: Literal["phone"] | None = Field(
+        None,
+        description="`phone`: an outbound message typed on the account's own phone (WhatsApp's app), not "
+        "sent through wagate; absent for messages sent through wagate and for inbound ones",
+    )
     reactions: list[ReactionMark] = Field(default_factory=list, description="Reactions on this message")
     edited_at: float | None = Field(None, description="When it was last edited")
     deleted_at: float | None = Field(None, description="When it was deleted for everyone")

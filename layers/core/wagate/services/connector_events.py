@@ -18,12 +18,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from wagate import qr
 from wagate.domain.conversations import conversation_id
+from wagate.domain.errors import ConflictError
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
 from wagate.domain.sessions import Session, SessionStatus
 from wagate.observability import logger, metrics
 from wagate.services import outbox, realtime
+from wagate.services.inbound import chat_of
 from wagate.services.outbox import Notice, Outbox
+from wagate.store.conversations import ConversationRepository
 
 if TYPE_CHECKING:
     from wagate.ports import Clock, Push, Put, Table, TransactOp
@@ -79,6 +82,7 @@ class ConnectorEvents:
         self.webhooks = webhooks
         self.audit = audit
         self.outbox = Outbox(table, clock, lambda event, notice: self.emit(event, notice))
+        self.conversations = ConversationRepository(table)
 
     def handle(self, body: str) -> None:
         """Raises on bad input so the queue retries it and, past maxReceiveCount, parks it in the DLQ."""
@@ -110,6 +114,8 @@ class ConnectorEvents:
                 also=lambda new, previous: owed.row(_status_notices(new, previous)),
             )
             owed.settle(changed=message is not None)
+        elif event.type == EventType.MESSAGE_STATUS and event.data.get("by_me"):
+            self._read_on_phone(event)
         elif event.type == EventType.MESSAGE_STATUS:
             _apply_receipt(self.messages, event, owed)
         elif event.type == EventType.INCOMING_MESSAGE:
@@ -134,6 +140,16 @@ class ConnectorEvents:
                 self.emit(event, Notice(event.type, data))
         else:
             self.emit(event, Notice(event.type, dict(event.data)))
+
+    def _read_on_phone(self, event: SessionEvent) -> None:
+        """The account read the chat on its phone: its unread count goes to zero here too (no receipt is
+        sent: the phone did that)."""
+        chat_jid = str(event.data.get("chat_jid") or "")
+        chat = chat_jid if chat_jid.endswith("@g.us") else chat_of(chat_jid)
+        try:
+            self.conversations.mark_read(event.tenant_id, conversation_id(event.session_id, chat))
+        except ConflictError:
+            return  # no conversation with that chat here (only the phone knows it)
 
     def emit(self, event: SessionEvent, notice: Notice) -> None:
         """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
@@ -199,6 +215,9 @@ def _status_notices(message: Message, previous: MessageStatus) -> list[Notice]:
 
 def _incoming_notice(message: Message) -> Notice:
     fields = _message_fields(message)
+    if message.source == "phone":  # typed on the account's phone: for the CRM, a message that went out
+        fields.update({"from": message.sender, "status": "sent", "source": "phone"})
+        return Notice(EventType.MESSAGE_SENT, fields)
     fields.update({"from": message.sender, "type": message.metadata.get("type", message.kind.value)})
     return Notice(EventType.INCOMING_MESSAGE, fields)
 

@@ -1,5 +1,9 @@
 """Incoming messages: store each once (by provider id), and update its conversation and contact.
 
+A message written on the account's own phone (`from_me`: WhatsApp copies it to its linked devices) is
+stored as outbound, `source: phone`, in the chat it went to (the engine names it: `chat_jid`), already
+sent; it counts as no unread message and touches no contact.
+
 Deduplication: the provider id row (store/messages.py) is written in the same transaction as the
 message, with a condition, so a redelivered event stores nothing twice.
 """
@@ -52,7 +56,11 @@ class InboundService:
         provider_id = str(data["provider_message_id"])
         group = data.get("group_jid")
         sender = data.get("sender_phone") or data.get("sender_jid")
-        chat = str(group or data.get("sender_phone") or data.get("chat_jid"))
+        from_phone = bool(data.get("from_me"))
+        if from_phone:  # the destination, not us: the engine's chat_jid
+            chat = str(group or chat_of(str(data.get("chat_jid") or sender)))
+        else:
+            chat = str(group or data.get("sender_phone") or data.get("chat_jid"))
         at = _time(data.get("timestamp"), self.clock.now())
         media = data.get("media")
         content = read_content(data)
@@ -72,14 +80,17 @@ class InboundService:
                 "id": message_id,
                 "tenant_id": tenant_id,
                 "session_id": session_id,
-                "direction": Direction.INBOUND,
+                "direction": Direction.OUTBOUND if from_phone else Direction.INBOUND,
                 "from": sender,
+                "to": chat if from_phone else None,
+                "source": "phone" if from_phone else None,
+                "sent_at": at if from_phone else None,
                 "chat": chat,
                 "kind": content.type,  # type: ignore[attr-defined]
                 "text": data.get("text") or summary(content),
                 "content": content,
                 "media": _media(media),
-                "status": MessageStatus.RECEIVED,
+                "status": MessageStatus.SENT if from_phone else MessageStatus.RECEIVED,
                 "provider_message_id": provider_id,
                 "quoted_id": data.get("quoted_id"),
                 "metadata": {k: data[k] for k in ("push_name", "sender_jid", "type") if data.get(k)},
@@ -197,6 +208,16 @@ def read_content(data: dict[str, Any]) -> BaseModel:
     if data.get("type") in (None, "text") and isinstance(text, str):
         return Text(body=text[:65536])
     return Unsupported(raw_type=str(data.get("type") or "unknown")[:100])
+
+
+def chat_of(jid: str) -> str:
+    """A 1:1 chat as inbound messages name it: `34600999888@s.whatsapp.net` → `+34600999888` (a LID or any
+    other JID stays as it is)."""
+    user, _, server = jid.partition("@")
+    digits = user.split(":", 1)[0]
+    if server in ("s.whatsapp.net", "c.us") and digits.isascii() and digits.isdigit():
+        return f"+{digits}"
+    return jid
 
 
 def _time(raw: Any, now: float) -> float:
