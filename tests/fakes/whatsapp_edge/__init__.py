@@ -12,11 +12,14 @@ queues, and 401/440/515 on demand — checking what real clients must send.
     checks              the strictness: ClientPayload and iq checks, `Refused`
     state               accounts, devices, groups, queues, provisioning records
     linked              pre-linked devices (keys for us and for Baileys) for benchmarks
+    media_hosts         HTTPS upload/download of encrypted media (auth, token hash, signed links)
+    history             the phone's HistorySync blob and LID migration for a companion
 
 TLS only (tests/fakes/tls.py: a CA made per test run); policies: 405 after `release()`, 463 for
-`restrict()`ed accounts without a privacy token, `*_pn` left out (EdgeConfig.omit_pn_every), a passkey
-challenge for `require_passkey()` accounts, linking by code (`FakePhone.enter_code`); `unhandled` lists
-every request it did not understand.
+`restrict()`ed accounts without a privacy token (a tctoken, or a cstoken from the history's salt), `*_pn`
+left out (EdgeConfig.omit_pn_every), a passkey challenge for `require_passkey()` accounts, linking by code
+(`FakePhone.enter_code`), media hosts checking auth and hashes; `unhandled` lists every request it did not
+understand.
 """
 
 from tests.fakes.whatsapp_edge.phone import FakePhone, PasskeyRequested, adv_identity, parse_qr
