@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from connector import claims
 from connector.backoff import backoff
 from connector.config import ConnectorConfig
-from connector.engines.base import Engine, OutgoingMedia, SendResult
+from connector.engines.base import Engine, MessageRef, OutgoingMedia, SendResult
 from connector.engines.errors import EngineError, SendRejected
 from connector.engines.events import MediaKind
 from connector.first_contacts import FirstContacts
@@ -97,6 +97,9 @@ class _Send:
     text: str
     media: OutgoingMedia | None
     quoted_id: str | None
+    content: dict[str, Any] | None = None  # a typed kind (location, reaction, poll…): send_content
+    target: MessageRef | None = None
+    quoted: MessageRef | None = None
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> _Send:
@@ -112,7 +115,33 @@ class _Send:
                 filename=media.get("filename"),
             )
         quoted = data.get("quoted_id")
-        return cls(str(data["message_id"]), str(data["to"]), str(data.get("text") or ""), outgoing, quoted)
+        content = data.get("content") if isinstance(data.get("content"), dict) else None
+        return cls(
+            str(data["message_id"]),
+            str(data["to"]),
+            str(data.get("text") or ""),
+            outgoing,
+            quoted,
+            content,
+            _ref(data.get("target")),
+            _ref(data.get("quoted")),
+        )
+
+
+def _ref(raw: Any) -> MessageRef | None:
+    """A message named by a send command (services/messages.py writes them). Raises ValueError."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("provider_id"), str):
+        raise ValueError(f"not a message reference: {raw!r}")
+    participant = raw.get("participant")
+    content = raw.get("content")
+    return MessageRef(
+        provider_id=raw["provider_id"],
+        from_me=bool(raw.get("from_me")),
+        participant=participant if isinstance(participant, str) else None,
+        content=content if isinstance(content, dict) else None,
+    )
 
 
 class Sender:
@@ -256,6 +285,17 @@ class Sender:
         return None
 
     async def _deliver(self, engine: Engine, send: _Send) -> SendResult:
+        typed = send.content is not None and send.content.get("type") not in (
+            None,
+            "text",
+            "template",
+            "media",
+        )
+        if send.content is not None and (typed or send.quoted is not None) and send.media is None:
+            content = send.content if typed else {"type": "text", "body": send.text}
+            return await engine.send_content(
+                send.to, content, send.message_id, target=send.target, quoted=send.quoted
+            )
         if send.media is not None:
             return await engine.send_media(send.to, send.media, send.message_id, quoted_id=send.quoted_id)
         return await engine.send_text(send.to, send.text, send.message_id, quoted_id=send.quoted_id)

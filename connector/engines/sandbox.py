@@ -31,6 +31,7 @@ from typing import Any
 from connector.config import SandboxSettings
 from connector.engines.base import (
     Engine,
+    MessageRef,
     OutgoingMedia,
     SendResult,
     SessionInfo,
@@ -63,6 +64,7 @@ from connector.engines.sandbox_network import (
     group_for,
 )
 from connector.tasks import BackgroundTasks
+from wagate.domain.content import SENDABLE
 from wagate.ports import Clock
 
 CREDS_ID = "creds"
@@ -93,6 +95,9 @@ async def store_pairing(
         await keys.put(KeyNamespace.IDENTITY, {"self": os.urandom(32)})
         await keys.put(KeyNamespace.PRE_KEY, {str(i): os.urandom(32) for i in range(1, 6)})
     return phone, jid
+
+
+SANDBOX_KINDS = frozenset(kind.value for kind in SENDABLE["sandbox"])
 
 
 class SandboxEngine(Engine):
@@ -257,6 +262,32 @@ class SandboxEngine(Engine):
         self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
         return await self._send(to, media.caption or f"[{media.kind.value}]", message_id)
+
+    async def send_content(
+        self,
+        to: str,
+        content: Mapping[str, Any],
+        message_id: str,
+        *,
+        target: MessageRef | None = None,
+        quoted: MessageRef | None = None,
+    ) -> SendResult:
+        """The sandbox's contacts read every kind the web engine sends (as its short text); edits,
+        deletes and reactions need the message they name, like WhatsApp."""
+        kind = str(content.get("type"))
+        if kind not in SANDBOX_KINDS:
+            raise Unsupported(f"the sandbox does not send {kind!r}", code="unsupported_kind")
+        if kind in ("reaction", "edit", "delete") and target is None:
+            raise SendRejected(f"a {kind} names no message", code="invalid_message")
+        text = str(content.get("body") or content.get("name") or content.get("emoji") or f"[{kind}]")
+        return await self._send(to, text, message_id)
+
+    async def send_presence(self, to: str | None, state: str) -> None:
+        self._require_connected()
+        assert self._socket is not None
+        if state not in ("available", "unavailable", "composing", "recording", "paused"):
+            raise ValueError(f"not a presence: {state!r}")
+        self._network.presence(self._socket, _recipient(to) if to else "", state)
 
     async def send_typing(self, to: str, typing: bool) -> None:
         self._require_connected()

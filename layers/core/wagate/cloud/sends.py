@@ -30,6 +30,7 @@ from wagate.cloud import commands, pacing, payloads
 from wagate.cloud.errors import CloudApiError, NeedsAttention, OutcomeUnknown, RateLimited
 from wagate.cloud.inbound import user_jid
 from wagate.conditions import Attr
+from wagate.domain.content import Contacts, Interactive, Kind, Location, Reaction
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.messages import MessageStatus
@@ -334,12 +335,23 @@ def _graph_body(message: Message) -> dict[str, Any]:
     """The Graph request for a stored message. Raises ValueError for content Graph cannot take."""
     to = message.to or message.chat
     reply_to = message.quoted_id
+    typed = _typed_body(message, to, reply_to)
+    if typed is not None:
+        return typed
     if message.template is not None:
         ref = message.template
         if not ref.get("language"):
             raise ValueError("a Cloud API template needs its language (e.g. en_US)")
         params = payloads.TemplateParams.from_variables(ref.get("variables") or {})
-        return payloads.template(to, str(ref["name"]), str(ref["language"]), params=params, reply_to=reply_to)
+        components = [_component(c) for c in ref.get("components") or []]
+        return payloads.template(
+            to,
+            str(ref["name"]),
+            str(ref["language"]),
+            params=params,
+            components=components,
+            reply_to=reply_to,
+        )
     if message.media is not None:
         media = message.media
         kind = _MEDIA_KINDS.get(media.mime.split("/", 1)[0], "document")
@@ -355,3 +367,72 @@ def _graph_body(message: Message) -> dict[str, Any]:
     if message.text:
         return payloads.text(to, message.text, preview_url="https://" in message.text, reply_to=reply_to)
     raise ValueError("the message has nothing to send")
+
+
+def _typed_body(message: Message, to: str, reply_to: str | None) -> dict[str, Any] | None:
+    """The Graph request of a typed kind (domain/content.py); None for text, templates and media."""
+    content = message.content
+    if isinstance(content, Location):
+        return payloads.location(
+            to,
+            content.latitude,
+            content.longitude,
+            name=content.name,
+            address=content.address,
+            reply_to=reply_to,
+        )
+    if isinstance(content, Contacts):
+        cards = [
+            payloads.ContactCard(
+                formatted_name=card.name,
+                phones=[p.phone for p in card.phones],
+                emails=list(card.emails),
+                organization=card.organization,
+            )
+            for card in content.contacts
+        ]
+        return payloads.contacts(to, cards, reply_to=reply_to)
+    if isinstance(content, Reaction):
+        if not content.target_provider_id:
+            raise ValueError("a reaction names no sent message")
+        return payloads.reaction(to, content.target_provider_id, content.emoji)
+    if isinstance(content, Interactive):
+        if content.style == "buttons":
+            buttons = [payloads.Button(b.id, b.title) for b in content.buttons or []]
+            return payloads.buttons(
+                to, content.body, buttons, header=content.header, footer=content.footer, reply_to=reply_to
+            )
+        sections = [
+            payloads.ListSection(
+                s.title or "", [payloads.ListRow(r.id, r.title, r.description) for r in s.rows]
+            )
+            for s in content.sections or []
+        ]
+        return payloads.list_message(
+            to,
+            content.body,
+            content.button or "",
+            sections,
+            header=content.header,
+            footer=content.footer,
+            reply_to=reply_to,
+        )
+    if content is not None and content.type in (Kind.EDIT, Kind.DELETE, Kind.POLL):
+        raise ValueError(f"the Cloud API cannot send {content.type.value} messages")
+    return None
+
+
+def _component(component: dict[str, Any]) -> dict[str, Any]:
+    """A template component in Meta's shape: media parameters nest their link or id under their type
+    (`{"type": "image", "image": {"link": …}}`); None fields are left out."""
+    out = {k: v for k, v in component.items() if v is not None and k != "parameters"}
+    parameters = []
+    for raw in component.get("parameters") or []:
+        param = {k: v for k, v in raw.items() if v is not None}
+        kind = param.get("type")
+        if kind in ("image", "video", "document"):
+            media = {k: param.pop(k) for k in ("link", "id", "filename") if k in param}
+            param[kind] = media
+        parameters.append(param)
+    out["parameters"] = parameters
+    return out

@@ -64,6 +64,15 @@ class Kind(enum.StrEnum):
 
 
 MEDIA_KINDS = frozenset({Kind.IMAGE, Kind.VIDEO, Kind.AUDIO, Kind.DOCUMENT, Kind.STICKER})
+# What each provider can send (POST /v1/messages answers 422 `unsupported_kind` for the rest, at once).
+# Cloud: Meta has no edit, delete or poll for businesses; web: buttons and lists are refused by WhatsApp
+# from linked devices, and Meta templates (components) only exist on Cloud.
+_COMMON = frozenset({Kind.TEXT, Kind.TEMPLATE, Kind.MEDIA, Kind.LOCATION, Kind.CONTACTS, Kind.REACTION})
+SENDABLE: dict[str, frozenset[Kind]] = {
+    "web": _COMMON | {Kind.EDIT, Kind.DELETE, Kind.POLL},
+    "sandbox": _COMMON | {Kind.EDIT, Kind.DELETE, Kind.POLL},
+    "cloud": _COMMON | {Kind.INTERACTIVE},
+}
 # Kinds that change an earlier message rather than add one to the conversation.
 TARGETING_KINDS = frozenset({Kind.REACTION, Kind.EDIT, Kind.DELETE, Kind.POLL_VOTE})
 

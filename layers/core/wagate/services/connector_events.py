@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wagate import qr
+from wagate.domain.content import TARGETING_KINDS
 from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError
 from wagate.domain.events import EventType, SessionEvent
@@ -113,6 +114,8 @@ class ConnectorEvents:
                 provider_message_id=event.data.get("provider_message_id"),
                 also=lambda new, previous: owed.row(_status_notices(new, previous)),
             )
+            if message is not None:
+                self._sent_change(message)
             owed.settle(changed=message is not None)
         elif event.type == EventType.MESSAGE_STATUS and event.data.get("by_me"):
             self._read_on_phone(event)
@@ -150,6 +153,19 @@ class ConnectorEvents:
             self.conversations.mark_read(event.tenant_id, conversation_id(event.session_id, chat))
         except ConflictError:
             return  # no conversation with that chat here (only the phone knows it)
+
+    def _sent_change(self, message: Message) -> None:
+        """Our edit, delete or reaction, once WhatsApp took it, changes the message it names (kept in
+        history as received ones are)."""
+        content = message.content
+        target = getattr(content, "target_id", None)
+        if content is None or message.kind not in TARGETING_KINDS or not target:
+            return
+        at = message.sent_at or message.updated_at
+        change_id = message.provider_message_id or message.id
+        self.inbound.changes.apply(
+            message.tenant_id, str(target), content, by="me", at=at, change_id=change_id
+        )
 
     def emit(self, event: SessionEvent, notice: Notice) -> None:
         """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""

@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wagate.cloud import commands
 from wagate.conditions import Attr
+from wagate.domain.content import (
+    SENDABLE,
+    ContactCard,
+    Contacts,
+    Delete,
+    Edit,
+    Interactive,
+    Kind,
+    Location,
+    Poll,
+    Reaction,
+    Template,
+    TemplateComponent,
+    Text,
+    summary,
+)
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.ids import new_id
@@ -47,6 +63,9 @@ from wagate.store.messages import MessageRepository, to_message
 
 __all__ = ["MessageService", "SendRequest", "TemplateRef", "normalise_recipient", "to_message"]
 
+SendKind = Literal[
+    "text", "template", "media", "location", "contacts", "reaction", "edit", "delete", "poll", "interactive"
+]
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
 REQUEST_KEY_SECONDS = 24 * 3600  # as long as the Idempotency-Key's record (api/idempotency.py)
@@ -57,6 +76,48 @@ class TemplateRef(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="A template of this tenant (or a built-in)")
     variables: dict[str, str] = Field(default_factory=dict, description="Values for its {placeholders}")
     language: str | None = Field(None, description="e.g. es or en; the template's default when omitted")
+    components: list[TemplateComponent] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Cloud only: header, body and button parameters of a Meta template, in Meta's shape",
+    )
+
+
+class Targeted(BaseModel):
+    """The message a reaction, edit or delete acts on: wagate's id (or the provider's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_id: str | None = Field(
+        None, min_length=1, max_length=64, description="wagate's message id (msg_…)"
+    )
+    target_provider_id: str | None = Field(
+        None, min_length=1, max_length=256, description="Or the WhatsApp/Meta id of a message wagate stored"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Targeted:
+        if (self.target_id is None) == (self.target_provider_id is None):
+            raise ValueError("give exactly one of target_id or target_provider_id")
+        return self
+
+
+class ReactionRequest(Targeted):
+    emoji: str = Field(max_length=32, description='One emoji; "" takes our reaction back')
+
+
+class EditRequest(Targeted):
+    body: MessageText = Field(description="The new text (our own text messages, within 15 minutes)")
+
+
+class DeleteRequest(Targeted):
+    """Deletes our message for everyone (or, as a group admin, someone else's)."""
+
+
+# What each `type` of send carries: the request field of the same name.
+SEND_KINDS: tuple[str, ...] = ("text", "template", "media", "location", "contacts", "reaction", "edit")
+SEND_KINDS += ("delete", "poll", "interactive")
+EDIT_WINDOW_SECONDS = 15 * 60  # WhatsApp drops edits of messages older than this
 
 
 class SendRequest(BaseModel):
@@ -89,9 +150,22 @@ class SendRequest(BaseModel):
     to: str = Field(
         min_length=3, max_length=64, description="E.164 phone (+34600123456) or a group id (…@g.us)"
     )
+    type: SendKind | None = Field(
+        None, description="What to send: the field of that name holds it (inferred when only one is given)"
+    )
     text: MessageText | None = None
     template: TemplateRef | None = None
     media: MediaContent | None = None
+    location: Location | None = None
+    contacts: list[ContactCard] | None = Field(None, min_length=1, max_length=20, description="Contact cards")
+    reaction: ReactionRequest | None = None
+    edit: EditRequest | None = None
+    delete: DeleteRequest | None = None
+    poll: Poll | None = Field(None, description="web: a poll; votes come back as poll_vote messages")
+    interactive: Interactive | None = Field(None, description="cloud: reply buttons or a list")
+    reply_to: str | None = Field(
+        None, min_length=1, max_length=64, description="Quote this message (wagate's id) in the reply"
+    )
     scheduled_at: Instant | None = Field(
         None,
         description="Epoch seconds or ISO 8601 with an offset (2026-12-07T09:00:00-03:00); omit to send now",
@@ -100,14 +174,23 @@ class SendRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_content(self) -> SendRequest:
-        given = [k for k in ("text", "template", "media") if getattr(self, k) is not None]
+        given = [k for k in SEND_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of text, template or media")
+            raise ValueError(f"give exactly one of {', '.join(SEND_KINDS)}")
+        if self.type is not None and self.type != given[0]:
+            raise ValueError(f"type is {self.type} but the message gives {given[0]}")
+        if given[0] in ("reaction", "edit", "delete") and self.reply_to is not None:
+            raise ValueError("reply_to quotes a message; a reaction, edit or delete names its own target")
         if (self.session_id is None) == (self.pool is None):
             raise ValueError("give exactly one of session_id or pool")
         if self.media is not None and (self.media.url is None) == (self.media.upload_id is None):
             raise ValueError("media needs exactly one of url or upload_id")
         return self
+
+
+def request_kind(request: SendRequest) -> str:
+    """The kind a send request carries (its `type`, or the one content field it gives)."""
+    return request.type or next(k for k in SEND_KINDS if getattr(request, k) is not None)
 
 
 def normalise_recipient(to: str) -> str:
@@ -184,7 +267,24 @@ class MessageService:
                     "scheduled_at is more than a year ahead", details={"field": "scheduled_at"}
                 )
         cloud = session.provider == Provider.CLOUD
-        kind, text, template = self._content(tenant_id, request, cloud=cloud)
+        wanted = request_kind(request)
+        _check_sendable(session.provider, wanted, request)
+        typed, quoted_id = self._typed(tenant_id, session.id, to, wanted, request, now)
+        if wanted in ("text", "template", "media"):
+            kind, text, template = self._content(tenant_id, request, cloud=cloud)
+            if typed is None and text is not None and wanted == "text":
+                typed = Text(body=text)
+            elif wanted == "template" and request.template is not None:
+                typed = Template(
+                    name=request.template.name,
+                    language=request.template.language,
+                    variables=request.template.variables,
+                    components=request.template.components,
+                    body=text,
+                )
+        else:
+            assert typed is not None
+            kind, text, template = Kind(wanted), summary(typed), None
         # A Cloud API upload_id is a media id already uploaded to Meta: nothing to probe.
         if request.media is not None and not (cloud and request.media.upload_id):
             if self.media_check is None:
@@ -201,6 +301,8 @@ class MessageService:
             chat=to,
             kind=kind,
             text=text,
+            content=typed,
+            quoted_id=quoted_id,
             template=template,
             media=request.media,
             status=MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED,
@@ -256,7 +358,7 @@ class MessageService:
             type=CommandType.SEND,
             tenant_id=message.tenant_id,
             session_id=message.session_id,
-            data=_send_data(message),
+            data=self._send_data(message),
             issued_at=self.clock.now(),
         )
         if provider is None:
@@ -410,6 +512,102 @@ class MessageService:
     def by_provider_id(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:
         return self.rows.message_id_of(tenant_id, session_id, provider_message_id)
 
+    # ---- typed kinds (domain/content.py) ------------------------------------------------------------
+
+    def _typed(
+        self, tenant_id: str, session_id: str, chat: str, kind: str, request: SendRequest, now: float
+    ) -> tuple[Any, str | None]:
+        """The typed content of a send (None for text/template/media, built by `_content`) and the
+        provider id of the message it quotes. Raises InvalidInput naming the field."""
+        quoted_id = None
+        if request.reply_to is not None:
+            quoted = self._target_row(tenant_id, session_id, chat, request.reply_to, None, "reply_to")
+            quoted_id = _provider_id(quoted)
+        if kind == "location":
+            return request.location, quoted_id
+        if kind == "contacts":
+            return Contacts(contacts=request.contacts or []), quoted_id
+        if kind == "poll":
+            return request.poll, quoted_id
+        if kind == "interactive":
+            return request.interactive, quoted_id
+        named = request.reaction or request.edit or request.delete
+        if named is None:
+            return None, quoted_id
+        row = self._target_row(tenant_id, session_id, chat, named.target_id, named.target_provider_id, kind)
+        target = {"target_id": row["id"], "target_provider_id": _provider_id(row)}
+        outbound = row.get("direction") == Direction.OUTBOUND
+        if request.reaction is not None:
+            return Reaction(emoji=request.reaction.emoji, **target), None
+        if request.edit is not None:
+            sent_at = row.get("sent_at")
+            if not outbound or row.get("kind") not in ("text", "template") or row.get("deleted_at"):
+                raise InvalidInput(
+                    "edit: only our own text messages can be edited",
+                    code="not_editable",
+                    details={"field": "edit"},
+                )
+            if sent_at is None or now - float(sent_at) > EDIT_WINDOW_SECONDS:
+                raise InvalidInput(
+                    "edit: a message can be edited within 15 minutes of being sent",
+                    code="not_editable",
+                    details={"field": "edit", "sent_at": sent_at},
+                )
+            return Edit(body=request.edit.body, **target), None
+        if not outbound and not chat.endswith("@g.us"):
+            raise InvalidInput(
+                "delete: only our own messages can be deleted for everyone (group admins: any in the group)",
+                code="not_deletable",
+                details={"field": "delete"},
+            )
+        return Delete(**target), None
+
+    def _target_row(
+        self,
+        tenant_id: str,
+        session_id: str,
+        chat: str,
+        message_id: str | None,
+        provider_id: str | None,
+        field: str,
+    ) -> dict[str, Any]:
+        """The stored message a send names, which must be in the same chat of the same session."""
+        if message_id is None and provider_id is not None:
+            message_id = self.rows.message_id_of(tenant_id, session_id, provider_id)
+        row = self.rows.row(tenant_id, message_id) if message_id else None
+        if row is None:
+            raise InvalidInput(f"{field}: no such message", code="target_not_found", details={"field": field})
+        if row.get("session_id") != session_id or row.get("chat") != chat:
+            raise InvalidInput(
+                f"{field}: that message is in another chat or session",
+                code="target_not_found",
+                details={"field": field},
+            )
+        if _provider_id(row) is None:
+            raise InvalidInput(
+                f"{field}: that message has not been sent yet",
+                code="target_not_sent",
+                details={"field": field},
+            )
+        return row
+
+    def _send_data(self, message: Message) -> dict[str, Any]:
+        """`_send_data`, plus what the connector needs of the messages it names (reacted to, quoted)."""
+        data = _send_data(message)
+        content = message.content
+        target_id = getattr(content, "target_id", None)
+        if target_id:
+            row = self.rows.row(message.tenant_id, str(target_id))
+            if row is not None:
+                data["target"] = _ref(row)
+        if message.quoted_id and not target_id:
+            if "content" not in data and message.text is not None:
+                data["content"] = {"type": "text", "body": message.text}  # quoted: send_content
+            quoted = self.rows.message_id_of(message.tenant_id, message.session_id, message.quoted_id)
+            row = self.rows.row(message.tenant_id, quoted) if quoted else None
+            data["quoted"] = _ref(row, with_content=True) if row else {"provider_id": message.quoted_id}
+        return data
+
     # ---- plumbing -----------------------------------------------------------------------------------
 
     def _content(
@@ -433,9 +631,29 @@ class MessageService:
         return ContentKind.MEDIA, None, None
 
 
+def _check_sendable(provider: Provider, kind: str, request: SendRequest) -> None:
+    """422 `unsupported_kind` at accept time for what this session's provider cannot send."""
+    sendable = SENDABLE.get(provider.value, frozenset())
+    if Kind(kind) not in sendable:
+        can = ", ".join(sorted(k.value for k in sendable))
+        raise InvalidInput(
+            f"a {provider.value} session cannot send {kind} messages (it sends: {can})",
+            code="unsupported_kind",
+            details={"field": kind, "provider": provider.value},
+        )
+    if request.template is not None and request.template.components and provider != Provider.CLOUD:
+        raise InvalidInput(
+            "template.components: header and button parameters belong to Meta templates (Cloud sessions)",
+            code="unsupported_kind",
+            details={"field": "template.components", "provider": provider.value},
+        )
+
+
 def _send_data(message: Message) -> dict[str, Any]:
     """What the connector needs to send: the id (its claim and the WhatsApp id derive from it) and content."""
     data: dict[str, Any] = {"message_id": message.id, "to": message.to or message.chat}
+    if message.content is not None and message.kind not in (Kind.TEXT, Kind.TEMPLATE, Kind.MEDIA):
+        data["content"] = message.content.model_dump(mode="json", exclude_none=True)
     if message.text is not None:
         data["text"] = message.text
     if message.media is not None:
@@ -454,3 +672,21 @@ def _send_data(message: Message) -> dict[str, Any]:
 def _media_kind(mime: str) -> str:
     major = mime.split("/", 1)[0]
     return {"image": "image", "video": "video", "audio": "audio"}.get(major, "document")
+
+
+def _provider_id(row: dict[str, Any]) -> str | None:
+    """A stored message's WhatsApp/Meta id, once it has one (received, or sent)."""
+    return str(row["provider_message_id"]) if row.get("provider_message_id") else None
+
+
+def _ref(row: dict[str, Any], *, with_content: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {
+        "provider_id": _provider_id(row) or whatsapp_message_id(str(row["id"])),
+        "from_me": row.get("direction") == Direction.OUTBOUND,
+    }
+    sender = (row.get("metadata") or {}).get("sender_jid")
+    if sender and str(row.get("chat", "")).endswith("@g.us") and not ref["from_me"]:
+        ref["participant"] = sender
+    if with_content and isinstance(row.get("content"), dict):
+        ref["content"] = row["content"]
+    return ref
