@@ -81,6 +81,7 @@ class IncomingMessage:
     from_me: bool = False  # sent from the phone itself
     content: dict[str, Any] | None = None  # the typed content (wagate.domain.content's JSON)
     sender_lid: str | None = None  # the sender's LID (`…@lid`) when known: one contact for both ids
+    historical: bool = False  # imported from the phone's history sync: stored, not news for a CRM
 
 
 @dataclass(frozen=True)

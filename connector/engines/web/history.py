@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from connector.engines.events import ContactInfo, ContactsSynced, Emit
 from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid
 from connector.engines.web.errors import ProtocolError, WebEngineError
+from connector.engines.web.history_import import recent_messages
 from connector.engines.web.lid import LidMap
 from connector.engines.web.media import MediaHosts, MediaKind, MediaRef
 from connector.engines.web.privacy_tokens import NCT_SALT_ID, PrivacyTokens
@@ -63,6 +65,7 @@ class HistoryFacts:
     tokens: list[tuple[Jid, bytes, int, int | None]] = field(default_factory=list)  # chat, token, t, sent
     salt: bytes | None = None
     conversations: int = 0
+    history: wa.HistorySync | None = None  # the parsed sync (recent chats may be imported from it)
 
 
 def inflate(data: bytes, limit: int = MAX_INFLATED) -> bytes:
@@ -85,7 +88,7 @@ def read_history(data: bytes) -> HistoryFacts:
         history = parse(wa.HistorySync, data, "a history sync")
     except ProtocolError as exc:
         raise HistoryError(exc.message) from exc
-    facts = HistoryFacts(salt=_salt(data), conversations=len(history.conversations))
+    facts = HistoryFacts(salt=_salt(data), conversations=len(history.conversations), history=history)
     for mapping in history.phoneNumberToLidMappings:
         _pair(facts, _jid(mapping.pnJid), _jid(mapping.lidJid))
     for chat in history.conversations:
@@ -134,8 +137,14 @@ class OwnSync:
         media: Callable[[], MediaHosts],
         emit: Emit,
         *,
+        me: Callable[[], Jid | None] = lambda: None,
+        import_days: int = 0,
+        clock: Callable[[], float] = time.time,
         retry_delay: float = 2.0,
     ) -> None:
+        self._me = me
+        self._import_days = import_days
+        self._clock = clock
         self._keys = keys
         self._lids = lids
         self._tokens = tokens
@@ -169,6 +178,13 @@ class OwnSync:
         contacts = await self._contacts(facts)
         for start in range(0, len(contacts), CONTACTS_PER_EVENT):
             await self._emit(ContactsSynced(tuple(contacts[start : start + CONTACTS_PER_EVENT]), source))
+        if facts.history is not None and self._import_days > 0:
+            recent = await recent_messages(
+                facts.history, self._lids, self._me(), now=self._clock(), days=self._import_days
+            )
+            for incoming in recent:
+                await self._emit(incoming)
+            log.info("history sync: %d recent messages imported", len(recent))
         log.info(
             "%s: %d conversations, %d number/LID pairs, %d names, %d tokens%s",
             source,

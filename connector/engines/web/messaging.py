@@ -86,7 +86,18 @@ class Messaging:
             settings,
             self.tokens,
         )
-        own_sync = OwnSync(keys, self.lids, self.tokens, media, emit) if media is not None else None
+        own_sync = None
+        if media is not None:
+            own_sync = OwnSync(
+                keys,
+                self.lids,
+                self.tokens,
+                media,
+                emit,
+                me=lambda: creds.current.me.jid if creds.current.me is not None else None,
+                import_days=settings.history_import_days,
+                clock=clock,
+            )
         self.inbox = Inbox(
             conn,
             signal,

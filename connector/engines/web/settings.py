@@ -93,6 +93,13 @@ class WebSettings(BaseModel):
     recent_messages: int = Field(
         200, ge=0, le=10_000, description="sent messages kept in memory to answer retry receipts"
     )
+    history_import_days: int = Field(
+        0,
+        ge=0,
+        le=365,
+        description="WAGATE_WA_HISTORY_IMPORT_DAYS: the last N days of chats in the phone's history sync "
+        "become conversations (historical: no CRM webhooks, no unread counts); 0 = off",
+    )
     media_timeout_seconds: float = Field(
         120.0, gt=0, description="how long one media upload or download may stall before it fails"
     )

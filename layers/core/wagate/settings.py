@@ -172,6 +172,13 @@ class WebSection(BaseModel):
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2 (default US)")
     language: str | None = Field(None, pattern=r"^[a-z]{2}$", description="ISO 639-1 (default en)")
     keepalive_seconds: float | None = Field(None, gt=0, description="ping interval (default 25)")
+    history_import_days: int | None = Field(
+        None,
+        ge=0,
+        le=365,
+        description="import the last N days of chats from the phone's history sync into conversations, "
+        "without notifying CRMs (default 0: off)",
+    )
 
 
 class CliSettings(BaseModel):

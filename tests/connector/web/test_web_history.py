@@ -15,10 +15,10 @@ pytest.importorskip(
 )
 
 from connector.engines.errors import SendRejected
-from connector.engines.events import ContactInfo, ContactsSynced
+from connector.engines.events import ContactInfo, ContactsSynced, IncomingMessage
 from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
-from tests.connector.web.harness import Harness, with_edge
+from tests.connector.web.harness import Harness, Running, with_edge
 from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
 
 ALICE, BOB, CAROL, DAN = "15550001111", "15550002222", "15550003333", "15550004444"
@@ -130,3 +130,44 @@ def test_a_history_blob_that_fails_its_checks_is_dropped_and_the_connection_stay
         await alice.running.stop()
 
     with_edge(body)
+
+
+def test_recent_chats_are_imported_as_historical_messages_only_when_configured() -> None:
+    """WAGATE_WA_HISTORY_IMPORT_DAYS=30: the chats' last 30 days become historical messages (theirs and
+    ours, with numbers), the 40-day-old one does not; with the default (0) nothing is imported."""
+
+    async def body(h: Harness) -> None:
+        h.edge.state.account(BOB).push_name = "Bob"
+        await h.pair(ALICE, "ses_a")
+        alice = await h.connect("ses_a", history_import_days=30)
+        me = alice.engine._creds.me
+        assert me is not None
+        await h.edge.wait_for("prekeys", jid=me.jid)
+        await h.edge.send_history_sync(me.jid)
+        await alice.wait(ContactsSynced)
+        imported = [m for m in await _messages(alice, 2) if m.historical]
+        assert [(m.text, m.from_me, m.sender_phone, m.chat_jid) for m in imported] == [
+            (f"from them, 2 days ago ({BOB})", False, f"+{BOB}", f"{BOB}@s.whatsapp.net"),
+            (f"from us, 1 day ago ({BOB})", True, f"+{ALICE}", f"{BOB}@s.whatsapp.net"),
+        ]
+        assert imported[0].push_name == "Bob" and imported[0].sender_lid == str(
+            h.edge.state.accounts[BOB].lid
+        )
+        await alice.stop()
+
+        off = await h.connect("ses_a")
+        await h.edge.send_history_sync(me.jid)
+        await off.wait(ContactsSynced)
+        assert off.of(IncomingMessage) == []
+        await off.stop()
+
+    with_edge(body)
+
+
+async def _messages(running: Running, count: int) -> list[IncomingMessage]:
+    for _ in range(200):
+        found = running.of(IncomingMessage)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    return running.of(IncomingMessage)

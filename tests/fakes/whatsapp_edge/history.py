@@ -1,6 +1,7 @@
 """What the fake phone syncs to a new companion: a real HistorySync blob, and LID migration mappings.
 
-    blob = history_blob(state, account)     # HistorySync: every other account as a 1:1 conversation
+    blob = history_blob(state, account)     # HistorySync: every other account as a 1:1 conversation with
+                                             # three messages (2 and 1 days old, and 40: HISTORY_MESSAGES)
                                              # (half by LID with pnJid, half by number with lidJid), the
                                              # phoneNumberToLidMappings, push names, the conversation's
                                              # tcToken where that contact trusted the account, nctSalt (19)
@@ -13,6 +14,7 @@ The phone uploads the blob like any media, so the companion must download, check
 
 from __future__ import annotations
 
+import time
 import zlib
 from typing import TYPE_CHECKING
 
@@ -37,12 +39,31 @@ def history_blob(state: EdgeState, account: Account) -> bytes:
             chat = history.conversations.add(id=str(other.lid), pnJid=str(other.pn))
         else:
             chat = history.conversations.add(id=str(other.pn), lidJid=str(other.lid))
+        _messages(chat, account, other, index)
         token = state.privacy_tokens.get((account.phone, other.phone))
         if token is not None:
             chat.tcToken, chat.tcTokenTimestamp = token[0], token[1]
         if other.push_name:
             history.pushnames.add(id=str(other.pn), pushname=other.push_name)
     return serialize(history) + bytes_field(NCT_SALT_FIELD, account.nct_salt)
+
+
+HISTORY_MESSAGES = ((2, False, "from them, 2 days ago"), (1, True, "from us, 1 day ago"))
+OLD_MESSAGE = (40, False, "from them, 40 days ago")
+
+
+def _messages(chat: wa.Conversation, account: Account, other: Account, index: int) -> None:
+    """Three messages per chat, as a phone keeps them: two recent ones and one 40 days old."""
+    now = int(time.time())
+    for order, (days, from_me, text) in enumerate((OLD_MESSAGE, *HISTORY_MESSAGES)):
+        info = wa.WebMessageInfo(
+            key=wa.MessageKey(remoteJid=chat.id, fromMe=from_me, id=f"3AH{other.phone[-4:]}{order:04d}"),
+            messageTimestamp=now - days * 86400 - index,
+            message=wa.Message(conversation=f"{text} ({other.phone})"),
+        )
+        if not from_me:
+            info.pushName = other.push_name
+        chat.messages.add(message=info, msgOrderId=order + 1)
 
 
 def publish_history(media: FakeMediaHosts, blob: bytes) -> wa.Message.HistorySyncNotification:

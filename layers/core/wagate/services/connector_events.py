@@ -122,12 +122,13 @@ class ConnectorEvents:
         elif event.type == EventType.MESSAGE_STATUS:
             _apply_receipt(self.messages, event, owed)
         elif event.type == EventType.INCOMING_MESSAGE:
+            historical = bool(event.data.get("historical"))  # imported history: stored, not news
             stored = self.inbound.record(
                 event.tenant_id,
                 event.session_id,
                 dict(event.data),
                 sandbox=bool(event.data.get("sandbox")),
-                also=lambda message: owed.row([_incoming_notice(message)]),
+                also=None if historical else lambda message: owed.row([_incoming_notice(message)]),
             )
             owed.settle(changed=stored is not None)
         elif event.type == EventType.CONTACTS_SYNCED:

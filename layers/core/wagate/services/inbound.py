@@ -25,12 +25,13 @@ from wagate.domain.content import (
     Unsupported,
     summary,
 )
+from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp
 from wagate.services.message_changes import MessageChanges
-from wagate.store.conversations import ContactRepository, activity
+from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.messages import MessageRepository
 
 
@@ -40,6 +41,7 @@ class InboundService:
         self.clock = clock
         self.messages = MessageRepository(table)
         self.contacts = ContactRepository(table)
+        self.conversations = ConversationRepository(table)
         self.changes = MessageChanges(self.messages)
 
     def record(
@@ -73,8 +75,10 @@ class InboundService:
                 by = "me" if data.get("from_me") else str(sender or chat)
                 at_change = _time(data.get("timestamp"), self.clock.now())
                 self.changes.apply(tenant_id, target, content, by=by, at=at_change, change_id=provider_id)
-        # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie.
-        message_id = new_id("msg", self.clock.now())
+        # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie. Imported history
+        # takes its own time, so it sorts before what arrived live since.
+        historical = bool(data.get("historical"))
+        message_id = new_id("msg", at if historical else self.clock.now())
         message = Message.model_validate(
             {
                 "id": message_id,
@@ -102,9 +106,12 @@ class InboundService:
         ops: list[TransactOp] = [
             self.messages.put_provider_id(tenant_id, session_id, provider_id, message_id, first=True),
             self.messages.put(message),
-            activity(message, name=None if group else data.get("push_name")),
         ]
-        if sender and not data.get("from_me"):
+        if not historical or self._newest_in_conversation(message):
+            ops.append(
+                activity(message, name=None if group else data.get("push_name"), unread=not historical)
+            )
+        if sender and not data.get("from_me") and not historical:
             ops.extend(self._contact_update(tenant_id, session_id, str(sender), data, at))
         if also is not None:
             ops.extend(also(message))
@@ -113,6 +120,11 @@ class InboundService:
         except ConflictError:
             return None  # this provider id was stored already: a redelivery
         return message
+
+    def _newest_in_conversation(self, message: Message) -> bool:
+        """An imported message leads its conversation only if nothing newer is there already."""
+        conv = self.conversations.find(message.tenant_id, conversation_id(message.session_id, message.chat))
+        return conv is None or (conv.last_message_at or 0) < message.created_at
 
     def _contact_update(
         self, tenant_id: str, session_id: str, phone: str, data: dict[str, Any], at: float

@@ -29,8 +29,9 @@ def to_contact(item: Item) -> Contact:
     return Contact.model_validate({k: v for k, v in item.items() if k in _CONTACT_FIELDS})
 
 
-def activity(message: Message, *, name: str | None = None) -> Update:
-    """The update that makes `message` its conversation's latest (creating the conversation if new)."""
+def activity(message: Message, *, name: str | None = None, unread: bool = True) -> Update:
+    """The update that makes `message` its conversation's latest (creating the conversation if new);
+    `unread=False` for what the user has seen already (imported history)."""
     conv = conversation_id(message.session_id, message.chat)
     inbound = message.direction == Direction.INBOUND
     preview = message.text or f"[{message.metadata.get('type', 'media')}]"
@@ -51,7 +52,9 @@ def activity(message: Message, *, name: str | None = None) -> Update:
     if name:
         changes["name"] = name
     return Update(
-        *keys.conversation(message.tenant_id, conv), set=changes, add={"unread": 1 if inbound else 0}
+        *keys.conversation(message.tenant_id, conv),
+        set=changes,
+        add={"unread": 1 if inbound and unread else 0},
     )
 
 
