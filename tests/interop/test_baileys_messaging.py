@@ -10,6 +10,7 @@ refuse from either client.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,19 @@ class BaileysPeer:
         return await self.until(answer, timeout=20, since=since)
 
 
+async def online(ours: Linked) -> Linked:
+    """Announce presence, so our delivery receipts are active: an `inactive` one (what we send while not
+    online, as WhatsApp Web in the background) is shown by neither WhatsApp's apps nor Baileys."""
+    store = ours.engine._store_ready
+    me = store.current.me
+    assert me is not None
+    await store.update(
+        me=dataclasses.replace(me, name="wagate")
+    )  # app state would tell it: presence needs it
+    await ours.engine.send_presence(None, "available")
+    return ours
+
+
 async def start_baileys(h: Harness, interop_dir: Path) -> BaileysPeer:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -90,7 +104,7 @@ async def start_baileys(h: Harness, interop_dir: Path) -> BaileysPeer:
 
 def test_one_to_one_both_ways_with_receipts(interop_dir: Path) -> None:
     async def body(h: Harness) -> None:
-        ours = await h.linked(OURS, "ses_ours")
+        ours = await online(await h.linked(OURS, "ses_ours"))
         baileys = await start_baileys(h, interop_dir)
         try:
             await _one_to_one(ours, baileys)
@@ -146,7 +160,7 @@ async def _one_to_one(ours: Linked, baileys: BaileysPeer) -> None:
 @pytest.mark.parametrize("mode", ["pn", "lid"])
 def test_group_both_ways_with_receipts(interop_dir: Path, mode: str) -> None:
     async def body(h: Harness) -> None:
-        ours = await h.linked(OURS, "ses_ours")
+        ours = await online(await h.linked(OURS, "ses_ours"))
         baileys = await start_baileys(h, interop_dir)
         group = h.edge.create_group("Interop", OURS, [THEIRS, "15550009999"], addressing_mode=mode)
         try:
@@ -196,7 +210,7 @@ def test_retry_receipts_both_ways_restore_lost_sessions(interop_dir: Path) -> No
     decrypt makes the other re-send in a new session, and the message arrives."""
 
     async def body(h: Harness) -> None:
-        ours = await h.linked(OURS, "ses_ours")
+        ours = await online(await h.linked(OURS, "ses_ours"))
         baileys = await start_baileys(h, interop_dir)
         try:
             first = await ours.engine.send_text(f"+{THEIRS}", "hola", "msg_1")

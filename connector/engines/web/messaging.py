@@ -171,6 +171,7 @@ class Messaging:
                 log.info("presence %s not sent: our profile name is not known yet", state)
                 return
             await self._conn.send(Node("presence", {"type": state, "name": me.name.replace("@", "")}))
+            self.inbox.available = state == "available"  # delivery receipts say "active" only while online
             return
         if state not in ("composing", "recording", "paused") or to is None:
             raise ValueError(f"not a chat state: {state!r}")

@@ -137,6 +137,9 @@ class Inbox:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._authors: OrderedDict[str, Jid] = OrderedDict()  # message id -> author (quotes, read receipts)
         self._retries: OrderedDict[tuple[str, str], int] = OrderedDict()
+        # Delivery receipts are `inactive` (delivered, not shown to the sender as seen by an open app) unless
+        # we told WhatsApp we are online, as WhatsApp Web in the background and whatsmeow do.
+        self.available = False
         self._held: list[tuple[Receipt, Node]] = []  # receipts for sends not returned yet, unacked
         outbox.finished = self._release
 
@@ -340,6 +343,8 @@ class Inbox:
             attrs["type"] = "sender"
             if env.group is None:
                 attrs["recipient"] = env.chat
+        elif not self.available:
+            attrs["type"] = "inactive"
         await self._conn.send(Node("receipt", attrs))
         if content is not None and content.history_sync:
             await self._conn.send(Node("receipt", {"id": env.id, "to": env.sender, "type": "hist_sync"}))

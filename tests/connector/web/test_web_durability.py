@@ -47,7 +47,7 @@ def _acked(h: Harness, message_id: str) -> list[str]:
     return [
         f"{e.kind} {e.detail}"
         for e in h.edge.events
-        if e.kind in ("ack", "receipt") and e.detail in (f"delivery {message_id}", f"message {message_id}")
+        if e.kind in ("ack", "receipt") and e.detail in (f"inactive {message_id}", f"message {message_id}")
     ]
 
 
@@ -68,7 +68,7 @@ def test_a_message_is_receipted_and_acked_only_after_its_event_is_durable() -> N
         assert got.provider_message_id == sent.provider_message_id
         await _until(lambda: len(_acked(h, sent.provider_message_id)) == 2)
         assert _acked(h, sent.provider_message_id) == [
-            f"receipt delivery {sent.provider_message_id}",
+            f"receipt inactive {sent.provider_message_id}",
             f"ack message {sent.provider_message_id}",
         ]
         # The plaintext kept for a redelivery is deleted once acked (here: when the connection ends).

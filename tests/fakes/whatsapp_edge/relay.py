@@ -17,10 +17,12 @@ and all. A `read` also goes to the reader's own other companions (`from=reader d
 is how a linked device learns the chat was read on the phone. Stanzas for a device that is not
 connected wait in its queue; phones (device 0) read at once.
 
-Checked (violations): envelopes with v=2 and a known type, a pkmsg's identity and registration are the
-sender's own, a `<device-identity>` (the sender's ADV identity, signatures verified) with every pkmsg,
-envelopes only for the recipient's or the sender's own devices, never for the sending device itself
-(in a group that is only logged as `self-envelope`: Baileys encrypts for itself in LID groups).
+Checked (violations): a delivery receipt without a type (active) from a device that has not sent
+`<presence type=available>` (it must say `inactive`); envelopes with v=2 and a known type, a pkmsg's
+identity and registration are the sender's own, a `<device-identity>` (the sender's ADV identity,
+signatures verified) with every pkmsg, envelopes only for the recipient's or the sender's own devices,
+never for the sending device itself (in a group that is only logged as `self-envelope`: Baileys
+encrypts for itself in LID groups).
 """
 
 from __future__ import annotations
@@ -330,6 +332,9 @@ class Relay:
             return
         session.settle("message", [receipt_id, *_items(node)])
         self.edge.log("receipt", session, detail=f"{kind or 'delivery'} {receipt_id}")
+        if kind is None and not session.available and not receiver.primary:
+            # WhatsApp Web (and whatsmeow) send "inactive" delivery receipts until they announce presence
+            self.edge.violation(session, f"an active delivery receipt without presence available: {node}")
         to, participant = node.attrs.get("to"), node.attrs.get("participant")
         if kind in QUIET_RECEIPTS:
             return

@@ -74,6 +74,7 @@ class EdgeSession:
         self.refs: list[str] = []
         self.device: Device | None = None
         self.paired = False
+        self.available = False  # sent <presence type=available>: its delivery receipts may be "active"
         self.ending = False
         self.closed = asyncio.Event()
         self._awaiting: dict[str, asyncio.Future[Node]] = {}
@@ -423,6 +424,8 @@ class EdgeSession:
         elif node.tag == "receipt":
             await self.edge.relay.on_receipt(self, node)
         elif node.tag in ("ib", "presence", "chatstate"):
+            if node.tag == "presence" and node.str_attr("type") in ("available", "unavailable"):
+                self.available = node.str_attr("type") == "available"
             self.edge.log(node.tag, self, detail=str(node))
         else:
             self.edge.unhandled_stanza(self, node)
