@@ -193,7 +193,8 @@ def _build_aws(settings: Settings) -> Deps:
 
     if not settings.kms_key_id:
         raise RuntimeError("KMS_KEY_ID is not set: the AWS backend encrypts every secret with KMS")
-    push = ApiGatewayPush(settings.websocket_endpoint) if settings.websocket_endpoint else None
+    endpoint = settings.websocket_endpoint
+    push = ApiGatewayPush(endpoint, signed=True) if endpoint else None
     bucket = settings.media_bucket
     # SigV4 and the regional endpoint: presigned links must work from the first hour of a new bucket.
     s3 = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})

@@ -2,7 +2,9 @@
 
 `endpoint_url` is `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` on AWS and the local
 runner's `http://127.0.0.1:{port}/ws`. The local endpoint checks no signature, so plain-http endpoints
-are called unsigned: no AWS credentials are needed on a machine that has none.
+are called unsigned: no AWS credentials are needed on a machine that has none. The AWS backend asks for
+`signed=True`: whatever the endpoint's scheme (an emulator such as moto's server is plain http), the
+@connections API authorizes the caller's role from the SigV4 signature.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ class ApiGatewayPush:
         self,
         endpoint_url: str,
         client_factory: Callable[[], ApiGatewayManagementApiClient] | None = None,
+        *,
+        signed: bool | None = None,
     ) -> None:
+        """`signed`: None = only https endpoints are signed (local mode); True = always (AWS backend)."""
         self._endpoint_url = endpoint_url.rstrip("/")
+        self._signed = endpoint_url.startswith("https://") if signed is None else signed
         self._factory = client_factory or self._default_client
         self._client: ApiGatewayManagementApiClient | None = None
         self._lock = threading.Lock()
@@ -63,7 +69,7 @@ class ApiGatewayPush:
         return self._client
 
     def _default_client(self) -> ApiGatewayManagementApiClient:
-        if self._endpoint_url.startswith("http://"):
+        if not self._signed:
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or _DEFAULT_REGION
             config = Config(signature_version=UNSIGNED, retries={"mode": "standard", "max_attempts": 2})
             return boto3.client(
