@@ -40,7 +40,6 @@ FUNCTIONS = {
     "DispatcherFunction": "dispatcher",
     "WebhooksOutFunction": "webhooks_out",
     "CloudSendFunction": "cloud_send",
-    "MetaWebhooksFunction": "meta_webhooks",
 }
 # Which queue feeds which function (the template's SQS events, checked against it in `start`).
 SUBSCRIPTIONS = {
@@ -103,11 +102,14 @@ class Worker:
             raise FunctionFailed(f"{self.function_id}: {reply['errorType']}: {reply['errorMessage']}")
         return reply["result"]
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """End of input: the process exits after its current invocation (see `wait`)."""
         if self.process.stdin:
             self.process.stdin.close()
+
+    def wait(self) -> None:
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -142,8 +144,13 @@ class AwsMode:
         endpoint = f"http://{host}:{port}"
         iam = admin_client("iam", endpoint)
         iam.create_user(UserName="e2e-operator")
-        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        iam.put_user_policy(UserName="e2e-operator", PolicyName="operator", PolicyDocument=json.dumps(everything))
+        everything = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+        iam.put_user_policy(
+            UserName="e2e-operator", PolicyName="operator", PolicyDocument=json.dumps(everything)
+        )
         key = iam.create_access_key(UserName="e2e-operator")["AccessKey"]
         self.admin = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
         self.stack = stack = deploy(endpoint)
@@ -181,6 +188,7 @@ class AwsMode:
             "WAGATE_DATA_DIR": str(self.workdir / "connector"),
             "WAGATE_PACING": "off",
             "WAGATE_COMMAND_WAIT_SECONDS": "1",
+            "WAGATE_STOP_TIMEOUT_SECONDS": "2",
             **SANDBOX,
         }
         self._connector_log = open(self.workdir / "connector.log", "w")  # noqa: SIM115 - closed in stop()
@@ -194,7 +202,9 @@ class AwsMode:
         for worker in self.workers.values():
             worker.wait_ready()
         for queue_id, function_id in SUBSCRIPTIONS.items():
-            thread = threading.Thread(target=self._poll, args=(queue_id, function_id), daemon=True)
+            thread = threading.Thread(
+                target=self._poll, args=(queue_id, function_id), daemon=True, name=queue_id
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -229,18 +239,22 @@ class AwsMode:
         """The pollers above must be the template's SQS events, no more and no fewer."""
         assert self.stack is not None
         found = {}
-        for logical_id, resource in self.stack.document["Resources"].items():
+        for resource in self.stack.document["Resources"].values():
             if resource["Type"] == "AWS::Lambda::EventSourceMapping":
                 queue = resource["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
                 found[queue] = resource["Properties"]["FunctionName"]["Ref"]
         assert found == SUBSCRIPTIONS, found
 
     def stop(self) -> None:
+        """Everything stops at once (each process takes a second or two to exit)."""
         self._stop.set()
+        if self.connector is not None:
+            self.connector.terminate()
+        for worker in self.workers.values():
+            worker.close()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.connector is not None:
-            self.connector.terminate()
             try:
                 self.connector.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -248,7 +262,7 @@ class AwsMode:
                 self.connector.wait()
             self._connector_log.close()
         for worker in self.workers.values():
-            worker.stop()
+            worker.wait()
         if self._server is not None:
             self._server.stop()
 
@@ -348,7 +362,9 @@ class AwsMode:
                 if done:
                     sqs.delete_message_batch(
                         QueueUrl=url,
-                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                        ],
                     )
             except Exception as exc:  # a denial of the poller itself fails the test
                 if not self._stop.is_set():
@@ -393,7 +409,7 @@ def _json_stream(text: str) -> list[dict[str, Any]]:
     return items
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.1) -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -55,7 +55,9 @@ def main() -> int:
     for line in sys.stdin:
         request = json.loads(line)
         offset = float(request.get("clock_offset", 0))
-        SystemClock.now = (lambda self: real_now(self) + offset) if offset else real_now  # type: ignore[method-assign]
+        SystemClock.now = (  # type: ignore[method-assign]
+            (lambda self, by=offset: real_now(self) + by) if offset else real_now
+        )
         try:
             result = module.lambda_handler(request["event"], LambdaContext(name))
             reply = {"result": result}

@@ -19,7 +19,12 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 # TransactWriteItems is authorized per item, by the item's own action.
-_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 _CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
 
 
@@ -42,7 +47,9 @@ def requested(
     if service == "apigatewaymanagementapi":
         method = _CONNECTION_METHODS.get(operation, "POST")
         connection = params.get("ConnectionId", "*")
-        resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{socket_api}/{stage}/{method}/@connections/{connection}"
+        resource = (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{socket_api}/{stage}/{method}/@connections/{connection}"
+        )
         return [("execute-api:ManageConnections", resource)]
     return [(f"{service}:{operation}", "*")]
 
@@ -68,7 +75,9 @@ def _dynamodb(operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]
             pairs.append((f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table_arn(body["TableName"])))
         return pairs
     if operation == "TransactGetItems":
-        return [("dynamodb:GetItem", _table_arn(i["Get"]["TableName"])) for i in params.get("TransactItems") or []]
+        return [
+            ("dynamodb:GetItem", _table_arn(i["Get"]["TableName"])) for i in params.get("TransactItems") or []
+        ]
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [(f"dynamodb:{operation}", _table_arn(name)) for name in params.get("RequestItems") or {}]
     if "TableName" in params:
@@ -77,7 +86,10 @@ def _dynamodb(operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]
 
 
 def allowed(
-    statements: Sequence[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None = None
+    statements: Sequence[Mapping[str, Any]],
+    action: str,
+    resource: str,
+    context: Mapping[str, str] | None = None,
 ) -> bool:
     """Whether the statements allow `action` on `resource` (explicit Deny wins)."""
     verdict = False

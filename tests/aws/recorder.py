@@ -10,7 +10,8 @@
 DynamoDB capacity is computed from item sizes as DynamoDB bills it (reads: 4 KB units, half for eventually
 consistent reads; writes: 1 KB units of the larger of the item before and after; transactions count
 double), with the before/after images read by an uninstrumented admin client (moto's ConsumedCapacity
-is a constant, not a measurement). Configuration comes from AWSE2E_* variables set by the harness.
+is a constant, not a measurement); only when AWSE2E_CAPACITY=1 (the benchmark), since those extra reads
+slow the test down. Configuration comes from AWSE2E_* variables set by the harness.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class _Recorder:
         self.path = os.environ["AWSE2E_RECORD"]
         self.socket_api = os.environ["AWSE2E_SOCKET_API"]
         self.stage = os.environ["AWSE2E_SOCKET_STAGE"]
+        self.capacity = os.environ.get("AWSE2E_CAPACITY") == "1"  # the benchmark's, not the test's
         self._shadow: Any = None
         self._schemas: dict[str, list[str]] = {}
         self._local = threading.local()
@@ -73,10 +75,12 @@ class _Recorder:
                     },
                     operation,
                 )
-        if service == "dynamodb" and operation in (*_WRITES, "TransactWriteItems"):
+        if self.capacity and service == "dynamodb" and operation in (*_WRITES, "TransactWriteItems"):
             context["awse2e_before"] = self._images(operation, params)
 
-    def after(self, http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    def after(
+        self, http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         service = model.service_model.service_name
         operation = model.name
         params = context.get("awse2e_params") or {}
@@ -90,7 +94,7 @@ class _Recorder:
             arn = key_arn(str(parsed.get("KeyId", "")))
             if not allowed(self.statements, "kms:Decrypt", arn):
                 entry["denied"] = f"kms:Decrypt on {arn}"
-        if service == "dynamodb":
+        if self.capacity and service == "dynamodb":
             entry.update(self._capacity(operation, params, parsed, context.get("awse2e_before"), error))
         if service == "sqs":
             entries = params.get("Entries")
@@ -101,7 +105,12 @@ class _Recorder:
 
     # -- DynamoDB capacity -------------------------------------------------------------------------------
     def _capacity(
-        self, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any], before: Any, error: str | None
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        parsed: Mapping[str, Any],
+        before: Any,
+        error: str | None,
     ) -> dict[str, float]:
         factor = 1.0 if params.get("ConsistentRead") else 0.5
         if operation == "GetItem":
@@ -113,7 +122,11 @@ class _Recorder:
             items = [i for rows in (parsed.get("Responses") or {}).values() for i in rows]
             return {"rcu": sum(_read_units(_size(i), factor) for i in items)}
         if operation == "TransactGetItems":
-            return {"rcu": sum(_read_units(_size(r.get("Item") or {}), 2.0) for r in parsed.get("Responses") or [])}
+            return {
+                "rcu": sum(
+                    _read_units(_size(r.get("Item") or {}), 2.0) for r in parsed.get("Responses") or []
+                )
+            }
         if operation in _WRITES or operation == "TransactWriteItems":
             after = [] if error else self._images(operation, params)
             sizes = [max(a, b) for a, b in zip(before or [], after or [0] * len(before or []), strict=False)]
@@ -121,7 +134,14 @@ class _Recorder:
             return {"wcu": float(units * (2 if operation == "TransactWriteItems" else 1))}
         if operation == "BatchWriteItem":
             requests = [r for rows in (params.get("RequestItems") or {}).values() for r in rows]
-            return {"wcu": float(sum(max(1, math.ceil(_size((r.get("PutRequest") or {}).get("Item") or {}) / 1024)) for r in requests))}
+            return {
+                "wcu": float(
+                    sum(
+                        max(1, math.ceil(_size((r.get("PutRequest") or {}).get("Item") or {}) / 1024))
+                        for r in requests
+                    )
+                )
+            }
         return {}
 
     def _images(self, operation: str, params: Mapping[str, Any]) -> list[int]:

@@ -13,10 +13,10 @@ Two copies of each role's policy exist:
     for DynamoDB, KMS and execute-api it asks about resource `*`, which no resource-scoped statement
     matches, so those statements get `Resource: *` there (action-level enforcement by moto, resource-level
     by the recorder). Statements with a Condition are left out of moto's copy: moto turns an Allow whose
-    condition does not hold into a Deny of the call. Moto also names some actions after the API call rather than the IAM action
-    (`execute-api:PostToConnection` for `ManageConnections`, `sqs:DeleteMessageBatch` for `DeleteMessage`,
-    `dynamodb:TransactWriteItems` for the per-item actions): the copy grants those aliases where the
-    real action is granted, and the recorder checks the real action. Moto asks about `*` for
+    condition does not hold into a Deny of the call. Moto also names some actions after the API call rather
+    than the IAM action (`execute-api:PostToConnection` for `ManageConnections`, `sqs:DeleteMessageBatch`
+    for `DeleteMessage`, `dynamodb:TransactWriteItems` for the per-item actions): the copy grants those
+    aliases where the real action is granted, and the recorder checks the real action. Moto asks about `*` for
     sqs:GetQueueUrl (it reads the queue from a QueueUrl the call does not have), so that action gets a
     `Resource: *` statement there too.
 """
@@ -280,7 +280,9 @@ def deploy(endpoint: str) -> Stack:
         extras = ("TimeToLiveSpecification", "PointInTimeRecoverySpecification", "SSESpecification")
         dynamodb.create_table(TableName=name, **{k: v for k, v in props.items() if k not in extras})
         if "TimeToLiveSpecification" in props:
-            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
         physical[logical_id] = table_names[logical_id] = name
 
     sqs = admin_client("sqs", endpoint)
@@ -338,7 +340,9 @@ def deploy(endpoint: str) -> Stack:
         role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         if statements:  # the connector's execution role has only an AWS managed policy (ECR, logs)
             document_ = _moto_document(statements)
-            iam.put_role_policy(RoleName=role_name, PolicyName="translated", PolicyDocument=json.dumps(document_))
+            iam.put_role_policy(
+                RoleName=role_name, PolicyName="translated", PolicyDocument=json.dumps(document_)
+            )
         physical[logical_id] = role_name
         # Assumed while IAM is not enforced yet (moto would check the trust policy's service principal).
         creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName=logical_id[:60])["Credentials"]

@@ -27,6 +27,7 @@ What moto cannot enforce, and what stands in for it here:
     target by the harness before it invokes the sweeper.
   * Moto's server rejects the SigV4 signature of EventBridge Scheduler's GET calls once IAM is enforced,
     so the schedule is read back at deploy time.
+  * MetaWebhooksFunction (Meta's signed webhooks in) is deployed with its role but not invoked here.
   * The @connections endpoint is moto's root (http, signed), not https://{api}.execute-api.../live.
   * API Gateway, Lambda's SQS pollers and EventBridge Scheduler's delivery are emulated by
     tests/aws/harness.py (moto stores schedules but does not fire them); the pollers run under each
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,8 +69,11 @@ def _tenant_key(bed: AwsMode) -> str:
     return tenants.create_tenant(table, SystemClock(), "Agency")[1]
 
 
+@pytest.mark.timeout(300)  # ~15 s alone; ten processes start, so a busy machine stretches it
 def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
-    with crm_receiver() as crm, aws_mode(tmp_path) as bed:
+    with crm_receiver() as crm, aws_mode(tmp_path) as bed, ThreadPoolExecutor(1) as background:
+        # A new stack's first sweep (a minute after deploy) looks back an hour: run it meanwhile.
+        first_sweep = background.submit(bed.fire_schedule)
         key = _tenant_key(bed)
         status, token = bed.api("POST", "/v1/realtime/token", key)
         assert status in (200, 201), token
@@ -99,6 +104,7 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
 
         # Scheduled send, beyond the API's two-minute horizon: into the due index, then the schedule fires
         # the sweeper "when it falls due" (its clock moved on), the dispatcher hands it to the connector.
+        assert first_sweep.result()["dispatched"] == 0
         send_at = int(time.time()) + 180
         status, later = bed.api(
             "POST",
@@ -110,7 +116,9 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
         assert bed.api("GET", f"/v1/messages/{later['id']}", key)[1]["status"] == "scheduled"
         swept = bed.fire_schedule(later=send_at - time.time())
         assert swept["dispatched"] == 1, swept
-        wait_for(lambda: bed.api("GET", f"/v1/messages/{later['id']}", key)[1]["status"] in ("delivered", "read"))
+        wait_for(
+            lambda: bed.api("GET", f"/v1/messages/{later['id']}", key)[1]["status"] in ("delivered", "read")
+        )
 
         # Inbound (the sandbox contact answers): stored, in the conversation list.
         inbox = wait_for(lambda: bed.api("GET", "/v1/conversations", key)[1]["items"])
