@@ -25,6 +25,15 @@ _TRANSACT_ACTIONS = {
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
+# S3 calls whose IAM action has another name (the rest are named alike: PutObject, GetObject, ...).
+_S3_ACTIONS = {
+    "HeadObject": "GetObject",
+    "ListObjectsV2": "ListBucket",
+    "HeadBucket": "ListBucket",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+}
 _CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
 
 
@@ -51,6 +60,10 @@ def requested(
             f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{socket_api}/{stage}/{method}/@connections/{connection}"
         )
         return [("execute-api:ManageConnections", resource)]
+    if service == "s3":
+        action = _S3_ACTIONS.get(operation, operation)
+        bucket, key = params.get("Bucket", "*"), params.get("Key")
+        return [(f"s3:{action}", f"arn:aws:s3:::{bucket}/{key}" if key else f"arn:aws:s3:::{bucket}")]
     return [(f"{service}:{operation}", "*")]
 
 

@@ -261,6 +261,8 @@ def deploy(endpoint: str) -> Stack:
                 return queue_names[logical_id]
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table_names[logical_id]}"
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{physical[logical_id]}"
         if kind == "AWS::KMS::Key" and attribute == "Arn":
             return key_arn
         if kind == "AWS::Lambda::Function" and attribute == "Arn":
@@ -284,6 +286,12 @@ def deploy(endpoint: str) -> Stack:
                 TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"]
             )
         physical[logical_id] = table_names[logical_id] = name
+
+    s3 = admin_client("s3", endpoint)
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::S3::Bucket":  # the media bucket (the functions' only S3 use)
+            physical[logical_id] = f"{STACK}-{logical_id}-{suffix}".lower()
+            s3.create_bucket(Bucket=physical[logical_id])
 
     sqs = admin_client("sqs", endpoint)
     queues = {k: r for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
