@@ -76,6 +76,20 @@ def test_get_missing_is_none(table: Table) -> None:
     assert table.get("T#a", "nope") is None
 
 
+def test_get_many_answers_in_the_order_asked_with_none_for_the_absent(table: Table) -> None:
+    now = int(time.time())
+    for n in range(130):  # more than one BatchGetItem call (100 keys each)
+        table.put({"pk": f"S#{n % 7}", "sk": f"{n:03d}", "n": n})
+    table.put({"pk": "S#x", "sk": "gone", "expires_at": now - 60})
+    asked = [(f"S#{n % 7}", f"{n:03d}") for n in reversed(range(130))]
+    asked[5:5] = [("S#x", "gone"), ("S#x", "never"), asked[0]]  # expired, absent, asked twice
+    got = table.get_many(asked)
+    assert len(got) == len(asked)
+    assert [g["n"] if g else None for g in got[:9]] == [129, 128, 127, 126, 125, None, None, 129, 124]
+    assert [g["n"] for g in got[8:] if g] == list(reversed(range(125)))
+    assert table.get_many([]) == []
+
+
 def test_put_replaces_the_whole_item(table: Table) -> None:
     table.put({"pk": "T#a", "sk": "S#1", "a": 1, "b": 2})
     table.put({"pk": "T#a", "sk": "S#1", "a": 3})

@@ -82,6 +82,11 @@ class Table(Protocol):
         """Strongly consistent read; None when absent or expired."""
         ...
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        """Strongly consistent reads of several items at once (DynamoDB: BatchGetItem, 100 a call), in
+        the order asked; None where absent or expired."""
+        ...
+
     def put(self, item: Item, *, condition: Condition | None = None) -> None:
         """Create or replace. Raises ConflictError, ItemTooLarge."""
         ...

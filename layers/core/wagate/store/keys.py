@@ -8,7 +8,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | retention policy | `T#{t}` | `RETENTION` | | a tenant's retention policy (absent: the defaults) | store/retention.py |
 | tenant data key | `TENANT#{t}` | `DATAKEY` | gsi1 `DATAKEYS` / `{t}` | the tenant's content data key (wrapped by the Crypto port), or its tombstone once destroyed; every tenant's (rotation re-wraps them) | store/tenant_keys.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
-| global stats | `STATS` | `GLOBAL` | | /health counters (tenants, sessions by status) | store/tenants.py, store/sessions.py |
+| global stats | `STATS#{slot}` (slot 00..15 of the counted row's id; `STATS` before) | `GLOBAL` | | /health counters (tenants, sessions by status), summed over the slots | store/stats.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
 | session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions | store/sessions.py |
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
@@ -52,6 +52,7 @@ partition only (for a query) is a `str`; a whole item key is a `Key(pk, sk)`, a 
 
 from __future__ import annotations
 
+import zlib
 from typing import NamedTuple
 
 
@@ -64,7 +65,20 @@ class Key(NamedTuple):
 
 # ---- tenants, API keys, counters ------------------------------------------------------------------
 
+# The /health counters, spread over slots so that no single item takes every status change of a
+# reconnect storm (DynamoDB: ~1,000 writes/s per item, and concurrent transactions on one item conflict).
+# `STATS` alone is where they were kept before: still read (and summed), no longer written.
 STATS = Key("STATS", "GLOBAL")
+STATS_SLOTS = 16
+
+
+def stats_slot(slot: int) -> Key:
+    return Key(f"STATS#{slot:02d}", "GLOBAL")
+
+
+def stats_slot_of(counted_id: str) -> Key:
+    """The slot a counted row (a session, a tenant) adds to: stable, spread by a hash of its id."""
+    return stats_slot(zlib.crc32(counted_id.encode()) % STATS_SLOTS)
 
 
 def tenant_partition(tenant_id: str) -> str:

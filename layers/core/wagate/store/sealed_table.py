@@ -130,6 +130,9 @@ class SealedTable:
     def get(self, pk: str, sk: str) -> Item | None:
         return self.open_item(self.inner.get(pk, sk))
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        return [self.open_item(item) for item in self.inner.get_many(keys)]
+
     def put(self, item: Item, *, condition: Condition | None = None) -> None:
         self.inner.put(self._seal_item(item), condition=condition)
 

@@ -16,7 +16,7 @@ from wagate.conditions import Attr, SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
 from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
-from wagate.store import keys
+from wagate.store import keys, stats
 
 _SESSION_FIELDS = frozenset(Session.model_fields)
 _SHARD_PAGE = 200
@@ -58,7 +58,7 @@ def to_record(item: Item) -> SessionRecord:
 
 
 def status_counter(status: str) -> str:
-    """The attribute of the global stats row that counts sessions in `status`."""
+    """The attribute of the global stats rows (store/stats.py) that counts sessions in `status`."""
     return f"sessions_{status}"
 
 
@@ -114,8 +114,8 @@ class SessionRepository:
 
     def counts_by_status(self) -> dict[str, int]:
         """Sessions by status across all tenants: counters, so O(1) however many exist."""
-        stats = self.table.get(*keys.STATS) or {}
-        return {status.value: int(stats.get(status_counter(status), 0)) for status in SessionStatus}
+        counted = stats.totals(self.table)
+        return {status.value: counted.get(status_counter(status), 0) for status in SessionStatus}
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class SessionRepository:
                     Update(
                         *keys.tenant_counters(session.tenant_id), add={"sessions": 1}, condition=under_limit
                     ),
-                    Update(*keys.STATS, add={status_counter(session.status): 1}),
+                    stats.add(session.id, {status_counter(session.status): 1}),
                     *extra,
                 ]
             )
@@ -178,7 +178,7 @@ class SessionRepository:
                         condition=Attr("status").eq(session.status.value),
                     ),
                     Update(*keys.tenant_counters(session.tenant_id), add={"sessions": -1}),
-                    Update(*keys.STATS, add={status_counter(session.status): -1}),
+                    stats.add(session.id, {status_counter(session.status): -1}),
                 ]
             )
         except ConflictError:
@@ -209,7 +209,7 @@ class SessionRepository:
         ]
         new = str(changes.get("status", old))
         if new != old:
-            ops.append(Update(*keys.STATS, add={status_counter(old): -1, status_counter(new): 1}))
+            ops.append(stats.add(session.id, {status_counter(old): -1, status_counter(new): 1}))
         written = to_record({**_as_item(record), **changes})
         if also is not None:
             ops.extend(also(written.session))

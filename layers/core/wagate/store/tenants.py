@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from wagate.conditions import Attr, SortKey, item_absent
 from wagate.domain.tenants import ApiKey, Tenant
-from wagate.ports import Item, Put, Table, Update
-from wagate.store import keys
+from wagate.ports import Item, Put, Table
+from wagate.store import keys, stats
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class TenantRepository:
             [
                 Put({"pk": pk, "sk": sk, **tenant.model_dump()}, condition=item_absent()),
                 Put(key_item(first_key), condition=item_absent()),
-                Update(*keys.STATS, add={"tenants": 1}),
+                stats.add(tenant.id, {"tenants": 1}),
             ]
         )
 
@@ -65,8 +65,7 @@ class TenantRepository:
         return Tenant.model_validate(item) if item is not None else None
 
     def count(self) -> int:
-        stats = self.table.get(*keys.STATS)
-        return int(stats.get("tenants", 0)) if stats else 0
+        return stats.totals(self.table).get("tenants", 0)
 
     # ---- API keys -----------------------------------------------------------------------------------
 

@@ -101,6 +101,31 @@ class DynamoTable:
             if not start:
                 return
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        for pk, sk in keys:
+            rules.check_key(pk, sk)
+        found: dict[tuple[str, str], Item] = {}
+        unique = list(dict.fromkeys((str(pk), str(sk)) for pk, sk in keys))
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            wanted: Any = {
+                self._name: {"Keys": [_key(pk, sk) for pk, sk in unique[start : start + _BATCH_GET_LIMIT]]}
+            }
+            wanted[self._name]["ConsistentRead"] = True
+            for attempt in range(_BATCH_GET_TRIES):
+                response = self._call(self.client.batch_get_item, RequestItems=wanted)
+                for raw in response.get("Responses", {}).get(self._name, []):
+                    got = _from_dynamo(raw)
+                    found[(str(got["pk"]), str(got["sk"]))] = got
+                wanted = response.get("UnprocessedKeys") or {}
+                if not wanted:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled keys come back: back off and ask again
+            else:
+                raise TransientError("DynamoDB left keys of a batch read unprocessed; retry")
+        now = self._clock()
+        live = {key: item for key, item in found.items() if not rules.is_expired(item, now)}
+        return [live.get((str(pk), str(sk))) for pk, sk in keys]
+
     def query(
         self,
         pk: str,
@@ -275,6 +300,10 @@ class DynamoTable:
             return method(**kwargs)
         except ClientError as exc:
             raise _domain_error(exc) from exc
+
+
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
+_BATCH_GET_TRIES = 5
 
 
 class _Names:

@@ -69,6 +69,9 @@ class SqliteTable:
         )
         return _load(row[0]) if row else None
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        return [self.get(pk, sk) for pk, sk in keys]
+
     def query(
         self,
         pk: str,
