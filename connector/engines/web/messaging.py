@@ -38,7 +38,7 @@ from connector.engines.web.privacy_tokens import PrivacyTokens
 from connector.engines.web.receiving import Inbox
 from connector.engines.web.sending import Outbox
 from connector.engines.web.settings import WebSettings
-from connector.engines.web.signal import SignalRepository
+from connector.engines.web.signal import SignalAddress, SignalRepository
 from connector.engines.web.usync import DeviceLists
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Messaging:
         self._clock = clock
         self._creds = creds
         self.lids = LidMap(keys)
-        signal = SignalRepository(keys, creds)
+        signal = self._signal = SignalRepository(keys, creds)
         self.devices = DeviceLists(keys, self.lids, conn.query, clock, settings.device_list_seconds)
         sessions = Sessions(signal, self.lids, conn.query)
         self.groups = Groups(conn.query, self.lids, clock, settings.group_metadata_seconds)
@@ -118,6 +118,22 @@ class Messaging:
     async def closed(self) -> None:
         """The connection ended: forget the buffered plaintext of what was acked."""
         await self._buffer.flush()
+
+    async def _identity_changed(self, user: Jid) -> None:
+        """`<notification type=encrypt><identity/>`: the contact reinstalled WhatsApp. Every session and
+        identity we keep for its devices (by number and by LID) is dropped, and its device list asked
+        again, so our next message is a pkmsg the new install can read (not a msg on a dead session)."""
+        account = user.to_account()
+        numbers = {0, *await self.devices.known(account)}
+        forms = {account, await self.lids.lid_form(account), await self.lids.pn_form(account)}
+        addresses = [
+            SignalAddress.from_jid(Jid(form.user, form.server, number or None))
+            for form in forms
+            for number in sorted(numbers)
+        ]
+        await self._signal.forget_peer(addresses)
+        await self.devices.forget(account)
+        log.info("%s changed its identity (reinstalled): %d sessions reset", account, len(addresses))
 
     async def _refresh_group(self, group: Jid) -> None:
         self.groups.forget(group)
@@ -234,7 +250,9 @@ class Messaging:
         kind, sender = node.str_attr("type"), node.attrs.get("from")
         if not isinstance(sender, Jid) or sender == SERVER_JID:
             return
-        if kind == "devices" or (kind == "encrypt" and node.find("identity") is not None):
+        if kind == "encrypt" and node.find("identity") is not None:
+            await self._identity_changed(sender)
+        elif kind == "devices":
             await self.devices.forget(sender)
         elif kind == "w:gp2" and sender.is_group:
             self.groups.forget(sender)

@@ -111,6 +111,16 @@ class DeviceLists:
             await self._keys.put(_DEVICE_LIST, records)
         return result
 
+    async def known(self, account: Jid) -> list[int]:
+        """The device numbers last listed for `account` (however old; [] when never asked)."""
+        forms = {account.to_account(), await self._lids.lid_form(account.to_account())}
+        stored = await self._keys.get(_DEVICE_LIST, [str(form) for form in forms])
+        numbers: set[int] = set()
+        for data in stored.values():
+            record = _read(data)
+            numbers.update(record[1] if record is not None else [])
+        return sorted(numbers)
+
     async def forget(self, account: Jid) -> None:
         """A device list changed (a notification): ask again on the next send."""
         forms = {account.to_account(), await self._lids.lid_form(account.to_account())}

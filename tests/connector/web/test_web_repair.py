@@ -6,6 +6,7 @@ and the senders kept for group read receipts survive a reconnect (they live in t
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -49,3 +50,41 @@ def test_delivery_receipts_are_inactive_until_presence_is_available() -> None:
         await bob.running.stop()
 
     with_edge(body)
+
+
+def test_an_identity_change_resets_the_sessions_so_the_next_message_starts_afresh() -> None:
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        await alice.engine.send_text(bob.e164, "hola", "msg_1")
+        await bob.running.wait(IncomingMessage)
+        await bob.engine.send_text(alice.e164, "hola, Alice", "msg_b1")  # the session is now established
+        await alice.running.wait(IncomingMessage)
+        second = await alice.engine.send_text(bob.e164, "¿sigues ahí?", "msg_2")
+        await bob.running.wait(IncomingMessage, 2)
+
+        def pkmsgs(message_id: str) -> list[str]:
+            return [e.detail.split()[1] for e in h.edge.events_of("pkmsg") if e.detail.startswith(message_id)]
+
+        assert str(bob.jid) not in pkmsgs(second.provider_message_id)  # a msg on the established session
+        bundles = len(h.edge.events_of("bundles"))
+
+        await h.edge.identity_changed(BOB, alice.jid)
+        await _until_acked(h, alice.jid, "encrypt")
+        third = await alice.engine.send_text(bob.e164, "¿me lees?", "msg_3")
+        # Every device of Bob gets a new session (from a fresh bundle), not a msg on the dropped one.
+        assert str(bob.jid) in pkmsgs(third.provider_message_id)
+        assert len(h.edge.events_of("bundles")) > bundles
+        got = await bob.running.wait(IncomingMessage, 3)
+        assert (got.provider_message_id, got.text) == (third.provider_message_id, "¿me lees?")
+        await alice.running.stop()
+        await bob.running.stop()
+
+    with_edge(body)
+
+
+async def _until_acked(h: Harness, jid: object, kind: str) -> None:
+    async with asyncio.timeout(10):
+        while not [e for e in h.edge.events_of("ack") if e.jid == jid and e.detail == kind]:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the engine handles the notification right after acking it

@@ -205,6 +205,8 @@ class Relay:
                 attrs["recipient"] = to
             else:
                 _alt_sender(attrs, account, device_jid, "sender", omit_pn=self._omit_pn(device_jid))
+            if envelope.children[0].str_attr("type") == "pkmsg":
+                self.edge.log("pkmsg", None, jid=sender.jid, detail=f"{node.str_attr('id')} {device_jid}")
             await self.deliver(device, Node("message", attrs, envelope.children), sender=sender, chat=to)
             routed.add(id(device))
         missing = [d for d in target.active_devices() if id(d) not in routed and d is not sender]

@@ -352,6 +352,13 @@ class FakeEdge:
         self.log("phone-sent", None, detail=f"{phone}->{to} {message_id}")
         return message_id
 
+    async def identity_changed(self, phone: str, to: Jid) -> None:
+        """`phone` reinstalled WhatsApp: the device `to` is told (`<notification type=encrypt from=phone>
+        <identity/></notification>`, as WhatsApp tells everyone who has a session with it)."""
+        account = self.state.account(phone)
+        await self.live[to].notify("encrypt", [Node("identity", {})], sender=account.pn)
+        self.log("identity-change", None, jid=to, detail=phone)
+
     async def read_on_phone(self, phone: str, chat: Jid, ids: list[str], *, receipts: bool = True) -> None:
         """The owner opens `chat` on the phone and reads `ids`: `read` (or `read-self` when the account
         has read receipts turned off) to the account's companions."""

@@ -198,6 +198,15 @@ class SignalRepository:
         if addresses:
             await self._keys.put(_SESSION, {str(address): None for address in addresses})
 
+    async def forget_peer(self, addresses: list[SignalAddress]) -> None:
+        """A peer reinstalled (new identity): its sessions and stored identities go, in one transaction;
+        the next message to it starts a new session from a fresh bundle (whatsmeow does the same)."""
+        if addresses:
+            keys = [str(address) for address in addresses]
+            async with self._keys.transaction():
+                await self._keys.put(_SESSION, dict.fromkeys(keys))
+                await self._keys.put(_IDENTITY, dict.fromkeys(keys))
+
     async def identity(self, address: SignalAddress) -> bytes | None:
         """The identity key (32 bytes) last seen for `address`, if any."""
         key = str(address)
