@@ -78,7 +78,9 @@ ERRORS: dict[int, str] = {
     "`unsupported_media_type`",
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
-    "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`",
+    "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
+    "`unsupported_kind` (the session's provider cannot send that kind), `target_not_found`, "
+    "`target_not_sent`, `not_editable`, `not_deletable`",
     503: "A dependency is busy: `temporarily_unavailable`, `media_store_unavailable`; retry with backoff. "
     "`media_not_configured`: the operator has not configured media storage",
 }
