@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, SerializeAsAny
 
 from wagate import compose
+from wagate.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -49,6 +50,11 @@ def idempotent(
 
     def once(tenant_id: str, body: Body) -> Result:
         key = router.current_event.headers.get("idempotency-key")
+        if key == "":  # sent but empty: the spec says minLength 1
+            raise InvalidInput(
+                "Idempotency-Key is empty: send a unique string or leave the header out",
+                details={"field": "Idempotency-Key"},
+            )
         if not key:
             return use_case(tenant_id, body, None)
         store = compose.ports().idempotency
