@@ -4,7 +4,7 @@
     location     locationMessage {degreesLatitude, degreesLongitude, name, address, url}
     contacts     one card: contactMessage {displayName, vcard}; more: contactsArrayMessage
     reaction     reactionMessage {key of the target, text = emoji ("" removes), senderTimestampMs}
-    edit         protocolMessage MESSAGE_EDIT {key, editedMessage {conversation}, timestampMs}; stanza edit=1
+    edit         protocolMessage MESSAGE_EDIT {key, editedMessage {extendedTextMessage}, timestampMs}; edit=1
     delete       protocolMessage REVOKE {key}; stanza edit=7 (8 when an admin deletes another's in a group)
     poll         pollCreationMessage (V3 when single choice) + messageContextInfo.messageSecret (32 random
                  bytes: votes are encrypted with it); stanza type=poll and <meta polltype=creation/>
@@ -63,7 +63,7 @@ def build(
         if not ref.from_me:
             raise ValueError("only our own messages can be edited")
         protocol = wa.Message.ProtocolMessage(key=_key(chat, ref), type=MESSAGE_EDIT, timestampMs=stamp)
-        protocol.editedMessage.conversation = str(content["body"])
+        protocol.editedMessage.extendedTextMessage.text = str(content["body"])  # as WhatsApp clients do
         return Built(wa.Message(protocolMessage=protocol), edit="1")
     if kind == "delete":
         ref = _needs(target)
