@@ -20,6 +20,7 @@ from connector.engines.base import MessageRef, provider_message_id
 from connector.engines.events import IncomingMessage
 from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
+from connector.engines.web.binary.node import Node
 from connector.engines.web.polls import encrypt_vote
 from connector.engines.web.protos import wa
 from tests.connector.web.harness import Harness, Linked, with_edge
@@ -333,5 +334,11 @@ def test_presence_and_chat_states_reach_the_edge() -> None:
         assert "composing" in states[0] and "audio" not in states[0]
         assert "composing" in states[1] and "audio" in states[1]
         assert "paused" in states[2] and f"{BOB}@s.whatsapp.net" in states[2]
+        # The edge is as strict as the server: a chat state without a chat is refused.
+        await alice.engine._ready()._conn.send(Node("chatstate", {}, [Node("composing", {})]))
+        await alice.engine.send_typing(f"+{BOB}", False)
+        await h.edge.wait_for("chatstate", count=4)
+        assert [v for v in h.edge.violations if "chatstate" in v]
+        h.edge.violations.clear()
 
     with_edge(body)

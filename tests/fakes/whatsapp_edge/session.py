@@ -423,6 +423,8 @@ class EdgeSession:
             await self.edge.relay.on_message(self, node)
         elif node.tag == "receipt":
             await self.edge.relay.on_receipt(self, node)
+        elif node.tag == "chatstate" and not _chatstate_ok(node):
+            self.edge.violation(self, f"a chatstate names a chat and holds <composing/> or <paused/>: {node}")
         elif node.tag in ("ib", "presence", "chatstate"):
             if node.tag == "presence" and node.str_attr("type") in ("available", "unavailable"):
                 self.available = node.str_attr("type") == "available"
@@ -484,3 +486,13 @@ class EdgeSession:
 
 def _now() -> str:
     return str(int(time.time()))
+
+
+def _chatstate_ok(node: Node) -> bool:
+    """`<chatstate to=JID><composing [media=audio]/> | <paused/></chatstate>`, as the server takes it."""
+    if not isinstance(node.attrs.get("to"), Jid) or len(node.children) != 1:
+        return False
+    state = node.children[0]
+    if state.tag == "paused":
+        return not state.attrs
+    return state.tag == "composing" and state.attrs in ({}, {"media": "audio"})
