@@ -8,6 +8,10 @@ group  metadata (members, addressing mode) ─► member devices ─► one skms
        everyone, plus the key itself in 1:1 envelopes to the devices that lack it (groups.SenderKeyMemory,
        updated once the edge acked) ─► <message id to=group type t addressing_mode>[<participants/>]
        <enc v=2 type=skmsg/>[<device-identity/>]</message> ─► ack
+phash  the ack carries WhatsApp's hash of the devices it expected (participant_hash); ours differs
+       when our device list was stale: the lists are asked again and the devices we missed get the
+       message on their own (as a retry answer does), so a new device does not silently miss it.
+       Group messages carry our hash as `phash` too (whatsmeow send.go).
 retry  a device that could not decrypt sends a retry receipt: the message (kept in memory for a while)
        is encrypted again for that device only (with our sender key again for a group) in a new session,
        from the keys the receipt carried or a bundle from the edge; `count` says which attempt.
@@ -21,9 +25,11 @@ turns out corrupt is reset by the Signal layer; that one device gets a fresh ses
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from connector.engines.base import SendResult
@@ -98,6 +104,7 @@ class Outbox:
         self._settings = settings
         self._tokens = tokens
         self._recent: OrderedDict[str, Sent] = OrderedDict()
+        self._fanout: dict[str, tuple[str, frozenset[Jid]]] = {}  # message id -> (phash, devices) in flight
         self._resent: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = asyncio.Lock()  # one fan-out at a time: sessions are started once per device
         self.in_flight: set[str] = set()  # message ids whose send() has not returned yet
@@ -117,8 +124,10 @@ class Outbox:
             _check_ack(ack, message_id)
             if distributed:
                 await self._memory.add(chat, distributed)
+            await self._check_fanout(chat, message_id, ack)
             return SendResult(message_id, _server_time(ack) or self._clock(), str(chat))
         finally:
+            self._fanout.pop(message_id, None)
             self.in_flight.discard(message_id)
             self.finished(message_id)
 
@@ -136,6 +145,7 @@ class Outbox:
         targets = list(
             dict.fromkeys(device for device in [*theirs, *ours] if not self._is_this_device(device))
         )
+        self._fanout[message_id] = (participant_hash([*theirs, *listed.get(own, [])]), frozenset(targets))
         reachable = await self._sessions.ensure(targets)
         if not any(device in reachable for device in theirs):
             raise SendRejected(f"no device of {account} could be reached (no prekeys)", code="no_session")
@@ -160,6 +170,8 @@ class Outbox:
         our_address = await self._our_address()
         listed = await self._devices.devices(meta.members)
         devices = [d for found in listed.values() for d in found if not self._is_this_device(d)]
+        phash = participant_hash(d for found in listed.values() for d in found)
+        self._fanout[message_id] = (phash, frozenset(devices))
         addresses = {device: str(await self._lids.address(device)) for device in devices}
         known = await self._memory.distributed(group)
         if known - set(addresses.values()):  # someone left: they must not read what follows
@@ -181,7 +193,46 @@ class Outbox:
         skmsg = Node("enc", self._enc_attrs("skmsg", message), encrypted.ciphertext)
         content = ([Node("participants", {}, envelopes)] if envelopes else []) + [skmsg]
         attrs = {**self._attrs(message_id, group, message), "addressing_mode": meta.addressing_mode}
+        attrs["phash"] = phash
         return Node("message", attrs, content + self._identity(envelopes) + _meta(message)), distributed
+
+    # ---- participant hash ---------------------------------------------------------------------------
+
+    async def _check_fanout(self, chat: Jid, message_id: str, ack: Node) -> None:
+        """The edge's phash differs from ours: our device lists were stale. Ask again, and send the
+        message on its own to each device we left out (it is still ours to deliver)."""
+        expected, (ours, sent_to) = ack.str_attr("phash"), self._fanout.get(message_id, ("", frozenset()))
+        if not expected or not ours or expected == ours:
+            return
+        log.warning(
+            "%s: the edge expected other devices (phash %s, ours %s): lists refreshed", chat, expected, ours
+        )
+        me = self._me()
+        accounts: list[Jid]
+        if chat.is_group:
+            self._groups.forget(chat)
+            accounts = list((await self._groups.metadata(chat)).members)
+        else:
+            own = (me.lid if chat.server == LID_SERVER and me.lid is not None else me.jid).to_account()
+            accounts = [chat.to_account(), own]
+        listed = await self._devices.devices(accounts, refresh=True)
+        now = [d for found in listed.values() for d in found if not self._is_this_device(d)]
+        missed = [device for device in now if device not in sent_to]
+        sent = self._recent.get(message_id)
+        if sent is None:
+            return
+        for device in missed:
+            try:
+                async with self._lock:
+                    stanza = await self._resend_stanza(sent, RetryRequest(message_id, device, 0, None, None))
+                if stanza is not None:
+                    _check_ack(
+                        await self._conn.send_message(stanza, timeout=self._settings.ack_timeout_seconds),
+                        message_id,
+                    )
+                    log.info("%s sent to %s, which the stale device list missed", message_id, device)
+            except (SendRejected, SendFailed, ValueError) as exc:
+                log.warning("%s not sent to the missed device %s: %s", message_id, device, exc)
 
     # ---- retries ------------------------------------------------------------------------------------
 
@@ -310,6 +361,15 @@ class Outbox:
         number = me.jid.device or 0
         users = {me.jid.user} | ({me.lid.user} if me.lid is not None else set())
         return device.user in users and (device.device or 0) == number
+
+
+def participant_hash(devices: Iterable[Jid]) -> str:
+    """WhatsApp's participant list hash (whatsmeow send.go, participantListHashV2): `2:` and the first 6
+    bytes of SHA-256 over the devices' AD strings (`user.agent:device@server`), sorted and joined, in
+    unpadded base64. The agent is 0 for every JID we address."""
+    names = sorted(f"{d.user}.0:{d.device or 0}@{d.server}" for d in devices)
+    digest = hashlib.sha256("".join(names).encode()).digest()[:6]
+    return "2:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def _meta(message: wa.Message) -> list[Node]:

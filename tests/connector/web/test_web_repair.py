@@ -88,3 +88,34 @@ async def _until_acked(h: Harness, jid: object, kind: str) -> None:
         while not [e for e in h.edge.events_of("ack") if e.jid == jid and e.detail == kind]:
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # the engine handles the notification right after acking it
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["one-to-one", "group"])
+def test_a_stale_device_list_is_caught_by_the_acks_phash_and_the_missed_device_gets_the_message(
+    group: bool,
+) -> None:
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        to = bob.e164
+        if group:
+            to = str(h.edge.create_group("Turnos", ALICE, [ALICE, BOB]).jid)
+        await alice.engine.send_text(to, "primero", "msg_1")  # Alice's engine lists Bob's devices now
+        await bob.running.wait(IncomingMessage)
+
+        h.edge.announce_devices = False  # Bob links another device; nobody is told
+        laptop = await h.linked(BOB, "ses_b2")
+        sent = await alice.engine.send_text(to, "segundo", "msg_2")
+        got = await laptop.running.wait_where(IncomingMessage, lambda m: m.text == "segundo")
+        assert got.provider_message_id == sent.provider_message_id
+        if not group:  # the edge saw the first fan-out leave the new device out
+            assert [e for e in h.edge.events_of("incomplete-fanout") if str(laptop.jid) in e.detail]
+        else:  # a group message carries our hash: right the first time, stale the second
+            mismatches = [e.detail.split()[0] for e in h.edge.events_of("phash-mismatch")]
+            assert mismatches == [sent.provider_message_id]
+        # Bob's first device got it once, from the first fan-out.
+        assert [m.text for m in bob.running.of(IncomingMessage)] == ["primero", "segundo"]
+        for running in (alice.running, bob.running, laptop.running):
+            await running.stop()
+
+    with_edge(body)

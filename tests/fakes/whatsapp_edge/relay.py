@@ -8,7 +8,11 @@ A group message carries one `<enc type=skmsg>` for everyone and, in `<participan
 (sender key distributions) for some devices: every member device gets `from=group participant=sender`
 (in the group's addressing mode, the other form as `participant_pn`/`participant_lid`) with its envelope
 first. A device-addressed message (`to=device`, or `to=group participant=device`) is a retry resend.
-The sender gets `<ack class=message id from=to t/>` (with `error` when the edge refuses the message).
+The sender gets `<ack class=message id from=to t phash/>` (with `error` when the edge refuses the message):
+`phash` is the participant hash of the devices that should have got it (the recipient's and the
+sender's own, or every member device of a group; whatsmeow send.go), so a sender with a stale device
+list can tell; a group message's own `phash` that differs is logged as `phash-mismatch`, and devices a
+1:1 message left out as `incomplete-fanout`.
 
 Receipts: delivery/read/played go to every companion of the message's sender (`to`, or `participant` in
 a group) as `<receipt from=receiver id t type>`; a retry receipt goes to the one device it names, keys
@@ -37,6 +41,7 @@ from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.crypto import curve
 from connector.engines.web.errors import WebEngineError
 from connector.engines.web.protos import wa
+from connector.engines.web.sending import participant_hash
 from connector.engines.web.signal.messages import PreKeySignalMessage
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.state import Account, Device, Group
@@ -118,12 +123,39 @@ class Relay:
         ack: dict[str, AttrValue] = {"class": "message", "id": message_id or "", "t": _now()}
         if isinstance(to, Jid):
             ack["from"] = to
+            expected = self._expected_hash(account, to) if not error and to.device is None else None
+            if expected is not None:
+                ack["phash"] = expected
+                claimed = node.str_attr("phash")
+                if claimed is not None and claimed != expected:
+                    self.edge.log("phash-mismatch", session, detail=f"{message_id} {claimed} != {expected}")
         if error:
             ack["error"] = error
         if message_id in self.edge.ack_after_receipt:  # the recipient's receipt overtakes our ack
             self._late_acks[message_id] = (session, Node("ack", ack))
             return
         await session.send(Node("ack", ack))
+
+    def _expected_hash(self, account: Account, to: Jid) -> str | None:
+        """The participant hash of who should get a message to `to` (None for a retry resend)."""
+        if to.server == GROUP_SERVER:
+            group = self.state.groups.get(to.user)
+            if group is None:
+                return None
+            lid = group.addressing_mode == "lid"
+            members = [self.state.accounts[phone] for phone in group.members]
+            devices = [
+                (m.device_lid if lid else m.device_jid)(d.jid.device or 0)
+                for m in members
+                for d in m.active_devices()
+            ]
+        else:
+            target = self.state.account_of(to)
+            if target is None:
+                return None
+            owners = [target] if target is account else [target, account]
+            devices = [o.device_in_form(d.jid.device or 0, to) for o in owners for d in o.active_devices()]
+        return participant_hash(devices)
 
     def _check_envelopes(self, sender: Device, account: Account, node: Node) -> None:
         envelopes = node.findall("enc")

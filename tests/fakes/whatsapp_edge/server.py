@@ -140,6 +140,7 @@ class FakeEdge:
         self.drop_before_routing: set[str] = set()  # message ids: close the sender's socket unrouted
         self.drop_after_routing: set[str] = set()  # message ids: close it after routing, before the ack
         self.ack_after_receipt: set[str] = set()  # message ids: ack only once the recipient's receipt is in
+        self.announce_devices = True  # False: a new device is not announced (others' lists go stale)
         self._changed = asyncio.Event()
         self._server: Server | None = None
         self.url = ""
@@ -373,6 +374,9 @@ class FakeEdge:
 
     async def notify_devices(self, account: Account, change: str, device: Device) -> None:
         """Tell every other connected device that `account`'s device list changed (add | remove)."""
+        if not self.announce_devices:
+            self.log("devices-unannounced", None, jid=device.jid, detail=change)
+            return
         entry = Node("device", {"jid": device.jid, "key-index": str(device.key_index)})
         content = [Node(change, {"device_hash": os.urandom(4).hex()}, [entry])]
         for session in list(self.live.values()):
