@@ -17,7 +17,7 @@ from wagate.ports import Put, Update
 from wagate.store import keys
 from wagate.store.content_cipher import ContentCipher, is_sealed
 from wagate.store.sealed_queues import QueueBodies, SealedQueues
-from wagate.store.sealed_table import SealedTable
+from wagate.store.sealed_table import SEALED, SealedTable
 from wagate.store.tenant_keys import TenantKeyDestroyed, TenantKeys
 
 TENANT = "ten_a"
@@ -62,7 +62,7 @@ def test_content_attributes_are_sealed_and_read_back_plain(table: SealedTable, r
     pk, sk = keys.message(TENANT, "msg_1")
     table.put({"pk": pk, "sk": sk, "text": "hola", "status": "queued", "metadata": {"crm": [1, 2]}})
     stored = raw.get(pk, sk)
-    assert stored is not None and is_sealed(stored["text"]) and is_sealed(stored["metadata"])
+    assert stored is not None and is_sealed(stored[SEALED]) and not {"text", "metadata"} & set(stored)
     assert stored["status"] == "queued"  # what conditions and indexes use stays plain
     assert "hola" not in json.dumps(stored)
     assert table.get(pk, sk) == {
@@ -72,14 +72,29 @@ def test_content_attributes_are_sealed_and_read_back_plain(table: SealedTable, r
         "status": "queued",
         "metadata": {"crm": [1, 2]},
     }
+    # An update's content is sealed on its own and wins over the row's sealed whole; a removal hides it.
     new = table.update(pk, sk, set={"text": "adiós"}, condition=Attr("status").eq("queued"))
-    assert new["text"] == "adiós"
+    assert new["text"] == "adiós" and new["metadata"] == {"crm": [1, 2]}
+    assert is_sealed(raw.get(pk, sk)["text"])  # type: ignore[index]
     table.transact_write(
         [Update(pk, sk, set={"last_message_preview": "p"}), Put({"pk": pk, "sk": "X", "name": "Ana"})]
     )
     assert table.query(pk).items[-1]["name"] == "Ana"
-    assert all(is_sealed(i.get("name", "wgc1:")) for i in raw.query(pk).items)
-    assert table.delete(pk, sk)["text"] == "adiós"  # type: ignore[index]
+    assert table.get(pk, sk)["last_message_preview"] == "p"  # type: ignore[index]
+    assert "Ana" not in json.dumps(raw.query(pk).items, default=str)
+    assert "metadata" not in table.update(pk, sk, remove=["metadata"])
+    assert "metadata" not in table.get(pk, sk)  # type: ignore[operator]
+    table.transact_write([Update(pk, sk, remove=["text"])])
+    assert "text" not in table.get(pk, sk)  # type: ignore[operator]
+    table.update(pk, sk, set={"text": "otra vez", "metadata": {}})
+    assert table.delete(pk, sk) == {  # empty values stay plain: they say nothing
+        "pk": pk,
+        "sk": sk,
+        "text": "otra vez",
+        "status": "queued",
+        "last_message_preview": "p",
+        "metadata": {},
+    }
 
 
 def test_a_sealed_value_moved_to_another_row_or_tenant_does_not_open(
@@ -87,16 +102,16 @@ def test_a_sealed_value_moved_to_another_row_or_tenant_does_not_open(
 ) -> None:
     pk, sk = keys.message(TENANT, "msg_1")
     table.put({"pk": pk, "sk": sk, "text": "secret"})
-    sealed = raw.get(pk, sk)["text"]  # type: ignore[index]
-    raw.put({"pk": pk, "sk": "MSG#msg_2", "text": sealed})
+    sealed = raw.get(pk, sk)[SEALED]  # type: ignore[index]
+    raw.put({"pk": pk, "sk": "MSG#msg_2", SEALED: sealed})
     with pytest.raises(InvalidInput):
         table.get(pk, "MSG#msg_2")
     table.put({"pk": keys.tenant_partition(OTHER), "sk": sk, "text": "x"})
-    raw.put({"pk": keys.tenant_partition(OTHER), "sk": sk, "text": sealed})
+    raw.put({"pk": keys.tenant_partition(OTHER), "sk": sk, SEALED: sealed})
     with pytest.raises(InvalidInput):
         table.get(keys.tenant_partition(OTHER), sk)
     tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
-    raw.put({"pk": pk, "sk": sk, "text": tampered})
+    raw.put({"pk": pk, "sk": sk, SEALED: tampered})
     with pytest.raises(InvalidInput):
         table.get(pk, sk)
 

@@ -1,14 +1,14 @@
 """Seals one value of content under its tenant's data key: AES-256-GCM bound to the tenant and the place.
 
-A sealed value is a string `wgc1:{key id}:{base64(nonce || ciphertext || tag)}`; the plaintext is the
-value's compact JSON, so strings, numbers, lists and objects all round-trip. The associated data names the
+A sealed value is a string `wgc1:{key id}:{base64(nonce || ciphertext || tag)}`; the plaintext is `s` and
+the UTF-8 of a string, or `j` and the compact JSON of anything else (numbers, lists, objects), so strings,
+the common case, skip JSON. The associated data names the
 tenant and where the value lives (a table row's pk, sk and attribute, or a queue), so a sealed value moved
 to another row, attribute or tenant fails to open instead of showing up there.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import os
@@ -39,28 +39,55 @@ class ContentCipher:
 
     def seal(self, tenant_id: str, value: Any, place: str) -> str:
         """Raises TenantKeyDestroyed for a deleted tenant."""
-        key = self.keys.key(tenant_id)
-        plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        return self.seal_bytes(key, plaintext, place)
+        return self.seal_value(self.keys.key(tenant_id), value, place)
+
+    @classmethod
+    def seal_value(cls, key: TenantKey, value: Any, place: str) -> str:
+        if isinstance(value, str):
+            plaintext = b"s" + value.encode()
+        else:
+            plaintext = b"j" + json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls.seal_bytes(key, plaintext, place)
 
     @staticmethod
     def seal_bytes(key: TenantKey, plaintext: bytes, place: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         sealed = nonce + key.aead.encrypt(nonce, plaintext, _aad(key.tenant_id, place))
-        return f"{PREFIX}{key.key_id}:{base64.b64encode(sealed).decode()}"
+        return f"{PREFIX}{key.key_id}:{binascii.b2a_base64(sealed, newline=False).decode()}"
 
     def open(self, tenant_id: str, sealed: str, place: str) -> Any:
         """The value. Raises InvalidInput when it was tampered with or moved; TenantKeyDestroyed."""
-        return json.loads(self.open_bytes(tenant_id, sealed, place))
+        return self.open_value(self.key_for(tenant_id, sealed), sealed, place)
+
+    @staticmethod
+    def open_value(key: TenantKey, sealed: str, place: str) -> Any:
+        """Raises InvalidInput."""
+        plaintext = ContentCipher.open_with(key, sealed, place)
+        if plaintext[:1] == b"s":
+            return plaintext[1:].decode()
+        if plaintext[:1] == b"j":
+            return json.loads(plaintext[1:])
+        raise InvalidInput("sealed content of an unknown type")
+
+    def key_for(self, tenant_id: str, sealed: str) -> TenantKey:
+        """The tenant's key that sealed `sealed`. Raises InvalidInput, TenantKeyDestroyed."""
+        key = self.keys.existing(tenant_id)
+        if key is None or not sealed.startswith(key.key_id, len(PREFIX)):
+            raise InvalidInput("sealed content names a data key this tenant does not have")
+        return key
 
     def open_bytes(self, tenant_id: str, sealed: str, place: str) -> bytes:
+        return self.open_with(self.key_for(tenant_id, sealed), sealed, place)
+
+    @staticmethod
+    def open_with(key: TenantKey, sealed: str, place: str) -> bytes:
+        """Raises InvalidInput when `sealed` was tampered with, moved, or sealed under another key."""
         key_id, _, body = sealed[len(PREFIX) :].partition(":")
-        key = self.keys.existing(tenant_id)
-        if key is None or key.key_id != key_id:
+        if key_id != key.key_id:
             raise InvalidInput("sealed content names a data key this tenant does not have")
         try:
-            raw = base64.b64decode(body, validate=True)
-            return key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(tenant_id, place))
+            raw = binascii.a2b_base64(body, strict_mode=True)
+            return key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(key.tenant_id, place))
         except (InvalidTag, ValueError, binascii.Error) as exc:
             raise InvalidInput("sealed content was tampered with or moved") from exc
 

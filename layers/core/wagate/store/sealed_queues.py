@@ -2,7 +2,7 @@
 body is sealed under its tenant's data key before it reaches SQS or the SQLite queue file.
 
 A sealed body is `wgq1:{tenant}:{sealed}` (`ContentCipher`'s format, bound to the tenant and to "queue");
-the tenant is the body's top-level `tenant_id` (or its `data.tenant_id`), else the system tenant. Receiving
+the tenant is the body's first `tenant_id`, else the system tenant. Receiving
 through the port opens bodies again; Lambda consumers, which get bodies from the SQS event instead, call
 `QueueBodies.open` (a plain body, sent before encryption was on, is returned as it is, so messages in
 flight during an upgrade are not lost).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,16 +28,13 @@ PREFIX = "wgq1:"
 _PLACE = "queue"
 
 
+_TENANT = re.compile(r'"tenant_id"\s*:\s*"([^"\\]{1,100})"')
+
+
 def _tenant_of(body: str) -> str:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return SYSTEM_TENANT
-    if isinstance(doc, dict):
-        for holder in (doc, doc.get("data"), doc.get("payload")):
-            if isinstance(holder, dict) and isinstance(holder.get("tenant_id"), str) and holder["tenant_id"]:
-                return str(holder["tenant_id"])
-    return SYSTEM_TENANT
+    """The tenant a body belongs to: its first `tenant_id` (bodies carry one tenant's data only)."""
+    found = _TENANT.search(body)
+    return found.group(1) if found else SYSTEM_TENANT
 
 
 class QueueBodies:

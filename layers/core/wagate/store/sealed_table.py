@@ -2,19 +2,24 @@
 
 Which attributes are content is one list, `CONTENT_ATTRIBUTES` (message text, captions, media, template
 parameters, metadata, names, previews, webhook and outbox payloads, reminder variables, idempotency
-responses ...). On every write (put, update's `set`, transactions) their values are sealed under the
-row's tenant's data key (`ContentCipher`, the tenant read off the row key by `keys.tenant_of_key`; global
-rows use the system tenant's key), bound to the row's pk, sk and attribute name. On every read (get,
-query, the item an update or delete returns) they are opened again, so repositories, services and
-callers see plaintext and change nothing.
+responses ...). Sealing uses the row's tenant's data key (`ContentCipher`; the tenant read off the row
+key by `keys.tenant_of_key`, global rows use the system tenant's key), bound to the row's pk and sk. On
+every read (get, query, the item an update or delete returns) they are opened again, so repositories,
+services and callers see plaintext and change nothing.
+
+Layout. A put seals all of the row's content in ONE value, attribute `SEALED` (one AES-GCM operation per
+row, whatever the number of content attributes). An update cannot rewrite that value without reading it
+first, so content it sets is sealed attribute by attribute, and content it removes is overwritten with
+`ABSENT`; on read, an attribute of its own wins over the same name inside `SEALED`, and `ABSENT` reads as
+missing. Empty values (None, "", [], {}) stay plain: they say nothing.
 
 What stays plain: keys and index keys, ids, statuses, times, counters and versions: everything a
 condition, an index or an atomic `add` works on (no condition or index ever looks at content).
 
 Migration. A value that is not sealed yet (written before encryption was on) is read as it is, and
-sealed the next time its row is written; `seal_existing` seals every row of a partition in place with
-a condition on its version of the value, so it runs beside live traffic without losing a write. A
-value whose tenant key was destroyed (crypto-shredded) reads as absent.
+sealed the next time its row is written; `seal_existing` seals every such row in place with a condition
+on the plaintext it replaces, so it runs beside live traffic without losing a write. Content whose
+tenant key was destroyed (crypto-shredded) reads as absent.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from wagate.domain.errors import ConflictError
 from wagate.ports import Item, Page, Put, Table, TransactOp, Update
 from wagate.store import keys
 from wagate.store.content_cipher import ContentCipher, is_sealed
-from wagate.store.tenant_keys import SYSTEM_TENANT, TenantKeyDestroyed
+from wagate.store.tenant_keys import SYSTEM_TENANT, TenantKey, TenantKeyDestroyed
 
 log = logging.getLogger("wagate.sealed_table")
 
@@ -63,6 +68,15 @@ CONTENT_ATTRIBUTES = frozenset(
 )
 
 
+SEALED = "sealed_content"
+ABSENT = "wgc1:absent"
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def _is_content(name: str, value: Any) -> bool:
+    return name in CONTENT_ATTRIBUTES and not is_sealed(value) and value not in _EMPTY
+
+
 def tenant_for(pk: str, sk: str) -> str:
     return keys.tenant_of_key(pk, sk) or SYSTEM_TENANT
 
@@ -81,49 +95,71 @@ class SealedTable:
     # ---- writes -------------------------------------------------------------------------------------
 
     def seal_values(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        """`values` with every content attribute sealed for the row (pk, sk)."""
+        """`values` (an update's `set`) with every content attribute sealed on its own."""
+        content = [name for name, value in values.items() if _is_content(name, value)]
+        if not content:
+            return dict(values)
+        key = self.cipher.keys.key(tenant_for(pk, sk))
         out = dict(values)
-        tenant = None
-        for name, value in values.items():
-            if name in CONTENT_ATTRIBUTES and value is not None and not is_sealed(value):
-                tenant = tenant or tenant_for(pk, sk)
-                out[name] = self.cipher.seal(tenant, value, _place(pk, sk, name))
+        for name in content:
+            out[name] = self.cipher.seal_value(key, values[name], _place(pk, sk, name))
         return out
 
     def _seal_item(self, item: Item) -> Item:
-        return self.seal_values(str(item["pk"]), str(item["sk"]), item)
+        pk, sk = str(item["pk"]), str(item["sk"])
+        content = {name: value for name, value in item.items() if _is_content(name, value)}
+        if not content:
+            return item
+        key = self.cipher.keys.key(tenant_for(pk, sk))
+        out = {name: value for name, value in item.items() if name not in content}
+        out[SEALED] = self.cipher.seal_value(key, content, _place(pk, sk, SEALED))
+        return out
+
+    def _seal_update(self, op: Update) -> Update:
+        removed = [name for name in op.remove if name in CONTENT_ATTRIBUTES]
+        if not removed and not any(_is_content(n, v) for n, v in op.set.items()):
+            return op
+        changes = self.seal_values(op.pk, op.sk, op.set)
+        # A removed attribute may also live inside SEALED: mark it gone instead of removing it.
+        changes.update(dict.fromkeys(removed, ABSENT))
+        remove = [name for name in op.remove if name not in CONTENT_ATTRIBUTES]
+        return Update(op.pk, op.sk, set=changes, remove=remove, add=op.add, condition=op.condition)
 
     def _seal_op(self, op: TransactOp) -> TransactOp:
         if isinstance(op, Put):
             return Put(self._seal_item(op.item), condition=op.condition)
-        if isinstance(op, Update) and op.set:
-            return Update(
-                op.pk,
-                op.sk,
-                set=self.seal_values(op.pk, op.sk, op.set),
-                remove=op.remove,
-                add=op.add,
-                condition=op.condition,
-            )
+        if isinstance(op, Update):
+            return self._seal_update(op)
         return op
 
     # ---- reads --------------------------------------------------------------------------------------
 
     def open_item(self, item: Item | None) -> Item | None:
+        """Opens `item` in place (adapters hand out a new dict on every read)."""
         if item is None:
             return None
-        sealed = [name for name, value in item.items() if name in CONTENT_ATTRIBUTES and is_sealed(value)]
-        if not sealed:
+        grouped = item.pop(SEALED, None)
+        own = [name for name in CONTENT_ATTRIBUTES.intersection(item) if is_sealed(item[name])]
+        if grouped is None and not own:
             return item
         pk, sk = str(item["pk"]), str(item["sk"])
-        tenant = tenant_for(pk, sk)
-        out = dict(item)
-        for name in sealed:
+        sample = grouped or next((item[name] for name in own if item[name] != ABSENT), None)
+        key: TenantKey | None = None
+        if sample is not None:
             try:
-                out[name] = self.cipher.open(tenant, item[name], _place(pk, sk, name))
+                key = self.cipher.key_for(tenant_for(pk, sk), str(sample))
             except TenantKeyDestroyed:
-                del out[name]  # crypto-shredded: the content no longer exists
-        return out
+                pass  # crypto-shredded: the content no longer exists
+        for name in own:
+            if item[name] == ABSENT or key is None:
+                del item[name]
+            else:
+                item[name] = self.cipher.open_value(key, item[name], _place(pk, sk, name))
+        if isinstance(grouped, str) and key is not None:
+            for name, value in self.cipher.open_value(key, grouped, _place(pk, sk, SEALED)).items():
+                if name not in own and name not in item:  # its own attribute (a later update) wins
+                    item[name] = value
+        return item
 
     # ---- the Table port -----------------------------------------------------------------------------
 
@@ -146,8 +182,8 @@ class SealedTable:
         add: Mapping[str, int | float] | None = None,
         condition: Condition | None = None,
     ) -> Item:
-        sealed = self.seal_values(pk, sk, set) if set else set
-        new = self.inner.update(pk, sk, set=sealed, remove=remove, add=add, condition=condition)
+        op = self._seal_update(Update(pk, sk, set=dict(set or {}), remove=remove, condition=condition))
+        new = self.inner.update(pk, sk, set=op.set, remove=op.remove, add=add, condition=condition)
         opened = self.open_item(new)
         assert opened is not None
         return opened
@@ -184,11 +220,7 @@ class SealedTable:
         changed = 0
         for row in rows:
             pk, sk = str(row["pk"]), str(row["sk"])
-            plain = {
-                name: value
-                for name, value in row.items()
-                if name in CONTENT_ATTRIBUTES and value is not None and not is_sealed(value)
-            }
+            plain = {name: value for name, value in row.items() if _is_content(name, value)}
             if not plain:
                 continue
             condition: Condition | None = None
