@@ -95,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         "restore", help="local mode: put a backup back (stop wagate serve first)", parents=admin_parent
     )
     restore.add_argument("path", type=Path, help="a directory made by `wagate admin backup`")
+    delete = admin_commands.add_parser(
+        "delete-tenant",
+        help="delete a tenant: destroy its keys (crypto-shred), then every row",
+        parents=admin_parent,
+    )
+    delete.add_argument("tenant_id")
+    delete.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
 
     def session_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
         parser.add_argument("--url", default=env.cli.url if defaults else argparse.SUPPRESS)
@@ -217,6 +224,21 @@ def _admin(args: argparse.Namespace) -> int:
             print(f"tenant:  {tenant.id} ({tenant.name})")
             print(f"API key: {key}")
             print("Store the key now: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
+        return 0
+    if args.admin_command == "delete-tenant":
+        if not args.yes:
+            print(
+                "wagate: add --yes to delete the tenant and all its data (there is no undo)", file=sys.stderr
+            )
+            return 2
+        from wagate.domain.errors import NotFound
+
+        try:
+            gone = services(deps).tenant_deletion.delete(args.tenant_id)
+        except NotFound as exc:
+            print(f"wagate: {exc.message}", file=sys.stderr)
+            return 1
+        print(json.dumps({"tenant_id": args.tenant_id, "deleted": gone}))
         return 0
     return 2
 

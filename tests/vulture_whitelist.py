@@ -64,3 +64,6 @@ _.CODE_LENGTH  # connector/engines/web/pairing_code.py: linking by phone number,
 _.webhook_deliveries  # domain/retention.py: read by getattr(policy, kind) in RetentionPolicy.expires_at
 _.ref_key  # connector/engines/web/media/crypto.py: the last part of the media key expansion, for readers
 _.max_buckets  # connector/engines/web/media/hosts.py: what media_conn says, kept as read
+_.erased_at  # services/erasure.py: ErasureReceipt, answered by DELETE /v1/contacts/{phone}
+_.erased  # services/erasure.py: ErasureReceipt
+_.exported_at  # services/erasure.py: ContactExport

@@ -13,6 +13,7 @@ ports, the next call builds a new set of services on them.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from wagate.services.crm_attempts import AttemptRunner
     from wagate.services.crm_deliveries import DeliveryStore
     from wagate.services.crm_webhooks import WebhookService
+    from wagate.services.erasure import ErasureService
     from wagate.services.groups import GroupService
     from wagate.services.media import MediaCheck
     from wagate.services.media_files import MediaFiles
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from wagate.services.retention import RetentionService
     from wagate.services.sessions import SessionService
     from wagate.services.templates import TemplateService
+    from wagate.services.tenant_deletion import TenantDeletion
+    from wagate.store.erasure import TombstoneKeys
 
 _T = TypeVar("_T")
 
@@ -68,7 +72,8 @@ class Services:
         def build() -> Table:
             from wagate.store.retention import RetentionTable
 
-            return RetentionTable(self.ports.table, self.retention.expires_at, self.ports.clock.now)
+            # Wall time, like the TTLs it stamps (services/retention.py).
+            return RetentionTable(self.ports.table, self.retention.expires_at, time.time)
 
         return self._once("table", build)
 
@@ -148,7 +153,7 @@ class Services:
                 upload_seconds=s.media_upload_seconds,
                 body_bytes=s.media_body_bytes,
             )
-            return MediaFiles(p.table, p.clock, lambda: p.media_store, limits)
+            return MediaFiles(self.table, p.clock, lambda: p.media_store, limits)
 
         return self._once("media_files", build)
 
@@ -219,6 +224,41 @@ class Services:
 
         return self._once("audit", build)
 
+    @property
+    def tombstones(self) -> TombstoneKeys:
+        def build() -> TombstoneKeys:
+            from wagate.store.erasure import TombstoneKeys
+
+            p = self.ports
+            keys = p.tenant_keys
+            blind = (lambda tenant, value: keys.key(tenant).blind(value)) if keys is not None else None
+            return TombstoneKeys(p.table, p.crypto, blind)
+
+        return self._once("tombstones", build)
+
+    @property
+    def erasure(self) -> ErasureService:
+        def build() -> ErasureService:
+            from wagate.services.erasure import ErasureService
+
+            p = self.ports
+            return ErasureService(self.table, p.clock, self.tombstones, lambda: p.media_store)
+
+        return self._once("erasure", build)
+
+    @property
+    def tenant_deletion(self) -> TenantDeletion:
+        def build() -> TenantDeletion:
+            from wagate.services.tenant_deletion import TenantDeletion
+
+            # Every per-tenant key is destroyed before any row goes (crypto-shredding).
+            shredders = [self.tombstones.destroy]
+            if self.ports.tenant_keys is not None:
+                shredders.insert(0, self.ports.tenant_keys.destroy)
+            return TenantDeletion(self.table, self.sessions, self.audit, shredders)
+
+        return self._once("tenant_deletion", build)
+
     # ---- CRM webhooks ------------------------------------------------------------------------------
 
     @property
@@ -279,7 +319,7 @@ class Services:
                 sessions=self.sessions,
                 messages=self.messages,
                 groups=self.groups,
-                inbound=InboundService(self.table, p.clock),
+                inbound=InboundService(self.table, p.clock, tombstones=self.tombstones),
                 webhooks=self.webhooks,
                 audit=self.audit,
             )
@@ -405,6 +445,10 @@ def delivery_store() -> DeliveryStore:
 
 def retention_service() -> RetentionService:
     return services().retention
+
+
+def erasure_service() -> ErasureService:
+    return services().erasure
 
 
 def audit_log() -> AuditLog:

@@ -22,6 +22,7 @@ from wagate.api.routes import (
     audit_log,
     conversations,
     crm_webhooks,
+    erasure,
     groups,
     health,
     keys,
@@ -200,6 +201,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         crm_webhooks,
         audit_log,
         retention,
+        erasure,
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")

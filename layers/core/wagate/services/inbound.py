@@ -32,13 +32,16 @@ from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageSta
 from wagate.ports import Clock, Table, TransactOp
 from wagate.services.message_changes import MessageChanges
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
+from wagate.store.erasure import TombstoneKeys
 from wagate.store.messages import MessageRepository
 
 
 class InboundService:
-    def __init__(self, table: Table, clock: Clock) -> None:
+    def __init__(self, table: Table, clock: Clock, tombstones: TombstoneKeys | None = None) -> None:
         self.table = table
         self.clock = clock
+        # Erased messages (services/erasure.py): a late copy of one is refused like a duplicate.
+        self.tombstones = tombstones
         self.messages = MessageRepository(table)
         self.contacts = ContactRepository(table)
         self.conversations = ConversationRepository(table)
@@ -106,6 +109,7 @@ class InboundService:
         ops: list[TransactOp] = [
             self.messages.put_provider_id(tenant_id, session_id, provider_id, message_id, first=True),
             self.messages.put(message),
+            *([self.tombstones.erased_check(tenant_id, session_id, provider_id)] if self.tombstones else []),
         ]
         if not historical or self._newest_in_conversation(message):
             ops.append(
@@ -118,7 +122,7 @@ class InboundService:
         try:
             self.table.transact_write(ops)
         except ConflictError:
-            return None  # this provider id was stored already: a redelivery
+            return None  # this provider id was stored already (a redelivery), or erased since
         return message
 
     def _newest_in_conversation(self, message: Message) -> bool:

@@ -45,5 +45,6 @@ class RetentionService:
         return policy
 
     def expires_at(self, tenant_id: str, kind: str, start: float | None = None) -> int | None:
-        """The TTL of a row of `kind` written now (or at `start`)."""
-        return self.policy(tenant_id).expires_at(kind, self.clock.now() if start is None else start)
+        """The TTL of a row of `kind` written now (or at `start`). "Now" is the wall clock, not the
+        services' clock: DynamoDB and the SQLite table both judge a TTL against real time."""
+        return self.policy(tenant_id).expires_at(kind, time.time() if start is None else start)

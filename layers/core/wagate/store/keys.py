@@ -41,6 +41,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | session lease | `T#{t}#LEASE#{s}` | `LEASE` | | which connector holds a session (fence) | connector/leases.py (read: store/leases.py) |
 | connector member | `CONNECTORS` | `MEMBER#{owner}` | | live connectors (heartbeat, TTL) | connector/members.py |
 | engine key | `T#{t}#KEYS#{s}` | `{namespace}#{id}` | | a session's protocol keys (encrypted), fenced by its lease | connector/keystore.py |
+| erased provider id | `T#{t}#S#{s}` | `ERASED#{keyed hash of the provider id}` | | a message erased with its contact: a late copy of it (inbound retry) is refused, without keeping the id | store/erasure.py |
+| tombstone key | `T#{t}` | `TOMBKEY` | | the tenant's secret for keyed hashes of erased ids (wrapped by the Crypto port) | store/erasure.py |
 | audit entry | `T#{t}#AUDIT` | `{entry id}` (ULID: time order) | gsi1 `T#{t}#AUDIT#A#{actor}` / `{entry id}`; gsi2 `T#{t}#AUDIT#T#{target}` / `{entry id}` | a tenant's audit log by time, by actor, by target; TTL (retention) | store/audit.py |
 | failed-auth counter | `AUTHFAIL#{source ip}` | `{epoch minute}` | | failed authentications from one address in one minute (burst detection), TTL | store/audit.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
@@ -443,7 +445,21 @@ def retained_kind(pk: str, sk: str) -> tuple[str, str, bool] | None:
             return tenant_id, "conversations", True
         if sk.startswith(CONTACT_PREFIX):
             return tenant_id, "conversations", True
+        if sk.startswith("MEDIA#"):
+            return tenant_id, "media", False
         return None
     if rest.startswith("WH#") and sk.startswith(DELIVERY_PREFIX):
         return tenant_id, "webhook_deliveries", False
     return None
+
+
+# ---- erasure (store/erasure.py) ----------------------------------------------------------------------
+
+
+def erased_provider_id(tenant_id: str, session_id: str, digest: str) -> Key:
+    """`digest`: the keyed hash (store/erasure.py) of an erased message's provider id."""
+    return Key(session_partition(tenant_id, session_id), f"ERASED#{digest}")
+
+
+def tombstone_key(tenant_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), "TOMBKEY")

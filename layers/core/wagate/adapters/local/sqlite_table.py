@@ -210,6 +210,13 @@ class SqliteTable:
         row = self._conn().execute(f"SELECT COUNT(*) FROM items WHERE {_LIVE}", (self._clock(),)).fetchone()
         return int(row[0])
 
+    def scrub(self) -> None:
+        """Makes what was deleted unrecoverable from the files too: secure_delete already zeroes freed
+        pages in the database; this checkpoints the WAL, whose older frames still hold earlier page
+        images, and truncates it. Called after an erasure (services/erasure.py)."""
+        with self._writer:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -223,6 +230,8 @@ class SqliteTable:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
+            # A deleted row's bytes are overwritten, not left in free pages (erasure, retention).
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
         return conn
 

@@ -25,6 +25,7 @@ from wagate.domain.errors import InvalidInput
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
 from wagate.ports import Clock
+from wagate.services.erasure import ErasureService
 from wagate.services.sessions import SessionService
 
 router = APIGatewayHttpRouter()
@@ -33,6 +34,7 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 Sessions = Annotated[SessionService, Depends(compose.session_service)]
 CloudSessions = Annotated[CloudSessionService, Depends(compose.cloud_session_service)]
 Now = Annotated[Clock, Depends(compose.clock)]
+Erasure = Annotated[ErasureService, Depends(compose.erasure_service)]
 
 
 class NewSession(BaseModel):
@@ -143,8 +145,19 @@ def get_session(session_id: str, principal: Reader, service: Sessions) -> Sessio
 @router.delete(
     "/sessions/<session_id>", summary="Delete a session (logs out, wipes its keys)", tags=["sessions"]
 )
-def delete_session(session_id: str, principal: Admin, service: Sessions) -> Response[str]:
+def delete_session(
+    session_id: str,
+    principal: Admin,
+    service: Sessions,
+    erasure: Erasure,
+    erase_messages: Annotated[
+        bool, Query(description="Also erase every message of this number, its conversations and media")
+    ] = False,
+) -> Response[str]:
     check_session(principal, session_id)
+    service.show(principal.tenant_id, session_id)  # 404 before erasing anything
+    if erase_messages:
+        erasure.erase_session_messages(principal.tenant_id, session_id)
     service.delete(principal.tenant_id, session_id)
     return Response(204, None, "")
 
