@@ -23,6 +23,8 @@ class KeyNamespace(enum.StrEnum):
     LID_MAP = "lid-map"  # phone number ↔ LID mappings
     PRIVACY_TOKEN = "privacy-token"  # contacts' trusted-contact tokens (tctoken), by contact
     POLL = "poll"  # polls' secrets and options (to read votes), by poll message id
+    SENT = "sent"  # messages we sent, for retry receipts (bounded, expiring: web/recent.py)
+    AUTHOR = "author"  # who wrote recent group messages, for read receipts and quotes (idem)
     INBOX = "inbox"  # decrypted messages whose event is not durable yet (a redelivery reads them back)
     ACCOUNT_SYNC = "account-sync"  # what the phone syncs about the account (the cstoken salt), by name
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from connector.engines.base import MessageRef, SendResult, to_jid
 from connector.engines.events import Emit, GroupInfo
-from connector.engines.keys import KeyStore
+from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import Sessions
@@ -35,8 +35,9 @@ from connector.engines.web.outgoing import build
 from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys
 from connector.engines.web.privacy_tokens import PrivacyTokens
-from connector.engines.web.receiving import Inbox
-from connector.engines.web.sending import Outbox
+from connector.engines.web.receiving import SEEN, Inbox
+from connector.engines.web.recent import RecentRecords
+from connector.engines.web.sending import SENT_TTL, Outbox
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.signal import SignalAddress, SignalRepository
 from connector.engines.web.usync import DeviceLists
@@ -44,6 +45,7 @@ from connector.engines.web.usync import DeviceLists
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Awaitable[None], str], object]
+AUTHORS_TTL = 7 * 86400.0  # read receipts and quotes for group messages up to a week old
 
 
 class Messaging:
@@ -73,6 +75,9 @@ class Messaging:
         self._spawn = spawn
         self.polls = PollBook(keys)
         self._buffer = InboxBuffer(keys)
+        recent = settings.recent_messages
+        sent = RecentRecords(keys, KeyNamespace.SENT, limit=recent, ttl=SENT_TTL, clock=clock)
+        authors = RecentRecords(keys, KeyNamespace.AUTHOR, limit=SEEN, ttl=AUTHORS_TTL, clock=clock)
         self.outbox = Outbox(
             conn,
             signal,
@@ -85,6 +90,7 @@ class Messaging:
             clock,
             settings,
             self.tokens,
+            sent,
         )
         own_sync = None
         if media is not None:
@@ -112,6 +118,7 @@ class Messaging:
             group_members=self._refresh_group,
             polls=self.polls,
             buffer=self._buffer,
+            authors=authors,
             own_sync=own_sync.on_protocol_message if own_sync is not None else None,
         )
 
@@ -148,7 +155,7 @@ class Messaging:
 
     async def send_text(self, to: str, text: str, message_id: str, quoted_id: str | None) -> SendResult:
         chat = Jid.parse(to_jid(to))
-        quoted_sender = self.inbox.author_of(quoted_id) if quoted_id is not None else None
+        quoted_sender = await self.inbox.author(quoted_id) if quoted_id is not None else None
         message = text_message(text, quoted_id=quoted_id, quoted_sender=quoted_sender)
         result = await self.outbox.send(chat, message, message_id)
         if not chat.is_group:  # after the send, as WhatsApp Web: our token lets them write back freely
@@ -166,7 +173,7 @@ class Messaging:
         """Raises ValueError (a kind or target this engine cannot send), what Outbox.send raises."""
         chat = Jid.parse(to_jid(to))
         if quoted is not None and quoted.participant is None and not quoted.from_me:
-            author = self.inbox.author_of(quoted.provider_id)
+            author = await self.inbox.author(quoted.provider_id)
             quoted = dataclasses.replace(quoted, participant=str(author) if author else str(chat))
         built = build(content, chat, target=target, quoted=quoted, now_ms=int(self._clock() * 1000))
         if built.poll_secret is not None:  # remembered first: a quick voter's vote must find it
@@ -207,7 +214,7 @@ class Messaging:
         chat = Jid.parse(to_jid(chat_jid))
         by_author: dict[Jid | None, list[str]] = {}
         for message_id in message_ids:
-            author = self.inbox.author_of(message_id) if chat.is_group else None
+            author = await self.inbox.author(message_id) if chat.is_group else None
             if chat.is_group and author is None:
                 log.info("read receipt for %s in %s skipped: its sender is not known here", message_id, chat)
                 continue

@@ -44,6 +44,7 @@ from connector.engines.web.lid import LidMap
 from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys, signed_pre_key_node
 from connector.engines.web.protos import parse, wa
+from connector.engines.web.recent import RecentRecords
 from connector.engines.web.sending import Outbox, RetryRequest
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.signal import (
@@ -119,7 +120,9 @@ class Inbox:
         polls: PollBook | None = None,
         buffer: InboxBuffer | None = None,
         own_sync: Callable[[wa.Message.ProtocolMessage], Awaitable[None]] | None = None,
+        authors: RecentRecords | None = None,
     ) -> None:
+        self._kept_authors = authors  # group messages' senders (KeyStore: survives reconnects)
         self._conn = conn
         self._polls = polls  # poll secrets: votes are encrypted with them
         self._buffer = buffer  # decrypted, not yet acked (None: tests that need no crash safety)
@@ -172,7 +175,7 @@ class Inbox:
         if content is None:  # nothing we can read (<unavailable>, a kind of envelope we do not speak)
             await self._ack(node)
             return
-        self._remember(env)
+        await self._remember(env)
         if not content.visible or seen:
             await self._settle(node, env, content, entry)
             if content.own_sync is not None and not seen:
@@ -306,16 +309,27 @@ class Inbox:
             other = _jid(node, "sender_pn") or _jid(node, "sender_lid")
         await self._lids.learn_attrs(env.author, other)
 
-    def _remember(self, env: Envelope) -> None:
+    async def _remember(self, env: Envelope) -> None:
         self._seen[(str(env.chat), env.id)] = None
         while len(self._seen) > SEEN:
             self._seen.popitem(last=False)
-        self._authors[env.id] = env.author.to_account()
+        author = env.author.to_account()
+        if env.id not in self._authors and env.group is not None and self._kept_authors is not None:
+            await self._kept_authors.remember(env.id, str(author).encode())
+        self._authors[env.id] = author
         while len(self._authors) > SEEN:
             self._authors.popitem(last=False)
 
-    def author_of(self, message_id: str) -> Jid | None:
-        return self._authors.get(message_id)
+    async def author(self, message_id: str) -> Jid | None:
+        """Who wrote `message_id`: seen on this connection, or a group message kept in the KeyStore."""
+        found = self._authors.get(message_id)
+        if found is None and self._kept_authors is not None:
+            raw = await self._kept_authors.get(message_id)
+            try:
+                found = Jid.parse(raw.decode()) if raw is not None else None
+            except ValueError:
+                found = None
+        return found
 
     # ---- acks and receipts out ----------------------------------------------------------------------
 

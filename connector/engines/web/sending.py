@@ -12,7 +12,7 @@ phash  the ack carries WhatsApp's hash of the devices it expected (participant_h
        when our device list was stale: the lists are asked again and the devices we missed get the
        message on their own (as a retry answer does), so a new device does not silently miss it.
        Group messages carry our hash as `phash` too (whatsmeow send.go).
-retry  a device that could not decrypt sends a retry receipt: the message (kept in memory for a while)
+retry  a device that could not decrypt sends a retry receipt: the message (kept in the KeyStore a day)
        is encrypted again for that device only (with our sender key again for a group) in a new session,
        from the keys the receipt carried or a bundle from the edge; `count` says which attempt.
 
@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ from connector.engines.web.groups import Groups, SenderKeyMemory
 from connector.engines.web.lid import LidMap
 from connector.engines.web.privacy_tokens import PrivacyTokens
 from connector.engines.web.protos import parse, serialize, wa
+from connector.engines.web.recent import RecentRecords
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.signal import NoSession, PreKeyBundle, SignalAddress, SignalRepository, pad
 from connector.engines.web.usync import DeviceLists
@@ -61,11 +64,26 @@ log = logging.getLogger(__name__)
 ACCOUNT_RESTRICTED = 463  # a 1:1 message without the contact's privacy token (privacy_tokens.py)
 
 
+SENT_TTL = 24 * 3600.0  # a retry receipt comes within seconds or after the recipient's next login
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     chat: Jid
     message: bytes  # the serialized Message, before any wrapper
     group: bool
+
+    def to_bytes(self) -> bytes:
+        data = {"chat": str(self.chat), "group": self.group, "m": base64.b64encode(self.message).decode()}
+        return json.dumps(data).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Sent | None:
+        try:
+            data = json.loads(raw)
+            return cls(Jid.parse(data["chat"]), base64.b64decode(data["m"]), bool(data["group"]))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +109,10 @@ class Outbox:
         clock: Callable[[], float],
         settings: WebSettings,
         tokens: PrivacyTokens,
+        recent: RecentRecords,
     ) -> None:
         self._conn = conn
+        self._recent = recent  # what we sent, by message id (KeyStore: survives reconnects)
         self._signal = signal
         self._lids = lids
         self._devices = devices
@@ -103,7 +123,6 @@ class Outbox:
         self._clock = clock
         self._settings = settings
         self._tokens = tokens
-        self._recent: OrderedDict[str, Sent] = OrderedDict()
         self._fanout: dict[str, tuple[str, frozenset[Jid]]] = {}  # message id -> (phash, devices) in flight
         self._resent: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = asyncio.Lock()  # one fan-out at a time: sessions are started once per device
@@ -112,7 +131,8 @@ class Outbox:
 
     async def send(self, chat: Jid, message: wa.Message, message_id: str) -> SendResult:
         """Raises SendRejected, SendFailed, AckTimeout, ConnectionLost, IqError, IqTimeout."""
-        self._remember(message_id, Sent(chat, serialize(message), chat.is_group))
+        message = with_secret(message)
+        await self._recent.remember(message_id, Sent(chat, serialize(message), chat.is_group).to_bytes())
         self.in_flight.add(message_id)
         try:
             async with self._lock:
@@ -218,7 +238,7 @@ class Outbox:
         listed = await self._devices.devices(accounts, refresh=True)
         now = [d for found in listed.values() for d in found if not self._is_this_device(d)]
         missed = [device for device in now if device not in sent_to]
-        sent = self._recent.get(message_id)
+        sent = await self._kept(message_id)
         if sent is None:
             return
         for device in missed:
@@ -238,7 +258,7 @@ class Outbox:
 
     async def resend(self, retry: RetryRequest) -> None:
         """Answer a retry receipt. Raises what a send raises (the caller logs it)."""
-        sent = self._recent.get(retry.message_id)
+        sent = await self._kept(retry.message_id)
         if sent is None:
             log.info("retry receipt for %s, which is no longer kept: not re-sent", retry.message_id)
             return
@@ -341,11 +361,9 @@ class Outbox:
             raise ProtocolError("sending a pkmsg from a device that is not paired")
         return [Node("device-identity", {}, account)]
 
-    def _remember(self, message_id: str, sent: Sent) -> None:
-        self._recent[message_id] = sent
-        self._recent.move_to_end(message_id)
-        while len(self._recent) > self._settings.recent_messages:
-            self._recent.popitem(last=False)
+    async def _kept(self, message_id: str) -> Sent | None:
+        raw = await self._recent.get(message_id)
+        return Sent.from_bytes(raw) if raw is not None else None
 
     def _me(self) -> Me:
         me = self._creds.current.me
@@ -361,6 +379,21 @@ class Outbox:
         number = me.jid.device or 0
         users = {me.jid.user} | ({me.lid.user} if me.lid is not None else set())
         return device.user in users and (device.device or 0) == number
+
+
+NO_SECRET = ("reactionMessage", "encReactionMessage", "encEventResponseMessage", "pollUpdateMessage")
+
+
+def with_secret(message: wa.Message) -> wa.Message:
+    """The message with a 32-byte `messageContextInfo.messageSecret`, as WhatsApp Web and whatsmeow add to
+    every message but reactions and votes (a reply's reactions, edits and poll votes are keyed on it);
+    one that has a secret already (a poll) keeps it."""
+    if any(message.HasField(kind) for kind in NO_SECRET) or message.messageContextInfo.messageSecret:
+        return message
+    copy = wa.Message()
+    copy.CopyFrom(message)
+    copy.messageContextInfo.messageSecret = os.urandom(32)
+    return copy
 
 
 def participant_hash(devices: Iterable[Jid]) -> str:

@@ -91,7 +91,7 @@ class WebSettings(BaseModel):
         30.0, gt=0, description="how long to wait for the edge's ack of a message"
     )
     recent_messages: int = Field(
-        200, ge=0, le=10_000, description="sent messages kept in memory to answer retry receipts"
+        200, ge=0, le=10_000, description="sent messages kept (KeyStore, a day) to answer retry receipts"
     )
     history_import_days: int = Field(
         0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 
@@ -16,7 +17,10 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
-from connector.engines.events import IncomingMessage
+from connector.engines.events import IncomingMessage, Receipt, ReceiptStatus
+from connector.engines.web.binary.node import Node
+from connector.engines.web.protos import wa
+from connector.engines.web.sending import with_secret
 from tests.connector.web.harness import Harness, with_edge
 
 ALICE, BOB = "15550001111", "15550002222"
@@ -119,3 +123,73 @@ def test_a_stale_device_list_is_caught_by_the_acks_phash_and_the_missed_device_g
             await running.stop()
 
     with_edge(body)
+
+
+def test_a_retry_receipt_after_a_reconnect_is_still_answered() -> None:
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        sent = await alice.engine.send_text(bob.e164, "su turno es el martes", "msg_1")
+        await bob.running.wait(IncomingMessage)
+        await alice.running.stop()
+        alice_again = await h.connect("ses_a")  # a new connection: nothing of the last one in memory
+
+        bob_device = h.edge.state.device(bob.jid)
+        assert bob_device is not None
+        retry = Node(
+            "receipt",
+            {"from": bob.jid, "id": sent.provider_message_id, "type": "retry", "t": str(int(time.time()))},
+            [
+                Node("retry", {"count": "1", "id": sent.provider_message_id, "t": "0", "v": "1"}),
+                Node("registration", {}, bob_device.registration_id.to_bytes(4, "big")),
+            ],
+        )
+        alice_device = h.edge.state.device(alice.jid)
+        assert alice_device is not None
+        await h.edge.relay.deliver(alice_device, retry, chat=bob.jid.to_account())
+
+        def sends() -> list[str]:
+            return [
+                e.detail for e in h.edge.events_of("message") if e.detail.startswith(sent.provider_message_id)
+            ]
+
+        async with asyncio.timeout(10):
+            while len(sends()) < 2:  # the fan-out, then the answer to the retry
+                await asyncio.sleep(0.01)
+        assert sends()[1].split()[1] == "ok"
+        await alice_again.stop()
+        await bob.running.stop()
+
+    with_edge(body)
+
+
+def test_a_group_read_receipt_after_a_reconnect_still_names_the_sender() -> None:
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        group = str(h.edge.create_group("Turnos", BOB, [ALICE, BOB]).jid)
+        sent = await bob.engine.send_text(group, "¿quién abre mañana?", "grp_1")
+        got = await alice.running.wait(IncomingMessage)
+        await alice.running.stop()
+        alice_again = await h.connect("ses_a")
+
+        await alice_again.engine.mark_read(group, [got.provider_message_id])
+        read = await bob.running.wait_where(Receipt, lambda r: r.status is ReceiptStatus.READ)
+        assert read.provider_message_ids == (sent.provider_message_id,)
+        assert read.by_jid == f"{ALICE}@s.whatsapp.net"
+        await alice_again.stop()
+        await bob.running.stop()
+
+    with_edge(body)
+
+
+def test_ordinary_messages_get_a_message_secret_reactions_and_polls_keep_theirs() -> None:
+    text = with_secret(wa.Message(conversation="hola"))
+    assert len(text.messageContextInfo.messageSecret) == 32
+    assert with_secret(wa.Message(conversation="hola")).messageContextInfo.messageSecret != (
+        text.messageContextInfo.messageSecret
+    )
+    reaction = wa.Message(reactionMessage=wa.Message.ReactionMessage(text="👍"))
+    assert not with_secret(reaction).HasField("messageContextInfo")
+    poll = wa.Message(messageContextInfo=wa.MessageContextInfo(messageSecret=b"\x07" * 32))
+    assert with_secret(poll).messageContextInfo.messageSecret == b"\x07" * 32

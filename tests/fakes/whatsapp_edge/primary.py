@@ -2,9 +2,10 @@
 
 Every account's device 0 is always reachable (a phone is online): the relay hands it each stanza meant
 for it, and it decrypts with our own Signal library over its private keys from the edge state. What it
-read is in `received` (the Message protobuf, DeviceSentMessage wrappers kept), what it could not in
-`errors`, so tests can check a sender's fan-out to phones (its own phone gets a DeviceSentMessage). It
-sends too: a history sync notification to a companion, as the phone does after linking (history.py).
+read is in `received` (the Message protobuf, DeviceSentMessage wrappers kept), what it could not (or a
+text without the 32-byte message secret WhatsApp Web always adds) in `errors`, so tests can check a
+sender's fan-out to phones (its own phone gets a DeviceSentMessage). It sends too: a history sync
+notification to a companion, as the phone does after linking (history.py).
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class PhoneEndpoint:
                 self.errors.append(f"{message_id} from {sender.jid}: {exc.message}")
                 log.warning("phone %s cannot decrypt %s: %s", self.account.phone, message_id, exc)
                 return
+        inner = merged.deviceSentMessage.message if merged.HasField("deviceSentMessage") else merged
+        ordinary = inner.HasField("conversation") or inner.HasField("extendedTextMessage")
+        if ordinary and len(inner.messageContextInfo.messageSecret) != 32:
+            # WhatsApp Web adds a 32-byte message secret to ordinary messages (reactions, edits, votes and
+            # reports of them are keyed on it); a client that leaves it out is not one WhatsApp expects
+            self.errors.append(f"{message_id} from {sender.jid}: no 32-byte messageContextInfo.messageSecret")
         self.received.append(PhoneMessage(message_id, sender.jid, chat, merged))
 
     async def encrypt_for(self, device: Device, bundle: PreKeyBundle, message: wa.Message) -> Node:
