@@ -199,3 +199,14 @@ def test_the_x_ray_sdk_loads_only_when_tracing_is_active() -> None:
     assert function_environment(load_template(TEMPLATE))["POWERTOOLS_TRACE_DISABLED"] == "true"
     active = load_template(TEMPLATE, {"Tracing": "Active"})
     assert function_environment(active)["POWERTOOLS_TRACE_DISABLED"] == "false"
+
+
+def test_each_tenant_has_a_request_rate_below_the_whole_apis() -> None:
+    loaded = load_template(TEMPLATE)
+    env = function_environment(loaded)
+    assert (env["WAGATE_TENANT_REQUESTS_PER_SECOND"], env["WAGATE_TENANT_REQUEST_BURST"]) == ("300", "600")
+    document = cfn_yaml.load(str(TEMPLATE))
+    stage = document["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert stage["ThrottlingRateLimit"] > 300 and stage["ThrottlingBurstLimit"] > 600
+    off = load_template(TEMPLATE, {"TenantRequestsPerSecond": "0"})
+    assert function_environment(off)["WAGATE_TENANT_REQUESTS_PER_SECOND"] == "0"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from wagate.cloud.sends import CloudCommands
     from wagate.cloud.sessions import CloudSessionService
     from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
-    from wagate.ports import Clock, Table
+    from wagate.ports import Clock, RequestBuckets, Table
     from wagate.services.audit import AuditLog
     from wagate.services.connector_events import ConnectorEvents
     from wagate.services.conversations import ConversationService
@@ -78,6 +78,27 @@ class Services:
         return self._once("table", build)
 
     # ---- sessions, messages and what they lean on --------------------------------------------------
+
+    @property
+    def request_buckets(self) -> RequestBuckets | None:
+        """Per-tenant API throttling; None when WAGATE_TENANT_REQUESTS_PER_SECOND is 0 (off)."""
+
+        def build() -> tuple[RequestBuckets | None]:
+            from wagate.domain.throttle import RequestRate
+
+            p = self.ports
+            if p.settings.tenant_requests_per_second <= 0:
+                return (None,)
+            rate = RequestRate(p.settings.tenant_requests_per_second, p.settings.tenant_request_burst)
+            if p.settings.backend == "aws":
+                from wagate.store.request_buckets import TableRequestBuckets
+
+                return (TableRequestBuckets(p.table, p.clock, rate),)
+            from wagate.adapters.local.request_buckets import MemoryRequestBuckets
+
+            return (MemoryRequestBuckets(p.clock, rate),)
+
+        return self._once("request_buckets", build)[0]
 
     @property
     def sessions(self) -> SessionService:

@@ -126,6 +126,14 @@ class Table(Protocol):
         ...
 
 
+class RequestBuckets(Protocol):
+    """Each tenant's API request bucket (domain/throttle.py): in the table on AWS, in memory locally."""
+
+    def take(self, tenant_id: str) -> float:
+        """0 when one more request of the tenant is admitted (and counted); else seconds to wait."""
+        ...
+
+
 # ---- Queue -----------------------------------------------------------------------------------------
 
 

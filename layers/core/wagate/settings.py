@@ -235,6 +235,11 @@ class Settings(BaseModel):
     max_sessions_per_tenant: int = Field(5, ge=1, description="WhatsApp sessions per tenant")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
     shards: Shards = DEFAULT_SHARDS
+    # Off unless set: template.yaml sets it (parameter TenantRequestsPerSecond) for AWS and `wagate serve`.
+    tenant_requests_per_second: float = Field(
+        0.0, ge=0, description="API requests per second per tenant (token bucket); 0 = no limit"
+    )
+    tenant_request_burst: int = Field(600, ge=1, description="API requests a tenant may make at once")
     realtime_token_seconds: int = Field(300, ge=10, description="how long a dashboard socket token is valid")
     # Media URLs are probed when a message is accepted (services/media.py states the rules).
     media_allow_http: bool = Field(False, description="accept http:// media URLs (local testing only)")

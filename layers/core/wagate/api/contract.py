@@ -2,9 +2,10 @@
 
 Powertools documents each route as 200 (its return type) plus a 422 in FastAPI's shape, which wagate
 never sends. `describe` gives every route its real statuses before the spec is built, from the same
-facts the resolver acts on: a secured route can answer 401/403, a route with a body 400/413/415 (see
-api/hygiene.py), a route with a path parameter 404, a state change 409; `finish` then rewrites the
-generated spec (the one error shape for 422, public routes without security, the Idempotency-Key header).
+facts the resolver acts on: a secured route can answer 401/403 and 429 (api/throttle.py), a route with
+a body 400/413/415 (see api/hygiene.py), a route with a path parameter 404, a state change 409; `finish`
+then rewrites the generated spec (the one error shape for 422, public routes without security, the
+Idempotency-Key header, Retry-After).
 tests/e2e/test_schemathesis.py checks the result against the running API.
 """
 
@@ -76,6 +77,7 @@ ERRORS: dict[int, str] = {
     413: "The body (or a media file) is over its limit: `too_large`, `media_too_large`",
     415: "The body is not `application/json` (POST /v1/media: not `multipart/form-data`): "
     "`unsupported_media_type`",
+    429: "This tenant is over its request rate: `rate_limited`; retry after `Retry-After` seconds",
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
@@ -129,7 +131,7 @@ def statuses(route: Route, *, public: bool) -> set[int]:
     found = {503}
     key = (route.method, route.path)
     if not public:
-        found |= {401, 403, 422}
+        found |= {401, 403, 422, 429}
     if route.method in ("POST", "PUT", "PATCH"):
         found |= {400, 413, 415, 422}
     if "<" in route.path or key in LOOKS_UP:
@@ -181,6 +183,14 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
                         "description": "With `idempotency_in_progress`: seconds to wait before retrying",
                         "required": False,
                         "schema": {"type": "integer", "minimum": 0},
+                    }
+                }
+            if "429" in responses:
+                responses["429"]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds until this tenant's next request is admitted",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
                     }
                 }
             if "302" in responses:

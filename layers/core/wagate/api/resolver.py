@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from wagate import __version__, compose
-from wagate.api import audit, contract, errors, hygiene
+from wagate.api import audit, contract, errors, hygiene, throttle
 from wagate.api.routes import (
     audit_log,
     conversations,
@@ -144,6 +144,11 @@ class WagateResolver(APIGatewayHttpResolver):
                 refused = _lambda_response(errors.from_domain(error))
                 audit.after(route, event, refused)
                 return refused
+            if not public:
+                throttled = throttle.check(event)
+                if throttled is not None:
+                    audit.after(route, event, throttled)
+                    return throttled
         # Powertools' resolve(), minus its writes to BaseRouter's class attributes.
         token = _REQUEST.set(_Request(event=self._to_proxy_event(dict(event)), lambda_context=context))
         try:

@@ -9,6 +9,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | tenant data key | `TENANT#{t}` | `DATAKEY` | gsi1 `DATAKEYS` / `{t}` | the tenant's content data key (wrapped by the Crypto port), or its tombstone once destroyed; every tenant's (rotation re-wraps them) | store/tenant_keys.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
 | global stats | `STATS#{slot}` (slot 00..15 of the counted row's id; `STATS` before) | `GLOBAL` | | /health counters (tenants, sessions by status), summed over the slots | store/stats.py |
+| request bucket | `THROTTLE#{t}` | `THROTTLE` | | the tenant's API request bucket (`tat`), TTL | store/request_buckets.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
 | session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions | store/sessions.py |
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
@@ -103,13 +104,18 @@ DATA_KEYS_INDEX = "DATAKEYS"
 
 def tenant_of_key(pk: str, sk: str) -> str | None:
     """The tenant a row belongs to, read off its key; None for rows that are no tenant's (global)."""
-    for prefix in ("T#", "TENANT#"):
+    for prefix in ("T#", "TENANT#", "THROTTLE#"):
         if pk.startswith(prefix):
             return pk[len(prefix) :].split("#", 1)[0] or None
     if pk.startswith("DUE#"):
         parts = sk.split("#")
         return parts[1] if len(parts) >= 3 else None
     return None
+
+
+def request_bucket(tenant_id: str) -> Key:
+    """A tenant's API request bucket: its own partition, apart from the tenant's rows."""
+    return Key(f"THROTTLE#{tenant_id}", "THROTTLE")
 
 
 def tenant_counters(tenant_id: str) -> Key:
