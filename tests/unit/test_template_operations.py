@@ -176,6 +176,7 @@ def test_the_connector_has_a_liveness_check_and_restarts_in_place(resources: dic
 def test_the_connector_scales_on_sessions_per_task_and_memory(resources: dict[str, Any]) -> None:
     target = resources["ConnectorScalableTarget"]["Properties"]
     assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    assert "DesiredCount" not in resources["ConnectorService"]["Properties"]  # updates must not reset it
     assert ref(target["MinCapacity"]) == "ConnectorTasks"
     assert ref(target["MaxCapacity"]) == "ConnectorMaxTasks"
     policies = of_type(resources, "AWS::ApplicationAutoScaling::ScalingPolicy")
