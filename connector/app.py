@@ -73,6 +73,7 @@ class Connector:
             engines=self.engines,
             # The pacing settings service is the API's too (compose builds it); alone, it sits on our table.
             pacing=pacing or PacingSettings.on_table(deps.table, self.config.pacing),
+            media=getattr(deps, "media_store", None),
         )
         liveness = self.config.liveness_file
         max_age = self.config.liveness_max_age_seconds

@@ -28,7 +28,7 @@ from connector.publisher import EventPublisher
 from connector.sending import Sender
 from connector.session_runner import SessionRunner, SessionState, StopReason
 from wagate.domain.events import Command, CommandType
-from wagate.ports import Clock, Table
+from wagate.ports import Clock, MediaStore, Table
 from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.commands")
@@ -71,12 +71,13 @@ class CommandDispatcher:
         table: Table,
         clock: Clock,
         pacing: PacingSettings,
+        media: MediaStore | None = None,
     ) -> None:
         self._control = control
         self._publisher = publisher
         self.retry = RetryLater(config.command_retry_seconds)
         self._retry_limit = config.command_retry_limit
-        self.sender = Sender(control, publisher, table, clock, config, pacing)
+        self.sender = Sender(control, publisher, table, clock, config, pacing, media=media)
         self._handlers: dict[CommandType, Handler] = {
             CommandType.CONNECT: self._connect,
             CommandType.DISCONNECT: self._disconnect,

@@ -46,7 +46,12 @@ MAX_BATCH = 10  # SQS SendMessageBatch takes at most 10
 
 def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
     """The vocabulary type and data of an engine event (see domain/events.py)."""
+    if isinstance(event, IncomingMessage) and event.media is not None and event.media.fetch is not None:
+        # How the engine downloads the file (a WhatsApp media key) never leaves the connector.
+        event = dataclasses.replace(event, media=dataclasses.replace(event.media, fetch=None))
     fields = dataclasses.asdict(event)
+    if isinstance(event, IncomingMessage) and fields.get("media") is not None:
+        fields["media"].pop("fetch", None)
     if isinstance(event, QrCode):
         return EventType.QR_CODE, {"status": "qr", **fields}
     if isinstance(event, PairingCode):

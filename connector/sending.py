@@ -27,10 +27,13 @@ CRM is told now and decides (it may reschedule with scheduled_at).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from connector import claims
@@ -44,11 +47,12 @@ from connector.outcomes import CommandResult, DeadLetter, RetryLater, pause
 from connector.pacing import NumberPacer, PacingPolicies
 from connector.publisher import EventPublisher
 from connector.session_runner import SessionRunner, SessionState
-from wagate.domain.errors import ConflictError
+from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, EventType
 from wagate.domain.pacing import Pacing
-from wagate.ports import Clock, Table
+from wagate.ports import Clock, MediaStore, Table
 from wagate.services.pacing_settings import PacingSettings
+from wagate.store.keys import media_object
 
 log = logging.getLogger("wagate.connector.sending")
 
@@ -113,6 +117,9 @@ class _Send:
                 url=media.get("url"),
                 caption=media.get("caption"),
                 filename=media.get("filename"),
+                voice=bool(media.get("voice")),
+                media_id=media.get("media_id"),
+                size=media.get("size") if isinstance(media.get("size"), int) else None,
             )
         quoted = data.get("quoted_id")
         content = data.get("content") if isinstance(data.get("content"), dict) else None
@@ -153,8 +160,11 @@ class Sender:
         clock: Clock,
         config: ConnectorConfig,
         pacing: PacingSettings,
+        *,
+        media: MediaStore | None = None,
     ) -> None:
         self._control = control
+        self._media = media  # stored uploads a send names by media id
         self._publisher = publisher
         self._table = table
         self._clock = clock
@@ -247,7 +257,9 @@ class Sender:
         try:
             if pacing.enabled and pacing.typing and send.media is None and send.text:
                 await self._type(engine, send, pacing, pacer)
-            result = await asyncio.wait_for(self._deliver(engine, send), self._config.send_timeout_seconds)
+            result = await asyncio.wait_for(
+                self._deliver(engine, send, command.tenant_id), self._config.send_timeout_seconds
+            )
         except SendRejected as exc:
             await asyncio.to_thread(
                 self._first_contacts.release, command.tenant_id, command.session_id, send.to, send.message_id
@@ -284,7 +296,13 @@ class Sender:
         await self._publisher.sent()
         return None
 
-    async def _deliver(self, engine: Engine, send: _Send) -> SendResult:
+    async def _deliver(self, engine: Engine, send: _Send, tenant_id: str) -> SendResult:
+        if send.media is not None and send.media.media_id is not None:
+            with tempfile.TemporaryDirectory(prefix="wagate-send-") as folder:
+                path = Path(folder) / "file"
+                await asyncio.to_thread(self._copy_out, tenant_id, send.media.media_id, path)
+                media = dataclasses.replace(send.media, path=path)
+                return await engine.send_media(send.to, media, send.message_id, quoted_id=send.quoted_id)
         typed = send.content is not None and send.content.get("type") not in (
             None,
             "text",
@@ -299,6 +317,19 @@ class Sender:
         if send.media is not None:
             return await engine.send_media(send.to, send.media, send.message_id, quoted_id=send.quoted_id)
         return await engine.send_text(send.to, send.text, send.message_id, quoted_id=send.quoted_id)
+
+    def _copy_out(self, tenant_id: str, media_id: str, path: Path) -> None:
+        """A stored upload into a local file the engine uploads from (the file is never whole in memory).
+        Raises SendRejected when there is no media store or no such file (a retry cannot help)."""
+        if self._media is None:
+            raise SendRejected("no media store is configured here", code="media_not_configured")
+        try:
+            chunks = self._media.read(media_object(tenant_id, media_id))
+        except NotFound as exc:
+            raise SendRejected(f"media {media_id} is no longer stored", code="media_not_found") from exc
+        with path.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
 
     async def _type(self, engine: Engine, send: _Send, pacing: Pacing, pacer: NumberPacer) -> None:
         try:

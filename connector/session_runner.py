@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connector.backoff import backoff
@@ -39,6 +39,7 @@ from connector.engines.events import (
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.keystore import TableKeyStore
 from connector.leases import Lease, LeaseKeeper, LeaseLost, Leases, session_lease_key
+from connector.media_fetch import MediaFetcher
 from connector.publisher import EventPublisher
 from connector.tasks import BackgroundTasks
 from wagate.domain.events import EventType, SessionEvent
@@ -81,6 +82,7 @@ class RunnerContext:
     publisher: EventPublisher
     engines: EngineCatalog
     tasks: BackgroundTasks
+    media: MediaFetcher = field(default_factory=lambda: MediaFetcher(None))
 
 
 class SessionRunner:
@@ -252,6 +254,9 @@ class SessionRunner:
     async def _on_event(self, event: EngineEvent) -> None:
         if self._stop_reason is StopReason.LEASE_LOST:
             return  # the session is someone else's now; our reports would only confuse
+        if isinstance(event, IncomingMessage) and event.media is not None and self.engine is not None:
+            # Stored before it is published: WhatsApp's link expires, and the key must not leave us.
+            event = await self._context.media.stored(self.engine, self.session, event)
         if isinstance(event, QrCode | PairingCode):
             self.state = SessionState.QR
         elif isinstance(event, Connected):

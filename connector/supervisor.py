@@ -25,6 +25,7 @@ from connector.config import ConnectorConfig
 from connector.consumer import CommandConsumer
 from connector.engines.catalog import EngineCatalog
 from connector.leases import Lease, LeaseKeeper, Leases, shard_lease_key
+from connector.media_fetch import MediaFetcher
 from connector.members import Members
 from connector.publisher import EventPublisher
 from connector.session_pool import SessionPool
@@ -37,7 +38,7 @@ from connector.shards import (
 )
 from connector.tasks import BackgroundTasks
 from wagate.domain.errors import NotFound, WagateError
-from wagate.ports import Clock, Crypto, Queues, Table
+from wagate.ports import Clock, Crypto, MediaStore, Queues, Table
 from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.supervisor")
@@ -62,6 +63,7 @@ class Supervisor:
         owner: str,
         engines: EngineCatalog,
         pacing: PacingSettings,
+        media: MediaStore | None = None,
     ) -> None:
         self.owner = owner
         self.config = config
@@ -89,13 +91,22 @@ class Supervisor:
             leases=self.leases,
             publisher=self.publisher,
             context=RunnerContext(
-                table, crypto, clock, config, self.leases, self.keeper, self.publisher, engines, self._tasks
+                table,
+                crypto,
+                clock,
+                config,
+                self.leases,
+                self.keeper,
+                self.publisher,
+                engines,
+                self._tasks,
+                MediaFetcher(media),
             ),
             tasks=self._tasks,
             shards=self,
         )
         self._dispatcher = CommandDispatcher(
-            self.sessions, self.publisher, config, table=table, clock=clock, pacing=pacing
+            self.sessions, self.publisher, config, table=table, clock=clock, pacing=pacing, media=media
         )
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False

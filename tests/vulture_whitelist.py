@@ -67,3 +67,4 @@ _.max_buckets  # connector/engines/web/media/hosts.py: what media_conn says, kep
 _.erased_at  # services/erasure.py: ErasureReceipt, answered by DELETE /v1/contacts/{phone}
 _.erased  # services/erasure.py: ErasureReceipt
 _.exported_at  # services/erasure.py: ContactExport
+_.url_expires_at  # domain/media.py: set through model_copy(update=...) in services/media_files.py

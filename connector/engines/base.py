@@ -21,10 +21,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from connector.engines.errors import Unsupported
-from connector.engines.events import Emit, GroupInfo, MediaKind
+from connector.engines.events import Emit, GroupInfo, MediaKind, MediaRef
 from connector.engines.exits import Exit
 from connector.engines.keys import KeyStore
 from wagate.domain.messages import whatsapp_message_id
@@ -57,6 +58,10 @@ class OutgoingMedia:
     data: bytes | None = None  # or given inline
     caption: str | None = None
     filename: str | None = None
+    path: Path | None = None  # or a file (a stored upload the connector copied out of the media store)
+    voice: bool = False  # audio sent as a voice note (push-to-talk)
+    media_id: str | None = None  # a stored file (media store), read by the connector before the send
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,11 @@ class Engine(ABC):
         `composing`, `recording` (a voice note), `paused`. Optional: a no-op where unsupported.
         Raises NotConnected."""
         return None
+
+    async def download_media(self, media: MediaRef, path: Path, *, max_bytes: int) -> int:
+        """Download an incoming attachment (its engine-private `fetch`) into `path`, written only once every
+        check passed; returns its length. Raises Unsupported (an engine without downloads), EngineError."""
+        raise Unsupported(f"{type(self).__name__} cannot download media", code="no_media_download")
 
     async def send_typing(self, to: str, typing: bool) -> None:
         """Show (or stop showing) "typing…" in the chat with `to`: WhatsApp's `composing` / `paused`

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -30,15 +30,34 @@ class MediaKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class MediaRef:
-    """Where an incoming attachment can be fetched (engine-specific `url`), and what it is."""
+    """An incoming attachment: what it is, and (`fetch`, engine-private) how the engine downloads it.
+
+    `fetch` may hold secrets (a WhatsApp media key): it never leaves the connector. The connector downloads
+    the file into the media store (connector/media_fetch.py) and replaces `fetch` by `stored` before the
+    event is published; the publisher drops `fetch` whatever happens (publisher.py)."""
 
     kind: MediaKind
     mime_type: str
-    url: str | None = None
+    url: str | None = None  # a provider URL holding no secret (never WhatsApp's CDN URL with a key)
     size: int | None = None
     filename: str | None = None
     caption: str | None = None
     sha256: str | None = None
+    voice: bool = False  # a voice note (push-to-talk)
+    duration: int | None = None  # seconds (audio, video)
+    fetch: object | None = field(default=None, repr=False, compare=False)
+    stored: StoredMedia | None = None
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """The file as the media store holds it (id → `media/{tenant}/{id}`), or why it could not be."""
+
+    id: str | None
+    mime: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    error: str | None = None  # e.g. "expired": the CRM still gets the message, without the file
 
 
 @dataclass(frozen=True)

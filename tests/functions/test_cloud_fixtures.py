@@ -25,7 +25,7 @@ from wagate.domain.events import EventType
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/cloud is not here")
 
 INCOMING_KEYS = {f.name for f in dataclasses.fields(IncomingMessage)} | {"type"}
-MEDIA_KEYS = {f.name for f in dataclasses.fields(MediaRef)}
+MEDIA_KEYS = {f.name for f in dataclasses.fields(MediaRef)} - {"fetch"}  # the publisher drops `fetch`
 RECEIPT_KEYS = {f.name for f in dataclasses.fields(Receipt)}
 FAILURE_KEYS = RECEIPT_KEYS | {"reason", "detail", "retryable"}
 

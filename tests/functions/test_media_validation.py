@@ -261,10 +261,9 @@ def test_operator_settings_allow_http_and_private_addresses(
 
 
 def test_uploads_and_malformed_urls(call: ApiCaller, key: str, session: dict[str, Any], web: Web) -> None:
-    error = refused(call, key, session, 422, "uploads_not_available", upload_id="upl_123")
-    assert (
-        "uploads are not available yet" in error["message"] and error["details"]["field"] == "media.upload_id"
-    )
+    # an upload id names a stored file of this tenant (POST /v1/media): an unknown one is a 404
+    error = refused(call, key, session, 404, "media_not_found", upload_id="med_01JD3Q8K2M4N6P8R0T2V4X6Z8B")
+    assert error["details"]["media_id"] == "med_01JD3Q8K2M4N6P8R0T2V4X6Z8B"
     for url in ("cdn.example.com/x.pdf", "https://", "https://cdn.example.com:port/x"):
         refused(call, key, session, 422, "invalid_media_url", url=url)
     assert web.seen == []

@@ -14,13 +14,20 @@
 //          a sent message (3 delivered, 4 read, 5 played), {"receipt": {id, remoteJid, userJid, kind}} per
 //          group receipt; takes {"send": {"to", "text", "quoted"?: message}} → {"sent": {id}},
 //          {"read": [key, ...]} → {"read": n}, {"groups": true} → {"groups": [{id, subject, size}]},
-//          {"forgetSession": jid} → {"forgotten": jid} (its Signal session with that device is dropped)
+//          {"forgetSession": jid} → {"forgotten": jid} (its Signal session with that device is dropped),
+//          {"sendMedia": {"to", "kind": image|document|audio, "hex", "caption"?, "fileName"?, "mimetype"?,
+//          "ptt"?}} → {"sent": {id}} (Baileys uploads to the edge's media host); every attachment received
+//          is downloaded and decrypted by Baileys and printed as {"media": {id, kind, sha256, length,
+//          caption, fileName, mimetype, ptt}} (from the media host media_conn names: the message's own
+//          url is WhatsApp's CDN, which a test never reaches)
 //   fleet: one socket per pre-linked credential in "creds", logged in one after the other (the first
 //          is a warm-up, open before the baseline is taken), each then sending a text to every jid in
 //          "contacts" (if any); once all are done and settled it prints
 //          {"ready": {rss, heapUsed, baselineRss, count, loginCpuMs}} (run node with --expose-gc)
 // later lines: {"end": true} closes every socket and exits; {"measure": true} prints {"measured": {...}}.
 import { Browsers } from '@whiskeysockets/baileys/lib/Utils/browser-utils.js'
+import { downloadContentFromMessage } from '@whiskeysockets/baileys/lib/Utils/messages-media.js'
+import { createHash } from 'node:crypto'
 import { initAuthCreds } from '@whiskeysockets/baileys/lib/Utils/auth-utils.js'
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys/lib/Defaults/index.js'
 import { proto } from '@whiskeysockets/baileys/WAProto/index.js'
@@ -145,6 +152,7 @@ function listen(sock) {
 			if (!m.message) continue
 			const quoted = m.message.extendedTextMessage?.contextInfo?.stanzaId ?? null
 			out({ message: { id: m.key.id, remoteJid: m.key.remoteJid, participant: m.key.participant ?? null, fromMe: !!m.key.fromMe, text: textOf(m.message), quoted, key: m.key, raw: m.message } })
+			if (!m.key.fromMe) downloadAttachment(sock, m).catch((error) => out({ error: String(error?.stack ?? error) }))
 		}
 	})
 	sock.ev.on('messages.update', (updates) => {
@@ -206,7 +214,33 @@ if (config.mode === 'pair' || config.mode === 'peer') {
 	out({ ready: { ...usage(baseline), count: open, loginCpuMs: (cpu.user + cpu.system) / 1000 } })
 }
 
+const ATTACHMENTS = { imageMessage: 'image', documentMessage: 'document', audioMessage: 'audio', videoMessage: 'video', stickerMessage: 'sticker' }
+
+async function downloadAttachment(sock, m) {
+	const field = Object.keys(ATTACHMENTS).find((name) => m.message[name])
+	if (!field) return
+	const part = m.message[field]
+	const conn = await sock.refreshMediaConn(false)
+	const url = `https://${conn.hosts[0].hostname}${part.directPath}`
+	const stream = await downloadContentFromMessage({ mediaKey: part.mediaKey, url }, ATTACHMENTS[field])
+	const chunks = []
+	for await (const chunk of stream) chunks.push(chunk)
+	const data = Buffer.concat(chunks)
+	out({ media: { id: m.key.id, kind: ATTACHMENTS[field], sha256: createHash('sha256').update(data).digest('hex'), length: data.length, caption: part.caption ?? null, fileName: part.fileName ?? null, mimetype: part.mimetype ?? null, ptt: !!part.ptt, thumbnail: part.jpegThumbnail ? part.jpegThumbnail.length : 0 } })
+}
+
 async function peerCommand(command) {
+	if (command.sendMedia) {
+		const { to, kind, hex: data, caption, fileName, mimetype, ptt } = command.sendMedia
+		const content = { [kind]: Buffer.from(data, 'hex') }
+		if (caption) content.caption = caption
+		if (fileName) content.fileName = fileName
+		if (mimetype) content.mimetype = mimetype
+		if (ptt) content.ptt = true
+		const sent = await peer.sendMessage(to, content)
+		sentById.set(sent.key.id, sent.message)
+		out({ sent: { id: sent.key.id } })
+	}
 	if (command.send) {
 		const { to, text, quoted } = command.send
 		const sent = await peer.sendMessage(to, { text }, quoted ? { quoted } : {})

@@ -7,21 +7,21 @@
           references, a sender key distribution to process, and whether it is protocol traffic only
           (history sync, app state keys, reactions…) that the service never sees
 
-An incoming attachment's `MediaRef.url` is engine-specific: the CDN URL with the fragment
-`#directPath=…&mediaKey=…&encSha256=…` (URL-encoded, keys base64), all a downloader needs to fetch and
-decrypt it; a fragment never reaches the server that serves the URL.
+An incoming attachment's `MediaRef.fetch` is the media hosts' reference (media/hosts.py: key, direct path,
+hashes, length) and the kind its keys are expanded for; it stays in the connector, which downloads the file
+into the media store. No URL or key of WhatsApp's is put anywhere the service sees.
 """
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 from connector.engines.events import MediaKind, MediaRef
 from connector.engines.web import kinds
 from connector.engines.web.binary.jid import Jid
+from connector.engines.web.media import MediaKind as HostsKind
+from connector.engines.web.media import MediaRef as HostsRef
 from connector.engines.web.protos import wa
 
 
@@ -178,22 +178,36 @@ def _media(message: wa.Message) -> MediaRef | None:
         if not message.HasField(field):
             continue
         part = getattr(message, field)
-        fragment = urllib.parse.urlencode(
-            {
-                "directPath": part.directPath,
-                "mediaKey": base64.b64encode(part.mediaKey).decode(),
-                "encSha256": base64.b64encode(part.fileEncSha256).decode(),
-            }
-        )
+        voice = field == "audioMessage" and bool(part.ptt)
+        seconds = int(part.seconds) if field in ("audioMessage", "videoMessage") and part.seconds else None
         return MediaRef(
             kind=kind,
             mime_type=part.mimetype or "application/octet-stream",
-            url=f"{part.url}#{fragment}" if part.url or part.directPath else None,
             size=part.fileLength or None,
             filename=(part.fileName or None) if field == "documentMessage" else None,
             caption=(part.caption or None)
             if field in ("imageMessage", "videoMessage", "documentMessage")
             else None,
             sha256=part.fileSha256.hex() or None,
+            voice=voice,
+            duration=seconds,
+            fetch=MediaFetch(HostsRef.from_message(part), _download_kind(field, part)),
         )
     return None
+
+
+@dataclass(frozen=True)
+class MediaFetch:
+    """How the engine downloads an attachment: never serialised, never published."""
+
+    ref: HostsRef
+    kind: HostsKind
+
+
+def _download_kind(field: str, part: Any) -> HostsKind:
+    """The kind the media key is expanded for (voice notes use audio keys, GIFs video keys)."""
+    if field == "audioMessage" and part.ptt:
+        return HostsKind.PTT
+    if field == "videoMessage" and part.gifPlayback:
+        return HostsKind.GIF
+    return HostsKind(_KINDS[field].value)

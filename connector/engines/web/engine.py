@@ -23,6 +23,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from connector.engines.base import (
@@ -35,12 +36,14 @@ from connector.engines.base import (
     provider_message_id,
 )
 from connector.engines.errors import EngineError, NotConnected, Unsupported
-from connector.engines.events import Connected, Emit, GroupInfo
+from connector.engines.events import Connected, Emit, GroupInfo, MediaRef
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.keys import KeyStore
+from connector.engines.web.attachments import attachment_message
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import Connection, iq
+from connector.engines.web.content import MediaFetch
 from connector.engines.web.creds import Credentials, CredentialStore, Me
 from connector.engines.web.errors import (
     CertificateError,
@@ -368,10 +371,24 @@ class WebEngine(Engine):
     async def send_media(
         self, to: str, media: OutgoingMedia, message_id: str, *, quoted_id: str | None = None
     ) -> SendResult:
-        self._ready()
-        raise Unsupported(
-            "the web engine does not send media yet (upload to the media hosts)", code="not_yet"
-        )
+        """Uploads the file (attachments.py) and sends it. Raises NotConnected, SendRejected, ValueError,
+        and the media hosts' errors (MediaTransferError is transient: the send is tried again)."""
+        messaging = self._ready()
+        if media.path is None and media.data is None:
+            raise Unsupported(
+                "the web engine sends stored files (media.upload_id); media by URL is not fetched here",
+                code="media_url_not_supported",
+            )
+        message = await attachment_message(self.media_hosts(), media)
+        return await messaging.send_attachment(to, message, provider_message_id(message_id), quoted_id)
+
+    async def download_media(self, media: MediaRef, path: Path, *, max_bytes: int) -> int:
+        """Download, decrypt and verify (MAC, fileEncSha256, fileSha256) into `path` (media/hosts.py).
+        Raises NotConnected, MediaRefused (gone), MediaTransferError, MediaIntegrityError, ValueError."""
+        fetch = media.fetch
+        if not isinstance(fetch, MediaFetch):
+            raise ValueError("this attachment has nothing the web engine can download")
+        return await self.media_hosts().download_to_path(fetch.ref, fetch.kind, path, max_bytes=max_bytes)
 
     async def send_content(
         self,

@@ -35,6 +35,7 @@ from connector.engines.web.outgoing import build
 from connector.engines.web.polls import PollBook
 from connector.engines.web.prekeys import PreKeys
 from connector.engines.web.privacy_tokens import PrivacyTokens
+from connector.engines.web.protos import wa
 from connector.engines.web.receiving import SEEN, Inbox
 from connector.engines.web.recent import RecentRecords
 from connector.engines.web.sending import SENT_TTL, Outbox
@@ -162,6 +163,22 @@ class Messaging:
             self._spawn(self.tokens.issue(chat), "privacy token")
         return result
 
+    async def send_attachment(
+        self, to: str, message: wa.Message, message_id: str, quoted_id: str | None
+    ) -> SendResult:
+        """An uploaded attachment (attachments.py), quoting `quoted_id` when given."""
+        chat = Jid.parse(to_jid(to))
+        if quoted_id is not None:
+            part = _attachment_part(message)
+            part.contextInfo.stanzaId = quoted_id
+            author = self.inbox.author_of(quoted_id)
+            if author is not None:
+                part.contextInfo.participant = str(author)
+        result = await self.outbox.send(chat, message, message_id)
+        if not chat.is_group:
+            self._spawn(self.tokens.issue(chat), "privacy token")
+        return result
+
     async def send_content(
         self,
         to: str,
@@ -265,3 +282,10 @@ class Messaging:
             self.groups.forget(sender)
         elif kind == "privacy_token":
             await self.tokens.on_notification(node)
+
+
+def _attachment_part(message: wa.Message) -> Any:
+    for field in ("imageMessage", "videoMessage", "audioMessage", "documentMessage", "stickerMessage"):
+        if message.HasField(field):
+            return getattr(message, field)
+    raise ValueError("not an attachment message")

@@ -193,6 +193,7 @@ class Services:
                 groups=self.groups,
                 renderer=self.templates.render,
                 media_check=self.media_check,
+                media_files=self.media_files,
             )
 
         return self._once("messages", build)
@@ -343,6 +344,7 @@ class Services:
                 inbound=InboundService(self.table, p.clock, tombstones=self.tombstones),
                 webhooks=self.webhooks,
                 audit=self.audit,
+                media=self.media_files,
             )
 
         return self._once("events", build)
@@ -389,6 +391,7 @@ class Services:
                 self.parked_statuses,
                 p.graph,
                 tries=p.settings.connector.send_tries,
+                media=self.media_files,
             )
 
         return self._once("cloud_commands", build)

@@ -316,7 +316,7 @@ def test_keepalive_pings_reach_the_edge() -> None:
     with_edge(body, keepalive_seconds=0.1, keepalive_grace_seconds=5)
 
 
-def test_sending_needs_a_connection_a_known_number_and_no_media_yet() -> None:
+def test_sending_needs_a_connection_a_known_number_and_a_file() -> None:
     async def body(h: Harness) -> None:
         await h.pair()
         running = h.start()
@@ -326,9 +326,10 @@ def test_sending_needs_a_connection_a_known_number_and_no_media_yet() -> None:
         with pytest.raises(SendRejected) as rejected:
             await running.engine.send_text("+15550002222", "hi", "msg_1")  # nobody has this number
         assert rejected.value.code == "not_on_whatsapp" and not rejected.value.is_transient
-        media = OutgoingMedia(MediaKind.IMAGE, "image/png", data=b"png")
-        with pytest.raises(Unsupported):
+        media = OutgoingMedia(MediaKind.IMAGE, "image/png", url="https://cdn.example/x.png")
+        with pytest.raises(Unsupported) as unsupported:  # the web engine sends stored files, not URLs
             await running.engine.send_media("+15550002222", media, "msg_2")
+        assert unsupported.value.code == "media_url_not_supported"
         assert await running.engine.list_groups() == []
         await running.stop()
 

@@ -150,6 +150,9 @@ def _content(kind: str, message: Mapping[str, Any]) -> Content | Ignored:
             "filename": _str(part.get("filename")),
             "caption": _str(part.get("caption")),
             "sha256": _str(part.get("sha256")),
+            "voice": kind == "audio" and part.get("voice") is True,
+            "duration": None,
+            "stored": None,  # Meta's files are not fetched into the media store yet
         }
     if kind == "location":
         return _location(part), None

@@ -31,8 +31,9 @@ from wagate.cloud.errors import CloudApiError, NeedsAttention, OutcomeUnknown, R
 from wagate.cloud.inbound import user_jid
 from wagate.conditions import Attr
 from wagate.domain.content import Contacts, Interactive, Kind, Location, Reaction
-from wagate.domain.errors import ConflictError, NotFound
+from wagate.domain.errors import ConflictError, NotFound, WagateError
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
+from wagate.domain.media import MediaObject
 from wagate.domain.messages import MessageStatus
 from wagate.domain.sessions import PERMANENT
 from wagate.observability import logger
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from wagate.domain.messages import Message
     from wagate.ports import Clock, GraphClient, Queues, Table
     from wagate.services.connector_events import ConnectorEvents
+    from wagate.services.media_files import MediaFiles
 
 MAX_INLINE_WAIT = 1.0  # longer waits go back to the queue: a Lambda should not sleep through its timeout
 MAX_DELAY = 900  # SQS's DelaySeconds limit
@@ -64,6 +66,7 @@ class CloudCommands:
         *,
         tries: int,
         sleep: Callable[[float], None] = time.sleep,
+        media: MediaFiles | None = None,
     ) -> None:
         self.table = table
         self.queues = queues
@@ -75,6 +78,20 @@ class CloudCommands:
         self.sleep = sleep
         self.tries = tries  # one setting for every provider (WAGATE_SEND_TRIES)
         self.messages = MessageRepository(table)
+        self.media = media  # stored files go to Meta by a short-lived link Meta fetches at once
+
+    def _link(self, message: Message) -> str | None:
+        """A link to the stored file a message carries (None for a URL or a Meta media id).
+        Raises ValueError when the file cannot be linked (no media store)."""
+        stored = getattr(message.content, "media", None)
+        if not isinstance(stored, MediaObject) or stored.id is None:
+            return None
+        if self.media is None:
+            raise ValueError("stored media cannot be sent here: no media store")
+        try:
+            return self.media.linked(message.tenant_id, stored).url
+        except WagateError as exc:
+            raise ValueError(f"stored media {stored.id} cannot be linked: {exc.message}") from exc
 
     @property
     def graph(self) -> GraphClient:
@@ -168,7 +185,7 @@ class CloudCommands:
             return
         try:
             access = self.cloud.access(tenant_id, command.session_id)
-            body = _graph_body(to_message(row))
+            body = _graph_body(to_message(row), link=self._link)
         except NotFound:
             self._failed(command, "session_not_connected", "the session has no Cloud API credentials")
             return
@@ -331,7 +348,7 @@ def _record_failure(
     return int(item.get("failures", 0))
 
 
-def _graph_body(message: Message) -> dict[str, Any]:
+def _graph_body(message: Message, *, link: Callable[[Message], str | None] | None = None) -> dict[str, Any]:
     """The Graph request for a stored message. Raises ValueError for content Graph cannot take."""
     to = message.to or message.chat
     reply_to = message.quoted_id
@@ -354,12 +371,16 @@ def _graph_body(message: Message) -> dict[str, Any]:
         )
     if message.media is not None:
         media = message.media
-        kind = _MEDIA_KINDS.get(media.mime.split("/", 1)[0], "document")
+        kind = _MEDIA_KINDS.get((media.mime or "").split("/", 1)[0], "document")
+        stored = link(message) if link is not None else None
+        stored_kind = getattr(message.content, "type", None)
+        if stored is not None and stored_kind is not None:
+            kind = str(stored_kind.value if hasattr(stored_kind, "value") else stored_kind)
         return payloads.media(
             to,
             kind,  # type: ignore[arg-type]
-            link=media.url,
-            media_id=None if media.url else media.upload_id,
+            link=stored or media.url,
+            media_id=None if (stored or media.url) else media.upload_id,
             caption=media.caption,
             filename=media.filename,
             reply_to=reply_to,

@@ -33,6 +33,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wagate.domain.media import MediaObject
+
 MAX_TEXT = 65536  # received text is kept whole (WhatsApp clients send up to 4096; a row stays < 400 KB)
 MAX_SEND_TEXT = 4096  # WhatsApp's limit for what we send
 MAX_CAPTION = 1024
@@ -113,6 +115,9 @@ class MediaBody(_Part):
     filename: str | None = Field(None, max_length=255, description="Documents: the file name shown")
     mime_type: str | None = Field(None, max_length=100, description="e.g. image/jpeg, application/pdf")
     view_once: bool = Field(False, description="Received as view-once (shown once on the phone)")
+    media: MediaObject | None = Field(
+        None, description="The stored file (id, type, size, sha256, a short-lived `url`): domain/media.py"
+    )
 
 
 class Image(MediaBody):

@@ -23,6 +23,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wagate.domain.errors import InvalidInput, ItemTooLarge
+
 KB = 1024
 MB = 1024 * 1024
 
@@ -72,6 +74,30 @@ CLOUD_TYPES: dict[MediaKind, frozenset[str]] = {
 
 def limit_for(kind: MediaKind, provider: MediaProvider = MediaProvider.WEB) -> int:
     return LIMITS[provider][kind]
+
+
+def is_stored_media_id(value: str) -> bool:
+    """Whether an id names a file wagate stores (`med_` + 26 characters), not a Meta media id."""
+    return value.startswith("med_") and len(value) == 30
+
+
+def check_sendable(kind: MediaKind, mime: str, size: int | None, provider: MediaProvider) -> None:
+    """Raises ItemTooLarge `media_too_large` or InvalidInput `media_type_not_supported` when the provider
+    refuses such a file (Meta's Cloud API: 5 MB images, only its listed types)."""
+    limit = limit_for(kind, provider)
+    if size is not None and size > limit:
+        raise ItemTooLarge(
+            f"a {kind.value} sent through {provider.value} may be at most {limit} bytes; this one is {size}",
+            code="media_too_large",
+            details={"field": "media.upload_id", "limit": limit, "bytes": size},
+        )
+    allowed = CLOUD_TYPES.get(kind) if provider == MediaProvider.CLOUD else None
+    if allowed is not None and mime.split(";", 1)[0] not in allowed:
+        raise InvalidInput(
+            f"Meta's Cloud API does not send a {mime} {kind.value}; send it as a document",
+            code="media_type_not_supported",
+            details={"field": "media.upload_id", "mime": mime, "accepted": sorted(allowed)},
+        )
 
 
 def kind_of(mime: str) -> MediaKind:

@@ -92,8 +92,17 @@ class MediaContent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     url: str | None = Field(None, description="https URL wagate fetches (up to 16 MB)")
-    upload_id: str | None = Field(None, description="Or the id of a file uploaded to /v1/media")
-    mime: str = Field(min_length=3, max_length=100, description="e.g. image/jpeg, application/pdf")
+    upload_id: str | None = Field(
+        None,
+        description="Or a stored file's media id (POST /v1/media, or a received attachment's); on a cloud "
+        "session also a Meta media id",
+    )
+    mime: str | None = Field(
+        None,
+        min_length=3,
+        max_length=100,
+        description="e.g. image/jpeg, application/pdf (with url; a stored file's type is sniffed)",
+    )
     caption: str | None = Field(None, max_length=1024)
     filename: str | None = Field(None, max_length=255)
 

@@ -19,8 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from wagate import qr
 from wagate.domain.content import TARGETING_KINDS
 from wagate.domain.conversations import conversation_id
-from wagate.domain.errors import ConflictError
+from wagate.domain.errors import ConflictError, WagateError
 from wagate.domain.events import EventType, SessionEvent
+from wagate.domain.media import MediaObject
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
 from wagate.domain.sessions import Session, SessionStatus
 from wagate.observability import logger, metrics
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.groups import GroupService
     from wagate.services.inbound import InboundService
+    from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
     from wagate.services.sessions import SessionService
 
@@ -72,8 +74,10 @@ class ConnectorEvents:
         inbound: InboundService,
         webhooks: WebhookService,
         audit: AuditLog | None = None,
+        media: MediaFiles | None = None,
     ) -> None:
         self.table = table
+        self.media = media  # fresh links to stored files as each notice goes out
         self.clock = clock
         self.push = push
         self.sessions = sessions
@@ -170,9 +174,21 @@ class ConnectorEvents:
 
     def emit(self, event: SessionEvent, notice: Notice) -> None:
         """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
+        notice = self._linked(event.tenant_id, notice)
         self.webhooks.enqueue(event, notice.kind, notice.data)
         message = realtime.message_for(notice.kind, event.session_id, notice.data)
         realtime.fan_out(self.table, self.push, event.tenant_id, event.session_id, message)
+
+    def _linked(self, tenant_id: str, notice: Notice) -> Notice:
+        """A message notice's `media` with a link valid from now (never a WhatsApp URL or key)."""
+        media = notice.data.get("media")
+        if self.media is None or not isinstance(media, dict) or not media.get("id"):
+            return notice
+        try:
+            linked = self.media.linked(tenant_id, MediaObject.model_validate(media))
+        except (WagateError, ValueError):
+            return notice  # no media store here: the CRM asks GET /v1/media/{id}
+        return Notice(notice.kind, {**notice.data, "media": linked.model_dump(mode="json")})
 
 
 class Owed:
@@ -302,12 +318,19 @@ def _message_fields(message: Message) -> dict[str, Any]:
         "kind": message.kind.value,
         # `content` stays the text (seed 001's name); the typed content (the message's `content`) sits beside.
         "content_object": _typed(message),
+        # The stored file (id, type, size, sha256; a link is added as the notice goes out).
+        "media": _media_object(message),
         "quoted_id": message.quoted_id,
         "provider_message_id": message.provider_message_id,
         "metadata": message.metadata,
         "timestamp": dt.datetime.fromtimestamp(message.updated_at, dt.UTC).isoformat().replace("+00:00", "Z"),
         "sandbox": message.sandbox,
     }
+
+
+def _media_object(message: Message) -> dict[str, Any] | None:
+    media = getattr(message.content, "media", None)
+    return media.model_dump(mode="json") if isinstance(media, MediaObject) else None
 
 
 def _typed(message: Message) -> dict[str, Any] | None:

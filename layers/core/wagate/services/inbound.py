@@ -21,6 +21,7 @@ from wagate.domain.content import (
     TARGETING_KINDS,
     Content,
     Kind,
+    MediaBody,
     Text,
     Unsupported,
     summary,
@@ -28,11 +29,13 @@ from wagate.domain.content import (
 from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
+from wagate.domain.media import MediaKind
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp
 from wagate.services.message_changes import MessageChanges
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.erasure import TombstoneKeys
+from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
 from wagate.store.messages import MessageRepository
 
 
@@ -45,6 +48,7 @@ class InboundService:
         self.messages = MessageRepository(table)
         self.contacts = ContactRepository(table)
         self.conversations = ConversationRepository(table)
+        self.files = MediaRepository(table)
         self.changes = MessageChanges(self.messages)
 
     def record(
@@ -78,6 +82,9 @@ class InboundService:
                 by = "me" if data.get("from_me") else str(sender or chat)
                 at_change = _time(data.get("timestamp"), self.clock.now())
                 self.changes.apply(tenant_id, target, content, by=by, at=at_change, change_id=provider_id)
+        stored = _stored_file(tenant_id, session_id, media, content, at)
+        if stored is not None and isinstance(content, MediaBody):
+            content = content.model_copy(update={"media": file_object(stored, caption=content.caption)})
         # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie. Imported history
         # takes its own time, so it sorts before what arrived live since.
         historical = bool(data.get("historical"))
@@ -96,7 +103,7 @@ class InboundService:
                 "kind": content.type,  # type: ignore[attr-defined]
                 "text": data.get("text") or summary(content),
                 "content": content,
-                "media": _media(media),
+                "media": _media(media, stored.id if stored is not None else None),
                 "status": MessageStatus.SENT if from_phone else MessageStatus.RECEIVED,
                 "provider_message_id": provider_id,
                 "quoted_id": data.get("quoted_id"),
@@ -111,6 +118,8 @@ class InboundService:
             self.messages.put(message),
             *([self.tombstones.erased_check(tenant_id, session_id, provider_id)] if self.tombstones else []),
         ]
+        if stored is not None:
+            ops.append(self.files.put_op(stored))  # the file's row lands with its message, or neither
         if not historical or self._newest_in_conversation(message):
             ops.append(
                 activity(message, name=None if group else data.get("push_name"), unread=not historical)
@@ -245,15 +254,48 @@ def _time(raw: Any, now: float) -> float:
     return value if 0 < value <= MAX_TIMESTAMP else now
 
 
-def _media(media: Any) -> dict[str, Any] | None:
-    """The stored media reference, cut to what MediaContent holds (a provider may send more)."""
+def _media(media: Any, media_id: str | None = None) -> dict[str, Any] | None:
+    """The stored media reference, cut to what MediaContent holds (a provider may send more). `upload_id`
+    is the stored file's media id (usable in sends); `url` only ever a provider's secret-free reference."""
     if not isinstance(media, dict):
         return None
     mime = media.get("mime_type")
     caption, filename = media.get("caption"), media.get("filename")
+    url = media.get("url")
     return {
-        "url": media.get("url"),
+        "url": url if isinstance(url, str) and "mediakey" not in url.lower() else None,
+        "upload_id": media_id,
         "mime": mime if isinstance(mime, str) and 3 <= len(mime) <= 100 else "application/octet-stream",
         "caption": caption[:1024] if isinstance(caption, str) else None,
         "filename": filename[:255] if isinstance(filename, str) else None,
     }
+
+
+def _stored_file(
+    tenant_id: str, session_id: str, media: Any, content: BaseModel, at: float
+) -> StoredFile | None:
+    """The media row of a file the connector stored (`media.stored` of the event), if it did."""
+    stored = media.get("stored") if isinstance(media, dict) else None
+    if not isinstance(stored, dict) or not isinstance(stored.get("id"), str):
+        return None
+    kind = getattr(content, "type", None)
+    try:
+        media_kind = MediaKind(kind.value if isinstance(kind, Kind) else str(media.get("kind")))
+    except ValueError:
+        media_kind = MediaKind.DOCUMENT
+    duration = media.get("duration")
+    return StoredFile(
+        id=stored["id"],
+        tenant_id=tenant_id,
+        state=MediaState.READY,
+        kind=media_kind,
+        mime=str(stored.get("mime") or media.get("mime_type") or "application/octet-stream")[:100],
+        size=stored.get("size") if isinstance(stored.get("size"), int) else None,
+        sha256=stored.get("sha256") if isinstance(stored.get("sha256"), str) else None,
+        filename=(media.get("filename") or None) if isinstance(media.get("filename"), str) else None,
+        duration=duration if isinstance(duration, int) and duration >= 0 else None,
+        voice=bool(media.get("voice")),
+        source="inbound",
+        session_id=session_id,
+        created_at=at,
+    )

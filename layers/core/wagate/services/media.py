@@ -7,7 +7,7 @@ The rules (nothing is stored when one fails):
   * The probe (HEAD, else a one-byte ranged GET) must answer within WAGATE_MEDIA_PROBE_SECONDS with a
     size of 1 byte .. 16 MB (seed 003). Too large: 413 `media_too_large`; anything else: 422
     `media_unreachable`, naming the URL and what happened.
-  * `media.upload_id`: 422 `uploads_not_available` (there is no upload API yet).
+  * `media.upload_id` names a stored file instead (services/media_files.py; MessageService checks it).
 The connector downloads the file again when it sends; it should apply `check_target` to what it fetches.
 """
 
@@ -36,13 +36,8 @@ class MediaCheck:
         self.rules = rules
 
     def __call__(self, media: MediaContent) -> None:
-        if media.upload_id is not None:
-            raise InvalidInput(
-                "media.upload_id: uploads are not available yet; give media.url (https) instead",
-                code="uploads_not_available",
-                details={"field": "media.upload_id"},
-            )
-        assert media.url is not None  # SendRequest insists on exactly one of url and upload_id
+        if media.url is None:
+            raise InvalidInput("media.url is required here", details={"field": "media.url"})
         self.check_url(media.url)
         size = self._probe().size(media.url, guard=self.check_target, limit=self.rules.max_bytes)
         if size > self.rules.max_bytes:

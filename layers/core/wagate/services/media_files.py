@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wagate.domain.errors import ConflictError, InvalidInput, ItemTooLarge, TransientError
+from wagate.domain.errors import ConflictError, InvalidInput, ItemTooLarge, TransientError, WagateError
 from wagate.domain.ids import new_id
 from wagate.domain.media import (
     MAX_STORED_BYTES,
@@ -29,8 +29,10 @@ from wagate.domain.media import (
     limit_for,
     sniff,
 )
+from wagate.domain.messages import Message
 from wagate.ports import Clock, MediaStore, Table
-from wagate.store.media import MediaRepository, MediaState, StoredFile
+from wagate.store.keys import media_object
+from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
 
 FALLBACK_TYPE = "application/octet-stream"
 STICKER_STATIC_BYTES = 100 * 1024
@@ -287,25 +289,32 @@ class MediaFiles:
 
     def view(self, stored: StoredFile, *, caption: str | None = None) -> MediaObject:
         """The `media` object of a file, with a link when its bytes are stored."""
-        url = expires = None
-        if stored.state == MediaState.READY:
-            url = self.store.download_url(
-                stored.object_key,
-                expires_in=self.limits.link_seconds,
-                content_type=stored.mime,
-                filename=stored.filename,
-            )
-            expires = self.clock.now() + self.limits.link_seconds
-        return MediaObject(
-            id=stored.id,
-            kind=stored.kind,
-            mime=stored.mime,
-            size=stored.size,
-            sha256=stored.sha256,
-            filename=stored.filename,
-            caption=caption,
-            duration=stored.duration,
-            voice=stored.voice,
-            url=url,
-            url_expires_at=expires,
+        found = file_object(stored, caption=caption)
+        return self.linked(stored.tenant_id, found) if stored.state == MediaState.READY else found
+
+    def linked(self, tenant_id: str, media: MediaObject) -> MediaObject:
+        """`media` with a fresh link to its bytes (unchanged when it names no stored file)."""
+        if media.id is None:
+            return media
+        url = self.store.download_url(
+            media_object(tenant_id, media.id),
+            expires_in=self.limits.link_seconds,
+            content_type=media.mime,
+            filename=media.filename,
         )
+        return media.model_copy(
+            update={"url": url, "url_expires_at": self.clock.now() + self.limits.link_seconds}
+        )
+
+    def with_links(self, message: Message) -> Message:
+        """A message whose attachment links to its stored file (messages API, events, webhooks). Never
+        fails: without a media store the message is shown without a link."""
+        content = message.content
+        media = getattr(content, "media", None)
+        if content is None or not isinstance(media, MediaObject) or media.id is None:
+            return message
+        try:
+            media = self.linked(message.tenant_id, media)
+        except WagateError:
+            return message
+        return message.model_copy(update={"content": content.model_copy(update={"media": media})})

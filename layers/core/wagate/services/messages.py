@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wagate.cloud import commands
 from wagate.conditions import Attr
 from wagate.domain.content import (
+    MEDIA_CLASSES,
     SENDABLE,
+    Audio,
     ContactCard,
     Contacts,
     Delete,
@@ -25,6 +27,7 @@ from wagate.domain.content import (
     Interactive,
     Kind,
     Location,
+    MediaBody,
     Poll,
     Reaction,
     Template,
@@ -36,6 +39,7 @@ from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.events import Command, CommandType
 from wagate.domain.ids import new_id
 from wagate.domain.instants import Instant
+from wagate.domain.media import MediaObject, MediaProvider, check_sendable, is_stored_media_id
 from wagate.domain.messages import (
     CANCELLABLE,
     STAMPS,
@@ -55,10 +59,12 @@ from wagate.domain.sessions import PERMANENT, Provider
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
 from wagate.services.groups import GroupService
+from wagate.services.media_files import MediaFiles
 from wagate.services.pools import PoolService
 from wagate.services.sessions import SessionService, command_queue, shard_of
 from wagate.store.conversations import activity
 from wagate.store.due_index import DueIndex
+from wagate.store.media import file_object
 from wagate.store.messages import MessageRepository, to_message
 
 __all__ = ["MessageService", "SendRequest", "TemplateRef", "normalise_recipient", "to_message"]
@@ -185,6 +191,8 @@ class SendRequest(BaseModel):
             raise ValueError("give exactly one of session_id or pool")
         if self.media is not None and (self.media.url is None) == (self.media.upload_id is None):
             raise ValueError("media needs exactly one of url or upload_id")
+        if self.media is not None and self.media.url is not None and self.media.mime is None:
+            raise ValueError("media.mime is required with media.url")
         return self
 
 
@@ -215,6 +223,7 @@ class MessageService:
         groups: GroupService,
         renderer: Any = None,
         media_check: Callable[[MediaContent], None] | None = None,
+        media_files: MediaFiles | None = None,
     ):
         self.table = table
         self.queues = queues
@@ -226,6 +235,7 @@ class MessageService:
         self.renderer = renderer
         # media_check(media) raises when a media URL cannot be sent (services/media.py: it does network I/O).
         self.media_check = media_check
+        self.media_files = media_files  # stored files a send names by media id (services/media_files.py)
         self.pools = pools
         self.groups = groups
 
@@ -285,11 +295,16 @@ class MessageService:
         else:
             assert typed is not None
             kind, text, template = Kind(wanted), summary(typed), None
+        media = request.media
+        upload_id = media.upload_id if media is not None else None
+        if media is not None and upload_id is not None and (not cloud or is_stored_media_id(upload_id)):
+            media, typed = self._stored_media(tenant_id, media, upload_id, cloud=cloud)
+            kind = Kind(typed.model_dump()["type"])
         # A Cloud API upload_id is a media id already uploaded to Meta: nothing to probe.
-        if request.media is not None and not (cloud and request.media.upload_id):
+        elif media is not None and not (cloud and upload_id):
             if self.media_check is None:
                 raise InvalidInput("media cannot be checked here", details={"field": "media"})
-            self.media_check(request.media)  # last: it goes over the network
+            self.media_check(media)  # last: it goes over the network
         message_id = new_id("msg", now)
         scheduled = request.scheduled_at is not None and request.scheduled_at > now + 1
         message = Message(
@@ -304,7 +319,7 @@ class MessageService:
             content=typed,
             quoted_id=quoted_id,
             template=template,
-            media=request.media,
+            media=media,
             status=MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED,
             metadata=request.metadata,
             scheduled_at=request.scheduled_at,
@@ -342,6 +357,29 @@ class MessageService:
         elif not scheduled:
             self.dispatch(message, provider=session.provider)
         return message
+
+    def _stored_media(
+        self, tenant_id: str, media: MediaContent, media_id: str, *, cloud: bool
+    ) -> tuple[MediaContent, MediaBody]:
+        """A send of a stored file: it must be uploaded and complete, and the provider must take it.
+        Raises NotFound `media_not_found`, ConflictError `media_not_uploaded`, ItemTooLarge, InvalidInput."""
+        if self.media_files is None:
+            raise InvalidInput("stored media cannot be sent here", details={"field": "media.upload_id"})
+        stored = self.media_files.ready(tenant_id, media_id)
+        provider = MediaProvider.CLOUD if cloud else MediaProvider.WEB
+        check_sendable(stored.kind, stored.mime, stored.size, provider)
+        filename = media.filename or stored.filename
+        media = media.model_copy(update={"mime": stored.mime, "filename": filename})
+        body = MEDIA_CLASSES[Kind(stored.kind.value)]
+        extra = {"voice": stored.voice} if body is Audio else {}
+        content = body(
+            caption=media.caption,
+            filename=filename,
+            mime_type=stored.mime,
+            media=file_object(stored, caption=media.caption),
+            **extra,
+        )
+        return media, content
 
     def _again(self, message: Message) -> Message:
         """A send retried after its first try stored `message`: hand it over again while still queued
@@ -657,13 +695,20 @@ def _send_data(message: Message) -> dict[str, Any]:
     if message.text is not None:
         data["text"] = message.text
     if message.media is not None:
+        mime = message.media.mime or "application/octet-stream"
         data["media"] = {
-            "kind": _media_kind(message.media.mime),
-            "mime_type": message.media.mime,
+            "kind": _media_kind(mime),
+            "mime_type": mime,
             "url": message.media.url,
             "caption": message.media.caption,
             "filename": message.media.filename,
         }
+        stored = getattr(message.content, "media", None)
+        if isinstance(stored, MediaObject) and stored.id is not None:
+            # A stored file: the connector reads it from the media store by id (never a URL).
+            data["media"].update(
+                kind=stored.kind.value, media_id=stored.id, voice=stored.voice, size=stored.size
+            )
     if message.quoted_id:
         data["quoted_id"] = message.quoted_id
     return data

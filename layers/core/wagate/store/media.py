@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import NotFound
-from wagate.domain.media import MediaKind
-from wagate.ports import Item, Put, Table, Update
+from wagate.domain.media import MediaKind, MediaObject
+from wagate.ports import Item, Put, Table
 from wagate.store import keys
 
 
@@ -48,6 +48,21 @@ class StoredFile(BaseModel):
     @property
     def object_key(self) -> str:
         return keys.media_object(self.tenant_id, self.id)
+
+
+def file_object(stored: StoredFile, *, caption: str | None = None) -> MediaObject:
+    """The `media` object of a stored file, without a link (links are made when it is shown)."""
+    return MediaObject(
+        id=stored.id,
+        kind=stored.kind,
+        mime=stored.mime,
+        size=stored.size,
+        sha256=stored.sha256,
+        filename=stored.filename,
+        caption=caption,
+        duration=stored.duration,
+        voice=stored.voice,
+    )
 
 
 def media_item(stored: StoredFile) -> Item:
@@ -88,7 +103,3 @@ class MediaRepository:
             condition=Attr("state").eq(MediaState.PENDING.value),
         )
         return to_stored(item)
-
-    def update_op(self, tenant_id: str, media_id: str, changes: dict[str, Any]) -> Update:
-        pk, sk = keys.media(tenant_id, media_id)
-        return Update(pk, sk, set=changes)

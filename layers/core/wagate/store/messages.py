@@ -27,7 +27,20 @@ _LAST_TIME = 253402300799  # 9999-12-31
 
 
 def to_message(item: Mapping[str, Any]) -> Message:
-    return Message.model_validate({k: v for k, v in item.items() if k in _MESSAGE_FIELDS})
+    return Message.model_validate({k: v for k, v in _without_media_key(item).items() if k in _MESSAGE_FIELDS})
+
+
+def holds_media_key(item: Mapping[str, Any]) -> bool:
+    """Rows stored before wagate kept media held the CDN URL with `mediaKey=` in its fragment."""
+    media = item.get("media")
+    url = media.get("url") if isinstance(media, Mapping) else None
+    return isinstance(url, str) and "mediakey" in url.lower()
+
+
+def _without_media_key(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not holds_media_key(item):
+        return item
+    return {**item, "media": {**item["media"], "url": None}}
 
 
 def message_item(message: Message) -> Item:
@@ -59,7 +72,17 @@ class MessageRepository:
 
     def row(self, tenant_id: str, message_id: str) -> Item | None:
         """The stored row, bookkeeping included (the send claim reads and conditions on it)."""
-        return self.table.get(*keys.message(tenant_id, message_id))
+        item = self.table.get(*keys.message(tenant_id, message_id))
+        return self.scrubbed(item) if item is not None else None
+
+    def scrubbed(self, item: Item) -> Item:
+        """The lazy migration of rows holding a WhatsApp media key: the key is removed from the table the
+        first time the row is read (only the `media` attribute is written, so no other change is lost)."""
+        if not holds_media_key(item):
+            return item
+        clean = dict(_without_media_key(item))
+        self.table.update(str(item["pk"]), str(item["sk"]), set={"media": clean["media"]})
+        return clean
 
     def get_row(self, tenant_id: str, message_id: str) -> Item:
         """Raises NotFound."""
@@ -113,7 +136,7 @@ class MessageRepository:
                 limit=limit,
                 cursor=cursor,
             )
-        return page.items, page.cursor
+        return [self.scrubbed(item) for item in page.items], page.cursor
 
     def conversation_page(
         self, tenant_id: str, conv: str, *, limit: int = 50, cursor: str | None = None
@@ -126,7 +149,7 @@ class MessageRepository:
             limit=limit,
             cursor=cursor,
         )
-        return page.items, page.cursor
+        return [self.scrubbed(item) for item in page.items], page.cursor
 
     # ---- writes -------------------------------------------------------------------------------------
 

@@ -16,12 +16,14 @@ from wagate.domain.errors import Forbidden, NotFound
 from wagate.domain.instants import Instant
 from wagate.domain.messages import Direction, Message, MessageStatus
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.media_files import MediaFiles
 from wagate.services.messages import MessageService, SendRequest
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
 Messages = Annotated[MessageService, Depends(compose.message_service)]
+Files = Annotated[MediaFiles, Depends(compose.media_files)]
 
 
 class MessageList(BaseModel):
@@ -50,6 +52,7 @@ def send_message(body: SendRequest, principal: Sender, service: Messages) -> tup
 def list_messages(
     principal: Reader,
     service: Messages,
+    files: Files,
     session_id: Annotated[str | None, Query()] = None,
     status: Annotated[MessageStatus | None, Query()] = None,
     direction: Annotated[Direction | None, Query()] = None,
@@ -72,12 +75,14 @@ def list_messages(
         limit=limit,
         cursor=cursor,
     )
-    return MessageList(items=[m for m in items if principal.sees(m.session_id)], cursor=next_cursor)
+    seen = [files.with_links(m) for m in items if principal.sees(m.session_id)]
+    return MessageList(items=seen, cursor=next_cursor)
 
 
 @router.get("/messages/<message_id>", summary="Get a message", tags=["messages"])
-def get_message(message_id: str, principal: Reader, service: Messages) -> Message:
-    return _seen(principal, service.get(principal.tenant_id, message_id))
+def get_message(message_id: str, principal: Reader, service: Messages, files: Files) -> Message:
+    """An attachment's `content.media.url` is a fresh short-lived link to the stored file."""
+    return files.with_links(_seen(principal, service.get(principal.tenant_id, message_id)))
 
 
 @router.delete("/messages/<message_id>", summary="Cancel a scheduled or queued message", tags=["messages"])
