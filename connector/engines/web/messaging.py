@@ -171,7 +171,7 @@ class Messaging:
         if quoted_id is not None:
             part = _attachment_part(message)
             part.contextInfo.stanzaId = quoted_id
-            author = self.inbox.author_of(quoted_id)
+            author = await self.inbox.author(quoted_id)
             if author is not None:
                 part.contextInfo.participant = str(author)
         result = await self.outbox.send(chat, message, message_id)
