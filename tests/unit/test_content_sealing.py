@@ -191,3 +191,14 @@ def test_blind_index_is_keyed_per_tenant(tenant_keys: TenantKeys) -> None:
 def _wal(path: Path) -> bytes:
     wal = path.with_name(path.name + "-wal")
     return wal.read_bytes() if wal.exists() else b""
+
+
+def test_global_rows_stay_plain_but_idempotency_records(table: SealedTable, raw: SqliteTable) -> None:
+    """The authorizer and the socket's handler read global rows and have no KMS access."""
+    api_key = keys.api_key("d" * 64)
+    table.put({"pk": api_key.pk, "sk": api_key.sk, "name": "CRM key", "tenant_id": TENANT})
+    assert raw.get(*api_key)["name"] == "CRM key"  # type: ignore[index]
+    record = keys.idempotency_record("h" * 64)
+    table.put({"pk": record.pk, "sk": record.sk, "data": '{"text": "hola"}', "status": "COMPLETED"})
+    assert "hola" not in json.dumps(raw.get(*record))
+    assert table.get(*record)["data"] == '{"text": "hola"}'  # type: ignore[index]

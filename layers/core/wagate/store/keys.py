@@ -390,6 +390,10 @@ def engine_key_sort(namespace: str, key_id: str) -> str:
 # ---- idempotency records (Powertools, on the Table port) ------------------------------------------
 
 
+def is_idempotency_record(pk: str) -> bool:
+    return pk.startswith("IDEMPOTENCY#")
+
+
 def idempotency_record(hashed_key: str) -> Key:
     return Key(f"IDEMPOTENCY#{hashed_key}", "IDEMPOTENCY")
 

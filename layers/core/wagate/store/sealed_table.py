@@ -78,7 +78,18 @@ def _is_content(name: str, value: Any) -> bool:
 
 
 def tenant_for(pk: str, sk: str) -> str:
+    """Whose key opens a row's content: its tenant's, or the system's for global rows."""
     return keys.tenant_of_key(pk, sk) or SYSTEM_TENANT
+
+
+def _sealing_tenant(pk: str, sk: str) -> str | None:
+    """Whose key seals a row's content; None: the row is left as it is. Global rows hold no content but
+    for the idempotency records (the stored response of a send); API keys, tokens, connections and
+    leases stay plain, so the authorizer and the socket's handler need no KMS access."""
+    tenant = keys.tenant_of_key(pk, sk)
+    if tenant is None and keys.is_idempotency_record(pk):
+        return SYSTEM_TENANT
+    return tenant
 
 
 def _place(pk: str, sk: str, attribute: str) -> str:
@@ -97,9 +108,10 @@ class SealedTable:
     def seal_values(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """`values` (an update's `set`) with every content attribute sealed on its own."""
         content = [name for name, value in values.items() if _is_content(name, value)]
-        if not content:
+        tenant = _sealing_tenant(pk, sk)
+        if not content or tenant is None:
             return dict(values)
-        key = self.cipher.keys.key(tenant_for(pk, sk))
+        key = self.cipher.keys.key(tenant)
         out = dict(values)
         for name in content:
             out[name] = self.cipher.seal_value(key, values[name], _place(pk, sk, name))
@@ -108,15 +120,18 @@ class SealedTable:
     def _seal_item(self, item: Item) -> Item:
         pk, sk = str(item["pk"]), str(item["sk"])
         content = {name: value for name, value in item.items() if _is_content(name, value)}
-        if not content:
+        tenant = _sealing_tenant(pk, sk)
+        if not content or tenant is None:
             return item
-        key = self.cipher.keys.key(tenant_for(pk, sk))
+        key = self.cipher.keys.key(tenant)
         out = {name: value for name, value in item.items() if name not in content}
         out[SEALED] = self.cipher.seal_value(key, content, _place(pk, sk, SEALED))
         return out
 
     def _seal_update(self, op: Update) -> Update:
         removed = [name for name in op.remove if name in CONTENT_ATTRIBUTES]
+        if _sealing_tenant(op.pk, op.sk) is None:
+            return op
         if not removed and not any(_is_content(n, v) for n, v in op.set.items()):
             return op
         changes = self.seal_values(op.pk, op.sk, op.set)
