@@ -25,6 +25,7 @@ class FakeGraph:
         self.numbers: dict[str, dict[str, Any]] = {}
         self.failures: deque[tuple[int, dict[str, Any]] | Exception] = deque()
         self.sent = 0
+        self.templates: dict[str, list[dict[str, Any]]] = {}  # business account id → its templates
 
     def number(self, phone_number_id: str, display: str = "+1 555-095-3877", name: str = "Acme") -> None:
         self.numbers[phone_number_id] = {
@@ -46,6 +47,19 @@ class FakeGraph:
 
     def bodies(self, path_suffix: str = "/messages") -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.requests if r.url.path.endswith(path_suffix)]
+
+    def _template_page(self, request: httpx.Request, templates: list[dict[str, Any]]) -> httpx.Response:
+        """One page of `/{waba}/message_templates`, as Graph pages it (cursors; `next` only when more)."""
+        limit = int(request.url.params.get("limit", "25"))
+        start = int(request.url.params.get("after", "0") or 0)
+        fields = set(request.url.params.get("fields", "id,name,language,status,category").split(","))
+        page = [{k: v for k, v in t.items() if k in fields} for t in templates[start : start + limit]]
+        paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + len(page))}}
+        if start + limit < len(templates):
+            paging["next"] = (
+                f"https://graph.facebook.com/{self.version}{request.url.path}?after={start + limit}"
+            )
+        return httpx.Response(200, json={"data": page, "paging": paging})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -72,6 +86,9 @@ class FakeGraph:
         assert parts[0] == self.version, request.url
         if request.method == "GET" and len(parts) == 2 and parts[1] in self.numbers:
             return httpx.Response(200, json=self.numbers[parts[1]])
+        if request.method == "GET" and len(parts) == 3 and parts[2] == "message_templates":
+            if parts[1] in self.templates:
+                return self._template_page(request, self.templates[parts[1]])
         if request.method == "POST" and len(parts) == 3 and parts[2] == "messages":
             body = json.loads(request.content)
             if body.get("status") == "read":

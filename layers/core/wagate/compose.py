@@ -22,6 +22,7 @@ from wagate import wiring
 if TYPE_CHECKING:
     from wagate.cloud.sends import CloudCommands
     from wagate.cloud.sessions import CloudSessionService
+    from wagate.cloud.templates import CloudTemplateService
     from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
     from wagate.ports import Clock, RequestBuckets, Table
     from wagate.services.audit import AuditLog
@@ -122,6 +123,16 @@ class Services:
         return self._once("cloud_sessions", build)
 
     @property
+    def cloud_templates(self) -> CloudTemplateService:
+        def build() -> CloudTemplateService:
+            from wagate.cloud.templates import CloudTemplateService
+
+            p = self.ports
+            return CloudTemplateService(self.table, p.clock, self.sessions, self.cloud_sessions, p.graph)
+
+        return self._once("cloud_templates", build)
+
+    @property
     def templates(self) -> TemplateService:
         def build() -> TemplateService:
             from wagate.services.templates import TemplateService
@@ -194,6 +205,7 @@ class Services:
                 renderer=self.templates.render,
                 media_check=self.media_check,
                 media_files=self.media_files,
+                cloud_templates=lambda: self.cloud_templates,
             )
 
         return self._once("messages", build)
@@ -425,6 +437,10 @@ def session_service() -> SessionService:
 
 def cloud_session_service() -> CloudSessionService:
     return services().cloud_sessions
+
+
+def cloud_template_service() -> CloudTemplateService:
+    return services().cloud_templates
 
 
 def message_service() -> MessageService:

@@ -368,3 +368,7 @@ class GraphClient(Protocol):
     def media(self, media_id: str, token: str) -> MediaInfo:
         """Where an incoming media reference can be downloaded, for a few minutes."""
         ...
+
+    def message_templates(self, business_account_id: str, token: str) -> list[dict[str, Any]]:
+        """Every message template of a WhatsApp Business Account (Graph's objects, all pages)."""
+        ...

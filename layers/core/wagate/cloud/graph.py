@@ -144,6 +144,10 @@ def error_from_response(status: int, content: bytes) -> CloudApiError:
     return cls(f"Graph answered HTTP {status} ({hint})", code=reason, details={"http_status": status})
 
 
+TEMPLATE_FIELDS = "id,name,language,status,category,components"
+TEMPLATE_PAGES = 50  # 5,000 templates: Meta's own cap per account is lower
+
+
 class GraphApi:
     """Implements `wagate.ports.GraphClient`: Graph calls for Cloud API numbers. Every method raises a
     `CloudApiError` subclass on failure."""
@@ -249,3 +253,19 @@ class GraphApi:
     def media(self, media_id: str, token: str) -> MediaInfo:
         """Where an incoming media reference (`cloud-media:{id}`) can be downloaded, for a few minutes."""
         return parse_media(self.call("GET", media_id, token))
+
+    def message_templates(self, business_account_id: str, token: str) -> list[dict[str, Any]]:
+        """Every message template of a WhatsApp Business Account, page after page (cursor `after`)."""
+        found: list[dict[str, Any]] = []
+        params = {"fields": TEMPLATE_FIELDS, "limit": "100"}
+        for _ in range(TEMPLATE_PAGES):
+            page = self.call("GET", f"{business_account_id}/message_templates", token, params=params)
+            found += [t for t in page.get("data") or [] if isinstance(t, dict)]
+            paging = page.get("paging")
+            paging = paging if isinstance(paging, dict) else {}
+            cursors = paging.get("cursors")
+            after = cursors.get("after") if isinstance(cursors, dict) else None
+            if not paging.get("next") or not isinstance(after, str):
+                break
+            params = {**params, "after": after}
+        return found

@@ -224,6 +224,7 @@ class MessageService:
         renderer: Any = None,
         media_check: Callable[[MediaContent], None] | None = None,
         media_files: MediaFiles | None = None,
+        cloud_templates: Callable[[], Any] | None = None,
     ):
         self.table = table
         self.queues = queues
@@ -238,6 +239,9 @@ class MessageService:
         self.media_files = media_files  # stored files a send names by media id (services/media_files.py)
         self.pools = pools
         self.groups = groups
+        # cloud_templates() -> the CloudTemplateService (cloud/templates.py): a Meta template send is
+        # checked against the number's last template sync. A factory: most sends never need it.
+        self.cloud_templates = cloud_templates
 
     # ---- outbound -----------------------------------------------------------------------------------
 
@@ -282,6 +286,15 @@ class MessageService:
         typed, quoted_id = self._typed(tenant_id, session.id, to, wanted, request, now)
         if wanted in ("text", "template", "media"):
             kind, text, template = self._content(tenant_id, request, cloud=cloud)
+            if cloud and request.template is not None and self.cloud_templates is not None:
+                self.cloud_templates().check_send(
+                    tenant_id,
+                    session.id,
+                    request.template.name,
+                    request.template.language or "",
+                    request.template.variables,
+                    [c.model_dump(mode="json", exclude_none=True) for c in request.template.components],
+                )
             if typed is None and text is not None and wanted == "text":
                 typed = Text(body=text)
             elif wanted == "template" and request.template is not None:

@@ -15,6 +15,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
 | Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | store/cloud.py |
 | Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | store/cloud.py |
+| Cloud templates | `T#{t}#S#{s}` | `CLOUDTPL` | | a cloud number's Meta templates as the last sync saw them (status, components) | store/cloud_templates.py |
 | Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | store/pacing.py |
 | parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | store/cloud.py |
 | provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | store/messages.py |
@@ -162,6 +163,10 @@ def session_partition(tenant_id: str, session_id: str) -> str:
 
 def cloud_credentials(tenant_id: str, session_id: str) -> Key:
     return Key(session_partition(tenant_id, session_id), "CLOUD")
+
+
+def cloud_templates(tenant_id: str, session_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), "CLOUDTPL")
 
 
 def meta_route(phone_number_id: str) -> Key:

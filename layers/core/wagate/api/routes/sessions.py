@@ -21,6 +21,8 @@ from wagate.cloud.sessions import (
     GraphId,
     VerifyToken,
 )
+from wagate.cloud.templates import CloudTemplateService
+from wagate.domain.cloud_templates import CloudTemplates
 from wagate.domain.errors import InvalidInput
 from wagate.domain.sessions import Provider, Session, SessionName
 from wagate.domain.tenants import Principal, Scope
@@ -202,6 +204,24 @@ def disconnect_session(session_id: str, principal: Admin, service: Sessions) -> 
 def logout_session(session_id: str, principal: Admin, service: Sessions) -> tuple[dict[str, Any], int]:
     check_session(principal, session_id)
     return service.logout(principal.tenant_id, session_id).model_dump(mode="json"), 202
+
+
+@router.get(
+    "/sessions/<session_id>/cloud-templates",
+    summary="The Cloud number's Meta templates (status, components)",
+    tags=["sessions"],
+)
+def cloud_templates(
+    session_id: str,
+    principal: Reader,
+    service: Annotated[CloudTemplateService, Depends(compose.cloud_template_service)],
+    refresh: Annotated[bool, Query(description="Read them from Meta now (else: the last sync)")] = False,
+) -> CloudTemplates:
+    """The WhatsApp Business Account's templates as the last sync saw them (the first call syncs). A Meta
+    template send is checked against them: 422 `template_mismatch` (not APPROVED, another language,
+    the wrong number of parameters). 422 `not_cloud` for other sessions."""
+    check_session(principal, session_id)
+    return service.list(principal.tenant_id, session_id, refresh=refresh)
 
 
 @router.get("/sessions/<session_id>/qr", summary="The current QR code to scan", tags=["sessions"])

@@ -1,0 +1,104 @@
+"""A Cloud number's Meta templates: read from Graph on demand, kept per session, and checked at send time.
+
+`GET /v1/sessions/{id}/cloud-templates` answers the last sync (syncing first when there is none, or with
+`?refresh=true`); a send of a Meta template is checked against the sync (domain/cloud_templates.py).
+Template status webhooks are not applied here: Meta sends them per business account, which routes to no
+single session; a refresh reads the new status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from wagate.cloud.errors import CloudApiError
+from wagate.cloud.sessions import CloudSessionService
+from wagate.domain.cloud_templates import CloudTemplates, parse_template, problems
+from wagate.domain.errors import InvalidInput, NotFound, TransientError
+from wagate.domain.sessions import Provider
+from wagate.ports import Clock, GraphClient, Table
+from wagate.services.sessions import SessionService
+from wagate.store.cloud_templates import CloudTemplateRepository
+
+
+class CloudTemplateService:
+    def __init__(
+        self,
+        table: Table,
+        clock: Clock,
+        sessions: SessionService,
+        cloud: CloudSessionService,
+        graph: Callable[[], GraphClient],
+    ) -> None:
+        self.rows = CloudTemplateRepository(table)
+        self.clock = clock
+        self.sessions = sessions
+        self.cloud = cloud
+        self.graph = graph  # built on first use: a process that never syncs opens no HTTP client
+
+    def list(self, tenant_id: str, session_id: str, *, refresh: bool = False) -> CloudTemplates:
+        """Raises NotFound, InvalidInput (`not_cloud`; Meta refused), TransientError (Graph unreachable)."""
+        session = self.sessions.get(tenant_id, session_id)
+        if session.provider != Provider.CLOUD:
+            raise InvalidInput(
+                f"session {session_id} is a {session.provider.value} session: Meta templates belong to "
+                "Cloud API numbers (web sessions use /v1/templates)",
+                code="not_cloud",
+                details={"field": "session_id"},
+            )
+        stored = None if refresh else self.rows.get(tenant_id, session_id)
+        return stored if stored is not None else self.sync(tenant_id, session_id)
+
+    def sync(self, tenant_id: str, session_id: str) -> CloudTemplates:
+        try:
+            access = self.cloud.access(tenant_id, session_id)
+        except NotFound as exc:
+            raise InvalidInput(str(exc), code="not_cloud", details={"field": "session_id"}) from exc
+        try:
+            raw = self.graph().message_templates(access.business_account_id, access.token)
+        except CloudApiError as exc:
+            if exc.is_transient:
+                raise TransientError(f"Meta did not answer: {exc.message}") from exc
+            raise InvalidInput(
+                f"Meta refused to list the templates: {exc.message}",
+                code="cloud_templates_refused",
+                details={"field": "session_id", "reason": exc.code},
+            ) from exc
+        parsed = [t for t in (parse_template(item) for item in raw) if t is not None]
+        snapshot = CloudTemplates(
+            templates=sorted(parsed, key=lambda t: (t.name, t.language)), synced_at=self.clock.now()
+        )
+        self.rows.put(tenant_id, session_id, snapshot)
+        return snapshot
+
+    def check_send(
+        self,
+        tenant_id: str,
+        session_id: str,
+        name: str,
+        language: str,
+        variables: Mapping[str, str],
+        components: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """422 `template_mismatch` when the last sync says Meta would refuse this send. Nothing synced:
+        nothing to check against (Meta answers for itself)."""
+        stored = self.rows.get(tenant_id, session_id)
+        if stored is None:
+            return
+        found = next((t for t in stored.templates if t.name == name and t.language == language), None)
+        if found is None:
+            languages = sorted(t.language for t in stored.templates if t.name == name)
+            detail = f"in {', '.join(languages)}" if languages else "at all"
+            raise InvalidInput(
+                f"template: the number's account has no template {name!r} in {language} (it has it {detail}; "
+                "GET /v1/sessions/{id}/cloud-templates?refresh=true after creating it in Meta)",
+                code="template_mismatch",
+                details={"field": "template", "languages": languages},
+            )
+        wrong = problems(found, variables, components)
+        if wrong:
+            raise InvalidInput(
+                "template: " + "; ".join(wrong),
+                code="template_mismatch",
+                details={"field": "template", "problems": wrong},
+            )
