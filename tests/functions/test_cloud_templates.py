@@ -1,5 +1,6 @@
-"""Meta templates of a Cloud number: listed from Graph (every page) and kept; a refresh reads new statuses;
-a template send is checked against them at accept time (422 `template_mismatch`); other sessions 422."""
+"""Meta templates of a Cloud number: synced from Graph through the Cloud queue (every page) and kept; a
+refresh reads new statuses; a template send is checked against them at accept time (422
+`template_mismatch`); other sessions 422; a sync Meta refuses says why."""
 
 from __future__ import annotations
 
@@ -42,15 +43,18 @@ REMINDER_WITH_HEADER = _template(
 
 
 def test_templates_are_listed_from_every_page_and_kept(
-    call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph
+    call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph, functions: dict[str, Any]
 ) -> None:
     graph.templates[WABA] = [_template(f"t{n:03d}", "es") for n in range(130)] + [
         _template("recordatorio", "es"),
         _template("recordatorio", "en_US", status="PENDING"),
     ]
     status, listed, _ = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
-    assert status == 200, listed
-    assert len(listed["templates"]) == 132 and listed["synced_at"]
+    assert status == 200 and listed["syncing"] is True and listed["templates"] == [], listed
+    assert not [r for r in graph.requests if r.url.path.endswith("/message_templates")]  # not in the API
+    run_cloud_queue(functions)
+    listed = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)[1]
+    assert len(listed["templates"]) == 132 and listed["synced_at"] and not listed["syncing"]
     pages = [r for r in graph.requests if r.url.path.endswith("/message_templates")]
     assert len(pages) == 2 and pages[0].url.params["fields"] == "id,name,language,status,category,components"
     found = {(t["name"], t["language"]): t for t in listed["templates"]}
@@ -60,7 +64,10 @@ def test_templates_are_listed_from_every_page_and_kept(
     call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
     assert len([r for r in graph.requests if r.url.path.endswith("/message_templates")]) == 2
     graph.templates[WABA][-1]["status"] = "APPROVED"
-    again = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key, query="refresh=true")[1]
+    queued = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key, query="refresh=true")[1]
+    assert queued["syncing"] is True and len(queued["templates"]) == 132  # the older list meanwhile
+    run_cloud_queue(functions)
+    again = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)[1]
     assert {(t["name"], t["language"]): t["status"] for t in again["templates"]}[
         ("recordatorio", "en_US")
     ] == "APPROVED"
@@ -82,6 +89,7 @@ def test_a_template_send_is_checked_against_the_sync(
         REMINDER_WITH_HEADER,
     ]
     call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
+    run_cloud_queue(functions)
     ok = send({"name": "recordatorio", "language": "es", "variables": {"1": "Ana", "2": "martes"}})
     assert ok[0] == 202, ok
     cases = [
@@ -106,15 +114,14 @@ def test_a_template_send_is_checked_against_the_sync(
     assert send(full)[0] == 202
 
 
-def test_other_sessions_and_meta_refusals_are_422(
-    call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph
+def test_other_sessions_are_422_and_a_refused_sync_says_why(
+    call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph, functions: dict[str, Any]
 ) -> None:
     sandbox = call("POST", "/v1/sessions", key, body={"name": "Demo", "provider": "sandbox"})[1]
     status, error, _ = call("GET", f"/v1/sessions/{sandbox['id']}/cloud-templates", key)
     assert (status, error["error"]["code"]) == (422, "not_cloud")
+    call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
     graph.fail_next(200, message="(#200) Permissions error")
-    status, error, _ = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
-    assert (status, error["error"]["code"]) == (422, "cloud_templates_refused"), error
-    graph.fail_next(2, status=503, message="Service temporarily unavailable")
-    status, error, _ = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)
-    assert status == 503, error
+    run_cloud_queue(functions)
+    listed = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)[1]
+    assert not listed["syncing"] and "Permissions error" in listed["sync_error"], listed

@@ -128,7 +128,9 @@ class Services:
             from wagate.cloud.templates import CloudTemplateService
 
             p = self.ports
-            return CloudTemplateService(self.table, p.clock, self.sessions, self.cloud_sessions, p.graph)
+            return CloudTemplateService(
+                self.table, p.queues, p.clock, self.sessions, self.cloud_sessions, p.graph
+            )
 
         return self._once("cloud_templates", build)
 
@@ -404,6 +406,7 @@ class Services:
                 p.graph,
                 tries=p.settings.connector.send_tries,
                 media=self.media_files,
+                templates=lambda: self.cloud_templates,
             )
 
         return self._once("cloud_commands", build)

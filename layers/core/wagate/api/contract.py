@@ -83,7 +83,7 @@ ERRORS: dict[int, str] = {
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
     "`unsupported_kind` (the session's provider cannot send that kind), `target_not_found`, "
     "`target_not_sent`, `not_editable`, `not_deletable`, `template_mismatch` (a Meta template send that "
-    "the number's last template sync says Meta would refuse), `cloud_templates_refused`",
+    "the number's last template sync says Meta would refuse)",
     503: "A dependency is busy: `temporarily_unavailable`, `media_store_unavailable`; retry with backoff. "
     "`media_not_configured`: the operator has not configured media storage",
 }

@@ -42,6 +42,7 @@ from wagate.store.messages import MessageRepository, to_message
 
 if TYPE_CHECKING:
     from wagate.cloud.sessions import CloudAccess, CloudSessionService
+    from wagate.cloud.templates import CloudTemplateService
     from wagate.cloud.webhooks import ParkedStatuses
     from wagate.domain.messages import Message
     from wagate.ports import Clock, GraphClient, Queues, Table
@@ -67,6 +68,7 @@ class CloudCommands:
         tries: int,
         sleep: Callable[[float], None] = time.sleep,
         media: MediaFiles | None = None,
+        templates: Callable[[], CloudTemplateService] | None = None,
     ) -> None:
         self.table = table
         self.queues = queues
@@ -79,6 +81,7 @@ class CloudCommands:
         self.tries = tries  # one setting for every provider (WAGATE_SEND_TRIES)
         self.messages = MessageRepository(table)
         self.media = media  # stored files go to Meta by a short-lived link Meta fetches at once
+        self.templates = templates  # the template syncs (cloud/templates.py), built when one comes
 
     def _link(self, message: Message) -> str | None:
         """A link to the stored file a message carries (None for a URL or a Meta media id).
@@ -107,6 +110,8 @@ class CloudCommands:
             self._mark_read(command)
         elif command.type == CommandType.CONNECT:
             self._check(command)
+        elif command.type == CommandType.SYNC_TEMPLATES and self.templates is not None:
+            self.templates().sync(command.tenant_id, command.session_id)
         elif command.type == CommandType.LOGOUT and command.data.get("deleted"):
             self.cloud.forget(command.tenant_id, command.session_id)
         elif command.type in (CommandType.DISCONNECT, CommandType.LOGOUT):

@@ -1,7 +1,10 @@
 """A Cloud number's Meta templates: read from Graph on demand, kept per session, and checked at send time.
 
-`GET /v1/sessions/{id}/cloud-templates` answers the last sync (syncing first when there is none, or with
-`?refresh=true`); a send of a Meta template is checked against the sync (domain/cloud_templates.py).
+`GET /v1/sessions/{id}/cloud-templates` answers the last sync at once; when there is none, or with
+`?refresh=true`, it queues a `sync_templates` command on the Cloud queue (`syncing: true`), which the
+cloud_send function runs (Graph I/O stays out of the API, as for the token check). A failed sync keeps the
+older templates and says why (`sync_error`). A send of a Meta template is checked against the last sync
+(domain/cloud_templates.py).
 Template status webhooks are not applied here: Meta sends them per business account, which routes to no
 single session; a refresh reads the new status.
 """
@@ -11,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from wagate.cloud import commands
 from wagate.cloud.errors import CloudApiError
 from wagate.cloud.sessions import CloudSessionService
 from wagate.domain.cloud_templates import CloudTemplates, parse_template, problems
 from wagate.domain.errors import InvalidInput, NotFound, TransientError
+from wagate.domain.events import Command, CommandType
 from wagate.domain.sessions import Provider
-from wagate.ports import Clock, GraphClient, Table
+from wagate.ports import Clock, GraphClient, Queues, Table
 from wagate.services.sessions import SessionService
 from wagate.store.cloud_templates import CloudTemplateRepository
 
@@ -25,19 +30,22 @@ class CloudTemplateService:
     def __init__(
         self,
         table: Table,
+        queues: Queues,
         clock: Clock,
         sessions: SessionService,
         cloud: CloudSessionService,
         graph: Callable[[], GraphClient],
     ) -> None:
         self.rows = CloudTemplateRepository(table)
+        self.queues = queues
         self.clock = clock
         self.sessions = sessions
         self.cloud = cloud
         self.graph = graph  # built on first use: a process that never syncs opens no HTTP client
 
     def list(self, tenant_id: str, session_id: str, *, refresh: bool = False) -> CloudTemplates:
-        """Raises NotFound, InvalidInput (`not_cloud`; Meta refused), TransientError (Graph unreachable)."""
+        """The last sync; a sync is queued when there is none or `refresh`. Raises NotFound, InvalidInput
+        (`not_cloud`)."""
         session = self.sessions.get(tenant_id, session_id)
         if session.provider != Provider.CLOUD:
             raise InvalidInput(
@@ -46,24 +54,36 @@ class CloudTemplateService:
                 code="not_cloud",
                 details={"field": "session_id"},
             )
-        stored = None if refresh else self.rows.get(tenant_id, session_id)
-        return stored if stored is not None else self.sync(tenant_id, session_id)
+        stored = self.rows.get(tenant_id, session_id)
+        if stored is not None and not refresh:
+            return stored
+        snapshot = (stored or CloudTemplates(templates=[])).model_copy(update={"syncing": True})
+        self.rows.put(tenant_id, session_id, snapshot)
+        command = Command(
+            type=CommandType.SYNC_TEMPLATES,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            issued_at=self.clock.now(),
+        )
+        commands.enqueue(self.queues, command)
+        return snapshot
 
-    def sync(self, tenant_id: str, session_id: str) -> CloudTemplates:
+    def sync(self, tenant_id: str, session_id: str) -> CloudTemplates | None:
+        """Reads the templates from Graph and keeps them (the `sync_templates` command). None when the
+        session has no credentials any more. Raises TransientError (Graph unreachable: the queue retries)."""
         try:
             access = self.cloud.access(tenant_id, session_id)
-        except NotFound as exc:
-            raise InvalidInput(str(exc), code="not_cloud", details={"field": "session_id"}) from exc
+        except NotFound:
+            return None
+        stored = self.rows.get(tenant_id, session_id) or CloudTemplates(templates=[])
         try:
             raw = self.graph().message_templates(access.business_account_id, access.token)
         except CloudApiError as exc:
             if exc.is_transient:
                 raise TransientError(f"Meta did not answer: {exc.message}") from exc
-            raise InvalidInput(
-                f"Meta refused to list the templates: {exc.message}",
-                code="cloud_templates_refused",
-                details={"field": "session_id", "reason": exc.code},
-            ) from exc
+            failed = stored.model_copy(update={"syncing": False, "sync_error": f"{exc.code}: {exc.message}"})
+            self.rows.put(tenant_id, session_id, failed)
+            return failed
         parsed = [t for t in (parse_template(item) for item in raw) if t is not None]
         snapshot = CloudTemplates(
             templates=sorted(parsed, key=lambda t: (t.name, t.language)), synced_at=self.clock.now()

@@ -37,6 +37,8 @@ class CloudTemplates(BaseModel):
 
     templates: list[CloudTemplate]
     synced_at: float | None = Field(None, description="When they were last read from Meta (epoch seconds)")
+    syncing: bool = Field(False, description="A sync from Meta is queued: read again in a moment")
+    sync_error: str | None = Field(None, description="Why the last sync failed (the templates are older)")
 
 
 def parse_template(raw: Mapping[str, Any]) -> CloudTemplate | None:

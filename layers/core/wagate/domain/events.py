@@ -40,6 +40,7 @@ class CommandType(enum.StrEnum):
     SEND = "send"  # send one message (data: the message to send)
     MARK_READ = "mark_read"  # send read receipts (data: chat and message ids)
     SYNC_GROUPS = "sync_groups"  # list participating groups and report them
+    SYNC_TEMPLATES = "sync_templates"  # cloud only: read the number's Meta templates from Graph
     SANDBOX = "sandbox"  # sandbox only: simulate something (data.action: scan, drop, logout, ban, reply)
 
 

@@ -15,7 +15,8 @@ class CloudTemplateRepository:
         item = self.table.get(*keys.cloud_templates(tenant_id, session_id))
         if item is None:
             return None
-        return CloudTemplates.model_validate({k: item[k] for k in ("templates", "synced_at") if k in item})
+        fields = ("templates", "synced_at", "syncing", "sync_error")
+        return CloudTemplates.model_validate({k: item[k] for k in fields if k in item})
 
     def put(self, tenant_id: str, session_id: str, snapshot: CloudTemplates) -> None:
         pk, sk = keys.cloud_templates(tenant_id, session_id)

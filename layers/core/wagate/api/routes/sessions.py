@@ -217,9 +217,10 @@ def cloud_templates(
     service: Annotated[CloudTemplateService, Depends(compose.cloud_template_service)],
     refresh: Annotated[bool, Query(description="Read them from Meta now (else: the last sync)")] = False,
 ) -> CloudTemplates:
-    """The WhatsApp Business Account's templates as the last sync saw them (the first call syncs). A Meta
-    template send is checked against them: 422 `template_mismatch` (not APPROVED, another language,
-    the wrong number of parameters). 422 `not_cloud` for other sessions."""
+    """The WhatsApp Business Account's templates as the last sync saw them. The first call (or
+    `refresh=true`) queues a sync from Meta and answers `syncing: true`: read again in a moment. A Meta
+    template send is checked against them: 422 `template_mismatch` (not APPROVED, another language, the
+    wrong number of parameters). 422 `not_cloud` for other sessions."""
     check_session(principal, session_id)
     return service.list(principal.tenant_id, session_id, refresh=refresh)
 
