@@ -24,7 +24,7 @@ from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
 from wagate.ports import Clock, Queues, Table, TransactOp
-from wagate.store.leases import LeaseRepository
+from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
 
 __all__ = ["SessionService", "command_queue", "shard_of", "to_session"]
@@ -73,20 +73,26 @@ class SessionService:
         self, tenant_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Session], str | None]:
         sessions, next_cursor = self.rows.list_page(tenant_id, limit=limit, cursor=cursor)
-        return [self.honest(session) for session in sessions], next_cursor
+        shard_leases: dict[int, LeaseView | None] = {}
+        return [self.honest(session, shard_leases) for session in sessions], next_cursor
 
-    def honest(self, session: Session) -> Session:
+    def honest(self, session: Session, shard_leases: dict[int, LeaseView | None] | None = None) -> Session:
         """The session, `connected` only while a socket can really be open: a connector must hold its
-        lease (not expired, its process not provably gone). Cloud sessions have no socket to check."""
+        lease (not expired, its process not provably gone) and, for a lease taken under a shard lease,
+        still hold that shard at that fence (a session lease is long: its shard's is what is renewed
+        often). Cloud sessions have no socket to check. `shard_leases` caches shard reads over a list."""
         if session.status != SessionStatus.CONNECTED or session.provider == Provider.CLOUD:
             return session
+        now = self.clock.now()
         lease = self.leases.session_lease(session.tenant_id, session.id)
         if lease is None or lease.owner is None:
             why = "no connector holds this session"
-        elif lease.until < self.clock.now():
+        elif lease.until < now:
             why = "the connector holding this session stopped renewing it"
         elif process_liveness.is_gone(lease.writer):
             why = "the connector process holding this session is gone"
+        elif lease.shard_fence is not None and not self._holds_shard(lease, session.id, now, shard_leases):
+            why = "the connector holding this session no longer holds its shard"
         else:
             return session
         return session.model_copy(
@@ -95,6 +101,21 @@ class SessionService:
                 "status_reason": "connector_lost",
                 "status_detail": f"{why}; it is being reconnected",
             }
+        )
+
+    def _holds_shard(
+        self, lease: LeaseView, session_id: str, now: float, cache: dict[int, LeaseView | None] | None
+    ) -> bool:
+        shard = shard_of(session_id, self.shards)
+        cache = {} if cache is None else cache
+        if shard not in cache:
+            cache[shard] = self.leases.shard_lease(shard)
+        held = cache[shard]
+        return (
+            held is not None
+            and held.owner == lease.owner
+            and held.fence == lease.shard_fence
+            and held.until >= now
         )
 
     def current_qr(self, tenant_id: str, session_id: str) -> tuple[str, float]:

@@ -17,6 +17,7 @@ class LeaseView:
     until: float  # lease_until as written (table clock); 0 once released
     fence: int
     writer: process_liveness.ProcessIdentity | None = None  # the holder's process, when recorded
+    shard_fence: int | None = None  # a session lease: the fence of the shard lease it was taken under
 
 
 class LeaseRepository:
@@ -39,4 +40,5 @@ def _view(item: Item | None) -> LeaseView | None:
         until=float(item.get("lease_until", 0)),
         fence=int(item.get("fence", 0)),
         writer=process_liveness.writer_of(item),
+        shard_fence=int(item["shard_fence"]) if item.get("shard_fence") is not None else None,
     )
