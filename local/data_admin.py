@@ -120,10 +120,14 @@ def rotate_master_key(deps: Deps) -> tuple[str, str, int]:
 
 
 def encrypt_existing(deps: Deps) -> int:
-    """Seals, in place and beside live traffic, every row's content still in plaintext; returns how
-    many rows changed. Raises RuntimeError when content encryption is off."""
+    """Seals, in place and beside live traffic, every row's content still in plaintext, then (SQLite)
+    compacts the file; returns how many rows changed. Raises RuntimeError when encryption is off."""
     from wagate.store.sealed_table import SealedTable
 
     if not isinstance(deps.table, SealedTable):
         raise RuntimeError("content encryption is off (WAGATE_ENCRYPT_CONTENT=false)")
-    return deps.table.seal_existing(iter(deps.table.inner.scan()))  # type: ignore[attr-defined]
+    changed = deps.table.seal_existing(iter(deps.table.inner.scan()))  # type: ignore[attr-defined]
+    compact = getattr(deps.table.inner, "compact", None)
+    if changed and compact is not None:
+        compact()  # SQLite: the replaced plaintext must not linger in free pages or the WAL
+    return changed

@@ -28,6 +28,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.data_admin import encrypt_existing
 from local.queue_runner import sqs_record
 from local.template import load_template
 from tests.contract.conftest import create_sqs_queues
@@ -40,7 +41,9 @@ from tests.support.lambdas import ApiCaller, LambdaContext, load_function
 from wagate import wiring
 from wagate.services import tenants
 from wagate.settings import Settings
+from wagate.store import keys
 from wagate.store.sealed_queues import SealedQueues
+from wagate.store.sealed_table import SealedTable
 
 SPECS = load_template(TEMPLATE)
 CONSUMERS = {"CloudSendQueue": "cloud_send", "EventsQueue": "events", "WebhooksQueue": "webhooks_out"}
@@ -226,6 +229,26 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
     assert [b for b in bodies if marker in b] == []
     assert at_rest_holding(name, deps, marker) == []
     assert at_rest_holding(name, deps, marker[4:20]) == []
+
+
+def test_rows_from_before_encryption_are_sealed_in_place(backend: tuple[str, wiring.Deps]) -> None:
+    """`wagate admin encrypt-existing` on each backend's own scan (SQLite file, DynamoDB Scan)."""
+    name, deps = backend
+    assert isinstance(deps.table, SealedTable)
+    raw = deps.table.inner
+    marker = f"MARK{uuid.uuid4().hex}"
+    pk = keys.tenant_partition("ten_old")
+    for n in range(30):
+        raw.put({"pk": pk, "sk": f"MSG#{n:03d}", "text": f"{marker} {n}", "status": "sent"})
+    raw.put({"pk": pk, "sk": "CONTACT#+34600000000", "name": f"Ana {marker}"})
+    assert len(at_rest_holding(name, deps, marker)) >= 1
+    assert encrypt_existing(deps) == 31
+    assert at_rest_holding(name, deps, marker) == []  # locally: no free page or WAL frame keeps it either
+    assert [deps.table.get(pk, f"MSG#{n:03d}")["text"] for n in range(3)] == [  # type: ignore[index]
+        f"{marker} {n}" for n in range(3)
+    ]
+    assert deps.table.get(pk, "CONTACT#+34600000000")["name"] == f"Ana {marker}"  # type: ignore[index]
+    assert encrypt_existing(deps) == 0
 
 
 def _webhook(call: ApiCaller, key: str, crm: Receiver) -> None:
