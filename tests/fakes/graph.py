@@ -6,6 +6,7 @@ Send answers follow `cloud/send-responses/` of the shared fixtures; error bodies
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from typing import Any
@@ -17,6 +18,9 @@ from wagate.cloud.graph import GraphApi
 VALID_TOKEN = "EAAG" + "x" * 40
 
 
+MEDIA_HOST = "lookaside.fbsbx.com"
+
+
 class FakeGraph:
     def __init__(self, *, version: str = "v25.0") -> None:
         self.version = version
@@ -26,6 +30,7 @@ class FakeGraph:
         self.failures: deque[tuple[int, dict[str, Any]] | Exception] = deque()
         self.sent = 0
         self.templates: dict[str, list[dict[str, Any]]] = {}  # business account id → its templates
+        self.files: dict[str, tuple[bytes, str]] = {}  # Meta media id → (bytes, mime type)
 
     def number(self, phone_number_id: str, display: str = "+1 555-095-3877", name: str = "Acme") -> None:
         self.numbers[phone_number_id] = {
@@ -34,6 +39,10 @@ class FakeGraph:
             "id": phone_number_id,
             "quality_rating": "GREEN",
         }
+
+    def media(self, media_id: str, data: bytes, mime: str) -> None:
+        """A file customers sent: `GET /{media id}` says where it is, that URL serves it (with the token)."""
+        self.files[media_id] = (data, mime)
 
     def fail_next(self, code: int, *, status: int = 400, message: str = "refused", **extra: Any) -> None:
         error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbC", **extra}
@@ -83,7 +92,23 @@ class FakeGraph:
                 },
             )
         parts = request.url.path.strip("/").split("/")
+        if request.url.host == MEDIA_HOST:  # Meta's short-lived media URL: the bytes, for the same token
+            found = self.files.get(request.url.params.get("mid", ""))
+            return httpx.Response(200, content=found[0]) if found else httpx.Response(404)
         assert parts[0] == self.version, request.url
+        if request.method == "GET" and len(parts) == 2 and parts[1] in self.files:
+            data, mime = self.files[parts[1]]
+            return httpx.Response(
+                200,
+                json={
+                    "messaging_product": "whatsapp",
+                    "url": f"https://{MEDIA_HOST}/whatsapp_business/attachments/?mid={parts[1]}&ext=1",
+                    "mime_type": mime,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "file_size": len(data),
+                    "id": parts[1],
+                },
+            )
         if request.method == "GET" and len(parts) == 2 and parts[1] in self.numbers:
             return httpx.Response(200, json=self.numbers[parts[1]])
         if request.method == "GET" and len(parts) == 3 and parts[2] == "message_templates":

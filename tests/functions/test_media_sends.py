@@ -4,6 +4,7 @@ accept time when the provider would refuse it (Meta's 5 MB image limit, its type
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from typing import Any
@@ -17,6 +18,8 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
     functions_fixture,
     graph_fixture,
     key_fixture,
+    notification,
+    post_webhook,
     run_cloud_queue,
     session_fixture,
 )
@@ -98,3 +101,29 @@ def test_cloud_sends_a_stored_file_by_link_and_refuses_what_meta_refuses(
     body["media"] = {"upload_id": sticker["id"]}
     status, error, _ = call("POST", "/v1/messages", key, body=body)
     assert status == 422 and error["error"]["code"] == "media_type_not_supported"
+
+
+def test_an_incoming_cloud_attachment_is_fetched_into_the_store(
+    call: ApiCaller, key: str, session: dict[str, Any], graph: FakeGraph, functions: dict[str, Any]
+) -> None:
+    picture = png()
+    graph.media("65463453", picture, "image/png")
+    image = {
+        "from": "34600123456",
+        "id": "wamid.IMG",
+        "timestamp": "1697043379",
+        "type": "image",
+        "image": {"caption": "mi receta", "mime_type": "image/png", "sha256": "x", "id": "65463453"},
+    }
+    assert post_webhook(functions, notification(messages=[image]))[0] == 200
+    [stored] = call("GET", "/v1/messages", key, query="direction=inbound")[1]["items"]
+    media = stored["content"]["media"]
+    assert media["kind"] == "image" and media["mime"] == "image/png" and media["size"] == len(picture)
+    assert media["sha256"] == hashlib.sha256(picture).hexdigest() and media["caption"] == "mi receta"
+    assert open_link(wiring.deps(), "GET", media["url"]).content == picture
+    # the download used the session's token, from the URL Graph gave for the media id
+    fetched = [r for r in graph.requests if r.url.host == "lookaside.fbsbx.com"]
+    assert len(fetched) == 1 and fetched[0].headers["authorization"].startswith("Bearer ")
+    # a redelivered webhook stores nothing twice (same message, same media id)
+    post_webhook(functions, notification(messages=[image]))
+    assert len(call("GET", "/v1/messages", key, query="direction=inbound")[1]["items"]) == 1

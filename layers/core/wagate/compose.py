@@ -375,6 +375,7 @@ class Services:
     @property
     def meta_webhooks(self) -> MetaWebhooks:
         def build() -> MetaWebhooks:
+            from wagate.cloud.media_intake import CloudMediaIntake
             from wagate.cloud.webhooks import MetaWebhooks
 
             p = self.ports
@@ -386,6 +387,7 @@ class Services:
                 self.parked_statuses,
                 verify_token=p.settings.meta_verify_token,
                 app_secret=p.settings.meta_app_secret,
+                media=CloudMediaIntake(self.cloud_sessions, p.graph, lambda: p.media_store),
             )
 
         return self._once("meta_webhooks", build)

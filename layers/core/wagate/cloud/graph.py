@@ -8,11 +8,12 @@ client on an `httpx.MockTransport`. Request bodies are built by `payloads`; erro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -269,3 +270,18 @@ class GraphApi:
                 break
             params = {**params, "after": after}
         return found
+
+    @contextlib.contextmanager
+    def download(self, url: str, token: str, *, chunk_size: int = 256 * 1024) -> Iterator[Iterator[bytes]]:
+        """The bytes at a media URL Graph gave (`media().url`), streamed; it needs the same token.
+        Raises GraphUnavailable (unreachable, cut off) or the CloudApiError of a refusal."""
+        if not url.startswith("https://") or not token_usable(token):
+            raise GraphUnavailable("not a media URL Graph gives (https), or an unusable token")
+        try:
+            with self._http().stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
+                if not response.is_success:
+                    response.read()
+                    raise error_from_response(response.status_code, response.content)
+                yield response.iter_bytes(chunk_size)
+        except httpx.HTTPError as exc:
+            raise GraphUnavailable(f"the media download failed: {_said(exc)}") from exc

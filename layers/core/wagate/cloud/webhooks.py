@@ -33,6 +33,7 @@ from wagate.store.messages import MessageRepository
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
+    from wagate.cloud.media_intake import CloudMediaIntake
     from wagate.cloud.sessions import CloudSessionService, Route
     from wagate.ports import Clock, Table
     from wagate.services.connector_events import ConnectorEvents
@@ -86,7 +87,9 @@ class MetaWebhooks:
         *,
         verify_token: SecretStr | None,
         app_secret: SecretStr | None,
+        media: CloudMediaIntake | None = None,
     ) -> None:
+        self.media = media  # incoming attachments into the media store before the message is recorded
         self.clock = clock
         self.cloud = cloud
         self.events = events
@@ -205,6 +208,8 @@ class MetaWebhooks:
             if not rest:
                 return 0, len(waiting)
             data = {**data, "provider_message_ids": rest}
+        if kind == EventType.INCOMING_MESSAGE and self.media is not None:
+            data = self.media.store(route.tenant_id, route.session_id, data)
         event = SessionEvent(
             type=kind, tenant_id=route.tenant_id, session_id=route.session_id, at=now, data=data
         )
