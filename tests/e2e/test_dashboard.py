@@ -508,3 +508,47 @@ def drop_dashboard_sockets(server: Server, tenant_id: str) -> int:
         gone = httpx.delete(f"{server.url}/ws/@connections/{quote(connection_id, safe='')}")
         assert gone.status_code == 204, gone.text
     return len(connections)
+
+
+def test_typed_messages_show_what_they_are(open_page: Opener, server: Server) -> None:
+    """A location, contact card and poll show their details; a reaction sits under its message, an edit
+    is marked, a delete leaves "This message was deleted" (README: Content model)."""
+    key = server.create_tenant("Kinds")
+    session_id = linked_sandbox(server, key, "Kinds")
+    base = {"session_id": session_id, "to": BEN}
+
+    def sent(http: Any, body: dict[str, Any]) -> dict[str, Any]:
+        answer = http.post("/v1/messages", json={**base, **body})
+        assert answer.status_code == 202, answer.text
+        message_id = answer.json()["id"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = http.get(f"/v1/messages/{message_id}").json()
+            if got["status"] in ("sent", "delivered", "read"):
+                return dict(got)
+            time.sleep(0.2)
+        raise AssertionError(f"{message_id} was not sent")
+
+    with server.client(key) as http:
+        note = sent(http, {"text": "Nos vemos el lunes"})
+        sent(http, {"location": {"latitude": 40.4168, "longitude": -3.7038, "name": "Taller"}})
+        sent(http, {"contacts": [{"name": "Ana Pérez", "phones": [{"phone": "+34600123456"}]}]})
+        sent(http, {"poll": {"name": "¿Qué día?", "options": ["lunes", "martes"]}})
+        sent(http, {"reaction": {"target_id": note["id"], "emoji": "👍"}})
+        sent(http, {"edit": {"target_id": note["id"], "body": "Nos vemos el martes"}})
+        gone = sent(http, {"text": "borrar esto"})
+        sent(http, {"delete": {"target_id": gone["id"]}})
+    page = open_page()
+    sign_in(page, server, key)
+    page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+    page.get_by_role("link", name=re.compile(re.escape(BEN))).click()
+    log = page.get_by_role("log")
+    edited = log.locator(".message.out").filter(has_text="Nos vemos el martes")
+    expect(edited.locator(".message-edited")).to_be_visible()
+    expect(edited.get_by_label("Reactions: 👍")).to_be_visible()
+    expect(log.get_by_role("link", name="Map: 40.4168,-3.7038")).to_be_visible()
+    expect(log.locator(".contact-cards")).to_contain_text("Ana Pérez +34600123456")
+    expect(log.locator(".poll-options li")).to_have_text(["lunes", "martes"])
+    expect(log.locator(".message-deleted")).to_have_text("This message was deleted")
+    expect(log.locator(".message").filter(has_text="borrar esto")).to_have_count(0)
+    shot(page, "12-typed-messages")

@@ -49,18 +49,69 @@ export function messageItem(m) {
       "div",
       { class: "bubble" },
       h("span", { class: "visually-hidden" }, outbound ? "You: " : `${m.metadata?.push_name ?? m.from ?? "They"}: `),
-      h("p", { class: "message-text" }, messageText(m)),
+      m.deleted_at
+        ? h("p", { class: "message-text message-deleted" }, "This message was deleted")
+        : h("p", { class: "message-text" }, messageText(m)),
+      m.deleted_at ? null : contentDetail(m.content),
       m.status === "failed" && m.error ? h("p", { class: "message-error" }, `Not sent: ${m.error.message}`) : null,
       h(
         "p",
         { class: "message-meta" },
+        m.edited_at && !m.deleted_at ? h("span", { class: "message-edited", title: `Edited ${fullTime(m.edited_at)}` }, "edited · ") : null,
         m.status === "scheduled" ? "Scheduled for " : "",
         h("time", { title: fullTime(when) }, shortTime(when)),
         mark
           ? h("span", { class: `tick tone-${mark.tone}`, role: "img", "aria-label": mark.label, title: mark.label, dataset: { status: m.status } }, icon(mark.icon))
           : null,
       ),
+      reactionRow(m),
     ),
+  );
+}
+
+/** What a typed kind shows besides its text (README: Content model): a map link, cards, options. */
+function contentDetail(content) {
+  if (!content) return null;
+  if (content.type === "location") {
+    const where = `${content.latitude},${content.longitude}`;
+    return h(
+      "p",
+      { class: "message-detail" },
+      h("a", { href: `https://www.openstreetmap.org/?mlat=${content.latitude}&mlon=${content.longitude}`, target: "_blank", rel: "noopener" }, `Map: ${where}`),
+      content.live ? " (live)" : "",
+    );
+  }
+  if (content.type === "contacts") {
+    return h(
+      "ul",
+      { class: "message-detail contact-cards" },
+      ...content.contacts.map((card) => h("li", {}, `${card.name} ${(card.phones ?? []).map((p) => p.phone).join(", ")}`.trim())),
+    );
+  }
+  if (content.type === "poll") {
+    return h("ol", { class: "message-detail poll-options" }, ...content.options.map((option) => h("li", {}, option)));
+  }
+  if (content.type === "interactive" && content.buttons) {
+    return h("p", { class: "message-detail" }, content.buttons.map((b) => `[${b.title}]`).join(" "));
+  }
+  if (content.type === "reaction" || content.type === "edit" || content.type === "delete") {
+    const what = { reaction: "Reacted", edit: "Edited a message", delete: "Deleted a message" }[content.type];
+    return h("p", { class: "message-detail message-change" }, what);
+  }
+  if (content.type === "unsupported") {
+    return h("p", { class: "message-detail" }, `Unsupported message (${content.raw_type})`);
+  }
+  return null;
+}
+
+/** The reactions on a message, one per person. */
+function reactionRow(m) {
+  const marks = (m.reactions ?? []).filter((r) => r.emoji);
+  if (!marks.length) return null;
+  return h(
+    "p",
+    { class: "reactions", "aria-label": `Reactions: ${marks.map((r) => r.emoji).join(" ")}` },
+    ...marks.map((r) => h("span", { class: "reaction", title: r.from }, r.emoji)),
   );
 }
 
