@@ -127,3 +127,15 @@ def test_an_incoming_cloud_attachment_is_fetched_into_the_store(
     # a redelivered webhook stores nothing twice (same message, same media id)
     post_webhook(functions, notification(messages=[image]))
     assert len(call("GET", "/v1/messages", key, query="direction=inbound")[1]["items"]) == 1
+
+
+def test_a_web_session_refuses_media_by_url_at_accept(call: ApiCaller, key: str) -> None:
+    session = call("POST", "/v1/sessions", key, body={"name": "Taller", "provider": "web"})[1]
+    body = {
+        "session_id": session["id"],
+        "to": "+34600123456",
+        "media": {"url": "https://cdn.example.com/menu.pdf", "mime": "application/pdf"},
+    }
+    status, error, _ = call("POST", "/v1/messages", key, body=body)
+    assert status == 422 and error["error"]["code"] == "media_url_not_supported"
+    assert call("GET", "/v1/messages", key)[1]["items"] == []

@@ -81,6 +81,7 @@ ERRORS: dict[int, str] = {
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
+    "`media_type_not_supported`, `media_url_not_supported`, "
     "`unsupported_kind` (the session's provider cannot send that kind), `target_not_found`, "
     "`target_not_sent`, `not_editable`, `not_deletable`, `template_mismatch` (a Meta template send that "
     "the number's last template sync says Meta would refuse)",

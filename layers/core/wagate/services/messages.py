@@ -315,6 +315,14 @@ class MessageService:
             kind = Kind(typed.model_dump()["type"])
         # A Cloud API upload_id is a media id already uploaded to Meta: nothing to probe.
         elif media is not None and not (cloud and upload_id):
+            if session.provider == Provider.WEB:
+                # Said now rather than as a failure later: the web engine sends stored files only.
+                raise InvalidInput(
+                    "media.url: a web session sends stored files; upload it (POST /v1/media) and give "
+                    "media.upload_id",
+                    code="media_url_not_supported",
+                    details={"field": "media.url"},
+                )
             if self.media_check is None:
                 raise InvalidInput("media cannot be checked here", details={"field": "media"})
             self.media_check(media)  # last: it goes over the network
