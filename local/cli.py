@@ -132,7 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     logout = session_commands.add_parser("logout", help="unlink the device and wipe its keys", parents=shared)
     logout.add_argument("session_id")
 
+    canary = commands.add_parser(
+        "canary",
+        help="before a release: link a spare real number, send, receive, report (never in CI)",
+    )
+    canary.add_argument("--to", required=True, help="a phone (E.164) that gets the message and replies")
+    canary.add_argument(
+        "--link-phone", help="the spare number (E.164): link by a code typed on it instead of a QR code"
+    )
+    canary.add_argument("--report", type=Path, default=Path("canary-report.json"), help="JSON report")
+    canary.add_argument("--timeout", type=float, default=180.0, help="seconds allowed for each step")
+    canary.add_argument("--keep-linked", action="store_true", help="leave the device linked at the end")
+
     args = parser.parse_args(argv)
+    if args.command == "canary":
+        return _canary(args)
     if args.command == "sessions":
         from local.cli_sessions import run as run_sessions
 
@@ -160,6 +174,29 @@ def _serve(args: argparse.Namespace) -> int:
     except (TemplateError, OSError) as exc:
         print(f"wagate serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _canary(args: argparse.Namespace) -> int:
+    """Run the canary against WhatsApp itself (settings: the WAGATE_WA_* variables); exit 0 only on PASS."""
+    import asyncio
+
+    from connector.engines.web.settings import WebSettings
+    from local.canary import run_canary
+
+    report = asyncio.run(
+        run_canary(
+            WebSettings.from_env(),
+            to=args.to,
+            say=lambda text: print(text, flush=True),
+            link_phone=args.link_phone,
+            timeout=args.timeout,
+            keep_linked=args.keep_linked,
+        )
+    )
+    print(report.text())
+    args.report.write_text(report.to_json() + "\n", encoding="utf-8")
+    print(f"report written to {args.report}")
+    return 0 if report.ok else 1
 
 
 def _admin(args: argparse.Namespace) -> int:
