@@ -143,6 +143,7 @@ class Inbox:
         # Delivery receipts are `inactive` (delivered, not shown to the sender as seen by an open app) unless
         # we told WhatsApp we are online, as WhatsApp Web in the background and whatsmeow do.
         self.available = False
+        self._turn: asyncio.Future[None] | None = None  # the last incoming message's publication
         self._held: list[tuple[Receipt, Node]] = []  # receipts for sends not returned yet, unacked
         outbox.finished = self._release
 
@@ -182,18 +183,33 @@ class Inbox:
                 self._take_own_sync(env, content.own_sync)
             return
         incoming = await self._incoming(env, content)
-        # Emitted in a task of its own, so the read loop goes on while the queue takes the event; tasks
-        # start in order and publish before their first wait, so events keep the stanzas' order.
-        self._spawn(self._deliver(node, env, content, entry, incoming), "incoming message")
+        # Emitted in a task of its own, so the read loop goes on while the queue takes the event (and an
+        # attachment is fetched); each task waits for the one before, so events keep the stanzas' order.
+        turn, done = self._turn, asyncio.get_running_loop().create_future()
+        self._turn = done
+        self._spawn(self._deliver(node, env, content, entry, incoming, turn, done), "incoming message")
 
     async def _deliver(
-        self, node: Node, env: Envelope, content: Content, entry: str, incoming: IncomingMessage
+        self,
+        node: Node,
+        env: Envelope,
+        content: Content,
+        entry: str,
+        incoming: IncomingMessage,
+        turn: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
     ) -> None:
-        if incoming.sender_phone is None and env.author.is_lid_user:
-            # The edge left out participant_pn/sender_pn and we never learned this LID's number: a CRM
-            # must not get a phone-less contact. A LID group's member list names every phone.
-            incoming = await self._with_phone(env, content)
-        await self._emit(incoming)  # returns once the event is durably queued
+        try:
+            if incoming.sender_phone is None and env.author.is_lid_user:
+                # The edge left out participant_pn/sender_pn and we never learned this LID's number: a CRM
+                # must not get a phone-less contact. A LID group's member list names every phone.
+                incoming = await self._with_phone(env, content)
+            if turn is not None:
+                await turn
+            await self._emit(incoming)  # returns once the event is durably queued
+        finally:
+            if not done.done():
+                done.set_result(None)
         await self._settle(node, env, content, entry)
 
     def _take_own_sync(self, env: Envelope, protocol: wa.Message.ProtocolMessage) -> None:
