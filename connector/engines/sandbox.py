@@ -224,11 +224,14 @@ class SandboxEngine(Engine):
             self._finish(Exit.banned("sandbox: this number was banned"))
         elif action == "reply":
             self._require_connected()
+            content = data.get("content") if isinstance(data.get("content"), dict) else None
+            text = data.get("text") or (None if content else "Hello from the sandbox 👋")
             await self._incoming(
                 sender=_contact_named(data.get("from")),
-                text=str(data.get("text") or "Hello from the sandbox 👋"),
+                text=str(text) if text else None,
                 group_jid=_group_jid(data.get("group")),
                 quoted_id=str(data["quoted_id"]) if data.get("quoted_id") else None,
+                content=content,
             )
         else:
             raise Unsupported(f"unknown sandbox action {action!r}", code="unknown_action")
@@ -334,7 +337,12 @@ class SandboxEngine(Engine):
         await self.emit(Receipt(chat_jid, (message_id,), status, self._clock.now()))
 
     async def _incoming(
-        self, sender: Contact, text: str, group_jid: str | None, quoted_id: str | None
+        self,
+        sender: Contact,
+        text: str | None,
+        group_jid: str | None,
+        quoted_id: str | None,
+        content: dict[str, Any] | None = None,
     ) -> None:
         await self.emit(
             IncomingMessage(
@@ -347,6 +355,7 @@ class SandboxEngine(Engine):
                 quoted_id=quoted_id,
                 group_jid=group_jid,
                 push_name=sender.name,
+                content=content,
             )
         )
 

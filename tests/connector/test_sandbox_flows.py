@@ -212,3 +212,54 @@ def test_send_before_the_scan_fails_and_sandbox_sockets_are_journaled(world: Wor
     with_connector(world, scenario)
     records = [r for r in read_journal(world.journal) if r["session"].endswith(session)]
     assert [r["op"] for r in records] == ["open", "close"]
+
+
+def test_typed_kinds_go_out_through_the_sender_and_come_back_typed(world: World) -> None:
+    session = world.add_session()
+    location = {"type": "location", "latitude": 40.4168, "longitude": -3.7038, "name": "Taller"}
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        put_queued(world.table, session, "msg_loc", ANA.phone, "")
+        world.command(CommandType.SEND, session, message_id="msg_loc", to=ANA.phone, content=location)
+        [sent] = await world.events.wait_for(session, EventType.MESSAGE_SENT, since=since)
+        assert sent.data["message_id"] == "msg_loc"
+        target = {"provider_id": sent.data["provider_message_id"], "from_me": True}
+        since = world.events.mark()
+        put_queued(world.table, session, "msg_react", ANA.phone, "")
+        world.command(
+            CommandType.SEND,
+            session,
+            message_id="msg_react",
+            to=ANA.phone,
+            content={"type": "reaction", "emoji": "👍"},
+            target=target,
+        )
+        [reacted] = await world.events.wait_for(session, EventType.MESSAGE_SENT, since=since)
+        assert reacted.data["message_id"] == "msg_react"
+        # A reaction naming nothing is refused by the engine: the message fails with the reason.
+        since = world.events.mark()
+        put_queued(world.table, session, "msg_bad", ANA.phone, "")
+        world.command(
+            CommandType.SEND,
+            session,
+            message_id="msg_bad",
+            to=ANA.phone,
+            content={"type": "reaction", "emoji": "x"},
+        )
+        [failed] = await world.events.wait_for(
+            session,
+            EventType.MESSAGE_STATUS,
+            since=since,
+            where=lambda e: e.data.get("message_id") == "msg_bad",
+        )
+        assert failed.data["status"] == "failed" and failed.data["reason"] == "invalid_message"
+
+        since = world.events.mark()
+        world.command(CommandType.SANDBOX, session, action="reply", content=location)
+        [typed] = await world.events.wait_for(session, EventType.INCOMING_MESSAGE, since=since)
+        assert typed.data["type"] == "location" and typed.data["content"] == location
+        assert typed.data["text"] is None
+
+    with_connector(world, scenario)

@@ -241,3 +241,18 @@ def test_cloud_kinds_become_meta_bodies_and_the_rest_is_refused(
         status, error = post(call, key, session["id"], **body)
         assert status == 422 and error["error"]["code"] == "unsupported_kind", error
         assert "cloud session cannot send" in error["error"]["message"]
+
+
+def test_a_sandbox_contact_can_write_a_typed_kind(call: ApiCaller, key: str) -> None:
+    sandbox = call("POST", "/v1/sessions", key, body={"name": "Demo", "provider": "sandbox"})[1]
+    drain(sandbox["id"])
+    body = {
+        "content": {"type": "interactive_reply", "reply_type": "button_reply", "id": "yes", "title": "Sí"}
+    }
+    status, answer, _ = call("POST", f"/v1/sandbox/sessions/{sandbox['id']}/reply", key, body=body)
+    assert status == 202, answer
+    [command] = drain(sandbox["id"])
+    assert command.data["content"]["reply_type"] == "button_reply" and "text" not in command.data
+    bad = {"content": {"type": "location", "latitude": 500, "longitude": 0}}
+    status, error, _ = call("POST", f"/v1/sandbox/sessions/{sandbox['id']}/reply", key, body=bad)
+    assert status == 422, error

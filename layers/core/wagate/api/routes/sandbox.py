@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from wagate import compose
 from wagate.api.auth import check_session, require
+from wagate.domain.content import Content
 from wagate.domain.phones import normalise_phone
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.sessions import SessionService
@@ -32,6 +33,9 @@ class SandboxAction(enum.StrEnum):
 class SandboxRequest(BaseModel):
     contact: str | None = Field(None, description="reply: the contact (E.164) who writes")
     text: str | None = Field(None, max_length=4096, description="reply: what they write")
+    content: Content | None = Field(
+        None, description="reply: a typed kind instead of text (location, contacts, a button reply…)"
+    )
 
 
 @router.post(
@@ -47,6 +51,8 @@ def simulate(
     check_session(principal, session_id)
     request = body or SandboxRequest()
     data: dict[str, Any] = {"text": request.text} if request.text else {}
+    if request.content is not None:
+        data["content"] = request.content.model_dump(mode="json", exclude_none=True)
     if request.contact:
         data["from"] = normalise_phone(request.contact, field="contact")  # the engine's name for the writer
     session = service.sandbox(principal.tenant_id, session_id, action.value, data)
