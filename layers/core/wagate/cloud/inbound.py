@@ -125,6 +125,8 @@ def parse_message(
         "push_name": (_str(profile.get("name")) or "")[:MAX_NAME] or None,
         "from_me": False,
         "content": model,
+        "sender_lid": None,  # the web engine's: Meta names people by phone (or BSUID)
+        "historical": False,
     }
 
 

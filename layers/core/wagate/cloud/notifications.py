@@ -156,6 +156,7 @@ def parse_status(status: Mapping[str, Any], received_at: float) -> dict[str, Any
         "status": kind,
         "at": timestamp(status.get("timestamp"), received_at),
         "by_jid": user_jid(participant) if group and participant else None,
+        "by_me": False,  # Meta reports the recipient's statuses, never our own devices' reads
     }
     if kind == "failed":
         data.update(failure(status.get("errors")))
