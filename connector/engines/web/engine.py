@@ -327,6 +327,10 @@ class WebEngine(Engine):
 
     async def _on_notification(self, conn: Connection, node: Node) -> None:
         iq_id, sender, kind = node.str_attr("id"), node.attrs.get("from"), node.str_attr("type")
+        if self._messaging is not None and self._creds.paired and sender != SERVER_JID:
+            # Its effect (a token, a dropped session, a forgotten device list) is stored first, then
+            # acked: a crash in between means a redelivery, not a lost token.
+            await self._messaging.on_notification(node)
         if iq_id and sender is not None:
             ack = {"id": iq_id, "to": sender, "class": "notification"}
             await conn.send(Node("ack", ack | ({"type": kind} if kind else {})))
@@ -336,8 +340,6 @@ class WebEngine(Engine):
             prekeys = self._prekeys
             assert prekeys is not None
             self._spawn(prekeys.on_low_notification(node), "prekey top-up")
-        elif self._messaging is not None and self._creds.paired:
-            await self._messaging.on_notification(node)
 
     async def _on_ib(self, node: Node) -> None:
         if node.find("offline_preview") is not None and self._conn is not None:

@@ -270,7 +270,7 @@ class Messaging:
             await self._conn.send(Node("ack", ack))
 
     async def on_notification(self, node: Node) -> None:
-        """After the engine acked it: what a notification changes in our caches."""
+        """Before the engine acks it: what a notification changes in our caches and keys."""
         kind, sender = node.str_attr("type"), node.attrs.get("from")
         if not isinstance(sender, Jid) or sender == SERVER_JID:
             return

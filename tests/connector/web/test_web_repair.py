@@ -91,7 +91,7 @@ async def _until_acked(h: Harness, jid: object, kind: str) -> None:
     async with asyncio.timeout(10):
         while not [e for e in h.edge.events_of("ack") if e.jid == jid and e.detail == kind]:
             await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # the engine handles the notification right after acking it
+    # No grace period: the engine stores a notification's effect before it acks it.
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["one-to-one", "group"])
