@@ -125,7 +125,10 @@ class AwsMode:
     admin: Credentials | None = None
     poller_errors: list[str] = field(default_factory=list)
     invocations: dict[str, int] = field(default_factory=dict)
+    # SQS requests of Lambda's pollers that carried messages (empty long polls are a fixed cost).
+    poller_requests: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _counting: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
     _server: Any = None
 
@@ -160,7 +163,7 @@ class AwsMode:
         assert answer.json()["status"] == "ok"
 
         self.record.touch()
-        base_env = self._base_env(endpoint, extra_env or {})
+        base_env = self._base_env(endpoint)
         for function_id in FUNCTIONS:
             role = stack.function_roles[function_id]
             env = {
@@ -190,6 +193,7 @@ class AwsMode:
             "WAGATE_COMMAND_WAIT_SECONDS": "1",
             "WAGATE_STOP_TIMEOUT_SECONDS": "2",
             **SANDBOX,
+            **(extra_env or {}),
         }
         self._connector_log = open(self.workdir / "connector.log", "w")  # noqa: SIM115 - closed in stop()
         self.connector = subprocess.Popen(
@@ -208,7 +212,7 @@ class AwsMode:
             thread.start()
             self._threads.append(thread)
 
-    def _base_env(self, endpoint: str, extra: dict[str, str]) -> dict[str, str]:
+    def _base_env(self, endpoint: str) -> dict[str, str]:
         assert self.stack is not None and self.admin is not None
         keep = ("PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE", "VIRTUAL_ENV")
         env = {k: v for k, v in os.environ.items() if k in keep}
@@ -266,9 +270,29 @@ class AwsMode:
         if self._server is not None:
             self._server.stop()
 
+    def create_tenant(self) -> str:
+        """What an operator does once per tenant (admin tooling, not a function): a tenant and its API key."""
+        import boto3
+
+        from wagate.adapters.aws.dynamodb_table import DynamoTable
+        from wagate.services import tenants
+        from wagate.wiring import SystemClock
+
+        assert self.stack is not None and self.admin is not None
+        session = boto3.session.Session(
+            aws_access_key_id=self.admin.access_key_id,
+            aws_secret_access_key=self.admin.secret_access_key,
+            region_name=REGION,
+        )
+        endpoint = self.stack.endpoint
+        name = self.stack.table_names["Table"]
+        table = DynamoTable(name, lambda: session.client("dynamodb", endpoint_url=endpoint))
+        return tenants.create_tenant(table, SystemClock(), "Agency")[1]
+
     # -- what API Gateway, Lambda and Scheduler do -------------------------------------------------------
     def invoke(self, function_id: str, event: Any, clock_offset: float = 0) -> Any:
-        self.invocations[function_id] = self.invocations.get(function_id, 0) + 1
+        with self._counting:
+            self.invocations[function_id] = self.invocations.get(function_id, 0) + 1
         return self.workers[function_id].invoke(event, clock_offset)
 
     def api(self, method: str, path: str, key: str | None, body: Any = None) -> tuple[int, Any]:
@@ -351,6 +375,7 @@ class AwsMode:
                 ).get("Messages", [])
                 if not received:
                     continue
+                self._count_poll(queue_id, "ReceiveMessage")
                 records = [_record(m, arn) for m in received]
                 try:
                     result = self.invoke(function_id, {"Records": records})
@@ -360,6 +385,7 @@ class AwsMode:
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures") or []}
                 done = [m for m in received if m["MessageId"] not in failed]
                 if done:
+                    self._count_poll(queue_id, "DeleteMessageBatch")
                     sqs.delete_message_batch(
                         QueueUrl=url,
                         Entries=[
@@ -370,6 +396,11 @@ class AwsMode:
                 if not self._stop.is_set():
                     self.poller_errors.append(f"{queue_id} poller: {exc}")
                     time.sleep(0.5)
+
+    def _count_poll(self, queue_id: str, operation: str) -> None:
+        with self._counting:
+            name = f"{queue_id}.{operation}"
+            self.poller_requests[name] = self.poller_requests.get(name, 0) + 1
 
     # -- what happened -----------------------------------------------------------------------------------
     def calls(self) -> list[dict[str, Any]]:

@@ -43,30 +43,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.harness import AwsMode, aws_mode, wait_for
+from tests.aws.harness import aws_mode, wait_for
 from tests.support.crm_receiver import crm_receiver
 
 pytest.importorskip("samtranslator", reason="the SAM translator (aws-sam-translator) builds the roles")
-
-
-def _tenant_key(bed: AwsMode) -> str:
-    """What an operator does once per tenant (`wagate` admin tooling): a tenant and its first API key."""
-    import boto3
-
-    from wagate.adapters.aws.dynamodb_table import DynamoTable
-    from wagate.services import tenants
-    from wagate.wiring import SystemClock
-
-    assert bed.stack is not None and bed.admin is not None
-    session = boto3.session.Session(
-        aws_access_key_id=bed.admin.access_key_id,
-        aws_secret_access_key=bed.admin.secret_access_key,
-        region_name="us-east-1",
-    )
-    table = DynamoTable(
-        bed.stack.table_names["Table"], lambda: session.client("dynamodb", endpoint_url=bed.stack.endpoint)
-    )
-    return tenants.create_tenant(table, SystemClock(), "Agency")[1]
 
 
 @pytest.mark.timeout(300)  # ~15 s alone; ten processes start, so a busy machine stretches it
@@ -74,7 +54,7 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
     with crm_receiver() as crm, aws_mode(tmp_path) as bed, ThreadPoolExecutor(1) as background:
         # A new stack's first sweep (a minute after deploy) looks back an hour: run it meanwhile.
         first_sweep = background.submit(bed.fire_schedule)
-        key = _tenant_key(bed)
+        key = bed.create_tenant()
         status, token = bed.api("POST", "/v1/realtime/token", key)
         assert status in (200, 201), token
         connection = bed.open_socket(token["token"])
