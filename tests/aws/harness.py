@@ -40,6 +40,7 @@ FUNCTIONS = {
     "DispatcherFunction": "dispatcher",
     "WebhooksOutFunction": "webhooks_out",
     "CloudSendFunction": "cloud_send",
+    "MetaWebhooksFunction": "meta_webhooks",
 }
 # Which queue feeds which function (the template's SQS events, checked against it in `start`).
 SUBSCRIPTIONS = {
@@ -315,6 +316,12 @@ class AwsMode:
             return int(response["statusCode"]), json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return int(response["statusCode"]), raw
+
+    def meta_webhook(self, raw: bytes, signature: str) -> int:
+        """Meta's POST to /webhooks/meta (a public route: no authorizer), signed with the app secret."""
+        headers = {"x-hub-signature-256": signature}
+        event = http_event("POST", "/webhooks/meta", raw_body=raw.decode(), headers=headers)
+        return int(self.invoke("MetaWebhooksFunction", event)["statusCode"])
 
     def open_socket(self, token: str) -> str:
         """A dashboard connection: $connect with the token, then subscribe to every session."""

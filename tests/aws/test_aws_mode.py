@@ -3,7 +3,10 @@ from the SAM-translated template, against moto in server mode with IAM enforceme
 separate process under the ECS task role. Any AccessDenied (from moto or from the resource check) fails.
 
 Flow: session QR → connected → send → delivered/read → dashboard push → signed CRM webhook → scheduled send
-(EventBridge Scheduler → sweeper → dispatcher → connector) → inbound → Cloud session create → webhook create.
+(EventBridge Scheduler → sweeper → dispatcher → connector) → inbound → Cloud session create → a Cloud
+message in through Meta's signed webhook. (The CRM webhook is created first, so every event is delivered.)
+Graph calls of the Cloud session go to a closed localhost port (tests touch only localhost): its token
+check fails and is retried, which runs the Cloud send function under its role without reaching Meta.
 
 How the policies are obtained: template.yaml → Fn::ForEach expanded (local/language_extensions.py) → the
 SAM translator (`samtranslator`, the library behind `sam build`/CloudFormation's SAM transform) → each
@@ -27,7 +30,6 @@ What moto cannot enforce, and what stands in for it here:
     target by the harness before it invokes the sweeper.
   * Moto's server rejects the SigV4 signature of EventBridge Scheduler's GET calls once IAM is enforced,
     so the schedule is read back at deploy time.
-  * MetaWebhooksFunction (Meta's signed webhooks in) is deployed with its role but not invoked here.
   * The @connections endpoint is moto's root (http, signed), not https://{api}.execute-api.../live.
   * API Gateway, Lambda's SQS pollers and EventBridge Scheduler's delivery are emulated by
     tests/aws/harness.py (moto stores schedules but does not fire them); the pollers run under each
@@ -44,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from tests.aws.harness import aws_mode, wait_for
+from tests.functions.cloud_support import APP_SECRET, PNID, WABA, notification, sign, text_message
 from tests.support.crm_receiver import crm_receiver
 
 pytest.importorskip("samtranslator", reason="the SAM translator (aws-sam-translator) builds the roles")
@@ -115,7 +118,8 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
         wait_for(lambda: {r.json.get("type") for r in crm.received} >= wanted)
         assert all(r.verified for r in crm.received), [r.problem for r in crm.received]
 
-        # Cloud session create (the API encrypts its access token with a KMS data key).
+        # Cloud session create (the API encrypts its access token with a KMS data key), then a message
+        # from Meta's webhook (signed with the session's app secret, which the function decrypts).
         status, cloud = bed.api(
             "POST",
             "/v1/sessions",
@@ -123,13 +127,21 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
             {
                 "name": "Cloud",
                 "provider": "cloud",
-                "phone_number_id": "277321005464405",
-                "business_account_id": "264937493375603",
+                "phone_number_id": PNID,
+                "business_account_id": WABA,
                 "access_token": "EAAGe2e0accesstoken0000000000",
-                "app_secret": "0123456789abcdef0123456789abcdef",
+                "app_secret": APP_SECRET,
             },
         )
         assert status in (200, 201, 202), cloud
+        raw = json.dumps(notification(messages=[text_message("wamid.E2E", body="Desde Meta")])).encode()
+        assert bed.meta_webhook(raw, sign(raw, APP_SECRET)) == 200
+        wait_for(
+            lambda: any(
+                r.json.get("type") == "incoming_message" and r.json["data"]["session_id"] == cloud["id"]
+                for r in crm.received
+            )
+        )
 
         assert not bed.poller_errors, bed.poller_errors
         assert not bed.denials(), json.dumps(bed.denials(), indent=1)
