@@ -63,6 +63,11 @@ CONTENT_ATTRIBUTES = frozenset(
         "notices",
         "description",  # a template's own words
         "variables",
+        "to",  # phone numbers: a message's peer, sender and chat, a contact's WhatsApp ids
+        "from",
+        "chat",
+        "jid",
+        "lid",
         "data",  # idempotency records: the API's stored response (the message, its text)
     }
 )
