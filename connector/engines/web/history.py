@@ -169,8 +169,7 @@ class OwnSync:
 
     async def apply(self, facts: HistoryFacts, source: str) -> None:
         """Store the facts: mappings first (tokens are kept under the LID), then tokens, salt, contacts."""
-        for pn_user, lid_user in facts.pairs.items():
-            await self._lids.learn(Jid(pn_user, USER_SERVER), Jid(lid_user, LID_SERVER))
+        await self._lids.learn_many(facts.pairs)
         for chat, token, issued, sent in facts.tokens:
             await self._tokens.remember(chat, token, issued, sent=sent)
         if facts.salt:
@@ -209,9 +208,15 @@ class OwnSync:
         people: dict[str, ContactInfo] = {}  # by LID user, else by phone user
         for pn_user, lid_user in facts.pairs.items():
             people[lid_user] = ContactInfo(phone=f"+{pn_user}", lid=f"{lid_user}@{LID_SERVER}")
+        lid_of, pn_of = facts.pairs, {lid: pn for pn, lid in facts.pairs.items()}
         for jid, name in facts.names.items():
-            lid = await self._lids.lid_form(jid)
-            pn = await self._lids.pn_form(jid)
+            # The sync's own pairs first: asking the LID map for thousands of names costs a read each.
+            if jid.server == USER_SERVER and jid.user in lid_of:
+                pn, lid = jid, Jid(lid_of[jid.user], LID_SERVER)
+            elif jid.server == LID_SERVER and jid.user in pn_of:
+                pn, lid = Jid(pn_of[jid.user], USER_SERVER), jid
+            else:
+                lid, pn = await self._lids.lid_form(jid), await self._lids.pn_form(jid)
             key = lid.user if lid.server == LID_SERVER else pn.user
             phone = f"+{pn.user}" if pn.server == USER_SERVER else None
             people[key] = ContactInfo(

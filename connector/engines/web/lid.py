@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid
@@ -53,6 +53,31 @@ class LidMap:
         _cache(self._pn_by_lid, lid.user, pn.user)
         log.debug("learned %s is %s", pn.to_account(), lid.to_account())
         return True
+
+    async def learn_many(self, pairs: Mapping[str, str], batch: int = 100) -> int:
+        """Many phone user → LID user pairs at once (a history sync names thousands): the stored ones are
+        read and the new ones written (with their device-0 sessions moved) per batch of `batch`, not one
+        round trip each. Returns how many were news."""
+        items = [(pn, lid) for pn, lid in pairs.items() if pn and lid]
+        learned = 0
+        for start in range(0, len(items), batch):
+            chunk = items[start : start + batch]
+            stored = await self._keys.get(_LID_MAP, [f"pn:{pn}" for pn, _ in chunk])
+            news = [(pn, lid) for pn, lid in chunk if stored.get(f"pn:{pn}") != lid.encode()]
+            if not news:
+                continue
+            async with self._keys.transaction():
+                mappings: dict[str, bytes | None] = {}
+                for pn, lid in news:
+                    mappings[f"pn:{pn}"] = lid.encode()
+                    mappings[f"lid:{lid}"] = pn.encode()
+                await self._keys.put(_LID_MAP, mappings)
+                await self._migrate_many([(Jid(pn, USER_SERVER), Jid(lid, LID_SERVER)) for pn, lid in news])
+            for pn, lid in news:
+                _cache(self._lid_by_pn, pn, lid)
+                _cache(self._pn_by_lid, lid, pn)
+            learned += len(news)
+        return learned
 
     async def learn_attrs(self, primary: Jid | None, alternate: Jid | None) -> None:
         """Learn from a stanza's address and its other form (e.g. `from` and `sender_lid`), either order."""
@@ -115,6 +140,16 @@ class LidMap:
             old = str(SignalAddress.from_jid(Jid(pn.user, USER_SERVER, device or None)))
             new = str(SignalAddress.from_jid(Jid(lid.user, LID_SERVER, device or None)))
             moves[old] = new
+        await self._move(moves, pn)
+
+    async def _migrate_many(self, pairs: list[tuple[Jid, Jid]]) -> None:
+        """Device 0's session and identity of each pair to its LID address (other devices move when a
+        message or usync names them)."""
+        moves = {str(SignalAddress.from_jid(pn)): str(SignalAddress.from_jid(lid)) for pn, lid in pairs}
+        if moves:
+            await self._move(moves, pairs[0][0])
+
+    async def _move(self, moves: dict[str, str], pn: Jid) -> None:
         for namespace in (KeyNamespace.SESSION, KeyNamespace.IDENTITY):
             found = await self._keys.get(namespace, [*moves, *moves.values()])
             changes: dict[str, bytes | None] = {}

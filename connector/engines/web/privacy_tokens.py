@@ -128,8 +128,10 @@ class PrivacyTokens:
         known_sent = record.get("sent")
         if sent is not None and sent > 0 and not (isinstance(known_sent, int) and known_sent >= sent):
             changes["sent"] = sent
-        if changes:
-            await self._update(await self._key(contact), changes)
+        if changes:  # written over the record just read: one read and one write per token
+            record.update(changes)
+            key = await self._key(contact)
+            await self._keys.put(KeyNamespace.PRIVACY_TOKEN, {key: json.dumps(record).encode()})
         return "token" in changes
 
     async def _store(self, node: Node, contact: Jid) -> int:

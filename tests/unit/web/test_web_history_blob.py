@@ -1,20 +1,25 @@
 """History blobs without a network: inflation bounded (a zip bomb is refused), the facts read from a
-HistorySync (pairs from mappings and conversations, tokens, push names, the salt off the wire), and the
-engine event that carries them mapped to `contacts_synced`."""
+HistorySync (pairs from mappings and conversations, tokens, push names, the salt off the wire), the
+batched LID map writes, and the engine event that carries them mapped to `contacts_synced`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 
 import pytest
 
 from connector.engines.events import ContactInfo, ContactsSynced
+from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.history import HistoryError, inflate, read_history
+from connector.engines.web.lid import LidMap
 from connector.engines.web.protos import serialize, wa
+from connector.engines.web.signal import SignalAddress
 from connector.engines.web.signal.protowire import bytes_field
 from connector.publisher import event_payload
+from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from wagate.domain.events import EventType
 
 
@@ -59,3 +64,20 @@ def test_contacts_synced_is_its_own_event_type() -> None:
         "contacts": [{"phone": "+15550001111", "lid": "111@lid", "name": "Ana"}],
         "source": "history_sync",
     }
+
+
+def test_learning_many_pairs_writes_both_directions_and_moves_the_phone_session() -> None:
+    async def main() -> None:
+        keys = InMemoryKeyStore()
+        lids = LidMap(keys)
+        pn, lid = Jid("15550001111", "s.whatsapp.net"), Jid("111", "lid")
+        await keys.put(KeyNamespace.SESSION, {str(SignalAddress.from_jid(pn)): b"session"})
+        pairs = {f"1555000{i:04d}": str(100 + i) for i in range(250)} | {"15550001111": "111"}
+        assert await lids.learn_many(pairs, batch=100) == 251
+        assert await lids.learn_many(pairs) == 0  # nothing new the second time
+        sessions = await keys.get(KeyNamespace.SESSION, [str(SignalAddress.from_jid(a)) for a in (pn, lid)])
+        assert sessions == {str(SignalAddress.from_jid(lid)): b"session"}
+        fresh = LidMap(keys)  # read back from the store, not the cache
+        assert await fresh.pn_user("349") == "15550000249" and await fresh.lid_user("15550001111") == "111"
+
+    asyncio.run(main())
