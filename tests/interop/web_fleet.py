@@ -53,8 +53,12 @@ class EdgeProcess:
             await process.close({"end": True})
 
     async def provision(self, devices: Sequence[LinkedDevice]) -> None:
-        await self.process.send({"provision": [device.edge_record for device in devices]})
-        await self.process.read_until("provisioned", timeout=60)
+        for start in range(
+            0, len(devices), 1000
+        ):  # one line each: 10,000 records outgrow the edge's line limit
+            batch = devices[start : start + 1000]
+            await self.process.send({"provision": [device.edge_record for device in batch]})
+            await self.process.read_until("provisioned", timeout=60)
 
     async def accounts(self, phones: Sequence[str]) -> None:
         """Numbers that exist on the (fake) WhatsApp with only their phone: contacts to write to."""
