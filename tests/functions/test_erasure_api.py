@@ -175,6 +175,8 @@ def test_export_then_erase_then_nothing_is_found_and_nothing_comes_back(
     assert call("DELETE", f"/v1/contacts/{PERSON}", admin)[0] == 200
     (entry, *_) = call("GET", "/v1/audit", admin, query="action=contact.erased")[1]["items"]
     assert entry["target"].startswith("era_") and DIGITS not in json.dumps(entry)
+    exports = call("GET", "/v1/audit", admin, query="action=contact.exported")[1]["items"]
+    assert len(exports) == 2 and DIGITS not in json.dumps(exports)  # an export is recorded too
 
 
 def test_bad_numbers_are_422_and_it_is_admin_only(call: ApiCaller, admin: str) -> None:

@@ -29,6 +29,8 @@ FAILED_AUTH_BURST = 10  # failures from one address in one minute that make a se
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # POST routes that change nothing (they compute an answer): not audited.
 READ_ONLY_POSTS = frozenset({"/v1/templates/{name}/preview"})
+# Reads worth an entry all the same: handing out everything about a person.
+AUDITED_READS = frozenset({"/v1/contacts/{phone}/export"})
 # Successful calls with a name of their own: the security events the API causes.
 SECURITY_ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/v1/keys"): "key.created",
@@ -40,10 +42,13 @@ SECURITY_ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/v1/realtime/token"): "realtime.token_issued",
     ("PUT", "/v1/settings/retention"): "retention.changed",
     ("DELETE", "/v1/contacts/{phone}"): "contact.erased",
+    ("GET", "/v1/contacts/{phone}/export"): "contact.exported",
 }
 
 
 def is_audited(method: str, route: str) -> bool:
+    if method.upper() == "GET":
+        return route in AUDITED_READS
     return method.upper() in STATE_CHANGING and route not in READ_ONLY_POSTS
 
 
