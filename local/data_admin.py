@@ -124,7 +124,7 @@ def encrypt_existing(deps: Deps) -> int:
     compacts the file; returns how many rows changed. Raises RuntimeError when encryption is off."""
     from wagate.store.sealed_table import SealedTable
 
-    if not isinstance(deps.table, SealedTable):
+    if not isinstance(deps.table, SealedTable) or not deps.table.seal:
         raise RuntimeError("content encryption is off (WAGATE_ENCRYPT_CONTENT=false)")
     changed = deps.table.seal_existing(iter(deps.table.inner.scan()))  # type: ignore[attr-defined]
     compact = getattr(deps.table.inner, "compact", None)

@@ -202,3 +202,19 @@ def test_global_rows_stay_plain_but_idempotency_records(table: SealedTable, raw:
     table.put({"pk": record.pk, "sk": record.sk, "data": '{"text": "hola"}', "status": "COMPLETED"})
     assert "hola" not in json.dumps(raw.get(*record))
     assert table.get(*record)["data"] == '{"text": "hola"}'  # type: ignore[index]
+
+
+def test_with_encryption_off_writes_stay_plain_and_sealed_rows_still_read(
+    table: SealedTable, raw: SqliteTable, tenant_keys: TenantKeys
+) -> None:
+    pk = keys.tenant_partition(TENANT)
+    table.put({"pk": pk, "sk": "MSG#1", "text": "sealed", "chat": "+34600000001", "metadata": {"a": 1}})
+    off = SealedTable(raw, ContentCipher(tenant_keys), seal=False)
+    assert off.get(pk, "MSG#1")["chat"] == "+34600000001"  # type: ignore[index]
+    off.put({"pk": pk, "sk": "MSG#2", "text": "plain"})
+    assert raw.get(pk, "MSG#2")["text"] == "plain"  # type: ignore[index]
+    off.update(pk, "MSG#1", set={"text": "now plain"}, remove=["metadata"])
+    assert raw.get(pk, "MSG#1")["text"] == "now plain"  # type: ignore[index]
+    assert off.get(pk, "MSG#1") == {"pk": pk, "sk": "MSG#1", "text": "now plain", "chat": "+34600000001"}
+    bodies = QueueBodies(ContentCipher(tenant_keys), seal=False)
+    assert bodies.seal('{"tenant_id": "ten_a"}') == '{"tenant_id": "ten_a"}'

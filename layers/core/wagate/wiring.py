@@ -56,7 +56,7 @@ class Deps:
     graph_api: GraphApi | None = None
     # Stored media files: a directory locally, the media bucket in AWS (None: no MEDIA_BUCKET given).
     media_store: MediaStore | None = None
-    # Content encryption at rest (store/tenant_keys.py): None when WAGATE_ENCRYPT_CONTENT is off.
+    # Content encryption at rest (store/tenant_keys.py), there even with WAGATE_ENCRYPT_CONTENT off.
     tenant_keys: TenantKeys | None = None
     queue_bodies: QueueBodies | None = None
 
@@ -165,9 +165,10 @@ def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] 
 
 
 def _seal(deps: Deps) -> None:
-    """Puts content sealing (store/sealed_table.py, store/sealed_queues.py) around the table and queues."""
-    if not deps.settings.encrypt_content:
-        return
+    """Puts content sealing (store/sealed_table.py, store/sealed_queues.py) around the table and queues.
+    With WAGATE_ENCRYPT_CONTENT=false new writes stay plain, but what was sealed still reads (and a
+    deleted tenant's key is still destroyed)."""
+    seal = deps.settings.encrypt_content
     from wagate.store.content_cipher import ContentCipher
     from wagate.store.sealed_queues import QueueBodies, SealedQueues
     from wagate.store.sealed_table import SealedTable
@@ -175,14 +176,13 @@ def _seal(deps: Deps) -> None:
 
     deps.tenant_keys = TenantKeys(deps.table, deps.crypto, max_age=deps.settings.content_key_cache_seconds)
     cipher = ContentCipher(deps.tenant_keys)
-    deps.queue_bodies = QueueBodies(cipher)
-    deps.table = SealedTable(deps.table, cipher)
+    deps.queue_bodies = QueueBodies(cipher, seal=seal)
+    deps.table = SealedTable(deps.table, cipher, seal=seal)
     deps.queues = SealedQueues(deps.queues, deps.queue_bodies)
 
 
 def _build_aws(settings: Settings) -> Deps:
     import boto3
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from botocore.config import Config
 
     from wagate.adapters.aws.apigw_push import ApiGatewayPush
@@ -208,17 +208,14 @@ def _build_aws(settings: Settings) -> Deps:
         clock=SystemClock(),
     )
     _seal(deps)
-    if deps.tenant_keys is not None:
-        from wagate.adapters.aws.sealed_idempotency import SealedDynamoDBPersistenceLayer
-        from wagate.store.content_cipher import ContentCipher
+    assert deps.tenant_keys is not None
+    from wagate.adapters.aws.sealed_idempotency import SealedDynamoDBPersistenceLayer
+    from wagate.store.content_cipher import ContentCipher
 
-        deps.idempotency = SealedDynamoDBPersistenceLayer(
-            ContentCipher(deps.tenant_keys),
-            table_name=settings.idempotency_table,
-            boto3_client=boto3.client("dynamodb"),
-        )
-    else:
-        deps.idempotency = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=boto3.client("dynamodb")
-        )
+    deps.idempotency = SealedDynamoDBPersistenceLayer(
+        ContentCipher(deps.tenant_keys),
+        seal=settings.encrypt_content,
+        table_name=settings.idempotency_table,
+        boto3_client=boto3.client("dynamodb"),
+    )
     return deps

@@ -104,9 +104,11 @@ def _place(pk: str, sk: str, attribute: str) -> str:
 class SealedTable:
     """`Table` with content sealed at rest (see the module docstring); `inner` does the storing."""
 
-    def __init__(self, inner: Table, cipher: ContentCipher) -> None:
+    def __init__(self, inner: Table, cipher: ContentCipher, *, seal: bool = True) -> None:
+        """`seal=False` (WAGATE_ENCRYPT_CONTENT=false): writes stay plain, sealed rows still read."""
         self.inner = inner
         self.cipher = cipher
+        self.seal = seal
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -114,7 +116,7 @@ class SealedTable:
         """`values` (an update's `set`) with every content attribute sealed on its own."""
         content = [name for name, value in values.items() if _is_content(name, value)]
         tenant = _sealing_tenant(pk, sk)
-        if not content or tenant is None:
+        if not content or tenant is None or not self.seal:
             return dict(values)
         key = self.cipher.keys.key(tenant)
         out = dict(values)
@@ -126,7 +128,7 @@ class SealedTable:
         pk, sk = str(item["pk"]), str(item["sk"])
         content = {name: value for name, value in item.items() if _is_content(name, value)}
         tenant = _sealing_tenant(pk, sk)
-        if not content or tenant is None:
+        if not content or tenant is None or not self.seal:
             return item
         key = self.cipher.keys.key(tenant)
         out = {name: value for name, value in item.items() if name not in content}
@@ -137,6 +139,10 @@ class SealedTable:
         removed = [name for name in op.remove if name in CONTENT_ATTRIBUTES]
         if _sealing_tenant(op.pk, op.sk) is None:
             return op
+        if not self.seal:  # a removed attribute may still be inside SEALED: it must not come back
+            changes = dict(op.set) | dict.fromkeys(removed, ABSENT)
+            remove = [name for name in op.remove if name not in CONTENT_ATTRIBUTES]
+            return Update(op.pk, op.sk, set=changes, remove=remove, add=op.add, condition=op.condition)
         if not removed and not any(_is_content(n, v) for n, v in op.set.items()):
             return op
         changes = self.seal_values(op.pk, op.sk, op.set)

@@ -36,13 +36,15 @@ def _copy(record: DataRecord, response_data: str | None) -> DataRecord:
 
 
 class SealedDynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
-    def __init__(self, cipher: ContentCipher, **kwargs: Any) -> None:
+    def __init__(self, cipher: ContentCipher, *, seal: bool = True, **kwargs: Any) -> None:
+        """`seal=False` (WAGATE_ENCRYPT_CONTENT=false): responses are stored plain, sealed ones still read."""
         super().__init__(**kwargs)
         self._cipher = cipher
+        self._seal = seal
 
     def _update_record(self, data_record: DataRecord) -> None:
         data = data_record.response_data
-        if data:
+        if data and self._seal:
             sealed = self._cipher.seal_bytes(
                 self._cipher.keys.key(SYSTEM_TENANT), data.encode(), _place(data_record.idempotency_key)
             )
