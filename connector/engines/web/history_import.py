@@ -3,12 +3,14 @@
 WAGATE_WA_HISTORY_IMPORT_DAYS = N > 0: the messages of the last N days in a HistorySync's conversations
 (`conversations[].messages[].message`, each a WebMessageInfo: key {remoteJid, fromMe, id, participant},
 messageTimestamp, pushName, message) become IncomingMessage events marked `historical`: the service stores
-them (ours as outbound from the phone) without webhooks or unread counts. Numbers come from the LID map the
-same sync just filled. At most MAX_IMPORTED per sync, newest first, so an old phone cannot flood the queue.
+them (ours as outbound from the phone) without webhooks or unread counts; attachments are described, not
+downloaded. Numbers come from the LID map the same sync just filled. At most MAX_IMPORTED per sync, newest
+first, so an old phone cannot flood the queue.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 
@@ -78,7 +80,8 @@ async def _incoming(info: wa.WebMessageInfo, lids: LidMap, me: Jid) -> IncomingM
         sender_phone=await lids.phone(author),
         timestamp=float(info.messageTimestamp),
         text=content.text,
-        media=content.media,
+        # Old attachments are not downloaded (thousands, many expired on the hosts): described only.
+        media=dataclasses.replace(content.media, fetch=None) if content.media is not None else None,
         quoted_id=content.quoted_id,
         group_jid=str(group) if group is not None else None,
         push_name=info.pushName or None,

@@ -14,6 +14,7 @@ from connector.engines.events import ContactInfo, ContactsSynced
 from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.history import HistoryError, inflate, read_history
+from connector.engines.web.history_import import recent_messages
 from connector.engines.web.lid import LidMap
 from connector.engines.web.protos import serialize, wa
 from connector.engines.web.signal import SignalAddress
@@ -79,5 +80,38 @@ def test_learning_many_pairs_writes_both_directions_and_moves_the_phone_session(
         assert sessions == {str(SignalAddress.from_jid(lid)): b"session"}
         fresh = LidMap(keys)  # read back from the store, not the cache
         assert await fresh.pn_user("349") == "15550000249" and await fresh.lid_user("15550001111") == "111"
+
+    asyncio.run(main())
+
+
+def test_recent_messages_are_bounded_in_days_and_keep_no_way_to_download_old_media() -> None:
+    async def main() -> None:
+        now = 1_800_000_000.0
+        history = wa.HistorySync()
+        chat = history.conversations.add(id="15550002222@s.whatsapp.net")
+        for i, (age_days, message) in enumerate(
+            [
+                (
+                    1,
+                    wa.Message(
+                        imageMessage=wa.Message.ImageMessage(mimetype="image/jpeg", mediaKey=b"k" * 32)
+                    ),
+                ),
+                (3, wa.Message(conversation="three days")),
+                (10, wa.Message(conversation="ten days")),
+            ]
+        ):
+            info = wa.WebMessageInfo(
+                key=wa.MessageKey(remoteJid=chat.id, id=f"ID{i}"),
+                messageTimestamp=int(now - age_days * 86400),
+                message=message,
+            )
+            chat.messages.add(message=info)
+        lids, me = LidMap(InMemoryKeyStore()), Jid("15550001111", "s.whatsapp.net", 3)
+        recent = await recent_messages(history, lids, me, now=now, days=5)
+        assert [m.provider_message_id for m in recent] == ["ID1", "ID0"]  # oldest first
+        assert all(m.historical and m.sender_phone == "+15550002222" for m in recent)
+        assert recent[1].media is not None and recent[1].media.fetch is None
+        assert await recent_messages(history, lids, me, now=now, days=0) == []
 
     asyncio.run(main())
