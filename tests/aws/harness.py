@@ -132,6 +132,7 @@ class AwsMode:
     _counting: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
     _server: Any = None
+    _auth_before: str | None = None
 
     @property
     def record(self) -> Path:
@@ -162,6 +163,9 @@ class AwsMode:
         # From here on moto checks every request's signature and its caller's policy.
         answer = requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=5)
         assert answer.json()["status"] == "ok"
+        # The server runs in this process: its setting is moto's global one, put back in stop() (or every
+        # later mock_aws test of the same pytest run would meet IAM enforcement).
+        self._auth_before = answer.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
 
         self.record.touch()
         base_env = self._base_env(endpoint)
@@ -270,6 +274,10 @@ class AwsMode:
             worker.wait()
         if self._server is not None:
             self._server.stop()
+        if self._auth_before is not None:
+            from moto import settings
+
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = float(self._auth_before)
 
     def create_tenant(self) -> str:
         """What an operator does once per tenant (admin tooling, not a function): a tenant and its API key."""
