@@ -280,23 +280,22 @@ class AwsMode:
             settings.INITIAL_NO_AUTH_ACTION_COUNT = float(self._auth_before)
 
     def create_tenant(self) -> str:
-        """What an operator does once per tenant (admin tooling, not a function): a tenant and its API key."""
-        import boto3
-
-        from wagate.adapters.aws.dynamodb_table import DynamoTable
-        from wagate.services import tenants
-        from wagate.wiring import SystemClock
-
+        """What README tells an operator to run once per tenant: `wagate admin --backend aws create-tenant`
+        (the CLI, in its own process, with the operator's credentials), which writes through the same
+        sealed table the functions read. Returns the tenant's first API key."""
         assert self.stack is not None and self.admin is not None
-        session = boto3.session.Session(
-            aws_access_key_id=self.admin.access_key_id,
-            aws_secret_access_key=self.admin.secret_access_key,
-            region_name=REGION,
+        env = {
+            **self._base_env(self.stack.endpoint),
+            **self.admin.env(),
+            "TABLE_NAME": self.stack.table_names["Table"],
+            "KMS_KEY_ID": self.stack.physical["SecretsKey"],
+        }
+        args = ["admin", "create-tenant", "Agency", "--backend", "aws", "--json"]
+        done = subprocess.run(
+            [sys.executable, "-m", "local.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True
         )
-        endpoint = self.stack.endpoint
-        name = self.stack.table_names["Table"]
-        table = DynamoTable(name, lambda: session.client("dynamodb", endpoint_url=endpoint))
-        return tenants.create_tenant(table, SystemClock(), "Agency")[1]
+        assert done.returncode == 0, done.stderr
+        return str(json.loads(done.stdout.strip().splitlines()[-1])["api_key"])
 
     # -- what API Gateway, Lambda and Scheduler do -------------------------------------------------------
     def invoke(self, function_id: str, event: Any, clock_offset: float = 0) -> Any:
