@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import ssl
@@ -234,7 +235,12 @@ class WebEngine(Engine):
             await self._conn.close()
 
     def _spawn(self, work: Awaitable[None], what: str) -> asyncio.Task[None]:
-        return self._tasks.spawn(self._guarded(work, what), name=f"{what} {self.session.label}")
+        task = self._tasks.spawn(self._guarded(work, what), name=f"{what} {self.session.label}")
+        if inspect.iscoroutine(work):  # cancelled before it ran (the connection ended): closed, not leaked
+            task.add_done_callback(
+                lambda _: work.close() if inspect.getcoroutinestate(work) == "CORO_CREATED" else None
+            )
+        return task
 
     async def _guarded(self, work: Awaitable[None], what: str) -> None:
         try:
