@@ -253,6 +253,8 @@ class SessionRunner:
 
     async def _on_event(self, event: EngineEvent) -> None:
         if self._stop_reason is StopReason.LEASE_LOST:
+            if isinstance(event, IncomingMessage | Receipt):  # unpublished: the engine must not ack it
+                raise LeaseLost(f"{self.session.label} is someone else's now: the event was not published")
             return  # the session is someone else's now; our reports would only confuse
         if isinstance(event, IncomingMessage) and event.media is not None and self.engine is not None:
             # Stored before it is published: WhatsApp's link expires, and the key must not leave us.

@@ -58,7 +58,7 @@ class EdgeProcess:
         ):  # one line each: 10,000 records outgrow the edge's line limit
             batch = devices[start : start + 1000]
             await self.process.send({"provision": [device.edge_record for device in batch]})
-            await self.process.read_until("provisioned", timeout=60)
+            await self.process.read_until("provisioned", timeout=600)  # slow on a loaded box
 
     async def accounts(self, phones: Sequence[str]) -> None:
         """Numbers that exist on the (fake) WhatsApp with only their phone: contacts to write to."""
