@@ -21,6 +21,10 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.ports import Queue
 from wagate.settings import Settings
+from wagate.store.content_cipher import ContentCipher
+from wagate.store.sealed_queues import QueueBodies, SealedQueues
+from wagate.store.sealed_table import SealedTable
+from wagate.store.tenant_keys import TenantKeys
 from wagate.wiring import SystemClock
 
 SHARDS = 4
@@ -130,11 +134,13 @@ class EventLog:
 
 @dataclass
 class World:
-    """One local installation: the adapters a connector (or several) share, plus test helpers."""
+    """One local installation: the adapters a connector (or several) share, plus test helpers. Its
+    table and queues seal content as `wagate serve`'s and `python -m connector`'s do (wiring._seal), so
+    connectors in other processes and this test read each other's rows and bodies."""
 
     data_dir: Path
-    table: SqliteTable
-    queues: SqliteQueues
+    table: Any  # SealedTable over a SqliteTable
+    queues: Any  # SealedQueues over a SqliteQueues
     crypto: FileCrypto
     clock: SystemClock = field(default_factory=SystemClock)
     shards: int = SHARDS
@@ -209,15 +215,23 @@ class World:
         return self.table.query(f"T#{tenant_id}#KEYS#{session_id}").items
 
 
+def sealed_adapters(
+    table: SqliteTable, queues: SqliteQueues, crypto: FileCrypto
+) -> tuple[SealedTable, SealedQueues]:
+    """The table and queues with content sealed, as wiring builds them for every local process."""
+    cipher = ContentCipher(TenantKeys(table, crypto))
+    return SealedTable(table, cipher), SealedQueues(queues, QueueBodies(cipher))
+
+
 def make_world(data_dir: Path, shards: int = SHARDS) -> World:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return World(
-        data_dir=data_dir,
-        table=SqliteTable(data_dir / "table.db"),
-        queues=SqliteQueues(data_dir / "queues.db", queue_definitions(shards)),
-        crypto=FileCrypto(data_dir / "master.key"),
-        shards=shards,
+    crypto = FileCrypto(data_dir / "master.key")
+    table, queues = sealed_adapters(
+        SqliteTable(data_dir / "table.db"),
+        SqliteQueues(data_dir / "queues.db", queue_definitions(shards)),
+        crypto,
     )
+    return World(data_dir=data_dir, table=table, queues=queues, crypto=crypto, shards=shards)
 
 
 @pytest.fixture

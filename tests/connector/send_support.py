@@ -17,7 +17,7 @@ from connector.engines.sandbox_network import SandboxNetwork, read_journal
 from connector.keystore import TableKeyStore
 from connector.leases import Leases, LeaseTimes, session_lease_key
 from connector.shards import command_dlq_name, command_queue_name
-from tests.connector.conftest import SHARDS, World
+from tests.connector.conftest import SHARDS, World, sealed_adapters
 from wagate import wiring
 from wagate.adapters.local.file_crypto import FileCrypto
 from wagate.adapters.local.sqlite_queue import QueueDefinition, SqliteQueues
@@ -52,12 +52,13 @@ def send_queue_definitions(shards: int = SHARDS, *, visibility: int = 30) -> dic
 
 def make_send_world(data_dir: Path) -> World:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return World(
-        data_dir=data_dir,
-        table=SqliteTable(data_dir / "table.db"),
-        queues=SqliteQueues(data_dir / "queues.db", send_queue_definitions()),
-        crypto=FileCrypto(data_dir / "master.key"),
+    crypto = FileCrypto(data_dir / "master.key")
+    table, queues = sealed_adapters(
+        SqliteTable(data_dir / "table.db"),
+        SqliteQueues(data_dir / "queues.db", send_queue_definitions()),
+        crypto,
     )
+    return World(data_dir=data_dir, table=table, queues=queues, crypto=crypto)
 
 
 def deps_of(world: World) -> wiring.Deps:
