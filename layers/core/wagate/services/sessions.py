@@ -267,8 +267,7 @@ class SessionService:
         now = self.clock.now()
         owners: set[str] = set()
         held = 0
-        for shard in range(self.shards):
-            lease = self.leases.shard_lease(shard)
+        for lease in self.leases.shard_leases(self.shards):
             if lease is not None and lease.until > now:
                 held += 1
                 owners.add(str(lease.owner))

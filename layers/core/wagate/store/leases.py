@@ -27,6 +27,10 @@ class LeaseRepository:
     def shard_lease(self, shard: int) -> LeaseView | None:
         return _view(self.table.get(*keys.shard_lease(shard)))
 
+    def shard_leases(self, shards: int) -> list[LeaseView | None]:
+        """Every shard's lease, 0..shards-1, in one batch read."""
+        return [_view(item) for item in self.table.get_many([keys.shard_lease(n) for n in range(shards)])]
+
     def session_lease(self, tenant_id: str, session_id: str) -> LeaseView | None:
         return _view(self.table.get(*keys.session_lease(tenant_id, session_id)))
 
