@@ -182,3 +182,33 @@ def test_the_dashboard_socket_of_a_scoped_key_gets_only_its_sessions(
         deliver(functions, event(session, EventType.QR_CODE, qr="2@x", expires_at=time.time() + 60))
     seen = [m["data"]["session_id"] for m in push.to("adv=") if m["event"] == "qr_code"]
     assert seen == [own["id"]]
+
+
+def test_media_another_session_received(call: ApiCaller, key: str, scoped: Scoped) -> None:
+    from wagate import wiring
+    from wagate.domain.ids import new_id
+    from wagate.domain.media import MediaKind
+    from wagate.store.media import MediaRepository, MediaState, StoredFile
+
+    advisor, own, other = scoped
+    table = wiring.deps().table
+    ids = {}
+    for session in (own, other):
+        stored = StoredFile(
+            id=new_id("med"),
+            tenant_id=own["tenant_id"],
+            state=MediaState.READY,
+            kind=MediaKind.IMAGE,
+            mime="image/jpeg",
+            size=3,
+            source="inbound",
+            session_id=session["id"],
+            created_at=time.time(),
+        )
+        MediaRepository(table).create(stored)
+        ids[session["id"]] = stored.id
+    assert call("GET", f"/v1/media/{ids[own['id']]}", advisor)[0] == 200
+    for path in (f"/v1/media/{ids[other['id']]}", f"/v1/media/{ids[other['id']]}/content"):
+        status, body, _ = call("GET", path, advisor)
+        assert status == 404 and body["error"]["code"] == "media_not_found"
+    assert call("GET", f"/v1/media/{ids[other['id']]}", key)[0] == 200

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from wagate import compose
 from wagate.api.auth import require
+from wagate.domain.errors import NotFound
 from wagate.domain.media import MediaKind, MediaObject
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.media_files import MediaFiles, PendingUpload, UploadRequest
@@ -56,15 +57,27 @@ def complete_upload(media_id: str, principal: Sender, service: Files) -> MediaOb
 @router.get("/media/<media_id>", summary="A stored file and a short-lived link to it", tags=["media"])
 def get_media(media_id: str, principal: Reader, service: Files) -> MediaObject:
     """`url` opens the bytes until `url_expires_at`; ask again for a fresh one."""
+    _seen(principal, service, media_id)
     return service.get(principal.tenant_id, media_id)
 
 
 @router.get("/media/<media_id>/content", summary="The file's bytes (a redirect to its link)", tags=["media"])
 def media_content(media_id: str, principal: Reader, service: Files) -> Response[str]:
     """302 to the short-lived link (the bytes never pass through the API)."""
+    _seen(principal, service, media_id)
     media = service.get(principal.tenant_id, media_id)
     assert media.url is not None
     return Response(302, None, "", headers={"Location": media.url, "Cache-Control": "no-store"})
+
+
+def _seen(principal: Principal, service: MediaFiles, media_id: str) -> None:
+    """A session-scoped key sees the files its sessions received (and uploads, which belong to no
+    session); another session's received file does not exist for it."""
+    if principal.sessions is None:
+        return
+    stored = service.rows.get(principal.tenant_id, media_id)
+    if stored.session_id is not None and not principal.sees(stored.session_id):
+        raise NotFound(f"no media {media_id}", code="media_not_found", details={"media_id": media_id})
 
 
 __all__ = ["PendingUpload", "router"]
