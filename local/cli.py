@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     delete.add_argument("tenant_id")
     delete.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
+    audit = admin_commands.add_parser(
+        "audit",
+        help="print the operator's audit log (failed-auth bursts, tenants deleted), or a tenant's",
+        parents=admin_parent,
+    )
+    audit.add_argument("--tenant", help="a tenant's log instead of the operator's")
+    audit.add_argument("--limit", type=int, default=50)
 
     def session_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
         parser.add_argument("--url", default=env.cli.url if defaults else argparse.SUPPRESS)
@@ -261,6 +268,13 @@ def _admin(args: argparse.Namespace) -> int:
             print(f"tenant:  {tenant.id} ({tenant.name})")
             print(f"API key: {key}")
             print("Store the key now: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
+        return 0
+    if args.admin_command == "audit":
+        from wagate.store.keys import OPERATOR_AUDIT_TENANT
+
+        page = services(deps).audit.page(args.tenant or OPERATOR_AUDIT_TENANT, limit=max(1, args.limit))
+        for entry in page.entries:
+            print(entry.model_dump_json())
         return 0
     if args.admin_command == "delete-tenant":
         if not args.yes:

@@ -64,3 +64,7 @@ def test_delete_a_tenant(
     assert (entry.action, entry.target, entry.actor) == ("tenant.deleted", tenant_id, "operator")
     assert call("GET", "/v1/sessions", other_key)[1]["items"][0]["name"] == "Theirs"
     assert main(["admin", "delete-tenant", tenant_id, "--yes", "--data-dir", str(data_dir)]) == 1
+    capsys.readouterr()
+    assert main(["admin", "audit", "--data-dir", str(data_dir)]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["action"], e["target"]) for e in printed] == [("tenant.deleted", tenant_id)]

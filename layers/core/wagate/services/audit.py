@@ -6,7 +6,7 @@ audit retention (services/retention.py). Rows: store/audit.py.
 
 Failed authentication carries no tenant (the key is unknown), so single failures are only counted, per
 source address and minute; a burst (FAILED_AUTH_BURST failures in one minute) becomes one security entry
-in the operator's own audit partition, which `wagate admin audit` reads.
+in the operator's own audit partition (tenant `_system`), which `wagate admin audit` prints.
 """
 
 from __future__ import annotations
