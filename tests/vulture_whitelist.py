@@ -68,3 +68,24 @@ _.erased_at  # services/erasure.py: ErasureReceipt, answered by DELETE /v1/conta
 _.erased  # services/erasure.py: ErasureReceipt
 _.exported_at  # services/erasure.py: ContactExport
 _.url_expires_at  # domain/media.py: set through model_copy(update=...) in services/media_files.py
+
+# The content model (domain/content.py, domain/cloud_templates.py, domain/messages.py): fields of the typed
+# kinds read by serialisation (API JSON, events, webhooks, Table rows), not by name in our code.
+_.gif
+_.animated
+_.option_hashes
+_.readable
+_.parameter_name
+_.currency
+_.date_time
+_.product_retailer_id
+_.quantity
+_.item_price
+_.catalog_id
+_.system_type
+_.edited_at
+_.category
+_.syncing
+_.sync_error
+# tests/aws/harness.py: moto's global IAM-enforcement setting, put back after the AWS-mode test.
+_.INITIAL_NO_AUTH_ACTION_COUNT

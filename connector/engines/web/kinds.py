@@ -110,11 +110,6 @@ def message_secret(message: wa.Message) -> bytes | None:
     return None
 
 
-def poll_part(message: wa.Message) -> Any:
-    inner = unwrap(message).message
-    return next((getattr(inner, name) for name in POLLS if inner.HasField(name)), None)
-
-
 def _first_field(message: wa.Message) -> str | None:
     names = [field.name for field, _ in message.ListFields() if field.name not in _BESIDE]
     return names[0] if names else None

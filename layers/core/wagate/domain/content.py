@@ -65,7 +65,6 @@ class Kind(enum.StrEnum):
     MEDIA = "media"  # an attachment sent by URL before attachments were named by kind (older rows)
 
 
-MEDIA_KINDS = frozenset({Kind.IMAGE, Kind.VIDEO, Kind.AUDIO, Kind.DOCUMENT, Kind.STICKER})
 # What each provider can send (POST /v1/messages answers 422 `unsupported_kind` for the rest, at once).
 # Cloud: Meta has no edit, delete or poll for businesses; web: buttons and lists are refused by WhatsApp
 # from linked devices, and Meta templates (components) only exist on Cloud.
