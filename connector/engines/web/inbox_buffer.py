@@ -36,6 +36,10 @@ class InboxBuffer:
         return self._keys.transaction()
 
     async def get(self, entry: str) -> bytes | None:
+        """The kept plaintext of a stanza never acked; None for one acked already (a sender's re-send of
+        it is decrypted again, which keeps both ratchets in step)."""
+        if entry in self._done:
+            return None
         return (await self._keys.get(_INBOX, [entry])).get(entry)
 
     async def put(self, entry: str, message: bytes) -> set[str]:
