@@ -12,6 +12,8 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -21,6 +23,7 @@ from wagate.store.tenant_keys import TenantKey, TenantKeys
 
 PREFIX = "wgc1:"
 NONCE_BYTES = 12
+OPENED_CACHE_SIZE = 4096
 
 
 def is_sealed(value: object) -> bool:
@@ -36,6 +39,8 @@ class ContentCipher:
 
     def __init__(self, tenant_keys: TenantKeys) -> None:
         self.keys = tenant_keys
+        self._lock = threading.Lock()
+        self._opened: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 
     def seal(self, tenant_id: str, value: Any, place: str) -> str:
         """Raises TenantKeyDestroyed for a deleted tenant."""
@@ -59,10 +64,19 @@ class ContentCipher:
         """The value. Raises InvalidInput when it was tampered with or moved; TenantKeyDestroyed."""
         return self.open_value(self.key_for(tenant_id, sealed), sealed, place)
 
-    @staticmethod
-    def open_value(key: TenantKey, sealed: str, place: str) -> Any:
-        """Raises InvalidInput."""
-        plaintext = ContentCipher.open_with(key, sealed, place)
+    def open_value(self, key: TenantKey, sealed: str, place: str) -> Any:
+        """Raises InvalidInput. Recently opened values are kept (bounded) by their sealed form and place,
+        so rows read again and again (the dashboard's lists) skip AES; the key is checked first by the
+        caller (`key_for`), so a destroyed tenant key still stops them."""
+        cache_key = (sealed, place)
+        with self._lock:
+            plaintext = self._opened.get(cache_key)
+        if plaintext is None:
+            plaintext = self.open_with(key, sealed, place)
+            with self._lock:
+                self._opened[cache_key] = plaintext
+                if len(self._opened) > OPENED_CACHE_SIZE:
+                    self._opened.popitem(last=False)
         if plaintext[:1] == b"s":
             return plaintext[1:].decode()
         if plaintext[:1] == b"j":
