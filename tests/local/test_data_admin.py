@@ -35,7 +35,7 @@ def test_backup_while_writing_is_consistent_and_restores_readable(tmp_path: Path
     deps = deps_on(data)
     pk = keys.tenant_partition(TENANT)
     deps.table.put({"pk": pk, "sk": "MSG#first", "text": "hola"})
-    stop = threading.Event()
+    stop, writing = threading.Event(), threading.Event()
 
     def write_pairs() -> None:
         i = 0
@@ -47,10 +47,14 @@ def test_backup_while_writing_is_consistent_and_restores_readable(tmp_path: Path
                 ]
             )
             i += 1
+            if i == 20:
+                writing.set()
 
     writer = threading.Thread(target=write_pairs)
     writer.start()
     try:
+        # The backup starts once pairs are being written (on a quiet machine it could otherwise finish first).
+        assert writing.wait(timeout=30)
         assert admin("--data-dir", str(data), "backup", str(tmp_path / "bk")) == 0
     finally:
         stop.set()
