@@ -23,7 +23,7 @@ from pathlib import Path
 
 from connector.engines.base import Engine, SessionInfo
 from connector.engines.events import IncomingMessage, MediaRef, StoredMedia
-from wagate.domain.media import MediaKind, limit_for
+from wagate.domain.media import limit_for
 from wagate.ports import MediaStore
 from wagate.services.media_files import Inspector
 from wagate.store.keys import media_object
@@ -63,7 +63,7 @@ class MediaFetcher:
     ) -> StoredMedia:
         if self.store is None:
             return StoredMedia(None, error="media_store_not_configured")
-        limit = limit_for(MediaKind(media.kind.value))  # the same kinds, named alike
+        limit = limit_for(media.kind)
         last = "failed"
         for attempt in range(TRIES):
             try:

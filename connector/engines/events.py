@@ -11,21 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wagate.domain.media import MediaKind as MediaKind  # one kind list: the media store's
+
 
 @enum.unique
 class ReceiptStatus(enum.StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     PLAYED = "played"  # voice notes and videos
-
-
-@enum.unique
-class MediaKind(enum.StrEnum):
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    DOCUMENT = "document"
-    STICKER = "sticker"
 
 
 @dataclass(frozen=True)
