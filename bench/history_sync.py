@@ -21,12 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from connector.engines.memory_keys import InMemoryKeyStore  # noqa: E402
 from connector.engines.web.binary.jid import LID_SERVER, USER_SERVER, Jid  # noqa: E402
 from connector.engines.web.history import OwnSync, inflate, read_history  # noqa: E402
 from connector.engines.web.lid import LidMap  # noqa: E402
 from connector.engines.web.privacy_tokens import PrivacyTokens  # noqa: E402
 from connector.engines.web.protos import serialize, wa  # noqa: E402
-from tests.fakes.in_memory_keystore import InMemoryKeyStore  # noqa: E402
 
 
 class CountingKeys(InMemoryKeyStore):

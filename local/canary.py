@@ -7,8 +7,8 @@ report (text on stdout, JSON to `--report`). It catches what no test here can: W
 version, its policies or its addressing. It needs a person and WhatsApp's servers, so CI never runs it;
 tests run `run_canary` against the fake edge only.
 
-The engine keeps its keys in memory (`MemoryKeys`): every run links a new device and unlinks it at the end
-(`--keep-linked` leaves it on the phone's list, for looking at it there).
+The engine keeps its keys in memory (`InMemoryKeyStore`): every run links a new device and unlinks it at
+the end (`--keep-linked` leaves it on the phone's list, for looking at it there).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from connector.engines.events import (
     Receipt,
 )
 from connector.engines.exits import Exit, Retry
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings
 
@@ -78,59 +79,6 @@ class CanaryReport:
         return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-class MemoryKeys:
-    """The KeyStore port in a dict, transactions per task: a canary's device lives for one run."""
-
-    def __init__(self) -> None:
-        self._data: dict[tuple[str, str], bytes] = {}
-        self._lock = asyncio.Lock()
-        self._owner: asyncio.Task[Any] | None = None
-        self._pending: dict[tuple[str, str], bytes | None] = {}
-
-    def _mine(self) -> bool:
-        return self._owner is not None and self._owner is asyncio.current_task()
-
-    async def get(self, namespace: str, ids: Iterable[str]) -> dict[str, bytes]:
-        found = {}
-        for key_id in ids:
-            key = (namespace, key_id)
-            value = self._pending.get(key, self._data.get(key)) if self._mine() else self._data.get(key)
-            if value is not None:
-                found[key_id] = value
-        return found
-
-    async def put(self, namespace: str, values: Mapping[str, bytes | None]) -> None:
-        changes = {(namespace, key_id): value for key_id, value in values.items()}
-        if self._mine():
-            self._pending.update(changes)
-            return
-        async with self._lock:
-            self._apply(changes)
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        if self._mine():
-            yield
-            return
-        async with self._lock:
-            self._owner, self._pending = asyncio.current_task(), {}
-            try:
-                yield
-                self._apply(self._pending)
-            finally:
-                self._owner, self._pending = None, {}
-
-    async def wipe(self) -> None:
-        self._data.clear()
-
-    def _apply(self, changes: Mapping[tuple[str, str], bytes | None]) -> None:
-        for key, value in changes.items():
-            if value is None:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = value
-
-
 class _Events:
     def __init__(self) -> None:
         self.seen: list[EngineEvent] = []
@@ -172,7 +120,7 @@ async def run_canary(
     report = CanaryReport(started_at=clock())
     session = SessionInfo("canary", "canary", "web", phone=link_phone, link_by_code=link_phone is not None)
     events = _Events()
-    keys = MemoryKeys()
+    keys = InMemoryKeyStore("canary", "canary")
     shown: set[str] = set()
 
     def show_link(event: EngineEvent) -> bool:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from connector.engines.keys import KeyNamespace, KeyStore
+from connector.engines.memory_keys import Backing, InMemoryKeyStore
 from connector.keystore import TableKeyStore
 from connector.leases import LeaseLost, Leases, LeaseTimes, session_lease_key
-from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore
 from wagate.adapters.local.file_crypto import FileCrypto
 from wagate.adapters.local.sqlite_table import SqliteTable
 

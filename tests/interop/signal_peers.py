@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.creds import Credentials
 from connector.engines.web.crypto import curve
 from connector.engines.web.signal import PreKeyBundle, SignalRepository
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from tests.interop.node_process import JsonLinesProcess
 
 INTEROP_DIR = Path(__file__).resolve().parent

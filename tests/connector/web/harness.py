@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 from connector.engines.base import SessionInfo
 from connector.engines.events import Connected, EngineEvent, Paired, QrCode
 from connector.engines.exits import Exit, ExitReason
+from connector.engines.memory_keys import Backing, InMemoryKeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.engine import WebEngine
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.version import VersionSource
-from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore
 from tests.fakes.whatsapp_edge import EdgeConfig, FakeEdge, FakePhone
 
 E = TypeVar("E")

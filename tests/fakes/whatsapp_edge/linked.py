@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import LID_SERVER, SERVER_JID, USER_SERVER, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.creds import CREDS_ID, Credentials
 from connector.engines.web.crypto import curve
 from connector.engines.web.pairing import complete_pairing
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from tests.fakes.whatsapp_edge.phone import adv_identity
 from tests.fakes.whatsapp_edge.state import SignedKey, provision_record
 

@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.errors import ProtocolError, WebEngineError
 from connector.engines.web.protos import parse, serialize, wa
 from connector.engines.web.signal import PreKeyBundle, SignalAddress, SignalRepository, pad, unpad
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from tests.fakes.whatsapp_edge.state import Account, Device
 
 log = logging.getLogger(__name__)

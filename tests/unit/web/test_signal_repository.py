@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import pytest
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import Backing, InMemoryKeyStore
 from connector.engines.web.creds import CredentialStore, SignedPreKey
 from connector.engines.web.signal import (
     IdentityStatus,
@@ -23,7 +24,6 @@ from connector.engines.web.signal import (
     SignalRepository,
 )
 from connector.engines.web.signal.messages import PreKeySignalMessage
-from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore
 from tests.interop.signal_peers import OurDevice
 
 ALICE = SignalAddress.from_jid("111111111:5@s.whatsapp.net")

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.engines.memory_keys import Backing, InMemoryKeyStore
 from connector.engines.web.creds import Credentials
 from connector.engines.web.crypto import curve
 from connector.engines.web.signal import (
@@ -42,7 +43,6 @@ from connector.engines.web.signal.serialization import (
     session_record_from_bytes,
     session_record_to_bytes,
 )
-from tests.fakes.in_memory_keystore import Backing, InMemoryKeyStore
 from tests.interop.signal_peers import OurDevice
 
 ALICE = SignalAddress("111111111", 5)

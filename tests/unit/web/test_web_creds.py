@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.creds import (
     CREDS_ID,
@@ -23,7 +24,6 @@ from connector.engines.web.creds import (
 )
 from connector.engines.web.crypto import curve
 from connector.engines.web.errors import CredentialsError
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 
 NOW = 1_750_000_000
 

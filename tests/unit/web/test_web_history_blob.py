@@ -12,6 +12,7 @@ import pytest
 
 from connector.engines.events import ContactInfo, ContactsSynced
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.history import HistoryError, inflate, read_history
 from connector.engines.web.history_import import recent_messages
@@ -20,7 +21,6 @@ from connector.engines.web.protos import serialize, wa
 from connector.engines.web.signal import SignalAddress
 from connector.engines.web.signal.protowire import bytes_field
 from connector.publisher import event_payload
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from wagate.domain.events import EventType
 
 

@@ -13,6 +13,7 @@ pytest.importorskip(
 )
 
 from connector.engines.keys import KeyNamespace
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.creds import MAX_KEY_ID, Credentials, CredentialStore
@@ -26,7 +27,6 @@ from connector.engines.web.prekeys import (
     rotate_query,
     upload_query,
 )
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 from tests.fakes.whatsapp_edge.checks import check_signed_pre_key
 from tests.fakes.whatsapp_edge.handlers import _upload
 from tests.fakes.whatsapp_edge.state import Device, SignedKey

@@ -18,6 +18,7 @@ pytest.importorskip(
 from connector.engines.base import SessionInfo
 from connector.engines.events import EngineEvent
 from connector.engines.exits import Exit, ExitReason, Retry
+from connector.engines.memory_keys import InMemoryKeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from connector.engines.web.connection import check_result
@@ -27,7 +28,6 @@ from connector.engines.web.errors import ConnectionLost, IqError, IqTimeout, Pro
 from connector.engines.web.prekeys import PreKeyPolicy, PreKeys, server_count
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.stream_end import exit_for_failure, exit_for_stream_error
-from tests.fakes.in_memory_keystore import InMemoryKeyStore
 
 CONFLICT_REPLACED = Node("conflict", {"type": "replaced"})
 DEVICE_REMOVED = Node("conflict", {"type": "device_removed"})

@@ -1,4 +1,5 @@
-"""InMemoryKeyStore: the KeyStore port in a dict, for engine tests (held to the TableKeyStore contract)."""
+"""InMemoryKeyStore: the KeyStore port in a dict, for a device that lives one run (`wagate canary`) and
+for engine tests (held to the TableKeyStore contract)."""
 
 from __future__ import annotations
 
