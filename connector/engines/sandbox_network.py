@@ -34,6 +34,7 @@ from typing import Any
 
 from connector.engines.base import SessionInfo
 from connector.tasks import BackgroundTasks
+from wagate import process_liveness
 
 log = logging.getLogger("wagate.connector.sandbox")
 
@@ -206,13 +207,15 @@ def delivery_key(session_key: str, to_jid: str, message_id: str) -> str:
 
 
 def _running(pid: int) -> bool:
+    """Whether `pid` still runs. A killed process not yet reaped (a zombie) does not, as the connectors'
+    leases judge it: a successor that took its leases must not find its sockets still open."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    return not process_liveness.is_zombie(pid)
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

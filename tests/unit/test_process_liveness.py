@@ -41,6 +41,18 @@ def test_a_killed_process_is_gone_even_before_it_is_reaped() -> None:
     assert is_gone(writer)
 
 
+def test_a_zombie_is_told_apart_from_a_running_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    assert not process_liveness.is_zombie(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 5
+    while not process_liveness.is_zombie(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process_liveness.is_zombie(child.pid)  # killed, not yet reaped
+    child.wait()
+    assert not process_liveness.is_zombie(child.pid)  # reaped: no such process at all
+
+
 def test_a_reused_pid_is_not_its_predecessor() -> None:
     me = process_liveness.current()
     assert is_gone(dataclasses.replace(me, started=me.started - 1))

@@ -109,13 +109,24 @@ def _boot_id() -> str:
         return ""
 
 
+def is_zombie(pid: int) -> bool:
+    """Whether `pid` is killed but not yet reaped: it still has a pid, and runs no code."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("Z", "X")
+
+
 def _start_ticks(pid: int) -> int | None:
     """Start time of a live process; None when there is none (a zombie counts as gone: it runs no code)."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state first); None without such a process (or /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
+    return stat.rsplit(")", 1)[1].split()
