@@ -133,7 +133,9 @@ class Leases:
             # Exactly the row we judged: if it has changed since, the new holder is not the dead one.
             condition = condition | (Attr("owner").eq(holder) & Attr("fence").eq(row.get("fence")))
         try:
-            item = self.table.update(key.pk, key.sk, set=values, add={"fence": 1}, condition=condition)
+            item = self.table.update(
+                key.pk, key.sk, set=values, remove=["ended"], add={"fence": 1}, condition=condition
+            )
         except ConflictError:
             return None
         if holder and holder != self.owner:
@@ -162,14 +164,19 @@ class Leases:
         lease.deadline = max(lease.deadline, started + times.ttl - times.margin)
         return True
 
-    def release(self, lease: Lease) -> None:
-        """Let anyone acquire at once. A lease that is no longer ours is left alone."""
+    def release(self, lease: Lease, *, ended: Mapping[str, str] | None = None) -> None:
+        """Let anyone acquire at once. A lease that is no longer ours is left alone. `ended` is the
+        status the holder reported on its way out (`status`, `status_reason`, `status_detail`): the
+        API shows it until the report itself, which travels the events queue, is applied."""
+        values: dict[str, Any] = {"lease_until": 0, "released_by": self.owner}
+        if ended:
+            values["ended"] = dict(ended)
         try:
             # Removing the owner also defeats a renewal still in flight in another thread.
             self.table.update(
                 lease.key.pk,
                 lease.key.sk,
-                set={"lease_until": 0, "released_by": self.owner},
+                set=values,
                 remove=["owner"],
                 condition=lease.held_condition(),
             )

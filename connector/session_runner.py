@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,7 @@ class SessionRunner:
         self.engine: Engine | None = None
         self.lease: Lease | None = None
         self.outcome: Exit | None = None  # the permanent Exit that ended it, if one did
+        self._ended: dict[str, str] | None = None  # the status that Exit was reported as
         self._context = context
         self._stop_reason: StopReason | None = None
         self._wake = asyncio.Event()
@@ -186,9 +188,9 @@ class SessionRunner:
             self.state = SessionState.STOPPED
             c.keeper.drop(lease)
             if self._stop_reason is not StopReason.LEASE_LOST:
-                self._report_stop()
+                ended = self._report_stop() or self._ended
                 try:
-                    await asyncio.to_thread(c.leases.release, lease)
+                    await asyncio.to_thread(functools.partial(c.leases.release, lease, ended=ended))
                 except Exception:  # it will expire on its own
                     log.exception("could not release the lease of %s", self.session.label)
 
@@ -278,25 +280,33 @@ class SessionRunner:
 
     def _report_end(self, outcome: Exit) -> None:
         log.warning("%s stopped for good: %s (%s)", self.session.label, outcome.reason, outcome.detail)
+        reason = outcome.reason.value
         if outcome.reason is ExitReason.REPLACED:
             # Another socket took the device over. If it is another connector, it holds a newer lease and
             # its events carry a higher fence, so this report is dropped as stale; if it is anything else
             # (a copied key, another client), the session really is down here and must not stay
             # `connected`.
-            self.publish_event(Disconnected(outcome.reason.value, retry_in=None, detail=outcome.detail))
-            return
-        if outcome.logged_out:
-            self.publish_event(LoggedOut(outcome.detail or outcome.reason.value))
+            self.publish_event(Disconnected(reason, retry_in=None, detail=outcome.detail))
+            self._ended = _ending("disconnected", reason, outcome.detail)
+        elif outcome.logged_out:
+            self.publish_event(LoggedOut(outcome.detail or reason))
+            self._ended = _ending("logged_out", outcome.detail or reason)
         elif outcome.reason is ExitReason.QR_TIMEOUT:
-            self.publish(EventType.SESSION_STATUS, {"status": "pending", "reason": outcome.reason.value})
+            self.publish(EventType.SESSION_STATUS, {"status": "pending", "reason": reason})
+            self._ended = _ending("pending", reason)
         else:
-            self.publish_event(Failed(outcome.reason.value, outcome.detail))
+            self.publish_event(Failed(reason, outcome.detail))
+            self._ended = _ending("failed", reason, outcome.detail)
 
-    def _report_stop(self) -> None:
+    def _report_stop(self) -> dict[str, str] | None:
+        """Report a stop that was asked for; the status reported, None when there was nothing to say."""
         if self._stop_reason is StopReason.REQUESTED:
             self.publish(EventType.SESSION_STATUS, {"status": "disconnected", "reason": "requested"})
-        elif self._stop_reason is not None and self.outcome is None:
+            return _ending("disconnected", "requested")
+        if self._stop_reason is not None and self.outcome is None:
             self.publish_event(Disconnected(self._stop_reason.value, retry_in=None))
+            return _ending("disconnected", self._stop_reason.value)
+        return None
 
     def _lease_lost(self, lease: Lease) -> None:
         if lease is not self.lease or self._stop_reason is StopReason.LEASE_LOST:
@@ -306,3 +316,11 @@ class SessionRunner:
         engine = self.engine
         if engine is not None:
             self._context.tasks.spawn(engine.stop(), name=f"stop {self.session.label}")
+
+
+def _ending(status: str, reason: str, detail: str = "") -> dict[str, str]:
+    """The status left on a released lease, in the session row's own field names."""
+    ending = {"status": status, "status_reason": reason}
+    if detail:
+        ending["status_detail"] = detail
+    return ending

@@ -329,6 +329,29 @@ def test_connected_is_shown_only_while_a_live_connector_holds_the_session(
     assert shown() == ("connecting", "connector_lost")
 
 
+def test_a_session_released_on_purpose_shows_why_before_the_report_arrives(
+    call: ApiCaller, key: str, functions: dict[str, Any]
+) -> None:
+    """A connector that stops a session for good (replaced, logged out) reports why on the events queue
+    and releases the lease; until the report is applied the API shows what the lease was left with,
+    not `connector_lost` ("being reconnected"), which would be false. A new holder clears it."""
+    session = create(call, key)
+    deliver(functions, event(session, EventType.CONNECTION_SUCCESS, phone="+15550001111"))
+    d = wiring.deps()
+    lease_key = session_lease_key(session["tenant_id"], session["id"])
+    leases = Leases(d.table, d.clock, "connector-1")
+    lease = leases.acquire(lease_key, LeaseTimes.for_ttl(60))
+    assert lease is not None
+    ending = {"status": "disconnected", "status_reason": "replaced", "status_detail": "another client"}
+    leases.release(lease, ended=ending)
+    shown = call("GET", f"/v1/sessions/{session['id']}", key)[1]
+    assert (shown["status"], shown["status_reason"], shown["status_detail"]) == tuple(ending.values())
+
+    hold_lease(session, owner="connector-2")  # taken again: the old ending no longer applies
+    shown = call("GET", f"/v1/sessions/{session['id']}", key)[1]
+    assert (shown["status"], shown["status_reason"]) == ("connected", None)
+
+
 def test_connect_with_a_phone_links_by_code_and_says_so_to_the_connector(call: ApiCaller, key: str) -> None:
     web = create(call, key, provider="web")
     commands_for(web["id"])

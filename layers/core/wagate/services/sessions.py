@@ -85,6 +85,16 @@ class SessionService:
             return session
         now = self.clock.now()
         lease = self.leases.session_lease(session.tenant_id, session.id)
+        if lease is not None and lease.owner is None and lease.ended is not None:
+            # Released on purpose: its report of why is on the events queue; show it already.
+            ended = lease.ended
+            return session.model_copy(
+                update={
+                    "status": SessionStatus(ended["status"]),
+                    "status_reason": ended.get("status_reason"),
+                    "status_detail": ended.get("status_detail"),
+                }
+            )
         if lease is None or lease.owner is None:
             why = "no connector holds this session"
         elif lease.until < now:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wagate import process_liveness
+from wagate.domain.sessions import SessionStatus
 from wagate.ports import Item, Table
 from wagate.store import keys
 
@@ -18,6 +19,7 @@ class LeaseView:
     fence: int
     writer: process_liveness.ProcessIdentity | None = None  # the holder's process, when recorded
     shard_fence: int | None = None  # a session lease: the fence of the shard lease it was taken under
+    ended: dict[str, str] | None = None  # released: the status its holder reported on its way out
 
 
 class LeaseRepository:
@@ -45,4 +47,11 @@ def _view(item: Item | None) -> LeaseView | None:
         fence=int(item.get("fence", 0)),
         writer=process_liveness.writer_of(item),
         shard_fence=int(item["shard_fence"]) if item.get("shard_fence") is not None else None,
+        ended=_ended(item.get("ended")),
     )
+
+
+def _ended(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict) or value.get("status") not in set(SessionStatus):
+        return None
+    return {str(k): str(v) for k, v in value.items() if v is not None}
