@@ -412,6 +412,27 @@ def test_conditions_see_an_expired_item_as_absent(table: Table) -> None:
 
 
 def test_compare_and_set_has_one_winner_per_version(table: Table) -> None:
+    """Writers that all read the same version: exactly one of them moves it on, the rest conflict."""
+    table.put({"pk": "T#a", "sk": "LEASE", "token": 0})
+    for version in range(3):
+        readers = [table.get("T#a", "LEASE") for _ in range(4)]
+        outcomes = []
+        for current in readers:
+            assert current is not None and current["token"] == version
+            try:
+                table.update("T#a", "LEASE", add={"token": 1}, condition=Attr("token").eq(current["token"]))
+            except ConflictError:
+                outcomes.append("conflict")
+            else:
+                outcomes.append("won")
+        assert outcomes == ["won", "conflict", "conflict", "conflict"]
+
+
+def test_compare_and_set_under_threads_has_one_winner_per_version(tmp_path: Path) -> None:
+    """The same with real threads, against our own SQLite adapter's locking. (moto's in-process DynamoDB
+    does not serialise a condition check with its write, so threads can both win there; on DynamoDB the
+    atomicity is the service's own guarantee, and the test above covers our side of it.)"""
+    table = SqliteTable(tmp_path / "table.db")
     table.put({"pk": "T#a", "sk": "LEASE", "token": 0})
     wins: list[int] = []
     lock = threading.Lock()
@@ -433,6 +454,7 @@ def test_compare_and_set_has_one_winner_per_version(table: Table) -> None:
     for t in threads:
         t.join()
     final = table.get("T#a", "LEASE")
+    table.close()
     assert final is not None and final["token"] == len(wins)
 
 
