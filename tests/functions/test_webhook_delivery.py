@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from local.queue_runner import sqs_record
 from local.template import load_template
@@ -404,3 +404,54 @@ def test_an_attempt_claimed_by_a_killed_process_is_made_at_once(crm: Crm, claime
         assert delivery["status"] == "delivered" and len(crm.receiver.at("/crm")) == 1
     else:
         assert delivery["status"] == "pending" and crm.receiver.at("/crm") == []
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(crm: Crm) -> None:
+    hook = crm.webhook("/crm")
+    old = hook["secret"]
+    status, rotated, _ = crm.call(
+        "POST", f"/v1/webhooks/{hook['id']}/rotate-secret", crm.key, body={"overlap_seconds": 120}
+    )
+    assert status == 200, rotated
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != old and rotated["secret_hint"] == new[:10]
+    assert rotated["previous_secret_expires_at"] == pytest.approx(crm.clock.now() + 120)
+    stored = crm.deps.table.get(f"T#{crm.session['tenant_id']}", f"WEBHOOK#{hook['id']}")
+    assert stored is not None and new.encode() not in bytes(stored["secret"])
+    # During the overlap: two signatures, and a CRM holding either secret accepts the delivery.
+    crm.event()
+    crm.pump()
+    during = crm.receiver.delivered("/crm")[-1]
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        Webhook(secret).verify(during.body, dict(during.headers))
+    assert crm.receiver.problems() == []
+    # After it: only the new secret signs.
+    crm.clock.advance(121)  # within the receiver's 5-minute freshness window
+    crm.receiver.secret("/crm", new)
+    crm.event()
+    crm.pump()
+    after = crm.receiver.delivered("/crm")[-1]
+    assert len(after.headers["webhook-signature"].split(" ")) == 1 and crm.receiver.problems() == []
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(after.body, dict(after.headers))
+    # overlap 0 (a leaked secret): the previous one stops at once.
+    status, again, _ = crm.call(
+        "POST", f"/v1/webhooks/{hook['id']}/rotate-secret", crm.key, body={"overlap_seconds": 0}
+    )
+    assert status == 200 and again["previous_secret_expires_at"] is None
+    crm.receiver.secret("/crm", again["secret"])
+    crm.event()
+    crm.pump()
+    last = crm.receiver.delivered("/crm")[-1]
+    assert len(last.headers["webhook-signature"].split(" ")) == 1 and crm.receiver.problems() == []
+    # Refusals: unknown webhook, an overlap past 7 days; the audit log names the rotation.
+    status, missing, _ = crm.call("POST", "/v1/webhooks/whk_nope/rotate-secret", crm.key)
+    assert status == 404 and missing["error"]["code"] == "webhook_not_found"
+    status, bad, _ = crm.call(
+        "POST", f"/v1/webhooks/{hook['id']}/rotate-secret", crm.key, body={"overlap_seconds": 8 * 86400}
+    )
+    assert status == 422, bad
+    status, audit, _ = crm.call("GET", "/v1/audit", crm.key, query="action=webhook.secret_rotated")
+    assert status == 200 and [e["target"] for e in audit["items"]] == [hook["id"], hook["id"]]
+    assert all(old not in str(e) and new not in str(e) for e in audit["items"])

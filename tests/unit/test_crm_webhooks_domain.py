@@ -25,12 +25,12 @@ def test_signatures_are_standard_webhooks_signatures() -> None:
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     body = '{"type":"message_sent","data":{"content":"¿Mañana a las 17:30?"}}'
     at = 1_700_000_000
-    headers = signed_headers(secret_key(secret), "dlv_01HX", at, body)
+    headers = signed_headers([secret_key(secret)], "dlv_01HX", at, body)
     standard = StandardWebhook(secret)
     expected = standard.sign("dlv_01HX", dt.datetime.fromtimestamp(at, dt.UTC), body)
     assert headers["webhook-signature"] == expected and headers["webhook-timestamp"] == str(at)
     now = int(dt.datetime.now(dt.UTC).timestamp())
-    fresh = signed_headers(secret_key(secret), "dlv_01HX", now, body)
+    fresh = signed_headers([secret_key(secret)], "dlv_01HX", now, body)
     assert standard.verify(body.encode(), fresh)["data"]["content"] == "¿Mañana a las 17:30?"
 
 

@@ -4,8 +4,11 @@ Signing follows the Standard Webhooks spec (standardwebhooks.com): the secret is
 32 random bytes; every attempt carries `webhook-id` (the delivery id, the same on every retry and
 replay, so a CRM can deduplicate), `webhook-timestamp` (epoch seconds of the attempt) and
 `webhook-signature` = `v1,` + base64 HMAC-SHA256 over `{id}.{timestamp}.{body}` keyed with the decoded
-secret. Written here with `hmac` (ten lines) rather than with the `standardwebhooks` package, which the
-tests use to verify every delivery: the Lambda layer then carries no extra dependency. No I/O here.
+secret. After a rotation the old secret keeps signing beside the new one until its overlap ends: the
+header then carries both signatures, space-separated, as the spec allows, so a CRM can switch secrets
+without dropping a delivery. Written here with `hmac` (ten lines) rather than with the
+`standardwebhooks` package, which the tests use to verify every delivery: the Lambda layer then carries
+no extra dependency. No I/O here.
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ class Webhook(BaseModel):
     enabled: bool = Field(description="False after the CRM answered 410 Gone (or by PATCH)")
     disabled_reason: str | None = None
     secret_hint: str = Field(description="The first characters of the signing secret, to recognise it")
+    previous_secret_expires_at: float | None = Field(
+        None,
+        description="After a rotation: until when the previous secret still signs beside the new one",
+    )
     created_at: float
     updated_at: float
 
@@ -142,12 +149,15 @@ def signature(key: bytes, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def signed_headers(key: bytes, message_id: str, timestamp: int, body: str) -> dict[str, str]:
+def signed_headers(
+    signing_keys: Sequence[bytes], message_id: str, timestamp: int, body: str
+) -> dict[str, str]:
+    """The Standard Webhooks headers, with one signature per key (the current secret's first)."""
     return {
         "content-type": "application/json",
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(key, message_id, timestamp, body),
+        "webhook-signature": " ".join(signature(k, message_id, timestamp, body) for k in signing_keys),
     }
 
 

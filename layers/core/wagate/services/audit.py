@@ -36,6 +36,7 @@ SECURITY_ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/v1/keys"): "key.created",
     ("DELETE", "/v1/keys/{key_id}"): "key.revoked",
     ("POST", "/v1/webhooks"): "webhook.secret_issued",
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): "webhook.secret_rotated",
     ("PUT", "/v1/sessions/{session_id}/cloud-secrets"): "session.secrets_rotated",
     ("POST", "/v1/sessions/{session_id}/logout"): "session.unlinked",
     ("DELETE", "/v1/sessions/{session_id}"): "session.deleted",

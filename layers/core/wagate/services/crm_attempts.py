@@ -93,14 +93,14 @@ class AttemptRunner:
         if not self._claim(item, attempt, now):
             return  # another copy of this message is making the attempt
         try:
-            webhook, secret = self.webhooks.secret(tenant_id, webhook_id)
+            webhook, secrets = self.webhooks.secret(tenant_id, webhook_id)
         except NotFound:
             return
         if not webhook.enabled:
             result = SendResult(None, 0.0, f"not sent: the webhook is disabled ({webhook.disabled_reason})")
             self._record(item, attempt, now, result, final=True, replay=bool(data.get("replay")))
             return
-        result = self._send(webhook.url, str(item["body"]), ident, secret, now)
+        result = self._send(webhook.url, str(item["body"]), ident, secrets, now)
         gone = result.status_code == 410
         final = gone or bool(item.get("final"))
         recorded = self._record(item, attempt, now, result, final=final, replay=bool(data.get("replay")))
@@ -109,8 +109,8 @@ class AttemptRunner:
             self.webhooks.disable(tenant_id, webhook_id, reason)
             logger.warning("webhook disabled: the CRM answered 410 Gone")
 
-    def _send(self, url: str, body: str, ident: str, secret: str, now: float) -> SendResult:
-        headers = signed_headers(secret_key(secret), ident, int(now), body)
+    def _send(self, url: str, body: str, ident: str, secrets: Sequence[str], now: float) -> SendResult:
+        headers = signed_headers([secret_key(s) for s in secrets], ident, int(now), body)
         try:
             return self._sender().send(url, body.encode(), headers, guard=self.webhooks.rules.check_target)
         except InvalidInput as exc:  # the URL now resolves to a refused address: retried, DNS may change

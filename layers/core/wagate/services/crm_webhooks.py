@@ -13,7 +13,7 @@ followed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -31,13 +31,15 @@ from wagate.domain.crm_webhooks import (
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import SessionEvent, with_aliases
 from wagate.domain.ids import new_id
-from wagate.domain.numbers import NotNumber
+from wagate.domain.numbers import NotBoolean, NotNumber
 from wagate.domain.outbound_urls import UrlPolicy
 from wagate.ports import Clock, Crypto, Table, WebhookSender
 from wagate.services.crm_deliveries import DeliveryStore
 from wagate.store.crm_webhooks import WebhookRepository
 
 MAX_WEBHOOKS = 20
+DEFAULT_OVERLAP_SECONDS = 24 * 3600
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 
 
 class NewWebhook(BaseModel):
@@ -53,6 +55,14 @@ class WebhookChanges(BaseModel):
     events: EventFilter | None = None
     description: Description = None
     enabled: Annotated[bool, NotNumber] | None = None
+
+
+class SecretRotation(BaseModel):
+    overlap_seconds: Annotated[int, Field(ge=0, le=MAX_OVERLAP_SECONDS), NotBoolean] = Field(
+        DEFAULT_OVERLAP_SECONDS,
+        description="How long the previous secret keeps signing beside the new one (0: stops at once; at "
+        "most 7 days)",
+    )
 
 
 def secret_context(tenant_id: str, webhook_id: str) -> dict[str, str]:
@@ -149,11 +159,43 @@ class WebhookService:
         except ConflictError as exc:
             raise self._not_found(webhook_id) from exc
 
-    def secret(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, str]:
-        """The webhook and its decrypted signing secret. Raises NotFound."""
+    def rotate_secret(self, tenant_id: str, webhook_id: str, rotation: SecretRotation) -> CreatedWebhook:
+        """A new signing secret, shown only now; the current one keeps signing beside it for
+        `overlap_seconds` (a rotation during an overlap ends the older one at once). Raises NotFound."""
         webhook, blob = self._found(tenant_id, webhook_id)
-        secret = self.crypto.decrypt(blob, context=secret_context(tenant_id, webhook_id))
-        return webhook, secret.decode()
+        now = self.clock.now()
+        secret = new_secret()
+        new_blob = self.crypto.encrypt(secret.encode(), context=secret_context(tenant_id, webhook_id))
+        until = now + rotation.overlap_seconds if rotation.overlap_seconds else None
+        changes = {
+            "secret_hint": secret[: len(SECRET_PREFIX) + 4],
+            "previous_secret_expires_at": until,
+            "updated_at": now,
+        }
+        try:
+            rotated = self.rows.rotate(tenant_id, webhook_id, blob, new_blob, changes)
+        except ConflictError as exc:
+            if self.rows.find(tenant_id, webhook_id) is None:
+                raise self._not_found(webhook_id) from exc
+            raise ConflictError(
+                "this webhook's secret was rotated by another request meanwhile; try again",
+                code="concurrent_rotation",
+            ) from exc
+        return CreatedWebhook(**rotated.model_dump(), secret=secret)
+
+    def secret(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, Sequence[str]]:
+        """The webhook and the secrets that sign its deliveries now: the current one, then the previous
+        one while its overlap lasts. Raises NotFound."""
+        found = self.rows.find_secrets(tenant_id, webhook_id)
+        if found is None:
+            raise self._not_found(webhook_id)
+        webhook, current, previous = found
+        context = secret_context(tenant_id, webhook_id)
+        secrets = [self.crypto.decrypt(current, context=context).decode()]
+        until = webhook.previous_secret_expires_at
+        if previous is not None and until is not None and self.clock.now() < until:
+            secrets.append(self.crypto.decrypt(previous, context=context).decode())
+        return webhook, secrets
 
     def enqueue(self, event: SessionEvent, kind: str, data: Mapping[str, Any]) -> int:
         """The hook in `connector_events`: one durable delivery per subscribed, enabled webhook of the

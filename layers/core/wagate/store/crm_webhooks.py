@@ -56,6 +56,26 @@ class WebhookRepository:
             return None
         return to_webhook(item), bytes(item["secret"])
 
+    def find_secrets(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, bytes, bytes | None] | None:
+        """The endpoint, its secret blob and the previous secret's blob (kept after a rotation)."""
+        item = self.table.get(*keys.webhook(tenant_id, webhook_id))
+        if item is None:
+            return None
+        previous = item.get("previous_secret")
+        return to_webhook(item), bytes(item["secret"]), None if previous is None else bytes(previous)
+
+    def rotate(
+        self, tenant_id: str, webhook_id: str, current: bytes, new: bytes, changes: Mapping[str, Any]
+    ) -> Webhook:
+        """`new` becomes the secret and `current` the previous one, if `current` is still the secret
+        (two rotations at once cannot lose one). Raises ConflictError."""
+        item = self.table.update(
+            *keys.webhook(tenant_id, webhook_id),
+            set={**changes, "secret": new, "previous_secret": current},
+            condition=item_exists() & Attr("secret").eq(current),
+        )
+        return to_webhook(item)
+
     def list(self, tenant_id: str, *, limit: int) -> list[Webhook]:
         page = self.table.query(
             keys.tenant_partition(tenant_id), sk=SortKey.prefix(keys.WEBHOOK_PREFIX), limit=limit

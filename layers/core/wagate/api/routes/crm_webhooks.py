@@ -16,12 +16,13 @@ from pydantic import BaseModel, Field
 
 from wagate import compose
 from wagate.api.auth import require
-from wagate.domain.crm_webhooks import Delivery, DeliveryStatus, Webhook
+from wagate.domain.crm_webhooks import CreatedWebhook, Delivery, DeliveryStatus, Webhook
+from wagate.domain.errors import InvalidInput
 from wagate.domain.instants import Instant
 from wagate.domain.numbers import NotBoolean
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.crm_deliveries import DeliveryStore
-from wagate.services.crm_webhooks import NewWebhook, WebhookChanges, WebhookService
+from wagate.services.crm_webhooks import NewWebhook, SecretRotation, WebhookChanges, WebhookService
 from wagate.store.crm_webhooks import to_delivery
 
 router = APIGatewayHttpRouter()
@@ -95,6 +96,26 @@ def delete_webhook(webhook_id: str, principal: Admin, service: Webhooks) -> Resp
     """Queued attempts are dropped; its delivery history expires after 30 days."""
     service.delete(principal.tenant_id, webhook_id)
     return Response(204, None, "")
+
+
+@router.post(
+    "/webhooks/<webhook_id>/rotate-secret",
+    summary="Issue a new signing secret (shown only now); the old one signs beside it for a while",
+    tags=["webhooks"],
+)
+def rotate_webhook_secret(
+    webhook_id: str, principal: Admin, service: Webhooks, body: SecretRotation | None = None
+) -> CreatedWebhook:
+    """From now on every attempt carries two signatures in `webhook-signature` (space-separated, as
+    Standard Webhooks allows): the new secret's and, until `previous_secret_expires_at`
+    (`overlap_seconds`, default one day, at most 7), the old one's. Standard Webhooks libraries accept a
+    request when any signature matches, so switch the CRM to the new secret within the overlap.
+    `overlap_seconds: 0` stops the old secret at once (a leaked one). Recorded in the audit log as
+    `webhook.secret_rotated`."""
+    if body is None and router.current_event.body and router.current_event.json_body is not None:
+        # Powertools reads some non-object bodies (`[null, null]`) as "no body": refuse them here.
+        raise InvalidInput("the body is a JSON object, or absent", details={"field": "body"})
+    return service.rotate_secret(principal.tenant_id, webhook_id, body or SecretRotation())
 
 
 @router.get("/webhooks/<webhook_id>/deliveries", summary="A webhook's deliveries", tags=["webhooks"])
