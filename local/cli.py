@@ -252,7 +252,8 @@ def _admin(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"wagate admin encrypt-existing: {exc}", file=sys.stderr)
             return 2
-        print(f"sealed the content of {changed} rows")
+        files = data_admin.seal_media_files(deps)
+        print(f"sealed the content of {changed} rows and {files} media files")
         return 0
     if args.admin_command == "rotate-master-key":
         old, new, count = data_admin.rotate_master_key(deps)

@@ -131,3 +131,11 @@ def encrypt_existing(deps: Deps) -> int:
     if changed and compact is not None:
         compact()  # SQLite: the replaced plaintext must not linger in free pages or the WAL
     return changed
+
+
+def seal_media_files(deps: Deps) -> int:
+    """Local mode: seals every media file still in plaintext; returns how many (0 on S3: SSE-KMS)."""
+    from wagate.adapters.local.dir_media import DirMediaStore
+
+    store = deps.media_store
+    return store.seal_existing() if isinstance(store, DirMediaStore) else 0

@@ -24,8 +24,12 @@ from moto.server import ThreadedMotoServer
 from local.media_files import MediaFiles
 from wagate.adapters.aws.s3_media import S3MediaStore
 from wagate.adapters.local.dir_media import DirMediaStore
+from wagate.adapters.local.file_crypto import FileCrypto
+from wagate.adapters.local.sqlite_table import SqliteTable
 from wagate.domain.errors import NotFound
 from wagate.ports import MediaStore
+from wagate.store.sealed_media import MediaSealer
+from wagate.store.tenant_keys import TenantKeys
 
 BUCKET = "wagate-media-contract"
 MiB = 1024 * 1024
@@ -53,10 +57,16 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["dir", "s3"])
+@pytest.fixture(params=["dir", "sealed-dir", "s3"])
 def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
-    if request.param == "dir":
-        store = DirMediaStore(tmp_path / "media", signing_key=os.urandom(32), base_url="http://wagate.test")
+    if request.param in ("dir", "sealed-dir"):
+        sealer = None
+        if request.param == "sealed-dir":
+            table = SqliteTable(tmp_path / "keys.db")
+            sealer = MediaSealer(TenantKeys(table, FileCrypto(tmp_path / "master.key")))
+        store = DirMediaStore(
+            tmp_path / "media", signing_key=os.urandom(32), base_url="http://wagate.test", sealer=sealer
+        )
         files = MediaFiles(store)
 
         def fetch_local(

@@ -1,8 +1,8 @@
-"""No content readable at rest in one-box mode: a unique marker goes in through every path of `wagate
-serve` (send, schedule, sandbox inbound and its auto-reply, CRM webhook delivery, template and reminder
-plan), comes back out in plaintext to the tenant (API, webhook), and is then searched for, byte for byte,
-in every file under the data directory (SQLite files, their WAL and shared memory, the sandbox's state,
-the server's log, the key file).
+"""No content readable at rest in one-box mode: a unique marker goes in through every path of `wagate serve`
+(send, schedule, sandbox inbound and its auto-reply, CRM webhook delivery, template and reminder plan,
+media files uploaded directly and through a signed link), comes back out in plaintext to the tenant (API,
+webhook), and is then searched for, byte for byte, in every file under the data directory (SQLite files,
+their WAL and shared memory, the sandbox's state, the server's log, the key file).
 
 Inbound Cloud API messages are in tests/functions/test_content_at_rest.py (a fake Graph and signed Meta
 webhooks), with the same search, and the DynamoDB/SQS twin under moto.
@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.test_serve_sandbox import FAST_SANDBOX
@@ -90,7 +91,26 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(tmp_path: Path) -> None:
         def status(message: dict[str, Any]) -> str:
             return str(http.get(f"/v1/messages/{message['id']}").json()["status"])
 
+        # Media: a file uploaded in one request and one PUT through a signed link, both with the marker,
+        # sent to Ana, and read back through their signed download links.
+        document = b"%PDF-1.7\n% " + marker.encode() * 50 + b"\n%%EOF\n"
+        uploaded = http.post("/v1/media", files={"file": ("note.pdf", document, "application/pdf")})
+        assert uploaded.status_code == 201, uploaded.text
+        linked = http.post("/v1/uploads", json={"size": len(document), "filename": "put.pdf"}).json()
+        put = httpx.put(linked["upload"]["url"], headers=linked["upload"]["headers"], content=document)
+        assert put.status_code == 200, put.text
+        assert http.post(f"/v1/media/{linked['id']}/complete").status_code == 200
+        with_file = http.post(
+            "/v1/messages",
+            json={"session_id": sid, "to": "+15550100001", "media": {"upload_id": uploaded.json()["id"]}},
+        )
+        assert with_file.status_code == 202, with_file.text
+        for media_id in (uploaded.json()["id"], linked["id"]):
+            link = http.get(f"/v1/media/{media_id}").json()["url"]
+            assert httpx.get(link).content == document
+
         assert wait_for(lambda: status(sent) in {"delivered", "read"})
+        assert wait_for(lambda: status(with_file.json()) in {"sent", "delivered", "read"})
         assert wait_for(lambda: status(scheduled) in {"sent", "delivered", "read"}, timeout=30)
         # Authorised callers still get plaintext: the API, the conversation list, the CRM's webhooks.
         assert marker in http.get(f"/v1/messages/{sent['id']}").json()["text"]

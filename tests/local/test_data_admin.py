@@ -110,12 +110,21 @@ def test_encrypt_existing_seals_rows_written_with_encryption_off(tmp_path: Path)
     pk = keys.tenant_partition(TENANT)
     for n in range(5):
         plain.table.put({"pk": pk, "sk": f"MSG#{n}", "text": f"old {n}", "status": "sent"})
+    photo = b"PLAINPHOTO" * 20_000  # 200 KB: several sealed segments
+    assert plain.media_store is not None
+    plain.media_store.put(keys.media_object(TENANT, "med_1"), [photo], content_type="image/jpeg")
+    media_file = data / "media" / keys.media_object(TENANT, "med_1")
+    assert b"PLAINPHOTO" in media_file.read_bytes()
     assert admin("--data-dir", str(data), "encrypt-existing") == 0
     raw = SqliteTable(data / "table.db")
     assert all(is_sealed(i["text"]) for i in raw.query(pk).items)
+    assert b"PLAINPHOTO" not in media_file.read_bytes()
     sealed = deps_on(data)
     assert isinstance(sealed.table, SealedTable)
     assert [i["text"] for i in sealed.table.query(pk).items] == [f"old {n}" for n in range(5)]
+    assert sealed.media_store is not None
+    assert b"".join(sealed.media_store.read(keys.media_object(TENANT, "med_1"))) == photo
+    assert sealed.media_store.size(keys.media_object(TENANT, "med_1")) == len(photo)
     assert admin("--data-dir", str(data), "encrypt-existing") == 0
 
 

@@ -160,6 +160,10 @@ def _build_local(settings: Settings, definitions: Mapping[str, QueueDefinition] 
         ),
     )
     _seal(deps)
+    assert deps.tenant_keys is not None and isinstance(deps.media_store, DirMediaStore)
+    from wagate.store.sealed_media import MediaSealer
+
+    deps.media_store.sealer = MediaSealer(deps.tenant_keys, seal=settings.encrypt_content)
     deps.idempotency = TableIdempotencyStore(deps.table)
     return deps
 

@@ -245,6 +245,12 @@ def media_object(tenant_id: str, media_id: str) -> str:
     return f"media/{tenant_id}/{media_id}"
 
 
+def tenant_of_media_object(object_key: str) -> str | None:
+    """The tenant a media store key (`media_object`) belongs to; None for any other key."""
+    parts = object_key.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "media" and parts[1] else None
+
+
 def send_request(tenant_id: str, key_digest: str) -> Key:
     """`key_digest` is the sha256 hex of the Idempotency-Key a send came with."""
     return Key(tenant_partition(tenant_id), f"SENDKEY#{key_digest}")

@@ -5,6 +5,10 @@ and renamed into place, so a reader sees no file or a whole one and a failed upl
 Links: `{base_url}/media-files/{key}?x-expires=…&x-type=…[&x-name=…][&x-size=…]&x-signature=…`, signed with
 HMAC-SHA256 under a key derived from the master key file. The local runner checks them with `verify()`
 (local/media_files.py) and streams the file, or (a signed PUT) streams the body into the store.
+
+With a `MediaSealer` (store/sealed_media.py, what `wagate serve` uses) every file is sealed under its
+tenant's data key as it streams in and opened as it streams out, so the directory holds no readable
+media; sizes and links speak of the plaintext, and files stored before sealing still read as they are.
 """
 
 from __future__ import annotations
@@ -19,10 +23,15 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from wagate.domain.errors import Forbidden, InvalidInput, NotFound
 from wagate.ports import UploadTarget
+from wagate.store.keys import tenant_of_media_object as keys_tenant
+from wagate.store.sealed_media import MAGIC, plain_size
+
+if TYPE_CHECKING:
+    from wagate.store.sealed_media import MediaSealer
 
 PATH_PREFIX = "/media-files/"
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
@@ -44,12 +53,19 @@ class DirMediaStore:
     """Implements `wagate.ports.MediaStore` on the files under `root`."""
 
     def __init__(
-        self, root: Path, *, signing_key: bytes, base_url: str, clock: Callable[[], float] = time.time
+        self,
+        root: Path,
+        *,
+        signing_key: bytes,
+        base_url: str,
+        clock: Callable[[], float] = time.time,
+        sealer: MediaSealer | None = None,
     ) -> None:
         self.root = Path(root)
         self._signing_key = signing_key
         self.base_url = base_url.rstrip("/")
         self._clock = clock
+        self.sealer = sealer
 
     # ---- files ----------------------------------------------------------------------------------------
 
@@ -64,11 +80,18 @@ class DirMediaStore:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         draft = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
         written = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal written
+            for chunk in chunks:
+                written += len(chunk)
+                yield chunk
+
+        stream = counted() if self.sealer is None else self.sealer.sealing(key, counted())
         try:
             with open(draft, "xb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    written += len(chunk)
+                for piece in stream:
+                    out.write(piece)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(draft, target)
@@ -82,13 +105,56 @@ class DirMediaStore:
             handle = open(self.path(key), "rb")  # noqa: SIM115 - closed by the generator
         except FileNotFoundError as exc:
             raise NotFound(f"no media file {key}", code="media_not_found") from exc
-        return _chunks(handle, chunk_size)
+        if self.sealer is None:
+            return _chunks(handle, chunk_size)
+        try:
+            head = handle.read(chunk_size)
+        except BaseException:
+            handle.close()
+            raise
+        return self.sealer.opening(key, head, _chunks(handle, chunk_size))
 
     def size(self, key: str) -> int | None:
+        """The file's bytes (the plaintext's, for a sealed file)."""
         try:
-            return self.path(key).stat().st_size
+            with open(self.path(key), "rb") as handle:
+                stored = os.fstat(handle.fileno()).st_size
+                if self.sealer is not None and handle.read(len(MAGIC)) == MAGIC:
+                    return plain_size(stored)
+                return stored
         except FileNotFoundError:
             return None
+
+    def is_sealed(self, key: str) -> bool:
+        """Whether the file of `key` is sealed (False when there is none)."""
+        try:
+            with open(self.path(key), "rb") as handle:
+                return handle.read(len(MAGIC)) == MAGIC
+        except FileNotFoundError:
+            return False
+
+    def seal_existing(self) -> int:
+        """Seals every tenant's file still in plaintext (stored before sealing was on), each replaced
+        whole by a sealed copy; returns how many. Nothing to do without a sealer that seals."""
+        if self.sealer is None or not self.sealer.seal:
+            return 0
+        sealed = 0
+        for key in list(self.keys()):
+            if keys_tenant(key) is None or self.is_sealed(key):
+                continue
+            try:
+                plain = open(self.path(key), "rb")  # noqa: SIM115 - closed by _chunks
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            self.put(key, _chunks(plain, 1024 * 1024), content_type="application/octet-stream")
+            sealed += 1
+        return sealed
+
+    def keys(self) -> Iterator[str]:
+        """Every stored file's key (drafts of uploads in progress left out)."""
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix()
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
