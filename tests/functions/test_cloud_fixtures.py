@@ -52,8 +52,14 @@ def webhook_tally(path: Path, tally: collections.Counter[str], reasons: collecti
     events = [event for number in result.numbers.values() for event in number.events]
     for kind, data in events:
         check_shape(kind, data)
-    assert events or ignored, f"{path.name}: neither events nor a reason"
-    tally["webhook → events" if events else "webhook → ignored with a reason"] += 1
+    templates = [update for updates in result.accounts.values() for update in updates]
+    for update in templates:
+        assert update.business_account_id.isdigit() and (update.template_id or update.name), path.name
+    assert events or templates or ignored, f"{path.name}: neither events nor a reason"
+    if templates:
+        tally["webhook → template updates"] += 1
+    else:
+        tally["webhook → events" if events else "webhook → ignored with a reason"] += 1
 
 
 def test_every_cloud_fixture_is_read() -> None:

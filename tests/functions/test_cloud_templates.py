@@ -56,7 +56,11 @@ def test_templates_are_listed_from_every_page_and_kept(
     listed = call("GET", f"/v1/sessions/{session['id']}/cloud-templates", key)[1]
     assert len(listed["templates"]) == 132 and listed["synced_at"] and not listed["syncing"]
     pages = [r for r in graph.requests if r.url.path.endswith("/message_templates")]
-    assert len(pages) == 2 and pages[0].url.params["fields"] == "id,name,language,status,category,components"
+    assert (
+        len(pages) == 2
+        and pages[0].url.params["fields"]
+        == "id,name,language,status,category,components,quality_score,rejected_reason"
+    )
     found = {(t["name"], t["language"]): t for t in listed["templates"]}
     assert found[("recordatorio", "en_US")]["status"] == "PENDING"
     assert found[("recordatorio", "es")]["body_parameters"] == ["1", "2"]

@@ -388,6 +388,7 @@ class Services:
                 verify_token=p.settings.meta_verify_token,
                 app_secret=p.settings.meta_app_secret,
                 media=CloudMediaIntake(self.cloud_sessions, p.graph, lambda: p.media_store),
+                templates=lambda: self.cloud_templates,
             )
 
         return self._once("meta_webhooks", build)

@@ -145,7 +145,7 @@ def error_from_response(status: int, content: bytes) -> CloudApiError:
     return cls(f"Graph answered HTTP {status} ({hint})", code=reason, details={"http_status": status})
 
 
-TEMPLATE_FIELDS = "id,name,language,status,category,components"
+TEMPLATE_FIELDS = "id,name,language,status,category,components,quality_score,rejected_reason"
 TEMPLATE_PAGES = 50  # 5,000 templates: Meta's own cap per account is lower
 
 

@@ -25,17 +25,16 @@ from wagate.cloud.inbound import (
     timestamp,
     user_jid,
 )
+from wagate.domain.cloud_templates import TemplateChange, TemplateUpdate
 from wagate.domain.events import EventType
 
 RECEIPT_STATUSES = frozenset({"sent", "delivered", "read", "played"})
-_TEMPLATE_FIELDS = frozenset(
-    {
-        "message_template_status_update",
-        "template_category_update",
-        "message_template_quality_update",
-        "message_template_components_update",
-    }
-)
+_TEMPLATE_FIELDS: dict[str, TemplateChange] = {
+    "message_template_status_update": "status",
+    "template_category_update": "category",
+    "message_template_quality_update": "quality",
+    "message_template_components_update": "components",
+}
 _IGNORED_FIELDS = {
     "smb_message_echoes": "an echo of a message the business sent from the WhatsApp Business app "
     "(coexistence); wagate does not mirror them",
@@ -63,6 +62,8 @@ class NumberUpdate:
 @dataclass
 class Notification:
     numbers: dict[str, NumberUpdate] = field(default_factory=dict)
+    # template updates by WhatsApp Business Account id (the entry's id)
+    accounts: dict[str, list[TemplateUpdate]] = field(default_factory=dict)
     ignored: list[Ignored] = field(default_factory=list)  # changes that name no phone number
 
     def number(self, phone_number_id: str) -> NumberUpdate:
@@ -91,9 +92,13 @@ def parse_notification(payload: Any, received_at: float) -> Notification:
     for entry in entries if isinstance(entries, list) else []:
         changes = entry.get("changes") if isinstance(entry, Mapping) else None
         for change in changes if isinstance(changes, list) else []:
-            if isinstance(change, Mapping):
+            if not isinstance(change, Mapping):
+                continue
+            if str(change.get("field")) in _TEMPLATE_FIELDS:
+                _template_change(result, entry, change, received_at)
+            else:
                 _change(result, change, received_at)
-    if not result.numbers and not result.ignored:
+    if not result.numbers and not result.accounts and not result.ignored:
         result.ignored.append(Ignored("-", "the body has no changes"))
     return result
 
@@ -105,12 +110,6 @@ def _change(result: Notification, change: Mapping[str, Any], received_at: float)
     pnid = metadata.get("phone_number_id")
     target = result.number(str(pnid)) if isinstance(pnid, str | int) and str(pnid) else None
     ignored = target.ignored if target is not None else result.ignored
-    if name in _TEMPLATE_FIELDS:
-        what = (
-            f"{value.get('message_template_name') or value.get('message_template_id')}: {value.get('event')}"
-        )
-        ignored.append(Ignored(name, "templates are managed in Meta; nothing to store", what))
-        return
     if name != "messages":
         reason = _IGNORED_FIELDS.get(name, f"webhook field {name!r} is not handled")
         ignored.append(Ignored(name, reason, str(value.get("event") or "")))
@@ -137,6 +136,46 @@ def _change(result: Notification, change: Mapping[str, Any], received_at: float)
             target.ignored.append(outcome or Ignored(name, "a status that is not an object"))
     if not messages and not statuses:
         ignored.append(Ignored(name, "no messages or statuses in this change", _value_errors(value)))
+
+
+def _template_change(
+    result: Notification, entry: Mapping[str, Any], change: Mapping[str, Any], received_at: float
+) -> None:
+    """A template webhook → a `TemplateUpdate` of the account named by the entry's id."""
+    name = str(change["field"])
+    value = obj(change.get("value"))
+    account = entry.get("id")
+    template_name = _text(value.get("message_template_name"))
+    template_id = value.get("message_template_id")
+    usable_id = isinstance(template_id, int | str) and not isinstance(template_id, bool) and str(template_id)
+    if not isinstance(account, str | int) or not str(account).isdigit() or len(str(account)) > 30:
+        result.ignored.append(Ignored(name, "a template update without a business account id (entry.id)"))
+        return
+    if not usable_id and not template_name:
+        result.ignored.append(Ignored(name, "a template update naming no template", str(account)))
+        return
+    detail = {
+        key: dict(value[key])
+        for key in ("rejection_info", "disable_info", "other_info")
+        if isinstance(value.get(key), Mapping)
+    }
+    kind = _TEMPLATE_FIELDS[name]
+    update = TemplateUpdate(
+        business_account_id=str(account),
+        change=kind,
+        at=timestamp(entry.get("time"), received_at),
+        template_id=str(template_id)[:MAX_ID] if usable_id else None,
+        name=template_name,
+        language=_text(value.get("message_template_language")),
+        event=_text(value.get("event")),
+        reason=_text(value.get("reason")),
+        category=_text(value.get("new_category" if kind == "category" else "message_template_category")),
+        previous_category=_text(value.get("previous_category")),
+        quality_score=_text(value.get("new_quality_score")),
+        previous_quality_score=_text(value.get("previous_quality_score")),
+        detail=detail,
+    )
+    result.accounts.setdefault(update.business_account_id, []).append(update)
 
 
 def parse_status(status: Mapping[str, Any], received_at: float) -> dict[str, Any] | Ignored:

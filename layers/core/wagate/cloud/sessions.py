@@ -140,6 +140,7 @@ class CloudSessionService:
             self.rows.put_route(
                 pnid, tenant_id, session_id, app_secret, condition=self._route_free(tenant_id, pnid)
             ),
+            self.rows.put_account(credentials.business_account_id, tenant_id, session_id),
         ]
         if partition is not None:
             ops.append(self.rows.put_verify(partition, tenant_id, session_id))
@@ -227,7 +228,10 @@ class CloudSessionService:
         creds = self.rows.credentials(tenant_id, session_id)
         if creds is None:
             return
-        ops: list[TransactOp] = [self.rows.delete_credentials(tenant_id, session_id)]
+        ops: list[TransactOp] = [
+            self.rows.delete_credentials(tenant_id, session_id),
+            self.rows.delete_account(creds.business_account_id, tenant_id, session_id),
+        ]
         route = self.rows.route(creds.phone_number_id)
         if route is not None and route.session_id == session_id:
             ops.append(self.rows.delete_route(creds.phone_number_id, session_id))
@@ -237,11 +241,28 @@ class CloudSessionService:
             self.table.transact_write(ops)
         except ConflictError:
             self.rows.remove_credentials(tenant_id, session_id)  # the route moved on meanwhile
+            self.rows.remove_account(creds.business_account_id, tenant_id, session_id)
+
+    def account_sessions(self, business_account_id: str) -> list[Route]:
+        """The live sessions of a WhatsApp Business Account, each with its app secret (template webhooks
+        are addressed to the account: each session's secret must have signed what it applies)."""
+        found = []
+        for tenant_id, session_id in self.rows.sessions_of_account(business_account_id):
+            creds = self.rows.credentials(tenant_id, session_id)
+            if creds is None or creds.business_account_id != business_account_id:
+                continue  # deleted meanwhile (its index row goes with its cleanup)
+            route = self.route(creds.phone_number_id)
+            if route is None or route.session_id != session_id or route.tenant_id != tenant_id:
+                continue
+            found.append(route)
+        return found
 
     def check(self, graph: GraphClient, tenant_id: str, session_id: str) -> SessionEvent:
         """The token check as a session event. Raises TransientError (GraphUnavailable, RateLimited):
         retry later. A permanent Graph answer is a `session_failed` with its reason (token_invalid…)."""
         access = self.access(tenant_id, session_id)
+        # Sessions created before the business-account index existed get their row here (idempotent).
+        self.rows.ensure_account(access.business_account_id, tenant_id, session_id)
         now = self.clock.now()
         try:
             number = graph.phone_number(access.phone_number_id, access.token)

@@ -5,8 +5,10 @@
 cloud_send function runs (Graph I/O stays out of the API, as for the token check). A failed sync keeps the
 older templates and says why (`sync_error`). A send of a Meta template is checked against the last sync
 (domain/cloud_templates.py).
-Template status webhooks are not applied here: Meta sends them per business account, which routes to no
-single session; a refresh reads the new status.
+Meta's template webhooks (status, quality, category, components) are addressed to the business account;
+cloud/webhooks.py finds its sessions and `apply_update` changes each one's synced template at once (a row
+version guards the read-modify-write), queueing a sync when only Graph can tell (a template the last
+sync did not see, new components, UNARCHIVED).
 """
 
 from __future__ import annotations
@@ -17,13 +19,24 @@ from typing import Any
 from wagate.cloud import commands
 from wagate.cloud.errors import CloudApiError
 from wagate.cloud.sessions import CloudSessionService
-from wagate.domain.cloud_templates import CloudTemplates, parse_template, problems
-from wagate.domain.errors import InvalidInput, NotFound, TransientError
+from wagate.domain.cloud_templates import (
+    CloudTemplate,
+    CloudTemplates,
+    TemplateUpdate,
+    apply_update,
+    find_template,
+    parse_template,
+    problems,
+)
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound, TransientError
 from wagate.domain.events import Command, CommandType
 from wagate.domain.sessions import Provider
+from wagate.observability import logger
 from wagate.ports import Clock, GraphClient, Queues, Table
 from wagate.services.sessions import SessionService
 from wagate.store.cloud_templates import CloudTemplateRepository
+
+_REPLACE_TRIES = 5
 
 
 class CloudTemplateService:
@@ -59,6 +72,33 @@ class CloudTemplateService:
             return stored
         snapshot = (stored or CloudTemplates(templates=[])).model_copy(update={"syncing": True})
         self.rows.put(tenant_id, session_id, snapshot)
+        self._queue_sync(tenant_id, session_id)
+        return snapshot
+
+    def apply_update(self, tenant_id: str, session_id: str, update: TemplateUpdate) -> CloudTemplate | None:
+        """Applies one of Meta's template webhooks to the session's last sync; returns the template as it
+        now stands (None: not synced, or a template the sync has not seen: a sync is then queued). A session
+        that never synced is left alone (it syncs on its first read)."""
+        for _ in range(_REPLACE_TRIES):
+            found = self.rows.get_versioned(tenant_id, session_id)
+            if found is None:
+                return None
+            snapshot, version = found
+            updated, changed, needs_sync = apply_update(snapshot, update)
+            if needs_sync and not snapshot.syncing:
+                updated = updated.model_copy(update={"syncing": True})
+                changed = True
+            if changed:
+                try:
+                    self.rows.replace(tenant_id, session_id, updated, version)
+                except ConflictError:
+                    continue  # another webhook or a sync wrote meanwhile: read again
+            if needs_sync and not snapshot.syncing:
+                self._queue_sync(tenant_id, session_id)
+            return find_template(updated, update)
+        raise TransientError("the templates row kept changing; Meta retries the webhook")
+
+    def _queue_sync(self, tenant_id: str, session_id: str) -> None:
         command = Command(
             type=CommandType.SYNC_TEMPLATES,
             tenant_id=tenant_id,
@@ -66,7 +106,7 @@ class CloudTemplateService:
             issued_at=self.clock.now(),
         )
         commands.enqueue(self.queues, command)
-        return snapshot
+        logger.info("cloud templates sync queued", extra={"session_id": session_id})
 
     def sync(self, tenant_id: str, session_id: str) -> CloudTemplates | None:
         """Reads the templates from Graph and keeps them (the `sync_templates` command). None when the

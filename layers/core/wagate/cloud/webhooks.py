@@ -11,6 +11,10 @@ Each change is checked with ITS session's app secret (else the operator's, WAGAT
 body signed with one tenant's secret can never write into another tenant's session. A number's route
 (and app secret) is remembered per process for ROUTE_SECONDS: a new app secret takes up to that long.
 
+Template webhooks name the WhatsApp Business Account, not a number: each session linked with a number
+of that account (store/cloud.py's account index) whose own secret (else the operator's) signed the body
+gets the update (cloud/templates.py) and a `template_updated` event; a body no such secret signed is a 401.
+
 Besides what the applied events write, a status for a wamid not known yet (Meta's webhook can overtake
 our write of the send's outcome) is parked (store/cloud.py) and replayed when that send is recorded
 (`ParkedStatuses.replay`); TTL one day.
@@ -18,9 +22,10 @@ our write of the send's outcome) is parked (store/cloud.py) and replayed when th
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
 
     from wagate.cloud.media_intake import CloudMediaIntake
     from wagate.cloud.sessions import CloudSessionService, Route
+    from wagate.cloud.templates import CloudTemplateService
+    from wagate.domain.cloud_templates import TemplateUpdate
     from wagate.ports import Clock, Table
     from wagate.services.connector_events import ConnectorEvents
 
@@ -88,7 +95,9 @@ class MetaWebhooks:
         verify_token: SecretStr | None,
         app_secret: SecretStr | None,
         media: CloudMediaIntake | None = None,
+        templates: Callable[[], CloudTemplateService] | None = None,
     ) -> None:
+        self.templates = templates  # template webhooks change the synced templates
         self.media = media  # incoming attachments into the media store before the message is recorded
         self.clock = clock
         self.cloud = cloud
@@ -130,7 +139,14 @@ class MetaWebhooks:
         notification = notifications.parse_notification(payload, now)
         routes = {pnid: self._route(pnid, now) for pnid in notification.numbers}
         known = {pnid: route for pnid, route in routes.items() if route is not None}
-        refusal = self._check_signature(raw, digest, known, operator)
+        accounts = {waba: self.cloud.account_sessions(waba) for waba in notification.accounts}
+        signed = {
+            waba: [r for r in sessions if _signed_by_session(raw, digest, r, operator)]
+            for waba, sessions in accounts.items()
+        }
+        if any(accounts.values()) and not any(signed.values()):
+            return _refuse("no session of the business account has the secret that signed the body")
+        refusal = self._check_signature(raw, digest, known, operator, any(signed.values()))
         if refusal is not None:
             return refusal
         applied = parked = 0
@@ -145,6 +161,13 @@ class MetaWebhooks:
             for kind, data in update.events:
                 done, waiting = self._apply(target, kind, data, now)
                 applied, parked = applied + done, parked + waiting
+        for waba, updates in notification.accounts.items():
+            if not accounts[waba]:
+                logger.info("meta template webhook for an unknown business account", extra={"waba": waba})
+            for route in signed[waba]:
+                for template_update in updates:
+                    self._apply_template(route, template_update)
+                    applied += 1
         ignored = notification.all_ignored()
         for item in ignored:
             log = logger.warning if item.field == "account_update" else logger.info
@@ -157,11 +180,16 @@ class MetaWebhooks:
         return WebhookResponse(200, b"ok")
 
     def _check_signature(
-        self, raw: bytes, digest: bytes | None, known: Mapping[str, Route], operator: bytes | None
+        self,
+        raw: bytes,
+        digest: bytes | None,
+        known: Mapping[str, Route],
+        operator: bytes | None,
+        account_signed: bool,
     ) -> WebhookResponse | None:
         """A 401 unless every routed number's own secret (else the operator's) signed the body. With no
-        routed number, the operator's secret must have signed it when there is one (nothing is stored
-        either way)."""
+        routed number and no business-account session's secret that signed it, the operator's secret
+        must have signed it when there is one (nothing is stored either way)."""
         for pnid, route in known.items():
             secret = route.app_secret or operator
             if secret is None:
@@ -172,7 +200,7 @@ class MetaWebhooks:
                 return _refuse("no app secret to check the signature with")
             if not _signed(raw, digest, secret):
                 return _refuse(f"signature does not match phone number id {pnid}")
-        if not known and operator is not None and not _signed(raw, digest, operator):
+        if not known and not account_signed and operator is not None and not _signed(raw, digest, operator):
             return _refuse("signature does not match the operator's app secret")
         return None
 
@@ -216,6 +244,33 @@ class MetaWebhooks:
         self.events.handle(event.model_dump_json())
         return 1, 0
 
+    def _apply_template(self, route: Route, update: TemplateUpdate) -> None:
+        """One template update for one session: the synced template changed, then `template_updated`
+        (its id derives from the update, so Meta's retry makes no second CRM delivery)."""
+        current = None
+        if self.templates is not None:
+            current = self.templates().apply_update(route.tenant_id, route.session_id, update)
+        origin = "|".join(
+            str(part)
+            for part in (
+                route.tenant_id,
+                route.session_id,
+                update.change,
+                update.template_id or f"{update.name}/{update.language}",
+                update.event or update.quality_score or update.category,
+                update.at,
+            )
+        )
+        event = SessionEvent(
+            id="evt_tpl_" + hashlib.sha256(origin.encode()).hexdigest()[:32],
+            type=EventType.TEMPLATE_UPDATED,
+            tenant_id=route.tenant_id,
+            session_id=route.session_id,
+            at=update.at,  # Meta's time, not the arrival: a retry's delivery is the same delivery
+            data=update.notice(current),
+        )
+        self.events.handle(event.model_dump_json())
+
     def _operator_secret(self) -> bytes | None:
         secret = self.app_secret
         return secret.get_secret_value().encode() if secret is not None else None
@@ -228,6 +283,11 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except UnicodeDecodeError:
         return json.loads(raw.decode("utf-8", "replace"))
+
+
+def _signed_by_session(raw: bytes, digest: bytes | None, route: Route, operator: bytes | None) -> bool:
+    secret = route.app_secret or operator
+    return secret is not None and _signed(raw, digest, secret)
 
 
 def _signed(raw: bytes, digest: bytes | None, secret: bytes) -> bool:

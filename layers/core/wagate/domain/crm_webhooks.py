@@ -46,6 +46,7 @@ class WebhookEvent(enum.StrEnum):
     MESSAGE_SENT = EventType.MESSAGE_SENT.value
     MESSAGE_STATUS = EventType.MESSAGE_STATUS.value
     GROUPS_SYNCED = EventType.GROUPS_SYNCED.value
+    TEMPLATE_UPDATED = EventType.TEMPLATE_UPDATED.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)

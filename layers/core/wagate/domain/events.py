@@ -56,6 +56,9 @@ class EventType(enum.StrEnum):
     MESSAGE_SENT = "message_sent"
     MESSAGE_STATUS = "message_status"
     GROUPS_SYNCED = "groups_synced"
+    # cloud only, from Meta's template webhooks: data change (status, quality, category, components),
+    # template_id, name, language, event, reason, category, quality_score, status (as wagate now has it)
+    TEMPLATE_UPDATED = "template_updated"
     # data: contacts [{phone, lid, name}], source: the engine learned who is who (history sync, LID
     # migration); applied to contacts, not sent to CRMs or dashboards
     CONTACTS_SYNCED = "contacts_synced"

@@ -1,5 +1,6 @@
 """Meta Cloud API rows: a cloud session's credentials, the phone-number-id route of Meta's webhooks,
-webhook verify tokens, and statuses parked until their send is recorded (keys: store/keys.py).
+webhook verify tokens, the sessions of each business account (template webhooks are addressed to the
+account), and statuses parked until their send is recorded (keys: store/keys.py).
 
 Secrets arrive here already encrypted (Crypto blobs); no plaintext secret reaches the Table. The
 credentials row's `verify_hash` is the partition of that session's verify-token row.
@@ -148,6 +149,33 @@ class CloudRepository:
         """(tenant id, session id) of sessions given this verify token (at most 25)."""
         page = self.table.query(
             verify_partition(token), sk=SortKey.prefix(keys.META_VERIFY_SORT_PREFIX), limit=25
+        )
+        return [keys.session_of_verify_sort(str(row["sk"])) for row in page.items]
+
+    # ---- sessions of a WhatsApp Business Account ---------------------------------------------------
+
+    @staticmethod
+    def put_account(business_account_id: str, tenant_id: str, session_id: str) -> Put:
+        pk, sk = keys.meta_account(business_account_id, tenant_id, session_id)
+        return Put({"pk": pk, "sk": sk, "tenant_id": tenant_id, "session_id": session_id})
+
+    def ensure_account(self, business_account_id: str, tenant_id: str, session_id: str) -> None:
+        """Writes the index row (sessions created before the index existed get theirs on a token check)."""
+        self.table.put(self.put_account(business_account_id, tenant_id, session_id).item)
+
+    @staticmethod
+    def delete_account(business_account_id: str, tenant_id: str, session_id: str) -> Delete:
+        return Delete(*keys.meta_account(business_account_id, tenant_id, session_id))
+
+    def remove_account(self, business_account_id: str, tenant_id: str, session_id: str) -> None:
+        self.table.delete(*keys.meta_account(business_account_id, tenant_id, session_id))
+
+    def sessions_of_account(self, business_account_id: str, limit: int = 100) -> list[tuple[str, str]]:
+        """(tenant id, session id) of the cloud sessions linked with numbers of this business account."""
+        page = self.table.query(
+            keys.meta_account_partition(business_account_id),
+            sk=SortKey.prefix(keys.META_VERIFY_SORT_PREFIX),
+            limit=limit,
         )
         return [keys.session_of_verify_sort(str(row["sk"])) for row in page.items]
 

@@ -15,6 +15,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
 | Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | store/cloud.py |
 | Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | store/cloud.py |
+| Meta business account | `METAWABA#{business account id}` | `T#{t}#S#{s}` | | the cloud sessions of one WhatsApp Business Account (template webhooks name the account, not a number) | store/cloud.py |
 | Cloud templates | `T#{t}#S#{s}` | `CLOUDTPL` | | a cloud number's Meta templates as the last sync saw them (status, components) | store/cloud_templates.py |
 | Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | store/pacing.py |
 | parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | store/cloud.py |
@@ -183,6 +184,16 @@ def meta_verify(token_digest: str, tenant_id: str, session_id: str) -> Key:
 
 
 META_VERIFY_SORT_PREFIX = "T#"
+
+
+def meta_account_partition(business_account_id: str) -> str:
+    return f"METAWABA#{business_account_id}"
+
+
+def meta_account(business_account_id: str, tenant_id: str, session_id: str) -> Key:
+    """One cloud session of a WhatsApp Business Account; its sort key reads back like a verify token's
+    (`session_of_verify_sort`)."""
+    return Key(meta_account_partition(business_account_id), session_partition(tenant_id, session_id))
 
 
 def session_of_verify_sort(sk: str) -> tuple[str, str]:
