@@ -288,14 +288,18 @@ class SessionRunner:
             # `connected`.
             self.publish_event(Disconnected(reason, retry_in=None, detail=outcome.detail))
             self._ended = _ending("disconnected", reason, outcome.detail)
-        elif outcome.logged_out:
-            self.publish_event(LoggedOut(outcome.detail or reason))
-            self._ended = _ending("logged_out", outcome.detail or reason)
+        elif outcome.logged_out and outcome.reason is not ExitReason.BANNED:
+            self.publish_event(LoggedOut(reason, outcome.detail))
+            self._ended = _ending("logged_out", reason, outcome.detail)
         elif outcome.reason is ExitReason.QR_TIMEOUT:
             self.publish(EventType.SESSION_STATUS, {"status": "pending", "reason": reason})
             self._ended = _ending("pending", reason)
         else:
-            self.publish_event(Failed(reason, outcome.detail))
+            # A temporary ban says when it ends; the session stays down until someone connects it again.
+            expires_at = None
+            if outcome.expires_in is not None:
+                expires_at = round(self._context.clock.now() + outcome.expires_in, 3)
+            self.publish_event(Failed(reason, outcome.detail, expires_at))
             self._ended = _ending("failed", reason, outcome.detail)
 
     def _report_stop(self) -> dict[str, str] | None:

@@ -152,15 +152,17 @@ class Disconnected:
 class LoggedOut:
     """Built by the supervisor from an Exit with logged_out."""
 
-    reason: str
+    reason: str  # logged_out, or what unlinked us ("logged out by request")
+    detail: str = ""  # what WhatsApp said ("login refused: logged out (401)")
 
 
 @dataclass(frozen=True)
 class Failed:
-    """Built by the supervisor from a permanent Exit (banned, no engine, ...)."""
+    """Built by the supervisor from a permanent Exit (banned, temporarily banned, no engine, ...)."""
 
     reason: str
     detail: str = ""
+    expires_at: float | None = None  # a temporary ban: when WhatsApp said it ends (epoch seconds)
 
 
 EngineEvent = (

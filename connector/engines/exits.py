@@ -24,7 +24,9 @@ class ExitReason(enum.StrEnum):
     CONNECTION_LOST = "connection_lost"  # network drop, server closed the stream, keepalive timeout
     REPLACED = "replaced"  # another socket for the same device took over
     LOGGED_OUT = "logged_out"  # unlinked from the phone, or logout() was called
-    BANNED = "banned"  # the number is banned
+    BANNED = "banned"  # the number is banned for good
+    TEMPORARILY_BANNED = "temporarily_banned"  # banned until `expires_in` (WhatsApp's 402): stays down
+    VERSION_REFUSED = "version_refused"  # WhatsApp refused our client version (405): refetched, retried
     QR_TIMEOUT = "qr_timeout"  # nobody scanned the QR codes in time
     PASSKEY_REQUIRED = "passkey_required"  # WhatsApp wants the account's passkey to link: a person must act
     FAILED = "failed"  # something the connector cannot fix by retrying (bad configuration, no engine)
@@ -37,6 +39,7 @@ class Exit:
     retry: Retry
     logged_out: bool = False  # the device is unlinked: the supervisor wipes the keys
     detail: str = ""
+    expires_in: float | None = None  # a temporary ban: seconds until WhatsApp lifts it, when it said
 
     @classmethod
     def stopped(cls) -> Exit:
@@ -57,6 +60,10 @@ class Exit:
     @classmethod
     def banned(cls, detail: str = "") -> Exit:
         return cls(ExitReason.BANNED, Retry.NEVER, detail=detail)
+
+    @classmethod
+    def temporarily_banned(cls, detail: str, expires_in: float | None) -> Exit:
+        return cls(ExitReason.TEMPORARILY_BANNED, Retry.NEVER, detail=detail, expires_in=expires_in)
 
     @classmethod
     def replaced(cls, detail: str = "") -> Exit:

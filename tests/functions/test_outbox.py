@@ -180,7 +180,7 @@ def test_session_state(world: Crm, flaky: Callable[[int], Flaky]) -> None:
     # `connected` only while a connector holds the socket: none runs here)
     assert not fails(world.functions, event)
     assert not fails(world.functions, event)
-    assert crm_events(world) == [("connection_success", "connected")]
+    assert crm_events(world) == [("connection_success", "connected"), ("session_status", "connected")]
     assert "connection_success" in pushed(world) and owed(world) == 0
 
 

@@ -260,8 +260,9 @@ def test_dashboard_gets_its_tenants_events_only(
     ws(functions, "$default", "c2=", body=json.dumps({"action": "subscribe"}))
 
     deliver(functions, event(session, EventType.QR_CODE, qr="2@x", expires_at=local_deps.clock.now() + 60))
-    qr_message = push.to("c1=")[-1]
+    qr_message, reported = push.to("c1=")[-2:]
     assert qr_message["event"] == "qr_code"
+    assert reported["event"] == "session_status" and reported["data"]["status"] == "qr"  # the change
     assert qr_message["data"]["session_id"] == session["id"] and qr_message["data"]["status"] == "qr"
     assert qr_message["data"]["qrCode"].startswith("data:image/png;base64,")
     assert [m["event"] for m in push.to("c2=")] == ["subscribed"]  # the other tenant saw nothing
@@ -269,7 +270,7 @@ def test_dashboard_gets_its_tenants_events_only(
     push.gone.add("c1=")
     deliver(functions, event(session, EventType.CONNECTION_SUCCESS))
     deliver(functions, event(session, EventType.CONNECTION_LOST, reason="x"))
-    assert len([m for m in push.sent if m[0] == "c1="]) == 2  # no post after it was gone
+    assert len([m for m in push.sent if m[0] == "c1="]) == 3  # no post after it was gone
 
 
 def test_socket_messages_get_clear_errors(

@@ -285,7 +285,7 @@ class WebEngine(Engine):
             detail = (
                 f"WhatsApp refused version {format_version(claimed)} (405); reconnecting with the current one"
             )
-            return Exit(ExitReason.CONNECTION_LOST, Retry.NOW, detail=detail)
+            return Exit(ExitReason.VERSION_REFUSED, Retry.NOW, detail=detail)
         return outcome
 
     async def _on_iq(self, conn: Connection, node: Node) -> Exit | None:

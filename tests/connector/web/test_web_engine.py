@@ -130,8 +130,8 @@ def test_login_refused_with_401_is_logged_out() -> None:
     ("reason", "expected", "retry"),
     [
         (403, ExitReason.LOGGED_OUT, Retry.NEVER),
-        (402, ExitReason.BANNED, Retry.NEVER),
-        (405, ExitReason.CONNECTION_LOST, Retry.NOW),  # refetch the version and come back at once
+        (402, ExitReason.TEMPORARILY_BANNED, Retry.NEVER),
+        (405, ExitReason.VERSION_REFUSED, Retry.NOW),  # refetch the version and come back at once
         (409, ExitReason.FAILED, Retry.NEVER),
         (503, ExitReason.CONNECTION_LOST, Retry.BACKOFF),
     ],
@@ -142,6 +142,27 @@ def test_login_failures_on_demand(reason: int, expected: ExitReason, retry: Retr
         h.edge.fail_next_login(jid, reason)
         outcome = await h.start().exit()
         assert (outcome.reason, outcome.retry) == (expected, retry), outcome
+
+    with_edge(body)
+
+
+def test_a_temporary_ban_and_a_ban_are_told_apart_with_why_and_for_how_long() -> None:
+    """WhatsApp's 402 carries why (code 102: blocked by many) and for how long (expire, seconds); a 403
+    whose text says banned is a ban for good (and the device is gone with the account)."""
+
+    async def body(h: Harness) -> None:
+        jid = await h.pair()
+        h.edge.fail_next_login(jid, 402, code="102", expire="3600")
+        outcome = await h.start().exit()
+        assert (outcome.reason, outcome.retry, outcome.logged_out) == (
+            ExitReason.TEMPORARILY_BANNED,
+            Retry.NEVER,
+            False,
+        )
+        assert outcome.expires_in == 3600 and "blocked" in outcome.detail
+        h.edge.fail_next_login(jid, 403, logout_message_header="Your account has been banned")
+        outcome = await h.start().exit()
+        assert (outcome.reason, outcome.logged_out) == (ExitReason.BANNED, True), outcome
 
     with_edge(body)
 
@@ -182,7 +203,7 @@ def test_a_new_whatsapp_release_refuses_us_with_405_and_we_come_back_with_its_ve
         await (await h.connect()).stop()
         h.edge.release((2, 3000, 1040000002))
         refused = await h.start().exit()
-        assert (refused.reason, refused.retry) == (ExitReason.CONNECTION_LOST, Retry.NOW), refused
+        assert (refused.reason, refused.retry) == (ExitReason.VERSION_REFUSED, Retry.NOW), refused
         assert "refused version 2.3000.1035194821 (405)" in refused.detail
         assert h.edge.refusals and "405" in h.edge.refusals[-1]
         running = await h.connect()

@@ -23,10 +23,11 @@ MAX_REGISTRATION_ID = 16383  # 14 bits, as libsignal generates them
 
 
 class Refused(Exception):
-    def __init__(self, reason: int, text: str) -> None:
+    def __init__(self, reason: int, text: str, attrs: dict[str, str] | None = None) -> None:
         super().__init__(f"{reason}: {text}")
         self.reason = reason
         self.text = text
+        self.attrs = attrs or {}  # more `<failure>` attributes (a temporary ban's code and expire)
 
 
 @dataclass(frozen=True, slots=True)

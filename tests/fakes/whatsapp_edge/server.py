@@ -128,7 +128,7 @@ class FakeEdge:
         self.sessions: list[EdgeSession] = []
         self.live: dict[Jid, EdgeSession] = {}
         self.refs: dict[str, EdgeSession] = {}
-        self.forced_failures: dict[Jid, int] = {}
+        self.forced_failures: dict[Jid, tuple[int, dict[str, str]]] = {}
         self.events: list[EdgeEvent] = []
         self.watchers: list[Callable[[EdgeEvent], None]] = []  # called as each event is recorded
         self.violations: list[str] = []
@@ -276,8 +276,10 @@ class FakeEdge:
     def provision(self, record: dict[str, Any]) -> None:
         self.state.provision(record)
 
-    def fail_next_login(self, jid: Jid, reason: int) -> None:
-        self.forced_failures[jid] = reason
+    def fail_next_login(self, jid: Jid, reason: int, **attrs: str) -> None:
+        """The next login of `jid` is refused with `<failure reason=… {attrs}>` (a temporary ban: code,
+        expire; a banned account: logout_message_header)."""
+        self.forced_failures[jid] = (reason, attrs)
 
     async def stream_error(self, jid: Jid, code: str | None = None, child: Node | None = None) -> None:
         session = self.live[jid]

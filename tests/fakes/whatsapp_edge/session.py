@@ -105,7 +105,8 @@ class EdgeSession:
         except Refused as refused:
             self.edge.refuse(self, refused)
             with contextlib.suppress(ConnectionClosed, WebEngineError):
-                await self.send(Node("failure", {"reason": str(refused.reason), "location": "fake"}))
+                attrs = {"reason": str(refused.reason), "location": "fake", **refused.attrs}
+                await self.send(Node("failure", attrs))
             await self.ws.close()
         except (ConnectionClosed, WebEngineError) as exc:
             self.edge.log("closed", self, detail=f"{type(exc).__name__}: {exc}")
@@ -380,7 +381,7 @@ class EdgeSession:
         self.client_version = login.version
         forced = self.edge.forced_failures.pop(login.jid, None)
         if forced is not None:
-            raise Refused(forced, "failure on demand")
+            raise Refused(forced[0], "failure on demand", forced[1])
         device = self.edge.state.device(login.jid)
         if device is None or device.removed:
             raise Refused(401, f"{login.jid} is not a linked device")

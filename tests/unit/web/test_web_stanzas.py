@@ -69,7 +69,7 @@ def test_stream_errors(node: Node, pairing: bool, reason: ExitReason, retry: Ret
         ("401", ExitReason.LOGGED_OUT, Retry.NEVER),
         ("403", ExitReason.LOGGED_OUT, Retry.NEVER),
         ("406", ExitReason.LOGGED_OUT, Retry.NEVER),
-        ("402", ExitReason.BANNED, Retry.NEVER),
+        ("402", ExitReason.TEMPORARILY_BANNED, Retry.NEVER),
         ("405", ExitReason.CONNECTION_LOST, Retry.BACKOFF),  # the engine refetches the version, Retry.NOW
         ("²", ExitReason.CONNECTION_LOST, Retry.BACKOFF),  # isdigit() says yes, int() says no
         ("409", ExitReason.FAILED, Retry.NEVER),

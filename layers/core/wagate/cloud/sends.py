@@ -36,6 +36,7 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.media import MediaObject
 from wagate.domain.messages import MessageStatus
 from wagate.domain.sessions import PERMANENT
+from wagate.domain.status_reports import RATE_LIMITED
 from wagate.observability import logger
 from wagate.ports import Item
 from wagate.store.messages import MessageRepository, to_message
@@ -243,6 +244,15 @@ class CloudCommands:
         failures = _record_failure(self.messages, row, command.id, error, self.clock.now())
         if failures is None:
             return  # the claim is no longer ours: whoever holds it finishes the message
+        if isinstance(error, RateLimited):  # Meta throttles the number: its status says so (once)
+            cause = SessionEvent(
+                id=f"{command.id}.{failures}",
+                type=EventType.MESSAGE_STATUS,
+                tenant_id=command.tenant_id,
+                session_id=command.session_id,
+                at=self.clock.now(),
+            )
+            self.events.flag(cause, RATE_LIMITED, f"{error.code}: {error.message}")
         if failures >= self.tries:
             self._failed(command, error.code, f"{error.message} (after {failures} tries)", retryable=True)
             return

@@ -47,6 +47,9 @@ class WebhookEvent(enum.StrEnum):
     MESSAGE_STATUS = EventType.MESSAGE_STATUS.value
     GROUPS_SYNCED = EventType.GROUPS_SYNCED.value
     TEMPLATE_UPDATED = EventType.TEMPLATE_UPDATED.value
+    # Every change of a session's status with its reason (banned, temporarily banned, restricted,
+    # rate limited, logged out, replaced, ...): domain/status_reports.py
+    SESSION_STATUS = EventType.SESSION_STATUS.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)

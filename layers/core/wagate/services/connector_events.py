@@ -24,6 +24,14 @@ from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.media import MediaObject
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
 from wagate.domain.sessions import Session, SessionStatus
+from wagate.domain.status_reports import (
+    RATE_LIMIT_CODES,
+    RATE_LIMITED,
+    RESTRICTED,
+    RESTRICTION_CODES,
+    StatusReport,
+    report_data,
+)
 from wagate.observability import logger, metrics
 from wagate.services import outbox, realtime
 from wagate.services.inbound import chat_of
@@ -96,7 +104,9 @@ class ConnectorEvents:
         owed = Owed(self.outbox, event, self.clock.now())
         if event.type in SESSION_EVENTS:
             session = self.sessions.apply_event(
-                event, also=lambda new: owed.row(_session_notices(event, new)), moved=_count_session_end
+                event,
+                also=lambda new, report: owed.row(_session_notices(event, new, report)),
+                moved=_count_session_end,
             )
             if session is None:
                 logger.info(
@@ -125,6 +135,8 @@ class ConnectorEvents:
             self._read_on_phone(event)
         elif event.type == EventType.MESSAGE_STATUS:
             _apply_receipt(self.messages, event, owed)
+            if event.data.get("message_id") and event.data.get("status") == "failed":
+                self._number_signal(event)
         elif event.type == EventType.INCOMING_MESSAGE:
             historical = bool(event.data.get("historical"))  # imported history: stored, not news
             stored = self.inbound.record(
@@ -148,6 +160,36 @@ class ConnectorEvents:
                 self.emit(event, Notice(event.type, data))
         else:
             self.emit(event, Notice(event.type, dict(event.data)))
+
+    def _number_signal(self, event: SessionEvent) -> None:
+        """A failure that says something about the NUMBER (463: it may not start chats; Meta's rate limits)
+        becomes its status reason."""
+        code = str(event.data.get("reason") or "")
+        detail = str(event.data.get("detail") or code)
+        if code in RESTRICTION_CODES:
+            self.flag(event, RESTRICTED, detail)
+        elif code in RATE_LIMIT_CODES:
+            self.flag(event, RATE_LIMITED, detail)
+
+    def flag(self, cause: SessionEvent, reason: str, detail: str) -> None:
+        """A connected number WhatsApp restricts or throttles (`restricted`, `rate_limited`) keeps its
+        status with that reason: one `session_status` report per episode (the reason changes back when
+        the connection does). Its id derives from the event that showed it, so a redelivery is one report."""
+        record = self.sessions.rows.find(cause.tenant_id, cause.session_id)
+        if record is None or record.status != SessionStatus.CONNECTED:
+            return
+        if record.session.status_reason == reason:
+            return
+        status = SessionEvent(
+            id=f"{cause.id}.{reason}",
+            type=EventType.SESSION_STATUS,
+            tenant_id=cause.tenant_id,
+            session_id=cause.session_id,
+            fence=cause.fence,
+            at=cause.at,
+            data={"status": SessionStatus.CONNECTED.value, "reason": reason, "detail": detail},
+        )
+        self.handle(status.model_dump_json())
 
     def _read_on_phone(self, event: SessionEvent) -> None:
         """The account read the chat on its phone: its unread count goes to zero here too (no receipt is
@@ -175,7 +217,8 @@ class ConnectorEvents:
     def emit(self, event: SessionEvent, notice: Notice) -> None:
         """One notice out: durable CRM deliveries first (ids derive from the event), then the dashboards."""
         notice = self._linked(event.tenant_id, notice)
-        self.webhooks.enqueue(event, notice.kind, notice.data)
+        if notice.crm:
+            self.webhooks.enqueue(event, notice.kind, notice.data)
         message = realtime.message_for(notice.kind, event.session_id, notice.data)
         realtime.fan_out(self.table, self.push, event.tenant_id, event.session_id, message)
 
@@ -226,11 +269,21 @@ def _count_session_end(old: SessionStatus, session: Session) -> None:
         metrics.add_metric(name="SessionsLoggedOut", unit=MetricUnit.Count, value=1)
 
 
-def _session_notices(event: SessionEvent, session: Session) -> list[Notice]:
+def _session_notices(event: SessionEvent, session: Session, report: StatusReport | None) -> list[Notice]:
+    """The event's own notice (seed 001's vocabulary), then the `session_status` report when CRMs are owed
+    one (domain/status_reports.py). A `session_status` step that is not news (`connecting`) goes to the
+    dashboards only."""
     data: dict[str, Any] = {**event.data, "status": session.status.value}
     if event.type == EventType.QR_CODE and event.data.get("qr"):
         data["qr_code"] = qr.data_url(str(event.data["qr"]))
-    return [Notice(event.type, data)]
+    notices: list[Notice] = []
+    if event.type != EventType.SESSION_STATUS:
+        notices.append(Notice(event.type, data))
+    elif report is None:
+        notices.append(Notice(event.type, data, crm=False))
+    if report is not None:
+        notices.append(Notice(EventType.SESSION_STATUS, report_data(session, report, event.data)))
+    return notices
 
 
 def _status_notices(message: Message, previous: MessageStatus) -> list[Notice]:

@@ -48,6 +48,7 @@ class Notice:
 
     kind: str
     data: dict[str, Any]
+    crm: bool = True  # False: for the dashboards only (a `connecting` step CRMs are not told about)
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,20 @@ def row(event: SessionEvent, notices: Sequence[Notice], now: float) -> Put:
         event.session_id,
         new_id("obx", now),
         event=event.model_dump_json(exclude={"data"}),
-        notices=json.dumps([{"kind": n.kind, "data": n.data} for n in notices], default=str),
+        notices=json.dumps([_stored(n) for n in notices], default=str),
         claimed_until=now + CLAIM_SECONDS,
         expires_at=int(now + RETENTION_SECONDS),
     )
 
 
+def _stored(notice: Notice) -> dict[str, Any]:
+    return {"kind": notice.kind, "data": notice.data, **({} if notice.crm else {"crm": False})}
+
+
 def read(stored: OutboxRow) -> Pending:
-    notices = [Notice(str(n["kind"]), dict(n["data"])) for n in json.loads(stored.notices)]
+    notices = [
+        Notice(str(n["kind"]), dict(n["data"]), bool(n.get("crm", True))) for n in json.loads(stored.notices)
+    ]
     return Pending(stored.key, SessionEvent.model_validate_json(stored.event), notices)
 
 

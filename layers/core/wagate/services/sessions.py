@@ -23,6 +23,7 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
+from wagate.domain.status_reports import StatusReport, report_due, reported
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
@@ -250,13 +251,14 @@ class SessionService:
         self,
         event: SessionEvent,
         *,
-        also: Callable[[Session], Sequence[TransactOp]] = lambda _: (),
+        also: Callable[[Session, StatusReport | None], Sequence[TransactOp]] = lambda _, __: (),
         moved: Callable[[SessionStatus, Session], None] | None = None,
     ) -> Session | None:
-        """Persist a session event, with `also(new session)`'s writes (the notifications it owes:
-        services/outbox.py) in the same transaction. Returns the new session, or None when the event is
-        stale or unknown. `moved(old status, new session)` is called once the write changed the status
-        (not when a redelivered event finds it already there)."""
+        """Persist a session event, with `also(new session, report)`'s writes (the notifications it owes:
+        services/outbox.py) in the same transaction; `report` is set when CRMs are owed a `session_status`
+        (domain/status_reports.py), and the row then remembers what they were told. Returns the new
+        session, or None when the event is stale or unknown. `moved(old status, new session)` is called
+        once the write changed the status (not when a redelivered event finds it already there)."""
         for _ in range(3):  # the status may move under us: re-read and decide again
             record = self.rows.find(event.tenant_id, event.session_id)
             if record is None or record.fence > event.fence:
@@ -264,8 +266,18 @@ class SessionService:
             changes = _changes_after(event, record)
             if changes is None:
                 return None
+            report = None
+            if "status" in changes:
+                status = SessionStatus(changes["status"])
+                report = report_due(record.reported, status, changes.get("status_reason"))
+                if report is not None:
+                    changes["reported"] = reported(status, changes.get("status_reason"))
+
+            def owed(new: Session, report: StatusReport | None = report) -> Sequence[TransactOp]:
+                return also(new, report)
+
             # None: deleted, moved, or a newer lease's event got there first: the re-read tells.
-            new = self.rows.write_status(record, changes, fence=event.fence, also=also)
+            new = self.rows.write_status(record, changes, fence=event.fence, also=owed)
             if new is not None:
                 if moved is not None and new.status != record.status:
                     moved(record.status, new.session)

@@ -33,6 +33,8 @@ class SessionRecord:
     qr: Mapping[str, Any] | None
     pacing: Any  # the stored overrides (wagate.domain.pacing.PacingOverrides.from_stored reads them)
     pacing_version: int | None
+    # The last status and reason CRMs were told (`session_status` webhook): {"status", "reason"}
+    reported: Mapping[str, Any] | None = None
 
     @property
     def status(self) -> SessionStatus:
@@ -54,6 +56,7 @@ def to_record(item: Item) -> SessionRecord:
         qr=item.get("qr") or None,
         pacing=item.get("pacing"),
         pacing_version=int(version) if version is not None else None,
+        reported=item.get("reported") if isinstance(item.get("reported"), Mapping) else None,
     )
 
 
@@ -247,4 +250,6 @@ def _as_item(record: SessionRecord) -> Item:
         item["shard"] = record.shard
     if record.pacing_version is not None:
         item["pacing_version"] = record.pacing_version
+    if record.reported is not None:
+        item["reported"] = dict(record.reported)
     return item

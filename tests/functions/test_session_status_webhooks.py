@@ -1,0 +1,120 @@
+"""`session_status` CRM webhooks: every change of a session's status with its reason, signed like the
+others, once per change (not for each `connecting` step of a reconnect loop, not again on a redelivery),
+with bans told apart from temporary bans and a 463 restriction or a rate limit shown on a connected
+number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.functions.test_sessions_api import deliver
+from tests.functions.test_webhook_delivery import Crm, crm  # noqa: F401 (a fixture, by name)
+from wagate.domain.events import EventType, SessionEvent
+from wagate.store.sessions import SessionRepository
+
+
+def event(w: Crm, kind: EventType, **data: Any) -> SessionEvent:
+    w.events += 1
+    return SessionEvent(
+        type=kind,
+        tenant_id=w.session["tenant_id"],
+        session_id=w.session["id"],
+        fence=1,
+        at=100.0 + w.events,
+        data=data,
+    )
+
+
+def reports(w: Crm, path: str) -> list[dict[str, Any]]:
+    w.pump()
+    assert w.receiver.problems() == []  # every request verified with its signing secret
+    got = [r.json for r in w.receiver.delivered(path) if r.json["type"] == "session_status"]
+    return [body["data"] for body in sorted(got, key=lambda body: str(body["timestamp"]))]  # sent in parallel
+
+
+def test_each_status_change_is_reported_once_with_its_reason(crm: Crm) -> None:  # noqa: F811 (the fixture imported above)
+    crm.webhook("/crm", events=["session_status"])
+    connected = event(crm, EventType.CONNECTION_SUCCESS, phone="+34600111222")
+    deliver(crm.functions, connected)
+    deliver(crm.functions, connected)  # SQS redelivers it: still one report
+    for _ in range(3):  # a reconnect loop: connecting, then the drop again, three times
+        deliver(crm.functions, event(crm, EventType.SESSION_STATUS, status="connecting"))
+        deliver(
+            crm.functions,
+            event(crm, EventType.CONNECTION_LOST, reason="connection_lost", retry_in=2.0, detail="reset"),
+        )
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS, phone="+34600111222"))
+    got = reports(crm, "/crm")
+    assert [(r["status"], r["reason"]) for r in got] == [
+        ("connected", None),
+        ("disconnected", "connection_lost"),
+        ("connected", None),
+    ]
+    lost = got[1]
+    assert (lost["previous_status"], lost["retry_in"], lost["permanent"], lost["ban"]) == (
+        "connected",
+        2.0,
+        False,
+        None,
+    )
+    assert lost["sessionId"] == crm.session["id"] and lost["phone"] == "+34600111222"
+    assert lost["detail"] == "reset"
+
+
+def test_a_temporary_ban_is_told_from_a_ban_and_says_until_when(crm: Crm) -> None:  # noqa: F811 (the fixture imported above)
+    crm.webhook("/crm")
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS))
+    detail = "temporarily banned (402, code 102: too many people blocked this number) for 3600 s"
+    deliver(
+        crm.functions,
+        event(crm, EventType.SESSION_FAILED, reason="temporarily_banned", detail=detail, expires_at=3700.0),
+    )
+    [_, temporary] = reports(crm, "/crm")
+    assert (temporary["status"], temporary["reason"], temporary["ban"]) == (
+        "failed",
+        "temporarily_banned",
+        "temporary",
+    )
+    assert temporary["expires_at"] == 3700.0 and temporary["permanent"] and "blocked" in temporary["detail"]
+    fetched = crm.call("GET", f"/v1/sessions/{crm.session['id']}", crm.key)[1]
+    assert (fetched["status"], fetched["status_reason"]) == ("failed", "temporarily_banned")
+    # Connected again later, then banned for good.
+    crm.call("POST", f"/v1/sessions/{crm.session['id']}/connect", crm.key)
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS))
+    deliver(crm.functions, event(crm, EventType.SESSION_FAILED, reason="banned", detail="banned (403)"))
+    banned = reports(crm, "/crm")[-1]
+    assert (banned["reason"], banned["ban"], banned["needs_attention"]) == ("banned", "permanent", True)
+
+
+def test_a_463_restriction_shows_on_a_connected_number_once(crm: Crm) -> None:  # noqa: F811 (the fixture imported above)
+    crm.webhook("/crm", events=["session_status"])
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS))
+    body = {"session_id": crm.session["id"], "to": "+34600999888", "text": "Hi"}
+    status, message, _ = crm.call("POST", "/v1/messages", crm.key, body=body)
+    assert status in (201, 202), message
+    refusal = "WhatsApp refused message (463): this number may not start a chat with the recipient"
+    for _ in range(2):  # the second refusal is not news
+        failed = event(
+            crm,
+            EventType.MESSAGE_STATUS,
+            message_id=message["id"],
+            status="failed",
+            reason="recipient_restricted",
+            detail=refusal,
+        )
+        deliver(crm.functions, failed)
+    got = reports(crm, "/crm")
+    assert [(r["status"], r["reason"], r["restricted"]) for r in got] == [
+        ("connected", None, False),
+        ("connected", "restricted", True),
+    ]
+    assert got[1]["detail"] == refusal
+    # (The API would show `connecting`, reason connector_lost: no connector holds this session's lease.)
+    stored = SessionRepository(crm.deps.table).get(crm.session["tenant_id"], crm.session["id"]).session
+    assert (stored.status, stored.status_reason) == ("connected", "restricted")
+
+
+def test_connecting_steps_reach_dashboards_but_not_crms(crm: Crm) -> None:  # noqa: F811 (the fixture imported above)
+    crm.webhook("/all")  # subscribed to everything
+    deliver(crm.functions, event(crm, EventType.SESSION_STATUS, status="connecting"))
+    assert reports(crm, "/all") == []
