@@ -89,3 +89,16 @@ _.syncing
 _.sync_error
 # tests/aws/harness.py: moto's global IAM-enforcement setting, put back after the AWS-mode test.
 _.INITIAL_NO_AUTH_ACTION_COUNT
+# domain/insights.py: the insights report's fields, read by serialisation (GET /v1/insights).
+_.p90
+_.failed_by_reason
+_.replied
+_.delivery_rate
+_.read_rate
+_.reply_rate
+_.time_to_delivered
+_.time_to_read
+_.first_reply_time
+_.sessions_created
+_.sessions_linked
+_.connection_rate

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.erasure import ErasureService
     from wagate.services.groups import GroupService
+    from wagate.services.insights import Insights
     from wagate.services.media import MediaCheck
     from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
@@ -108,7 +109,9 @@ class Services:
 
             p = self.ports
             limit, shards = p.settings.max_sessions_per_tenant, p.settings.shards
-            return SessionService(self.table, p.queues, p.clock, limit=limit, shards=shards)
+            return SessionService(
+                self.table, p.queues, p.clock, limit=limit, shards=shards, insights=self.insights
+            )
 
         return self._once("sessions", build)
 
@@ -208,9 +211,19 @@ class Services:
                 media_check=self.media_check,
                 media_files=self.media_files,
                 cloud_templates=lambda: self.cloud_templates,
+                insights=self.insights,
             )
 
         return self._once("messages", build)
+
+    @property
+    def insights(self) -> Insights:
+        def build() -> Insights:
+            from wagate.services.insights import Insights
+
+            return Insights(self.table, self.ports.clock)
+
+        return self._once("insights", build)
 
     @property
     def conversations(self) -> ConversationService:
@@ -355,7 +368,9 @@ class Services:
                 sessions=self.sessions,
                 messages=self.messages,
                 groups=self.groups,
-                inbound=InboundService(self.table, p.clock, tombstones=self.tombstones),
+                inbound=InboundService(
+                    self.table, p.clock, tombstones=self.tombstones, insights=self.insights
+                ),
                 webhooks=self.webhooks,
                 audit=self.audit,
                 media=self.media_files,
@@ -499,6 +514,10 @@ def erasure_service() -> ErasureService:
 
 def audit_log() -> AuditLog:
     return services().audit
+
+
+def insights_service() -> Insights:
+    return services().insights
 
 
 def ports() -> wiring.Deps:

@@ -119,7 +119,12 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
 # Routes that take an Idempotency-Key (api/idempotency.py).
 IDEMPOTENT = {("POST", "/v1/messages"), ("POST", "/v1/reminders")}
 # Routes without a path parameter that still look an id up (a session or pool named in the body).
-LOOKS_UP = {("POST", "/v1/messages"), ("POST", "/v1/reminders"), ("GET", "/v1/messages")}
+LOOKS_UP = {
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/reminders"),
+    ("GET", "/v1/messages"),
+    ("GET", "/v1/insights"),
+}
 # The QR code comes in the format asked for.
 QR_CONTENT = {
     "image/png": {"schema": {"type": "string", "format": "binary"}},

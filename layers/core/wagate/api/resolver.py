@@ -25,6 +25,7 @@ from wagate.api.routes import (
     erasure,
     groups,
     health,
+    insights,
     keys,
     links,
     media,
@@ -207,6 +208,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         audit_log,
         retention,
         erasure,
+        insights,
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")

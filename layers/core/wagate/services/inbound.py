@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -36,12 +36,22 @@ from wagate.services.message_changes import MessageChanges
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.erasure import TombstoneKeys
 from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
-from wagate.store.messages import MessageRepository
+from wagate.store.messages import MessageRepository, to_message
+
+if TYPE_CHECKING:
+    from wagate.services.insights import Insights
 
 
 class InboundService:
-    def __init__(self, table: Table, clock: Clock, tombstones: TombstoneKeys | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        clock: Clock,
+        tombstones: TombstoneKeys | None = None,
+        insights: Insights | None = None,
+    ) -> None:
         self.table = table
+        self.insights = insights  # rollup counters with the stored message; replies after it
         self.clock = clock
         # Erased messages (services/erasure.py): a late copy of one is refused like a duplicate.
         self.tombstones = tombstones
@@ -128,10 +138,19 @@ class InboundService:
             ops.extend(self._contact_update(tenant_id, session_id, str(sender), data, at))
         if also is not None:
             ops.extend(also(message))
+        if self.insights is not None and not historical:
+            ops.extend(self.insights.inbound_ops(message))
         try:
             self.table.transact_write(ops)
         except ConflictError:
+            known = self.messages.message_id_of(tenant_id, session_id, provider_id)
+            stored_before = self.messages.row(tenant_id, known) if known else None
+            if self.insights is not None and stored_before is not None and not historical:
+                # A redelivery: the reply mark a crash may have left unmoved is moved now (idempotent).
+                self.insights.after_inbound(to_message(stored_before))
             return None  # this provider id was stored already (a redelivery), or erased since
+        if self.insights is not None and not historical:
+            self.insights.after_inbound(message)
         return message
 
     def _newest_in_conversation(self, message: Message) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -66,6 +66,9 @@ from wagate.store.conversations import activity
 from wagate.store.due_index import DueIndex
 from wagate.store.media import file_object
 from wagate.store.messages import MessageRepository, to_message
+
+if TYPE_CHECKING:
+    from wagate.services.insights import Insights
 
 __all__ = ["MessageService", "SendRequest", "TemplateRef", "normalise_recipient", "to_message"]
 
@@ -225,8 +228,11 @@ class MessageService:
         media_check: Callable[[MediaContent], None] | None = None,
         media_files: MediaFiles | None = None,
         cloud_templates: Callable[[], Any] | None = None,
+        insights: Insights | None = None,
     ):
         self.table = table
+        # Rollup counters committed with each status move, and reply tracking after a send.
+        self.insights = insights
         self.queues = queues
         self.clock = clock
         self.sessions = sessions
@@ -561,10 +567,14 @@ class MessageService:
             moved = to_message({**item, **changes})
             if also is not None:
                 ops.extend(also(moved, previous))
+            if self.insights is not None:
+                ops.extend(self.insights.status_ops(moved, previous))
             try:
                 self.table.transact_write(ops)
             except ConflictError:
                 continue
+            if self.insights is not None and "sent_at" in changes:
+                self.insights.after_sent(moved)
             return moved
         return None
 

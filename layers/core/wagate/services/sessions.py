@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wagate import process_liveness
 from wagate.cloud import commands
@@ -27,6 +27,9 @@ from wagate.domain.status_reports import StatusReport, report_due, reported
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
+
+if TYPE_CHECKING:
+    from wagate.services.insights import Insights
 
 __all__ = ["SessionService", "command_queue", "shard_of", "to_session"]
 
@@ -46,9 +49,17 @@ class SessionService:
     """The use cases behind /v1/sessions, over the Table and the shard command queues."""
 
     def __init__(
-        self, table: Table, queues: Queues, clock: Clock, *, limit: int, shards: int = SHARDS_DEFAULT
+        self,
+        table: Table,
+        queues: Queues,
+        clock: Clock,
+        *,
+        limit: int,
+        shards: int = SHARDS_DEFAULT,
+        insights: Insights | None = None,
     ):
         self.table = table
+        self.insights = insights  # connection periods and counters, committed with each status change
         self.rows = SessionRepository(table)
         self.leases = LeaseRepository(table)
         self.queues = queues
@@ -174,6 +185,8 @@ class SessionService:
             updated_at=now,
             sandbox=provider == Provider.SANDBOX,
         )
+        if self.insights is not None:  # after `extra`: its failures are told by their index
+            extra = [*extra, *self.insights.created_ops(session)]
         self.rows.create(session, shard=shard, limit=self.limit, extra=extra)
         self._command(session, CommandType.CONNECT)
         return session
@@ -277,7 +290,9 @@ class SessionService:
                 return also(new, report)
 
             # None: deleted, moved, or a newer lease's event got there first: the re-read tells.
-            new = self.rows.write_status(record, changes, fence=event.fence, also=owed)
+            new = self.rows.write_status(
+                record, changes, fence=event.fence, also=self._with_insights(record, event, owed)
+            )
             if new is not None:
                 if moved is not None and new.status != record.status:
                     moved(record.status, new.session)
@@ -300,6 +315,14 @@ class SessionService:
         return self.rows.counts_by_status()
 
     # ---- plumbing -----------------------------------------------------------------------------------
+
+    def _with_insights(
+        self, record: SessionRecord, event: SessionEvent, also: Callable[[Session], Sequence[TransactOp]]
+    ) -> Callable[[Session], Sequence[TransactOp]]:
+        insights = self.insights
+        if insights is None:
+            return also
+        return lambda new: [*also(new), *insights.session_ops(record.session, new, event.at)]
 
     def _stop(self, tenant_id: str, session_id: str) -> Session:
         changes = {"desired": "stopped", "updated_at": self.clock.now()}

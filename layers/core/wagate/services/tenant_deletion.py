@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from wagate.domain.errors import NotFound
 from wagate.store import due_index, keys
 from wagate.store.erasure import rows
+from wagate.store.insights import InsightsRows
 
 if TYPE_CHECKING:
     from wagate.ports import Table
@@ -62,6 +63,8 @@ class TenantDeletion:
                 counts["session_rows"] += self._drop(partition)
             self.table.delete(*keys.session_lease(tenant_id, session_id))
             counts["sessions"] += 1
+        for partition in InsightsRows(self.table).partitions(tenant_id, sessions):
+            counts["insights_rows"] += self._drop(partition)
         for webhook in list(rows(self.table, tenant_rows, prefix=keys.WEBHOOK_PREFIX)):
             counts["webhook_deliveries"] += self._drop(
                 keys.deliveries_partition(tenant_id, str(webhook["id"]))

@@ -49,6 +49,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | audit entry | `T#{t}#AUDIT` | `{entry id}` (ULID: time order) | gsi1 `T#{t}#AUDIT#A#{actor}` / `{entry id}`; gsi2 `T#{t}#AUDIT#T#{target}` / `{entry id}` | a tenant's audit log by time, by actor, by target; TTL (retention) | store/audit.py |
 | failed-auth counter | `AUTHFAIL#{source ip}` | `{epoch minute}` | | failed authentications from one address in one minute (burst detection), TTL | store/audit.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
+| insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0..3 of the counted message) | | counters of one day or hour for the tenant, a session or a template (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), written in the transaction of the change they count; a range is one query per scope; TTL (retention: messages) | store/insights.py |
+| connection period | `T#{t}#INS#UP#{s}` | `{connected_at:014.3f}` | | one stretch of a session being connected (start, end): uptime of any range; TTL (retention: messages) | store/insights.py |
 
 Every builder returns exactly the bytes stored so far: existing data stays readable. A key that is a
 partition only (for a query) is a `str`; a whole item key is a `Key(pk, sk)`, a tuple, so
@@ -460,6 +462,55 @@ def failed_auth(source_ip: str, minute: int) -> Key:
     return Key(f"AUTHFAIL#{source_ip}", str(minute))
 
 
+# ---- insights (store/insights.py) ----------------------------------------------------------------------
+
+INSIGHTS_PREFIX = "INS#"
+# A busy tenant's hour row would take every status change of its messages: DynamoDB allows ~1,000 writes/s
+# per item, and concurrent transactions on one item cancel each other, so each row is spread over slots
+# by the counted message's id and a read sums them (4 slots: 4 items per bucket read).
+INSIGHTS_SLOTS = 4
+INSIGHTS_ALL = "all"
+
+
+def insights_scope_session(session_id: str) -> str:
+    return f"S#{session_id}"
+
+
+def insights_scope_template(name: str) -> str:
+    """Template names hold no '#' (domain/templates.py)."""
+    return f"TPL#{name}"
+
+
+def insights_partition(tenant_id: str, granularity: str, scope: str) -> str:
+    """`granularity`: D (day) or H (hour); `scope`: INSIGHTS_ALL or one of the scope builders above."""
+    return f"{tenant_partition(tenant_id)}#{INSIGHTS_PREFIX}{granularity}#{scope}"
+
+
+def insights_slot_of(counted_id: str) -> int:
+    return zlib.crc32(counted_id.encode()) % INSIGHTS_SLOTS
+
+
+def insights_row(tenant_id: str, granularity: str, scope: str, bucket: str, slot: int) -> Key:
+    return Key(insights_partition(tenant_id, granularity, scope), f"{bucket}#{slot}")
+
+
+def insights_range(first_bucket: str, last_bucket: str) -> tuple[str, str]:
+    """Sort-key bounds of every slot of the buckets first..last (labels sort in time order)."""
+    return f"{first_bucket}#", f"{last_bucket}#~"
+
+
+def connection_periods(tenant_id: str, session_id: str) -> str:
+    return f"{tenant_partition(tenant_id)}#{INSIGHTS_PREFIX}UP#{session_id}"
+
+
+def connection_period(tenant_id: str, session_id: str, connected_at: float) -> Key:
+    return Key(connection_periods(tenant_id, session_id), f"{connected_at:014.3f}")
+
+
+def connection_period_sort(at: float) -> str:
+    return f"{at:014.3f}"
+
+
 # ---- retention (store/retention.py): which rows a tenant's retention policy governs ---------------
 
 
@@ -480,6 +531,8 @@ def retained_kind(pk: str, sk: str) -> tuple[str, str, bool] | None:
         if sk.startswith("MEDIA#"):
             return tenant_id, "media", False
         return None
+    if rest.startswith(INSIGHTS_PREFIX):
+        return tenant_id, "messages", True  # aggregates of messages: kept as long, from their last write
     if rest.startswith("WH#") and sk.startswith(DELIVERY_PREFIX):
         return tenant_id, "webhook_deliveries", False
     return None

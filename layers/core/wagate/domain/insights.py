@@ -1,0 +1,252 @@
+"""Insights: UTC time buckets, the counters a rollup row holds, latency histograms and the report models.
+
+Counters are grouped by the message's *send cohort*: a message's delivered, read, failed and replied
+counts, and its latencies, go to the bucket (day, hour) in which it was sent (failed unsent: when it
+failed), so a bucket's delivery, read and reply rates are exact fractions of what it sent (never over
+100 %), whenever the receipts arrive.
+
+Latencies are fixed log-scale histograms: bucket 0 holds up to 1 s, bucket i (1..MAX_BUCKET) holds
+(2^((i-1)/4), 2^(i/4)] seconds, four buckets per doubling, the last open-ended (about 19 days and over).
+Why this sketch: a histogram is a set of counters, so it is written with the same atomic ADD as every
+other counter (no read-modify-write, commutative, so receipts in any order give the same row), merges by
+addition across slots, sessions, templates and buckets, and has a fixed bound on its size; a percentile
+read from it is within one bucket, and interpolating inside the bucket on the log scale keeps the error
+under ±9 % (the bucket's half-width, 2^(1/8)). t-digest or KLL would be smaller for wide ranges but need a
+read-modify-write of a serialised sketch, which a concurrent writer can lose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field
+
+# Counter names (attributes of a rollup row; tests/vulture_whitelist.py lists the report fields).
+SENT = "sent"
+DELIVERED = "delivered"
+READ = "read"
+FAILED = "failed"
+REPLIED = "replied"
+INBOUND = "inbound"
+CREATED = "sessions_created"
+LINKED = "sessions_linked"
+DISCONNECTS = "disconnects"
+FAILED_BY = "failed_by."  # + reason code
+TEMPLATE_SENT = "template_sent."  # + template name: usage, kept in every scope's rows
+TO_DELIVERED = "ttd."  # + histogram bucket: seconds from sent to delivered
+TO_READ = "ttr."  # + bucket: seconds from sent to read
+FIRST_REPLY = "frt."  # + bucket: seconds from an inbound message to our first answer after it
+
+STEPS_PER_DOUBLING = 4
+MAX_BUCKET = 4 * 21  # 2^21 s ≈ 24 days: the last bucket holds everything slower
+
+_REASON = re.compile(r"[^a-z0-9_]+")
+
+
+class Granularity(enum.StrEnum):
+    DAY = "day"
+    HOUR = "hour"
+
+    @property
+    def seconds(self) -> int:
+        return 86_400 if self is Granularity.DAY else 3_600
+
+    @property
+    def code(self) -> str:
+        """The letter in the rollup row's key."""
+        return "D" if self is Granularity.DAY else "H"
+
+
+def bucket_of(at: float, granularity: Granularity) -> str:
+    """The UTC bucket label of a time: `2026-12-07` (day) or `2026-12-07T09` (hour). Labels sort in time
+    order, which is what the rollup rows' sort keys rely on."""
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    return when.strftime("%Y-%m-%d" if granularity is Granularity.DAY else "%Y-%m-%dT%H")
+
+
+def bucket_start(at: float, granularity: Granularity) -> float:
+    """The epoch second the bucket holding `at` starts."""
+    return float(math.floor(at / granularity.seconds) * granularity.seconds)
+
+
+def buckets_between(start: float, end: float, granularity: Granularity) -> list[float]:
+    """The starts of every bucket that overlaps [start, end)."""
+    first = bucket_start(start, granularity)
+    return [
+        float(b)
+        for b in range(
+            int(first), int(math.ceil(end / granularity.seconds) * granularity.seconds), granularity.seconds
+        )
+    ]
+
+
+def latency_bucket(seconds: float) -> int:
+    """The histogram bucket of a latency (negative clock skew counts as 0)."""
+    if seconds <= 1:
+        return 0
+    return min(MAX_BUCKET, math.ceil(math.log2(seconds) * STEPS_PER_DOUBLING - 1e-9))
+
+
+def bucket_bounds(index: int) -> tuple[float, float]:
+    """(low, high] of a histogram bucket in seconds; the last bucket's high is its low doubled."""
+    if index <= 0:
+        return 0.0, 1.0
+    low = 2 ** ((index - 1) / STEPS_PER_DOUBLING)
+    high = 2 ** (index / STEPS_PER_DOUBLING) if index < MAX_BUCKET else low * 2
+    return low, high
+
+
+def percentile(histogram: Mapping[int, int | float], q: float) -> float | None:
+    """The q-quantile (0 < q < 1) of a histogram, interpolated inside its bucket on the log scale (linear in
+    bucket 0); None when it is empty."""
+    total = sum(histogram.values())
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    for index in sorted(histogram):
+        count = histogram[index]
+        if count <= 0:
+            continue
+        if seen + count >= rank:
+            low, high = bucket_bounds(index)
+            fraction = (rank - seen) / count
+            if index == 0:
+                return round(high * fraction, 3)
+            return round(float(low * (high / low) ** fraction), 3)
+        seen += count
+    return round(bucket_bounds(max(histogram))[1], 3)
+
+
+def reason_code(code: str | None) -> str:
+    """A failure reason as a counter name: lower-case letters, digits and _ (at most 48)."""
+    cleaned = _REASON.sub("_", (code or "unknown").lower()).strip("_")[:48]
+    return cleaned or "unknown"
+
+
+def rate(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+# ---- the report ---------------------------------------------------------------------------------------
+
+
+class Latency(BaseModel):
+    count: int = Field(description="How many samples")
+    p50: float | None = Field(None, description="Median, seconds (log-scale histogram: within ±9 %)")
+    p90: float | None = Field(None, description="90th percentile, seconds (within ±9 %)")
+
+
+class Metrics(BaseModel):
+    """Counts of one bucket or of the whole range, by send cohort (see README: Insights)."""
+
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    failed_by_reason: dict[str, int] = Field(default_factory=dict)
+    replied: int = Field(0, description="Sent messages the contact answered (once per turn of ours)")
+    inbound: int = Field(0, description="Messages received")
+    delivery_rate: float | None = Field(None, description="delivered / sent")
+    read_rate: float | None = Field(None, description="read / sent")
+    reply_rate: float | None = Field(None, description="replied / sent")
+    time_to_delivered: Latency
+    time_to_read: Latency
+    first_reply_time: Latency = Field(description="From a contact's message to our first answer after it")
+    sessions_created: int = 0
+    sessions_linked: int = 0
+    connection_rate: float | None = Field(None, description="sessions linked / sessions created")
+    disconnects: int = Field(0, description="Times a connected session dropped (lost, logged out, failed)")
+    connected_seconds: float = Field(0.0, description="Seconds sessions were connected, summed")
+    templates: dict[str, int] = Field(default_factory=dict, description="Messages sent per template")
+
+
+class Point(Metrics):
+    bucket: str = Field(description="The UTC bucket: 2026-12-07 or 2026-12-07T09")
+    start: float = Field(description="When the bucket starts (epoch seconds)")
+
+
+class SessionUptime(BaseModel):
+    session_id: str
+    name: str | None = None
+    status: str | None = None
+    connected_seconds: float
+    uptime: float | None = Field(None, description="Connected share of the range since the session existed")
+    disconnects: int
+
+
+class Report(BaseModel):
+    start: float = Field(description="`from`, as asked (epoch seconds)")
+    end: float = Field(description="`to`, as asked (epoch seconds)")
+    granularity: Granularity
+    session_id: str | None = None
+    template: str | None = None
+    totals: Metrics
+    series: list[Point] = Field(description="One point per bucket in the range, empty ones included")
+    sessions: list[SessionUptime] = Field(description="Uptime of each session in view")
+
+
+class Breakdown(BaseModel):
+    key: str = Field(description="The session id or template name")
+    name: str | None = Field(None, description="The session's name")
+    metrics: Metrics
+
+
+class BreakdownList(BaseModel):
+    start: float
+    end: float
+    by: str = Field(description="session or template")
+    items: list[Breakdown]
+
+
+def metrics_of(counters: Mapping[str, float], connected_seconds: float = 0.0) -> Metrics:
+    """A Metrics from merged rollup counters."""
+
+    def count(name: str) -> int:
+        return int(counters.get(name, 0))
+
+    def histogram(prefix: str) -> Latency:
+        hist = {int(k[len(prefix) :]): v for k, v in counters.items() if k.startswith(prefix)}
+        return Latency(count=int(sum(hist.values())), p50=percentile(hist, 0.5), p90=percentile(hist, 0.9))
+
+    def by_prefix(prefix: str) -> dict[str, int]:
+        found = {k[len(prefix) :]: int(v) for k, v in counters.items() if k.startswith(prefix) and v}
+        return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    sent = count(SENT)
+    return Metrics(
+        sent=sent,
+        delivered=count(DELIVERED),
+        read=count(READ),
+        failed=count(FAILED),
+        failed_by_reason=by_prefix(FAILED_BY),
+        replied=count(REPLIED),
+        inbound=count(INBOUND),
+        delivery_rate=rate(count(DELIVERED), sent),
+        read_rate=rate(count(READ), sent),
+        reply_rate=rate(count(REPLIED), sent),
+        time_to_delivered=histogram(TO_DELIVERED),
+        time_to_read=histogram(TO_READ),
+        first_reply_time=histogram(FIRST_REPLY),
+        sessions_created=count(CREATED),
+        sessions_linked=count(LINKED),
+        connection_rate=rate(count(LINKED), count(CREATED)),
+        disconnects=count(DISCONNECTS),
+        connected_seconds=round(connected_seconds, 3),
+        templates=by_prefix(TEMPLATE_SENT),
+    )
+
+
+def merge(into: dict[str, float], counters: Mapping[str, object]) -> None:
+    """Adds a row's counters (numbers only; keys and stamps are skipped) into `into`."""
+    for name, value in counters.items():
+        if name in _NOT_COUNTERS or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        into[name] = into.get(name, 0) + value
+
+
+_NOT_COUNTERS = frozenset({"pk", "sk", "expires_at", "updated_at"})
