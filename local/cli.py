@@ -50,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-connector", action="store_true", help="run without the WhatsApp connector (it runs elsewhere)"
     )
+    serve.add_argument(
+        "--evolution-port",
+        type=int,
+        default=env.evolution.port,
+        help="also serve the Evolution API compatible routes at / on this port (for clients that cannot "
+        f"add a path; on the main port they are under {env.evolution.prefix})",
+    )
 
     def admin_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
         parser.add_argument("--data-dir", type=Path, default=env.data_dir if defaults else argparse.SUPPRESS)
@@ -177,6 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             services=services,
+            evolution_port=args.evolution_port,
         )
     except (TemplateError, OSError) as exc:
         print(f"wagate serve: {exc}", file=sys.stderr)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import uvicorn
 
+from local.evolution_mount import PrefixMount, RootMount
 from local.functions import FunctionRuntime
 from local.http_gateway import HttpApiGateway
 from local.http_routing import RouteTable
@@ -41,6 +42,7 @@ from local.timers import Timers
 from local.ws_events import MAX_MESSAGE_BYTES
 from local.ws_gateway import DirectPush, WebSocketGateway
 from wagate.adapters.local.dir_media import DirMediaStore
+from wagate.evolution import ROUTE_PREFIX
 
 if TYPE_CHECKING:
     from wagate.ports import Queues
@@ -80,6 +82,7 @@ class RunnerUrls:
     websocket: str  # the WebSocket API
     connections: str  # the @connections endpoint (what WAGATE_WEBSOCKET_ENDPOINT holds)
     dashboard: str | None = None  # the dashboard's page, when its files are served
+    evolution: str | None = None  # the Evolution API compatible surface's base URL
 
 
 def serve(
@@ -91,9 +94,12 @@ def serve(
     ready: Callable[[RunnerUrls], None] | None = None,
     services: Sequence[ServiceFactory] = (),
     dashboard: Path | None = None,
+    evolution_port: int | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain; returns the exit code. Port 0 picks a free port.
     `dashboard`: the static files served at `/` (default: `dashboard/` beside the template, if present).
+    `evolution_port`: also serve the Evolution API surface at `/` there (local/evolution_mount.py); its
+    prefix on the main port is the setting WAGATE_EVOLUTION_PREFIX.
 
     Raises TemplateError (template unusable, or two functions disagree on an environment variable)
     and OSError (the port is taken).
@@ -104,6 +110,7 @@ def serve(
     _configure_logging()
     spec = load_template(template)
     listener = bind(host, port)
+    evolution_listener = bind(host, evolution_port) if evolution_port is not None else None
     urls = urls_for(host, listener.getsockname()[1])
     environment = function_environment(spec)
     environment.update(
@@ -120,7 +127,8 @@ def serve(
     # No CloudWatch or X-Ray here: metrics would only print EMF JSON and traces have nowhere to go.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    deps = wiring.build(Settings.from_env(), spec.queue_definitions())
+    settings = Settings.from_env()
+    deps = wiring.build(settings, spec.queue_definitions())
     wiring.install(deps)
     if dashboard is None and (spec.path.parent / "dashboard").is_dir():
         dashboard = spec.path.parent / "dashboard"
@@ -131,6 +139,8 @@ def serve(
         services=[f(deps) for f in services],
         dashboard=dashboard,
         media=deps.media_store if isinstance(deps.media_store, DirMediaStore) else None,
+        evolution_prefix=settings.evolution.prefix,
+        evolution_listener=evolution_listener,
     )
     if deps.push is not None and runner.websocket is not None:
         # Same process: push straight into the gateway rather than through boto3 and its HTTP API.
@@ -188,8 +198,10 @@ def urls_for(host: str, port: int) -> RunnerUrls:
 
 def print_urls(urls: RunnerUrls) -> None:
     dashboard = f"  Dashboard       {urls.dashboard}\n" if urls.dashboard else ""
+    evolution = f"  Evolution API   {urls.evolution}\n" if urls.evolution else ""
     sys.stdout.write(
-        f"wagate is serving\n{dashboard}  HTTP API        {urls.http}\n  WebSocket API   {urls.websocket}\n"
+        f"wagate is serving\n{dashboard}  HTTP API        {urls.http}\n{evolution}"
+        f"  WebSocket API   {urls.websocket}\n"
         f"  @connections    {urls.connections}\nPress Ctrl+C to stop (in-flight work is finished first).\n"
     )
     sys.stdout.flush()
@@ -229,6 +241,8 @@ class LocalRunner:
         poll_seconds: float = 1.0,
         dashboard: Path | None = None,
         media: DirMediaStore | None = None,
+        evolution_prefix: str = ROUTE_PREFIX,
+        evolution_listener: socket.socket | None = None,
     ) -> None:
         self.template = template
         self._listener = listener
@@ -245,12 +259,23 @@ class LocalRunner:
             static = StaticFiles(dashboard)
             self.urls = dataclasses.replace(self.urls, dashboard=self.urls.http + "/")
         files = MediaFiles(media) if media is not None else None
-        self.app = LocalGatewayApp(http, self.websocket, static=static, media=files)
+        self.app = PrefixMount(
+            LocalGatewayApp(http, self.websocket, static=static, media=files), evolution_prefix
+        )
+        self._evolution_listener = evolution_listener
+        self.evolution_app = RootMount(http) if evolution_listener is not None else None
+        if evolution_listener is not None:
+            shown = urls_for(*evolution_listener.getsockname()[:2]).http
+            self.urls = dataclasses.replace(self.urls, evolution=shown + "/")
+        elif any(r.path.startswith(ROUTE_PREFIX + "/") for r in template.http_routes):
+            self.urls = dataclasses.replace(self.urls, evolution=self.urls.http + evolution_prefix)
         self.timers = Timers(template.schedules, self.runtime, time_scale=time_scale)
         self.queue_runners = _queue_runners(template, queues, self.runtime, poll_seconds)
         self._services = list(services)
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
+        self._evolution_server: _Server | None = None
+        self._evolution_task: asyncio.Task[None] | None = None
 
     async def start(self) -> RunnerUrls:
         """Import every handler, then start services, queue runners, timers and the server."""
@@ -262,8 +287,23 @@ class LocalRunner:
         for runner in self.queue_runners:
             runner.start()
         self.timers.start()
-        config = uvicorn.Config(
-            self.app,
+        config = self._server_config(self.app)
+        logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)  # once: filters are a set
+        self._server = _Server(config)
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
+        await _started(self._server, self._server_task)
+        if self.evolution_app is not None and self._evolution_listener is not None:
+            self._evolution_server = _Server(self._server_config(self.evolution_app))
+            self._evolution_task = asyncio.create_task(
+                self._evolution_server.serve(sockets=[self._evolution_listener])
+            )
+            await _started(self._evolution_server, self._evolution_task)
+        return self.urls
+
+    @staticmethod
+    def _server_config(app: RootMount | PrefixMount) -> uvicorn.Config:
+        return uvicorn.Config(
+            app,
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -274,23 +314,16 @@ class LocalRunner:
             proxy_headers=False,  # the gateway itself adds x-forwarded-* like API Gateway
             timeout_graceful_shutdown=None,
         )
-        logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)  # once: filters are a set
-        self._server = _Server(config)
-        self._server_task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
-        while not self._server.started:
-            if self._server_task.done():
-                await self._server_task  # re-raises why it could not start
-                raise RuntimeError("the HTTP server stopped while starting")
-            await asyncio.sleep(0.01)
-        return self.urls
 
     async def drain(self) -> None:
         """Stop accepting and finish everything under way (see the module docstring)."""
-        if self._server is not None:
-            self._server.should_exit = True
+        for server in (self._server, self._evolution_server):
+            if server is not None:
+                server.should_exit = True
         stopping: list[Awaitable[None]] = [self.timers.stop(), *(r.stop() for r in self.queue_runners)]
-        if self._server_task is not None:
-            stopping.append(asyncio.shield(self._server_task))
+        for task in (self._server_task, self._evolution_task):
+            if task is not None:
+                stopping.append(asyncio.shield(task))
         await asyncio.gather(*stopping)
         for service in reversed(self._services):
             try:
@@ -301,8 +334,9 @@ class LocalRunner:
 
     def force(self) -> None:
         """Stop waiting for open connections (a second Ctrl+C)."""
-        if self._server is not None:
-            self._server.force_exit = True
+        for server in (self._server, self._evolution_server):
+            if server is not None:
+                server.force_exit = True
 
     async def run_until_signal(self, ready: Callable[[RunnerUrls], None]) -> int:
         loop = asyncio.get_running_loop()
@@ -334,6 +368,14 @@ class LocalRunner:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
         return 0 if signals_seen <= 1 else 1
+
+
+async def _started(server: _Server, task: asyncio.Task[None]) -> None:
+    while not server.started:
+        if task.done():
+            await task  # re-raises why it could not start
+            raise RuntimeError("the HTTP server stopped while starting")
+        await asyncio.sleep(0.01)
 
 
 def _check_not_shadowing(routes: RouteTable) -> None:

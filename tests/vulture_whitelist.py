@@ -102,3 +102,12 @@ _.first_reply_time
 _.sessions_created
 _.sessions_linked
 _.connection_rate
+# wagate/evolution/routes/instance.py: Evolution's instance settings, read by serialisation (echoed back).
+_.rejectCall
+_.msgCall
+_.groupsIgnore
+_.alwaysOnline
+_.readMessages
+_.readStatus
+_.syncFullHistory
+_.wavoipToken

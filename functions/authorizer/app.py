@@ -36,7 +36,8 @@ def _presented_key(headers: dict[str, str]) -> str | None:
     value = lowered.get("authorization", "").strip()
     if value.lower().startswith("bearer "):
         return value[7:].strip() or None
-    return lowered.get("x-api-key") or (value or None)
+    # `apikey` is how Evolution API clients send theirs (wagate.evolution.access).
+    return lowered.get("x-api-key") or lowered.get("apikey") or (value or None)
 
 
 def _resolve(api_key: str | None) -> dict[str, str]:

@@ -12,12 +12,13 @@ import pytest
 from local.template import load_template
 from tests.fakes.push import RecordingPush
 from tests.support.aws_template import TEMPLATE
+from tests.support.evolution import EvolutionCaller
 from tests.support.lambdas import ApiCaller, load_function
 from wagate import wiring
 from wagate.services import tenants
 from wagate.settings import Settings
 
-FUNCTIONS = ("api", "authorizer", "events", "ws", "sweeper", "dispatcher", "webhooks_out")
+FUNCTIONS = ("api", "authorizer", "events", "ws", "sweeper", "dispatcher", "webhooks_out", "evolution")
 
 
 @pytest.fixture
@@ -46,6 +47,12 @@ def functions() -> dict[str, ModuleType]:
 def call(functions: dict[str, ModuleType], local_deps: wiring.Deps) -> ApiCaller:
     """Requests through the authorizer and the API handler, as API Gateway runs them."""
     return ApiCaller(functions["api"], functions["authorizer"])
+
+
+@pytest.fixture
+def evo(functions: dict[str, ModuleType], local_deps: wiring.Deps) -> EvolutionCaller:
+    """Requests through the authorizer and the Evolution handler (`apikey` header), as API Gateway."""
+    return EvolutionCaller(functions["evolution"], functions["authorizer"])
 
 
 @pytest.fixture

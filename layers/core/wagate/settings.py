@@ -12,6 +12,7 @@ the environment (tests build `Settings(...)` as they need it).
       .web            WAGATE_WA_*       the web engine (unset = the engine's own default)
       .pacing         WAGATE_PACING_*   default anti-ban pacing of every number (`WAGATE_PACING`=off)
       .cli            WAGATE_*          the defaults of `wagate serve` / `wagate sessions`
+      .evolution      WAGATE_EVOLUTION_* where `wagate serve` mounts the Evolution API surface
 
 This module imports only pydantic (it is on every handler's import path); pydantic-settings is imported
 when the environment is read.
@@ -181,6 +182,26 @@ class WebSection(BaseModel):
     )
 
 
+class EvolutionSettings(BaseModel):
+    """The Evolution API compatibility surface as `wagate serve` mounts it (wagate/evolution). On AWS it
+    is where template.yaml's EvolutionFunction routes put it (/evolution)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    prefix: str = Field(
+        "/evolution",
+        pattern=r"^(/[A-Za-z0-9._~-]+)+$",
+        description="`wagate serve`: the path the Evolution API compatible routes are served under",
+    )
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65_535,
+        description="`wagate serve`: also serve them at / on this port, for clients that cannot add a "
+        "path (--evolution-port; 0 = any free one)",
+    )
+
+
 class CliSettings(BaseModel):
     """Defaults of the command line (its options override them)."""
 
@@ -299,6 +320,9 @@ class Settings(BaseModel):
         default_factory=Pacing
     )
     cli: Annotated[CliSettings, Section("WAGATE_")] = Field(default_factory=CliSettings)
+    evolution: Annotated[EvolutionSettings, Section("WAGATE_EVOLUTION_")] = Field(
+        default_factory=EvolutionSettings
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

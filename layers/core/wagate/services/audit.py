@@ -44,6 +44,10 @@ SECURITY_ACTIONS: Mapping[tuple[str, str], str] = {
     ("PUT", "/v1/settings/retention"): "retention.changed",
     ("DELETE", "/v1/contacts/{phone}"): "contact.erased",
     ("GET", "/v1/contacts/{phone}/export"): "contact.exported",
+    # The Evolution API surface (wagate/evolution): create issues the instance's token (a key).
+    ("POST", "/evolution/instance/create"): "key.created",
+    ("DELETE", "/evolution/instance/logout/{instanceName}"): "session.unlinked",
+    ("DELETE", "/evolution/instance/delete/{instanceName}"): "session.deleted",
 }
 
 

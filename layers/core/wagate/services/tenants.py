@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -19,6 +20,8 @@ from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import StoredKey, TenantRepository
 
 KEY_PREFIX = "wg_"
+CHOSEN_SECRET_MIN = 20
+CHOSEN_SECRET = re.compile(rf"[\x21-\x7e]{{{CHOSEN_SECRET_MIN},200}}")
 
 
 def _hash(api_key: str) -> str:
@@ -48,11 +51,15 @@ def create_key(
     name: str,
     scopes: Iterable[Scope],
     sessions: Iterable[str] | None = None,
+    secret: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for an existing tenant. Returns its listing and the secret, shown once.
 
     `sessions` limits the key to those sessions (they must exist). Such a key cannot have the admin
     scope: admin reaches tenant-wide things (keys, webhooks, the audit log) no session scope can bound.
+    `secret` is a caller's own secret instead of a new `wg_` one (an Evolution instance `token`: a
+    CRM chooses it): it must be long enough not to be guessed. Raises ConflictError when another key
+    already has that secret.
     """
     wanted = frozenset(scopes)
     if not wanted:
@@ -68,8 +75,13 @@ def create_key(
         missing = sorted(s for s in limited if SessionRepository(table).find(tenant_id, s) is None)
         if missing:
             raise InvalidInput("these sessions do not exist", details={"sessions": missing})
+    if secret is not None and not CHOSEN_SECRET.fullmatch(secret):
+        raise InvalidInput(
+            f"a chosen API key must be {CHOSEN_SECRET_MIN}-200 visible ASCII characters (a UUID will do)",
+            details={"field": "token"},
+        )
     get_tenant(table, tenant_id)
-    key, stored = _new_key(tenant_id, name, wanted, clock.now(), limited)
+    key, stored = _new_key(tenant_id, name, wanted, clock.now(), limited, secret)
     TenantRepository(table).add_key(stored)
     return stored.key, key
 
@@ -88,10 +100,13 @@ def authenticate(table: Table, api_key: str | None) -> Principal:
     """The principal behind a presented key. Raises Unauthenticated with a reason a developer can act on."""
     if not api_key:
         raise Unauthenticated("send your API key as 'Authorization: Bearer wg_...'", code="missing_api_key")
-    if not api_key.startswith(KEY_PREFIX) or len(api_key) > 200:
+    if len(api_key) > 200:
         raise Unauthenticated("this is not a wagate API key (they start with 'wg_')", code="invalid_api_key")
     digest = _hash(api_key)
     stored = TenantRepository(table).key_by_digest(digest)
+    if stored is None and not api_key.startswith(KEY_PREFIX):
+        # Keys are `wg_...`, or a secret a CRM chose for an Evolution instance (create_key's `secret`).
+        raise Unauthenticated("this is not a wagate API key (they start with 'wg_')", code="invalid_api_key")
     # compare_digest: the lookup already matched, but keep the check constant-time on principle.
     if stored is None or not hmac.compare_digest(stored.digest, digest):
         raise Unauthenticated("this API key is unknown or was revoked", code="invalid_api_key")
@@ -114,14 +129,15 @@ def _new_key(
     scopes: Iterable[Scope],
     now: float,
     sessions: frozenset[str] | None = None,
+    chosen: str | None = None,
 ) -> tuple[str, StoredKey]:
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    secret = chosen or KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key", now),
         tenant_id=tenant_id,
         name=name,
         scopes=sorted(scopes, key=str),
-        prefix=secret[:10],
+        prefix=secret[:10] if chosen is None else secret[:4],  # a chosen one may be short: show less
         created_at=now,
         sessions=sorted(sessions) if sessions is not None else None,
     )

@@ -1,0 +1,20 @@
+"""The Evolution routers, one module per Evolution router file; ROUTERS is the one registration list.
+
+Each module has a Powertools `router` whose paths are Evolution's without the mount prefix
+(`/instance/create`, `/message/sendText/<instanceName>`). To add a router: write the module here and add
+it to ROUTERS; the resolver mounts each under ROUTE_PREFIX.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from wagate.evolution.routes import instance
+
+ROUTERS: tuple[ModuleType, ...] = (
+    instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
+    # webhook,  # webhook/set, webhook/find (evoinst, next)
+    # message,  # message/*  (evomsg)
+    # chat,     # chat/*     (evomsg)
+    # group,    # group/*    (evomsg)
+)
