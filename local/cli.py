@@ -78,7 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
+    create.add_argument("--max-sessions", type=int, help="the tenant's session quota (default: the setting)")
+    create.add_argument(
+        "--messages-per-day", type=int, help="the tenant's daily message quota (default: none)"
+    )
     admin_parent = [admin_options(argparse.ArgumentParser(add_help=False), defaults=False)]
+    admin_commands.add_parser("list-tenants", help="list tenants (as JSON lines)", parents=admin_parent)
+    admin_commands.add_parser(
+        "index-tenants",
+        help="once after upgrading: put tenants created before the operator API in its list",
+        parents=admin_parent,
+    )
+    for verb, what in (("suspend", "refuse its keys and stop its sessions"), ("resume", "undo a suspension")):
+        admin_commands.add_parser(f"{verb}-tenant", help=what, parents=admin_parent).add_argument("tenant_id")
+    admin_commands.add_parser(
+        "operator-key",
+        help="make an operator API key; prints it and the WAGATE_OPERATOR_KEY_SHA256 value to configure",
+        parents=admin_parent,
+    )
     admin_commands.add_parser(
         "encrypt-existing",
         help="seal the content of rows written before encryption was on (safe while serving)",
@@ -253,7 +270,35 @@ def _admin(args: argparse.Namespace) -> int:
     except (FileExistsError, FileNotFoundError) as exc:
         print(f"wagate admin {args.admin_command}: {exc}", file=sys.stderr)
         return 2
+    if args.admin_command == "operator-key":
+        secret, digest = tenants.new_operator_key()
+        print(f"operator key: {secret}")
+        print(f"WAGATE_OPERATOR_KEY_SHA256={digest}")
+        print("Keep the key secret; configure only its hash (AWS: the OperatorKeySha256 parameter).")
+        return 0
     deps = wiring.build(settings)
+    admin = services(deps).tenant_admin  # the operator API's own service: one code path
+    if args.admin_command == "index-tenants":
+        print(f"{data_admin.index_tenants(deps)} tenants added to the operator's list")
+        return 0
+    if args.admin_command == "list-tenants":
+        cursor = None
+        while True:
+            found, cursor = admin.page(limit=200, cursor=cursor)
+            for tenant in found:
+                print(tenant.model_dump_json())
+            if cursor is None:
+                return 0
+    if args.admin_command in {"suspend-tenant", "resume-tenant"}:
+        from wagate.domain.errors import ConflictError, NotFound
+
+        try:
+            act = admin.suspend if args.admin_command == "suspend-tenant" else admin.resume
+            print(act(args.tenant_id).model_dump_json())
+        except (NotFound, ConflictError) as exc:
+            print(f"wagate: {exc.message}", file=sys.stderr)
+            return 1
+        return 0
     if args.admin_command == "encrypt-existing":
         try:
             changed = data_admin.encrypt_existing(deps)
@@ -269,8 +314,14 @@ def _admin(args: argparse.Namespace) -> int:
         print("Restart wagate serve so it writes new secrets under the new key.")
         return 0
     if args.admin_command == "create-tenant":
-        tenant, key = tenants.create_tenant(deps.table, deps.clock, args.name)
-        services(deps).audit.operator(tenant.id, "tenant.created", target=tenant.id)
+        from wagate.domain.tenants import Quotas
+
+        try:
+            quotas = Quotas(sessions=args.max_sessions, messages_per_day=args.messages_per_day)
+        except ValueError as exc:
+            print(f"wagate: {exc}", file=sys.stderr)
+            return 2
+        tenant, _, key = admin.create(args.name, quotas)
         if args.json:
             print(json.dumps({"tenant_id": tenant.id, "name": tenant.name, "api_key": key}))
         else:
@@ -294,7 +345,7 @@ def _admin(args: argparse.Namespace) -> int:
         from wagate.domain.errors import NotFound
 
         try:
-            gone = services(deps).tenant_deletion.delete(args.tenant_id)
+            gone = admin.delete(args.tenant_id)
         except NotFound as exc:
             print(f"wagate: {exc.message}", file=sys.stderr)
             return 1

@@ -139,3 +139,21 @@ def seal_media_files(deps: Deps) -> int:
 
     store = deps.media_store
     return store.seal_existing() if isinstance(store, DirMediaStore) else 0
+
+
+def index_tenants(deps: Deps) -> int:
+    """Puts tenants created before the operator API in its list (one scan of the table, safe while
+    serving, idempotent); returns how many were added."""
+    from wagate.store import keys
+    from wagate.store.sealed_table import SealedTable
+    from wagate.store.tenants import TenantRepository
+
+    table = deps.table.inner if isinstance(deps.table, SealedTable) else deps.table
+    rows = TenantRepository(deps.table)
+    added = 0
+    for item in table.scan():  # type: ignore[attr-defined]
+        pk, sk = str(item.get("pk")), str(item.get("sk"))
+        if (pk, sk) == keys.tenant(pk.removeprefix("TENANT#")) and item.get("gsi1pk") != keys.TENANTS_INDEX:
+            rows.change(pk.removeprefix("TENANT#"), {})
+            added += 1
+    return added

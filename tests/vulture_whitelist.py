@@ -111,3 +111,5 @@ _.readMessages
 _.readStatus
 _.syncFullHistory
 _.wavoipToken
+# api/routes/operator.py: the operator's view of a tenant's usage (serialised)
+_.messages_today

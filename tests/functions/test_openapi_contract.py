@@ -34,7 +34,10 @@ def test_every_error_is_documented_in_the_one_shape(spec: dict[str, Any]) -> Non
         statuses = set(operation["responses"])
         if path != "/health":
             assert {"401", "403", "422", "503"} <= statuses, (method, path)
-            assert operation.get("security") is None  # the API-wide bearer key applies
+            if path.startswith("/v1/operator/"):  # the operator's own key type, never a tenant's
+                assert operation["security"] == [{"operatorKey": []}]
+            else:
+                assert operation.get("security") is None  # the API-wide bearer key applies
         else:
             assert operation["security"] == [] and "401" not in statuses
         if method in ("POST", "PUT", "PATCH"):

@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from wagate.services.media import MediaCheck
     from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
+    from wagate.services.operator import TenantAdmin
     from wagate.services.pacing_settings import PacingSettings
     from wagate.services.pools import PoolService
+    from wagate.services.quotas import TenantQuotas
     from wagate.services.reminders import ReminderService
     from wagate.services.retention import RetentionService
     from wagate.services.sessions import SessionService
@@ -110,10 +112,35 @@ class Services:
             p = self.ports
             limit, shards = p.settings.max_sessions_per_tenant, p.settings.shards
             return SessionService(
-                self.table, p.queues, p.clock, limit=limit, shards=shards, insights=self.insights
+                self.table,
+                p.queues,
+                p.clock,
+                limit=limit,
+                shards=shards,
+                insights=self.insights,
+                session_limit=self.quotas.session_limit,
             )
 
         return self._once("sessions", build)
+
+    @property
+    def quotas(self) -> TenantQuotas:
+        def build() -> TenantQuotas:
+            from wagate.services.quotas import TenantQuotas
+
+            p = self.ports
+            return TenantQuotas(p.table, p.clock, p.settings.max_sessions_per_tenant)
+
+        return self._once("quotas", build)
+
+    @property
+    def tenant_admin(self) -> TenantAdmin:
+        def build() -> TenantAdmin:
+            from wagate.services.operator import TenantAdmin
+
+            return TenantAdmin(self.table, self.ports.clock, self.sessions, self.tenant_deletion, self.audit)
+
+        return self._once("tenant_admin", build)
 
     @property
     def cloud_sessions(self) -> CloudSessionService:
@@ -212,6 +239,7 @@ class Services:
                 media_files=self.media_files,
                 cloud_templates=lambda: self.cloud_templates,
                 insights=self.insights,
+                quotas=self.quotas,
             )
 
         return self._once("messages", build)
@@ -518,6 +546,10 @@ def audit_log() -> AuditLog:
 
 def insights_service() -> Insights:
     return services().insights
+
+
+def tenant_admin() -> TenantAdmin:
+    return services().tenant_admin
 
 
 def ports() -> wiring.Deps:

@@ -253,7 +253,18 @@ class Settings(BaseModel):
     content_key_cache_seconds: float = Field(
         300.0, gt=0, le=3600, description="how long an unwrapped tenant data key is kept in memory"
     )
-    max_sessions_per_tenant: int = Field(5, ge=1, description="WhatsApp sessions per tenant")
+    max_sessions_per_tenant: int = Field(
+        5, ge=1, description="WhatsApp sessions per tenant (an operator may set a tenant's own quota)"
+    )
+    # The operator API's keys (api/routes/operator.py): only their SHA-256 is configured, so the setting is no
+    # secret. `wagate admin operator-key` makes a key and prints its hash. template.yaml: OperatorKeySha256.
+    operator_key_sha256: str | None = Field(
+        None,
+        validation_alias=AliasChoices("WAGATE_OPERATOR_KEY_SHA256", "OPERATOR_KEY_SHA256"),
+        pattern=r"^\s*([0-9a-fA-F]{64}(\s*,\s*[0-9a-fA-F]{64})*)?\s*$",
+        description="SHA-256 (hex) of the operator key(s) the operator API accepts, comma-separated (two "
+        "while rotating); unset or empty: the operator API answers 403 to everyone",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
     shards: Shards = DEFAULT_SHARDS
     # Off unless set: template.yaml sets it (parameter TenantRequestsPerSecond) for AWS and `wagate serve`.
@@ -336,6 +347,11 @@ class Settings(BaseModel):
     @property
     def webhook_retry_delays(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.webhooks_retry_schedule.split(","))
+
+    @property
+    def operator_key_hashes(self) -> frozenset[str]:
+        raw = self.operator_key_sha256 or ""
+        return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
     @property
     def table_path(self) -> Path:

@@ -6,21 +6,42 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.request import Request
+from pydantic import BaseModel, ConfigDict
 
 from wagate.domain.errors import Forbidden, NotFound, Unauthenticated
 from wagate.domain.tenants import Principal, Scope
+
+OPERATOR_ROUTES = "/v1/operator/tenants"
+
+
+def _refused(context: dict[str, Any]) -> None:
+    """Raises what the authorizer found wrong: 401, or 403 for a key it knows but refuses (a suspended
+    tenant's)."""
+    message = str(context.get("error_message") or "send your API key as 'Authorization: Bearer wg_...'")
+    code = str(context.get("error_code") or "missing_api_key")
+    if str(context.get("error_status")) == "403":
+        raise Forbidden(message, code=code, details={"tenant_id": context.get("error_tenant_id")})
+    raise Unauthenticated(message, code=code)
+
+
+def check_authenticated(context: dict[str, Any]) -> None:
+    """Raises Unauthenticated (or Forbidden) unless the authorizer found a usable key, tenant or operator."""
+    if str(context.get("authenticated")) != "true":
+        _refused(context)
 
 
 def principal_from_context(context: dict[str, Any]) -> Principal:
     """Rebuild the principal from the authorizer's context (strings only, as API Gateway passes them).
 
     The authorizer never denies (API Gateway would answer a bare 403); it reports what it found and
-    this side answers 401 in wagate's own error shape.
+    this side answers 401 (or 403) in wagate's own error shape. An operator key is no tenant's: 403 here.
     """
     if str(context.get("authenticated")) != "true":
-        raise Unauthenticated(
-            str(context.get("error_message") or "send your API key as 'Authorization: Bearer wg_...'"),
-            code=str(context.get("error_code") or "missing_api_key"),
+        _refused(context)
+    if str(context.get("operator")) == "true":
+        raise Forbidden(
+            f"an operator key only manages tenants ({OPERATOR_ROUTES}); use one of the tenant's API keys",
+            code="tenant_key_required",
         )
     scopes = frozenset(
         Scope(s) for s in str(context.get("scopes", "")).split() if s in Scope.__members__.values()
@@ -38,6 +59,28 @@ def current_principal(request: Request) -> Principal:
     request_context = request.resolved_event.get("requestContext") or {}
     authorizer = request_context.get("authorizer") or {}
     return principal_from_context(authorizer.get("lambda") or {})
+
+
+class Operator(BaseModel):
+    """An operator key's caller: manages tenants, sees no tenant's data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+
+
+def require_operator(request: Request) -> Operator:
+    """A dependency: the caller, if it presented an operator key (never a tenant's key)."""
+    request_context = request.resolved_event.get("requestContext") or {}
+    context = (request_context.get("authorizer") or {}).get("lambda") or {}
+    if str(context.get("authenticated")) != "true":
+        _refused(context)
+    if str(context.get("operator")) != "true":
+        raise Forbidden(
+            "these routes take an operator key (wgo_...), never a tenant's API key",
+            code="operator_key_required",
+        )
+    return Operator(key_id=str(context.get("key_id")))
 
 
 def require(scope: Scope) -> Callable[[Request], Principal]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from wagate.api.routes.crm_webhooks import BulkReplayResult
 from wagate.api.routes.groups import SyncRequested
 from wagate.api.routes.keys import CreatedKey
+from wagate.api.routes.operator import CreatedTenant, FirstKey
 from wagate.domain.crm_webhooks import CreatedWebhook, Delivery
 from wagate.domain.media import MediaObject
 from wagate.domain.messages import Message
@@ -65,8 +66,10 @@ class Accepted(BaseModel):
 
 ERRORS: dict[int, str] = {
     400: "The request could not be read: `malformed_request` (not UTF-8, not JSON, NaN/Infinity/1e309)",
-    401: "No usable API key: `missing_api_key`, `invalid_api_key`",
-    403: "The key lacks the scope the route needs: `forbidden`",
+    401: "No usable API key: `missing_api_key`, `invalid_api_key`, `invalid_operator_key`",
+    403: "The key lacks the scope the route needs: `forbidden`; its tenant is suspended: `tenant_suspended`; "
+    "an operator key on a tenant route: `tenant_key_required`; a tenant key on an operator route: "
+    "`operator_key_required`",
     404: "Unknown id, or another tenant's: `not_found`, `no_qr_code`, `webhook_not_found`, "
     "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`",
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
@@ -77,7 +80,8 @@ ERRORS: dict[int, str] = {
     413: "The body (or a media file) is over its limit: `too_large`, `media_too_large`",
     415: "The body is not `application/json` (POST /v1/media: not `multipart/form-data`): "
     "`unsupported_media_type`",
-    429: "This tenant is over its request rate: `rate_limited`; retry after `Retry-After` seconds",
+    429: "This tenant is over its request rate: `rate_limited`, or a quota of its own: "
+    "`daily_message_quota_exceeded`, `number_check_rate_limited`; retry after `Retry-After` seconds",
     422: "Fields are missing or invalid: `validation_failed` (`details.fields` names each), "
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
@@ -92,6 +96,8 @@ ERRORS: dict[int, str] = {
 # (method, path) → (status, model) for routes whose success is not a 200 with their return type.
 SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("POST", "/v1/keys"): (201, CreatedKey),
+    ("POST", "/v1/operator/tenants"): (201, CreatedTenant),
+    ("POST", "/v1/operator/tenants/<tenant_id>/keys"): (201, FirstKey),
     ("DELETE", "/v1/keys/<key_id>"): (204, None),
     ("POST", "/v1/messages"): (202, Message),
     ("POST", "/v1/media"): (201, MediaObject),
@@ -183,6 +189,8 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
             if path in public_paths:
                 operation["security"] = []
                 responses.pop("422", None)  # Powertools adds it everywhere; public routes take no input
+            if path.startswith(OPERATOR_PREFIX):
+                operation["security"] = [{"operatorKey": []}]
             if (method.upper(), _powertools_path(path)) in IDEMPOTENT:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
                 responses["409"]["headers"] = {
@@ -195,7 +203,7 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
             if "429" in responses:
                 responses["429"]["headers"] = {
                     "Retry-After": {
-                        "description": "Seconds until this tenant's next request is admitted",
+                        "description": "Seconds until this tenant's next request (or quota) is admitted",
                         "required": True,
                         "schema": {"type": "integer", "minimum": 1},
                     }
@@ -211,6 +219,8 @@ def finish(spec: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]
         schemas.pop(unused, None)
     return spec
 
+
+OPERATOR_PREFIX = "/v1/operator/"
 
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",

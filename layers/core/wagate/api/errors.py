@@ -17,6 +17,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.WagateError], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.ConflictError, 409),
+    (errors.QuotaExceeded, 429),
     (errors.LimitExceeded, 409),
     (errors.TransientError, 503),
     (errors.Gone, 410),
@@ -56,7 +57,11 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 def from_domain(error: errors.WagateError) -> Response[str]:
-    return error_response(status_for(error), error.code, error.message, error.details)
+    response = error_response(status_for(error), error.code, error.message, error.details)
+    retry_after = error.details.get("retry_after") if isinstance(error.details, dict) else None
+    if isinstance(error, errors.QuotaExceeded) and isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def from_validation(problems: list[dict[str, Any]]) -> Response[str]:

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from wagate.api.auth import principal_from_context
+from wagate.api.auth import check_authenticated
 from wagate.api.errors import BadRequest, UnsupportedMediaType
 from wagate.domain.errors import InvalidInput, ItemTooLarge
 
@@ -43,7 +43,7 @@ def check(
     (its bytes exactly as sent, whatever the gateway thought of their encoding)."""
     if not public:
         context = (event.get("requestContext") or {}).get("authorizer") or {}
-        principal_from_context(context.get("lambda") or {})  # raises Unauthenticated
+        check_authenticated(context.get("lambda") or {})  # raises Unauthenticated
     _check_text("query", event.get("queryStringParameters") or {})
     _check_text("path", event.get("pathParameters") or {})
     raw_body = event.get("body")

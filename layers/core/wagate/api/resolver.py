@@ -30,6 +30,7 @@ from wagate.api.routes import (
     links,
     media,
     messages,
+    operator,
     pacing,
     pools,
     realtime,
@@ -209,6 +210,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         retention,
         erasure,
         insights,
+        operator,
     )
     for module in routers:
         app.include_router(module.router, prefix="/v1")
@@ -268,7 +270,13 @@ def _openapi_options() -> dict[str, Any]:
         "title": "wagate",
         "version": __version__,
         "description": DESCRIPTION,
-        "security_schemes": {"apiKey": HTTPBearer(description="A wagate API key: wg_...")},
+        "security_schemes": {
+            "apiKey": HTTPBearer(description="A wagate API key: wg_..."),
+            "operatorKey": HTTPBearer(
+                description="The gateway operator's key: wgo_... (its SHA-256 configured as "
+                "WAGATE_OPERATOR_KEY_SHA256); only /v1/operator/... takes it"
+            ),
+        },
         "security": [{"apiKey": []}],
     }
 

@@ -8,6 +8,7 @@
     ├── NotFound                     unknown id, or another tenant's (HTTP 404)
     ├── ConflictError                a condition failed: version, status, lease, uniqueness (HTTP 409)
     ├── LimitExceeded                a configured quota is used up (HTTP 409 / 429)
+    │   └── QuotaExceeded            a rate or daily quota: retry after `details.retry_after` s (HTTP 429)
     ├── TransientError               worth retrying later: throttling, a service hiccup (HTTP 503)
     └── Gone                         a dashboard connection no longer exists (push, 410)
 
@@ -60,6 +61,12 @@ class ConflictError(WagateError):
 
 class LimitExceeded(WagateError):
     code = "limit_exceeded"
+
+
+class QuotaExceeded(LimitExceeded):
+    """Used up for now (a per-day or per-minute quota): `details.retry_after` says when it refills."""
+
+    code = "quota_exceeded"
 
 
 class TransientError(WagateError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import Annotated
 
@@ -26,12 +27,42 @@ class Scope(enum.StrEnum):
 ALL_SCOPES = frozenset(Scope)
 
 
+@enum.unique
+class TenantStatus(enum.StrEnum):
+    """active: its keys work; suspended: its keys answer 403 `tenant_suspended`, its sessions are stopped."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Quotas(BaseModel):
+    """What one tenant may use; null: the deployment's default (sessions) or no limit (messages)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sessions: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        description="WhatsApp sessions it may hold (default: WAGATE_MAX_SESSIONS_PER_TENANT)",
+    )
+    messages_per_day: int | None = Field(
+        None,
+        ge=0,
+        le=100_000_000,
+        description="messages it may send per UTC day (accepted by POST /v1/messages)",
+    )
+
+
 class Tenant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: TenantName
     created_at: float
+    status: TenantStatus = TenantStatus.ACTIVE
+    suspended_at: float | None = None
+    quotas: Quotas = Field(default_factory=Quotas)
 
 
 class ApiKey(BaseModel):
@@ -66,3 +97,13 @@ class Principal(BaseModel):
     def sees(self, session_id: str | None) -> bool:
         """Whether this key may see (and act on) `session_id` and its messages."""
         return self.sessions is None or (session_id is not None and session_id in self.sessions)
+
+
+def utc_day(at: float) -> str:
+    """The UTC day of `at` as YYYY-MM-DD (daily quotas count per UTC day)."""
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d")
+
+
+def seconds_to_next_day(at: float) -> int:
+    """Whole seconds from `at` to the next UTC midnight (at least 1)."""
+    return max(1, 86_400 - int(at) % 86_400)

@@ -61,6 +61,7 @@ from wagate.services.due_index import DISPATCH_QUEUE, dispatch_message
 from wagate.services.groups import GroupService
 from wagate.services.media_files import MediaFiles
 from wagate.services.pools import PoolService
+from wagate.services.quotas import TenantQuotas
 from wagate.services.sessions import SessionService, command_queue, shard_of
 from wagate.store.conversations import activity
 from wagate.store.due_index import DueIndex
@@ -229,10 +230,12 @@ class MessageService:
         media_files: MediaFiles | None = None,
         cloud_templates: Callable[[], Any] | None = None,
         insights: Insights | None = None,
+        quotas: TenantQuotas | None = None,
     ):
         self.table = table
         # Rollup counters committed with each status move, and reply tracking after a send.
         self.insights = insights
+        self.quotas = quotas  # the tenant's messages_per_day, counted in the accept's transaction
         self.queues = queues
         self.clock = clock
         self.sessions = sessions
@@ -368,10 +371,16 @@ class MessageService:
         if request_key is not None:
             expires_at = now + REQUEST_KEY_SECONDS
             ops.append(self.rows.put_request_key(tenant_id, request_key, message_id, expires_at=expires_at))
+        counted = self.quotas.count_message(tenant_id) if self.quotas is not None else None
+        if counted is not None:
+            ops.append(counted)
         try:
             self.table.transact_write(ops)
-        except ConflictError:
+        except ConflictError as exc:
             stored = self.rows.message_for_request(tenant_id, request_key) if request_key else None
+            if stored is None and counted is not None and self.quotas is not None:
+                if len(ops) - 1 in ((exc.details or {}).get("failed") or []):
+                    raise self.quotas.messages_refused(tenant_id) from exc
             if stored is None:
                 raise
             return stored  # the same key won a race with this try: its message is the answer

@@ -57,9 +57,12 @@ class SessionService:
         limit: int,
         shards: int = SHARDS_DEFAULT,
         insights: Insights | None = None,
+        session_limit: Callable[[str], int] | None = None,
     ):
         self.table = table
         self.insights = insights  # connection periods and counters, committed with each status change
+        # session_limit(tenant id): the tenant's own quota (services/quotas.py); else `limit` for all.
+        self.session_limit = session_limit
         self.rows = SessionRepository(table)
         self.leases = LeaseRepository(table)
         self.queues = queues
@@ -187,7 +190,8 @@ class SessionService:
         )
         if self.insights is not None:  # after `extra`: its failures are told by their index
             extra = [*extra, *self.insights.created_ops(session)]
-        self.rows.create(session, shard=shard, limit=self.limit, extra=extra)
+        limit = self.session_limit(tenant_id) if self.session_limit is not None else self.limit
+        self.rows.create(session, shard=shard, limit=limit, extra=extra)
         self._command(session, CommandType.CONNECT)
         return session
 

@@ -12,9 +12,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
-from wagate.domain.errors import InvalidInput, NotFound, Unauthenticated
+from wagate.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from wagate.domain.ids import new_id
-from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Scope, Tenant
+from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Quotas, Scope, Tenant, TenantStatus
 from wagate.ports import Clock, Table
 from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import StoredKey, TenantRepository
@@ -22,16 +22,17 @@ from wagate.store.tenants import StoredKey, TenantRepository
 KEY_PREFIX = "wg_"
 CHOSEN_SECRET_MIN = 20
 CHOSEN_SECRET = re.compile(rf"[\x21-\x7e]{{{CHOSEN_SECRET_MIN},200}}")
+OPERATOR_KEY_PREFIX = "wgo_"  # an operator key: manages tenants (api/routes/operator.py), no tenant's
 
 
 def _hash(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-def create_tenant(table: Table, clock: Clock, name: str) -> tuple[Tenant, str]:
+def create_tenant(table: Table, clock: Clock, name: str, quotas: Quotas | None = None) -> tuple[Tenant, str]:
     """Creates a tenant and its first key (all scopes). Returns the tenant and the key, shown once."""
     now = clock.now()
-    tenant = Tenant(id=new_id("ten", now), name=name, created_at=now)
+    tenant = Tenant(id=new_id("ten", now), name=name, created_at=now, quotas=quotas or Quotas())
     key, stored = _new_key(tenant.id, "default", ALL_SCOPES, now)
     TenantRepository(table).create(tenant, stored)
     return tenant, key
@@ -97,7 +98,8 @@ def revoke_key(table: Table, tenant_id: str, key_id: str) -> None:
 
 
 def authenticate(table: Table, api_key: str | None) -> Principal:
-    """The principal behind a presented key. Raises Unauthenticated with a reason a developer can act on."""
+    """The principal behind a presented key. Raises Unauthenticated with a reason a developer can act on,
+    and Forbidden (`tenant_suspended`) for a key of a suspended tenant."""
     if not api_key:
         raise Unauthenticated("send your API key as 'Authorization: Bearer wg_...'", code="missing_api_key")
     if len(api_key) > 200:
@@ -111,12 +113,41 @@ def authenticate(table: Table, api_key: str | None) -> Principal:
     if stored is None or not hmac.compare_digest(stored.digest, digest):
         raise Unauthenticated("this API key is unknown or was revoked", code="invalid_api_key")
     key = stored.key
+    tenant = TenantRepository(table).find(key.tenant_id)
+    if tenant is not None and tenant.status == TenantStatus.SUSPENDED:
+        raise Forbidden(
+            f"tenant {key.tenant_id} is suspended: ask the operator of this gateway",
+            code="tenant_suspended",
+            details={"tenant_id": key.tenant_id, "suspended_at": tenant.suspended_at},
+        )
     return Principal(
         tenant_id=key.tenant_id,
         key_id=key.id,
         scopes=frozenset(Scope(s) for s in key.scopes),
         sessions=frozenset(key.sessions) if key.sessions is not None else None,
     )
+
+
+def new_operator_key() -> tuple[str, str]:
+    """A new operator key and the SHA-256 (hex) to configure (WAGATE_OPERATOR_KEY_SHA256)."""
+    secret = OPERATOR_KEY_PREFIX + secrets.token_urlsafe(32)
+    return secret, _hash(secret)
+
+
+def is_operator_key(api_key: str | None) -> bool:
+    return bool(api_key) and str(api_key).startswith(OPERATOR_KEY_PREFIX)
+
+
+def authenticate_operator(accepted: frozenset[str], api_key: str) -> str:
+    """The key id (`op_` + the first hex of its hash) of a configured operator key.
+    Raises Unauthenticated (`invalid_operator_key`)."""
+    digest = _hash(api_key)
+    if len(api_key) > 200 or not any(hmac.compare_digest(digest, known) for known in accepted):
+        raise Unauthenticated(
+            "this operator key is not one the gateway is configured with (WAGATE_OPERATOR_KEY_SHA256)",
+            code="invalid_operator_key",
+        )
+    return "op_" + digest[:12]
 
 
 def tenant_count(table: Table) -> int:

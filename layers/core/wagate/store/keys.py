@@ -4,7 +4,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 
 | entity | pk | sk | GSI keys | access pattern | read and written by |
 |---|---|---|---|---|---|
-| tenant | `TENANT#{t}` | `TENANT` | | get a tenant; its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
+| tenant | `TENANT#{t}` | `TENANT` | gsi1 `TENANTS` / `{t}` | get a tenant (status, quotas); list every tenant (operator API); its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
+| daily message count | `T#{t}` | `QUOTA#{YYYY-MM-DD}` | | messages accepted that UTC day (the tenant's `messages_per_day` quota), TTL | store/tenants.py |
 | retention policy | `T#{t}` | `RETENTION` | | a tenant's retention policy (absent: the defaults) | store/retention.py |
 | tenant data key | `TENANT#{t}` | `DATAKEY` | gsi1 `DATAKEYS` / `{t}` | the tenant's content data key (wrapped by the Crypto port), or its tombstone once destroyed; every tenant's (rotation re-wraps them) | store/tenant_keys.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
@@ -128,6 +129,15 @@ def tenant_counters(tenant_id: str) -> Key:
 
 def retention_policy(tenant_id: str) -> Key:
     return Key(tenant_partition(tenant_id), "RETENTION")
+
+
+TENANTS_INDEX = "TENANTS"
+"""gsi1pk of every tenant row (gsi1sk: the tenant id): the operator's list of tenants."""
+
+
+def daily_messages(tenant_id: str, day: str) -> Key:
+    """`day`: the UTC day as YYYY-MM-DD; the count of messages the tenant had accepted that day."""
+    return Key(tenant_partition(tenant_id), f"QUOTA#{day}")
 
 
 def api_key(digest: str) -> Key:

@@ -98,6 +98,19 @@ class SessionRepository:
         )
         return [to_session(item) for item in page.items], page.cursor
 
+    def records_of(self, tenant_id: str) -> list[SessionRecord]:
+        """Every session of one tenant, with its bookkeeping (one partition query, paged)."""
+        found: list[SessionRecord] = []
+        cursor = None
+        while True:
+            page = self.table.query(
+                keys.tenant_partition(tenant_id), sk=SortKey.prefix(keys.SESSION_PREFIX), cursor=cursor
+            )
+            found.extend(to_record(item) for item in page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return found
+
     def in_shard(self, shard: int) -> list[SessionRecord]:
         """Every (non-cloud) session of one shard, from the shard index."""
         found: list[SessionRecord] = []

@@ -7,10 +7,12 @@ and sits in its tenant's key index, for listing and revoking.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from wagate.conditions import Attr, SortKey, item_absent
+from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.tenants import ApiKey, Tenant
-from wagate.ports import Item, Put, Table
+from wagate.ports import Item, Put, Table, Update
 from wagate.store import keys, stats
 
 
@@ -52,9 +54,10 @@ class TenantRepository:
     def create(self, tenant: Tenant, first_key: StoredKey) -> None:
         """The tenant, its first key and the tenant count, in one transaction."""
         pk, sk = keys.tenant(tenant.id)
+        row = {"pk": pk, "sk": sk, "gsi1pk": keys.TENANTS_INDEX, "gsi1sk": tenant.id, **tenant.model_dump()}
         self.table.transact_write(
             [
-                Put({"pk": pk, "sk": sk, **tenant.model_dump()}, condition=item_absent()),
+                Put(row, condition=item_absent()),
                 Put(key_item(first_key), condition=item_absent()),
                 stats.add(tenant.id, {"tenants": 1}),
             ]
@@ -63,6 +66,49 @@ class TenantRepository:
     def find(self, tenant_id: str) -> Tenant | None:
         item = self.table.get(*keys.tenant(tenant_id))
         return Tenant.model_validate(item) if item is not None else None
+
+    def page(self, *, limit: int = 50, cursor: str | None = None) -> tuple[list[Tenant], str | None]:
+        """Every tenant (created since the operator API exists: older rows are not in the index until
+        `wagate admin index-tenants` puts them there), by id."""
+        page = self.table.query(keys.TENANTS_INDEX, index="gsi1", limit=limit, cursor=cursor)
+        return [Tenant.model_validate(item) for item in page.items], page.cursor
+
+    def change(self, tenant_id: str, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> Tenant:
+        """Sets attributes of an existing tenant (and puts it in the operator's index). Raises NotFound."""
+        try:
+            new = self.table.update(
+                *keys.tenant(tenant_id),
+                set={**changes, "gsi1pk": keys.TENANTS_INDEX, "gsi1sk": tenant_id},
+                remove=remove,
+                condition=item_exists(),
+            )
+        except ConflictError as exc:
+            raise NotFound(f"tenant {tenant_id} does not exist") from exc
+        return Tenant.model_validate(new)
+
+    def stopped_sessions(self, tenant_id: str) -> list[str]:
+        """The sessions a suspension stopped (to start again on resume)."""
+        item = self.table.get(*keys.tenant(tenant_id)) or {}
+        return [str(s) for s in item.get("stopped") or []]
+
+    def sessions_held(self, tenant_id: str) -> int:
+        item = self.table.get(*keys.tenant_counters(tenant_id))
+        return int((item or {}).get("sessions", 0))
+
+    @staticmethod
+    def count_message(tenant_id: str, day: str, limit: int, expires_at: int) -> Update:
+        """The write that counts one accepted message of `day`, only while under `limit` (it fails the
+        transaction it rides in otherwise)."""
+        return Update(
+            *keys.daily_messages(tenant_id, day),
+            set={"expires_at": expires_at},
+            add={"count": 1},
+            condition=Attr("count").not_exists() | Attr("count").lt(limit),
+        )
+
+    def messages_on(self, tenant_id: str, day: str) -> int:
+        item = self.table.get(*keys.daily_messages(tenant_id, day))
+        return int((item or {}).get("count", 0))
 
     def count(self) -> int:
         return stats.totals(self.table).get("tenants", 0)

@@ -1,0 +1,65 @@
+"""`wagate admin` manages tenants through the operator API's own service: create with quotas, list,
+suspend/resume, delete, an operator key, and indexing tenants created before the operator API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from local.cli import main
+from wagate import wiring
+from wagate.settings import Settings
+from wagate.store import keys
+
+
+def admin(data: Path, *argv: str) -> int:
+    return main(["admin", "--data-dir", str(data), *argv])
+
+
+def test_a_tenants_life_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    quotas = ("--max-sessions", "2", "--messages-per-day", "9")
+    assert admin(data, "create-tenant", "Acme", "--json", *quotas) == 0
+    created = json.loads(capsys.readouterr().out)
+    tenant_id = created["tenant_id"]
+    assert admin(data, "list-tenants") == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(t["id"], t["quotas"]) for t in listed] == [(tenant_id, {"sessions": 2, "messages_per_day": 9})]
+    assert admin(data, "suspend-tenant", tenant_id) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "suspended"
+    assert admin(data, "suspend-tenant", tenant_id) == 1
+    assert "already suspended" in capsys.readouterr().err
+    assert admin(data, "resume-tenant", tenant_id) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "active"
+    assert admin(data, "delete-tenant", tenant_id, "--yes") == 0
+    assert json.loads(capsys.readouterr().out)["deleted"]["api_keys"] == 1
+    assert admin(data, "list-tenants") == 0 and capsys.readouterr().out == ""
+    assert admin(data, "create-tenant", "Bad", "--max-sessions", "-1") == 2
+
+
+def test_the_hash_printed_is_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert admin(tmp_path, "operator-key") == 0
+    out = capsys.readouterr().out
+    key = out.split("operator key: ", 1)[1].split()[0]
+    digest = out.split("WAGATE_OPERATOR_KEY_SHA256=", 1)[1].split()[0]
+    assert hashlib.sha256(key.encode()).hexdigest() == digest
+    assert Settings.from_env({"WAGATE_OPERATOR_KEY_SHA256": digest}).operator_key_hashes == {digest}
+
+
+def test_tenants_made_before_the_operator_api_are_indexed_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    deps = wiring.build(Settings(backend="local", data_dir=data))
+    pk, sk = keys.tenant("ten_old")
+    deps.table.put({"pk": pk, "sk": sk, "id": "ten_old", "name": "Old", "created_at": 1.0})
+    assert admin(data, "list-tenants") == 0 and capsys.readouterr().out == ""
+    assert admin(data, "index-tenants") == 0
+    assert capsys.readouterr().out.startswith("1 tenants added")
+    assert admin(data, "index-tenants") == 0
+    assert capsys.readouterr().out.startswith("0 tenants added")
+    assert admin(data, "list-tenants") == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "ten_old"
