@@ -552,3 +552,146 @@ def test_typed_messages_show_what_they_are(open_page: Opener, server: Server) ->
     expect(log.locator(".message-deleted")).to_have_text("This message was deleted")
     expect(log.locator(".message").filter(has_text="borrar esto")).to_have_count(0)
     shot(page, "12-typed-messages")
+
+
+def png(width: int = 40, height: int = 30) -> bytes:
+    """A real PNG (the API sniffs the bytes: a name is never trusted)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes((200, 80, 40)) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A real WAV (silence) that Chromium can play."""
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(rate)
+        sound.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
+
+
+def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Server) -> None:
+    """A file picked or dropped on the chat is uploaded (POST /v1/media) and sent by its id; images show,
+    documents open in a new tab, voice notes and videos play — all through the signed link GET
+    /v1/media/{id} answers; a reaction that arrives live sits under the message it is on."""
+    key = server.create_tenant("Files")
+    session_id = linked_sandbox(server, key, "Files")
+    with server.client(key) as http:
+        assert (
+            http.post(
+                "/v1/messages", json={"session_id": session_id, "to": BEN, "text": "Hola Ben"}
+            ).status_code
+            == 202
+        )
+    page = open_page()
+    sign_in(page, server, key)
+    page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+    page.get_by_role("link", name=re.compile(re.escape(BEN))).click()
+    log = page.get_by_role("log")
+    expect(log.locator(".message.out").filter(has_text="Hola Ben")).to_be_visible()
+
+    # A picked image with a caption.
+    page.locator("input[type=file][name=file]").set_input_files(
+        {"name": "taller.png", "mimeType": "image/png", "buffer": png()}
+    )
+    expect(page.locator(".attachment")).to_contain_text("taller.png")
+    expect(page.locator(".attachment img.attachment-preview")).to_be_visible()
+    page.get_by_label("Caption").fill("El taller por dentro")
+    page.get_by_role("button", name="Send").click()
+    image = log.locator(".message.out").filter(has_text="El taller por dentro")
+    expect(image.locator(".media-image[data-state=shown] img")).to_be_visible()
+    expect(page.locator(".attachment")).to_be_hidden()
+    src = image.locator(".media-image img").get_attribute("src") or ""
+    assert "/media-files/" in src, src  # the signed local link, not a WhatsApp URL
+    with server.client(key) as http:
+        sent = http.get("/v1/messages", params={"session_id": session_id, "limit": 5}).json()["items"]
+        [stored] = [m for m in sent if m["kind"] == "image"]
+        assert stored["content"]["caption"] == "El taller por dentro"
+        assert stored["content"]["media"]["mime"] == "image/png" and stored["content"]["media"]["id"]
+        assert http.get(src.replace(server.url, "")).content == png()
+
+    # A PDF dropped on the chat: sent as a document, opened in a new tab through its link.
+    page.evaluate(
+        """() => {
+          const pane = document.querySelector('.inbox-chat');
+          const data = new DataTransfer();
+          const bytes = ['%PDF-1.4\\n% presupuesto\\n'];
+          const file = new File(bytes, 'presupuesto.pdf', {type: 'application/pdf'});
+          data.items.add(file);
+          for (const type of ['dragenter', 'dragover', 'drop']) {
+            pane.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+          }
+        }"""
+    )
+    expect(page.locator(".attachment")).to_contain_text("presupuesto.pdf")
+    page.get_by_role("button", name="Send").click()
+    document = log.get_by_role("link", name=re.compile("presupuesto.pdf"))
+    expect(document).to_contain_text("PDF")
+    signed = page.context.expect_event("request", predicate=lambda r: "/media-files/" in r.url)
+    with page.context.expect_page() as opened, signed as request:
+        document.click()
+    assert request.value.frame.page == opened.value  # the new tab asked for the link the API signed
+    opened.value.close()
+
+    # Ben sends a voice note and a video (the sandbox delivers a file stored beforehand).
+    with server.client(key) as http:
+        voice = http.post("/v1/media", files={"file": ("nota.wav", wav(), "audio/wav")}).json()
+        clip = http.post(
+            "/v1/media",
+            files={"file": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, "video/mp4")},
+        ).json()
+        for content in (
+            {"type": "audio", "voice": True, "media": voice},
+            {"type": "video", "caption": "Mira esto", "media": clip},
+        ):
+            answer = http.post(
+                f"/v1/sandbox/sessions/{session_id}/reply", json={"contact": BEN, "content": content}
+            )
+            assert answer.status_code == 202, answer.text
+    note = log.locator(".message.in .media-audio")
+    note.get_by_role("button", name=re.compile("Play voice message")).click()
+    expect(note.locator("audio")).to_have_attribute("src", re.compile("/media-files/"))
+    page.wait_for_function(
+        "() => document.querySelector('.message.in .media-audio audio')?.readyState >= 1"
+    )  # Chromium read the file through the link
+    video = log.locator(".message.in").filter(has_text="Mira esto")
+    video.get_by_role("button", name=re.compile("Play video")).click()
+    expect(video.locator("video")).to_have_attribute("src", re.compile("/media-files/"))
+
+    # Ben reacts to the image: the reaction sits under it (no bubble of its own), and survives a reload.
+    with server.client(key) as http:
+        http.post(
+            f"/v1/sandbox/sessions/{session_id}/reply",
+            json={
+                "contact": BEN,
+                "content": {
+                    "type": "reaction",
+                    "target_provider_id": stored["provider_message_id"],
+                    "emoji": "❤️",
+                },
+            },
+        )
+    expect(image.get_by_label("Reactions: ❤️")).to_be_visible()
+    expect(log.locator(".message-change")).to_have_count(0)
+    shot(page, "13-media")
+    page.reload()
+    expect(
+        log.locator(".message.out").filter(has_text="El taller por dentro").get_by_label("Reactions: ❤️")
+    ).to_be_visible()
+    expect(log.locator(".message-change")).to_have_count(0)

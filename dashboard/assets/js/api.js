@@ -1,6 +1,9 @@
 // The wagate HTTP API client: one request() that turns every failure into an ApiError, and one method
 // per endpoint the dashboard uses.
 
+// What POST /v1/media takes in one request (WAGATE_MEDIA_BODY_BYTES' default, what a Lambda body carries).
+export const MULTIPART_LIMIT = 4 * 1024 * 1024 - 64 * 1024; // room for the multipart envelope
+
 export class ApiError extends Error {
   /**
    * status: HTTP status (0 when the API could not be reached); code and message: the API's
@@ -38,7 +41,9 @@ export class Api {
       headers: { Accept: "application/json", Authorization: `Bearer ${this.key}`, ...headers },
       cache: "no-store",
     };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body; // the browser sets multipart/form-data with its boundary
+    } else if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
@@ -130,6 +135,43 @@ export class Api {
   }
   markRead(id) {
     return this.request("POST", `/v1/conversations/${encodeURIComponent(id)}/read`);
+  }
+
+  // ---- media ----
+  /**
+   * Stores a file and returns its `media` object (its `id` goes in a send's `media.upload_id`). Files up
+   * to `MULTIPART_LIMIT` go in one multipart request; larger ones are PUT to a signed link (S3 on AWS)
+   * and then checked by the API, so they never pass through the API's body limit.
+   */
+  async uploadMedia(file, { filename = file.name, onStage = () => {} } = {}) {
+    if (file.size <= MULTIPART_LIMIT) {
+      const form = new FormData();
+      form.append("file", file, filename);
+      if (filename) form.append("filename", filename);
+      onStage("uploading");
+      return this.request("POST", "/v1/media", { body: form });
+    }
+    const started = await this.request("POST", "/v1/uploads", {
+      body: { size: file.size, filename: filename || undefined, content_type: file.type || undefined },
+    });
+    onStage("uploading");
+    let put;
+    try {
+      put = await fetch(started.upload.url, {
+        method: started.upload.method ?? "PUT",
+        headers: started.upload.headers ?? {},
+        body: file,
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "The file could not be uploaded. Check the connection and try again.");
+    }
+    if (!put.ok) throw new ApiError(put.status, "upload_failed", `The file could not be uploaded (HTTP ${put.status}).`);
+    onStage("checking");
+    return this.request("POST", `/v1/media/${encodeURIComponent(started.id)}/complete`);
+  }
+  /** A stored file's `media` object with a fresh short-lived `url`. */
+  media(id) {
+    return this.request("GET", `/v1/media/${encodeURIComponent(id)}`);
   }
 
   // ---- templates ----

@@ -107,10 +107,33 @@ export function peerName(conversation) {
   return conversation.name || conversation.chat;
 }
 
-/** A message's visible text, whatever its kind. */
+// Kinds that carry a file: the chat shows the file itself (a preview, a player, a link) and its caption.
+export const MEDIA_KINDS = new Set(["image", "video", "audio", "document", "sticker"]);
+
+/** A message's visible text, whatever its kind (for a file: its caption, the file is shown apart). */
 export function messageText(message) {
+  const content = message.content;
+  if (content && MEDIA_KINDS.has(content.type)) return content.caption ?? "";
   if (message.text) return message.text;
   if (message.template?.name) return `Template: ${message.template.name}`;
-  if (message.media) return `[${message.media.kind ?? "media"}] ${message.media.caption ?? ""}`.trim();
+  if (message.media) return message.media.caption ?? "";
   return "";
+}
+
+/** Bytes → "820 B", "14 KB", "2.4 MB". */
+export function fileSize(bytes) {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return "";
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1000 * 1000) return `${Math.round(bytes / 1000)} KB`;
+  return `${(bytes / 1000 / 1000).toFixed(1)} MB`;
+}
+
+/** Seconds → "0:07", "12:30", "1:02:03". */
+export function duration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "";
+  const s = Math.round(seconds);
+  const pad = (n) => String(n).padStart(2, "0");
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  return hours ? `${hours}:${pad(minutes)}:${pad(s % 60)}` : `${minutes}:${pad(s % 60)}`;
 }

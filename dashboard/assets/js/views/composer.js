@@ -1,8 +1,9 @@
-// The chat composer: text or a template (with its variables and a live preview), now or later.
-// Enter sends, Shift+Enter starts a new line.
+// The chat composer: text, a file (picked or dropped on the chat; the text is its caption) or a template
+// (with its variables and a live preview), now or later. Enter sends, Shift+Enter starts a new line.
+// A file is stored first (POST /v1/media, or a signed upload when large), then sent by its media id.
 
 import { busy, clearFormError, field, formErrorSlot, h, replace, showFormError, uid } from "../dom.js";
-import { epochToLocalInput, localInputToEpoch } from "../format.js";
+import { epochToLocalInput, fileSize, localInputToEpoch } from "../format.js";
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -35,6 +36,13 @@ export function createComposer({ api, target, send }) {
   const text = h("textarea", { name: "text", rows: 2, maxlength: 4096, placeholder: "Write a message" });
   const textField = field({ label: "Message", control: text, className: "field text-field" });
 
+  // ---- an attached file ----
+  let attached = null; // {file, preview (object URL of an image, or null)}
+  const picker = h("input", { type: "file", name: "file", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+  const attachButton = h("button", { type: "button", class: "button ghost small attach-button" }, "📎 Attach a file");
+  const attachment = h("div", { class: "attachment", hidden: true, "aria-live": "polite" });
+  const uploadState = h("span", { class: "upload-state muted" });
+
   const templateSelect = h("select", { name: "template" });
   const variables = h("div", { class: "variables" });
   const preview = h("p", { class: "preview-text", "aria-live": "polite" });
@@ -59,12 +67,65 @@ export function createComposer({ api, target, send }) {
     formErrorSlot(),
     toField,
     modes,
+    attachment,
     textField,
     templatePanel,
-    h("div", { class: "composer-foot" }, schedule, submit),
+    h("div", { class: "composer-foot" }, h("div", { class: "composer-tools" }, attachButton, picker, schedule), uploadState, submit),
   );
 
   const mode = () => (modeTemplate.checked ? "template" : "text");
+
+  const attach = (file) => {
+    detach();
+    const preview = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
+    attached = { file, preview };
+    if (mode() === "template") {
+      modeText.checked = true;
+      modes.dispatchEvent(new Event("change"));
+    }
+    const remove = h("button", { type: "button", class: "icon-button", "aria-label": `Remove ${file.name}` }, "×");
+    remove.addEventListener("click", () => {
+      detach();
+      text.focus();
+    });
+    replace(
+      attachment,
+      preview ? h("img", { class: "attachment-preview", src: preview, alt: "" }) : h("span", { class: "attachment-icon", "aria-hidden": "true" }, "📄"),
+      h("span", { class: "attachment-name" }, file.name || "file"),
+      h("span", { class: "attachment-size muted" }, fileSize(file.size)),
+      remove,
+    );
+    attachment.hidden = false;
+    text.placeholder = "Add a caption (optional)";
+    text.setAttribute("aria-label", "Caption");
+    text.focus();
+  };
+
+  const detach = () => {
+    if (attached?.preview) URL.revokeObjectURL(attached.preview);
+    attached = null;
+    picker.value = "";
+    replace(attachment);
+    attachment.hidden = true;
+    text.placeholder = "Write a message";
+    text.removeAttribute("aria-label");
+  };
+
+  attachButton.addEventListener("click", () => picker.click());
+  picker.addEventListener("change", () => {
+    const [file] = picker.files;
+    if (file) attach(file);
+  });
+
+  /** Stores the attached file; its media object (the id a send names). */
+  const upload = async () => {
+    const stage = { uploading: "Uploading…", checking: "Checking the file…" };
+    try {
+      return await api.uploadMedia(attached.file, { onStage: (name) => (uploadState.textContent = stage[name] ?? "") });
+    } finally {
+      uploadState.textContent = "";
+    }
+  };
   const selected = () => templates?.find((t) => `${t.name}|${t.language}` === templateSelect.value) ?? null;
 
   const loadTemplates = async () => {
@@ -168,7 +229,9 @@ export function createComposer({ api, target, send }) {
     const body = { session_id: where.sessionId, to: where.to ?? to.value.trim() };
     const problems = [];
     if (!body.to) problems.push({ field: "to", problem: "Who should receive it?" });
-    if (mode() === "text") {
+    if (mode() === "text" && attached) {
+      body.media = { caption: text.value.trim() || undefined, filename: attached.file.name || undefined };
+    } else if (mode() === "text") {
       if (!text.value.trim()) problems.push({ field: "text", problem: "Write something first." });
       body.text = text.value;
     } else {
@@ -185,11 +248,16 @@ export function createComposer({ api, target, send }) {
       return;
     }
     try {
-      await busy(submit, () => send(body));
+      await busy(submit, async () => {
+        if (body.media) body.media.upload_id = (await upload()).id;
+        await send(body);
+      });
     } catch (error) {
+      // A refused file (too large for its kind, a type the provider does not take): the API says why.
       showProblems(error.fields, error.message);
       return;
     }
+    detach();
     text.value = "";
     later.checked = false;
     whenField.hidden = true;
@@ -212,5 +280,7 @@ export function createComposer({ api, target, send }) {
     focus() {
       (toField.hidden ? text : to).focus();
     },
+    /** A file to send (the chat's drop zone hands it here); the text becomes its caption. */
+    attach,
   };
 }

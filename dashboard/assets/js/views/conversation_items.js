@@ -3,6 +3,10 @@
 import { h } from "../dom.js";
 import { fullTime, messageText, peerName, shortTime, tick } from "../format.js";
 import { icon } from "../icons.js";
+import { mediaView } from "./media_view.js";
+
+// Kinds that change another message: shown on that message (a reaction under it, "edited", "deleted").
+export const CHANGE_KINDS = new Set(["reaction", "edit", "delete"]);
 
 /** One row of the inbox: a link that opens the chat. */
 export function conversationItem(c, sessionId, openId) {
@@ -37,9 +41,10 @@ export function conversationItem(c, sessionId, openId) {
   );
 }
 
-/** One message of the chat: its text, time and, if ours, its delivery mark. */
-export function messageItem(m) {
+/** One message of the chat: its file (if any), text, time and, if ours, its delivery mark. */
+export function messageItem(m, api) {
   const outbound = m.direction === "outbound";
+  const text = m.deleted_at || m.content?.type === "reaction" ? null : messageText(m);
   const mark = outbound ? tick(m.status) : null;
   const when = m.status === "scheduled" && m.scheduled_at ? m.scheduled_at : m.created_at;
   return h(
@@ -49,9 +54,9 @@ export function messageItem(m) {
       "div",
       { class: "bubble" },
       h("span", { class: "visually-hidden" }, outbound ? "You: " : `${m.metadata?.push_name ?? m.from ?? "They"}: `),
-      m.deleted_at
-        ? h("p", { class: "message-text message-deleted" }, "This message was deleted")
-        : h("p", { class: "message-text" }, messageText(m)),
+      m.deleted_at ? h("p", { class: "message-text message-deleted" }, "This message was deleted") : null,
+      m.deleted_at ? null : mediaView(api, m.id, m.content),
+      text ? h("p", { class: "message-text" }, text) : null,
       m.deleted_at ? null : contentDetail(m.content),
       m.status === "failed" && m.error ? h("p", { class: "message-error" }, `Not sent: ${m.error.message}`) : null,
       h(
@@ -94,8 +99,13 @@ function contentDetail(content) {
   if (content.type === "interactive" && content.buttons) {
     return h("p", { class: "message-detail" }, content.buttons.map((b) => `[${b.title}]`).join(" "));
   }
-  if (content.type === "reaction" || content.type === "edit" || content.type === "delete") {
-    const what = { reaction: "Reacted", edit: "Edited a message", delete: "Deleted a message" }[content.type];
+  if (CHANGE_KINDS.has(content.type)) {
+    // Shown only when the message it changes is not on screen (an older page): say what it did.
+    const what = {
+      reaction: content.emoji ? `Reacted ${content.emoji} to a message` : "Took back a reaction",
+      edit: "Edited a message",
+      delete: "Deleted a message",
+    }[content.type];
     return h("p", { class: "message-detail message-change" }, what);
   }
   if (content.type === "unsupported") {

@@ -5,9 +5,16 @@ import { announce, focusElement, h, replace } from "../dom.js";
 import { epoch, fullTime, laterStatus, peerName } from "../format.js";
 import { showError, showInfo } from "../notices.js";
 import { createComposer } from "./composer.js";
-import { conversationItem, messageItem, sandboxBadge } from "./conversation_items.js";
+import { CHANGE_KINDS, conversationItem, messageItem, sandboxBadge } from "./conversation_items.js";
 
 const NEAR_BOTTOM_PX = 80;
+
+/** An event's typed content, with the file's fresh link (the event's `media`) in it. */
+function typedContent(data) {
+  const content = data.content_object ?? null;
+  if (!content || !data.media) return content;
+  return { ...content, media: { ...content.media, ...data.media } };
+}
 
 export function mount(root, ctx) {
   const { api, live, sessions, navigate } = ctx;
@@ -185,9 +192,21 @@ export function mount(root, ctx) {
   };
 
   const renderHistory = () => {
-    const ordered = [...state.messages.values()].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
-    replace(messageList, ordered.map(messageItem));
+    const ordered = [...state.messages.values()]
+      .filter((m) => !changesShownMessage(m))
+      .sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
+    replace(messageList, ordered.map((m) => messageItem(m, api)));
     older.hidden = !state.historyCursor;
+  };
+
+  // A reaction, edit or delete is shown on the message it changes when that one is on screen.
+  const changesShownMessage = (m) => CHANGE_KINDS.has(m.content?.type) && state.messages.has(m.content.target_id);
+
+  /** A reaction, edit or delete arrived: the message it changes is read again (it carries the change). */
+  const refreshTarget = (content) => {
+    const target = CHANGE_KINDS.has(content?.type) ? content.target_id : null;
+    if (!target || !state.messages.has(target)) return;
+    api.message(target).then((full) => upsertMessage(full), () => {});
   };
 
   const nearBottom = () => history.scrollHeight - history.scrollTop - history.clientHeight < NEAR_BOTTOM_PX;
@@ -253,10 +272,13 @@ export function mount(root, ctx) {
       from: data.from,
       chat: existing?.chat ?? data.from,
       text: data.content,
+      kind: data.kind,
+      content: typedContent(data),
       status: "received",
       metadata: data.metadata ?? {},
       created_at: epoch(data.timestamp),
     });
+    refreshTarget(data.content_object);
     if (stick) scrollToBottom();
     if (document.visibilityState === "visible") markRead(data.conversation_id);
   };
@@ -289,13 +311,44 @@ export function mount(root, ctx) {
         direction: "outbound",
         to: data.to,
         text: data.content,
+        kind: data.kind,
+        content: typedContent(data),
         status: next,
         metadata: data.metadata ?? {},
         created_at: epoch(data.timestamp),
       });
       scrollToBottom();
     }
+    // Our reaction, edit or delete changes its target once WhatsApp took it.
+    if (status === "sent") refreshTarget(data.content_object);
   };
+
+  // ---- files dropped on the chat ----
+  let dragDepth = 0;
+  const dragHasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+  chatPane.addEventListener("dragenter", (event) => {
+    if (!dragHasFiles(event) || !state.conversationId) return;
+    event.preventDefault();
+    dragDepth += 1;
+    chatPane.dataset.dropping = "true";
+  });
+  chatPane.addEventListener("dragover", (event) => {
+    if (!dragHasFiles(event) || !state.conversationId) return;
+    event.preventDefault(); // without it the browser opens the file instead of dropping it here
+    event.dataTransfer.dropEffect = "copy";
+  });
+  chatPane.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) delete chatPane.dataset.dropping;
+  });
+  chatPane.addEventListener("drop", (event) => {
+    dragDepth = 0;
+    delete chatPane.dataset.dropping;
+    if (!dragHasFiles(event) || !state.conversationId) return;
+    event.preventDefault();
+    const [file] = event.dataTransfer.files;
+    if (file) composer.attach(file);
+  });
 
   // ---- routing inside the view ----
   const update = async (params) => {
