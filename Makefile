@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop
 NODE_INSTALLED := $(INTEROP)/node_modules/.installed
+N8N := tests/n8n
+N8N_INSTALLED := $(N8N)/node_modules/.installed
 
 .PHONY: run test lint typecheck cfn-lint pytest install node chromium bench clean check-deploy deploy
 
@@ -23,7 +25,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 	touch $@
 
 # Baileys (pinned) is the reference peer of the web engine's interop tests; they skip without node.
-node: $(NODE_INSTALLED)
+node: $(NODE_INSTALLED) $(N8N_INSTALLED)
 
 # WhatsApp's protobufs are generated from the .proto inside the pinned npm package (never committed).
 $(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json | install
@@ -31,6 +33,13 @@ $(NODE_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json | instal
 		(cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error) && \
 		$(BIN)/python -m connector.engines.web.proto.build && touch $@; \
 	else echo "npm not found: the interop tests against Baileys will be skipped"; fi
+
+# The n8n Evolution node (pinned) whose requests tests/e2e/test_evolution_clients.py replays. Its scripts
+# are not run: its preinstall insists on pnpm, and nothing in it is built on install.
+$(N8N_INSTALLED): $(N8N)/package.json $(N8N)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		(cd $(N8N) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) && touch $@; \
+	else echo "npm not found: the n8n node's replay will be skipped"; fi
 
 # Headless Chromium for the dashboard's browser tests: Debian's package (playwright never downloads one).
 # Installed only when missing and we can (root, apt); otherwise those tests skip and say why.

@@ -25,6 +25,7 @@ from tests.fakes.push import RecordingPush
 from tests.functions.cloud_support import dashboard
 from tests.functions.test_sessions_api import deliver
 from tests.functions.test_webhook_delivery import Crm, crm  # noqa: F401 (a fixture, by name)
+from tests.support.evolution import EvolutionCaller
 from wagate.domain.events import SessionEvent
 from wagate.store import keys
 
@@ -109,6 +110,19 @@ def test_an_incoming_attachment_carries_no_key_anywhere(crm: Crm) -> None:  # no
         "GET /v1/messages/{id}", json.dumps(crm.call("GET", f"/v1/messages/{message['id']}", crm.key)[1])
     )
     assert_keyless("GET /v1/media/{id}", json.dumps(crm.call("GET", f"/v1/media/{media_id}", crm.key)[1]))
+    # Evolution's records (evolution/shapes.py) carry wagate's link and the file's hash, never the key.
+    evo = EvolutionCaller(crm.functions["evolution"], crm.functions["authorizer"])
+    name = session["name"]
+    found = evo("POST", f"/chat/findMessages/{name}", crm.key, body={})[1]
+    [record] = found["messages"]["records"]
+    assert record["messageType"] == "imageMessage" and record["message"]["imageMessage"]["url"]
+    assert_keyless("Evolution's findMessages", json.dumps(found))
+    assert_keyless(
+        "Evolution's findChats", json.dumps(evo("POST", f"/chat/findChats/{name}", crm.key, body={})[1])
+    )
+    base64_body = {"message": {"key": {"id": "3EB0IMAGE"}}}
+    media = evo("POST", f"/chat/getBase64FromMediaMessage/{name}", crm.key, body=base64_body)[1]
+    assert base64.b64decode(media["base64"]) == picture
     assert_keyless("the table and queue files", table_files(crm.deps.settings.data_dir))
 
 

@@ -27,11 +27,20 @@ JSON_TYPES = ("application/json",)
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def takes_multipart(route: Any) -> bool:
-    """Whether a route's body is a multipart form (File/Form parameters) rather than JSON."""
-    from aws_lambda_powertools.event_handler.openapi.params import Form
+def takes_multipart(route: Any, event: Mapping[str, Any] | None = None) -> bool:
+    """Whether a route's body is a multipart form (File/Form parameters) rather than JSON. A form whose
+    files are all optional (Evolution's sendMedia: a `file` part, or the same fields as JSON) is read as
+    JSON when the request says it is JSON."""
+    from aws_lambda_powertools.event_handler.openapi.params import File, Form
 
-    return any(isinstance(param.field_info, Form) for param in route.dependant.body_params)
+    params = route.dependant.body_params
+    if not any(isinstance(param.field_info, Form) for param in params):
+        return False
+    files = [param for param in params if isinstance(param.field_info, File)]
+    if event is None or not files or any(param.required for param in files):
+        return True
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    return not headers.get("content-type", "").strip().lower().startswith("application/json")
 
 
 def check(

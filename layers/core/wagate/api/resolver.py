@@ -129,15 +129,18 @@ class WagateResolver(APIGatewayHttpResolver):
         if route is not None:
             public = route.path in PUBLIC_PATHS or not route.include_in_schema
             settings = compose.ports().settings
-            multipart = hygiene.takes_multipart(route)
+            form = hygiene.takes_multipart(route)
+            multipart = form and hygiene.takes_multipart(route, event)
+            # a file upload: the file's limit (as base64 when the form comes as JSON), plus the other fields
+            file_bytes = settings.media_body_bytes if multipart else settings.media_body_bytes * 4 // 3
+            limit = file_bytes + 64 * 1024
             try:
                 event = (
                     hygiene.check(
                         event,
                         public=public,
                         takes_body=bool(route.dependant.body_params),
-                        # a multipart upload: the file's own limit plus room for the form's parts
-                        limit=settings.media_body_bytes + 64 * 1024 if multipart else settings.max_body_bytes,
+                        limit=limit if form else settings.max_body_bytes,
                         multipart=multipart,
                     )
                     or event

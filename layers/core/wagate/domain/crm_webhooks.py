@@ -50,8 +50,6 @@ class WebhookEvent(enum.StrEnum):
     # Every change of a session's status with its reason (banned, temporarily banned, restricted,
     # rate limited, logged out, replaced, ...): domain/status_reports.py
     SESSION_STATUS = EventType.SESSION_STATUS.value
-    GROUP_UPDATED = EventType.GROUP_UPDATED.value
-    GROUP_OPERATION = EventType.GROUP_OPERATION.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)

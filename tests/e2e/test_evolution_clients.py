@@ -1,0 +1,304 @@
+"""End to end: clients nobody here wrote, driving `wagate serve`'s Evolution surface over real HTTP.
+
+- Evolution's official Python client (`evolutionapi`, pinned in pyproject): a CRM's whole flow against a
+  sandbox instance — create with a QR code, scan, connected, sendText, the message read (its record turns
+  READ), the contact's reply found, sendMedia (the client's multipart upload), the file back as base64,
+  read receipts, groups, logout.
+- The n8n Evolution node (`n8n-nodes-evolution-api`, pinned in tests/n8n/package.json): its own execute
+  functions build the requests (tests/n8n/replay.mjs plays n8n's runtime around them) for the message and
+  chat operations, and what Evolution refuses comes back as Evolution's error.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.serve import ROOT, Server, wait_for
+
+pytestmark = pytest.mark.e2e
+
+FAST_SANDBOX = {
+    "WAGATE_SANDBOX_QR_FIRST_SECONDS": "30",
+    "WAGATE_SANDBOX_DELIVERED_SECONDS": "0.2",
+    "WAGATE_SANDBOX_READ_SECONDS": "0.4",
+    "WAGATE_SANDBOX_REPLY_SECONDS": "0.3",
+}
+ANA = "15550100001"  # the sandbox contact who reads and answers
+ANA_JID = f"{ANA}@s.whatsapp.net"
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+N8N = ROOT / "tests" / "n8n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with Server(tmp_path_factory.mktemp("evolution") / "data", env=FAST_SANDBOX) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def key(server: Server) -> str:
+    return server.create_tenant("Wellness")
+
+
+def connected_instance(server: Server, key: str, name: str) -> tuple[str, str]:
+    """A sandbox instance made through Evolution's instance/create and scanned: (its session id, token)."""
+    created = httpx.post(
+        f"{server.url}/evolution/instance/create",
+        headers={"apikey": key},
+        json={"instanceName": name, "integration": "WAGATE-SANDBOX"},
+        timeout=20,
+    ).json()
+    session_id = created["instance"]["instanceId"]
+    with server.client(key) as http:
+        wait_for(lambda: http.get(f"/v1/sessions/{session_id}").json()["status"] == "qr")
+        assert http.post(f"/v1/sandbox/sessions/{session_id}/scan").status_code == 202
+        wait_for(lambda: http.get(f"/v1/sessions/{session_id}").json()["status"] == "connected")
+    return session_id, created["hash"]
+
+
+def test_a_crm_flow_through_evolutions_official_python_client(server: Server, key: str) -> None:
+    evolution = pytest.importorskip("evolutionapi.client")
+    from evolutionapi.models.chat import MediaMessage as MediaRef
+    from evolutionapi.models.chat import ReadMessage
+    from evolutionapi.models.instance import InstanceConfig
+    from evolutionapi.models.message import MediaMessage, TextMessage
+
+    client = evolution.EvolutionClient(base_url=f"{server.url}/evolution", api_token=key)
+    created = client.instances.create_instance(
+        InstanceConfig(instanceName="advisor-ana", integration="WAGATE-SANDBOX", qrcode=True)
+    )
+    token, session_id = created["hash"], created["instance"]["instanceId"]
+    assert created["qrcode"]["base64"].startswith("data:image/png;base64,")
+    with server.client(key) as http:
+        assert http.post(f"/v1/sandbox/sessions/{session_id}/scan").status_code == 202
+    ops = client.instance_operations
+    assert wait_for(lambda: ops.get_connection_state("advisor-ana", token)["instance"]["state"] == "open")
+
+    sent = client.messages.send_text(
+        "advisor-ana", TextMessage(number=ANA, text="Hola, ¿confirmamos el martes?"), token
+    )
+    assert sent["key"]["remoteJid"] == ANA_JID and sent["key"]["fromMe"] is True, sent
+    assert sent["message"] == {"conversation": "Hola, ¿confirmamos el martes?"}
+
+    def history() -> list[dict[str, Any]]:
+        return list(client.chat.get_messages("advisor-ana", ANA_JID, token)["messages"]["records"])
+
+    def status_of(message_id: str) -> str | None:
+        return next((r["status"] for r in history() if r["key"]["id"] == message_id), None)
+
+    assert wait_for(lambda: status_of(sent["key"]["id"]) == "READ")  # Ana read it (MESSAGES_UPDATE's status)
+    reply = wait_for(lambda: next((r for r in history() if not r["key"]["fromMe"]), None))
+    assert reply["key"]["remoteJid"] == ANA_JID and reply["messageType"] == "conversation"
+    assert reply["message"]["conversation"]
+
+    media = client.messages.send_media(
+        "advisor-ana",
+        MediaMessage(
+            number=ANA, mediatype="image", mimetype="image/png", caption="la receta", fileName="receta.png"
+        ),
+        token,
+        file=io.BytesIO(PNG),
+    )
+    assert media["messageType"] == "imageMessage", media
+    assert media["message"]["imageMessage"]["caption"] == "la receta"
+    assert httpx.get(media["message"]["mediaUrl"]).content == PNG
+    back = client.chat.get_base64_from_media_message(
+        "advisor-ana", MediaRef(message={"key": {"id": media["key"]["id"]}}), token
+    )
+    assert base64.b64decode(back["base64"]) == PNG and back["mimetype"] == "image/png"
+
+    read = client.chat.mark_message_as_read(
+        "advisor-ana", [ReadMessage(ANA_JID, False, reply["key"]["id"])], token
+    )
+    assert read == {"message": "Read messages", "read": "success"}
+    # The first call asks the number for its groups and waits for the sync (Evolution answers at once).
+    groups = client.group.fetch_all_groups("advisor-ana", token, get_participants=False)
+    assert "Sandbox workshop" in [g["subject"] for g in groups] and all(
+        g["id"].endswith("@g.us") for g in groups
+    )
+
+    refused = client.messages.send_text("advisor-ana", TextMessage(number="12345@lid", text="x"), token)
+    assert (
+        refused["status"] == 400 and refused["error"] == "Bad Request"
+    )  # the client hands errors back as is
+
+    client.instance_operations.logout("advisor-ana", token)
+    assert wait_for(lambda: ops.get_connection_state("advisor-ana", token)["instance"]["state"] == "close")
+
+
+def replay(server: Server, key: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The n8n node's operations run by node (tests/n8n/replay.mjs)."""
+    if shutil.which("node") is None or not (N8N / "node_modules" / "n8n-nodes-evolution-api").is_dir():
+        pytest.skip("node or tests/n8n/node_modules missing (make node installs the n8n node)")
+    payload = json.dumps({"server": f"{server.url}/evolution", "apikey": key, "calls": calls})
+    done = subprocess.run(
+        ["node", str(N8N / "replay.mjs")],
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    return results
+
+
+def test_the_n8n_nodes_message_and_chat_operations(server: Server, key: str, tmp_path: Path) -> None:
+    session_id, _ = connected_instance(server, key, "n8n-flow")
+    base = {"instanceName": "n8n-flow", "remoteJid": ANA}
+    png = base64.b64encode(PNG).decode()
+    results = replay(
+        server,
+        key,
+        [
+            {
+                "op": "messages/sendText",
+                "params": {**base, "messageText": "Hola desde n8n", "options_message": {"delay": 0}},
+            },
+            {
+                "op": "messages/sendImage",
+                "params": {**base, "media": png, "mimetype": "image/png", "caption": "foto"},
+            },
+            {
+                "op": "messages/sendDocument",
+                "params": {**base, "media": base64.b64encode(b"%PDF-1.4 x").decode(), "fileName": "cita.pdf"},
+            },
+            {
+                "op": "messages/sendAudio",
+                "params": {**base, "media": base64.b64encode(b"OggS" + bytes(200)).decode()},
+            },
+            {
+                "op": "messages/sendContact",
+                "params": {
+                    **base,
+                    "contacts": {
+                        "contactValues": [
+                            {"fullName": "Ana", "wuid": "34600111222", "phoneNumber": "+34600111222"}
+                        ]
+                    },
+                },
+            },
+            {
+                "op": "messages/sendPoll",
+                "params": {
+                    **base,
+                    "caption": "¿Día?",
+                    "options_display": {
+                        "metadataValues": [{"optionValue": "lunes"}, {"optionValue": "martes"}]
+                    },
+                },
+            },
+            {
+                "op": "messages/sendList",
+                "params": {
+                    **base,
+                    "title": "Menú",
+                    "description": "Elige",
+                    "buttonText": "Ver",
+                    "sections": {
+                        "sectionValues": [
+                            {
+                                "title": "S",
+                                "rows": {"rowValues": [{"title": "A", "description": "a", "rowId": "a"}]},
+                            }
+                        ]
+                    },
+                },
+            },
+            {
+                "op": "chat/checkNumber",
+                "params": {"instanceName": "n8n-flow", "numbers": f"{ANA}, 34600000000"},
+            },
+            {"op": "chat/findMessages", "params": {**base, "page": 1, "offset": 50}},
+            {"op": "chat/findChats", "params": {**base, "messageId": ""}},
+            {"op": "chat/findContacts", "params": {"instanceName": "n8n-flow", "listAll": True}},
+            {
+                "op": "groups/fetchGroups",
+                "params": {
+                    "instanceName": "n8n-flow",
+                    "searchMethod": "fetchAll",
+                    "getParticipants": "false",
+                },
+            },
+        ],
+    )
+    by_op = {r["op"]: r for r in results}
+    for op in (
+        "messages/sendText",
+        "messages/sendImage",
+        "messages/sendDocument",
+        "messages/sendAudio",
+        "messages/sendContact",
+        "messages/sendPoll",
+        "chat/checkNumber",
+        "chat/findMessages",
+        "chat/findChats",
+        "chat/findContacts",
+        "groups/fetchGroups",
+    ):
+        assert by_op[op]["ok"], (op, by_op[op])
+        assert all(r["status"] in (200, 201) for r in by_op[op]["requests"]), by_op[op]
+    text = by_op["messages/sendText"]["result"][0]["json"]["data"]
+    assert text["key"]["remoteJid"] == ANA_JID and text["message"] == {"conversation": "Hola desde n8n"}
+    assert by_op["messages/sendImage"]["result"][0]["json"]["data"]["messageType"] == "imageMessage"
+    # A list from a linked device: Evolution's 400, whose message says what to do instead.
+    listed = by_op["messages/sendList"]
+    assert not listed["ok"] and listed["requests"][0]["status"] == 400
+    answer = listed["requests"][0]["answer"]
+    assert answer["error"] == "Bad Request" and "sendPoll" in answer["response"]["message"][0]
+    assert "sendPoll" in listed["error"]["description"]  # what the n8n user reads
+    # What the node sent is what Evolution documents: paths and bodies.
+    assert [r["uri"] for r in by_op["messages/sendAudio"]["requests"]] == [
+        f"{server.url}/evolution/message/sendWhatsAppAudio/n8n-flow"
+    ]
+    with server.client(key) as http:
+        kinds = [
+            m["kind"] for m in http.get("/v1/messages", params={"session_id": session_id}).json()["items"]
+        ]
+    assert {"text", "image", "document", "audio", "contacts", "poll"} <= set(kinds)
+
+    found = replay(server, key, [{"op": "chat/findMessages", "params": {**base, "page": 1, "offset": 50}}])[0]
+    records = (
+        found["result"]["json"]["data"]["messages"]["records"]
+        if isinstance(found["result"], dict)
+        else found["result"][0]["json"]["data"]["messages"]["records"]
+    )
+    sent_id = next(r["key"]["id"] for r in records if r["messageType"] == "imageMessage")
+    more = replay(
+        server,
+        key,
+        [
+            {
+                "op": "chat/getMediaBase64",
+                "params": {"instanceName": "n8n-flow", "messageId": sent_id, "convertToMp4": False},
+            },
+            {
+                "op": "messages/sendReaction",
+                "params": {
+                    **base,
+                    "remoteJid": ANA_JID,
+                    "messageId": sent_id,
+                    "fromMe": True,
+                    "reaction": "👍",
+                },
+            },
+            {
+                "op": "chat/readMessages",
+                "params": {**base, "remoteJid": ANA_JID, "fromMe": False, "messageId": "x"},
+            },
+        ],
+    )
+    for result in more:
+        assert result["ok"], result

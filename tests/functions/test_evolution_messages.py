@@ -1,0 +1,456 @@
+"""Evolution's message, chat and group routes through the authorizer and functions/evolution.
+
+Bodies, statuses and records are Evolution v2's (sendMessage.router.ts answers 201 with the message record,
+chat.router.ts, group.router.ts; src/validate/*.schema.ts for what is refused); what they do is wagate's,
+checked through /v1 as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.functions.test_sessions_api import deliver
+from tests.support.commands import take_commands
+from tests.support.evolution import EvolutionCaller, evolution_event
+from tests.support.lambdas import ApiCaller, LambdaContext, load_event
+from wagate.domain.events import CommandType, EventType, SessionEvent
+from wagate.domain.messages import whatsapp_message_id
+from wagate.evolution import instances
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+OGG = b"OggS" + b"\x00" * 60 + b"OpusHead" + bytes(200)
+PEER = "+34600999888"
+PEER_JID = "34600999888@s.whatsapp.net"
+
+
+@pytest.fixture(autouse=True)
+def short_qr_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instances, "QR_WAIT_SECONDS", 0.1)
+
+
+@pytest.fixture
+def ana(evo: EvolutionCaller, key: str) -> dict[str, Any]:
+    """A sandbox instance (as Evolution's instance/create makes it): its session id and token."""
+    status, created, _ = evo(
+        "POST", "/instance/create", key, body={"instanceName": "ana", "integration": "WAGATE-SANDBOX"}
+    )
+    assert status == 201, created
+    return {"name": "ana", "id": created["instance"]["instanceId"], "token": created["hash"]}
+
+
+def incoming(ana: dict[str, Any], provider_id: str, tenant_id: str, **data: Any) -> SessionEvent:
+    body = {
+        "provider_message_id": provider_id,
+        "chat_jid": PEER_JID,
+        "sender_jid": PEER_JID,
+        "sender_phone": PEER,
+        "timestamp": 200.0,
+        "text": "Hola",
+        "push_name": "Lucía",
+        "type": "text",
+        **data,
+    }
+    return SessionEvent(
+        type=EventType.INCOMING_MESSAGE,
+        tenant_id=tenant_id,
+        session_id=ana["id"],
+        fence=1,
+        at=200.0,
+        data=body,
+    )
+
+
+def tenant_of(call: ApiCaller, key: str, ana: dict[str, Any]) -> str:
+    return str(call("GET", f"/v1/sessions/{ana['id']}", key)[1]["tenant_id"])
+
+
+def bad(status_body: tuple[int, Any, Any]) -> list[str]:
+    status, body, _ = status_body
+    assert status == 400, body
+    assert body["status"] == 400 and body["error"] == "Bad Request"
+    return list(body["response"]["message"])
+
+
+# ---- sends ----------------------------------------------------------------------------------------------
+
+
+def test_send_text_answers_201_with_the_record_and_queues_a_wagate_send(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    status, sent, _ = evo(
+        "POST", "/message/sendText/ana", ana["token"], body={"number": "34600999888", "text": "Hola"}
+    )
+    assert status == 201, sent
+    assert sent["key"]["remoteJid"] == PEER_JID and sent["key"]["fromMe"] is True
+    assert sent["message"] == {"conversation": "Hola"} and sent["messageType"] == "conversation"
+    assert sent["status"] == "PENDING" and sent["instanceId"] == ana["id"] and sent["source"] == "web"
+    [message] = call("GET", "/v1/messages", key)[1]["items"]
+    assert message["to"] == PEER and message["text"] == "Hola" and message["status"] == "queued"
+    assert sent["key"]["id"] == whatsapp_message_id(message["id"])
+    assert [c.type for c in take_commands(ana["id"]) if c.type != CommandType.CONNECT] == [CommandType.SEND]
+
+
+def test_a_delay_schedules_the_send(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    body = {"number": "34600999888@s.whatsapp.net", "text": "luego", "delay": 120_000}
+    status, sent, _ = evo("POST", "/message/sendText/ana", key, body=body)
+    assert status == 201 and sent["status"] == "PENDING"
+    [message] = call("GET", "/v1/messages", key)[1]["items"]
+    assert message["status"] == "scheduled"
+    assert 119 <= message["scheduled_at"] - message["created_at"] <= 121
+
+
+def test_bad_sends_are_400_in_evolutions_shape_and_nothing_is_sent(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    assert bad(evo("POST", "/message/sendText/ana", key, body={"number": "34600999888"})) == [
+        'instance requires property "text"'
+    ]
+    assert bad(evo("POST", "/message/sendText/ana", key, body={"number": 34600999888, "text": "x"}))[
+        0
+    ].startswith("number ")
+    assert "LID" in bad(evo("POST", "/message/sendText/ana", key, body={"number": "123@lid", "text": "x"}))[0]
+    assert bad(evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "x" * 5000}))
+    assert bad(evo("POST", "/message/sendText/ana", key, raw_body="{nope"))
+    quoted = {"number": "34600999888", "text": "x", "quoted": {"key": {"id": "NOPE"}}}
+    assert "quoted" in bad(evo("POST", "/message/sendText/ana", key, body=quoted))[0]
+    status, body, _ = evo(
+        "POST", "/message/sendText/nobody", key, body={"number": "34600999888", "text": "x"}
+    )
+    assert (status, body["response"]["message"]) == (404, ['The "nobody" instance does not exist'])
+    assert call("GET", "/v1/messages", key)[1]["items"] == []
+
+
+def test_another_instances_token_is_401(evo: EvolutionCaller, key: str, ana: dict[str, Any]) -> None:
+    status, other, _ = evo(
+        "POST", "/instance/create", key, body={"instanceName": "luis", "integration": "WAGATE-SANDBOX"}
+    )
+    assert status == 201
+    status, body, _ = evo(
+        "POST", "/message/sendText/luis", ana["token"], body={"number": "34600999888", "text": "x"}
+    )
+    assert status == 401 and body["response"]["message"] == "Unauthorized"
+
+
+def test_send_media_stores_base64_and_multipart_files(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    body = {
+        "number": "34600999888",
+        "mediatype": "image",
+        "media": base64.b64encode(PNG).decode(),
+        "caption": "receta",
+    }
+    status, sent, _ = evo("POST", "/message/sendMedia/ana", key, body=body)
+    assert status == 201, sent
+    image = sent["message"]["imageMessage"]
+    assert sent["messageType"] == "imageMessage" and image["caption"] == "receta"
+    assert image["mimetype"] == "image/png" and image["fileLength"] == len(PNG) and image["url"]
+    assert sent["message"]["mediaUrl"] == image["url"]
+    # The official Python client sends a multipart file instead.
+    boundary = uuid.uuid4().hex
+    parts = [("number", "34600999888"), ("mediatype", "document"), ("fileName", "cita.pdf"), ("delay", "0")]
+    payload = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
+        for n, v in parts
+    )
+    payload += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="file"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"%PDF-1.4 hello"
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, sent = multipart(evo, "/message/sendMedia/ana", key, payload, boundary)
+    assert status == 201, sent
+    document = sent["message"]["documentMessage"]
+    assert document["fileName"] == "cita.pdf" and document["mimetype"] == "application/pdf"
+    kinds = [m["kind"] for m in call("GET", "/v1/messages", key)[1]["items"]]
+    assert kinds == ["document", "image"]
+
+
+def multipart(evo: EvolutionCaller, path: str, key: str, payload: bytes, boundary: str) -> tuple[int, Any]:
+    """A multipart body through the authorizer and the handler, as API Gateway hands it over (base64)."""
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "apikey": key}
+    auth_event = load_event("authorizer-request")
+    auth_event["headers"] = headers
+    verdict = evo.authorizer.lambda_handler(auth_event, LambdaContext())
+    event = evolution_event("POST", path, headers=headers, authorizer=verdict["context"])
+    event["body"] = base64.b64encode(payload).decode()
+    event["isBase64Encoded"] = True
+    response = evo.evolution.lambda_handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_media_that_cannot_be_sent_is_a_400_saying_what_to_do(
+    evo: EvolutionCaller, key: str, ana: dict[str, Any]
+) -> None:
+    assert (
+        "base64"
+        in bad(
+            evo(
+                "POST",
+                "/message/sendMedia/ana",
+                key,
+                body={"number": "34600999888", "mediatype": "image", "media": "%%%"},
+            )
+        )[0]
+    )
+    assert bad(
+        evo("POST", "/message/sendMedia/ana", key, body={"number": "34600999888", "mediatype": "image"})
+    )
+    assert bad(
+        evo(
+            "POST",
+            "/message/sendMedia/ana",
+            key,
+            body={"number": "34600999888", "mediatype": "gif", "media": "x"},
+        )
+    )
+    # A PNG is not a video: wagate sniffs the bytes.
+    wrong = {"number": "34600999888", "mediatype": "video", "media": base64.b64encode(PNG).decode()}
+    assert bad(evo("POST", "/message/sendMedia/ana", key, body=wrong))
+    status, body, _ = evo(
+        "POST", "/instance/create", key, body={"instanceName": "web", "integration": "WHATSAPP-BAILEYS"}
+    )
+    assert status == 201
+    url = {"number": "34600999888", "mediatype": "image", "media": "https://example.com/a.jpg"}
+    assert "URL" in bad(evo("POST", "/message/sendMedia/web", key, body=url))[0]
+
+
+def test_voice_notes_locations_contacts_and_polls(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    number = "34600999888"
+    audio = {"number": number, "audio": base64.b64encode(OGG).decode()}
+    status, sent, _ = evo("POST", "/message/sendWhatsAppAudio/ana", key, body=audio)
+    assert status == 201, sent
+    assert sent["message"]["audioMessage"]["ptt"] is True
+    location = {
+        "number": number,
+        "latitude": 40.4168,
+        "longitude": -3.7038,
+        "name": "Taller",
+        "address": "Sol 1",
+    }
+    status, sent, _ = evo("POST", "/message/sendLocation/ana", key, body=location)
+    assert status == 201 and sent["message"]["locationMessage"]["degreesLatitude"] == 40.4168
+    contact = {
+        "number": number,
+        "contact": [{"fullName": "Ana Ruiz", "wuid": "34600111222", "phoneNumber": "+34600111222"}],
+    }
+    status, sent, _ = evo("POST", "/message/sendContact/ana", key, body=contact)
+    assert status == 201 and "waid=34600111222" in sent["message"]["contactMessage"]["vcard"]
+    poll = {"number": number, "name": "¿Día?", "selectableCount": 1, "values": ["lunes", "martes"]}
+    status, sent, _ = evo("POST", "/message/sendPoll/ana", key, body=poll)
+    assert status == 201 and sent["messageType"] == "pollCreationMessageV3"
+    kinds = [m["kind"] for m in call("GET", "/v1/messages", key)[1]["items"]]
+    assert kinds == ["poll", "contacts", "location", "audio"]
+    assert bad(
+        evo("POST", "/message/sendLocation/ana", key, body={"number": number, "latitude": 1, "longitude": 2})
+    )
+    assert bad(evo("POST", "/message/sendPoll/ana", key, body={**poll, "values": ["solo"]}))
+
+
+def test_lists_and_buttons_from_a_linked_device_say_what_to_do(
+    evo: EvolutionCaller, key: str, ana: dict[str, Any]
+) -> None:
+    listing = {
+        "number": "34600999888",
+        "title": "Menú",
+        "footerText": "f",
+        "buttonText": "Ver",
+        "sections": [{"title": "S", "rows": [{"title": "A", "rowId": "a"}]}],
+    }
+    assert "sendPoll" in bad(evo("POST", "/message/sendList/ana", key, body=listing))[0]
+    buttons = {
+        "number": "34600999888",
+        "title": "¿Vienes?",
+        "buttons": [{"type": "reply", "displayText": "Sí", "id": "y"}],
+    }
+    assert "WHATSAPP-BUSINESS" in bad(evo("POST", "/message/sendButtons/ana", key, body=buttons))[0]
+
+
+def test_reactions_and_quotes_name_received_messages_by_whatsapp_id(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    deliver(functions, incoming(ana, "3A0FIRST", tenant_of(call, key, ana)))
+    react = {"key": {"id": "3A0FIRST", "remoteJid": PEER_JID, "fromMe": False}, "reaction": "👍"}
+    status, sent, _ = evo("POST", "/message/sendReaction/ana", key, body=react)
+    assert status == 201, sent
+    assert sent["message"]["reactionMessage"]["key"]["id"] == "3A0FIRST"
+    assert sent["message"]["reactionMessage"]["text"] == "👍"
+    body = {"number": "34600999888", "text": "¡Claro!", "quoted": {"key": {"id": "3A0FIRST"}}}
+    status, sent, _ = evo("POST", "/message/sendText/ana", key, body=body)
+    assert status == 201, sent
+    assert sent["contextInfo"]["stanzaId"] == "3A0FIRST"
+    assert sent["contextInfo"]["quotedMessage"] == {"conversation": "Hola"}
+    missing = {"key": {"id": "NOPE", "remoteJid": PEER_JID, "fromMe": False}, "reaction": "👍"}
+    assert bad(evo("POST", "/message/sendReaction/ana", key, body=missing))
+
+
+# ---- chat -----------------------------------------------------------------------------------------------
+
+
+def test_find_messages_pages_and_filters_like_evolution(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    tenant = tenant_of(call, key, ana)
+    deliver(
+        functions, incoming(ana, "3A0IN1", tenant, text="uno"), incoming(ana, "3A0IN2", tenant, text="dos")
+    )
+    evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "tres"})
+    evo("POST", "/message/sendText/ana", key, body={"number": "34600555444", "text": "otro"})
+    status, found, _ = evo(
+        "POST", "/chat/findMessages/ana", ana["token"], body={"where": {"key": {"remoteJid": PEER_JID}}}
+    )
+    assert status == 200, found
+    page = found["messages"]
+    assert (page["total"], page["pages"], page["currentPage"]) == (3, 1, 1)
+    assert [r["message"]["conversation"] for r in page["records"]] == ["tres", "dos", "uno"]
+    first = page["records"][2]
+    assert (
+        first["key"] == {"remoteJid": PEER_JID, "fromMe": False, "id": "3A0IN1"}
+        and first["pushName"] == "Lucía"
+    )
+    assert first["id"].startswith("msg_") and first["MessageUpdate"] == []
+    body = {"where": {"key": {"remoteJid": PEER_JID, "fromMe": False}}, "page": 2, "offset": 1}
+    page = evo("POST", "/chat/findMessages/ana", key, body=body)[1]["messages"]
+    assert (page["total"], page["pages"], page["currentPage"]) == (2, 2, 2)
+    assert [r["key"]["id"] for r in page["records"]] == ["3A0IN1"]
+    one = evo("POST", "/chat/findMessages/ana", key, body={"where": {"key": {"id": "3A0IN2"}}})[1]["messages"]
+    assert [r["message"]["conversation"] for r in one["records"]] == ["dos"]
+    everything = evo("POST", "/chat/findMessages/ana", key, body={})[1]["messages"]
+    assert everything["total"] == 4
+    assert bad(evo("POST", "/chat/findMessages/ana", key, body={"page": 0}))
+
+
+def test_find_chats_and_contacts(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    deliver(functions, incoming(ana, "3A0IN1", tenant_of(call, key, ana), text="¿precio?"))
+    evo("POST", "/message/sendText/ana", key, body={"number": "34600555444", "text": "otro"})
+    status, chats, _ = evo("POST", "/chat/findChats/ana", key, body={})
+    assert status == 200
+    assert [c["remoteJid"] for c in chats] == ["34600555444@s.whatsapp.net", PEER_JID]
+    lucia = chats[1]
+    assert lucia["pushName"] == "Lucía" and lucia["unreadCount"] == 1
+    assert lucia["lastMessage"]["message"] == {"conversation": "¿precio?"}
+    one = evo("POST", "/chat/findChats/ana", key, body={"where": {"remoteJid": PEER_JID}})[1]
+    assert [c["remoteJid"] for c in one] == [PEER_JID]
+    status, contacts, _ = evo("POST", "/chat/findContacts/ana", key, body={"where": {"id": PEER_JID}})
+    assert status == 200
+    assert [(c["remoteJid"], c["pushName"], c["isGroup"]) for c in contacts] == [(PEER_JID, "Lucía", False)]
+
+
+def test_mark_as_read_sends_read_receipts_for_the_chat(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    deliver(functions, incoming(ana, "3A0IN1", tenant_of(call, key, ana)))
+    take_commands(ana["id"])
+    body = {"readMessages": [{"id": "3A0IN1", "fromMe": False, "remoteJid": PEER_JID}]}
+    status, answer, _ = evo("POST", "/chat/markMessageAsRead/ana", key, body=body)
+    assert (status, answer) == (201, {"message": "Read messages", "read": "success"})
+    [command] = take_commands(ana["id"])
+    assert command.type == CommandType.MARK_READ and command.data["message_ids"] == ["3A0IN1"]
+    assert call("GET", "/v1/conversations", key)[1]["items"][0]["unread"] == 0
+    assert bad(evo("POST", "/chat/markMessageAsRead/ana", key, body={"readMessages": [{"id": "x"}]}))
+
+
+def test_whatsapp_numbers_answers_what_the_instance_knows(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    deliver(functions, incoming(ana, "3A0IN1", tenant_of(call, key, ana)))
+    body = {"numbers": ["34600999888", "+34 600 555 444", "abc"]}
+    status, answers, _ = evo("POST", "/chat/whatsappNumbers/ana", key, body=body)
+    assert status == 200
+    assert answers[0] == {"exists": True, "jid": PEER_JID, "number": "34600999888", "name": "Lucía"}
+    assert answers[1] == {
+        "exists": False,
+        "jid": "34600555444@s.whatsapp.net",
+        "number": "+34 600 555 444",
+        "verified": False,
+    }
+    assert answers[2]["exists"] is False
+    assert bad(evo("POST", "/chat/whatsappNumbers/ana", key, body={"numbers": []}))
+
+
+def test_base64_of_a_stored_attachment(evo: EvolutionCaller, key: str, ana: dict[str, Any]) -> None:
+    body = {
+        "number": "34600999888",
+        "mediatype": "image",
+        "media": base64.b64encode(PNG).decode(),
+        "caption": "c",
+    }
+    sent = evo("POST", "/message/sendMedia/ana", key, body=body)[1]
+    status, media, _ = evo(
+        "POST",
+        "/chat/getBase64FromMediaMessage/ana",
+        key,
+        body={"message": {"key": {"id": sent["key"]["id"]}}},
+    )
+    assert status == 201, media
+    assert base64.b64decode(media["base64"]) == PNG
+    assert (
+        media["mediaType"] == "imageMessage" and media["mimetype"] == "image/png" and media["caption"] == "c"
+    )
+    text = evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "x"})[1]
+    assert bad(
+        evo(
+            "POST",
+            "/chat/getBase64FromMediaMessage/ana",
+            key,
+            body={"message": {"key": {"id": text["key"]["id"]}}},
+        )
+    ) == ["The message is not of the media type"]
+    assert bad(
+        evo("POST", "/chat/getBase64FromMediaMessage/ana", key, body={"message": {"key": {"id": "NOPE"}}})
+    )
+
+
+# ---- groups ---------------------------------------------------------------------------------------------
+
+
+def test_groups_come_from_the_last_sync(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    assert bad(evo("GET", "/group/fetchAllGroups/ana", key)) == [
+        "The getParticipants needs to be informed in the query"
+    ]
+    status, groups, _ = evo("GET", "/group/fetchAllGroups/ana", key, query="getParticipants=false")
+    assert (status, groups) == (200, [])
+    synced = SessionEvent(
+        type=EventType.GROUPS_SYNCED,
+        tenant_id=tenant_of(call, key, ana),
+        session_id=ana["id"],
+        fence=1,
+        at=300.0,
+        data={"groups": [{"jid": "120363012345678901@g.us", "subject": "Taller", "participants": 12}]},
+    )
+    deliver(functions, synced)
+    status, groups, _ = evo("GET", "/group/fetchAllGroups/ana", key, query="getParticipants=true")
+    assert status == 200
+    [group] = groups
+    assert (group["id"], group["subject"], group["size"], group["participants"]) == (
+        "120363012345678901@g.us",
+        "Taller",
+        12,
+        [],
+    )
+    status, info, _ = evo("GET", "/group/findGroupInfos/ana", key, query="groupJid=120363012345678901")
+    assert status == 200 and info["subject"] == "Taller"
+    assert (
+        bad(evo("GET", "/group/findGroupInfos/ana", key))[0]
+        == "The group id needs to be informed in the query"
+    )
+    status, body, _ = evo("GET", "/group/findGroupInfos/ana", key, query="groupJid=999@g.us")
+    assert status == 404
