@@ -1,6 +1,7 @@
 """Lambda handler run every minute (EventBridge Scheduler): move scheduled messages that fall due into the
 delay queue (cost proportional to what is due: wagate.services.scheduler), emit the notifications
-nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), and
+nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), expire
+sessions nobody linked in time (wagate.services.session_expiry), and
 report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on)."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     d = root.ports
     report = scheduler.sweep(d.table, d.queues, d.clock)
     drained = root.events.outbox.sweep()
+    expired = root.session_expiry.sweep()  # sessions nobody linked in time free their slot
     connectors = root.sessions.connectors()
     ownerless = int(connectors["shards"]) - int(connectors["shards_held"])
     metrics.add_metric(name="ShardsWithoutOwner", unit=MetricUnit.Count, value=ownerless)
@@ -34,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "minutes": report.minutes,
             "dispatched": report.dispatched,
             "outbox_drained": drained,
+            "sessions_expired": expired,
             "shards_without_owner": ownerless,
         },
     )
@@ -42,5 +45,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "partitions": report.partitions,
         "dispatched": report.dispatched,
         "outbox_drained": drained,
+        "sessions_expired": expired,
         "shards_without_owner": ownerless,
     }

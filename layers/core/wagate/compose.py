@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from wagate.services.quotas import TenantQuotas
     from wagate.services.reminders import ReminderService
     from wagate.services.retention import RetentionService
+    from wagate.services.session_expiry import SessionExpiry
     from wagate.services.sessions import SessionService
     from wagate.services.templates import TemplateService
     from wagate.services.tenant_deletion import TenantDeletion
@@ -132,6 +133,17 @@ class Services:
             return TenantQuotas(p.table, p.clock, p.settings.max_sessions_per_tenant)
 
         return self._once("quotas", build)
+
+    @property
+    def session_expiry(self) -> SessionExpiry:
+        def build() -> SessionExpiry:
+            from wagate.services.session_expiry import SessionExpiry
+
+            p = self.ports
+            seconds = p.settings.abandoned_session_seconds
+            return SessionExpiry(self.table, p.clock, self.sessions, self.events.outbox, seconds)
+
+        return self._once("session_expiry", build)
 
     @property
     def tenant_admin(self) -> TenantAdmin:

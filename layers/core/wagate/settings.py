@@ -265,6 +265,12 @@ class Settings(BaseModel):
         description="SHA-256 (hex) of the operator key(s) the operator API accepts, comma-separated (two "
         "while rotating); unset or empty: the operator API answers 403 to everyone",
     )
+    abandoned_session_seconds: int = Field(
+        86_400,
+        ge=0,
+        description="a session never linked this long after its creation expires: deleted (its slot "
+        "freed), event session_expired; 0 = never",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
     shards: Shards = DEFAULT_SHARDS
     # Off unless set: template.yaml sets it (parameter TenantRequestsPerSecond) for AWS and `wagate serve`.

@@ -50,6 +50,7 @@ class WebhookEvent(enum.StrEnum):
     # Every change of a session's status with its reason (banned, temporarily banned, restricted,
     # rate limited, logged out, replaced, ...): domain/status_reports.py
     SESSION_STATUS = EventType.SESSION_STATUS.value
+    SESSION_EXPIRED = EventType.SESSION_EXPIRED.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)

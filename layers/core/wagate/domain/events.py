@@ -56,6 +56,9 @@ class EventType(enum.StrEnum):
     MESSAGE_SENT = "message_sent"
     MESSAGE_STATUS = "message_status"
     GROUPS_SYNCED = "groups_synced"
+    # data: reason (never_linked), status, name, created_at, after_seconds: a session nobody linked in
+    # time was deleted by the sweeper (services/session_expiry.py), freeing its slot
+    SESSION_EXPIRED = "session_expired"
     # cloud only, from Meta's template webhooks: data change (status, quality, category, components),
     # template_id, name, language, event, reason, category, quality_score, status (as wagate now has it)
     TEMPLATE_UPDATED = "template_updated"

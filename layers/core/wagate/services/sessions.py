@@ -251,9 +251,13 @@ class SessionService:
             record = self.rows.get(tenant_id, session_id)
             if not self.rows.delete(record):
                 continue
-            self._command(record.session, CommandType.LOGOUT, {"deleted": True})
+            self.deleted(record.session)
             return
         raise ConflictError(f"session {session_id} is changing too fast to delete; retry", code="busy")
+
+    def deleted(self, session: Session) -> None:
+        """Tells the connector a session's row is gone: it logs the device out and wipes its keys."""
+        self._command(session, CommandType.LOGOUT, {"deleted": True})
 
     def sandbox(self, tenant_id: str, session_id: str, action: str, data: dict[str, Any]) -> Session:
         session = self.get(tenant_id, session_id)

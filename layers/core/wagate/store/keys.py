@@ -12,7 +12,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | global stats | `STATS#{slot}` (slot 00..15 of the counted row's id; `STATS` before) | `GLOBAL` | | /health counters (tenants, sessions by status), summed over the slots | store/stats.py |
 | request bucket | `THROTTLE#{t}` | `THROTTLE` | | the tenant's API request bucket (`tat`), TTL | store/request_buckets.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
-| session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions | store/sessions.py |
+| session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud); gsi2 `UNLINKED` / `{created_at:014.3f}#{t}#{s}` until first linked (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions; the sweeper finds sessions never linked in time (services/session_expiry.py) | store/sessions.py |
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
 | Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | store/cloud.py |
 | Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | store/cloud.py |
@@ -167,6 +167,19 @@ def shard_index(shard: int) -> str:
 def shard_index_sort(tenant_id: str, session_id: str) -> str:
     """gsi1sk of a session row in its shard's index."""
     return f"{SESSION_PREFIX}{tenant_id}#{session_id}"
+
+
+UNLINKED_SESSIONS_INDEX = "UNLINKED"
+"""gsi2pk of the sessions never linked yet (gsi2sk: unlinked_session_sort): abandoned ones expire."""
+
+
+def unlinked_session_sort(created_at: float, tenant_id: str, session_id: str) -> str:
+    return f"{created_at:014.3f}#{tenant_id}#{session_id}"
+
+
+def unlinked_before(created_before: float) -> str:
+    """The gsi2sk bound below which unlinked sessions were created before `created_before`."""
+    return f"{created_before:014.3f}#"
 
 
 def session_partition(tenant_id: str, session_id: str) -> str:

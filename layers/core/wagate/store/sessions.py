@@ -152,6 +152,9 @@ class SessionRepository:
         }
         if session.provider == Provider.CLOUD:  # no connector serves it: keep it out of the shards' index
             del item["gsi1pk"], item["gsi1sk"]
+        else:  # until first linked: the sweeper's view of abandoned sessions (services/session_expiry.py)
+            item["gsi2pk"] = keys.UNLINKED_SESSIONS_INDEX
+            item["gsi2sk"] = keys.unlinked_session_sort(session.created_at, session.tenant_id, session.id)
         under_limit = Attr("sessions").not_exists() | Attr("sessions").lt(limit)
         try:
             self.table.transact_write(
@@ -182,9 +185,30 @@ class SessionRepository:
             raise NotFound(f"session {session_id} does not exist") from exc
         return to_record(new)
 
-    def delete(self, record: SessionRecord) -> bool:
-        """Deletes the session if its status is still the one read (its counters move with it).
-        False when the status moved meanwhile (read again and retry)."""
+    def unlinked_before(self, created_before: float, *, limit: int = 100) -> list[tuple[str, str]]:
+        """(tenant id, session id) of sessions created before `created_before` and never linked, oldest
+        first: a query of the sparse index, so the cost is what is found, never every session."""
+        page = self.table.query(
+            keys.UNLINKED_SESSIONS_INDEX,
+            index="gsi2",
+            sk=SortKey.lt(keys.unlinked_before(created_before)),
+            limit=limit,
+        )
+        found = []
+        for item in page.items:
+            tenant_id, session_id = str(item["tenant_id"]), str(item["id"])
+            found.append((tenant_id, session_id))
+        return found
+
+    def forget_unlinked(self, tenant_id: str, session_id: str) -> None:
+        """Takes a linked session out of the unlinked index (one linked before the index existed)."""
+        self.table.update(
+            *keys.session(tenant_id, session_id), remove=("gsi2pk", "gsi2sk"), condition=item_exists()
+        )
+
+    def delete(self, record: SessionRecord, *, extra: Sequence[TransactOp] = ()) -> bool:
+        """Deletes the session if its status is still the one read (its counters move with it), with
+        `extra` ops in the same transaction. False when the status moved meanwhile (read again and retry)."""
         session = record.session
         try:
             self.table.transact_write(
@@ -195,6 +219,7 @@ class SessionRepository:
                     ),
                     Update(*keys.tenant_counters(session.tenant_id), add={"sessions": -1}),
                     stats.add(session.id, {status_counter(session.status): -1}),
+                    *extra,
                 ]
             )
         except ConflictError:
@@ -220,10 +245,17 @@ class SessionRepository:
         guard = Attr("status").eq(old)
         if fence is not None:
             guard = (Attr("fence").not_exists() | Attr("fence").le(fence)) & guard
-        ops: list[TransactOp] = [
-            Update(*keys.session(session.tenant_id, session.id), set=dict(changes), condition=guard)
-        ]
         new = str(changes.get("status", old))
+        # Linked once: out of the index of sessions that may be abandoned, for good.
+        linked = ("gsi2pk", "gsi2sk") if new == SessionStatus.CONNECTED.value else ()
+        ops: list[TransactOp] = [
+            Update(
+                *keys.session(session.tenant_id, session.id),
+                set=dict(changes),
+                remove=linked,
+                condition=guard,
+            )
+        ]
         if new != old:
             ops.append(stats.add(session.id, {status_counter(old): -1, status_counter(new): 1}))
         written = to_record({**_as_item(record), **changes})
