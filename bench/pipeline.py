@@ -5,6 +5,11 @@ are created and paired over the API (`POST /v1/sandbox/sessions/{id}/scan`); eve
 real HTTP and the real dashboard socket:
 
   (a) closed loop, 16 concurrent clients: POST /v1/messages as fast as it answers → accepted msg/s;
+      `--media-share` of them (10 % by default) are files sent as a CRM sends them: POST /v1/media
+      (multipart, a ~100 KB PNG, sniffed and hashed as it streams into the media store) and then POST
+      /v1/messages naming its id (checked at accept: the file exists, is complete, fits the provider),
+      both inside the timed loop. The sandbox engine sends a file as a text (no WhatsApp upload), so
+      what this measures is wagate's own cost of taking files in, not WhatsApp's media hosts;
   (b) open loop at a fixed 200 msg/s: each message timed from its scheduled send to its `message_sent` on
       the dashboard socket (realtime token, subscribed to every session): accept, command queue, the
       connector's claim and send, the events queue, the events consumer, the @connections push.
@@ -20,10 +25,13 @@ import asyncio
 import datetime as dt
 import json
 import os
+import random
 import statistics
+import struct
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,19 +126,18 @@ class LeanClient:
     def __init__(self, url: str, key: str, *, connections: int) -> None:
         parsed = httpx.URL(url)
         self._host, self._port = str(parsed.host), int(parsed.port or 80)
-        self._head = (
-            f"Host: {self._host}:{self._port}\r\nAuthorization: Bearer {key}\r\n"
-            "Content-Type: application/json\r\n"
-        ).encode()
+        self._head = f"Host: {self._host}:{self._port}\r\nAuthorization: Bearer {key}\r\n".encode()
         self._free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = asyncio.Queue()
         self._opened = 0
         self._limit = connections
 
     async def post(self, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        return await self.post_raw(path, json.dumps(payload).encode(), b"application/json")
+
+    async def post_raw(self, path: str, data: bytes, content_type: bytes) -> tuple[int, Any]:
         reader, writer, used = await self._checkout()
-        data = json.dumps(payload).encode()
-        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s"
-        writer.write(request % (path.encode(), self._head, len(data), data))
+        request = b"POST %s HTTP/1.1\r\n%sContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+        writer.write(request % (path.encode(), self._head, content_type, len(data), data))
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
         answer = await reader.readexactly(length)
@@ -160,23 +167,69 @@ def body(sessions: list[str], i: int) -> dict[str, Any]:
     return {"session_id": sessions[i % len(sessions)], "to": f"+1555060{i % 10000:04d}", "text": f"m{i}"}
 
 
+BOUNDARY = b"wagate-bench-boundary-7d1f"
+
+
+def photo(seed: int, side: int = 180) -> bytes:
+    """A ~100 KB PNG of noise (what a phone photo weighs once WhatsApp has compressed it), unique per seed."""
+    noise = random.Random(seed).randbytes
+    rows = b"".join(b"\x00" + noise(side * 3) for _ in range(side))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 1))
+        + chunk(b"IEND", b"")
+    )
+
+
+def multipart(name: str, data: bytes) -> bytes:
+    return (
+        b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n%s\r\n--%s--\r\n"
+    ) % (BOUNDARY, name.encode(), data, BOUNDARY)
+
+
+def is_media(i: int, share: float) -> bool:
+    """Spread evenly: message i is a file when the running share crosses a whole number."""
+    return share > 0 and int((i + 1) * share) > int(i * share)
+
+
 async def accepted_throughput(
-    client: LeanClient, sessions: list[str], total: int, concurrency: int
-) -> tuple[float, list[str], dict[int, int]]:
+    client: LeanClient, sessions: list[str], total: int, concurrency: int, media_share: float = 0.0
+) -> tuple[float, list[str], dict[int, int], int]:
     ids: list[str] = []
     statuses: dict[int, int] = {}
     counter = iter(range(total))
+    files = [multipart(f"photo{n}.png", photo(n)) for n in range(8)]
+    media_sent = 0
 
     async def worker() -> None:
+        nonlocal media_sent
         for i in counter:
-            status, answer = await client.post("/v1/messages", body(sessions, i))
+            payload = body(sessions, i)
+            if is_media(i, media_share):
+                status, stored = await client.post_raw(
+                    "/v1/media", files[i % len(files)], b"multipart/form-data; boundary=" + BOUNDARY
+                )
+                if status != 201:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    continue
+                del payload["text"]
+                payload["media"] = {"upload_id": stored["id"], "caption": f"m{i}"}
+                media_sent += 1
+            status, answer = await client.post("/v1/messages", payload)
             statuses[status] = statuses.get(status, 0) + 1
             if status == 202:
                 ids.append(answer["id"])
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started), ids, statuses
+    return total / (time.perf_counter() - started), ids, statuses, media_sent
 
 
 @dataclass
@@ -227,10 +280,13 @@ async def run(server: Server, key: str, sessions: list[str], args: argparse.Name
     client = LeanClient(server.url, key, connections=256)
     try:
         cpu_before = server_cpu_seconds(server.process.pid)
-        rate, ids, statuses = await accepted_throughput(client, sessions, args.messages, args.concurrency)
+        rate, ids, statuses, media_sent = await accepted_throughput(
+            client, sessions, args.messages, args.concurrency, args.media_share
+        )
         cpu = server_cpu_seconds(server.process.pid) - cpu_before
         print(
-            f"(a) {args.messages} POST /v1/messages, {args.concurrency} concurrent: {rate:.0f} msg/s"
+            f"(a) {args.messages} POST /v1/messages ({media_sent} of them files uploaded first with POST"
+            f" /v1/media), {args.concurrency} concurrent: {rate:.0f} msg/s"
             f" accepted, statuses {statuses}; server CPU {cpu * 1000 / args.messages:.2f} ms per message"
             " (accept, and the sends and events running meanwhile)"
         )
@@ -261,8 +317,8 @@ async def run(server: Server, key: str, sessions: list[str], args: argparse.Name
         )
     p99 = percentiles(results[-1][1].to_socket)[1]
     print(
-        f"pipeline: {rate:.0f} msg/s accepted, p99 {p99:.0f} ms accept→sent @{args.rate:.0f} msg/s"
-        " (target ≥500, <100 ms)"
+        f"pipeline: {rate:.0f} msg/s accepted ({args.media_share:.0%} files), p99 {p99:.0f} ms"
+        f" accept→sent @{args.rate:.0f} msg/s (target ≥500, <100 ms)"
     )
 
 
@@ -270,6 +326,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000, help="messages for the throughput run")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--media-share", type=float, default=0.1, help="share of (a)'s messages that are files (0: text only)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="msg/s of the latency run")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each latency run")
     parser.add_argument(
