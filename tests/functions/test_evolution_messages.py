@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import uuid
 from typing import Any
 
@@ -153,7 +154,7 @@ def test_send_media_stores_base64_and_multipart_files(
     assert status == 201, sent
     image = sent["message"]["imageMessage"]
     assert sent["messageType"] == "imageMessage" and image["caption"] == "receta"
-    assert image["mimetype"] == "image/png" and image["fileLength"] == len(PNG) and image["url"]
+    assert image["mimetype"] == "image/png" and image["fileLength"] == str(len(PNG)) and image["url"]
     assert sent["message"]["mediaUrl"] == image["url"]
     # The official Python client sends a multipart file instead.
     boundary = uuid.uuid4().hex
@@ -454,3 +455,158 @@ def test_groups_come_from_the_last_sync(
     )
     status, body, _ = evo("GET", "/group/findGroupInfos/ana", key, query="groupJid=999@g.us")
     assert status == 404
+
+
+# ---- odd input ------------------------------------------------------------------------------------------
+
+ROUTES = [
+    ("POST", "/message/sendText/ana"),
+    ("POST", "/message/sendMedia/ana"),
+    ("POST", "/message/sendWhatsAppAudio/ana"),
+    ("POST", "/message/sendLocation/ana"),
+    ("POST", "/message/sendContact/ana"),
+    ("POST", "/message/sendReaction/ana"),
+    ("POST", "/message/sendPoll/ana"),
+    ("POST", "/message/sendList/ana"),
+    ("POST", "/message/sendButtons/ana"),
+    ("POST", "/chat/whatsappNumbers/ana"),
+    ("POST", "/chat/findMessages/ana"),
+    ("POST", "/chat/findChats/ana"),
+    ("POST", "/chat/findContacts/ana"),
+    ("POST", "/chat/markMessageAsRead/ana"),
+    ("POST", "/chat/getBase64FromMediaMessage/ana"),
+]
+FIELDS = [
+    "number",
+    "text",
+    "media",
+    "mediatype",
+    "audio",
+    "latitude",
+    "longitude",
+    "name",
+    "address",
+    "contact",
+    "key",
+    "reaction",
+    "values",
+    "selectableCount",
+    "sections",
+    "buttons",
+    "title",
+    "footerText",
+    "buttonText",
+    "numbers",
+    "where",
+    "page",
+    "offset",
+    "readMessages",
+    "message",
+    "delay",
+    "quoted",
+]
+ODD_VALUES: list[Any] = [
+    None,
+    "",
+    " ",
+    "x",
+    "0",
+    "34600999888",
+    "12@lid",
+    "120363012345678901@g.us",
+    "a" * 5000,
+    -1,
+    0,
+    2**63,
+    1.5,
+    True,
+    [],
+    [""],
+    [{}],
+    {},
+    {"id": ""},
+    {"key": {"id": "3A"}},
+    {"key": {}},
+    {"remoteJid": 5},
+    {"gte": "yesterday"},
+    {"key": {"remoteJid": "nope"}},
+    "data:,",
+    "https://",
+    "\u0000",
+    "🙂" * 40,
+    [{"title": "t", "rows": [{"title": "r", "rowId": ""}]}],
+    [{"type": "reply"}],
+    [{"fullName": "A", "phoneNumber": "1"}],
+]
+
+
+def test_odd_bodies_are_4xx_never_5xx(evo: EvolutionCaller, key: str, ana: dict[str, Any]) -> None:
+    """Evolution answers 400 to what its schemas refuse; wagate never answers a body with a 5xx."""
+
+    rng = random.Random(17)
+    for _ in range(400):
+        method, path = rng.choice(ROUTES)
+        body = {name: rng.choice(ODD_VALUES) for name in rng.sample(FIELDS, rng.randint(0, 6))}
+        status, answer, _ = evo(method, path, key, body=body)
+        assert status < 500, (path, body, answer)
+        if status >= 400:
+            assert answer["status"] == status and isinstance(answer["response"]["message"], list), answer
+    for raw in ("[]", "1", '"x"', "null", "{", '{"number": NaN}'):
+        for method, path in ROUTES:
+            status, answer, _ = evo(method, path, key, raw_body=raw)
+            # `null` is no body: the find routes take none (Evolution's own clients send `{}` or nothing)
+            assert 400 <= status < 500 or (raw == "null" and status == 200), (path, raw, answer)
+
+
+def test_records_read_with_the_official_clients_own_helpers(
+    evo: EvolutionCaller, key: str, ana: dict[str, Any]
+) -> None:
+    """evolutionapi's helpers (called on webhooks and findMessages) read wagate's records."""
+    handlers = pytest.importorskip("evolutionapi.typing.message_handlers")
+    number = "34600999888"
+    png = base64.b64encode(PNG).decode()
+    sends = [
+        ("sendText", {"number": number, "text": "Hola"}, "Hola"),
+        (
+            "sendMedia",
+            {"number": number, "mediatype": "image", "media": png, "caption": "receta"},
+            "[Image] receta",
+        ),
+        (
+            "sendMedia",
+            {
+                "number": number,
+                "mediatype": "document",
+                "media": base64.b64encode(b"%PDF-1.4").decode(),
+                "fileName": "cita.pdf",
+            },
+            "[Document] cita.pdf",
+        ),
+        (
+            "sendLocation",
+            {"number": number, "latitude": 40.5, "longitude": -3.5, "name": "T", "address": "A"},
+            "[Location] Lat: 40.5, Long: -3.5",
+        ),
+        (
+            "sendContact",
+            {"number": number, "contact": [{"fullName": "Ana", "phoneNumber": "+34600111222"}]},
+            "[Contact] Ana",
+        ),
+        (
+            "sendPoll",
+            {"number": number, "name": "¿Día?", "selectableCount": 1, "values": ["a", "b"]},
+            "[Poll] ¿Día? (2 options)",
+        ),
+    ]
+    routed: list[str] = []
+    router = handlers.MessageRouter()
+    router.set_default_handler(lambda data: routed.append(data["messageType"]))
+    for route, body, content in sends:
+        status, record, _ = evo("POST", f"/message/{route}/ana", key, body=body)
+        assert status == 201, record
+        assert handlers.get_message_content(record) == content
+        router.route(record)
+    records = evo("POST", "/chat/findMessages/ana", key, body={})[1]["messages"]["records"]
+    assert [handlers.get_message_content(r) for r in reversed(records)] == [c for _, _, c in sends]
+    assert routed == [r["messageType"] for r in reversed(records)]
+    assert handlers.is_image_message(records[-2]) and handlers.is_poll_message(records[0])

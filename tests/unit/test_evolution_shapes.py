@@ -116,7 +116,7 @@ def test_an_image_carries_wagates_link_and_hash_never_a_media_key() -> None:
     assert image["url"] == record["message"]["mediaUrl"] == "http://127.0.0.1:8000/media-files/abc?sig=x"
     assert image["caption"] == "look"
     assert image["mimetype"] == "image/jpeg"
-    assert image["fileLength"] == 1234
+    assert image["fileLength"] == "1234"
     assert image["fileSha256"] == "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="
     text = json.dumps(record).lower()
     assert "mediakey" not in text and "directpath" not in text

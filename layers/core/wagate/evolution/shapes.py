@@ -258,7 +258,8 @@ def _media(content: MediaBody) -> tuple[str, dict[str, Any]]:
         "mimetype": content.mime_type or (stored.mime if stored is not None else None),
         "caption": content.caption,
         "fileSha256": _b64_of_hex(stored.sha256) if stored is not None and stored.sha256 else None,
-        "fileLength": stored.size if stored is not None else None,
+        # uint64 fields are strings in protobuf's JSON (and in Evolution's records)
+        "fileLength": str(stored.size) if stored is not None and stored.size is not None else None,
         "viewOnce": content.view_once or None,
     }
     if isinstance(content, Document):
