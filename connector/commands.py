@@ -10,24 +10,28 @@ handed back at once for the new owner.
 Data by type: connect, disconnect, logout, sync_groups: none. send: message_id, to (E.164 or jid), text
 or media {kind, mime_type, url, caption, filename}, quoted_id. mark_read: chat (jid or E.164),
 message_ids (provider ids). sandbox: action (scan, drop, logout, ban, reply) and its own fields.
+group: operation_id, action (engines/base.py GROUP_OPERATIONS), group_jid, subject, description,
+participants; its outcome is published as `group_operation` whatever happens (a dropped command too), so an
+operation never stays pending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from connector.config import ConnectorConfig
-from connector.engines.base import to_jid
+from connector.engines.base import GROUP_OPERATIONS, GroupOp, to_jid
 from connector.engines.errors import EngineError, NotConnected
-from connector.engines.events import GroupsListed
+from connector.engines.events import GroupOperationDone, GroupsListed
 from connector.outcomes import CommandResult, RetryLater
 from connector.publisher import EventPublisher
 from connector.sending import Sender
 from connector.session_runner import SessionRunner, SessionState, StopReason
-from wagate.domain.events import Command, CommandType
+from wagate.domain.events import Command, CommandType, EventType
 from wagate.ports import Clock, MediaStore, Table
 from wagate.services.pacing_settings import PacingSettings
 
@@ -84,6 +88,7 @@ class CommandDispatcher:
             CommandType.LOGOUT: self._logout,
             CommandType.MARK_READ: self._mark_read,
             CommandType.SYNC_GROUPS: self._sync_groups,
+            CommandType.GROUP: self._group,
             CommandType.SANDBOX: self._sandbox,
         }
 
@@ -162,6 +167,55 @@ class CommandDispatcher:
             return None
         runner.publish_event(GroupsListed(tuple(groups)))
         return None
+
+    async def _group(self, command: Command, runner: SessionRunner | None, count: int) -> CommandResult:
+        data = command.data
+        operation_id, action = str(data.get("operation_id") or command.id), str(data.get("action") or "")
+        group_jid = data.get("group_jid")
+        done = GroupOperationDone(operation_id, action, str(group_jid) if group_jid else None, ok=False)
+        engine = runner.engine if runner is not None and runner.state is SessionState.CONNECTED else None
+        if runner is None or engine is None:
+            retry = self._retry_or_drop(command, count)
+            if retry is None:  # given up: the operation fails rather than staying pending forever
+                failed = dataclasses.replace(done, error_code="session_not_connected", error="not connected")
+                self._publish_outcome(command, runner, failed)
+            return retry
+        try:
+            if action not in GROUP_OPERATIONS:
+                raise ValueError(f"not a group operation: {action!r}")
+            op = GroupOp(
+                action=action,
+                group_jid=done.group_jid,
+                subject=data.get("subject"),
+                description=data.get("description"),
+                participants=tuple(str(p) for p in data.get("participants") or ()),
+            )
+            result = await engine.manage_group(op, operation_id)
+        except NotConnected:
+            return self._retry_or_drop(command, count)
+        except ValueError as exc:
+            done = dataclasses.replace(done, error_code="invalid_group_operation", error=str(exc))
+        except EngineError as exc:
+            if exc.is_transient and action != "create" and count < self._retry_limit:
+                return self.retry  # a lost answer: the change is safe to ask again
+            # A create whose answer was lost may have happened: say so rather than create a second one.
+            code = exc.code if not exc.is_transient else "group_outcome_unknown"
+            done = dataclasses.replace(done, error_code=code, error=exc.message)
+        else:
+            group = result.group.jid if result.group is not None else done.group_jid
+            done = dataclasses.replace(done, group_jid=group, ok=True, result=dataclasses.asdict(result))
+        log.info("group %s %s of %s: %s", action, operation_id, command.session_id, done.error_code or "done")
+        self._publish_outcome(command, runner, done)
+        return None
+
+    def _publish_outcome(
+        self, command: Command, runner: SessionRunner | None, done: GroupOperationDone
+    ) -> None:
+        if runner is not None:
+            runner.publish_event(done)
+            return
+        data = dataclasses.asdict(done)
+        self._publisher.publish(command.tenant_id, command.session_id, 0, EventType.GROUP_OPERATION, data)
 
     async def _sandbox(self, command: Command, runner: SessionRunner | None, count: int) -> CommandResult:
         if runner is None:

@@ -26,6 +26,8 @@ from connector.engines.events import (
     Disconnected,
     EngineEvent,
     Failed,
+    GroupChanged,
+    GroupOperationDone,
     GroupsListed,
     IncomingMessage,
     LoggedOut,
@@ -73,7 +75,13 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
     if isinstance(event, Receipt):
         return EventType.MESSAGE_STATUS, fields
     if isinstance(event, GroupsListed):
+        for group in fields["groups"]:
+            group.pop("members", None)  # the list stays small (one group's metadata carries them)
         return EventType.GROUPS_SYNCED, fields
+    if isinstance(event, GroupChanged):
+        return EventType.GROUP_UPDATED, fields
+    if isinstance(event, GroupOperationDone):
+        return EventType.GROUP_OPERATION, fields
     if isinstance(event, ContactsSynced):
         return EventType.CONTACTS_SYNCED, fields
     if isinstance(event, Disconnected):

@@ -32,6 +32,10 @@ _.SCAN  # api/routes/sandbox.py
 _.DROP
 _.BAN
 _.REPLY
+_.ADD  # domain/groups.py GroupAction: POST /v1/sessions/{id}/groups/{jid}/participants takes it by value
+_.REMOVE
+_.PROMOTE
+_.DEMOTE
 
 # Framework hooks, called by name.
 _._load_env_vars  # environment.py: pydantic-settings' EnvSettingsSource

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.engines.errors import Unsupported
-from connector.engines.events import Emit, GroupInfo, MediaKind, MediaRef
+from connector.engines.events import Emit, GroupInfo, GroupMember, MediaKind, MediaRef
 from connector.engines.exits import Exit
 from connector.engines.keys import KeyStore
 from wagate.domain.messages import whatsapp_message_id
@@ -103,6 +103,44 @@ def jid_phone(jid: str) -> str | None:
         return None
     digits = user.split(":", 1)[0]
     return f"+{digits}" if digits.isdigit() else None
+
+
+# ---- groups ------------------------------------------------------------------------------------------
+
+# What a group operation can be (GroupOp.action).
+GROUP_OPERATIONS = frozenset(
+    {"create", "add", "remove", "promote", "demote", "subject", "description"}
+    | {"invite", "revoke_invite", "leave"}
+)
+
+
+@dataclass(frozen=True)
+class GroupOp:
+    """One change to a group (or its creation), as the API asked for it."""
+
+    action: str  # one of GROUP_OPERATIONS
+    group_jid: str | None = None  # None for create
+    subject: str | None = None  # create, subject
+    description: str | None = None  # description ("" deletes it); create may set one too
+    participants: tuple[str, ...] = ()  # E.164 or user jids: create, add, remove, promote, demote
+
+
+@dataclass(frozen=True)
+class ParticipantOutcome:
+    """What WhatsApp said about one participant of an add/remove/promote/demote (or a create)."""
+
+    jid: str
+    phone: str | None
+    status: int  # 200 done; else the server's code (403 privacy: invite them; 408 left recently; 409 ...)
+    invite_code: str | None = None  # with 403: an invitation the server prepared instead
+
+
+@dataclass(frozen=True)
+class GroupOpResult:
+    group: GroupInfo | None = None  # the group after the change, when the answer (or a refresh) says
+    participants: tuple[ParticipantOutcome, ...] = ()
+    invite_link: str | None = None
+    members: tuple[GroupMember, ...] = ()
 
 
 # ---- the engine --------------------------------------------------------------------------------------
@@ -183,6 +221,13 @@ class Engine(ABC):
         """Show (or stop showing) "typing…" in the chat with `to`: WhatsApp's `composing` / `paused`
         presence. Optional: an engine that cannot leaves it a no-op. Raises NotConnected."""
         return None
+
+    async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
+        """Create a group (`operation_id` makes a retried create the same one where the network dedupes),
+        change its participants, subject or description, get or revoke its invite link, or leave it.
+        Raises NotConnected, GroupRefused (WhatsApp said no: not an admin, not in the group, no such
+        group, not acceptable), Unsupported (an engine without groups), ValueError (bad input)."""
+        raise Unsupported(f"{type(self).__name__} does not manage groups", code="groups_unsupported")
 
     async def simulate(self, action: str, data: Mapping[str, Any]) -> None:
         """Sandbox only: make the simulated network do something. Raises Unsupported elsewhere."""

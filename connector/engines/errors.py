@@ -3,6 +3,7 @@
 EngineError                      is_transient says whether a later retry may succeed
 ├── NotConnected                 no live connection right now (transient)
 ├── SendRejected                 WhatsApp refused this message (e.g. the number is not on WhatsApp)
+├── GroupRefused                 WhatsApp refused a group change (not an admin, not in the group, ...)
 └── Unsupported                  this engine cannot do that (e.g. a sandbox action on the web engine)
 """
 
@@ -27,6 +28,22 @@ class NotConnected(EngineError):
 
 class SendRejected(EngineError):
     pass
+
+
+class GroupRefused(EngineError):
+    """`code` by meaning (GROUP_REFUSALS), `details` = {"status": the server's code, "text": its word}."""
+
+
+# The server's answer to a w:g2 set/get, by meaning (whatsmeow group.go; Baileys groups.ts).
+GROUP_REFUSALS = {
+    400: "group_bad_request",
+    401: "not_group_admin",  # not-authorized: only admins may do that
+    403: "not_in_group",  # forbidden: this number is not a participant
+    404: "group_not_found",  # item-not-found: no such group
+    406: "group_change_not_acceptable",  # not-acceptable: e.g. a subject too long or empty
+    409: "group_conflict",
+    419: "group_full",  # resource-limit
+}
 
 
 class Unsupported(EngineError):

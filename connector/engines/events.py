@@ -125,6 +125,11 @@ class ContactsSynced:
 
 
 @dataclass(frozen=True)
+class GroupsListed:
+    groups: tuple[GroupInfo, ...]
+
+
+@dataclass(frozen=True)
 class GroupInfo:
     jid: str
     subject: str
@@ -132,11 +137,51 @@ class GroupInfo:
     owner_jid: str | None = None
     created_at: float | None = None
     description: str | None = None
+    # Who is in it: filled for one group's metadata, left empty in the list (keeps `groups_synced` small)
+    members: tuple[GroupMember, ...] = ()
 
 
 @dataclass(frozen=True)
-class GroupsListed:
-    groups: tuple[GroupInfo, ...]
+class GroupMember:
+    """One participant of a group: as the group names it (`jid`), its phone (E.164) and LID when known."""
+
+    jid: str
+    phone: str | None = None
+    lid: str | None = None
+    role: str | None = None  # "admin" | "superadmin" | None (a member)
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """Someone changed a group this number is in (WhatsApp's `w:gp2` notification). `action`: created
+    (the number was put in a new group), add, remove, promote, demote, subject, description,
+    invite_revoked (invite_link is the new one), left (the number was removed or left), deleted; what it
+    changed rides along."""
+
+    group_jid: str
+    action: str
+    at: float
+    members: tuple[GroupMember, ...] = ()  # who was added, removed, promoted or demoted
+    subject: str | None = None
+    description: str | None = None  # "" when the description was deleted
+    invite_link: str | None = None
+    by_jid: str | None = None  # who did it, when WhatsApp says
+    by_phone: str | None = None
+    group: GroupInfo | None = None  # the whole group as read again after the change, when it could be
+    reason: str | None = None  # e.g. "invite" (joined by link), "linked_group_join"
+
+
+@dataclass(frozen=True)
+class GroupOperationDone:
+    """The outcome of a group operation the API asked for (connector/commands.py publishes it)."""
+
+    operation_id: str
+    action: str
+    group_jid: str | None
+    ok: bool
+    result: dict[str, Any] = field(default_factory=dict)  # group, participants [{jid, phone, status}], link
+    error_code: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +218,8 @@ EngineEvent = (
     | IncomingMessage
     | Receipt
     | GroupsListed
+    | GroupChanged
+    | GroupOperationDone
     | ContactsSynced
     | Disconnected
     | LoggedOut

@@ -26,6 +26,7 @@ class KeyNamespace(enum.StrEnum):
     SENT = "sent"  # messages we sent, for retry receipts (bounded, expiring: web/recent.py)
     AUTHOR = "author"  # who wrote recent group messages, for read receipts and quotes (idem)
     INBOX = "inbox"  # decrypted messages whose event is not durable yet (a redelivery reads them back)
+    GROUPS = "groups"  # sandbox only: the simulated groups of the number (engines/sandbox_groups.py)
     ACCOUNT_SYNC = "account-sync"  # what the phone syncs about the account (the cstoken salt), by name
 
 

@@ -31,6 +31,8 @@ from typing import Any
 from connector.config import SandboxSettings
 from connector.engines.base import (
     Engine,
+    GroupOp,
+    GroupOpResult,
     MessageRef,
     OutgoingMedia,
     SendResult,
@@ -52,10 +54,10 @@ from connector.engines.events import (
 )
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.keys import KeyNamespace, KeyStore
+from connector.engines.sandbox_groups import SandboxGroups
 from connector.engines.sandbox_network import (
     ANA,
     CONTACTS,
-    GROUPS,
     UNREACHABLE_PHONE,
     Contact,
     SandboxNetwork,
@@ -123,6 +125,7 @@ class SandboxEngine(Engine):
         self._stop_requested = False
         self._replying: set[str] = set()  # chats with an auto-reply on its way (one at a time)
         self._tasks: BackgroundTasks | None = None
+        self._groups = SandboxGroups(keys, clock.now())
 
     @property
     def connected(self) -> bool:
@@ -302,7 +305,7 @@ class SandboxEngine(Engine):
         jid = _recipient(to)
         if jid_phone(jid) == UNREACHABLE_PHONE:
             raise SendRejected(f"{to} is not on WhatsApp (sandbox)", code="not_on_whatsapp")
-        if jid.endswith("@g.us") and group_for(jid) is None:
+        if jid.endswith("@g.us") and await self._groups.members_of(self._me(), jid) is None:
             raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
         assert self._socket is not None and self._tasks is not None
         wa_id = provider_message_id(message_id)
@@ -312,8 +315,8 @@ class SandboxEngine(Engine):
         return SendResult(wa_id, self._clock.now(), jid)
 
     async def _progress(self, chat_jid: str, message_id: str, text: str, *, seen: bool = True) -> None:
-        group = group_for(chat_jid)
-        readers = group.members if group is not None else (contact_for(chat_jid),)
+        members = await self._groups.members_of(self._me(), chat_jid) if chat_jid.endswith("@g.us") else None
+        readers = members if members is not None else (contact_for(chat_jid),)
         await asyncio.sleep(self._settings.delivered_seconds)
         await self._receipt(chat_jid, message_id, ReceiptStatus.DELIVERED)
         if not any(contact.reads for contact in readers):
@@ -329,7 +332,7 @@ class SandboxEngine(Engine):
             await asyncio.sleep(self._settings.reply_seconds)
             excerpt = text if len(text) <= 60 else text[:57] + "..."
             reply = f"Auto-reply from {replier.name}: got “{excerpt}”"
-            await self._incoming(replier, reply, group.jid if group is not None else None, message_id)
+            await self._incoming(replier, reply, chat_jid if members is not None else None, message_id)
         finally:
             self._replying.discard(chat_jid)
 
@@ -364,7 +367,16 @@ class SandboxEngine(Engine):
 
     async def list_groups(self) -> list[GroupInfo]:
         self._require_connected()
-        return [GroupInfo(g.jid, g.subject, participants=len(g.members) + 1) for g in GROUPS]
+        return await self._groups.listed(self._me())
+
+    async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
+        """The sandbox's groups change as WhatsApp's would (engines/sandbox_groups.py). Raises NotConnected,
+        GroupRefused, ValueError."""
+        self._require_connected()
+        return await self._groups.run(op, self._me())
+
+    def _me(self) -> str:
+        return str(self._creds["jid"]) if self._creds is not None else ""
 
     async def logout(self) -> None:
         self._require_socket()

@@ -29,6 +29,8 @@ from typing import Any
 
 from connector.engines.base import (
     Engine,
+    GroupOp,
+    GroupOpResult,
     MessageRef,
     OutgoingMedia,
     SendResult,
@@ -422,6 +424,11 @@ class WebEngine(Engine):
 
     async def list_groups(self) -> list[GroupInfo]:
         return await self._ready().list_groups()
+
+    async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
+        """Raises NotConnected, GroupRefused, ValueError; transient WebEngineErrors (timeouts, a lost
+        connection) as a send does."""
+        return await self._ready().manage_group(op, operation_id)
 
     def media_hosts_now(self) -> MediaHosts:
         """This connection's media client, logged in or not yet. Raises NotConnected."""

@@ -40,6 +40,8 @@ class GroupMeta:
     creator: Jid | None = None
     created: float | None = None
     description: str | None = None
+    description_id: str | None = None  # a description change names the one it replaces (`prev`)
+    admins: tuple[tuple[Jid, str], ...] = ()  # (member, "admin" | "superadmin")
 
     def info(self) -> GroupInfo:
         return GroupInfo(
@@ -72,11 +74,17 @@ def parse_group(node: Node) -> tuple[GroupMeta, list[tuple[Jid, Jid]]]:
     mode = "lid" if node.str_attr("addressing_mode") == "lid" else "pn"
     members: list[Jid] = []
     pairs: list[tuple[Jid, Jid]] = []
+    admins: list[tuple[Jid, str]] = []
     for participant in node.findall("participant"):
         member = participant.attrs.get("jid")
         if not isinstance(member, Jid):
             raise ProtocolError(f"a group participant without a JID: {participant}")
+        if participant.str_attr("error"):
+            continue  # a create's answer names who could not be added (group_admin.py): not a member
         members.append(member.to_account())
+        role = participant.str_attr("type")
+        if role in ("admin", "superadmin"):
+            admins.append((member.to_account(), role))
         other = participant.attrs.get("phone_number") or participant.attrs.get("lid")
         if isinstance(other, Jid):
             pairs.append((member, other) if member.is_pn_user else (other, member))
@@ -96,6 +104,8 @@ def parse_group(node: Node) -> tuple[GroupMeta, list[tuple[Jid, Jid]]]:
         creator=creator.to_account() if isinstance(creator, Jid) else None,
         created=float(created) if created is not None else None,
         description=text.decode(errors="replace") if text is not None else None,
+        description_id=description.str_attr("id") if description is not None else None,
+        admins=tuple(admins),
     )
     return meta, pairs
 

@@ -3,6 +3,7 @@
     lid        LidMap: phone number ↔ LID, the Signal address of a device
     usync      DeviceLists: a user's devices (cached)          bundles   Sessions: start sessions
     groups     Groups (metadata), SenderKeyMemory              content   Message protobufs in and out
+    group_admin GroupAdmin: create, members, subject, invite, leave; w:gp2 notifications as events
     sending    Outbox: fan-out, acks, retry answers            receiving Inbox: decrypt, receipts, acks
     history    OwnSync: what our phone syncs (history, LID migration)
 
@@ -17,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from connector.engines.base import MessageRef, SendResult, to_jid
+from connector.engines.base import GroupOp, GroupOpResult, MessageRef, SendResult, to_jid
 from connector.engines.events import Emit, GroupInfo
 from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.web.binary.jid import SERVER_JID, Jid
@@ -26,6 +27,7 @@ from connector.engines.web.bundles import Sessions
 from connector.engines.web.connection import Connection
 from connector.engines.web.content import text_message
 from connector.engines.web.creds import CredentialStore, Me
+from connector.engines.web.group_admin import GroupAdmin
 from connector.engines.web.groups import Groups, SenderKeyMemory
 from connector.engines.web.history import OwnSync
 from connector.engines.web.inbox_buffer import InboxBuffer
@@ -72,6 +74,9 @@ class Messaging:
         sessions = Sessions(signal, self.lids, conn.query)
         self.groups = Groups(conn.query, self.lids, clock, settings.group_metadata_seconds)
         memory = SenderKeyMemory(keys)
+        self.group_admin = GroupAdmin(
+            conn.query, self.groups, self.lids, memory, self._forget_own_sender_key, emit, spawn
+        )
         self.tokens = PrivacyTokens(keys, self.lids, conn.query, clock)
         self._spawn = spawn
         self.polls = PollBook(keys)
@@ -142,6 +147,13 @@ class Messaging:
         await self._signal.forget_peer(addresses)
         await self.devices.forget(account)
         log.info("%s changed its identity (reinstalled): %d sessions reset", account, len(addresses))
+
+    async def _forget_own_sender_key(self, group: Jid) -> None:
+        await self._signal.forget_sender_key(group, await self.lids.address(self._me().jid))
+
+    async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
+        """Raises GroupRefused, ValueError, what a query raises."""
+        return await self.group_admin.run(op, operation_id)
 
     async def _refresh_group(self, group: Jid) -> None:
         self.groups.forget(group)
@@ -279,7 +291,9 @@ class Messaging:
         elif kind == "devices":
             await self.devices.forget(sender)
         elif kind == "w:gp2" and sender.is_group:
-            self.groups.forget(sender)
+            me = self._me()
+            ours = {me.jid.to_account()} | ({me.lid.to_account()} if me.lid is not None else set())
+            await self.group_admin.on_notification(node, ours)
         elif kind == "privacy_token":
             await self.tokens.on_notification(node)
 

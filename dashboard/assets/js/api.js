@@ -182,6 +182,14 @@ export class Api {
     return this.request("GET", "/v1/audit", { query });
   }
 
+  /** GET /v1/insights: totals, series and uptime; `query`: from, to, granularity, session_id. */
+  insights(query) {
+    return this.request("GET", "/v1/insights", { query });
+  }
+  insightsTemplates(query) {
+    return this.request("GET", "/v1/insights/templates", { query });
+  }
+
   async templates() {
     return (await this.request("GET", "/v1/templates")).items;
   }

@@ -1,5 +1,5 @@
 // The dashboard's entry point: sign-in, the live socket, the session store and a hash router
-// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled, #/audit).
+// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled, #/insights, #/audit).
 
 import { Api } from "./api.js";
 import { loadConfig, socketUrlFor } from "./config.js";
@@ -10,6 +10,7 @@ import { LiveSocket } from "./socket.js";
 import * as accounts from "./views/accounts.js";
 import * as audit from "./views/audit.js";
 import * as conversations from "./views/conversations.js";
+import * as insights from "./views/insights.js";
 import * as scheduled from "./views/scheduled.js";
 import * as signin from "./views/signin.js";
 import * as templates from "./views/templates.js";
@@ -21,6 +22,7 @@ const VIEWS = {
   conversations: { title: "Conversations", view: conversations },
   templates: { title: "Templates", view: templates },
   scheduled: { title: "Scheduled", view: scheduled },
+  insights: { title: "Insights", view: insights },
   audit: { title: "Audit log", view: audit },
 };
 const LIVE_LABELS = {

@@ -151,8 +151,9 @@ def group_node(state: EdgeState, group: Group) -> Node:
     for phone in group.members:
         member = state.accounts[phone]
         attrs: dict[str, AttrValue] = {"jid": group.member_jid(member)}
-        if phone == group.creator:
-            attrs["type"] = "superadmin"
+        role = group.role(phone)
+        if role is not None:
+            attrs["type"] = role
         if group.addressing_mode == "lid":
             attrs["phone_number"] = member.pn
         else:
@@ -161,7 +162,11 @@ def group_node(state: EdgeState, group: Group) -> Node:
     content = participants
     if group.description is not None:
         body = Node("body", {}, group.description.encode())
-        content = [*participants, Node("description", {"id": "1", "t": str(group.created)}, [body])]
+        description_id = group.description_id or "1"
+        content = [
+            *participants,
+            Node("description", {"id": description_id, "t": str(group.created)}, [body]),
+        ]
     return Node(
         "group",
         {
@@ -185,8 +190,10 @@ def group_query(state: EdgeState, account: Account, to: Jid, node: Node) -> list
         return participating(state, account)
     if first is not None and first.tag == "query" and to.is_group:
         group = state.groups.get(to.user)
-        if group is None or account.phone not in group.members:
-            raise LookupError(f"{to} is not a group {account.phone} is in")
+        if group is None:
+            raise LookupError(f"{to} is no group")
+        if account.phone not in group.members:
+            raise PermissionError(f"{account.phone} is not in {to}")
         return [group_node(state, group)]
     raise Refused(400, f"w:g2 get must be <participating> to @g.us or <query> to a group: {node}")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
-from tests.fakes.whatsapp_edge import directory
+from tests.fakes.whatsapp_edge import directory, group_admin
 from tests.fakes.whatsapp_edge.checks import Refused, check_signed_pre_key, child_bytes
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ async def answer(session: EdgeSession, node: Node) -> None:
             content = directory.usync(edge.state, node)
             edge.log("usync", session, detail=str(len(content[0].children[0].children)))
             await session.send(result(iq_id, content))
+        elif xmlns == "w:g2" and (kind == "set" or first == "invite"):
+            await group_admin.answer(session, node)
         elif (xmlns, kind) == ("w:g2", "get"):
             account = edge.state.account_of(device.jid)
             to = node.attrs.get("to")
@@ -88,6 +90,10 @@ async def answer(session: EdgeSession, node: Node) -> None:
             except LookupError as exc:
                 edge.log("w:g2", session, detail=str(exc))
                 await session.send(error(iq_id, 404, "item-not-found"))
+                return
+            except PermissionError as exc:  # whatsmeow: 403 forbidden = not in the group
+                edge.log("w:g2", session, detail=str(exc))
+                await session.send(error(iq_id, 403, "forbidden"))
                 return
             edge.log("w:g2", session, detail=first or "")
             await session.send(result(iq_id, content))

@@ -42,7 +42,7 @@ from connector.engines.web.crypto import curve
 from connector.engines.web.errors import WebEngineError
 from connector.engines.web.protos import wa
 from connector.engines.web.sending import participant_hash
-from connector.engines.web.signal.messages import PreKeySignalMessage
+from connector.engines.web.signal.messages import PreKeySignalMessage, SenderKeyMessage
 from tests.fakes.whatsapp_edge.checks import Refused
 from tests.fakes.whatsapp_edge.state import Account, Device, Group
 
@@ -85,6 +85,8 @@ class Relay:
         assert session.device is not None
         waiting = self.state.queues.pop(session.device.jid, [])
         for node in waiting:
+            if node.tag == "notification":  # a group change while it was away (group_admin.py)
+                session.expect_ack(node)
             await session.deliver(Node(node.tag, {**node.attrs, "offline": "1"}, node.content))
         return len(waiting)
 
@@ -302,6 +304,7 @@ class Relay:
             return ""
         if len([enc for enc in direct if enc.str_attr("type") == "skmsg"]) != 1 or len(direct) != 1:
             raise Refused(400, "a group message carries exactly one direct <enc type=skmsg>")
+        self._check_sender_key(group, sender, direct[0])
         envelopes: dict[int, Node] = {}
         participants = node.find("participants")
         for envelope in participants.children if participants is not None else []:
@@ -323,6 +326,20 @@ class Relay:
                 stanza = self._group_stanza(group, sender, account, node, children)
                 await self.deliver(device, stanza, sender=sender, chat=to)
         return ""
+
+    def _check_sender_key(self, group: Group, sender: Device, skmsg: Node) -> None:
+        """A member left since this sender key was used: re-using it lets them read what follows (the
+        sender must make a new key and distribute it), so it is a violation (group_admin.py marks them)."""
+        try:
+            key_id = SenderKeyMessage.parse(skmsg.content_bytes() or b"").key_id
+        except WebEngineError as exc:
+            raise Refused(400, f"an skmsg does not parse: {exc.message}") from exc
+        name = str(sender.jid)
+        if key_id in group.stale_keys.get(name, set()):
+            text = f"{name} re-used sender key {key_id} in {group.jid} after a member left"
+            self.edge.violations.append(text)
+            self.edge.log("stale-sender-key", None, jid=sender.jid, detail=text)
+        group.key_ids.setdefault(name, set()).add(key_id)
 
     def _omit_pn(self, form: Jid) -> bool:
         """Whether this LID-addressed stanza goes without its `*_pn` (config.omit_pn_every)."""

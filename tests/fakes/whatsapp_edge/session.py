@@ -465,9 +465,16 @@ class EdgeSession:
             self.edge.violation(self, f"ack for nothing the edge sent, or malformed: {node}")
             return
         kind = pending[0]
+        self.settle("notification", [ack_id])  # one queued while the device was away is done with
         if node.str_attr("type") != kind:
             self.edge.violation(self, f"ack of a {kind} notification says type {node.str_attr('type')}")
         self.edge.log("ack", self, detail=kind)
+
+    def expect_ack(self, notification: Node) -> None:
+        """A notification queued while the device was away, about to be delivered: it must be acked."""
+        sender = notification.attrs.get("from")
+        assert isinstance(sender, Jid)
+        self._notifications[notification.str_attr("id") or ""] = (notification.str_attr("type") or "", sender)
 
     async def notify(
         self,

@@ -77,6 +77,7 @@ class Account:
     passkey: bool = False  # linking a device needs the account's passkey (passkey_prologue_request)
     restricted: bool = False  # may write 1:1 only to contacts whose privacy token it carries (else 463)
     nct_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # cstoken salt (history sync)
+    group_add: str = "all"  # privacy: "all" may add it to groups; "nobody" (403 + an invitation instead)
 
     def allocate_device(self) -> int:
         device = self.next_device
@@ -115,9 +116,22 @@ class Group:
     addressing_mode: str  # "pn" | "lid"
     members: list[str]  # phones, creator first
     description: str | None = None
+    admins: set[str] = field(default_factory=set)  # phones; the creator is superadmin on top
+    description_id: str | None = None
+    invite_code: str = field(default_factory=lambda: secrets.token_urlsafe(16)[:22])
+    left_at: dict[str, float] = field(default_factory=dict)  # phone -> when it left (408 for a while)
+    # The sender keys each member device used (key ids from its skmsg), and those that became stale when a
+    # member left: a stale one used again means the one who left could read the new message.
+    key_ids: dict[str, set[int]] = field(default_factory=dict)
+    stale_keys: dict[str, set[int]] = field(default_factory=dict)
 
     def member_jid(self, account: Account) -> Jid:
         return account.lid if self.addressing_mode == "lid" else account.pn
+
+    def role(self, phone: str) -> str | None:
+        if phone == self.creator and phone in self.members:
+            return "superadmin"
+        return "admin" if phone in self.admins else None
 
 
 class EdgeState:

@@ -20,6 +20,7 @@ from wagate.api.routes.groups import SyncRequested
 from wagate.api.routes.keys import CreatedKey
 from wagate.api.routes.operator import CreatedTenant, FirstKey
 from wagate.domain.crm_webhooks import CreatedWebhook, Delivery
+from wagate.domain.groups import GroupOperation
 from wagate.domain.media import MediaObject
 from wagate.domain.messages import Message
 from wagate.domain.pools import Pool
@@ -71,7 +72,7 @@ ERRORS: dict[int, str] = {
     "an operator key on a tenant route: `tenant_key_required`; a tenant key on an operator route: "
     "`operator_key_required`",
     404: "Unknown id, or another tenant's: `not_found`, `no_qr_code`, `webhook_not_found`, "
-    "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`",
+    "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`, `operation_not_found`",
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
     "`session_not_connected`, `not_cancellable`, `not_scheduled`, `busy`, `pool_exists`, `template_exists`, "
     "`phone_number_id_taken`, `no_connected_number`, `not_sandbox`, `not_cloud`, `webhook_disabled`, "
@@ -87,6 +88,7 @@ ERRORS: dict[int, str] = {
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
     "`media_type_not_supported`, `media_url_not_supported`, "
     "`unsupported_kind` (the session's provider cannot send that kind), `target_not_found`, "
+    "`groups_not_supported` (a Cloud API number has no groups), "
     "`target_not_sent`, `not_editable`, `not_deletable`, `template_mismatch` (a Meta template send that "
     "the number's last template sync says Meta would refuse)",
     503: "A dependency is busy: `temporarily_unavailable`, `media_store_unavailable`; retry with backoff. "
@@ -114,6 +116,13 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("POST", "/v1/sessions/<session_id>/disconnect"): (202, Session),
     ("POST", "/v1/sessions/<session_id>/logout"): (202, Session),
     ("POST", "/v1/sessions/<session_id>/groups/sync"): (202, SyncRequested),
+    ("POST", "/v1/sessions/<session_id>/groups"): (202, GroupOperation),
+    ("POST", "/v1/sessions/<session_id>/groups/<group_jid>/participants"): (202, GroupOperation),
+    ("PUT", "/v1/sessions/<session_id>/groups/<group_jid>/subject"): (202, GroupOperation),
+    ("PUT", "/v1/sessions/<session_id>/groups/<group_jid>/description"): (202, GroupOperation),
+    ("POST", "/v1/sessions/<session_id>/groups/<group_jid>/invite-link"): (202, GroupOperation),
+    ("POST", "/v1/sessions/<session_id>/groups/<group_jid>/invite-link/revoke"): (202, GroupOperation),
+    ("POST", "/v1/sessions/<session_id>/groups/<group_jid>/leave"): (202, GroupOperation),
     ("POST", "/v1/sandbox/sessions/<session_id>/<action>"): (202, Accepted),
     ("POST", "/v1/templates"): (201, Template),
     ("DELETE", "/v1/templates/<name>"): (204, None),

@@ -51,6 +51,8 @@ class WebhookEvent(enum.StrEnum):
     # rate limited, logged out, replaced, ...): domain/status_reports.py
     SESSION_STATUS = EventType.SESSION_STATUS.value
     SESSION_EXPIRED = EventType.SESSION_EXPIRED.value
+    GROUP_UPDATED = EventType.GROUP_UPDATED.value
+    GROUP_OPERATION = EventType.GROUP_OPERATION.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)

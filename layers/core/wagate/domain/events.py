@@ -40,6 +40,9 @@ class CommandType(enum.StrEnum):
     SEND = "send"  # send one message (data: the message to send)
     MARK_READ = "mark_read"  # send read receipts (data: chat and message ids)
     SYNC_GROUPS = "sync_groups"  # list participating groups and report them
+    # change a group (data: operation_id, action, group_jid, subject, description, participants): the
+    # outcome comes back as `group_operation`, the change itself as `group_updated`
+    GROUP = "group"
     SYNC_TEMPLATES = "sync_templates"  # cloud only: read the number's Meta templates from Graph
     SANDBOX = "sandbox"  # sandbox only: simulate something (data.action: scan, drop, logout, ban, reply)
 
@@ -62,6 +65,12 @@ class EventType(enum.StrEnum):
     # cloud only, from Meta's template webhooks: data change (status, quality, category, components),
     # template_id, name, language, event, reason, category, quality_score, status (as wagate now has it)
     TEMPLATE_UPDATED = "template_updated"
+    # data: group_jid, action (created, add, remove, promote, demote, subject, description,
+    # invite_revoked, left, deleted), members [{jid, phone, lid, role}], subject, description,
+    # invite_link, by_jid, by_phone, group {jid, subject, participants, ...}, operation_id
+    GROUP_UPDATED = "group_updated"
+    # data: operation_id, action, group_jid, ok, result, error_code, error: a group operation's outcome
+    GROUP_OPERATION = "group_operation"
     # data: contacts [{phone, lid, name}], source: the engine learned who is who (history sync, LID
     # migration); applied to contacts, not sent to CRMs or dashboards
     CONTACTS_SYNCED = "contacts_synced"

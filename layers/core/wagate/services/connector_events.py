@@ -158,6 +158,18 @@ class ConnectorEvents:
             if synced is not None:  # an older sync arriving late is not news for the dashboards either
                 data = {**event.data, "synced_at": synced.synced_at, "count": synced.count}
                 self.emit(event, Notice(event.type, data))
+        elif event.type == EventType.GROUP_UPDATED:
+            # Applied again on a redelivery; the CRM still gets one delivery (same event id).
+            change = self.groups.record_change(event)
+            if change is not None:
+                self.emit(event, Notice(event.type, change))
+        elif event.type == EventType.GROUP_OPERATION:
+            recorded = self.groups.record_operation(event)
+            if recorded is not None:  # a redelivery emits again: deliveries dedupe by event id
+                operation, change = recorded
+                self.emit(event, Notice(event.type, operation.model_dump(mode="json")))
+                if change is not None:
+                    self.emit(event, Notice(EventType.GROUP_UPDATED, change))
         else:
             self.emit(event, Notice(event.type, dict(event.data)))
 

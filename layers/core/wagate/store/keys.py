@@ -25,6 +25,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
 | group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | store/groups.py |
 | group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | store/groups.py |
+| group operation | `T#{t}#S#{s}` | `GROUPOP#{operation}` | | a group change the API asked for, and its outcome, TTL | store/groups.py |
 | message | `T#{t}` | `MSG#{m}` (ULID: time order) | gsi1 `T#{t}#S#{s}#MSG` / `{m}`; gsi2 `T#{t}#CONV#{c}` / `{m}` | get; list a tenant's, a session's or a conversation's messages by time | store/messages.py |
 | media file | `T#{t}` | `MEDIA#{media id}` | | a stored file's metadata (kind, type, size, sha256, state); its bytes are the media store's object `media/{t}/{media id}` | store/media.py |
 | send request | `T#{t}` | `SENDKEY#{sha256(Idempotency-Key)}` | | the message a send with this key stored (a retry after a crash finds it instead of sending twice), TTL | store/messages.py |
@@ -261,6 +262,10 @@ def group(tenant_id: str, session_id: str, jid: str) -> Key:
 
 def group_sync(tenant_id: str, session_id: str) -> Key:
     return Key(session_partition(tenant_id, session_id), "GROUPSYNC")
+
+
+def group_operation(tenant_id: str, session_id: str, operation_id: str) -> Key:
+    return Key(session_partition(tenant_id, session_id), f"GROUPOP#{operation_id}")
 
 
 # ---- messages, due index, conversations, contacts -------------------------------------------------

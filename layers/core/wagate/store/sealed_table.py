@@ -55,6 +55,9 @@ CONTENT_ATTRIBUTES = frozenset(
         "profile",
         "subject",
         "participants",
+        "members",  # a group's members (phones, LIDs)
+        "result",  # a group operation's outcome (participants, invite link, the group)
+        "invite_link",  # a group's: whoever holds it can join
         "last_message_preview",
         "body",  # webhook delivery payloads kept for replay
         "payload",
