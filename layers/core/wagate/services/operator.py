@@ -73,6 +73,9 @@ class TenantAdmin:
     def create_key(self, tenant_id: str, name: str) -> tuple[ApiKey, str]:
         """Another admin key for the tenant (its first was lost, or revoked)."""
         key, secret = tenants.create_key(self.table, self.clock, tenant_id, name, ALL_SCOPES)
+        tenant = self.get(tenant_id)
+        if tenant.status == TenantStatus.SUSPENDED:  # refused like its others until resumed
+            self.rows.mark_keys(tenant_id, tenant.suspended_at or self.clock.now())
         self.audit.operator(tenant_id, "key.created", target=key.id)
         return key, secret
 
@@ -83,11 +86,12 @@ class TenantAdmin:
             raise ConflictError(f"tenant {tenant_id} is already suspended", code="invalid_state")
         records = SessionRepository(self.table).records_of(tenant_id)
         running = [record.session.id for record in records if record.desired != "stopped"]
-        # The status first: from here its keys are refused, so nothing starts a session while we stop them.
+        now = self.clock.now()
         changed = self.rows.change(
-            tenant_id,
-            {"status": TenantStatus.SUSPENDED.value, "suspended_at": self.clock.now(), "stopped": running},
+            tenant_id, {"status": TenantStatus.SUSPENDED.value, "suspended_at": now, "stopped": running}
         )
+        # Then its keys: from here they are refused, so nothing starts a session while we stop them.
+        self.rows.mark_keys(tenant_id, now)
         for session_id in running:
             try:
                 self.sessions.disconnect(tenant_id, session_id)
@@ -106,6 +110,7 @@ class TenantAdmin:
         changed = self.rows.change(
             tenant_id, {"status": TenantStatus.ACTIVE.value}, remove=("suspended_at", "stopped")
         )
+        self.rows.mark_keys(tenant_id, None)
         for session_id in stopped:
             try:
                 self.sessions.connect(tenant_id, session_id)

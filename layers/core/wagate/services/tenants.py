@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from wagate.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from wagate.domain.ids import new_id
-from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Quotas, Scope, Tenant, TenantStatus
+from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Quotas, Scope, Tenant
 from wagate.ports import Clock, Table
 from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import StoredKey, TenantRepository
@@ -113,12 +113,11 @@ def authenticate(table: Table, api_key: str | None) -> Principal:
     if stored is None or not hmac.compare_digest(stored.digest, digest):
         raise Unauthenticated("this API key is unknown or was revoked", code="invalid_api_key")
     key = stored.key
-    tenant = TenantRepository(table).find(key.tenant_id)
-    if tenant is not None and tenant.status == TenantStatus.SUSPENDED:
+    if stored.suspended_at is not None:  # marked on every key of a suspended tenant (services/operator.py)
         raise Forbidden(
             f"tenant {key.tenant_id} is suspended: ask the operator of this gateway",
             code="tenant_suspended",
-            details={"tenant_id": key.tenant_id, "suspended_at": tenant.suspended_at},
+            details={"tenant_id": key.tenant_id, "suspended_at": stored.suspended_at},
         )
     return Principal(
         tenant_id=key.tenant_id,

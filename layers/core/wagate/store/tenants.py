@@ -22,6 +22,7 @@ class StoredKey:
 
     key: ApiKey
     digest: str
+    suspended_at: float | None = None  # its tenant is suspended (services/operator.py): refused with 403
 
 
 def key_item(stored: StoredKey) -> Item:
@@ -40,11 +41,17 @@ def key_item(stored: StoredKey) -> Item:
         "prefix": key.prefix,
         "created_at": key.created_at,
         **({"sessions": sorted(key.sessions)} if key.sessions is not None else {}),
+        **({"suspended_at": stored.suspended_at} if stored.suspended_at is not None else {}),
     }
 
 
 def to_stored_key(item: Item) -> StoredKey:
-    return StoredKey(ApiKey.model_validate(item), str(item.get("hash", "")))
+    suspended = item.get("suspended_at")
+    return StoredKey(
+        ApiKey.model_validate(item),
+        str(item.get("hash", "")),
+        float(suspended) if suspended is not None else None,
+    )
 
 
 class TenantRepository:
@@ -130,6 +137,28 @@ class TenantRepository:
             found.extend(ApiKey.model_validate(item) for item in page.items)
             if page.cursor is None:
                 return found
+            cursor = page.cursor
+
+    def mark_keys(self, tenant_id: str, suspended_at: float | None) -> int:
+        """Marks every key of the tenant suspended (at that time), or not (None). The mark is on the key
+        rows, so the authorizer refuses a suspended tenant's keys with the one read it makes anyway (and
+        without opening the tenant row's sealed name). Returns how many keys were marked."""
+        marked = 0
+        cursor: str | None = None
+        while True:
+            page = self.table.query(keys.api_keys_index(tenant_id), index="gsi1", cursor=cursor)
+            for item in page.items:
+                pk, sk = str(item["pk"]), str(item["sk"])
+                try:
+                    if suspended_at is None:
+                        self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
+                    else:
+                        self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
+                except ConflictError:
+                    continue  # revoked meanwhile
+                marked += 1
+            if page.cursor is None:
+                return marked
             cursor = page.cursor
 
     def revoke_key(self, tenant_id: str, key_id: str) -> bool:
