@@ -117,3 +117,10 @@ _.syncFullHistory
 _.wavoipToken
 # api/routes/operator.py: the operator's view of a tenant's usage (serialised)
 _.messages_today
+# PyAV objects configured by attribute (read by FFmpeg, not by Python): connector/engines/web/attachments.py
+# and the test media it encodes (tests/connector/web/test_web_attachments.py).
+_.thread_type
+_.pix_fmt
+_.layout
+_.pts
+_.sample_rate

@@ -42,7 +42,7 @@ def test_the_final_image_is_arm64_and_the_protobufs_come_from_a_build_stage() ->
     assert any("proto/build.py --source" in line for stage in builders for line in stage)
     assert any(line.startswith("COPY --from=protos") and "WAProto_pb2.py" in line for line in final)
     # The image fails to build, rather than to start, when the web engine cannot import.
-    assert any('python -c "import connector.engines.web.engine"' in line for line in final)
+    assert any("import av, connector.engines.web.engine" in line for line in final)
     assert final[-1] == 'CMD ["python", "-m", "connector"]'
     assert any("connector.liveness" in line for line in final if line.startswith("HEALTHCHECK"))
 
@@ -60,3 +60,13 @@ def test_every_file_copied_from_the_context_exists_and_is_not_ignored() -> None:
         assert included(source), f"{source} is excluded by connector/Dockerfile.dockerignore"
     assert not included("tests/interop/node_modules")
     assert re.search(r"npm ci --ignore-scripts", DOCKERFILE.read_text())
+
+
+def test_the_image_has_pyav_for_video_posters_and_the_layer_does_not() -> None:
+    """Video posters need FFmpeg's decoders: the connector image checks that PyAV's wheel installed; the
+    Lambda layer (which never sends to WhatsApp's media hosts) must not grow by it."""
+    *_, final = stages()
+    assert any("import av" in line for line in final if line.startswith("RUN ")), final
+    layer = (ROOT / "layers/core/requirements.txt").read_text()
+    assert not re.search(r"^\s*av\b", layer, re.MULTILINE)
+    assert re.search(r'"av>=', (ROOT / "pyproject.toml").read_text())
