@@ -163,6 +163,12 @@ function listen(sock) {
 	sock.ev.on('message-receipt.update', (updates) => {
 		for (const update of updates) receipt(update.key, update.receipt)
 	})
+	// what Baileys makes of WhatsApp's w:gp2 group notifications
+	sock.ev.on('groups.upsert', (groups) => out({ groupsUpsert: groups.map((g) => ({ id: g.id, subject: g.subject })) }))
+	sock.ev.on('groups.update', (updates) => out({ groupsUpdate: updates.map(({ id, subject, desc }) => ({ id, subject, desc })) }))
+	sock.ev.on('group-participants.update', ({ id, author, participants, action }) =>
+		out({ groupParticipants: { id, author, action, participants: participants.map((p) => (typeof p === 'string' ? p : p.id)) } })
+	)
 }
 
 if (config.mode === 'pair' || config.mode === 'peer') {
@@ -254,6 +260,24 @@ async function peerCommand(command) {
 	if (command.forgetSession) {
 		await peer.signalRepository.deleteSession([command.forgetSession])
 		out({ forgotten: command.forgetSession })
+	}
+	if (command.groupOp) {
+		// Baileys' own group stanzas, so the fake edge is checked against the real client too
+		const { op, jid, subject, description, participants, action } = command.groupOp
+		let result = null
+		try {
+			if (op === 'create') result = (await peer.groupCreate(subject, participants)).id
+			if (op === 'participants')
+				result = (await peer.groupParticipantsUpdate(jid, participants, action)).map(({ jid, status }) => ({ jid, status }))
+			if (op === 'subject') await peer.groupUpdateSubject(jid, subject)
+			if (op === 'description') await peer.groupUpdateDescription(jid, description)
+			if (op === 'invite') result = await peer.groupInviteCode(jid)
+			if (op === 'revoke') result = await peer.groupRevokeInvite(jid)
+			if (op === 'leave') await peer.groupLeave(jid)
+			out({ groupDone: { op, result: result === undefined ? null : result, error: null } })
+		} catch (error) {
+			out({ groupDone: { op, result: null, error: error?.data ?? String(error) } }) // the server's code
+		}
 	}
 	if (command.groups) {
 		const groups = await peer.groupFetchAllParticipating()
