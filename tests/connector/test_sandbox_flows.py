@@ -16,9 +16,11 @@ from wagate.domain.events import CommandType, EventType
 QR, SUCCESS, LOST = EventType.QR_CODE, EventType.CONNECTION_SUCCESS, EventType.CONNECTION_LOST
 
 
-def with_connector(world: World, scenario: Callable[[Connector], Awaitable[Any]], owner: str = "c1") -> None:
+def with_connector(
+    world: World, scenario: Callable[[Connector], Awaitable[Any]], owner: str = "c1", **overrides: Any
+) -> None:
     async def main() -> None:
-        connector = world.connector(owner)
+        connector = world.connector(owner, **overrides)
         await connector.start()
         try:
             await scenario(connector)
@@ -263,3 +265,68 @@ def test_typed_kinds_go_out_through_the_sender_and_come_back_typed(world: World)
         assert typed.data["text"] is None
 
     with_connector(world, scenario)
+
+
+def test_group_commands_change_the_sandbox_groups_and_report_each_outcome(world: World) -> None:
+    """Demo mode has groups to change: the `group` command's outcome comes back as `group_operation`
+    (done with per-participant results, or failed with WhatsApp's refusal by meaning), and the change
+    lasts (a created group is listed, can be sent to, and survives a restart of the engine)."""
+    session = world.add_session()
+    outcomes = EventType.GROUP_OPERATION
+
+    async def operation(since: int, operation_id: str, **data: Any) -> dict[str, Any]:
+        world.command(CommandType.GROUP, session, operation_id=operation_id, **data)
+        [done] = await world.events.wait_for(
+            session, outcomes, since=since, where=lambda e: e.data["operation_id"] == operation_id
+        )
+        return dict(done.data)
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        since = world.events.mark()
+        created = await operation(
+            since, "gop_1", action="create", subject="Taller", participants=[ANA.phone, UNREACHABLE_PHONE]
+        )
+        assert created["ok"] is True and created["group_jid"].endswith("@g.us")
+        outcomes_by_phone = {p["phone"]: p["status"] for p in created["result"]["participants"]}
+        assert outcomes_by_phone == {ANA.phone: 200, UNREACHABLE_PHONE: 404}
+        chat = created["group_jid"]
+        renamed = await operation(since, "gop_2", action="subject", group_jid=chat, subject="Taller 2")
+        assert renamed["result"]["group"]["subject"] == "Taller 2"
+        again = await operation(since, "gop_3", action="add", group_jid=chat, participants=[ANA.phone])
+        assert [p["status"] for p in again["result"]["participants"]] == [409]
+        # in the built-in announcements group the number is no admin: refused as WhatsApp refuses
+        refused = await operation(since, "gop_4", action="subject", group_jid=GROUPS[1].jid, subject="x")
+        assert (refused["ok"], refused["error_code"]) == (False, "not_group_admin")
+        unknown = await operation(since, "gop_5", action="leave", group_jid="120363999999999999@g.us")
+        assert unknown["error_code"] == "group_not_found"
+        bad = await operation(since, "gop_6", action="subject", group_jid=chat, subject="")
+        assert bad["error_code"] == "invalid_group_operation"
+
+        put_queued(world.table, session, "msg_g", chat, "Hola taller")
+        world.command(CommandType.SEND, session, message_id="msg_g", to=chat, text="Hola taller")
+        [sent] = await world.events.wait_for(session, EventType.MESSAGE_SENT, since=since)
+        assert sent.data["message_id"] == "msg_g"
+        world.command(CommandType.SYNC_GROUPS, session)
+        [groups] = await world.events.wait_for(session, EventType.GROUPS_SYNCED, since=since)
+        assert chat in [g["jid"] for g in groups.data["groups"]]
+        left = await operation(since, "gop_7", action="leave", group_jid=chat)
+        assert left["ok"] is True
+
+    with_connector(world, scenario)
+
+
+def test_a_group_command_for_a_number_that_never_connects_fails_instead_of_staying_pending(
+    world: World,
+) -> None:
+    session = world.add_session(desired="stopped", status="disconnected")
+
+    async def scenario(connector: Connector) -> None:
+        world.command(CommandType.GROUP, session, operation_id="gop_x", action="create", subject="Taller")
+        [failed] = await world.events.wait_for(session, EventType.GROUP_OPERATION)
+        assert (failed.data["ok"], failed.data["error_code"]) == (False, "session_not_connected")
+
+    async def quickly(connector: Connector) -> None:
+        await asyncio.wait_for(scenario(connector), 30)
+
+    with_connector(world, quickly, command_retry_limit=2)

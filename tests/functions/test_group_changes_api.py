@@ -241,6 +241,8 @@ def test_refusals_before_anything_is_queued(
     assert status == 404 and error["error"]["code"] == "unknown_group"
     status, error, _ = call("PATCH", f"/v1/sessions/{sid}/groups/{NEW}", key, body={"external_id": "x"})
     assert status == 404 and error["error"]["code"] == "unknown_group"
+    status, error, _ = call("POST", f"/v1/sessions/{sid}/groups/not-a-group/leave", key)
+    assert status == 404 and error["error"]["code"] == "unknown_group"
     status, error, _ = call("GET", f"/v1/sessions/{sid}/group-operations/gop_nothing", key)
     assert status == 404 and error["error"]["code"] == "operation_not_found"
     assert drain(sid) == []

@@ -90,6 +90,8 @@ class GroupService:
             )
         _check_connected(session, "changes groups")
         if group_jid is not None:
+            if not is_group(group_jid) or len(group_jid) > 64:
+                raise _unknown_group(session_id, group_jid[:64])
             self.require_known(tenant_id, session_id, group_jid)
         now = self.clock.now()
         operation = GroupOperation(
