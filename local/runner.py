@@ -58,6 +58,7 @@ RUNNER_ENVIRONMENT = (
     "WAGATE_WEBSOCKET_ENDPOINT",
     "WAGATE_WEBSOCKET_URL",
     "WAGATE_MEDIA_BASE_URL",
+    "WAGATE_EVOLUTION_SERVER_URL",
 )
 
 
@@ -128,6 +129,15 @@ def serve(
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     settings = Settings.from_env()
+    # Evolution webhooks' `server_url`: where this process serves the Evolution routes (unless set).
+    if evolution_listener is not None:
+        evolution_url = urls_for(host, evolution_listener.getsockname()[1]).http
+    else:
+        evolution_url = urls.http + settings.evolution.prefix
+    evolution = settings.evolution.model_copy(
+        update={"server_url": settings.evolution.server_url or evolution_url}
+    )
+    settings = settings.model_copy(update={"evolution": evolution})
     deps = wiring.build(settings, spec.queue_definitions())
     wiring.install(deps)
     if dashboard is None and (spec.path.parent / "dashboard").is_dir():

@@ -300,7 +300,8 @@ def test_fetch_instances_filters_and_shape(evo: EvolutionCaller, key: str, funct
     assert item["id"] == created["instance"]["instanceId"] and item["name"] == "advisor-ana"
     assert item["connectionStatus"] == "open" and item["ownerJid"] == "15550001111@s.whatsapp.net"
     assert item["integration"] == "WAGATE-SANDBOX" and item["number"] == "15550001111"
-    assert item["token"] is None and item["createdAt"].endswith("Z")
+    assert item["token"] == created["hash"] and item["createdAt"].endswith("Z")
+    assert item["Setting"]["rejectCall"] is True and item["Setting"]["readMessages"] is False
     status, listed, _ = evo(
         "GET", "/instance/fetchInstances", key, query=f"instanceId={other['instance']['instanceId']}"
     )

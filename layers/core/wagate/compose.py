@@ -24,13 +24,15 @@ if TYPE_CHECKING:
     from wagate.cloud.sessions import CloudSessionService
     from wagate.cloud.templates import CloudTemplateService
     from wagate.cloud.webhooks import MetaWebhooks, ParkedStatuses
+    from wagate.domain.messages import Message
+    from wagate.domain.sessions import Session
     from wagate.ports import Clock, RequestBuckets, Table
     from wagate.services.audit import AuditLog
     from wagate.services.connector_events import ConnectorEvents
     from wagate.services.conversations import ConversationService
     from wagate.services.crm_attempts import AttemptRunner
     from wagate.services.crm_deliveries import DeliveryStore
-    from wagate.services.crm_webhooks import WebhookService
+    from wagate.services.crm_webhooks import Formatter, WebhookService
     from wagate.services.erasure import ErasureService
     from wagate.services.groups import GroupService
     from wagate.services.insights import Insights
@@ -362,9 +364,51 @@ class Services:
                 WEBHOOK, allow_http=s.webhooks_allow_http, allow_private=s.webhooks_allow_private
             )
             # The sender (an httpx client) is made when a URL is first checked or called.
-            return WebhookService(self.table, p.crypto, p.clock, urls, p.webhooks, deliveries=self.deliveries)
+            return WebhookService(
+                self.table,
+                p.crypto,
+                p.clock,
+                urls,
+                p.webhooks,
+                deliveries=self.deliveries,
+                formatter=self._evolution_bodies(),
+            )
 
         return self._once("webhooks", build)
+
+    def _evolution_bodies(self) -> Formatter:
+        """The bodies of webhooks the Evolution surface made (wagate/evolution/events.py), read from the
+        same rows as everything else."""
+        from wagate.domain.errors import NotFound
+        from wagate.evolution.events import EvolutionBodies, Sources
+        from wagate.store.evolution import EvolutionInstances
+        from wagate.store.keys import media_object
+        from wagate.store.messages import MessageRepository
+
+        def session(tenant_id: str, session_id: str) -> Session | None:
+            record = self.sessions.rows.find(tenant_id, session_id)
+            return record.session if record is not None else None
+
+        def message(tenant_id: str, message_id: str) -> Message | None:
+            try:
+                return self.media_files.with_links(MessageRepository(self.table).get(tenant_id, message_id))
+            except NotFound:
+                return None
+
+        def token(tenant_id: str, session_id: str) -> str | None:
+            found = EvolutionInstances(self.table).get(tenant_id, session_id)
+            return str(found["token"]) if found and found.get("token") else None
+
+        def media_bytes(tenant_id: str, media_id: str, limit: int) -> bytes | None:
+            read = bytearray()
+            for chunk in self.media_files.store.read(media_object(tenant_id, media_id)):
+                read += chunk
+                if len(read) > limit:
+                    return None
+            return bytes(read)
+
+        server_url = self.ports.settings.evolution.server_url
+        return EvolutionBodies(Sources(session, message, token, media_bytes, server_url))
 
     @property
     def deliveries(self) -> DeliveryStore:

@@ -200,6 +200,11 @@ class EvolutionSettings(BaseModel):
         description="`wagate serve`: also serve them at / on this port, for clients that cannot add a "
         "path (--evolution-port; 0 = any free one)",
     )
+    server_url: str | None = Field(
+        None,
+        description="`server_url` in Evolution webhooks: where CRMs reach these routes (AWS: set by the "
+        "template; `wagate serve` sets its own)",
+    )
 
 
 class CliSettings(BaseModel):

@@ -80,6 +80,20 @@ EventFilter = Annotated[
 Description = Annotated[str | None, Field(max_length=500, description="What this webhook is for")]
 
 
+class EvolutionFormat(BaseModel):
+    """A webhook that speaks Evolution API v2 (set by its `webhook/set`, wagate/evolution): one
+    instance's events, as `{event, instance, data, destination, date_time, sender, server_url, apikey}`
+    bodies (still signed), each to `url` or, with `by_events`, to `url/<event-name>`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance: str = Field(description="The Evolution instance (the session's name)")
+    events: list[str] = Field(description="Evolution's event names (MESSAGES_UPSERT, ...); empty: none")
+    by_events: bool = Field(False, description="Evolution's webhookByEvents: the event name ends the URL")
+    base64: bool = Field(False, description="Evolution's webhookBase64: small media files inline as base64")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent with each call")
+
+
 class Webhook(BaseModel):
     """A CRM endpoint as the API shows it (the signing secret is shown once, at creation)."""
 
@@ -99,8 +113,14 @@ class Webhook(BaseModel):
     )
     created_at: float
     updated_at: float
+    session_id: str | None = Field(None, description="Only this session's events (null: every session's)")
+    evolution: EvolutionFormat | None = Field(
+        None, description="Set for a webhook made by the Evolution API surface: bodies in Evolution's shape"
+    )
 
-    def wants(self, event_type: str) -> bool:
+    def wants(self, event_type: str, session_id: str | None = None) -> bool:
+        if self.session_id is not None and session_id is not None and session_id != self.session_id:
+            return False
         return self.enabled and (not self.events or event_type in self.events)
 
 

@@ -89,7 +89,8 @@ def from_validation(problems: list[dict[str, Any]]) -> Response[str]:
         elif not field:
             messages.append("the body must be a JSON object")
         else:
-            messages.append(f"{field} {problem.get('msg', 'is invalid')}")
+            text = str(problem.get("msg", "is invalid")).removeprefix("Value error, ")
+            messages.append(f"{field} {text}")
     return error_response(400, messages)
 
 

@@ -20,7 +20,7 @@ again (Standard Webhooks receivers deduplicate by it).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from wagate import process_liveness
@@ -100,7 +100,11 @@ class AttemptRunner:
             result = SendResult(None, 0.0, f"not sent: the webhook is disabled ({webhook.disabled_reason})")
             self._record(item, attempt, now, result, final=True, replay=bool(data.get("replay")))
             return
-        result = self._send(webhook.url, str(item["body"]), ident, secrets, now)
+        # An Evolution webhook (wagate/evolution) may send each event to its own path, with the
+        # CRM's own headers beside wagate's signature.
+        url = webhook.url + str(item.get("url_suffix") or "")
+        extra = webhook.evolution.headers if webhook.evolution is not None else {}
+        result = self._send(url, str(item["body"]), ident, secrets, now, extra)
         gone = result.status_code == 410
         final = gone or bool(item.get("final"))
         recorded = self._record(item, attempt, now, result, final=final, replay=bool(data.get("replay")))
@@ -109,8 +113,18 @@ class AttemptRunner:
             self.webhooks.disable(tenant_id, webhook_id, reason)
             logger.warning("webhook disabled: the CRM answered 410 Gone")
 
-    def _send(self, url: str, body: str, ident: str, secrets: Sequence[str], now: float) -> SendResult:
-        headers = signed_headers([secret_key(s) for s in secrets], ident, int(now), body)
+    def _send(
+        self,
+        url: str,
+        body: str,
+        ident: str,
+        secrets: Sequence[str],
+        now: float,
+        extra: Mapping[str, str] | None = None,
+    ) -> SendResult:
+        signed = signed_headers([secret_key(s) for s in secrets], ident, int(now), body)
+        ours = {name.lower() for name in signed} | {"content-type", "content-length", "host"}
+        headers = {**{k: v for k, v in (extra or {}).items() if k.lower() not in ours}, **signed}
         try:
             return self._sender().send(url, body.encode(), headers, guard=self.webhooks.rules.check_target)
         except InvalidInput as exc:  # the URL now resolves to a refused address: retried, DNS may change

@@ -57,9 +57,18 @@ class DeliveryStore:
         self.rows = DeliveryRepository(table)
 
     def create(
-        self, webhooks: Sequence[Webhook], payload: Mapping[str, Any], *, at: float, origin: Sequence[str]
+        self,
+        webhooks: Sequence[Webhook],
+        payload: Mapping[str, Any],
+        *,
+        at: float,
+        origin: Sequence[str],
+        event_type: str | None = None,
+        url_suffix: str = "",
     ) -> list[str]:
         """One delivery per webhook for one event; `origin` names the event (its id and part).
+        `event_type` is the wagate event it reports (default: the payload's `type`); `url_suffix` is added
+        to the webhook's URL for this delivery (Evolution's webhookByEvents).
 
         An event offered again finds its rows: their first message is sent again only while no attempt
         was made (the first offer may have stopped between the row and the message); a duplicate message
@@ -74,7 +83,7 @@ class DeliveryStore:
                 "id": ident,
                 "tenant_id": webhook.tenant_id,
                 "webhook_id": webhook.id,
-                "event_type": str(payload["type"]),
+                "event_type": event_type or str(payload["type"]),
                 "status": DeliveryStatus.PENDING.value,
                 "body": body,
                 "attempt_count": 0,
@@ -84,6 +93,8 @@ class DeliveryStore:
                 "updated_at": now,
                 # No expires_at here: the tenant's retention policy stamps it (store/retention.py).
             }
+            if url_suffix:
+                fields["url_suffix"] = url_suffix
             if not self.rows.add(webhook.tenant_id, webhook.id, ident, fields):
                 found = self.rows.row(webhook.tenant_id, webhook.id, ident)
                 if found is None or found["status"] != DeliveryStatus.PENDING or found["attempt_count"]:

@@ -13,7 +13,8 @@ followed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -24,11 +25,13 @@ from wagate.domain.crm_webhooks import (
     CreatedWebhook,
     Description,
     EventFilter,
+    EvolutionFormat,
     Webhook,
+    WebhookEvent,
     WebhookUrl,
     new_secret,
 )
-from wagate.domain.errors import ConflictError, NotFound
+from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
 from wagate.domain.events import SessionEvent, with_aliases
 from wagate.domain.ids import new_id
 from wagate.domain.numbers import NotBoolean, NotNumber
@@ -69,8 +72,23 @@ def secret_context(tenant_id: str, webhook_id: str) -> dict[str, str]:
     return {"tenant_id": tenant_id, "webhook_id": webhook_id}
 
 
+@dataclass(frozen=True)
+class Formatted:
+    """One body a formatted webhook gets for an event: `part` tells apart several bodies of one event,
+    `url_suffix` is added to the webhook's URL for it."""
+
+    payload: dict[str, Any]
+    part: str
+    url_suffix: str = ""
+
+
+# Builds the bodies a webhook with its own format (`evolution`) gets for one event: (webhook, event, kind,
+# the notice's data) -> bodies; none when it has nothing to say. Given by the composition root.
+Formatter = Callable[[Webhook, SessionEvent, str, Mapping[str, Any]], list[Formatted]]
+
+
 class WebhookService:
-    """The use cases behind /v1/webhooks."""
+    """The use cases behind /v1/webhooks (and the Evolution surface's webhook/set)."""
 
     def __init__(
         self,
@@ -82,6 +100,7 @@ class WebhookService:
         *,
         deliveries: DeliveryStore,
         limit: int = MAX_WEBHOOKS,
+        formatter: Formatter | None = None,
     ) -> None:
         self.table = table
         self.crypto = crypto
@@ -91,6 +110,7 @@ class WebhookService:
         self.limit = limit
         self.rows = WebhookRepository(table)
         self.deliveries = deliveries
+        self.formatter = formatter
 
     def create(self, tenant_id: str, new: NewWebhook) -> CreatedWebhook:
         """Raises InvalidInput (URL rules), LimitExceeded. Nothing is stored when a check fails."""
@@ -203,18 +223,92 @@ class WebhookService:
         the events queue retries the event."""
         if kind not in WEBHOOK_EVENTS:
             return 0
-        hooks = [w for w in self.list(event.tenant_id) if w.wants(kind)]
+        hooks = [w for w in self.list(event.tenant_id) if w.wants(kind, event.session_id)]
         if not hooks:
             return 0
-        payload = {
-            "type": kind,
-            "timestamp": _iso(event.at),
-            "data": with_aliases({"tenant_id": event.tenant_id, "session_id": event.session_id, **data}),
-        }
         # One event can be several pushes (a receipt for several messages, or `delivered` implied by
         # `read`): the message id and the status tell them apart.
         origin = (event.id, kind, str(data.get("message_id") or ""), str(data.get("status") or ""))
-        return len(self.deliveries.create(hooks, payload, at=event.at, origin=origin))
+        queued = 0
+        plain = [w for w in hooks if w.evolution is None]
+        if plain:
+            payload = {
+                "type": kind,
+                "timestamp": _iso(event.at),
+                "data": with_aliases({"tenant_id": event.tenant_id, "session_id": event.session_id, **data}),
+            }
+            queued += len(self.deliveries.create(plain, payload, at=event.at, origin=origin))
+        for hook in hooks:
+            if hook.evolution is None or self.formatter is None:
+                continue
+            for body in self.formatter(hook, event, kind, data):
+                queued += len(
+                    self.deliveries.create(
+                        [hook],
+                        body.payload,
+                        at=event.at,
+                        origin=(*origin, body.part),
+                        event_type=kind,
+                        url_suffix=body.url_suffix,
+                    )
+                )
+        return queued
+
+    def put_for_session(
+        self,
+        tenant_id: str,
+        session_id: str,
+        *,
+        url: str,
+        enabled: bool,
+        events: Iterable[WebhookEvent],
+        evolution: EvolutionFormat,
+    ) -> tuple[Webhook, str | None]:
+        """Creates or changes the one formatted webhook of a session (Evolution's webhook/set). Returns
+        it and its signing secret when it was made now (None when it existed). Raises InvalidInput (URL
+        rules), LimitExceeded."""
+        self.check(url)
+        now = self.clock.now()
+        webhook_id = f"whk_{session_id}"  # one per session: a second create of it finds the first
+        changes: dict[str, Any] = {
+            "url": url,
+            "events": sorted(set(events)),
+            "enabled": enabled,
+            "disabled_reason": None if enabled else "disabled by webhook/set",
+            "evolution": evolution.model_dump(mode="json"),
+            "updated_at": now,
+        }
+        for _ in range(2):
+            if self.rows.find(tenant_id, webhook_id) is not None:
+                try:
+                    return self.rows.update(tenant_id, webhook_id, changes), None
+                except ConflictError:
+                    continue  # deleted meanwhile: make it again
+            secret = new_secret()
+            webhook = Webhook.model_validate(
+                {
+                    **changes,
+                    "id": webhook_id,
+                    "tenant_id": tenant_id,
+                    "session_id": session_id,
+                    "secret_hint": secret[: len(SECRET_PREFIX) + 4],
+                    "created_at": now,
+                }
+            )
+            blob = self.crypto.encrypt(secret.encode(), context=secret_context(tenant_id, webhook_id))
+            try:
+                self.rows.create(webhook, blob, limit=self.limit)
+            except LimitExceeded:
+                if self.rows.find(tenant_id, webhook_id) is not None:
+                    continue  # made at the same moment by another call: change that one
+                raise
+            return webhook, secret
+        raise ConflictError("the webhook is changing too fast; retry", code="busy")
+
+    def for_session(self, tenant_id: str, session_id: str) -> Webhook | None:
+        """The session's formatted webhook (put_for_session), if any."""
+        found = self.rows.find(tenant_id, f"whk_{session_id}")
+        return found[0] if found is not None else None
 
     def _found(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, bytes]:
         found = self.rows.find(tenant_id, webhook_id)

@@ -40,6 +40,7 @@ log = logging.getLogger("wagate.sealed_table")
 CONTENT_ATTRIBUTES = frozenset(
     {
         "text",  # message text, rendered template output
+        "evolution",  # an Evolution instance's token and settings; an Evolution webhook's headers
         "caption",
         "media",  # caption, filename, url of a message's media
         "template",  # a message's template parameters; a reminder plan's template variables

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from wagate.evolution.routes import chat, group, instance, message
+from wagate.evolution.routes import chat, group, instance, message, webhook
 
 ROUTERS: tuple[ModuleType, ...] = (
     instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
-    # webhook,  # webhook/set, webhook/find (evoinst, next)
+    webhook,  # webhook/set, webhook/find
     message,  # message/send*: text, media, voice notes, location, contact, reaction, poll, list, buttons
     chat,  # chat/*: whatsappNumbers, findMessages, findChats, findContacts, markMessageAsRead, base64
     group,  # group/*: fetchAllGroups, findGroupInfos

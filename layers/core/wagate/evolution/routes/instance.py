@@ -21,7 +21,9 @@ from wagate.domain.sessions import Provider, Session
 from wagate.evolution import instances
 from wagate.evolution.access import Caller, Need, instance, is_global, require_global, sessions_named
 from wagate.evolution.errors import EvolutionError
+from wagate.evolution.webhooks import EvolutionWebhook, delete_webhook, set_webhook
 from wagate.services.sessions import SessionService
+from wagate.store.evolution import EvolutionInstances
 
 router = APIGatewayHttpRouter()
 Sessions = Annotated[SessionService, Depends(compose.session_service)]
@@ -52,6 +54,7 @@ class CreateInstance(InstanceSettings):
     token: StrictStr | None = None
     number: StrictStr | None = Field(None, max_length=40)
     businessId: StrictStr | None = Field(None, max_length=40)
+    webhook: EvolutionWebhook | None = None
 
     def settings(self) -> dict[str, Any]:
         given = self.model_dump(include=set(InstanceSettings.model_fields))
@@ -79,7 +82,25 @@ def create_instance(
         except WagateError:
             service.delete(principal.tenant_id, session.id)  # no instance without its token
             raise
-    webhook = {"webhookUrl": None, "webhookHeaders": None, "webhookByEvents": None, "webhookBase64": None}
+    settings = body.settings()
+    EvolutionInstances(compose.ports().table).put(
+        principal.tenant_id, session.id, token=token, settings=settings
+    )
+    webhook: dict[str, Any] = {
+        "webhookUrl": None,
+        "webhookHeaders": None,
+        "webhookByEvents": None,
+        "webhookBase64": None,
+    }
+    if body.webhook is not None:
+        _, secret = set_webhook(session, body.webhook)
+        webhook = {
+            "webhookUrl": body.webhook.url,
+            "webhookHeaders": body.webhook.headers,
+            "webhookByEvents": body.webhook.byEvents,
+            "webhookBase64": body.webhook.base64,
+            "webhookSecret": secret,  # wagate's: verify the signature of each call with it
+        }
     qrcode = None
     if body.qrcode and provider != Provider.CLOUD:
         qrcode = instances.qr_object(service, session, wait=instances.QR_WAIT_SECONDS)
@@ -98,7 +119,7 @@ def create_instance(
         "rabbitmq": {"enabled": None},
         "nats": {"enabled": None},
         "sqs": {"enabled": None},
-        "settings": body.settings(),
+        "settings": settings,
         "qrcode": qrcode,
     }
     return answer, 201
@@ -180,9 +201,13 @@ def fetch_instances(
         if instanceName is not None or instanceId is not None:
             raise EvolutionError(404, f'Instance "{instanceName or instanceId}" not found')
     items = []
+    kept = EvolutionInstances(compose.ports().table)
     for session in found:
         record = service.record(principal.tenant_id, session.id)
-        items.append(instances.record(service.honest(record.session), record.desired))
+        extra = kept.get(principal.tenant_id, session.id) or {}
+        item = instances.record(service.honest(record.session), record.desired, extra.get("settings"))
+        item["token"] = extra.get("token")
+        items.append(item)
     return items
 
 
@@ -211,4 +236,6 @@ def delete_instance(instanceName: str, principal: Caller, service: Sessions) -> 
     session = instance(principal, instanceName, Need.MANAGE)
     service.delete(principal.tenant_id, session.id)
     instances.revoke_tokens(session)
+    delete_webhook(session)
+    EvolutionInstances(compose.ports().table).delete(principal.tenant_id, session.id)
     return {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
