@@ -8,9 +8,14 @@ checked through /v1 as well.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
+import http.server
 import json
 import random
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +24,7 @@ from tests.functions.test_sessions_api import deliver
 from tests.support.commands import take_commands
 from tests.support.evolution import EvolutionCaller, evolution_event
 from tests.support.lambdas import ApiCaller, LambdaContext, load_event
+from wagate import wiring
 from wagate.domain.events import CommandType, EventType, SessionEvent
 from wagate.domain.messages import whatsapp_message_id
 from wagate.evolution import instances
@@ -220,12 +226,56 @@ def test_media_that_cannot_be_sent_is_a_400_saying_what_to_do(
     # A PNG is not a video: wagate sniffs the bytes.
     wrong = {"number": "34600999888", "mediatype": "video", "media": base64.b64encode(PNG).decode()}
     assert bad(evo("POST", "/message/sendMedia/ana", key, body=wrong))
-    status, body, _ = evo(
-        "POST", "/instance/create", key, body={"instanceName": "web", "integration": "WHATSAPP-BAILEYS"}
+
+
+@pytest.fixture
+def files_site() -> Iterator[str]:
+    """A web server on 127.0.0.1 serving /receta.png (and 404 for the rest)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/receta.png":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_on_a_web_instance_is_fetched_and_stored_under_the_url_rules(
+    evo: EvolutionCaller, call: ApiCaller, key: str, local_deps: wiring.Deps, files_site: str
+) -> None:
+    body = {"instanceName": "web", "integration": "WHATSAPP-BAILEYS"}
+    assert evo("POST", "/instance/create", key, body=body)[0] == 201
+    url = {"number": "34600999888", "mediatype": "image", "media": f"{files_site}/receta.png", "caption": "r"}
+    # Loopback and http are refused as for any send by URL...
+    assert "media" in bad(evo("POST", "/message/sendMedia/web", key, body=url))[0]
+    # ...unless the operator allows them (local testing).
+    allowed = local_deps.settings.model_copy(update={"media_allow_http": True, "media_allow_private": True})
+    wiring.install(dataclasses.replace(local_deps, settings=allowed))
+    status, sent, _ = evo("POST", "/message/sendMedia/web", key, body=url)
+    assert status == 201, sent
+    image = sent["message"]["imageMessage"]
+    assert (
+        image["mimetype"] == "image/png" and image["fileLength"] == str(len(PNG)) and image["caption"] == "r"
     )
-    assert status == 201
-    url = {"number": "34600999888", "mediatype": "image", "media": "https://example.com/a.jpg"}
-    assert "URL" in bad(evo("POST", "/message/sendMedia/web", key, body=url))[0]
+    [message] = call("GET", "/v1/messages", key)[1]["items"]
+    assert message["kind"] == "image"
+    assert message["content"]["media"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    missing = {**url, "media": f"{files_site}/nope.png"}
+    assert "404" in bad(evo("POST", "/message/sendMedia/web", key, body=missing))[0]
 
 
 def test_voice_notes_locations_contacts_and_polls(

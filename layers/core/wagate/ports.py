@@ -318,6 +318,12 @@ class MediaProbe(Protocol):
         """
         ...
 
+    def fetch(self, url: str, *, guard: Guard, limit: int) -> Iterator[bytes]:
+        """The file's bytes, streamed (GET, redirects guarded as `size` does). The first chunk comes once
+        the server answered 2xx. Raises InvalidInput `media_unreachable`, and ItemTooLarge
+        `media_too_large` while streaming once more than `limit` bytes came."""
+        ...
+
 
 @dataclass(frozen=True)
 class PhoneNumber:

@@ -1,4 +1,4 @@
-"""The media probe over httpx: how big the file at a URL is, from HEAD, else from a one-byte ranged GET.
+"""The media probe over httpx: how big the file at a URL is (HEAD, else a one-byte ranged GET), and its bytes.
 
 Each hop (the URL, then up to 3 redirects) is resolved once, shown to the guard with its addresses, and
 fetched from those addresses through `pinned_http` (the one pinned-DNS transport). httpx errors become
@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import httpx
 
 from wagate.adapters.pinned_http import Resolver, default_port, pinned_client, pinned_request, resolve_host
+from wagate.domain.errors import ItemTooLarge
 from wagate.domain.outbound_urls import MEDIA
 from wagate.ports import Guard
 
 unreachable = MEDIA.unreachable
 MAX_REDIRECTS = 3
+DOWNLOAD_SECONDS = 20.0  # a whole download (16 MB at ~1 MB/s), within API Gateway's 30 s
 _CONTENT_RANGE = re.compile(r"^bytes\s+(?:\d+-\d+|\*)/(\d+|\*)$", re.IGNORECASE)
 
 
@@ -61,6 +63,49 @@ class HttpMediaProbe:
             except _Redirect as hop:
                 current = urllib.parse.urljoin(current, hop.location)
         raise unreachable(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def fetch(self, url: str, *, guard: Guard, limit: int) -> Iterator[bytes]:
+        """Streams the file (the Evolution surface stores a URL's file for `web` sessions). Each hop is
+        guarded and pinned as in `size`; the whole download shares one deadline of DOWNLOAD_SECONDS."""
+        deadline = time.monotonic() + max(self.timeout, DOWNLOAD_SECONDS)
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                target = httpx.URL(current)
+            except httpx.InvalidURL as exc:
+                what = "it is not a valid URL" if current == url else f"it redirects to {current!r}"
+                raise unreachable(url, f"{what} ({exc})") from exc
+            addresses = self._addresses(url, target)
+            guard(current, addresses)
+            response = self._get_from_any(url, target, addresses, deadline)
+            if response.is_redirect:
+                response.close()
+                location = response.headers.get("location")
+                if not location:
+                    raise unreachable(url, f"it answered {response.status_code} without a Location")
+                current = urllib.parse.urljoin(current, location)
+                continue
+            if not response.is_success:
+                response.close()
+                raise unreachable(url, f"it answered {response.status_code} {response.reason_phrase}".strip())
+            return _body(url, response, limit, deadline)
+        raise unreachable(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def _get_from_any(
+        self, url: str, target: httpx.URL, addresses: Sequence[str], deadline: float
+    ) -> httpx.Response:
+        for n, address in enumerate(addresses):
+            request = pinned_request(self.client, "GET", target, address, timeout=_left(url, deadline))
+            try:
+                return self.client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                if n == len(addresses) - 1:
+                    raise unreachable(url, f"could not connect to {target.host} ({exc})") from exc
+            except httpx.TimeoutException as exc:
+                raise unreachable(url, f"no answer within {self.timeout:g} s") from exc
+            except httpx.HTTPError as exc:
+                raise unreachable(url, f"{type(exc).__name__}: {exc}") from exc
+        raise unreachable(url, f"its host {target.host} has no address")
 
     def _size_from_any(
         self, url: str, target: httpx.URL, addresses: Sequence[str], deadline: float, limit: int
@@ -142,6 +187,35 @@ class HttpMediaProbe:
             return counted
         finally:
             response.close()
+
+
+def _body(url: str, response: httpx.Response, limit: int, deadline: float) -> Iterator[bytes]:
+    """The answer's bytes, refused past `limit` (a Content-Length over it at once), closed in the end."""
+    try:
+        length = _int_header(response, "content-length")
+        if length is not None and length > limit:
+            raise _too_large(url, length, limit)
+        counted = 0
+        for chunk in response.iter_bytes():
+            counted += len(chunk)
+            if counted > limit:
+                raise _too_large(url, counted, limit)
+            _left(url, deadline)
+            yield chunk
+    except httpx.TimeoutException as exc:
+        raise unreachable(url, "the download stalled") from exc
+    except httpx.HTTPError as exc:
+        raise unreachable(url, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        response.close()
+
+
+def _too_large(url: str, size: int, limit: int) -> ItemTooLarge:
+    return ItemTooLarge(
+        f"media {url} is more than {limit} bytes",
+        code="media_too_large",
+        details={"field": "media", "url": url, "bytes": size, "limit": limit},
+    )
 
 
 def _raise_redirect(url: str, response: httpx.Response) -> None:

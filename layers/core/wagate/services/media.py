@@ -13,7 +13,7 @@ The connector downloads the file again when it sends; it should apply `check_tar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from wagate.domain.errors import InvalidInput, ItemTooLarge
@@ -53,6 +53,12 @@ class MediaCheck:
             )
         if size == 0:
             raise MEDIA.unreachable(media.url, "the file is empty")
+
+    def download(self, url: str, limit: int) -> Iterator[bytes]:
+        """The bytes at `url`, under the same rules as a send by URL (each hop checked, pinned), at most
+        `limit` bytes. Raises InvalidInput `invalid_media_url` / `media_unreachable`, ItemTooLarge."""
+        self.check_url(url)
+        return self._probe().fetch(url, guard=self.check_target, limit=limit)
 
     def check_url(self, url: str) -> None:
         """The URL's form and scheme (no I/O). Raises InvalidInput `invalid_media_url`."""

@@ -177,14 +177,17 @@ class MediaFiles:
         filename: str | None = None,
         kind: MediaKind | None = None,
         voice: bool = False,
+        fetched: bool = False,
     ) -> MediaObject:
-        """Stores a file sent in a request body. Raises ItemTooLarge, InvalidInput."""
+        """Stores a file sent in a request body (`fetched`: read from a URL, so the kind's limit applies
+        rather than the request body's). Raises ItemTooLarge, InvalidInput."""
         now = self.clock.now()
-        inspector = Inspector(chunks, limit=self.limits.body_bytes)
+        most = MAX_STORED_BYTES if fetched else self.limits.body_bytes
+        inspector = Inspector(chunks, limit=most)
         if not inspector.head:
             raise InvalidInput("the file is empty", code="media_empty", details={"field": "file"})
         chosen, limit = choose_kind(inspector.mime, inspector.head, wanted=kind, voice=voice)
-        inspector.limit = min(limit, self.limits.body_bytes)
+        inspector.limit = min(limit, most)
         media_id = new_id("med", now)
         stored = StoredFile(
             id=media_id,

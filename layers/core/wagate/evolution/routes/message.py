@@ -3,8 +3,9 @@
 The send goes through MessageService.accept like POST /v1/messages (pacing, durable queue, statuses), so
 the record answers at once with `status: PENDING` and the key id the message is sent with; its later
 statuses arrive as MESSAGES_UPDATE. Files given as base64 or a multipart `file` are stored in wagate's
-media store first (the kind's size limit and type sniffing apply); a URL is sent as wagate sends URLs
-(probed on sandbox and Cloud; a `web` instance answers 400: send the file itself).
+media store first (the kind's size limit and type sniffing apply); so is a URL's file on a `web`
+instance (fetched at once under the rules of a send by URL: https, public addresses, each redirect
+checked), while sandbox and Cloud instances send a URL as /v1 does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
+import urllib.parse
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -20,7 +22,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from wagate import compose
 from wagate.domain.errors import WagateError
-from wagate.domain.media import MediaKind
+from wagate.domain.media import MediaKind, limit_for
 from wagate.domain.messages import Message
 from wagate.domain.sessions import Provider, Session
 from wagate.domain.tenants import Principal
@@ -284,18 +286,27 @@ def _attachment(
             400, "media: give the file as an http(s) URL or base64, or send a multipart `file`"
         )
     elif given.startswith(("http://", "https://")):
-        if session.provider == Provider.WEB:
-            raise EvolutionError(
-                400,
-                "media: this instance links by QR (web) and sends files it holds; send the file itself "
-                "(base64 in the body, or a multipart `file`), not its URL",
-            )
-        return {"url": given}
+        if session.provider != Provider.WEB:
+            return {"url": given}  # sandbox and Cloud send a URL as /v1 does (probed now, fetched later)
+        # A web session sends files it holds: fetch it now, under the rules of a send by URL.
+        name = filename or _name_in(given)
+        download = compose.services().media_check.download(given, limit_for(kind))
+        stored = files.upload(
+            principal.tenant_id, download, filename=name, kind=kind, voice=voice, fetched=True
+        )
+        assert stored.id is not None
+        return {"upload_id": stored.id}
     else:
         data = _base64(given)
     stored = files.upload(principal.tenant_id, [data], filename=filename, kind=kind, voice=voice)
     assert stored.id is not None
     return {"upload_id": stored.id}
+
+
+def _name_in(url: str) -> str | None:
+    """The file name a URL ends with (`…/receta.pdf?x=1` → receta.pdf), for documents sent without one."""
+    last = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    return urllib.parse.unquote(last)[:255] or None
 
 
 def _base64(text: str) -> bytes:
