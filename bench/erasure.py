@@ -33,7 +33,7 @@ from wagate.domain.sessions import Provider
 from wagate.services import tenants
 from wagate.settings import Settings
 from wagate.store import keys
-from wagate.store.conversations import activity
+from wagate.store.conversations import ContactRepository, activity
 from wagate.store.media import MediaState, StoredFile, media_item
 from wagate.store.messages import message_item, provider_id_item
 
@@ -90,10 +90,11 @@ def seed(services: Services, tenant_id: str, session_id: str, phone: str, count:
                 store.put(stored.object_key, [os.urandom(2048)], content_type="image/jpeg")
         if index == count - 1:
             table.transact_write([activity(message, name="Lucía")])
+            contact = ContactRepository(table).key(tenant_id, phone)
             table.put(
                 {
-                    "pk": keys.contact(tenant_id, phone).pk,
-                    "sk": keys.contact(tenant_id, phone).sk,
+                    "pk": contact.pk,
+                    "sk": contact.sk,
                     "phone": phone,
                     "tenant_id": tenant_id,
                     "messages_in": count // 2,

@@ -1,7 +1,8 @@
 """The daily cap on first contacts of a number, kept in the Table so restarts and other connectors share it.
 
 Rows, in the session's partition (keys: wagate/store/keys.py):
-    peer                      a recipient this number has written to (kept: "never before" means ever)
+    peer                      a recipient this number has written to (kept: "never before" means ever),
+                              keyed by the recipient's blind index (wagate/store/blind_index.py)
     first-contact day         `count` of new recipients that UTC day (TTL a few days after)
 A new recipient is counted in one transaction with its PEER row: the counter only moves under the cap
 (an atomic add with a condition) and only for a PEER row that did not exist, so two connectors racing
@@ -17,7 +18,7 @@ import math
 from wagate.conditions import Attr, item_absent
 from wagate.domain.errors import ConflictError
 from wagate.ports import Clock, Put, Table, Update
-from wagate.store import keys
+from wagate.store import blind_index, keys
 
 KEEP_DAY_COUNTERS_SECONDS = 3 * 24 * 3600
 
@@ -36,9 +37,11 @@ class FirstContacts:
         under today's cap (then counted, and remembered as a peer). Raises TransientError."""
         if cap <= 0 or "@" in to:
             return True
-        peer_key = keys.first_contact_peer(tenant_id, session_id, to)
+        peer_key = self._peer(tenant_id, session_id, to)
         if self._table.get(*peer_key) is not None:
             return True
+        if self._table.get(*keys.legacy_first_contact_peer(tenant_id, session_id, to)) is not None:
+            return True  # recorded before the blind index (moved by `wagate admin encrypt-existing`)
         now = self._clock.now()
         day = utc_day(now)
         under_cap = Attr("count").not_exists() | Attr("count").lt(cap)
@@ -64,7 +67,7 @@ class FirstContacts:
     def release(self, tenant_id: str, session_id: str, to: str, message_id: str) -> None:
         """Undo this message's reservation (WhatsApp refused it: nobody was contacted)."""
         try:
-            peer_key = keys.first_contact_peer(tenant_id, session_id, to)
+            peer_key = self._peer(tenant_id, session_id, to)
             old = self._table.delete(*peer_key, condition=Attr("message_id").eq(message_id))
         except ConflictError:
             return  # recorded by another message: that one did contact them
@@ -77,6 +80,9 @@ class FirstContacts:
                 )
             except ConflictError:
                 pass  # that day's counter is gone (expired): nothing to give back
+
+    def _peer(self, tenant_id: str, session_id: str, to: str) -> keys.Key:
+        return keys.first_contact_peer(tenant_id, session_id, blind_index.person(self._table, tenant_id, to))
 
     def used(self, tenant_id: str, session_id: str, day: str) -> int:
         row = self._table.get(*keys.first_contact_day(tenant_id, session_id, day))

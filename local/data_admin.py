@@ -120,12 +120,16 @@ def rotate_master_key(deps: Deps) -> tuple[str, str, int]:
 
 
 def encrypt_existing(deps: Deps) -> int:
-    """Seals, in place and beside live traffic, every row's content still in plaintext, then (SQLite)
-    compacts the file; returns how many rows changed. Raises RuntimeError when encryption is off."""
+    """Moves every row still keyed by a phone number under its blind index (store/blind_index.py), seals,
+    in place and beside live traffic, every row's content still in plaintext, then (SQLite) compacts the
+    file; returns how many rows were sealed. Raises RuntimeError when encryption is off."""
     from wagate.store.sealed_table import SealedTable
 
     if not isinstance(deps.table, SealedTable) or not deps.table.seal:
         raise RuntimeError("content encryption is off (WAGATE_ENCRYPT_CONTENT=false)")
+    from wagate.store.blind_index import migrate_person_keys
+
+    migrate_person_keys(deps.table, iter(deps.table.inner.scan()))  # type: ignore[attr-defined]
     changed = deps.table.seal_existing(iter(deps.table.inner.scan()))  # type: ignore[attr-defined]
     compact = getattr(deps.table.inner, "compact", None)
     if changed and compact is not None:

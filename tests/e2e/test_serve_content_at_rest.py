@@ -42,6 +42,7 @@ def files_holding(root: Path, needle: bytes) -> list[str]:
 
 def test_a_marker_through_every_path_is_nowhere_at_rest(tmp_path: Path) -> None:
     marker = f"MARK{uuid.uuid4().hex}"
+    person = f"+1555{uuid.uuid4().int % 10**7:07d}"  # a unique number: in no key, attribute or log either
     data = tmp_path / "data"
     with crm_receiver() as crm, Server(data, env=ENV) as server:
         key = server.create_tenant()
@@ -109,6 +110,10 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(tmp_path: Path) -> None:
             link = http.get(f"/v1/media/{media_id}").json()["url"]
             assert httpx.get(link).content == document
 
+        to_person = http.post(
+            "/v1/messages", json={"session_id": sid, "to": person, "text": f"New {marker}"}
+        ).json()
+        assert wait_for(lambda: status(to_person) not in {"queued", "sending"})
         assert wait_for(lambda: status(sent) in {"delivered", "read"})
         assert wait_for(lambda: status(with_file.json()) in {"sent", "delivered", "read"})
         assert wait_for(lambda: status(scheduled) in {"sent", "delivered", "read"}, timeout=30)
@@ -129,3 +134,6 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(tmp_path: Path) -> None:
 
     assert files_holding(data, marker.encode()) == []
     assert files_holding(data, marker[4:20].encode()) == []  # no fragment either
+    # The sandbox's journal is the simulated WhatsApp server's own record (who a message went to, as
+    # WhatsApp's servers know it), not wagate's storage: everything else holds the number nowhere.
+    assert files_holding(data, person[1:].encode()) == ["sandbox/sockets.jsonl"]

@@ -1,14 +1,18 @@
 """No content readable at rest, on both backends, through the Lambda handlers as AWS runs them.
 
-A unique marker goes in as: an API send on a Cloud API number (and its idempotent response), a scheduled
-send, an inbound Cloud API message (text and the contact's profile name, through a signed Meta
-webhook), a CRM webhook delivery, a template and a reminder plan. Queue records reach the handlers
-sealed, as SQS hands them over. The tenant gets plaintext back (API, CRM webhook). Then:
+A unique marker and a unique phone number go in as: an API send on a Cloud API number (and its
+idempotent response), a scheduled send, an inbound Cloud API message (text and the contact's profile
+name, through a signed Meta webhook), a CRM webhook delivery, a template and a reminder plan. Queue
+records reach the handlers sealed, as SQS hands them over. The tenant gets plaintext back (API, CRM
+webhook). Then:
 
 * local: every file under the data directory (SQLite files, WAL, shared memory) is searched for the
   marker's bytes;
 * aws (moto): every item of every DynamoDB table (main and idempotency), and every SQS body that was
   ever received or is still queued, is searched for it.
+
+The phone number is searched for the same way: the blind index keeps it out of every key (contacts,
+first-contact peers) and sealing out of every attribute.
 
 `wagate serve` with the sandbox engine (send, schedule, inbound, reminder, webhook) is in
 tests/e2e/test_serve_content_at_rest.py.
@@ -41,7 +45,8 @@ from tests.support.lambdas import ApiCaller, LambdaContext, load_function
 from wagate import wiring
 from wagate.services import tenants
 from wagate.settings import Settings
-from wagate.store import keys
+from wagate.store import blind_index, keys
+from wagate.store.conversations import ContactRepository
 from wagate.store.sealed_queues import SealedQueues
 from wagate.store.sealed_table import SealedTable
 
@@ -154,6 +159,7 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
 ) -> None:
     name, deps = backend
     marker = f"MARK{uuid.uuid4().hex}"
+    person = f"+3461{uuid.uuid4().int % 10**7:07d}"  # a unique number: in no key and no attribute either
     call = ApiCaller(functions["api"], functions["authorizer"])
     key = tenants.create_tenant(deps.table, deps.clock, f"Clinic {marker}")[1]
     pump = Pump(deps, functions)
@@ -167,7 +173,7 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
             "POST",
             "/v1/messages",
             key,
-            body={"session_id": session["id"], "to": "+34600123456", "text": f"Cita {marker}"},
+            body={"session_id": session["id"], "to": person, "text": f"Cita {marker}"},
             headers={"Idempotency-Key": f"k-{marker}"},
         )
         assert status in (201, 202), sent
@@ -197,14 +203,14 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
         inbound = notification(
             messages=[
                 {
-                    "from": "34600123456",
+                    "from": person[1:],
                     "id": f"wamid.{uuid.uuid4().hex}",
                     "timestamp": str(int(time.time())),
                     "type": "text",
                     "text": {"body": f"Respuesta {marker}"},
                 }
             ],
-            contacts=[{"profile": {"name": f"Ana {marker}"}, "wa_id": "34600123456"}],
+            contacts=[{"profile": {"name": f"Ana {marker}"}, "wa_id": person[1:]}],
         )
         assert post_webhook(functions, inbound, secret=APP_SECRET)[0] == 200
         pump.run()
@@ -213,13 +219,14 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
         assert marker in call("GET", f"/v1/messages/{sent['id']}", key)[1]["text"]
         conversations = call("GET", "/v1/conversations", key)[1]["items"]
         assert any(marker in (c.get("name") or "") for c in conversations)
+        assert person in [c["phone"] for c in call("GET", "/v1/contacts", key)[1]["items"]]
         assert crm.wait_for(lambda: any(marker.encode() in r.body for r in crm.delivered("/crm")))
         assert crm.problems() == []
         replay = call(
             "POST",
             "/v1/messages",
             key,
-            body={"session_id": session["id"], "to": "+34600123456", "text": f"Cita {marker}"},
+            body={"session_id": session["id"], "to": person, "text": f"Cita {marker}"},
             headers={"Idempotency-Key": f"k-{marker}"},
         )
         assert replay[1]["id"] == sent["id"] and marker in replay[1]["text"]  # the stored response, opened
@@ -229,6 +236,8 @@ def test_a_marker_through_every_path_is_nowhere_at_rest(
     assert [b for b in bodies if marker in b] == []
     assert at_rest_holding(name, deps, marker) == []
     assert at_rest_holding(name, deps, marker[4:20]) == []
+    assert [b for b in bodies if person[1:] in b] == []
+    assert at_rest_holding(name, deps, person[1:]) == []
 
 
 def test_rows_from_before_encryption_are_sealed_in_place(backend: tuple[str, wiring.Deps]) -> None:
@@ -240,14 +249,26 @@ def test_rows_from_before_encryption_are_sealed_in_place(backend: tuple[str, wir
     pk = keys.tenant_partition("ten_old")
     for n in range(30):
         raw.put({"pk": pk, "sk": f"MSG#{n:03d}", "text": f"{marker} {n}", "status": "sent"})
-    raw.put({"pk": pk, "sk": "CONTACT#+34600000000", "name": f"Ana {marker}"})
+    # Rows keyed by a phone number, from before the blind index: a contact and a first-contact peer.
+    phone = f"+3469{uuid.uuid4().int % 10**7:07d}"
+    contact = {"tenant_id": "ten_old", "phone": phone, "first_seen_at": 1.0, "last_seen_at": 2.0}
+    raw.put({"pk": pk, "sk": f"CONTACT#{phone}", **contact, "name": f"Ana {marker}", "messages_in": 2})
+    peer = keys.legacy_first_contact_peer("ten_old", "ses_1", phone)
+    raw.put({"pk": peer.pk, "sk": peer.sk, "to": phone, "first_at": 1.0, "day": "2026-01-01"})
+    contacts = ContactRepository(deps.table)
+    assert contacts.get("ten_old", phone) is not None  # found under the number until moved
     assert len(at_rest_holding(name, deps, marker)) >= 1
-    assert encrypt_existing(deps) == 31
+    assert encrypt_existing(deps) == 30
     assert at_rest_holding(name, deps, marker) == []  # locally: no free page or WAL frame keeps it either
+    assert at_rest_holding(name, deps, phone[1:]) == []  # in no key, no attribute
     assert [deps.table.get(pk, f"MSG#{n:03d}")["text"] for n in range(3)] == [  # type: ignore[index]
         f"{marker} {n}" for n in range(3)
     ]
-    assert deps.table.get(pk, "CONTACT#+34600000000")["name"] == f"Ana {marker}"  # type: ignore[index]
+    moved = contacts.get("ten_old", phone)
+    assert moved is not None and moved.name == f"Ana {marker}" and moved.messages_in == 2
+    assert deps.table.get(*keys.legacy_contact("ten_old", phone)) is None
+    person = blind_index.person(deps.table, "ten_old", phone)
+    assert deps.table.get(*keys.first_contact_peer("ten_old", "ses_1", person)) is not None
     assert encrypt_existing(deps) == 0
 
 

@@ -23,6 +23,9 @@ from wagate import wiring
 from wagate.adapters.aws.dynamodb_table import DynamoTable
 from wagate.domain.events import EventType
 from wagate.services import tenants
+from wagate.store.content_cipher import ContentCipher
+from wagate.store.sealed_table import SealedTable
+from wagate.store.tenant_keys import TenantKeys
 
 PERSON = "+34600999888"
 DIGITS = PERSON[1:]
@@ -44,7 +47,10 @@ def backend(
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
         names = create_tables(client)
-        wiring.install(dataclasses.replace(local_deps, table=DynamoTable(names["Table"], lambda: client)))
+        dynamo = DynamoTable(names["Table"], lambda: client)
+        tenant_keys = TenantKeys(dynamo, local_deps.crypto)
+        sealed = SealedTable(dynamo, ContentCipher(tenant_keys))  # as wiring builds it on AWS
+        wiring.install(dataclasses.replace(local_deps, table=sealed, tenant_keys=tenant_keys))
         _DYNAMO[:] = [client, names["Table"]]
         yield "dynamodb"
 
@@ -117,7 +123,9 @@ def test_export_then_erase_then_nothing_is_found_and_nothing_comes_back(
     assert set(MARKERS) <= texts and "keep me" not in texts
     assert len(export["conversations"]) == 2
     assert [p["id"] for p in export["reminders"]] == [world["plan"]["id"]]
-    assert DIGITS in stored_text(backend)  # it really was stored before
+    # Stored, yet nowhere readable: not in a key (the blind index), not in an attribute (sealed).
+    assert DIGITS not in stored_text(backend)
+    assert PERSON in [c["phone"] for c in call("GET", "/v1/contacts", admin)[1]["items"]]
 
     status, receipt, _ = call("DELETE", f"/v1/contacts/%2B{DIGITS}", admin)
     assert status == 200, receipt
@@ -169,7 +177,9 @@ def test_export_then_erase_then_nothing_is_found_and_nothing_comes_back(
 
     # A new message from them afterwards is new data, and is kept.
     deliver(functions, incoming(world["desk"], "IN-3", "hello again", phone=PERSON))
-    assert [c["phone"] for c in call("GET", "/v1/contacts", admin)[1]["items"]] == sorted([OTHER, PERSON])
+    assert sorted(c["phone"] for c in call("GET", "/v1/contacts", admin)[1]["items"]) == sorted(
+        [OTHER, PERSON]
+    )
 
     # Erasing again is safe; the audit log names the receipt, never the number.
     assert call("DELETE", f"/v1/contacts/{PERSON}", admin)[0] == 200

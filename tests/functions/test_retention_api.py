@@ -16,6 +16,7 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.domain.events import EventType
 from wagate.store import keys as table_keys
+from wagate.store.conversations import ContactRepository
 
 DAY = 86_400
 
@@ -82,7 +83,7 @@ def test_rows_are_written_with_the_tenants_ttl(call: ApiCaller, key: str, functi
     (conversation,) = [c for c in listed if "34600999888" in c["chat"]]
     conv_row = row(*table_keys.conversation(tenant, conversation["id"]))
     assert conv_row["expires_at"] == pytest.approx(now + 30 * DAY, abs=5)
-    contact_row = row(*table_keys.contact(tenant, "+34600999888"))
+    contact_row = row(*ContactRepository(wiring.deps().table).key(tenant, "+34600999888"))
     assert contact_row["expires_at"] == pytest.approx(now + 30 * DAY, abs=5)
 
     # Keep conversations until erased: the next activity drops the TTL the old policy set.

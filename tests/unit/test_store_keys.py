@@ -123,7 +123,9 @@ def test_keys_keep_the_stored_layout() -> None:
     assert keys.conversation("ten_1", "c") == ("T#ten_1", "CONV#c")
     assert keys.conversations_index("ten_1") == "T#ten_1#CONVS"
     assert keys.conversations_index_sort(12.5, "c") == "0000000012.500#c"
-    assert keys.contact("ten_1", "+34600") == ("T#ten_1", "CONTACT#+34600")
+    digest = "0123456789abcdef" * 2
+    assert keys.contact("ten_1", digest) == ("T#ten_1", f"CONTACT#{digest}")
+    assert keys.legacy_contact("ten_1", "+34600") == ("T#ten_1", "CONTACT#+34600")
     assert keys.template("ten_1", "hello", "es") == ("T#ten_1", "TPL#hello#es")
     assert keys.reminder_plan("ten_1", "rem_1") == ("T#ten_1", "REM#rem_1")
     assert keys.pool("ten_1", "p") == ("T#ten_1", "POOL#p")
@@ -137,7 +139,17 @@ def test_keys_keep_the_stored_layout() -> None:
     assert keys.session_of_verify_sort("T#ten_1#S#ses_2") == ("ten_1", "ses_2")
     assert keys.cloud_pace("ten_1", "ses_2") == ("T#ten_1#S#ses_2", "PACE")
     assert keys.parked_status("ten_1", "ses_2", "w", "read") == ("T#ten_1#S#ses_2", "PARKED#w#read")
-    assert keys.first_contact_peer("ten_1", "ses_2", "+34") == ("T#ten_1#S#ses_2", "PEER#+34")
+    assert keys.first_contact_peer("ten_1", "ses_2", digest) == ("T#ten_1#S#ses_2", f"PEER#{digest}")
+    assert keys.legacy_first_contact_peer("ten_1", "ses_2", "+34") == ("T#ten_1#S#ses_2", "PEER#+34")
+    # Rows still keyed by a number (to migrate) are told from blinded ones; nothing else is.
+    assert keys.is_legacy_person_key("T#ten_1", "CONTACT#+34600")
+    assert keys.is_legacy_person_key("T#ten_1", "CONTACT#1234@lid")
+    assert keys.is_legacy_person_key("T#ten_1#S#ses_2", "PEER#+34")
+    assert not keys.is_legacy_person_key("T#ten_1", f"CONTACT#{digest}")
+    assert not keys.is_legacy_person_key("T#ten_1#S#ses_2", f"PEER#{digest}")
+    assert not keys.is_legacy_person_key("T#ten_1", "CONV#c")
+    assert not keys.is_legacy_person_key("T#ten_1#S#ses_2", "PMID#+34")
+    assert not keys.is_legacy_person_key("T#ten_1#S#ses_2#OUTBOX", "PEER#+34")
     assert keys.first_contact_day("ten_1", "ses_2", "2026-01-02") == (
         "T#ten_1#S#ses_2",
         "FIRSTCONTACT#2026-01-02",

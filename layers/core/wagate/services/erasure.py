@@ -30,8 +30,8 @@ from wagate.domain.messages import Message  # noqa: TC001
 from wagate.domain.phones import normalise_phone
 from wagate.domain.reminders import ReminderPlan  # noqa: TC001
 from wagate.ports import Delete, Put
-from wagate.store import due_index, keys
-from wagate.store.conversations import to_contact, to_conversation
+from wagate.store import blind_index, due_index, keys
+from wagate.store.conversations import ContactRepository, to_conversation
 from wagate.store.erasure import TombstoneKeys, rows
 from wagate.store.messages import to_message
 from wagate.store.reminders import to_plan
@@ -78,12 +78,13 @@ class ErasureService:
         self.clock = clock
         self.tombstones = tombstones
         self.media_store = media_store
+        self.contacts = ContactRepository(table)
 
     # ---- export -------------------------------------------------------------------------------------
 
     def export(self, tenant_id: str, raw_phone: str) -> ContactExport:
         phone = normalise_phone(raw_phone)
-        contact_row = self.table.get(*keys.contact(tenant_id, phone))
+        contact = self.contacts.get(tenant_id, phone)
         conversations: list[Conversation] = []
         messages: list[Message] = []
         media_ids: set[str] = set()
@@ -111,7 +112,7 @@ class ErasureService:
         return ContactExport(
             phone=phone,
             exported_at=self.clock.now(),
-            contact=to_contact(contact_row) if contact_row else None,
+            contact=contact,
             conversations=conversations,
             messages=sorted(messages, key=lambda m: m.id),
             reminders=[to_plan(p) for p in self._plans(tenant_id, phone)],
@@ -140,15 +141,21 @@ class ErasureService:
         for plan in list(self._plans(tenant_id, phone)):
             self.table.delete(str(plan["pk"]), str(plan["sk"]))
             counts["reminder_plans"] += 1
-        if self.table.delete(*keys.contact(tenant_id, phone)) is not None:
-            counts["contacts"] += 1
+        for removal in self.contacts.removal(tenant_id, phone):
+            if self.table.delete(removal.pk, removal.sk) is not None:
+                counts["contacts"] += 1
         self._erase_media(batch, tenant_id, media_ids)
         if media_ids:
             counts["media_files"] += len(media_ids)
         mentions = _mentions(phone, erased_ids)
         for session_id in self._session_ids(tenant_id):
-            if self.table.delete(*keys.first_contact_peer(tenant_id, session_id, phone)) is not None:
-                counts["first_contact_marks"] += 1
+            person = blind_index.person(self.table, tenant_id, phone)
+            for peer in (
+                keys.first_contact_peer(tenant_id, session_id, person),
+                keys.legacy_first_contact_peer(tenant_id, session_id, phone),
+            ):
+                if self.table.delete(*peer) is not None:
+                    counts["first_contact_marks"] += 1
             for row in list(rows(self.table, keys.outbox_partition(tenant_id, session_id))):
                 if mentions(row):
                     self.table.delete(str(row["pk"]), str(row["sk"]))

@@ -5,6 +5,8 @@ newest-activity index; its messages are in the messages' conversation index (sto
 is created on their first inbound message (seed 003's lead sync) and counts what they sent. A person
 WhatsApp named only by LID (`…@lid`) gets a contact under that id; once their phone is learned (a later
 message, the phone's history sync, a LID migration) it is folded into the contact under the phone.
+A contact's key holds its blind index, never the number (store/blind_index.py); rows written before that
+are still found under the number until `wagate admin encrypt-existing` moves them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from wagate.conditions import SortKey, item_exists
 from wagate.domain.conversations import Contact, Conversation, conversation_id
 from wagate.domain.messages import Direction, Message
 from wagate.ports import Delete, Item, Table, TransactOp, Update
-from wagate.store import keys
+from wagate.store import blind_index, keys
 
 _CONV_FIELDS = frozenset(Conversation.model_fields)
 _CONTACT_FIELDS = frozenset(Contact.model_fields)
@@ -87,15 +89,29 @@ class ContactRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
 
+    def key(self, tenant_id: str, phone: str) -> keys.Key:
+        """The row key of the contact with this number (or LID): its blind index, not the number."""
+        return keys.contact(tenant_id, blind_index.person(self.table, tenant_id, phone))
+
+    def _item(self, tenant_id: str, phone: str) -> Item | None:
+        item = self.table.get(*self.key(tenant_id, phone))
+        if item is None:  # written before the blind index, not migrated yet
+            item = self.table.get(*keys.legacy_contact(tenant_id, phone))
+        return item
+
     def exists(self, tenant_id: str, phone: str) -> bool:
-        return self.table.get(*keys.contact(tenant_id, phone)) is not None
+        return self._item(tenant_id, phone) is not None
 
     def get(self, tenant_id: str, phone: str) -> Contact | None:
-        item = self.table.get(*keys.contact(tenant_id, phone))
+        item = self._item(tenant_id, phone)
         return to_contact(item) if item is not None else None
 
-    @staticmethod
+    def removal(self, tenant_id: str, phone: str) -> list[Delete]:
+        """The operations that delete the contact with this number (under either key)."""
+        return [Delete(*self.key(tenant_id, phone)), Delete(*keys.legacy_contact(tenant_id, phone))]
+
     def merge(
+        self,
         tenant_id: str,
         phone: str,
         lid_contact: Contact,
@@ -123,17 +139,16 @@ class ContactRepository:
             merged.setdefault("last_session_id", lid_contact.last_session_id)
         return [
             Update(
-                *keys.contact(tenant_id, phone),
+                *self.key(tenant_id, phone),
                 set={k: v for k, v in merged.items() if v is not None},
                 add={"messages_in": messages_in + lid_contact.messages_in},
             ),
-            Delete(*keys.contact(tenant_id, lid_contact.phone)),
+            *self.removal(tenant_id, lid_contact.phone),
         ]
 
-    @staticmethod
-    def upsert(tenant_id: str, phone: str, changes: dict[str, Any], *, messages_in: int = 0) -> Update:
+    def upsert(self, tenant_id: str, phone: str, changes: dict[str, Any], *, messages_in: int = 0) -> Update:
         """The operation that creates or updates a contact (and counts `messages_in`)."""
-        return Update(*keys.contact(tenant_id, phone), set=changes, add={"messages_in": messages_in})
+        return Update(*self.key(tenant_id, phone), set=changes, add={"messages_in": messages_in})
 
     def page(
         self, tenant_id: str, *, limit: int = 50, cursor: str | None = None

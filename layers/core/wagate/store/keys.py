@@ -22,7 +22,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | store/pacing.py |
 | parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | store/cloud.py |
 | provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | store/messages.py |
-| first-contact peer | `T#{t}#S#{s}` | `PEER#{to}` | | has this number ever written to `to` | connector/first_contacts.py |
+| first-contact peer | `T#{t}#S#{s}` | `PEER#{p}` | | has this number ever written to the person `p` | connector/first_contacts.py |
 | first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
 | group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | store/groups.py |
 | group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | store/groups.py |
@@ -33,7 +33,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | due entry | `DUE#{minute}#{slot}` | `{due_at:014.3f}#{t}#{m}` | | the sweeper reads the minutes that fall due | store/due_index.py |
 | scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | store/due_index.py |
 | conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | store/conversations.py |
-| contact | `T#{t}` | `CONTACT#{phone}` | | get/list a tenant's contacts | store/conversations.py |
+| contact | `T#{t}` | `CONTACT#{p}` | | get/list a tenant's contacts | store/conversations.py |
 | template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | store/templates.py |
 | reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | store/reminders.py |
 | pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | store/pools.py |
@@ -55,7 +55,10 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0..3 of the counted message) | | counters of one day or hour for the tenant, a session or a template (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), written in the transaction of the change they count; a range is one query per scope; TTL (retention: messages) | store/insights.py |
 | connection period | `T#{t}#INS#UP#{s}` | `{connected_at:014.3f}` | | one stretch of a session being connected (start, end): uptime of any range; TTL (retention: messages) | store/insights.py |
 
-Every builder returns exactly the bytes stored so far: existing data stays readable. A key that is a
+`{p}` is a person's blind index (store/blind_index.py): the tenant's keyed hash of their phone number
+(or WhatsApp LID), 32 hex characters, so no key holds a phone number. Rows written before it carry the
+number itself (`legacy_*` builders); reads fall back to them and `wagate admin encrypt-existing` moves
+them (`is_legacy_person_key`). Every other builder returns exactly the bytes stored so far. A key that is a
 partition only (for a query) is a `str`; a whole item key is a `Key(pk, sk)`, a tuple, so
 `table.get(*key)` and `Update(*key, ...)` work as before.
 """
@@ -249,8 +252,17 @@ def provider_id(tenant_id: str, session_id: str, provider_message_id: str) -> Ke
     return Key(session_partition(tenant_id, session_id), f"PMID#{provider_message_id}")
 
 
-def first_contact_peer(tenant_id: str, session_id: str, to: str) -> Key:
-    return Key(session_partition(tenant_id, session_id), f"PEER#{to}")
+PEER_PREFIX = "PEER#"
+
+
+def first_contact_peer(tenant_id: str, session_id: str, person: str) -> Key:
+    """`person`: the recipient's blind index (store/blind_index.py)."""
+    return Key(session_partition(tenant_id, session_id), f"{PEER_PREFIX}{person}")
+
+
+def legacy_first_contact_peer(tenant_id: str, session_id: str, to: str) -> Key:
+    """The peer row as written before the blind index: the number itself in the key."""
+    return Key(session_partition(tenant_id, session_id), f"{PEER_PREFIX}{to}")
 
 
 def first_contact_day(tenant_id: str, session_id: str, day: str) -> Key:
@@ -339,8 +351,31 @@ def conversations_index_sort(last_at: float, conversation_id: str) -> str:
     return f"{last_at:014.3f}#{conversation_id}"
 
 
-def contact(tenant_id: str, phone: str) -> Key:
+def contact(tenant_id: str, person: str) -> Key:
+    """`person`: the contact's blind index (store/blind_index.py)."""
+    return Key(tenant_partition(tenant_id), f"{CONTACT_PREFIX}{person}")
+
+
+def legacy_contact(tenant_id: str, phone: str) -> Key:
+    """The contact row as written before the blind index: the number (or LID) itself in the key."""
     return Key(tenant_partition(tenant_id), f"{CONTACT_PREFIX}{phone}")
+
+
+BLIND_INDEX_LENGTH = 32
+
+
+def is_legacy_person_key(pk: str, sk: str) -> bool:
+    """A contact or first-contact peer row still keyed by the number itself (not yet migrated)."""
+    if pk.startswith("T#") and "#" not in pk[2:] and sk.startswith(CONTACT_PREFIX):
+        rest = sk[len(CONTACT_PREFIX) :]
+    elif pk.startswith("T#") and pk.count("#S#") == 1 and "#" not in pk.split("#S#")[1]:
+        if not sk.startswith(PEER_PREFIX):
+            return False
+        rest = sk[len(PEER_PREFIX) :]
+    else:
+        return False
+    hexdigits = "0123456789abcdef"
+    return not (len(rest) == BLIND_INDEX_LENGTH and all(c in hexdigits for c in rest))
 
 
 # ---- templates, reminders, pools ------------------------------------------------------------------

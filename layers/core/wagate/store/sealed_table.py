@@ -72,6 +72,7 @@ CONTENT_ATTRIBUTES = frozenset(
         "chat",
         "jid",
         "lid",
+        "phone",  # a contact's number (its key holds only the blind index), a session's own number
         "data",  # idempotency records: the API's stored response (the message, its text)
     }
 )
@@ -190,6 +191,10 @@ class SealedTable:
                 if name not in own and name not in item:  # its own attribute (a later update) wins
                     item[name] = value
         return item
+
+    def blind(self, tenant_id: str, value: str) -> str:
+        """The tenant's keyed hash of `value` for index keys (store/blind_index.py), sealing on or off."""
+        return self.cipher.blind(tenant_id, value)
 
     # ---- the Table port -----------------------------------------------------------------------------
 
