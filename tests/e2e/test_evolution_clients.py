@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.crm_receiver import Receiver, crm_receiver
 from tests.support.serve import ROOT, Server, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +33,8 @@ FAST_SANDBOX = {
     "WAGATE_SANDBOX_DELIVERED_SECONDS": "0.2",
     "WAGATE_SANDBOX_READ_SECONDS": "0.4",
     "WAGATE_SANDBOX_REPLY_SECONDS": "0.3",
+    "WAGATE_WEBHOOKS_ALLOW_HTTP": "true",  # the CRM's receiver is on 127.0.0.1
+    "WAGATE_WEBHOOKS_ALLOW_PRIVATE": "true",
 }
 ANA = "15550100001"  # the sandbox contact who reads and answers
 ANA_JID = f"{ANA}@s.whatsapp.net"
@@ -39,6 +42,12 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 N8N = ROOT / "tests" / "n8n"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with crm_receiver() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +77,19 @@ def connected_instance(server: Server, key: str, name: str) -> tuple[str, str]:
     return session_id, created["hash"]
 
 
-def test_a_crm_flow_through_evolutions_official_python_client(server: Server, key: str) -> None:
+def test_a_crm_flow_through_evolutions_official_python_client(
+    server: Server, key: str, receiver: Receiver
+) -> None:
+    """The issue's flow: create instance -> QR -> connected -> sendText -> MESSAGES_UPDATE to read ->
+    inbound MESSAGES_UPSERT -> sendMedia -> logout, with the client's own webhook processor reading the
+    events (the client has no webhook/set: the CRM sets it over HTTP, as its docs show)."""
     evolution = pytest.importorskip("evolutionapi.client")
     from evolutionapi.models.chat import MediaMessage as MediaRef
     from evolutionapi.models.chat import ReadMessage
     from evolutionapi.models.instance import InstanceConfig
     from evolutionapi.models.message import MediaMessage, TextMessage
+    from evolutionapi.typing.message_handlers import get_message_content
+    from evolutionapi.typing.webhook_processor import WebhookEventProcessor
 
     client = evolution.EvolutionClient(base_url=f"{server.url}/evolution", api_token=key)
     created = client.instances.create_instance(
@@ -81,6 +97,16 @@ def test_a_crm_flow_through_evolutions_official_python_client(server: Server, ke
     )
     token, session_id = created["hash"], created["instance"]["instanceId"]
     assert created["qrcode"]["base64"].startswith("data:image/png;base64,")
+    hook = {
+        "webhook": {
+            "enabled": True,
+            "url": receiver.url("/crm"),
+            "events": ["MESSAGES_UPSERT", "MESSAGES_UPDATE", "SEND_MESSAGE"],
+        }
+    }
+    made = httpx.post(f"{server.url}/evolution/webhook/set/advisor-ana", headers={"apikey": token}, json=hook)
+    assert made.status_code == 201, made.text
+    receiver.secret("/crm", made.json()["secret"])
     with server.client(key) as http:
         assert http.post(f"/v1/sandbox/sessions/{session_id}/scan").status_code == 202
     ops = client.instance_operations
@@ -133,6 +159,33 @@ def test_a_crm_flow_through_evolutions_official_python_client(server: Server, ke
     assert (
         refused["status"] == 400 and refused["error"] == "Bad Request"
     )  # the client hands errors back as is
+
+    # What the CRM's receiver got, read by the client's own processor: the send, its READ update, the reply.
+    seen: dict[str, list[Any]] = {"send.message": [], "messages.update": [], "messages.upsert": []}
+    processor = WebhookEventProcessor()
+    for name, found in seen.items():
+        processor.register(name, found.append)
+
+    def heard() -> bool:
+        for name in seen:
+            seen[name].clear()
+        for call in receiver.at("/crm"):
+            processor.process_event(call.body)
+        read = any(u["keyId"] == sent["key"]["id"] and u["status"] == "READ" for u in seen["messages.update"])
+        return read and len(seen["send.message"]) >= 2 and bool(seen["messages.upsert"])
+
+    assert receiver.wait_for(heard, timeout=30), [c.json["event"] for c in receiver.at("/crm")]
+    assert receiver.problems() == []  # every call signed (Standard Webhooks headers)
+    contents = [get_message_content(m) for m in seen["send.message"]]
+    assert contents[:2] == ["Hola, ¿confirmamos el martes?", "[Image] la receta"]
+    upserted = seen["messages.upsert"][0]
+    assert (
+        upserted["key"] == reply["key"] and get_message_content(upserted) == reply["message"]["conversation"]
+    )
+    update = client.process_message_update(next(u for u in seen["messages.update"] if u["status"] == "READ"))
+    assert (
+        update["remoteJid"] == ANA_JID and update["fromMe"] is True and update["keyId"] == sent["key"]["id"]
+    )
 
     client.instance_operations.logout("advisor-ana", token)
     assert wait_for(lambda: ops.get_connection_state("advisor-ana", token)["instance"]["state"] == "close")
