@@ -21,6 +21,11 @@ class ReceiptStatus(enum.StrEnum):
     PLAYED = "played"  # voice notes and videos
 
 
+# WhatsApp's in-message previews are a few KB; a larger one is not passed on (it would ride every event,
+# webhook and stored row of the message).
+MAX_THUMBNAIL_BYTES = 16 * 1024
+
+
 @dataclass(frozen=True)
 class MediaRef:
     """An incoming attachment: what it is, and (`fetch`, engine-private) how the engine downloads it.
@@ -38,6 +43,9 @@ class MediaRef:
     sha256: str | None = None
     voice: bool = False  # a voice note (push-to-talk)
     duration: int | None = None  # seconds (audio, video)
+    # The small JPEG WhatsApp sends inside the message (images, videos, documents): base64, at most
+    # MAX_THUMBNAIL_BYTES; no secret, shown before the file itself is opened.
+    thumbnail: str | None = None
     fetch: object | None = field(default=None, repr=False, compare=False)
     stored: StoredMedia | None = None
 

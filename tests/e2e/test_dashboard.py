@@ -586,6 +586,20 @@ def wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
     return out.getvalue()
 
 
+def jpeg_data_url() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 18), (30, 140, 60)).save(out, format="JPEG", quality=50)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+POSTER = jpeg_data_url()
+
+
 def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Server) -> None:
     """A file picked or dropped on the chat is uploaded (POST /v1/media) and sent by its id; images show,
     documents open in a new tab, voice notes and videos play — all through the signed link GET
@@ -658,7 +672,8 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
         ).json()
         for content in (
             {"type": "audio", "voice": True, "media": voice},
-            {"type": "video", "caption": "Mira esto", "media": clip},
+            # with the small JPEG preview WhatsApp puts inside a video message (shown before it is opened)
+            {"type": "video", "caption": "Mira esto", "media": {**clip, "thumbnail": POSTER}},
         ):
             answer = http.post(
                 f"/v1/sandbox/sessions/{session_id}/reply", json={"contact": BEN, "content": content}
@@ -671,6 +686,7 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
         "() => document.querySelector('.message.in .media-audio audio')?.readyState >= 1"
     )  # Chromium read the file through the link
     video = log.locator(".message.in").filter(has_text="Mira esto")
+    expect(video.locator("img.media-poster")).to_have_attribute("src", POSTER)
     video.get_by_role("button", name=re.compile("Play video")).click()
     expect(video.locator("video")).to_have_attribute("src", re.compile("/media-files/"))
 

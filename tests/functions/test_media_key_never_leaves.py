@@ -30,6 +30,7 @@ from wagate.domain.events import SessionEvent
 from wagate.store import keys
 
 KEY = os.urandom(32)
+PREVIEW = b"\xff\xd8\xff\xe0" + os.urandom(900)  # the in-message JPEG preview (not a secret)
 
 
 def spellings(key: bytes) -> list[bytes]:
@@ -77,6 +78,7 @@ def test_an_incoming_attachment_carries_no_key_anywhere(crm: Crm) -> None:  # no
             mime_type="image/jpeg",
             size=len(picture),
             caption="la receta",
+            thumbnail=base64.b64encode(PREVIEW).decode(),
             fetch=MediaFetch(HostsRef(media_key=KEY, direct_path="/v/t62/x"), HostsKind.IMAGE),
             stored=StoredMedia(media_id, mime="image/jpeg", size=len(picture), sha256="ab" * 32),
         ),
@@ -97,6 +99,8 @@ def test_an_incoming_attachment_carries_no_key_anywhere(crm: Crm) -> None:  # no
     assert_keyless("the CRM webhook", webhook.body)
     sent = webhook.json["data"]["media"]
     assert sent["id"] == media_id and sent["kind"] == "image" and sent["url"]
+    # WhatsApp's own small preview rides along (a data: URL), for a CRM or dashboard to show at once.
+    assert sent["thumbnail"] == "data:image/jpeg;base64," + base64.b64encode(PREVIEW).decode()
     push = crm.deps.push
     assert isinstance(push, RecordingPush)
     assert_keyless("the dashboard push", json.dumps(push.to("dash=")))
@@ -105,6 +109,7 @@ def test_an_incoming_attachment_carries_no_key_anywhere(crm: Crm) -> None:  # no
     assert_keyless("GET /v1/messages", json.dumps(listed))
     [message] = listed["items"]
     assert message["content"]["media"]["id"] == media_id and message["content"]["media"]["url"]
+    assert message["content"]["media"]["thumbnail"] == sent["thumbnail"]
     assert message["media"]["upload_id"] == media_id and message["media"]["url"] is None
     assert_keyless(
         "GET /v1/messages/{id}", json.dumps(crm.call("GET", f"/v1/messages/{message['id']}", crm.key)[1])
@@ -148,3 +153,14 @@ def test_a_row_stored_with_the_key_is_migrated_when_read(crm: Crm) -> None:  # n
     migrated = crm.deps.table.get(*keys.message(session["tenant_id"], message["id"]))
     assert migrated is not None and migrated["media"]["url"] is None
     assert_keyless("the migrated row", json.dumps(migrated))
+
+
+def test_only_a_small_jpeg_preview_is_passed_on() -> None:
+    from wagate.domain.media import thumbnail_data_url
+
+    jpeg = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x01" * 100).decode()
+    assert thumbnail_data_url(jpeg) == "data:image/jpeg;base64," + jpeg
+    assert thumbnail_data_url(base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 10).decode()) is None
+    assert thumbnail_data_url("not base64!") is None and thumbnail_data_url(None) is None
+    assert thumbnail_data_url(base64.b64encode(b"\xff\xd8" + b"\x00" * 17_000).decode()) is None
+    assert thumbnail_data_url(base64.b64encode(b"\xff\xd8" + b"\x00" * (16 * 1024 - 2)).decode())

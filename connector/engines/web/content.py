@@ -14,10 +14,11 @@ into the media store. No URL or key of WhatsApp's is put anywhere the service se
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
-from connector.engines.events import MediaKind, MediaRef
+from connector.engines.events import MAX_THUMBNAIL_BYTES, MediaKind, MediaRef
 from connector.engines.web import kinds
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.media import MediaKind as HostsKind
@@ -191,9 +192,18 @@ def _media(message: wa.Message) -> MediaRef | None:
             sha256=part.fileSha256.hex() or None,
             voice=voice,
             duration=seconds,
+            thumbnail=_thumbnail(part),
             fetch=MediaFetch(HostsRef.from_message(part), _download_kind(field, part)),
         )
     return None
+
+
+def _thumbnail(part: Any) -> str | None:
+    """The message's own JPEG preview (base64), when it has a small one."""
+    raw = bytes(getattr(part, "jpegThumbnail", b"") or b"")  # audio and stickers have none
+    if not raw.startswith(b"\xff\xd8") or len(raw) > MAX_THUMBNAIL_BYTES:
+        return None
+    return base64.b64encode(raw).decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ verifies and stores the file, and what it publishes carries no WhatsApp media ke
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -78,6 +79,9 @@ def test_image_voice_note_and_document_arrive_stored_and_keyless(tmp_path: Path)
         assert sent and (sent[0].imageMessage.width, sent[0].imageMessage.height) == (640, 480)
         assert sent[0].imageMessage.jpegThumbnail.startswith(b"\xff\xd8")
         assert len(sent[0].imageMessage.jpegThumbnail) < 4096
+        # ... which the receiving side passes on (base64) to show before the file is opened
+        assert image.media.thumbnail is not None
+        assert base64.b64decode(image.media.thumbnail) == sent[0].imageMessage.jpegThumbnail
         await alice.running.stop()
         await bob.running.stop()
 

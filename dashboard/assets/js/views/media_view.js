@@ -1,5 +1,6 @@
 // A message's file in the chat: an image or sticker shown, a video or voice note played, a document opened,
-// always through the short-lived signed link `GET /v1/media/{id}` answers (never a WhatsApp URL).
+// always through the short-lived signed link `GET /v1/media/{id}` answers (never a WhatsApp URL). The small
+// preview WhatsApp sent inside the message (`media.thumbnail`, a data: URL) shows until the file is opened.
 
 import { h } from "../dom.js";
 import { duration, fileSize } from "../format.js";
@@ -63,14 +64,22 @@ function draw(api, content, media) {
   }
   if (kind === "image" || kind === "sticker") {
     const alt = content.caption || media.filename || (kind === "sticker" ? "Sticker" : "Image");
-    const img = h("img", { alt, loading: "lazy", decoding: "async" });
+    const img = h("img", { alt, loading: "lazy", decoding: "async", src: preview(media) });
+    if (img.getAttribute("src")) box.dataset.preview = "true"; // blurred until the file itself is in
     const open = h("button", { type: "button", class: "media-open", "aria-label": `Open ${kind} ${about}`.trim() }, img);
     box.append(open);
     box.dataset.state = "loading";
     linkFor(api, media).then(
       (url) => {
+        img.addEventListener(
+          "load",
+          () => {
+            box.dataset.state = "shown";
+            delete box.dataset.preview;
+          },
+          { once: true },
+        );
         img.src = url;
-        img.addEventListener("load", () => (box.dataset.state = "shown"), { once: true });
         img.addEventListener("error", () => (box.dataset.state = "failed"), { once: true });
       },
       () => (box.dataset.state = "failed"),
@@ -81,13 +90,19 @@ function draw(api, content, media) {
   if (kind === "video" || kind === "audio") {
     const voice = kind === "audio" && (content.voice || media.voice);
     const what = voice ? "Voice message" : kind === "video" ? (content.gif ? "GIF" : "Video") : "Audio";
-    const play = h("button", { type: "button", class: "media-play" }, `▶ Play ${what.toLowerCase()}`, about ? ` (${about})` : "");
+    const poster = preview(media);
+    const play = h(
+      "button",
+      { type: "button", class: "media-play" },
+      poster ? h("img", { class: "media-poster", src: poster, alt: "" }) : null,
+      h("span", {}, `▶ Play ${what.toLowerCase()}`, about ? ` (${about})` : ""),
+    );
     box.append(play);
     play.addEventListener("click", async () => {
       play.disabled = true;
       try {
         const url = await linkFor(api, media);
-        const player = h(kind, { controls: true, src: url, preload: "metadata", "aria-label": what });
+        const player = h(kind, { controls: true, src: url, preload: "metadata", poster, "aria-label": what });
         if (kind === "video" && content.gif) Object.assign(player, { loop: true, muted: true });
         box.replaceChildren(player);
         box.dataset.state = "playing";
@@ -113,6 +128,12 @@ function draw(api, content, media) {
   });
   box.append(link);
   return box;
+}
+
+/** WhatsApp's in-message preview, only ever as a JPEG data: URL (anything else is not shown). */
+function preview(media) {
+  const thumbnail = media.thumbnail;
+  return typeof thumbnail === "string" && thumbnail.startsWith("data:image/jpeg;base64,") ? thumbnail : null;
 }
 
 function label(kind, content, media) {

@@ -154,6 +154,7 @@ def _content(kind: str, message: Mapping[str, Any]) -> Content | Ignored:
             "sha256": _str(part.get("sha256")),
             "voice": kind == "audio" and part.get("voice") is True,
             "duration": None,
+            "thumbnail": None,  # Meta sends no preview: the file is fetched by its id
             "stored": None,  # Meta's files are not fetched into the media store yet
         }
     if kind == "location":

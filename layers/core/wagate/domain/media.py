@@ -18,6 +18,7 @@ column when it is accepted.
 
 from __future__ import annotations
 
+import base64
 import enum
 from typing import Annotated
 
@@ -196,6 +197,24 @@ def animated_webp(head: bytes) -> bool:
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the file, hex")]
 
 
+# WhatsApp's in-message JPEG previews (at most 16 KB, as the connector passes them on) as data: URLs.
+THUMBNAIL_DATA_URL_PREFIX = "data:image/jpeg;base64,"
+THUMBNAIL_DATA_URL_CHARS = len(THUMBNAIL_DATA_URL_PREFIX) + 4 * (16 * 1024 + 2) // 3
+
+
+def thumbnail_data_url(raw: object) -> str | None:
+    """A connector event's base64 thumbnail as a data: URL, or None unless it is a small JPEG."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    if len(raw) + len(THUMBNAIL_DATA_URL_PREFIX) > THUMBNAIL_DATA_URL_CHARS:
+        return None
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except ValueError:
+        return None
+    return THUMBNAIL_DATA_URL_PREFIX + raw if data.startswith(b"\xff\xd8") else None
+
+
 class MediaObject(BaseModel):
     """A file stored by wagate: what the CRM reads in messages, `incoming_message` events and webhooks.
     `url` opens the bytes until `url_expires_at` (epoch seconds); ask `GET /v1/media/{id}` for a fresh one.
@@ -214,3 +233,9 @@ class MediaObject(BaseModel):
     voice: bool = Field(False, description="A voice note (push-to-talk), not an audio file")
     url: str | None = Field(None, description="Short-lived link to the bytes")
     url_expires_at: float | None = None
+    thumbnail: str | None = Field(
+        None,
+        max_length=THUMBNAIL_DATA_URL_CHARS,
+        description="The small JPEG preview WhatsApp sent inside the message (web: images, videos, "
+        "documents), as a data: URL, to show before the file is opened; null when there was none",
+    )

@@ -29,7 +29,7 @@ from wagate.domain.content import (
 from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
-from wagate.domain.media import MediaKind
+from wagate.domain.media import MediaKind, thumbnail_data_url
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp
 from wagate.services.message_changes import MessageChanges
@@ -94,7 +94,11 @@ class InboundService:
                 self.changes.apply(tenant_id, target, content, by=by, at=at_change, change_id=provider_id)
         stored = _stored_file(tenant_id, session_id, media, content, at)
         if stored is not None and isinstance(content, MediaBody):
-            content = content.model_copy(update={"media": file_object(stored, caption=content.caption)})
+            found = file_object(stored, caption=content.caption)
+            preview = thumbnail_data_url(media.get("thumbnail")) if isinstance(media, dict) else None
+            if preview is not None:
+                found = found.model_copy(update={"thumbnail": preview})
+            content = content.model_copy(update={"media": found})
         # Ids follow arrival order: WhatsApp timestamps are whole seconds and would tie. Imported history
         # takes its own time, so it sorts before what arrived live since.
         historical = bool(data.get("historical"))
