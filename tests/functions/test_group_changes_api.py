@@ -278,3 +278,16 @@ def test_a_session_scoped_key_changes_only_its_own_numbers_groups(call: ApiCalle
         assert status == 404, (path, error)
     reader = call("POST", "/v1/keys", key, body={"name": "viewer", "scopes": ["read"]})[1]["secret"]
     assert call("POST", f"/v1/sessions/{own['id']}/groups", reader, body={"subject": "x"})[0] == 403
+
+
+def test_the_literal_sync_path_is_not_a_group_called_sync(
+    call: ApiCaller, key: str, connected: dict[str, Any]
+) -> None:
+    """`/groups/sync` answers POST only (405, Allow: POST), though `/groups/{group_jid}` would match it."""
+    path = f"/v1/sessions/{connected['id']}/groups/sync"
+    for method in ("GET", "PATCH", "OPTIONS"):
+        status, error, headers = call(
+            method, path, key, body={"external_id": "x"} if method == "PATCH" else None
+        )
+        assert status == 405 and error["error"]["code"] == "method_not_allowed", (method, error)
+        assert headers.get("Allow") == "POST"

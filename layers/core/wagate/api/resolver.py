@@ -127,6 +127,10 @@ class WagateResolver(APIGatewayHttpResolver):
             self._enable_swagger()
         route = self._route_for(event)
         if route is not None:
+            refused = self._literal_path_refusal(event, route)
+            if refused is not None:
+                return refused
+        if route is not None:
             public = route.path in PUBLIC_PATHS or not route.include_in_schema
             settings = compose.ports().settings
             form = hygiene.takes_multipart(route)
@@ -172,6 +176,30 @@ class WagateResolver(APIGatewayHttpResolver):
         spec = generated.model_dump(mode="json", by_alias=True, exclude_none=True)
         return OpenAPI.model_validate(contract.finish(spec, PUBLIC_PATHS))
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods `path` answers. Where several routes match, the most literal wins
+        (`/groups/sync` is not the group called `sync`), as it does for dispatch (`resolve`)."""
+        return sorted({r.method for r in self._most_literal(path)})
+
+    def _most_literal(self, path: str) -> list[Route]:
+        matching = [r for r in self._static_routes + self._dynamic_routes if r.rule.match(path)]
+        best = max((_literal_segments(r.path) for r in matching), default=0)
+        return [r for r in matching if _literal_segments(r.path) == best]
+
+    def _literal_path_refusal(self, event: Mapping[str, Any], route: Route) -> dict[str, Any] | None:
+        """405 for a method a more literal path does not answer, instead of the parameter route that
+        would otherwise take it."""
+        path = str(
+            ((event.get("requestContext") or {}).get("http") or {}).get("path") or event.get("rawPath") or ""
+        )
+        literal = self._most_literal(path)
+        if route in literal:
+            return None
+        allowed = sorted({r.method for r in literal})
+        refused = _lambda_response(method_not_allowed(path, route.method, allowed))
+        refused["headers"]["Allow"] = ", ".join(allowed)
+        return refused
+
     def _route_for(self, event: Mapping[str, Any]) -> Route | None:
         """The route Powertools will pick for `event` (the same first-match rule), or None."""
         http = (event.get("requestContext") or {}).get("http") or {}
@@ -189,6 +217,18 @@ class WagateResolver(APIGatewayHttpResolver):
             if not self._swagger_enabled:
                 self.enable_swagger(path=DOCS_PATH, **_openapi_options())
                 self._swagger_enabled = True
+
+
+def _literal_segments(route_path: str) -> int:
+    return sum(1 for part in route_path.split("/") if part and not part.startswith("<"))
+
+
+def method_not_allowed(path: str, method: str, allowed: list[str]) -> Response[str]:
+    response = errors.error_response(
+        405, "method_not_allowed", f"{path} answers {', '.join(allowed)}, not {method}", {"allowed": allowed}
+    )
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def build_resolver() -> APIGatewayHttpResolver:
@@ -243,18 +283,9 @@ def build_resolver() -> APIGatewayHttpResolver:
     @app.not_found
     def not_found(error: NotFoundError) -> Response[str]:
         path, method = app.current_event.path, app.current_event.http_method.upper()
-        allowed = sorted(
-            {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)} - {method}
-        )
+        allowed = [m for m in app.allowed_methods(path) if m != method]
         if allowed:  # the path exists, not with this method (RFC 9110 §15.5.6: say which ones do)
-            response = errors.error_response(
-                405,
-                "method_not_allowed",
-                f"{path} answers {', '.join(allowed)}, not {method}",
-                {"allowed": allowed},
-            )
-            response.headers["Allow"] = ", ".join(allowed)
-            return response
+            return method_not_allowed(path, method, allowed)
         return errors.error_response(404, "route_not_found", f"no route {method} {path}")
 
     @app.exception_handler(Exception)
