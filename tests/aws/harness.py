@@ -41,6 +41,7 @@ FUNCTIONS = {
     "WebhooksOutFunction": "webhooks_out",
     "CloudSendFunction": "cloud_send",
     "MetaWebhooksFunction": "meta_webhooks",
+    "EvolutionFunction": "evolution",
 }
 # Which queue feeds which function (the template's SQS events, checked against it in `start`).
 SUBSCRIPTIONS = {
@@ -323,6 +324,21 @@ class AwsMode:
             return int(response["statusCode"]), json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return int(response["statusCode"]), raw
+
+    def evolution(self, method: str, path: str, apikey: str, body: Any = None) -> tuple[int, Any]:
+        """A request to the Evolution surface (`/evolution{path}`): the authorizer reads `apikey`, then
+        the Evolution function, each under its own role."""
+        from tests.support.evolution import evolution_event
+
+        auth_event = load_event("authorizer-request")
+        auth_event["headers"] = {"apikey": apikey}
+        verdict = self.invoke("AuthorizerFunction", auth_event)
+        event = evolution_event(
+            method, path, body=body, headers={"apikey": apikey}, authorizer=verdict.get("context") or {}
+        )
+        response = self.invoke("EvolutionFunction", event)
+        raw = response.get("body")
+        return int(response["statusCode"]), json.loads(raw) if raw else None
 
     def meta_webhook(self, raw: bytes, signature: str) -> int:
         """Meta's POST to /webhooks/meta (a public route: no authorizer), signed with the app secret."""

@@ -4,7 +4,8 @@ separate process under the ECS task role. Any AccessDenied (from moto or from th
 
 Flow: session QR → connected → send → delivered/read → dashboard push → signed CRM webhook → scheduled send
 (EventBridge Scheduler → sweeper → dispatcher → connector) → inbound → Cloud session create → a Cloud
-message in through Meta's signed webhook. (The CRM webhook is created first, so every event is delivered.)
+message in through Meta's signed webhook → an Evolution API instance with its webhook (QRCODE_UPDATED in
+Evolution's shape). (The CRM webhook is created first, so every event is delivered.)
 Graph calls of the Cloud session go to a closed localhost port (tests touch only localhost): its token
 check fails and is retried, which runs the Cloud send function under its role without reaching Meta.
 
@@ -142,6 +143,28 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
                 for r in crm.received
             )
         )
+
+        # Evolution API surface (its own function and role): an instance, its webhook, its QR code, and
+        # the QRCODE_UPDATED body through the same pipeline (events -> webhooks_out), signed.
+        status, made = bed.evolution(
+            "POST",
+            "/instance/create",
+            key,
+            {
+                "instanceName": "asesora",
+                "integration": "WAGATE-SANDBOX",
+                "webhook": {"enabled": True, "url": crm.url("/hooks/evo"), "events": ["QRCODE_UPDATED"]},
+            },
+        )
+        assert status == 201, made
+        crm.secret("/hooks/evo", made["webhook"]["webhookSecret"])
+        status, state = bed.evolution("GET", "/instance/connectionState/asesora", made["hash"])
+        assert (status, state["instance"]["state"]) == (200, "connecting"), state
+        evo_qr = wait_for(lambda: [r for r in crm.received if r.path == "/hooks/evo"])
+        assert evo_qr[0].verified and evo_qr[0].json["event"] == "qrcode.updated", evo_qr[0].json
+        assert evo_qr[0].json["apikey"] == made["hash"]
+        status, listed = bed.evolution("GET", "/instance/fetchInstances", key)
+        assert status == 200 and "asesora" in [i["name"] for i in listed], listed
 
         assert not bed.poller_errors, bed.poller_errors
         assert not bed.denials(), json.dumps(bed.denials(), indent=1)
