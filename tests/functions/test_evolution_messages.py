@@ -525,6 +525,10 @@ ROUTES = [
     ("POST", "/chat/findContacts/ana"),
     ("POST", "/chat/markMessageAsRead/ana"),
     ("POST", "/chat/getBase64FromMediaMessage/ana"),
+    ("POST", "/chat/updateMessage/ana"),
+    ("DELETE", "/chat/deleteMessageForEveryone/ana"),
+    ("POST", "/message/sendSticker/ana"),
+    ("POST", "/message/sendTemplate/ana"),
 ]
 FIELDS = [
     "number",
@@ -554,6 +558,12 @@ FIELDS = [
     "message",
     "delay",
     "quoted",
+    "id",
+    "remoteJid",
+    "fromMe",
+    "sticker",
+    "language",
+    "components",
 ]
 ODD_VALUES: list[Any] = [
     None,
@@ -660,3 +670,76 @@ def test_records_read_with_the_official_clients_own_helpers(
     assert [handlers.get_message_content(r) for r in reversed(records)] == [c for _, _, c in sends]
     assert routed == [r["messageType"] for r in reversed(records)]
     assert handlers.is_image_message(records[-2]) and handlers.is_poll_message(records[0])
+
+
+# ---- edits, deletes, stickers, templates, one chat --------------------------------------------------------
+
+
+def mark_sent(functions: dict[str, Any], tenant: str, ana: dict[str, Any], message_id: str, pid: str) -> None:
+    """What the connector reports once WhatsApp took the message."""
+    now = wiring.deps().clock.now()
+    data = {"message_id": message_id, "provider_message_id": pid, "at": now}
+    event = SessionEvent(
+        type=EventType.MESSAGE_SENT, tenant_id=tenant, session_id=ana["id"], fence=1, at=now, data=data
+    )
+    deliver(functions, event)
+
+
+def test_update_and_delete_a_sent_message(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    sent = evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "a las 10"})[1]
+    [message] = call("GET", "/v1/messages", key)[1]["items"]
+    # Not sent yet: WhatsApp has nothing to edit.
+    edit = {
+        "number": "34600999888",
+        "key": {"id": sent["key"]["id"], "remoteJid": PEER_JID, "fromMe": True},
+        "text": "a las 11",
+    }
+    assert bad(evo("POST", "/chat/updateMessage/ana", key, body=edit))
+    mark_sent(functions, tenant_of(call, key, ana), ana, message["id"], sent["key"]["id"])
+    status, edited, _ = evo("POST", "/chat/updateMessage/ana", key, body=edit)
+    assert status == 200, edited
+    assert edited["messageType"] == "protocolMessage"
+    change = edited["message"]["protocolMessage"]
+    assert change["type"] == "MESSAGE_EDIT" and change["editedMessage"] == {"conversation": "a las 11"}
+    assert change["key"]["id"] == sent["key"]["id"] and change["key"]["fromMe"] is True
+    gone = {"id": sent["key"]["id"], "remoteJid": PEER_JID, "fromMe": True}
+    status, deleted, _ = evo("DELETE", "/chat/deleteMessageForEveryone/ana", key, body=gone)
+    assert status == 201, deleted
+    assert deleted["message"]["protocolMessage"]["type"] == "REVOKE"
+    assert bad(evo("DELETE", "/chat/deleteMessageForEveryone/ana", key, body={**gone, "id": "NOPE"}))
+    assert bad(evo("DELETE", "/chat/deleteMessageForEveryone/ana", key, body={"id": "x"}))
+
+
+def test_stickers_templates_and_one_chat(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    webp = b"RIFF" + (30).to_bytes(4, "little") + b"WEBPVP8 " + bytes(22)
+    sticker = {"number": "34600999888", "sticker": base64.b64encode(webp).decode()}
+    status, sent, _ = evo("POST", "/message/sendSticker/ana", key, body=sticker)
+    assert status == 201, sent
+    assert sent["messageType"] == "stickerMessage"
+    assert bad(
+        evo(
+            "POST",
+            "/message/sendSticker/ana",
+            key,
+            body={**sticker, "sticker": base64.b64encode(PNG).decode()},
+        )
+    )
+    # On a linked device a template is one of the tenant's wagate templates, by name.
+    made = {"name": "bienvenida", "language": "es", "body": "¡Bienvenida al centro!"}
+    assert call("POST", "/v1/templates", key, body=made)[0] == 201
+    template = {"number": "34600999888", "name": "bienvenida", "language": "es"}
+    status, sent, _ = evo("POST", "/message/sendTemplate/ana", key, body=template)
+    assert status == 201, sent
+    assert sent["message"] == {"conversation": "¡Bienvenida al centro!"}
+    meta = {**template, "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}
+    assert "Meta" in bad(evo("POST", "/message/sendTemplate/ana", key, body=meta))[0]
+    deliver(functions, incoming(ana, "3A0IN1", tenant_of(call, key, ana)))
+    status, chat, _ = evo("GET", "/chat/findChatByRemoteJid/ana", key, query=f"remoteJid={PEER_JID}")
+    assert status == 200 and chat["remoteJid"] == PEER_JID and chat["unreadMessages"] == 1
+    status, none, _ = evo("GET", "/chat/findChatByRemoteJid/ana", key, query="remoteJid=34600000001")
+    assert (status, none) == (200, None)
+    assert bad(evo("GET", "/chat/findChatByRemoteJid/ana", key))

@@ -110,6 +110,12 @@ class SendPoll(Metadata):
     values: list[StrictStr] = Field(min_length=2, max_length=10)
 
 
+class SendTemplate(Metadata):
+    name: StrictStr = Field(min_length=1)
+    language: StrictStr = Field(min_length=1)
+    components: list[dict[str, Any]] | None = None
+
+
 class Row(Dto):
     title: StrictStr = Field(min_length=1)
     description: StrictStr | None = Field(None, min_length=1)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from wagate.evolution.routes import chat, group, instance, message, webhook
+from wagate.evolution.routes import chat, chat_messages, group, instance, message, webhook
 
 ROUTERS: tuple[ModuleType, ...] = (
     instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
     webhook,  # webhook/set, webhook/find
     message,  # message/send*: text, media, voice notes, location, contact, reaction, poll, list, buttons
-    chat,  # chat/*: whatsappNumbers, findMessages, findChats, findContacts, markMessageAsRead, base64
+    chat,  # chat/*: whatsappNumbers, findMessages, findChats, findContacts, markMessageAsRead, ...
+    chat_messages,  # chat/*: updateMessage, deleteMessageForEveryone, getBase64FromMediaMessage
     group,  # group/*: fetchAllGroups, findGroupInfos
 )

@@ -10,12 +10,11 @@ getBase64FromMediaMessage   a stored attachment's bytes, by the message's WhatsA
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -105,20 +104,6 @@ class ReadKey(Loose):
 
 class ReadMessages(Loose):
     readMessages: list[ReadKey] = Field(min_length=1)
-
-
-class MediaKey(Loose):
-    id: StrictStr = Field(min_length=1)
-
-
-class MediaMessageRef(Loose):
-    key: MediaKey
-
-
-class Base64Request(Loose):
-    """`convertToMp4` is ignored: wagate does not transcode (the answer's mimetype says what it is)."""
-
-    message: MediaMessageRef
 
 
 # ---- whatsappNumbers ------------------------------------------------------------------------------------
@@ -372,44 +357,28 @@ def mark_message_as_read(
     return {"message": "Read messages", "read": "success"}, 201
 
 
-# ---- getBase64FromMediaMessage --------------------------------------------------------------------------
-
-
-@router.post("/chat/getBase64FromMediaMessage/<instanceName>")
-def get_base64_from_media_message(
-    instanceName: str, body: Base64Request, principal: Caller, service: Messages, files: Files
-) -> tuple[dict[str, Any], int]:
-    """The file wagate stored for the message `message.key.id` (WhatsApp's id, or wagate's msg_ id),
-    as it was received or sent: wagate does not transcode (`convertToMp4` keeps the file's own type)."""
+@router.get("/chat/findChatByRemoteJid/<instanceName>")
+def find_chat_by_remote_jid(
+    instanceName: str,
+    principal: Caller,
+    conversations: Conversations,
+    remoteJid: Annotated[str | None, Query()] = None,
+) -> Any:
+    """Evolution's Chat row of one conversation, or null (Evolution's answer for a chat it has not seen)."""
+    if not remoteJid:
+        raise EvolutionError(400, "remoteJid is a required query parameter")
     session = instance(principal, instanceName, Need.READ)
-    message = lookup(service, principal.tenant_id, session.id)(body.message.key.id)
-    if message is None:
-        raise EvolutionError(400, "Message not found")
-    media = getattr(message.content, "media", None)
-    field, _ = shapes.content_of(message)
-    if field not in shapes.MEDIA_TYPES:
-        raise EvolutionError(400, "The message is not of the media type")
-    if media is None or media.id is None:
-        raise EvolutionError(400, "this message's file was not stored by wagate (it could not be fetched)")
-    stored = files.ready(principal.tenant_id, media.id)
-    if (stored.size or 0) > files.limits.body_bytes:
-        raise EvolutionError(
-            400,
-            f"the file is {stored.size} bytes, more than an answer carries ({files.limits.body_bytes}); "
-            "download it from the message's mediaUrl (findMessages) instead",
-        )
-    data = b"".join(files.store.read(stored.object_key))
-    name = stored.filename or f"{shapes.key_id(message)}.{_extension(stored.mime)}"
+    chat = _chat_of(remoteJid)
+    conv = conversations.conversations.find(principal.tenant_id, conversation_id(session.id, chat))
+    if conv is None:
+        return None
     return {
-        "mediaType": field,
-        "fileName": name,
-        "caption": getattr(message.content, "caption", None),
-        "size": {"fileLength": str(stored.size or len(data)), "height": None, "width": None},
-        "mimetype": stored.mime,
-        "base64": base64.b64encode(data).decode(),
-        "buffer": None,
-    }, 201
-
-
-def _extension(mime: str) -> str:
-    return (mimetypes.guess_extension(mime.split(";", 1)[0]) or ".bin").lstrip(".")
+        "id": conv.id,
+        "remoteJid": shapes.jid_of(conv.chat),
+        "name": conv.name,
+        "labels": [],
+        "createdAt": iso(conv.updated_at),
+        "updatedAt": iso(conv.last_message_at or conv.updated_at),
+        "instanceId": session.id,
+        "unreadMessages": conv.unread,
+    }

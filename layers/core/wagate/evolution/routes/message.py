@@ -184,6 +184,45 @@ def send_whatsapp_audio(
     return _accept(principal, session, dto, service, files, media=attachment)
 
 
+@router.post("/message/sendSticker/<instanceName>")
+def send_sticker(
+    instanceName: str,
+    principal: Caller,
+    service: Messages,
+    files: Files,
+    number: Annotated[str, Form()],
+    sticker: Annotated[str | None, Form()] = None,
+    delay: Annotated[int | None, Form()] = None,
+    quoted: Annotated[send_dtos.Quoted | None, Form()] = None,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> tuple[dict[str, Any], int]:
+    """A sticker: a webp (Evolution converts other images with sharp; wagate sends what it is given and
+    refuses what is not a webp)."""
+    dto = send_dtos.read(
+        send_dtos.Metadata,
+        {
+            "number": number,
+            "delay": delay,
+            "quoted": quoted.model_dump(exclude_none=True) if quoted else None,
+        },
+    )
+    session = instance(principal, instanceName, Need.SEND)
+    attachment = _attachment(principal, session, files, sticker, file, kind=MediaKind.STICKER, voice=False)
+    if "url" in attachment:
+        attachment["mime"] = "image/webp"
+    return _accept(principal, session, dto, service, files, media=attachment)
+
+
+@router.post("/message/sendTemplate/<instanceName>")
+def send_template(
+    instanceName: str, body: send_dtos.SendTemplate, principal: Caller, service: Messages, files: Files
+) -> tuple[dict[str, Any], int]:
+    """A Meta template (WHATSAPP-BUSINESS instances): `components` are Meta's, as Evolution passes them on.
+    Elsewhere a template without components is one of the tenant's wagate templates, by name."""
+    template = {"name": body.name, "language": body.language, "components": body.components or []}
+    return _send(principal, instanceName, body, service, files, template=template)
+
+
 @router.post("/message/sendLocation/<instanceName>")
 def send_location(
     instanceName: str, body: send_dtos.SendLocation, principal: Caller, service: Messages, files: Files
