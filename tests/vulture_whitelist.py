@@ -124,3 +124,5 @@ _.pix_fmt
 _.layout
 _.pts
 _.sample_rate
+# domain/conversations.py: a contact's picture link, set from what the engines report (serialised)
+_.profile_picture_url

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from wagate.ports import Clock, RequestBuckets, Table
     from wagate.services.audit import AuditLog
     from wagate.services.connector_events import ConnectorEvents
+    from wagate.services.contacts import ContactService
     from wagate.services.conversations import ConversationService
     from wagate.services.crm_attempts import AttemptRunner
     from wagate.services.crm_deliveries import DeliveryStore
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from wagate.services.sessions import SessionService
     from wagate.services.templates import TemplateService
     from wagate.services.tenant_deletion import TenantDeletion
+    from wagate.store.contacts import ContactSearch
     from wagate.store.erasure import TombstoneKeys
 
 _T = TypeVar("_T")
@@ -328,12 +330,32 @@ class Services:
         return self._once("tombstones", build)
 
     @property
+    def contact_search(self) -> ContactSearch:
+        def build() -> ContactSearch:
+            from wagate.store.contacts import ContactSearch
+
+            return ContactSearch(self.table)  # tokens under the tenant's key: shredding voids them
+
+        return self._once("contact_search", build)
+
+    @property
+    def contacts(self) -> ContactService:
+        def build() -> ContactService:
+            from wagate.services.contacts import ContactService
+
+            return ContactService(self.table, self.ports.clock, self.contact_search, self.events.outbox.drain)
+
+        return self._once("contacts", build)
+
+    @property
     def erasure(self) -> ErasureService:
         def build() -> ErasureService:
             from wagate.services.erasure import ErasureService
 
             p = self.ports
-            return ErasureService(self.table, p.clock, self.tombstones, lambda: p.media_store)
+            return ErasureService(
+                self.table, p.clock, self.tombstones, lambda: p.media_store, search=self.contact_search
+            )
 
         return self._once("erasure", build)
 
@@ -453,7 +475,11 @@ class Services:
                 messages=self.messages,
                 groups=self.groups,
                 inbound=InboundService(
-                    self.table, p.clock, tombstones=self.tombstones, insights=self.insights
+                    self.table,
+                    p.clock,
+                    tombstones=self.tombstones,
+                    insights=self.insights,
+                    search=self.contact_search,
                 ),
                 webhooks=self.webhooks,
                 audit=self.audit,
@@ -602,6 +628,10 @@ def audit_log() -> AuditLog:
 
 def insights_service() -> Insights:
     return services().insights
+
+
+def contact_service() -> ContactService:
+    return services().contacts
 
 
 def tenant_admin() -> TenantAdmin:

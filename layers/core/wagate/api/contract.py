@@ -72,6 +72,7 @@ ERRORS: dict[int, str] = {
     "an operator key on a tenant route: `tenant_key_required`; a tenant key on an operator route: "
     "`operator_key_required`",
     404: "Unknown id, or another tenant's: `not_found`, `no_qr_code`, `webhook_not_found`, "
+    "`contact_not_found`, "
     "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`, `operation_not_found`",
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
     "`session_not_connected`, `not_cancellable`, `not_scheduled`, `busy`, `pool_exists`, `template_exists`, "

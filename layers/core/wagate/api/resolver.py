@@ -20,6 +20,7 @@ from wagate import __version__, compose
 from wagate.api import audit, contract, errors, hygiene, throttle
 from wagate.api.routes import (
     audit_log,
+    contacts,
     conversations,
     crm_webhooks,
     erasure,
@@ -245,6 +246,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         media,
         pools,
         conversations,
+        contacts,
         templates,
         reminders,
         links,

@@ -40,6 +40,13 @@ class Contact(BaseModel):
     last_session_id: str | None = None
     messages_in: int = 0
     metadata: dict[str, Any] = Field(default_factory=dict)
+    push_name: str | None = Field(None, description="The name they last sent with a message (WhatsApp)")
+    profile_picture_url: str | None = Field(
+        None, description="Their WhatsApp profile picture, when the engine reported one (a temporary URL)"
+    )
+    external_id: str | None = Field(None, description="The CRM's id for this person (PATCH sets it)")
+    tags: list[str] = Field(default_factory=list, description="The CRM's tags (PATCH sets them)")
+    updated_at: float | None = Field(None, description="When a CRM or WhatsApp last changed who they are")
 
 
 def conversation_id(session_id: str, chat: str) -> str:

@@ -51,11 +51,16 @@ class WebhookEvent(enum.StrEnum):
     # rate limited, logged out, replaced, ...): domain/status_reports.py
     SESSION_STATUS = EventType.SESSION_STATUS.value
     SESSION_EXPIRED = EventType.SESSION_EXPIRED.value
+    CONTACT_CREATED = EventType.CONTACT_CREATED.value
+    CONTACT_UPDATED = EventType.CONTACT_UPDATED.value
     GROUP_UPDATED = EventType.GROUP_UPDATED.value
     GROUP_OPERATION = EventType.GROUP_OPERATION.value
 
 
 WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)
+# Sent only to webhooks that name them: a webhook made for "every event" keeps getting the message and
+# session events it was written for, and a CRM that syncs leads asks for contacts explicitly.
+OPT_IN_EVENTS = frozenset({WebhookEvent.CONTACT_CREATED.value, WebhookEvent.CONTACT_UPDATED.value})
 
 
 @enum.unique
@@ -75,7 +80,11 @@ WebhookUrl = Annotated[
 ]
 EventFilter = Annotated[
     list[WebhookEvent],
-    Field(max_length=len(WebhookEvent), description="Events to send; empty (the default) means all of them"),
+    Field(
+        max_length=len(WebhookEvent),
+        description="Events to send; empty (the default) means all of them but contact_created and "
+        "contact_updated, which are sent only when named",
+    ),
 ]
 Description = Annotated[str | None, Field(max_length=500, description="What this webhook is for")]
 
@@ -121,7 +130,9 @@ class Webhook(BaseModel):
     def wants(self, event_type: str, session_id: str | None = None) -> bool:
         if self.session_id is not None and session_id is not None and session_id != self.session_id:
             return False
-        return self.enabled and (not self.events or event_type in self.events)
+        if not self.events:
+            return self.enabled and event_type not in OPT_IN_EVENTS
+        return self.enabled and event_type in self.events
 
 
 class CreatedWebhook(Webhook):

@@ -62,6 +62,10 @@ class EventType(enum.StrEnum):
     # data: reason (never_linked), status, name, created_at, after_seconds: a session nobody linked in
     # time was deleted by the sweeper (services/session_expiry.py), freeing its slot
     SESSION_EXPIRED = "session_expired"
+    # data: the contact (phone, lid, jid, name, push_name, profile_picture_url, external_id, tags,
+    # metadata, ...) and `changed` (its fields that are new): services/contacts.py
+    CONTACT_CREATED = "contact_created"
+    CONTACT_UPDATED = "contact_updated"
     # cloud only, from Meta's template webhooks: data change (status, quality, category, components),
     # template_id, name, language, event, reason, category, quality_score, status (as wagate now has it)
     TEMPLATE_UPDATED = "template_updated"

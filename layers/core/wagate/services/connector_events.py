@@ -144,7 +144,12 @@ class ConnectorEvents:
                 event.session_id,
                 dict(event.data),
                 sandbox=bool(event.data.get("sandbox")),
-                also=None if historical else lambda message: owed.row([_incoming_notice(message)]),
+                # A new or changed contact is told first: a CRM makes the lead, then files the message.
+                also=None
+                if historical
+                else lambda message, contact: owed.row(
+                    [*([contact.notice()] if contact else []), _incoming_notice(message)]
+                ),
             )
             owed.settle(changed=stored is not None)
         elif event.type == EventType.CONTACTS_SYNCED:

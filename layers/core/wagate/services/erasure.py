@@ -38,6 +38,7 @@ from wagate.store.reminders import to_plan
 
 if TYPE_CHECKING:
     from wagate.ports import Clock, Item, MediaStore, Table, TransactOp
+    from wagate.store.contacts import ContactSearch
 
 _MEDIA_ID = re.compile(r"med_[0-9A-HJKMNP-TV-Z]{26}")
 _MESSAGE_ID = re.compile(r"msg_[0-9A-HJKMNP-TV-Z]{26}")
@@ -73,8 +74,11 @@ class ErasureService:
         clock: Clock,
         tombstones: TombstoneKeys,
         media_store: Callable[[], MediaStore | None],
+        *,
+        search: ContactSearch | None = None,
     ) -> None:
         self.table = table
+        self.search = search  # the contact's search entries (store/contacts.py) go with it
         self.clock = clock
         self.tombstones = tombstones
         self.media_store = media_store
@@ -121,6 +125,12 @@ class ErasureService:
 
     # ---- erasure ------------------------------------------------------------------------------------
 
+    def _erase_search_entries(self, tenant_id: str, phone: str, contact: Contact) -> None:
+        assert self.search is not None
+        for op in self.search.ops(tenant_id, phone, contact.model_dump(mode="json"), {}):
+            if isinstance(op, Delete):
+                self.table.delete(op.pk, op.sk)
+
     def erase(self, tenant_id: str, raw_phone: str) -> ErasureReceipt:
         """Removes everything about `raw_phone` in the tenant. Idempotent: erasing again finds nothing."""
         phone = normalise_phone(raw_phone)
@@ -141,6 +151,9 @@ class ErasureService:
         for plan in list(self._plans(tenant_id, phone)):
             self.table.delete(str(plan["pk"]), str(plan["sk"]))
             counts["reminder_plans"] += 1
+        contact = self.contacts.get(tenant_id, phone)
+        if self.search is not None and contact is not None:
+            self._erase_search_entries(tenant_id, phone, contact)
         for removal in self.contacts.removal(tenant_id, phone):
             if self.table.delete(removal.pk, removal.sk) is not None:
                 counts["contacts"] += 1

@@ -26,13 +26,15 @@ from wagate.domain.content import (
     Unsupported,
     summary,
 )
-from wagate.domain.conversations import conversation_id
+from wagate.domain.conversations import Contact, conversation_id
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
 from wagate.domain.media import MediaKind, thumbnail_data_url
 from wagate.domain.messages import MAX_TIMESTAMP, Direction, Message, MessageStatus
 from wagate.ports import Clock, Table, TransactOp
+from wagate.services.contacts import ContactChange, change_of, contact_fields
 from wagate.services.message_changes import MessageChanges
+from wagate.store.contacts import ContactSearch
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.erasure import TombstoneKeys
 from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
@@ -49,8 +51,11 @@ class InboundService:
         clock: Clock,
         tombstones: TombstoneKeys | None = None,
         insights: Insights | None = None,
+        search: ContactSearch | None = None,
     ) -> None:
         self.table = table
+        # The contacts' search entries (store/contacts.py), moved in the transaction of each contact change.
+        self.search = search or ContactSearch(table)
         self.insights = insights  # rollup counters with the stored message; replies after it
         self.clock = clock
         # Erased messages (services/erasure.py): a late copy of one is refused like a duplicate.
@@ -68,10 +73,11 @@ class InboundService:
         data: dict[str, Any],
         *,
         sandbox: bool = False,
-        also: Callable[[Message], Sequence[TransactOp]] | None = None,
+        also: Callable[[Message, ContactChange | None], Sequence[TransactOp]] | None = None,
     ) -> Message | None:
-        """Stores an `incoming_message` event's data, with `also(message)`'s writes (the notifications it
-        owes: services/outbox.py) in the same transaction. Returns None for a duplicate (already stored)."""
+        """Stores an `incoming_message` event's data, with `also(message, contact change)`'s writes (the
+        notifications it owes: services/outbox.py) in the same transaction. Returns None for a duplicate
+        (already stored)."""
         provider_id = str(data["provider_message_id"])
         group = data.get("group_jid")
         sender = data.get("sender_phone") or data.get("sender_jid")
@@ -138,10 +144,12 @@ class InboundService:
             ops.append(
                 activity(message, name=None if group else data.get("push_name"), unread=not historical)
             )
+        contact_change: ContactChange | None = None
         if sender and not data.get("from_me") and not historical:
-            ops.extend(self._contact_update(tenant_id, session_id, str(sender), data, at))
+            contact_ops, contact_change = self._contact_update(tenant_id, session_id, str(sender), data, at)
+            ops.extend(contact_ops)
         if also is not None:
-            ops.extend(also(message))
+            ops.extend(also(message, contact_change))
         if self.insights is not None and not historical:
             ops.extend(self.insights.inbound_ops(message))
         try:
@@ -164,7 +172,8 @@ class InboundService:
 
     def _contact_update(
         self, tenant_id: str, session_id: str, phone: str, data: dict[str, Any], at: float
-    ) -> list[TransactOp]:
+    ) -> tuple[list[TransactOp], ContactChange | None]:
+        """The contact's writes (with its search entries) and the notice they owe, if any."""
         changes: dict[str, Any] = {
             "phone": phone,
             "tenant_id": tenant_id,
@@ -173,19 +182,56 @@ class InboundService:
             "last_session_id": session_id,
         }
         if data.get("push_name"):
-            changes["name"] = data["push_name"]
+            changes["name"] = changes["push_name"] = data["push_name"]
+        picture = data.get("profile_picture_url")
+        if isinstance(picture, str) and picture.startswith("https://") and len(picture) <= 2048:
+            changes["profile_picture_url"] = picture
+        existing = self.contacts.get(tenant_id, phone)
+        before = contact_fields(existing)
         lid = data.get("sender_lid")
         if isinstance(lid, str) and lid.endswith("@lid") and lid != phone:
             changes["lid"] = lid
             lid_contact = self.contacts.get(tenant_id, lid)
             if lid_contact is not None:  # known by LID until now: one contact from here on
-                existing = self.contacts.get(tenant_id, phone)
                 if existing is None:
                     changes["first_seen_at"] = at
-                return self.contacts.merge(tenant_id, phone, lid_contact, existing, changes, messages_in=1)
-        if not self.contacts.exists(tenant_id, phone):
+                merged = self._merged_fields(lid_contact, existing, changes)
+                change = change_of(contact_fields(lid_contact), merged)
+                ops = self.contacts.merge(tenant_id, phone, lid_contact, existing, changes, messages_in=1)
+                return ops + self._folded(tenant_id, lid_contact, phone, before, merged), change
+        if existing is None:
             changes["first_seen_at"] = at
-        return [self.contacts.upsert(tenant_id, phone, changes, messages_in=1)]
+        after = {**(before or {}), **{k: v for k, v in changes.items() if v is not None}}
+        change = change_of(before, after)
+        if change is not None:
+            changes["updated_at"] = at
+        ops = [self.contacts.upsert(tenant_id, phone, changes, messages_in=1)]
+        return ops + self.search.ops(tenant_id, phone, before, after), change
+
+    def _folded(
+        self,
+        tenant_id: str,
+        lid_contact: Contact,
+        phone: str,
+        before: dict[str, Any] | None,
+        merged: dict[str, Any],
+    ) -> list[TransactOp]:
+        """The search entries of a LID's contact folded into the phone's: the LID's go, the phone's
+        become the merged contact's (its `lid` entry finds it by the LID from now on)."""
+        lid_fields = lid_contact.model_dump(mode="json")
+        return [
+            *self.search.ops(tenant_id, lid_contact.phone, lid_fields, {}),
+            *self.search.ops(tenant_id, phone, before, merged),
+        ]
+
+    @staticmethod
+    def _merged_fields(
+        lid_contact: Contact, existing: Contact | None, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What the contact under the phone holds once the LID's is folded in (as merge() writes it)."""
+        merged = {**lid_contact.model_dump(mode="json"), **(contact_fields(existing) or {})}
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        return merged
 
     def learn_contacts(self, tenant_id: str, contacts: Sequence[Any]) -> int:
         """Applies a `contacts_synced` event's people ({phone, lid, name}): a contact known by LID is folded
@@ -212,20 +258,31 @@ class InboundService:
         if phone is None:
             if lid_contact is None or name is None or lid_contact.name == name:
                 return []
-            return [self.contacts.upsert(tenant_id, lid_contact.phone, {"name": name})]
+            fields = lid_contact.model_dump(mode="json")
+            return [
+                self.contacts.upsert(tenant_id, lid_contact.phone, {"name": name}),
+                *self.search.ops(tenant_id, lid_contact.phone, fields, {**fields, "name": name}),
+            ]
         existing = self.contacts.get(tenant_id, phone)
+        before = contact_fields(existing)
         changes: dict[str, Any] = {"jid": f"{phone[1:]}@s.whatsapp.net"}
         if name is not None:
             changes["name"] = name
         if lid_contact is not None:
-            return self.contacts.merge(tenant_id, phone, lid_contact, existing, changes)
+            merged = self._merged_fields(lid_contact, existing, {**changes, "phone": phone, "lid": lid})
+            ops = self.contacts.merge(tenant_id, phone, lid_contact, existing, changes)
+            return ops + self._folded(tenant_id, lid_contact, phone, before, merged)
         if existing is None:
             return []
         if lid is not None:
             changes["lid"] = lid
         if all(getattr(existing, k, None) == v for k, v in changes.items()):
             return []
-        return [self.contacts.upsert(tenant_id, phone, changes)]
+        after = {**(before or {}), **changes}
+        return [
+            self.contacts.upsert(tenant_id, phone, changes),
+            *self.search.ops(tenant_id, phone, before, after),
+        ]
 
 
 _E164 = re.compile(r"\+[1-9][0-9]{5,14}")

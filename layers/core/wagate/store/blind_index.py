@@ -34,6 +34,15 @@ def person(table: Table, tenant_id: str, phone: str) -> str:
     return str(blind(tenant_id, _DOMAIN + phone))
 
 
+def keyed(table: Table, tenant_id: str, value: str) -> str:
+    """The tenant's keyed hash of any `value` an index key needs (store/contacts.py: search tokens, with
+    their own domain prefix). Raises TenantKeyDestroyed."""
+    blind = getattr(table, "blind", None)
+    if blind is None:
+        raise TypeError("this Table has no blind index: wrap it in store/sealed_table.SealedTable")
+    return str(blind(tenant_id, value))
+
+
 def migrate_person_keys(table: Table, rows: Iterator[Item]) -> int:
     """Moves every row of `rows` (a raw scan) still keyed by a phone number under its blind index; returns
     how many moved. `table` is the sealed table (it seals what it writes). Safe beside live traffic: each

@@ -34,6 +34,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | store/due_index.py |
 | conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | store/conversations.py |
 | contact | `T#{t}` | `CONTACT#{p}` | | get/list a tenant's contacts | store/conversations.py |
+| contact search entry | `T#{t}#CSEARCH#{field}#{token}` | `CONTACT#{p}` | | find contacts by a name word, external id or LID (`token`: the tenant's keyed hash of the normalised value, `p` the contact's blind index: never plaintext) | store/contacts.py |
 | template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | store/templates.py |
 | reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | store/reminders.py |
 | pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | store/pools.py |
@@ -376,6 +377,17 @@ def is_legacy_person_key(pk: str, sk: str) -> bool:
         return False
     hexdigits = "0123456789abcdef"
     return not (len(rest) == BLIND_INDEX_LENGTH and all(c in hexdigits for c in rest))
+
+
+def contact_search(tenant_id: str, field: str, token: str) -> str:
+    """The partition of a tenant's contacts whose `field` (name, external_id, lid) has `token` (the keyed
+    hash of a normalised word or value: store/contacts.py); each entry's sort key is contact_search_sort."""
+    return f"{tenant_partition(tenant_id)}#CSEARCH#{field}#{token}"
+
+
+def contact_search_sort(person: str) -> str:
+    """A search entry's sort key: the contact's own sort key (`person`: its blind index)."""
+    return f"{CONTACT_PREFIX}{person}"
 
 
 # ---- templates, reminders, pools ------------------------------------------------------------------

@@ -54,6 +54,8 @@ CONTENT_ATTRIBUTES = frozenset(
         "push_name",
         "verified_name",
         "profile",
+        "profile_picture_url",  # a contact's picture link
+        "tags",  # the CRM's tags on a contact
         "subject",
         "participants",
         "members",  # a group's members (phones, LIDs)

@@ -12,13 +12,15 @@ from pydantic import BaseModel, Field
 from wagate import compose
 from wagate.api.auth import check_session, require
 from wagate.domain.conversations import Contact, Conversation
-from wagate.domain.errors import Forbidden, NotFound
+from wagate.domain.errors import Forbidden, InvalidInput, NotFound
 from wagate.domain.messages import Message
 from wagate.domain.tenants import Principal, Scope
+from wagate.services.contacts import ContactService
 from wagate.services.conversations import ConversationService
 
 router = APIGatewayHttpRouter()
 Conversations = Annotated[ConversationService, Depends(compose.conversation_service)]
+Contacts = Annotated[ContactService, Depends(compose.contact_service)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -82,14 +84,40 @@ def mark_read(conversation_id: str, principal: Sender, service: Conversations) -
     return service.mark_read(principal.tenant_id, conversation_id)
 
 
-@router.get("/contacts", summary="Contacts who wrote to the tenant's numbers", tags=["conversations"])
+@router.get(
+    "/contacts",
+    summary="Contacts who wrote to the tenant's numbers; or found by phone, name word or external id",
+    tags=["contacts"],
+)
 def list_contacts(
-    principal: Reader, service: Conversations, limit: Limit = 50, cursor: Cursor = None
+    principal: Reader,
+    service: Conversations,
+    contacts: Contacts,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    phone: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="E.164 or WhatsApp id")
+    ] = None,
+    name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="One word of their name (case and accents ignored)"),
+    ] = None,
+    external_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="The CRM's id, as set by PATCH")
+    ] = None,
 ) -> ContactList:
     if principal.sessions is not None:
         # Contacts are the tenant's, across numbers: a session-scoped key finds its own through its
         # conversations instead.
         raise Forbidden("a session-scoped key lists its contacts through GET /v1/conversations")
+    asked = {f: v for f, v in (("phone", phone), ("name", name), ("external_id", external_id)) if v}
+    if len(asked) > 1:
+        raise InvalidInput(
+            "search by one of phone, name, external_id at a time", details={"fields": sorted(asked)}
+        )
+    if asked:
+        ((field, value),) = asked.items()
+        return ContactList(items=contacts.search_by(principal.tenant_id, field, value, limit=limit))
     items, next_cursor = service.list_contacts(principal.tenant_id, limit=limit, cursor=cursor)
     return ContactList(items=items, cursor=next_cursor)
 
