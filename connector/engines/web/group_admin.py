@@ -6,6 +6,11 @@ the members again, and `Outbox` replaces our sender key when someone it was give
 member must not read what follows; sending.py). Leaving a group drops our sender key for it outright.
 After a notification the group is read again (outside the read loop, which must keep reading to get the
 answer) so the event carries the group as it now is: the CRM's list never goes stale.
+
+WhatsApp notifies the device that made a change too (whatsmeow's create key exists to recognise the
+create notification). Those of our own operations are not reported again (the operation's outcome is):
+a create by its key, any other by (group, change) expected from us for a minute. A change our phone
+makes is still reported: nothing expected it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 
 from connector.engines.base import GroupOp, GroupOpResult, ParticipantOutcome
@@ -46,6 +52,18 @@ log = logging.getLogger(__name__)
 
 Query = Callable[[Node], Awaitable[Node]]
 Spawn = Callable[[Awaitable[None], str], object]
+OWN_CHANGE_SECONDS = 60.0  # how long the notification of our own change is waited for
+# The notification each operation makes.
+NOTICE_OF = {
+    "add": "add",
+    "remove": "remove",
+    "promote": "promote",
+    "demote": "demote",
+    "subject": "subject",
+    "description": "description",
+    "revoke_invite": "invite_revoked",
+    "leave": "remove",
+}
 
 
 class GroupAdmin:
@@ -66,6 +84,8 @@ class GroupAdmin:
         self._forget_own_key = forget_own_key
         self._emit = emit
         self._spawn = spawn
+        self._own: dict[tuple[Jid, str], list[float]] = {}  # (group, change) -> when we asked for it
+        self._own_keys: dict[str, float] = {}  # create keys we sent
 
     # ---- operations ---------------------------------------------------------------------------------
 
@@ -74,6 +94,8 @@ class GroupAdmin:
         if op.action == "create":
             return await self._create(op, operation_id)
         group = parse_group_jid(op.group_jid)
+        if op.action in NOTICE_OF:
+            self._expect(group, NOTICE_OF[op.action])
         if op.action in ("add", "remove", "promote", "demote"):
             return await self._members(group, op)
         if op.action == "subject":
@@ -103,7 +125,9 @@ class GroupAdmin:
     async def _create(self, op: GroupOp, operation_id: str) -> GroupOpResult:
         subject = _subject(op.subject)
         people = [parse_jid(p) for p in op.participants]
-        answer = await self._ask(create_query(subject, people, create_key(operation_id)), "the new group")
+        key = create_key(operation_id)
+        self._own_keys[key] = time.monotonic()
+        answer = await self._ask(create_query(subject, people, key), "the new group")
         node = answer.find("group")
         if node is None:
             raise WebEngineError(f"a create answer without <group>: {answer}")
@@ -124,6 +148,7 @@ class GroupAdmin:
             status, code = (200, None) if pn in joined else refusals.get(pn, (404, None))
             outcomes.append(ParticipantOutcome(str(person), await self._lids.phone(person), status, code))
         if op.description:
+            self._expect(meta.jid, "description")
             await self._ask(description_query(meta.jid, op.description, _new_id(), None), "the description")
             self._groups.forget(meta.jid)
             meta = await self._groups.metadata(meta.jid)
@@ -154,6 +179,26 @@ class GroupAdmin:
             return await self._groups.metadata(group)
         except IqError as exc:
             raise refused(exc, f"the group {group}") from exc
+
+    def _expect(self, group: Jid, change: str) -> None:
+        self._own.setdefault((group, change), []).append(time.monotonic())
+
+    def _ours(self, change: Change, me: set[Jid]) -> bool:
+        """Whether this notification is of a change this device asked for (then it is consumed)."""
+        now = time.monotonic()
+        self._own_keys = {k: at for k, at in self._own_keys.items() if now - at < OWN_CHANGE_SECONDS}
+        if change.action == "created":
+            return change.key is not None and self._own_keys.pop(change.key, None) is not None
+        if change.author is None or change.author.to_account() not in me:
+            return False
+        asked = [
+            at for at in self._own.get((change.group, change.action), []) if now - at < OWN_CHANGE_SECONDS
+        ]
+        if not asked:
+            self._own.pop((change.group, change.action), None)
+            return False
+        self._own[(change.group, change.action)] = asked[1:]
+        return True
 
     async def _ask(self, node: Node, what: str) -> Node:
         try:
@@ -206,6 +251,8 @@ class GroupAdmin:
         if we_left or change.action == "deleted":
             await self._memory.reset(change.group)
             await self._forget_own_key(change.group)
+        if self._ours(change, me):
+            return  # our own operation: its outcome tells the service
         self._spawn(self._report(change, we_left), "group change")
 
     async def _report(self, change: Change, we_left: bool) -> None:

@@ -151,6 +151,7 @@ class Change:
     invite_code: str | None = None
     created: GroupMeta | None = None
     reason: str | None = None
+    key: str | None = None  # a create's key: the creator recognises its own create by it
 
 
 def parse_change(node: Node) -> Change | None:
@@ -184,8 +185,10 @@ def parse_change(node: Node) -> Change | None:
             if inner is None:
                 raise ProtocolError(f"a group create notification without <group>: {node}")
             meta, found = parse_group(inner)
-            reason = child.str_attr("reason")
-            return Change(group, "created", at, meta.members, tuple(found), by, created=meta, reason=reason)
+            reason, key = child.str_attr("reason"), child.str_attr("key")
+            return Change(
+                group, "created", at, meta.members, tuple(found), by, created=meta, reason=reason, key=key
+            )
     return None
 
 

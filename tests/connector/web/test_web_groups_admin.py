@@ -134,6 +134,10 @@ def test_create_change_and_remove_with_the_servers_answers_and_notifications() -
         assert [p.status for p in back.participants] == [408]  # left a moment ago
         with pytest.raises(ValueError):
             await alice.engine.manage_group(GroupOp("subject", chat, subject="x" * 101), "op_long")
+        # WhatsApp told Alice's device of each of her own changes too; none is reported twice
+        own = [e for e in h.edge.events if e.kind == "ack" and e.jid == alice.jid and e.detail == "w:gp2"]
+        assert len(own) >= 8
+        assert [e for e in alice.running.events if isinstance(e, GroupChanged)] == []
         await alice.running.stop()
         await bob.running.stop()
 
@@ -157,6 +161,7 @@ def test_a_member_who_leaves_is_reported_and_no_longer_reads_our_messages(mode: 
         await alice.engine.send_text(chat, "two", "grp_2")
         await asyncio.sleep(0.3)
         assert [e.text for e in bob.running.events if isinstance(e, IncomingMessage)] == ["one"]
+        assert [e for e in bob.running.events if isinstance(e, GroupChanged)] == []  # its own leave
         assert _texts(h, CAROL) == ["one", "two"]
         assert not [e for e in h.edge.events if e.kind == "stale-sender-key"]
         await alice.running.stop()

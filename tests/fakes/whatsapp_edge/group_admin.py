@@ -16,8 +16,9 @@ bad-request (malformed: also recorded as a violation). Per participant: 409 alre
 is prepared instead).
 A description change must name the current one as `prev` (else 409 conflict, as the server guards edits).
 
-Notifications go to every member device but the one that asked (live now or queued for its next login),
-from the group with `participant` = the author in the group's addressing mode.
+Notifications go to every member device, the one that asked included (whatsmeow's create key exists so
+the creator can recognise its own create notification), live now or queued for its next login, from the
+group with `participant` = the author in the group's addressing mode.
 """
 
 from __future__ import annotations
@@ -288,7 +289,7 @@ async def _notify(
     for phone in dict.fromkeys(audience):
         account = edge.state.accounts.get(phone)
         for device in account.active_devices() if account is not None else []:
-            if device is session.device or device.primary:
+            if device.primary:
                 continue
             live = edge.live.get(device.jid)
             if live is not None and not live.ending:
