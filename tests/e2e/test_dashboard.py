@@ -287,7 +287,7 @@ def test_the_audit_log_page_lists_and_filters_what_was_done(open_page: Opener, s
 
 def test_account_actions_groups_disconnect_connect_log_out(open_page: Opener, server: Server) -> None:
     key = server.create_tenant("Actions")
-    linked_sandbox(server, key, "Workshops")
+    session_id = linked_sandbox(server, key, "Workshops")
     page = open_page()
     sign_in(page, server, key)
     card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Workshops"))
@@ -301,6 +301,13 @@ def test_account_actions_groups_disconnect_connect_log_out(open_page: Opener, se
     summary.click()  # a disclosure: loads the groups as last synced
     expect(card.get_by_text("Sandbox workshop")).to_be_visible()
     expect(card.get_by_text("Sandbox announcements")).to_be_visible()
+    # a group created through the API shows up in the open list (its group_updated event reloads it)
+    http = server.client(key)
+    body = {"subject": "Taller de junio", "participants": ["+15550100001"]}
+    assert http.post(f"/v1/sessions/{session_id}/groups", json=body).status_code == 202
+    http.close()
+    expect(card.get_by_text("Taller de junio")).to_be_visible()
+    expect(summary).to_have_text("Groups (3)")
 
     card.get_by_role("button", name="Disconnect").click()
     expect(status).to_have_text("Disconnected")

@@ -250,6 +250,13 @@ export function mount(root, ctx) {
       card.groups.reload();
       announce(`${card.session.name}: groups synced`);
     }),
+    // a member added or removed, a new subject...: the open list is read again, so it never goes stale
+    live.on("group_updated", (data) => {
+      const card = cards.get(data.session_id);
+      if (!card) return;
+      card.groups.reload();
+      announce(`${card.session.name}: ${data.group?.subject ?? data.group_jid} changed (${data.action})`);
+    }),
   ];
   if (sessions.loaded) render(sessions, null);
   sessions.refresh().catch(showError);
