@@ -20,6 +20,7 @@ from connector.engines.errors import GroupRefused
 from connector.engines.events import GroupChanged, IncomingMessage
 from connector.engines.web.groups import SenderKeyMemory
 from tests.connector.web.harness import Harness, Linked, with_edge
+from tests.fakes.whatsapp_edge import EdgeConfig
 
 ALICE, BOB, CAROL, DAVE, NOBODY = "15550001111", "15550002222", "15550003333", "15550004444", "15559990000"
 
@@ -45,7 +46,8 @@ async def _refused(linked: Linked, op: GroupOp) -> str:
     return caught.value.code
 
 
-def test_create_change_and_remove_with_the_servers_answers_and_notifications() -> None:
+@pytest.mark.parametrize("mode", ["pn", "lid"])
+def test_create_change_and_remove_with_the_servers_answers_and_notifications(mode: str) -> None:
     async def body(h: Harness) -> None:
         alice = await h.linked(ALICE, "ses_a")
         bob = await h.linked(BOB, "ses_b")
@@ -141,7 +143,7 @@ def test_create_change_and_remove_with_the_servers_answers_and_notifications() -
         await alice.running.stop()
         await bob.running.stop()
 
-    with_edge(body)
+    with_edge(body, EdgeConfig(new_groups=mode))
 
 
 @pytest.mark.parametrize("mode", ["pn", "lid"])

@@ -63,7 +63,9 @@ async def answer(session: EdgeSession, node: Node) -> None:
         return
     action = node.children[0]
     try:
-        content, notices = _apply(edge.state, account, to, node.str_attr("type") or "", action)
+        content, notices = _apply(
+            edge.state, account, to, node.str_attr("type") or "", action, edge.config.new_groups
+        )
     except Refused as refused:
         edge.violation(session, refused.text)
         await session.send(handlers.error(iq_id, 400, "bad-request"))
@@ -82,11 +84,11 @@ Notice = tuple["Group", Node, list[str]]  # the group, the notification's child,
 
 
 def _apply(
-    state: EdgeState, account: Account, to: Jid, kind: str, action: Node
+    state: EdgeState, account: Account, to: Jid, kind: str, action: Node, mode: str
 ) -> tuple[list[Node], list[Notice]]:
     if to == GROUPS:
         if (kind, action.tag) == ("set", "create"):
-            return _create(state, account, action)
+            return _create(state, account, action, mode)
         if (kind, action.tag) == ("set", "leave"):
             return _leave(state, account, action)
         raise Refused(400, f"to @g.us: set <create> or <leave> only here: {action}")
@@ -139,7 +141,7 @@ def _people(state: EdgeState, action: Node) -> list[tuple[Jid, Account | None]]:
     return people
 
 
-def _create(state: EdgeState, account: Account, action: Node) -> tuple[list[Node], list[Notice]]:
+def _create(state: EdgeState, account: Account, action: Node, mode: str) -> tuple[list[Node], list[Notice]]:
     subject, key = action.str_attr("subject") or "", action.str_attr("key") or ""
     if not key:
         raise Refused(400, f"a create carries a key (WhatsApp dedupes the create with it): {action}")
@@ -154,7 +156,7 @@ def _create(state: EdgeState, account: Account, action: Node) -> tuple[list[Node
             refused.append((jid, person))
         elif person.phone not in added:
             added.append(person.phone)
-    group = state.create_group(subject, account.phone, added, "pn")
+    group = state.create_group(subject, account.phone, added, mode)
     node = group_node(state, group)
     for jid, _person in refused:
         request = Node(

@@ -87,6 +87,7 @@ class EdgeConfig:
     certificate_expired: bool = False
     # WhatsApp sometimes leaves out sender_pn / participant_pn on LID-addressed messages: every Nth one here
     omit_pn_every: int = 4
+    new_groups: str = "pn"  # how groups created over w:g2 address their members: "pn" or "lid"
 
 
 @dataclass(frozen=True)
