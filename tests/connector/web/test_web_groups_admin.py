@@ -18,6 +18,8 @@ pytest.importorskip(
 from connector.engines.base import GroupOp
 from connector.engines.errors import GroupRefused
 from connector.engines.events import GroupChanged, IncomingMessage
+from connector.engines.web.binary.jid import Jid
+from connector.engines.web.group_stanzas import description_query, subject_query
 from connector.engines.web.groups import SenderKeyMemory
 from tests.connector.web.harness import Harness, Linked, with_edge
 from tests.fakes.whatsapp_edge import EdgeConfig
@@ -136,6 +138,16 @@ def test_create_change_and_remove_with_the_servers_answers_and_notifications(mod
         assert [p.status for p in back.participants] == [408]  # left a moment ago
         with pytest.raises(ValueError):
             await alice.engine.manage_group(GroupOp("subject", chat, subject="x" * 101), "op_long")
+        # what the engine never sends, the edge still refuses as WhatsApp does: 406 for a subject over 100
+        # characters, 409 for a description change naming another description as the one it replaces
+        admin = alice.engine._ready().group_admin
+        group_jid = Jid.parse(chat)
+        with pytest.raises(GroupRefused) as long_subject:
+            await admin._ask(subject_query(group_jid, "x" * 101), "the subject")
+        assert long_subject.value.code == "group_change_not_acceptable"
+        with pytest.raises(GroupRefused) as stale:
+            await admin._ask(description_query(group_jid, "Sala 9", "NEWID", "NOT-THE-CURRENT"), "it")
+        assert stale.value.code == "group_conflict"
         # WhatsApp told Alice's device of each of her own changes too; none is reported twice
         own = [e for e in h.edge.events if e.kind == "ack" and e.jid == alice.jid and e.detail == "w:gp2"]
         assert len(own) >= 8

@@ -14,7 +14,8 @@ invite link), 406 not-acceptable (a subject empty or over 100 characters, a desc
 bad-request (malformed: also recorded as a violation). Per participant: 409 already in it, 404 not in it
 (or not on WhatsApp), 408 left within RECENTLY seconds, 403 their privacy refuses (an invitation
 is prepared instead).
-A description change must name the current one as `prev` (else 409 conflict, as the server guards edits).
+A description change must name the current one as `prev` (both anchors read the group first to name it;
+the answer to a wrong one, 409 conflict here, is our assumption: no anchor documents it).
 
 Notifications go to every member device, the one that asked included (whatsmeow's create key exists so
 the creator can recognise its own create notification), live now or queued for its next login, from the
