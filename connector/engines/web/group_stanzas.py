@@ -15,7 +15,8 @@ The server refuses the whole query with an iq error (whatsmeow group.go): 401 no
 participant, 404 no such group, 406 not acceptable (a subject over 100 characters, an empty one), 400 a
 malformed query; each becomes a GroupRefused with a code by meaning. A participant change is judged per
 participant: `error` 403 (their privacy settings: the server prepares an `add_request` invitation
-instead), 408 (they left recently), 409 (already in it), 404 (not in it / not on WhatsApp).
+instead), 409 (already in it; open-wa), 404 (not in it / not on WhatsApp), 408 (taken as "left
+recently": no anchor documents it). Any other code is passed on as it is.
 
 Notifications `<notification type=w:gp2 from=group participant=author t>` carry one change each:
 `<create><group/></create>` (we were put in a new group), `<add|remove|promote|demote [reason]>` with

@@ -12,7 +12,8 @@ Refusals, as whatsmeow and Baileys document them: 404 item-not-found (no such gr
 asker is not in it), 401 not-authorized (only admins change members, subject and description, or see the
 invite link), 406 not-acceptable (a subject empty or over 100 characters, a description over 2048), 400
 bad-request (malformed: also recorded as a violation). Per participant: 409 already in it, 404 not in it
-(or not on WhatsApp), 408 left within RECENTLY seconds, 403 their privacy refuses (an invitation
+(or not on WhatsApp), 408 left within RECENTLY seconds (code and window are our assumption: bots in the
+wild disagree on 408/409), 403 their privacy refuses (an invitation
 is prepared instead).
 A description change must name the current one as `prev` (both anchors read the group first to name it;
 the answer to a wrong one, 409 conflict here, is our assumption: no anchor documents it).
