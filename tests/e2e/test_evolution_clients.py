@@ -5,8 +5,8 @@
   READ), the contact's reply found, sendMedia (the client's multipart upload), the file back as base64,
   read receipts, groups, logout.
 - The n8n Evolution node (`n8n-nodes-evolution-api`, pinned in tests/n8n/package.json): its own execute
-  functions build the requests (tests/n8n/replay.mjs plays n8n's runtime around them) for the message and
-  chat operations, and what Evolution refuses comes back as Evolution's error.
+  functions build the requests (tests/n8n/replay.mjs plays n8n's runtime around them) for the instance,
+  webhook, message and chat operations, and what Evolution refuses comes back as Evolution's error.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ FAST_SANDBOX = {
     "WAGATE_SANDBOX_REPLY_SECONDS": "0.3",
     "WAGATE_WEBHOOKS_ALLOW_HTTP": "true",  # the CRM's receiver is on 127.0.0.1
     "WAGATE_WEBHOOKS_ALLOW_PRIVATE": "true",
+    # The n8n node creates WHATSAPP-BAILEYS (web) instances: their engine dials a closed local port, never
+    # WhatsApp (tests touch only localhost).
+    "WAGATE_WA_URL": "wss://127.0.0.1:9/ws/chat",
+    "WAGATE_WA_VERSION": "2.3000.1035194821",
+    "WAGATE_WA_VERSION_URL": "https://127.0.0.1:9/sw.js",
 }
 ANA = "15550100001"  # the sandbox contact who reads and answers
 ANA_JID = f"{ANA}@s.whatsapp.net"
@@ -355,3 +360,40 @@ def test_the_n8n_nodes_message_and_chat_operations(server: Server, key: str, tmp
     )
     for result in more:
         assert result["ok"], result
+
+
+def test_the_n8n_nodes_instance_and_webhook_operations(server: Server, key: str, receiver: Receiver) -> None:
+    name = {"instanceName": "n8n-instance"}
+    hook = {
+        **name,
+        "resourceForWebhook": "setWebhook",
+        "enabled": True,
+        "webhookUrl": receiver.url("/n8n"),
+        "webhookByEvents": False,
+        "webhookBase64": False,
+        "webhookEvents": ["MESSAGES_UPSERT", "CONNECTION_UPDATE"],
+    }
+    results = replay(
+        server,
+        key,
+        [
+            {"op": "instance/createInstanceBasic", "params": {**name, "token": "", "number": ""}},
+            {"op": "instance/fetchInstances", "params": name},
+            {"op": "events/setWebhook", "params": hook},
+            {"op": "events/setWebhook", "params": {**name, "resourceForWebhook": "findWebhook"}},
+            {"op": "instance/deleteInstance", "params": name},
+            {"op": "instance/fetchInstances", "params": name},
+        ],
+    )
+    created, fetched, made, found, deleted, after = results
+    for result in (created, fetched, made, found, deleted):
+        assert result["ok"], result
+    assert [r["status"] for r in created["requests"]] == [201]
+    assert created["requests"][0]["body"]["integration"] == "WHATSAPP-BAILEYS"
+    [instance] = fetched["result"]["json"]["data"]  # this operation answers one item, not a list
+    assert instance["name"] == "n8n-instance" and instance["integration"] == "WHATSAPP-BAILEYS"
+    assert [r["status"] for r in made["requests"]] == [201]
+    assert [r["uri"] for r in found["requests"]] == [f"{server.url}/evolution/webhook/find/n8n-instance"]
+    assert [r["status"] for r in deleted["requests"]] == [200]
+    # Deleted: Evolution's 404 for an instance it does not know, which the node reports as a failure.
+    assert not after["ok"] and after["requests"][0]["status"] == 404
