@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.functions.test_sessions_api import deliver
+from tests.functions.test_sessions_api import deliver, event, hold_lease
 from tests.support.commands import take_commands
 from tests.support.evolution import EvolutionCaller, evolution_event
 from tests.support.lambdas import ApiCaller, LambdaContext, load_event
@@ -743,3 +743,15 @@ def test_stickers_templates_and_one_chat(
     status, none, _ = evo("GET", "/chat/findChatByRemoteJid/ana", key, query="remoteJid=34600000001")
     assert (status, none) == (200, None)
     assert bad(evo("GET", "/chat/findChatByRemoteJid/ana", key))
+
+
+def test_a_send_on_a_logged_out_instance_is_evolutions_400(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    session = {"id": ana["id"], "tenant_id": tenant_of(call, key, ana)}
+    hold_lease(session)
+    deliver(functions, event(session, EventType.CONNECTION_SUCCESS, phone="+15550001111"))
+    deliver(functions, event(session, EventType.LOGGED_OUT, reason="unlinked"))
+    message = bad(evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "x"}))[0]
+    assert "logged_out" in message and "instance/connect" in message
+    assert call("GET", "/v1/messages", key)[1]["items"] == []

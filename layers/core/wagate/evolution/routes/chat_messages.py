@@ -21,7 +21,7 @@ from wagate import compose
 from wagate.evolution import send_dtos, shapes
 from wagate.evolution.access import Caller, Need, instance
 from wagate.evolution.errors import EvolutionError
-from wagate.evolution.routes.message import lookup, record
+from wagate.evolution.routes.message import accept, lookup, record
 from wagate.services.media_files import MediaFiles
 from wagate.services.messages import MessageService, SendRequest
 
@@ -57,7 +57,7 @@ def update_message(
     edit = {"target_id": target, "body": body.text}
     chat = send_dtos.recipient(body.number)
     request = send_dtos.read(SendRequest, {"session_id": session.id, "to": chat, "edit": edit})
-    return record(service.accept(principal.tenant_id, request), service, files)
+    return record(accept(service, principal.tenant_id, request), service, files)
 
 
 @router.delete("/chat/deleteMessageForEveryone/<instanceName>")
@@ -71,7 +71,7 @@ def delete_message_for_everyone(
     request = send_dtos.read(
         SendRequest, {"session_id": session.id, "to": chat, "delete": {"target_id": target}}
     )
-    return record(service.accept(principal.tenant_id, request), service, files), 201
+    return record(accept(service, principal.tenant_id, request), service, files), 201
 
 
 def _target(service: MessageService, tenant_id: str, session_id: str, some_id: str) -> str:

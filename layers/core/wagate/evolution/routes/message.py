@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form, Uploa
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from wagate import compose
-from wagate.domain.errors import WagateError
+from wagate.domain.errors import ConflictError, WagateError
 from wagate.domain.media import MediaKind, limit_for
 from wagate.domain.messages import Message
 from wagate.domain.sessions import Provider, Session
@@ -69,6 +69,17 @@ def record(message: Message, service: MessageService, files: MediaFiles) -> dict
     )
 
 
+def accept(service: MessageService, tenant_id: str, request: SendRequest) -> Message:
+    """MessageService.accept, with a send on a closed instance answered as Evolution does: 400 (its socket
+    is not open), not wagate's 409."""
+    try:
+        return service.accept(tenant_id, request)
+    except ConflictError as exc:
+        if exc.code != "session_not_connected":
+            raise
+        raise EvolutionError(400, f"{exc.message} (instance/connect/{{instance}} links it again)") from None
+
+
 def _send(
     principal: Principal,
     name: str,
@@ -95,7 +106,7 @@ def _accept(
         if reply_to is None:
             raise EvolutionError(400, f"quoted: no message with id {dto.quoted.key.id} in this instance")
     request = send_dtos.send_request(session.id, dto, now=service.clock.now(), reply_to=reply_to, **content)
-    message = service.accept(principal.tenant_id, request)
+    message = accept(service, principal.tenant_id, request)
     return record(message, service, files), 201
 
 
@@ -259,7 +270,7 @@ def send_reaction(
             "reaction": {"target_provider_id": body.key.id, "emoji": body.reaction},
         },
     )
-    message = service.accept(principal.tenant_id, request)
+    message = accept(service, principal.tenant_id, request)
     return record(message, service, files), 201
 
 
