@@ -4,6 +4,7 @@ Over real HTTP with only Evolution's `apikey` header: create an instance (with i
 webhook, scan, see it `open`, and receive an inbound message at a local receiver as MESSAGES_UPSERT,
 read the way Evolution documents it (and signed: wagate's Standard Webhooks headers). The surface is
 served both under a custom prefix on the main port and at `/` on its own port (--evolution-port).
+The n8n node's instance and webhook operations: test_evolution_n8n_instance.py.
 """
 
 from __future__ import annotations

@@ -345,3 +345,42 @@ def test_webhook_base64_inlines_small_media(
     assert data["messageType"] == "imageMessage"
     assert base64.b64decode(data["message"]["base64"]) == png
     assert data["message"]["mediaUrl"].startswith("http")
+
+
+def test_create_with_a_webhook_as_the_n8n_node_sends_it(
+    evo: EvolutionCaller, call: ApiCaller, key: str, world: tuple[wiring.Deps, Receiver]
+) -> None:
+    """No `enabled` (Evolution turns it on at create), the node's `webhookByEvents` spelling; a URL wagate
+    refuses undoes the whole create, as Evolution deletes an instance whose create failed."""
+    _, receiver = world
+    status, body, _ = evo(
+        "POST",
+        "/instance/create",
+        key,
+        body={"instanceName": "refused", "webhook": {"url": "ftp://crm.example/hook", "events": []}},
+    )
+    assert status == 400 and body["error"] == "Bad Request", body
+    assert evo("GET", "/instance/fetchInstances", key)[1] == []
+    assert call("GET", "/v1/sessions", key)[1]["items"] == []
+    webhook = {"url": receiver.url("/n8n"), "webhookByEvents": True, "webhookBase64": False, "events": []}
+    status, created, _ = evo(
+        "POST",
+        "/instance/create",
+        key,
+        body={"instanceName": "n8n", "integration": "WAGATE-SANDBOX", "webhook": webhook},
+    )
+    assert status == 201, created
+    assert created["webhook"]["webhookByEvents"] is True
+    assert created["webhook"]["webhookSecret"].startswith("whsec_")
+    found = evo("GET", "/webhook/find/n8n", key)[1]
+    assert found["enabled"] is True and found["webhookByEvents"] is True and len(found["events"]) > 20
+    # The node's "disable": enabled false, and `vazio` ("empty") when no URL was typed. Nothing is called.
+    off = {"enabled": False, "url": "vazio", "webhookByEvents": False, "webhookBase64": False, "events": []}
+    status, changed, _ = evo("POST", "/webhook/set/n8n", key, body={"webhook": off})
+    assert status == 201 and changed["enabled"] is False and changed["events"] == []
+    # An empty URL at create sets no webhook (the node's default).
+    status, bare, _ = evo(
+        "POST", "/instance/create", key, body={"instanceName": "bare", "webhook": {"url": "", "events": []}}
+    )
+    assert status == 201 and bare["webhook"]["webhookUrl"] is None
+    assert evo("GET", "/webhook/find/bare", key)[1] is None

@@ -24,13 +24,18 @@ MAX_HEADERS = 20
 
 
 class EvolutionWebhook(BaseModel):
-    """Evolution v2's `webhook` object (webhook.schema.ts: `enabled` and `url` required)."""
+    """Evolution v2's `webhook` object (webhook.schema.ts: `enabled` and `url` required).
+
+    `webhookByEvents` / `webhookBase64` are read too: the n8n Evolution node sends those names (Evolution
+    itself ignores them; wagate takes them for what the flow asked)."""
 
     enabled: StrictBool
     url: StrictStr = Field(min_length=1, max_length=2048)
     headers: dict[str, StrictStr | int | float | bool] | None = None
     byEvents: StrictBool = False
     base64: StrictBool = False
+    webhookByEvents: StrictBool | None = None
+    webhookBase64: StrictBool | None = None
     events: list[EvolutionEvent] = Field(default_factory=list, max_length=len(EVOLUTION_EVENTS))
 
     @field_validator("headers")
@@ -50,19 +55,36 @@ class EvolutionWebhook(BaseModel):
                 raise ValueError(f"header {name!r} is not a valid HTTP header")
         return value
 
+    @property
+    def by_events(self) -> bool:
+        return self.byEvents or bool(self.webhookByEvents)
+
+    @property
+    def inline_base64(self) -> bool:
+        return self.base64 or bool(self.webhookBase64)
+
+
+class CreateWebhook(EvolutionWebhook):
+    """instance/create's `webhook`: Evolution turns it on whatever `enabled` says (event.manager.ts
+    setInstance), and an empty `url` (the n8n node's default) sets nothing."""
+
+    enabled: StrictBool = True
+    url: StrictStr = Field("", max_length=2048)
+
 
 def set_webhook(session: Session, given: EvolutionWebhook) -> tuple[Webhook, str | None]:
     """Makes or changes the instance's webhook as Evolution's webhook/set does: disabled keeps no
     events, enabled with none listed means all of them. Returns it and its secret when made now.
-    Raises InvalidInput (wagate's URL rules: https, public addresses), LimitExceeded."""
+    Raises InvalidInput (wagate's URL rules, checked when enabled: https, public addresses),
+    LimitExceeded."""
     events = list(dict.fromkeys(given.events)) if given.enabled else []
     if given.enabled and not events:
         events = list(EVOLUTION_EVENTS)
     options = EvolutionFormat(
         instance=session.name,
         events=events,
-        by_events=given.byEvents,
-        base64=given.base64,
+        by_events=given.by_events,
+        base64=given.inline_base64,
         headers={
             k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (given.headers or {}).items()
         },
@@ -74,6 +96,7 @@ def set_webhook(session: Session, given: EvolutionWebhook) -> tuple[Webhook, str
         enabled=given.enabled,
         events=wagate_events(events),
         evolution=options,
+        check_url=given.enabled,  # a disabled one calls nothing (the n8n node sends `vazio` then)
     )
 
 

@@ -263,11 +263,14 @@ class WebhookService:
         enabled: bool,
         events: Iterable[WebhookEvent],
         evolution: EvolutionFormat,
+        check_url: bool = True,
     ) -> tuple[Webhook, str | None]:
         """Creates or changes the one formatted webhook of a session (Evolution's webhook/set). Returns
         it and its signing secret when it was made now (None when it existed). Raises InvalidInput (URL
-        rules), LimitExceeded."""
-        self.check(url)
+        rules; not checked with `check_url` false, for a disabled one), LimitExceeded. Each attempt
+        checks the URL again, so one that was never checked is refused when it is called."""
+        if check_url:
+            self.check(url)
         now = self.clock.now()
         webhook_id = f"whk_{session_id}"  # one per session: a second create of it finds the first
         changes: dict[str, Any] = {

@@ -21,7 +21,7 @@ from wagate.domain.sessions import Provider, Session
 from wagate.evolution import instances
 from wagate.evolution.access import Caller, Need, instance, is_global, require_global, sessions_named
 from wagate.evolution.errors import EvolutionError
-from wagate.evolution.webhooks import EvolutionWebhook, delete_webhook, set_webhook
+from wagate.evolution.webhooks import CreateWebhook, delete_webhook, set_webhook
 from wagate.services.sessions import SessionService
 from wagate.store.evolution import EvolutionInstances
 
@@ -54,7 +54,7 @@ class CreateInstance(InstanceSettings):
     token: StrictStr | None = None
     number: StrictStr | None = Field(None, max_length=40)
     businessId: StrictStr | None = Field(None, max_length=40)
-    webhook: EvolutionWebhook | None = None
+    webhook: CreateWebhook | None = None
 
     def settings(self) -> dict[str, Any]:
         given = self.model_dump(include=set(InstanceSettings.model_fields))
@@ -71,6 +71,8 @@ def create_instance(
         raise EvolutionError(400, "Invalid integration")
     if sessions_named(principal.tenant_id, body.instanceName):
         raise EvolutionError(403, f'This name "{body.instanceName}" is already in use.')
+    if body.webhook is not None and body.webhook.url:
+        compose.webhook_service().check(body.webhook.url)  # before anything is made (Evolution undoes)
     if provider == Provider.CLOUD:
         session, token = _create_cloud(principal.tenant_id, body, cloud)
     else:
@@ -92,13 +94,17 @@ def create_instance(
         "webhookByEvents": None,
         "webhookBase64": None,
     }
-    if body.webhook is not None:
-        _, secret = set_webhook(session, body.webhook)
+    if body.webhook is not None and body.webhook.url:
+        try:
+            _, secret = set_webhook(session, body.webhook)
+        except WagateError:
+            _undo(session)
+            raise
         webhook = {
             "webhookUrl": body.webhook.url,
             "webhookHeaders": body.webhook.headers,
-            "webhookByEvents": body.webhook.byEvents,
-            "webhookBase64": body.webhook.base64,
+            "webhookByEvents": body.webhook.by_events,
+            "webhookBase64": body.webhook.inline_base64,
             "webhookSecret": secret,  # wagate's: verify the signature of each call with it
         }
     qrcode = None
@@ -152,6 +158,13 @@ def _create_cloud(tenant_id: str, body: CreateInstance, cloud: CloudSessionServi
     except WagateError:
         compose.session_service().delete(tenant_id, session.id)
         raise
+
+
+def _undo(session: Session) -> None:
+    """An instance whose create failed half-way is not left behind (Evolution deletes it too)."""
+    compose.session_service().delete(session.tenant_id, session.id)
+    instances.revoke_tokens(session)
+    EvolutionInstances(compose.ports().table).delete(session.tenant_id, session.id)
 
 
 @router.get("/instance/connect/<instanceName>")
