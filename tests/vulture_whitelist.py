@@ -126,3 +126,5 @@ _.pts
 _.sample_rate
 # domain/conversations.py: a contact's picture link, set from what the engines report (serialised)
 _.profile_picture_url
+# domain/broadcasts.py: serialised in the API
+_.completed_at

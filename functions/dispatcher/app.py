@@ -1,14 +1,16 @@
-"""Lambda handler of the delay queue: when a scheduled message's delay ends, hand it to the connector."""
+"""Lambda handler of the delay queue: when a scheduled message's delay ends, hand it to the connector; when
+a broadcast's step is due, turn its next recipients into messages (services/broadcasts.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from wagate.compose import services
 from wagate.observability import logger, traced
-from wagate.services import scheduler
+from wagate.services import broadcasts, scheduler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,7 +21,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     root = services()
-    scheduler.forward(root.ports.table, root.messages, root.ports.open_body(record.body))
+    body = root.ports.open_body(record.body)
+    request = json.loads(body)
+    if broadcasts.is_step(request):
+        root.broadcasts.step(request["tenant_id"], request["broadcast_id"])
+        return
+    scheduler.forward(root.ports.table, root.messages, body)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -43,6 +43,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,9 @@ from tests.functions.cloud_support import APP_SECRET, PNID, WABA, notification, 
 from tests.support.crm_receiver import crm_receiver
 
 pytest.importorskip("samtranslator", reason="the SAM translator (aws-sam-translator) builds the roles")
+
+
+CONTACT = "+15550100001"  # the sandbox contact who answers
 
 
 @pytest.mark.timeout(300)  # ~15 s alone; ten processes start, so a busy machine stretches it
@@ -104,8 +108,30 @@ def test_the_whole_flow_under_each_functions_own_policy(tmp_path: Path) -> None:
             lambda: bed.api("GET", f"/v1/messages/{later['id']}", key)[1]["status"] in ("delivered", "read")
         )
 
+        # A broadcast larger than its first window: the dispatcher steps it, and queues its own next step
+        # (pacing off for the number, so the test waits for steps, not for a paced number).
+        status, _ = bed.api("PATCH", f"/v1/sessions/{session_id}", key, {"pacing": {"enabled": False}})
+        assert status == 200
+        people = [{"to": f"+1555020{i:04d}", "variables": {"n": str(i)}} for i in range(25)]
+        body = {"session_id": session_id, "text": "Hola {n}", "recipients": people}
+        status, broadcast = bed.api("POST", "/v1/broadcasts", key, body)
+        assert status == 202, broadcast
+        last: list[dict[str, Any]] = []
+
+        def completed() -> dict[str, Any] | None:
+            last[:] = [bed.api("GET", f"/v1/broadcasts/{broadcast['id']}", key)[1]]
+            return last[0] if last[0]["status"] == "completed" and last[0]["counts"]["sent"] == 25 else None
+
+        try:
+            done = wait_for(completed, timeout=90)
+        except AssertionError:
+            raise AssertionError(f"the broadcast stopped at {last}") from None
+        assert done["counts"]["accepted"] == 25 and done["counts"]["rejected"] == 0
+
         # Inbound (the sandbox contact answers): stored, in the conversation list.
-        inbox = wait_for(lambda: bed.api("GET", "/v1/conversations", key)[1]["items"])
+        inbox = wait_for(
+            lambda: [c for c in bed.api("GET", "/v1/conversations", key)[1]["items"] if c["chat"] == CONTACT]
+        )
         conversation = inbox[0]["id"]
         wait_for(
             lambda: any(

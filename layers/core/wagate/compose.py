@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from wagate.domain.sessions import Session
     from wagate.ports import Clock, RequestBuckets, Table
     from wagate.services.audit import AuditLog
+    from wagate.services.broadcasts import BroadcastService
     from wagate.services.connector_events import ConnectorEvents
     from wagate.services.contacts import ContactService
     from wagate.services.conversations import ConversationService
@@ -268,6 +269,16 @@ class Services:
             return Insights(self.table, self.ports.clock)
 
         return self._once("insights", build)
+
+    @property
+    def broadcasts(self) -> BroadcastService:
+        def build() -> BroadcastService:
+            from wagate.services.broadcasts import BroadcastService
+
+            p = self.ports
+            return BroadcastService(self.table, p.queues, p.clock, self.messages, self.sessions, self.pools)
+
+        return self._once("broadcasts", build)
 
     @property
     def conversations(self) -> ConversationService:
@@ -576,6 +587,10 @@ def cloud_template_service() -> CloudTemplateService:
 
 def message_service() -> MessageService:
     return services().messages
+
+
+def broadcast_service() -> BroadcastService:
+    return services().broadcasts
 
 
 def group_service() -> GroupService:

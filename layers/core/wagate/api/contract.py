@@ -19,6 +19,7 @@ from wagate.api.routes.crm_webhooks import BulkReplayResult
 from wagate.api.routes.groups import SyncRequested
 from wagate.api.routes.keys import CreatedKey
 from wagate.api.routes.operator import CreatedTenant, FirstKey
+from wagate.domain.broadcasts import Broadcast
 from wagate.domain.crm_webhooks import CreatedWebhook, Delivery
 from wagate.domain.groups import GroupOperation
 from wagate.domain.media import MediaObject
@@ -77,7 +78,7 @@ ERRORS: dict[int, str] = {
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
     "`session_not_connected`, `not_cancellable`, `not_scheduled`, `busy`, `pool_exists`, `template_exists`, "
     "`phone_number_id_taken`, `no_connected_number`, `not_sandbox`, `not_cloud`, `webhook_disabled`, "
-    "`media_not_uploaded`, "
+    "`media_not_uploaded`, `broadcast_state`, `broadcast_not_cancellable`, "
     "`idempotency_in_progress` (not final: retry after `Retry-After` seconds)",
     413: "The body (or a media file) is over its limit: `too_large`, `media_too_large`",
     415: "The body is not `application/json` (POST /v1/media: not `multipart/form-data`): "
@@ -88,6 +89,7 @@ ERRORS: dict[int, str] = {
     "`invalid_input` and route-specific codes (`details.field` names it), `control_character`, "
     "`unexpected_body`, `idempotency_key_reused`, `media_kind_mismatch`, `media_empty`, "
     "`media_type_not_supported`, `media_url_not_supported`, "
+    "`invalid_recipients` (a broadcast's: `details.recipients` names them), "
     "`unsupported_kind` (the session's provider cannot send that kind), `target_not_found`, "
     "`groups_not_supported` (a Cloud API number has no groups), "
     "`target_not_sent`, `not_editable`, `not_deletable`, `template_mismatch` (a Meta template send that "
@@ -106,6 +108,7 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("POST", "/v1/media"): (201, MediaObject),
     ("POST", "/v1/uploads"): (201, PendingUpload),
     ("GET", "/v1/media/<media_id>/content"): (302, None),
+    ("POST", "/v1/broadcasts"): (202, Broadcast),
     ("POST", "/v1/pools"): (201, Pool),
     ("DELETE", "/v1/pools/<name>"): (204, None),
     ("POST", "/v1/reminders"): (201, ReminderPlan),
@@ -133,13 +136,14 @@ SUCCESS: dict[tuple[str, str], tuple[int, type[BaseModel] | None]] = {
     ("POST", "/v1/webhooks/<webhook_id>/replay"): (202, BulkReplayResult),
 }
 # Routes that take an Idempotency-Key (api/idempotency.py).
-IDEMPOTENT = {("POST", "/v1/messages"), ("POST", "/v1/reminders")}
+IDEMPOTENT = {("POST", "/v1/messages"), ("POST", "/v1/reminders"), ("POST", "/v1/broadcasts")}
 # Routes without a path parameter that still look an id up (a session or pool named in the body).
 LOOKS_UP = {
     ("POST", "/v1/messages"),
     ("POST", "/v1/reminders"),
     ("GET", "/v1/messages"),
     ("GET", "/v1/insights"),
+    ("POST", "/v1/broadcasts"),
 }
 # The QR code comes in the format asked for.
 QR_CONTENT = {

@@ -20,6 +20,7 @@ from wagate import __version__, compose
 from wagate.api import audit, contract, errors, hygiene, throttle
 from wagate.api.routes import (
     audit_log,
+    broadcasts,
     contacts,
     conversations,
     crm_webhooks,
@@ -243,6 +244,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         sandbox,
         realtime,
         messages,
+        broadcasts,
         media,
         pools,
         conversations,

@@ -159,6 +159,7 @@ class Message(BaseModel):
     provider_message_id: str | None = None
     quoted_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    broadcast_id: str | None = Field(None, description="The broadcast this message is one of (outbound)")
     scheduled_at: float | None = None
     created_at: float
     updated_at: float

@@ -2,8 +2,9 @@
 
 A person is a phone number. What is theirs: their contact row; every conversation any of the tenant's
 numbers has with them, with all its messages (sent, received, scheduled), those messages' media files
-(row and bytes) and due entries; reminder plans for them; the first-contact mark of each number; and every
-copy of their messages still held for delivery (CRM webhook deliveries, the outbox).
+(row and bytes) and due entries; reminder plans for them; their place in broadcasts still to send; the
+first-contact mark of each number; and every copy of their messages still held for delivery (CRM webhook
+deliveries, the outbox).
 
 Erasing leaves, per erased message that had a provider id, only a tombstone: a keyed hash of that id
 (store/erasure.py), so a late inbound retry of it is refused (services/inbound.py checks it in the same
@@ -31,6 +32,7 @@ from wagate.domain.phones import normalise_phone
 from wagate.domain.reminders import ReminderPlan  # noqa: TC001
 from wagate.ports import Delete, Put
 from wagate.store import blind_index, due_index, keys
+from wagate.store.broadcasts import BroadcastRepository
 from wagate.store.conversations import ContactRepository, to_conversation
 from wagate.store.erasure import TombstoneKeys, rows
 from wagate.store.messages import to_message
@@ -157,6 +159,8 @@ class ErasureService:
         for removal in self.contacts.removal(tenant_id, phone):
             if self.table.delete(removal.pk, removal.sk) is not None:
                 counts["contacts"] += 1
+        if places := BroadcastRepository(self.table).erase_recipient(tenant_id, phone):
+            counts["broadcast_recipients"] += places
         self._erase_media(batch, tenant_id, media_ids)
         if media_ids:
             counts["media_files"] += len(media_ids)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wagate.cloud import commands
 from wagate.conditions import Attr
+from wagate.domain.broadcasts import counts_moved
 from wagate.domain.content import (
     MEDIA_CLASSES,
     SENDABLE,
@@ -63,6 +64,7 @@ from wagate.services.media_files import MediaFiles
 from wagate.services.pools import PoolService
 from wagate.services.quotas import TenantQuotas
 from wagate.services.sessions import SessionService, command_queue, shard_of
+from wagate.store import broadcasts
 from wagate.store.conversations import activity
 from wagate.store.due_index import DueIndex
 from wagate.store.media import file_object
@@ -79,6 +81,7 @@ SendKind = Literal[
 GROUP_ID = re.compile(r"^\d{5,20}(-\d{1,12})?@g\.us$")
 MAX_SCHEDULE_AHEAD = 366 * 24 * 3600
 REQUEST_KEY_SECONDS = 24 * 3600  # as long as the Idempotency-Key's record (api/idempotency.py)
+TAKEN_BACK = {"n_accepted": -1}  # a paused broadcast's queued message, cancelled to be queued again later
 SOON_SECONDS = 120  # a sweep runs every minute and looks 90 s ahead: anything sooner skips the due index
 
 
@@ -254,8 +257,16 @@ class MessageService:
 
     # ---- outbound -----------------------------------------------------------------------------------
 
-    def accept(self, tenant_id: str, request: SendRequest, *, request_key: str | None = None) -> Message:
+    def accept(
+        self,
+        tenant_id: str,
+        request: SendRequest,
+        *,
+        request_key: str | None = None,
+        broadcast_id: str | None = None,
+    ) -> Message:
         """Validate, store and queue (or schedule) one message. Nothing is stored when anything is wrong.
+        A broadcast's message counts itself in its broadcast's counters in the same transaction.
 
         With `request_key` (the Idempotency-Key) the message and the key commit together, so a retry whose
         first try died after storing (its idempotency record freed after a crash) gets that message
@@ -352,6 +363,7 @@ class MessageService:
             media=media,
             status=MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED,
             metadata=request.metadata,
+            broadcast_id=broadcast_id,
             scheduled_at=request.scheduled_at,
             created_at=now,
             updated_at=now,
@@ -359,6 +371,8 @@ class MessageService:
         )
         ops: list[TransactOp] = [self.rows.put_new(message), activity(message)]
         ops += pool_ops  # a pool's "last picked" mark lands with the message, or not at all
+        if broadcast_id is not None:
+            ops.append(broadcasts.accepted(tenant_id, broadcast_id))
         if not cloud:
             # The WhatsApp id is ours (derived), so receipts that overtake `message_sent` still find it.
             ops.append(
@@ -450,8 +464,10 @@ class MessageService:
     def get(self, tenant_id: str, message_id: str) -> Message:
         return self.rows.get(tenant_id, message_id)
 
-    def cancel(self, tenant_id: str, message_id: str) -> Message:
-        """Cancels a scheduled or queued message. 409 once the connector has claimed it."""
+    def cancel(self, tenant_id: str, message_id: str, *, taken_back: bool = False) -> Message:
+        """Cancels a scheduled or queued message. 409 once the connector has claimed it. `taken_back`: a
+        paused broadcast takes its queued message back, to queue it again on resume (it then counts as
+        not accepted yet, rather than as cancelled)."""
         item = self.rows.get_row(tenant_id, message_id)
         if item["status"] not in CANCELLABLE:
             raise ConflictError(
@@ -469,6 +485,11 @@ class MessageService:
         ]
         if item["status"] == MessageStatus.SCHEDULED and item.get("scheduled_at") is not None:
             ops.append(self.due.remove(tenant_id, message_id, float(item["scheduled_at"])))
+        if item.get("broadcast_id"):
+            moved = counts_moved(MessageStatus(item["status"]), MessageStatus.CANCELLED)
+            ops.append(
+                broadcasts.counted(tenant_id, item["broadcast_id"], TAKEN_BACK if taken_back else moved)
+            )
         try:
             self.table.transact_write(ops)
         except ConflictError as exc:
@@ -574,6 +595,8 @@ class MessageService:
                 ),
             )
             moved = to_message({**item, **changes})
+            if moved.broadcast_id is not None:
+                ops.append(broadcasts.counted(tenant_id, moved.broadcast_id, counts_moved(previous, status)))
             if also is not None:
                 ops.extend(also(moved, previous))
             if self.insights is not None:

@@ -37,6 +37,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | contact search entry | `T#{t}#CSEARCH#{field}#{token}` | `CONTACT#{p}` | | find contacts by a name word, external id or LID (`token`: the tenant's keyed hash of the normalised value, `p` the contact's blind index: never plaintext) | store/contacts.py |
 | template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | store/templates.py |
 | reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | store/reminders.py |
+| broadcast | `T#{t}` | `BCAST#{b}` (ULID: time order) | | get; list a tenant's broadcasts, newest first; its counters move with its messages | store/broadcasts.py |
+| broadcast recipients | `T#{t}#BCAST#{b}` | `PART#{n:05d}` | | the recipients of one broadcast, 500 per row, read as they are turned into messages | store/broadcasts.py |
 | pool | `T#{t}` | `POOL#{name}` | | get/list a tenant's pools | store/pools.py |
 | pool use | `T#{t}` | `POOLUSE#{s}` | | when a pool last picked a session (LRU) | store/pools.py |
 | CRM webhook | `T#{t}` | `WEBHOOK#{w}` | | get/list a tenant's webhooks (secret encrypted) | store/crm_webhooks.py |
@@ -390,6 +392,19 @@ def contact_search_sort(person: str) -> str:
     return f"{CONTACT_PREFIX}{person}"
 
 
+# ---- broadcasts (store/broadcasts.py) ---------------------------------------------------------------
+
+BROADCAST_PREFIX = "BCAST#"
+
+
+def broadcast(tenant_id: str, broadcast_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"{BROADCAST_PREFIX}{broadcast_id}")
+
+
+def broadcast_part(tenant_id: str, broadcast_id: str, part: int) -> Key:
+    return Key(f"{tenant_partition(tenant_id)}#{BROADCAST_PREFIX}{broadcast_id}", f"PART#{part:05d}")
+
+
 # ---- templates, reminders, pools ------------------------------------------------------------------
 
 TEMPLATE_PREFIX = "TPL#"
@@ -610,9 +625,13 @@ def retained_kind(pk: str, sk: str) -> tuple[str, str, bool] | None:
             return tenant_id, "conversations", True
         if sk.startswith("MEDIA#"):
             return tenant_id, "media", False
+        if sk.startswith(BROADCAST_PREFIX):
+            return tenant_id, "messages", False
         return None
     if rest.startswith(INSIGHTS_PREFIX):
         return tenant_id, "messages", True  # aggregates of messages: kept as long, from their last write
+    if rest.startswith(BROADCAST_PREFIX):
+        return tenant_id, "messages", False
     if rest.startswith("WH#") and sk.startswith(DELIVERY_PREFIX):
         return tenant_id, "webhook_deliveries", False
     return None

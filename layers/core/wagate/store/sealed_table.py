@@ -76,6 +76,8 @@ CONTENT_ATTRIBUTES = frozenset(
         "lid",
         "phone",  # a contact's number (its key holds only the blind index), a session's own number
         "data",  # idempotency records: the API's stored response (the message, its text)
+        "recipients",  # a broadcast's phone numbers and their variables
+        "rejections",  # a broadcast's refused recipients (their phone numbers)
     }
 )
 
