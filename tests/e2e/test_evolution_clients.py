@@ -397,3 +397,51 @@ def test_the_n8n_nodes_instance_and_webhook_operations(server: Server, key: str,
     assert [r["status"] for r in deleted["requests"]] == [200]
     # Deleted: Evolution's 404 for an instance it does not know, which the node reports as a failure.
     assert not after["ok"] and after["requests"][0]["status"] == 404
+
+
+def test_group_changes_through_the_official_client(server: Server, key: str) -> None:
+    """create -> subject -> description -> participants -> invite (and revoke) -> leave, each answered with
+    the outcome the number's connector reported (the sandbox keeps groups as WhatsApp would)."""
+    evolution = pytest.importorskip("evolutionapi.client")
+    from evolutionapi.models.group import CreateGroup, GroupDescription, GroupSubject, UpdateParticipant
+
+    _, token = connected_instance(server, key, "groups-flow")
+    client = evolution.EvolutionClient(base_url=f"{server.url}/evolution", api_token=key)
+    groups = client.group
+    made = groups.create_group(
+        "groups-flow", CreateGroup(subject="Taller de sábado", participants=[ANA]), token
+    )
+    jid = made["id"]
+    assert jid.endswith("@g.us") and made["subject"] == "Taller de sábado", made
+    assert {p["id"]: p["admin"] for p in made["participants"]}[ANA_JID] is None
+    assert groups.update_group_subject(
+        "groups-flow", jid, GroupSubject(subject="Taller del domingo"), token
+    ) == {"update": "success"}
+    assert groups.update_group_description(
+        "groups-flow", jid, GroupDescription(description="10:00"), token
+    ) == {"update": "success"}
+    added = groups.update_participant(
+        "groups-flow",
+        jid,
+        UpdateParticipant(action="add", participants=["15550100002", "15550109999"]),
+        token,
+    )
+    assert [(p["jid"], p["status"]) for p in added["updateParticipants"]] == [
+        ("15550100002@s.whatsapp.net", "200"),
+        ("15550109999@s.whatsapp.net", "404"),
+    ]
+    invite = groups.get_invite_code("groups-flow", jid, token)
+    assert invite["inviteUrl"] == f"https://chat.whatsapp.com/{invite['inviteCode']}"
+    revoked = groups.revoke_invite_code("groups-flow", jid, token)
+    assert revoked["revoked"] is True and revoked["inviteCode"] != invite["inviteCode"]
+    members = groups.get_participants("groups-flow", jid, token)["participants"]
+    assert {p["id"] for p in members} >= {ANA_JID, "15550100002@s.whatsapp.net"}
+    info = groups.get_group_info("groups-flow", jid, token)
+    assert (info["subject"], info["desc"]) == ("Taller del domingo", "10:00")
+    listed = groups.fetch_all_groups("groups-flow", token, get_participants=True)
+    assert jid in [g["id"] for g in listed]
+    # Announcements: the number is a plain member there, so WhatsApp refuses (as Evolution, a 400).
+    announcements = next(g["id"] for g in listed if g["subject"] == "Sandbox announcements")
+    refused = groups.update_group_subject("groups-flow", announcements, GroupSubject(subject="x"), token)
+    assert refused["status"] == 400 and "not_group_admin" in refused["response"]["message"][0]
+    assert groups.leave_group("groups-flow", jid, token) == {"groupJid": jid, "leave": True}

@@ -529,6 +529,10 @@ ROUTES = [
     ("DELETE", "/chat/deleteMessageForEveryone/ana"),
     ("POST", "/message/sendSticker/ana"),
     ("POST", "/message/sendTemplate/ana"),
+    ("POST", "/group/create/ana"),
+    ("POST", "/group/updateGroupSubject/ana"),
+    ("POST", "/group/updateGroupDescription/ana"),
+    ("POST", "/group/updateParticipant/ana"),
 ]
 FIELDS = [
     "number",
@@ -564,6 +568,11 @@ FIELDS = [
     "sticker",
     "language",
     "components",
+    "subject",
+    "description",
+    "participants",
+    "action",
+    "groupJid",
 ]
 ODD_VALUES: list[Any] = [
     None,

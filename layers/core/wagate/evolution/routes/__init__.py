@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from wagate.evolution.routes import chat, chat_messages, group, instance, message, webhook
+from wagate.evolution.routes import chat, chat_messages, group, group_changes, instance, message, webhook
 
 ROUTERS: tuple[ModuleType, ...] = (
     instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
@@ -18,4 +18,5 @@ ROUTERS: tuple[ModuleType, ...] = (
     chat,  # chat/*: whatsappNumbers, findMessages, findChats, findContacts, markMessageAsRead, ...
     chat_messages,  # chat/*: updateMessage, deleteMessageForEveryone, getBase64FromMediaMessage
     group,  # group/*: fetchAllGroups, findGroupInfos
+    group_changes,  # group/*: create, subject, description, participants, invites, leave
 )

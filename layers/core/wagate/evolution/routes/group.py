@@ -2,8 +2,9 @@
 
 Evolution asks WhatsApp each time; wagate answers from the instance's last group sync, and asks for one
 (waiting a few seconds for it) when none has landed yet. What a sync does not carry is null rather than
-guessed (picture, subject owner, restrict/announce settings); `participants` is an empty list, since a
-sync keeps each group's member count (`size`), not its members.
+guessed (picture, subject owner, restrict/announce settings); `participants` lists the members wagate
+knows (once a change or an operation read the group; a sync alone keeps counts, `size`), else `[]`.
+The changes (create, subject, participants, invites, leave) are in group_changes.py.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from wagate import compose
-from wagate.domain.groups import Group
+from wagate.domain.groups import Group, GroupMember
 from wagate.domain.sessions import Session, SessionStatus
+from wagate.evolution import shapes
 from wagate.evolution.access import Caller, Need, instance
 from wagate.evolution.errors import EvolutionError
 from wagate.services.groups import GroupService
@@ -69,8 +71,18 @@ def group_record(group: Group, *, participants: bool) -> dict[str, Any]:
         "linkedParent": None,
     }
     if participants:
-        body["participants"] = []
+        body["participants"] = [participant(m) for m in group.members or []]
     return body
+
+
+def participant(member: GroupMember) -> dict[str, Any]:
+    """A member as Baileys' GroupParticipant (`id`, `admin`), with the phone's jid and the LID when known."""
+    return {
+        "id": member.jid,
+        "phoneNumber": shapes.jid_of(member.phone) if member.phone else None,
+        "lid": member.lid,
+        "admin": member.role,
+    }
 
 
 @router.get("/group/fetchAllGroups/<instanceName>")
