@@ -22,6 +22,7 @@ import enum
 import math
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -205,48 +206,65 @@ class BreakdownList(BaseModel):
 
 def metrics_of(counters: Mapping[str, float], connected_seconds: float = 0.0) -> Metrics:
     """A Metrics from merged rollup counters."""
+    return Metrics(**metric_fields(counters, connected_seconds))
+
+
+def metric_fields(counters: Mapping[str, float], connected_seconds: float = 0.0) -> dict[str, Any]:
+    """The fields of a Metrics (or Point) from merged rollup counters (one pass over them: a 90-day
+    report reads this for every bucket)."""
+    hists: dict[str, dict[int, float]] = {TO_DELIVERED: {}, TO_READ: {}, FIRST_REPLY: {}}
+    named: dict[str, dict[str, int]] = {FAILED_BY: {}, TEMPLATE_SENT: {}}
+    for name, value in counters.items():
+        head, dot, tail = name.partition(".")
+        if not dot or not value:
+            continue
+        prefix = head + dot
+        if prefix in hists:
+            hists[prefix][int(tail)] = value
+        elif prefix in named:
+            named[prefix][tail] = int(value)
 
     def count(name: str) -> int:
         return int(counters.get(name, 0))
 
-    def histogram(prefix: str) -> Latency:
-        hist = {int(k[len(prefix) :]): v for k, v in counters.items() if k.startswith(prefix)}
+    def latency(prefix: str) -> Latency:
+        hist = hists[prefix]
         return Latency(count=int(sum(hist.values())), p50=percentile(hist, 0.5), p90=percentile(hist, 0.9))
 
-    def by_prefix(prefix: str) -> dict[str, int]:
-        found = {k[len(prefix) :]: int(v) for k, v in counters.items() if k.startswith(prefix) and v}
-        return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+    def ranked(prefix: str) -> dict[str, int]:
+        return dict(sorted(named[prefix].items(), key=lambda kv: (-kv[1], kv[0])))
 
-    sent = count(SENT)
-    return Metrics(
-        sent=sent,
-        delivered=count(DELIVERED),
-        read=count(READ),
-        failed=count(FAILED),
-        failed_by_reason=by_prefix(FAILED_BY),
-        replied=count(REPLIED),
-        inbound=count(INBOUND),
-        delivery_rate=rate(count(DELIVERED), sent),
-        read_rate=rate(count(READ), sent),
-        reply_rate=rate(count(REPLIED), sent),
-        time_to_delivered=histogram(TO_DELIVERED),
-        time_to_read=histogram(TO_READ),
-        first_reply_time=histogram(FIRST_REPLY),
-        sessions_created=count(CREATED),
-        sessions_linked=count(LINKED),
-        connection_rate=rate(count(LINKED), count(CREATED)),
-        disconnects=count(DISCONNECTS),
-        connected_seconds=round(connected_seconds, 3),
-        templates=by_prefix(TEMPLATE_SENT),
-    )
+    sent, delivered, read, replied = count(SENT), count(DELIVERED), count(READ), count(REPLIED)
+    return {
+        "sent": sent,
+        "delivered": delivered,
+        "read": read,
+        "failed": count(FAILED),
+        "failed_by_reason": ranked(FAILED_BY),
+        "replied": replied,
+        "inbound": count(INBOUND),
+        "delivery_rate": rate(delivered, sent),
+        "read_rate": rate(read, sent),
+        "reply_rate": rate(replied, sent),
+        "time_to_delivered": latency(TO_DELIVERED),
+        "time_to_read": latency(TO_READ),
+        "first_reply_time": latency(FIRST_REPLY),
+        "sessions_created": count(CREATED),
+        "sessions_linked": count(LINKED),
+        "connection_rate": rate(count(LINKED), count(CREATED)),
+        "disconnects": count(DISCONNECTS),
+        "connected_seconds": round(connected_seconds, 3),
+        "templates": ranked(TEMPLATE_SENT),
+    }
 
 
 def merge(into: dict[str, float], counters: Mapping[str, object]) -> None:
-    """Adds a row's counters (numbers only; keys and stamps are skipped) into `into`."""
+    """Adds a row's counters (numbers only; keys, stamps and the 0-valued scope marks are skipped)."""
+    get = into.get
     for name, value in counters.items():
-        if name in _NOT_COUNTERS or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        into[name] = into.get(name, 0) + value
+        if value and type(value) in _NUMBERS and name not in _NOT_COUNTERS:
+            into[name] = get(name, 0) + value  # type: ignore[operator]
 
 
+_NUMBERS = (int, float)  # exact types: a bool is not a counter
 _NOT_COUNTERS = frozenset({"pk", "sk", "expires_at", "updated_at"})

@@ -38,7 +38,7 @@ from wagate.store.contacts import ContactSearch
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.erasure import TombstoneKeys
 from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
-from wagate.store.messages import MessageRepository, to_message
+from wagate.store.messages import MessageRepository
 
 if TYPE_CHECKING:
     from wagate.services.insights import Insights
@@ -140,29 +140,26 @@ class InboundService:
         ]
         if stored is not None:
             ops.append(self.files.put_op(stored))  # the file's row lands with its message, or neither
+        conversation = None
         if not historical or self._newest_in_conversation(message):
-            ops.append(
-                activity(message, name=None if group else data.get("push_name"), unread=not historical)
+            conversation = activity(
+                message, name=None if group else data.get("push_name"), unread=not historical
             )
         contact_change: ContactChange | None = None
+        if self.insights is not None and not historical:
+            counted, conversation = self.insights.inbound_ops(message, conversation)
+            ops.extend(counted)
+        if conversation is not None:
+            ops.append(conversation)
         if sender and not data.get("from_me") and not historical:
             contact_ops, contact_change = self._contact_update(tenant_id, session_id, str(sender), data, at)
             ops.extend(contact_ops)
         if also is not None:
             ops.extend(also(message, contact_change))
-        if self.insights is not None and not historical:
-            ops.extend(self.insights.inbound_ops(message))
         try:
             self.table.transact_write(ops)
         except ConflictError:
-            known = self.messages.message_id_of(tenant_id, session_id, provider_id)
-            stored_before = self.messages.row(tenant_id, known) if known else None
-            if self.insights is not None and stored_before is not None and not historical:
-                # A redelivery: the reply mark a crash may have left unmoved is moved now (idempotent).
-                self.insights.after_inbound(to_message(stored_before))
             return None  # this provider id was stored already (a redelivery), or erased since
-        if self.insights is not None and not historical:
-            self.insights.after_inbound(message)
         return message
 
     def _newest_in_conversation(self, message: Message) -> bool:

@@ -1,14 +1,13 @@
-"""Insights: the rollup writes each applied change owes, reply tracking, and the reports read from rollups.
+"""Insights: the rollup writes each applied change owes, and the reports read from the rollups.
 
-Writes. A message's status move, an inbound message and a session's status change each hand the
-counters they owe to the transaction that applies them (`status_ops`, `inbound_ops`, `session_ops`,
-`created_ops`): the change is applied once (monotonic statuses, provider-id deduplication, status guards
-and fences), so it is counted once, whatever is redelivered or arrives late. Replies and response times
-need the conversation's turn: after a send or an inbound message is stored, `after_sent` /
-`after_inbound` move two marks on the conversation row (`ins_out_at`: our last unanswered send;
-`ins_in_at`: the contact's first unanswered message) with conditions on the value read, and the counter
-moves in that same transaction, so a retry or a race counts nothing twice. (A crash between the change
-and its mark loses that one reply sample; it never doubles one.)
+Writes. A message's status move, a stored message that came from WhatsApp and a session's status change
+each hand the counters they owe to the transaction that applies them (`status_ops`, `inbound_ops`,
+`session_ops`, `created_ops`): the change is applied once (monotonic statuses, provider-id
+deduplication, status guards and fences), so it is counted once, whatever is redelivered or arrives
+late. Replies and first-reply times follow the conversation's turn, read before the change and moved in
+its transaction, as two marks on the conversation row: `ins_out_at` (our latest send not answered yet:
+their next message is its reply) and `ins_in_at` (their first message we have not answered yet: our next
+send is the first reply).
 
 Reads. A report is one query per scope and granularity over the range's buckets (store/insights.py),
 plus each session's connection periods for uptime: O(buckets + sessions + periods), never O(messages).
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from wagate.conditions import Attr
 from wagate.domain import insights as ins
 from wagate.domain.conversations import conversation_id
-from wagate.domain.errors import ConflictError, InvalidInput
+from wagate.domain.errors import InvalidInput
 from wagate.domain.insights import Granularity
 from wagate.domain.messages import Direction, Message, MessageStatus, implied_steps
 from wagate.domain.sessions import Session, SessionStatus
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 
 MAX_BUCKETS = {Granularity.DAY: 400, Granularity.HOUR: 24 * 31}
 MAX_TEMPLATES = 50
+# On the conversation row: when our latest unanswered send went out (and its template), and since when
+# the contact has been waiting for our answer.
 OUT_MARK, OUT_TEMPLATE, IN_MARK = "ins_out_at", "ins_out_tpl", "ins_in_at"
 
 
@@ -57,10 +58,12 @@ class Insights:
     # ---- counters committed with the change -----------------------------------------------------------
 
     def status_ops(self, message: Message, previous: MessageStatus) -> list[TransactOp]:
-        """What an outbound message's move from `previous` to its status adds, in its send cohort."""
+        """What an outbound message's move from `previous` to its status adds, in its send cohort; when
+        it is the answer the contact was waiting for, the first-reply time too (and the wait ends)."""
         if message.direction != Direction.OUTBOUND:
             return []
         counters: dict[str, int] = {}
+        ops: list[TransactOp] = []
         template = template_of(message)
         sent_at = message.sent_at
         for step in [*implied_steps(previous, message.status), message.status]:
@@ -68,6 +71,8 @@ class Insights:
                 counters[ins.SENT] = 1
                 if template:
                     counters[ins.TEMPLATE_SENT + template] = 1
+                if sent_at is not None:
+                    ops.extend(self._answered(message, sent_at, counters))
             elif step == MessageStatus.DELIVERED:
                 counters[ins.DELIVERED] = 1
                 if sent_at is not None and message.delivered_at is not None:
@@ -82,29 +87,55 @@ class Insights:
                 reason = message.error.code if message.error is not None else None
                 counters[ins.FAILED_BY + ins.reason_code(reason)] = 1
         cohort = sent_at if sent_at is not None else message.updated_at
-        return list(
-            adds(
-                message.tenant_id,
-                cohort,
-                counters,
-                counted_id=message.id,
-                session_id=message.session_id,
-                template=template,
-            )
+        rollups = adds(
+            message.tenant_id,
+            cohort,
+            counters,
+            counted_id=message.id,
+            session_id=message.session_id,
+            template=template,
         )
+        return [*ops, *rollups]
 
-    def inbound_ops(self, message: Message) -> list[TransactOp]:
-        """A stored incoming message: one `inbound`; one typed on the account's phone: one `sent`."""
-        counter = ins.SENT if message.direction == Direction.OUTBOUND else ins.INBOUND
-        return list(
-            adds(
-                message.tenant_id,
-                message.created_at,
-                {counter: 1},
-                counted_id=message.id,
-                session_id=message.session_id,
+    def inbound_ops(
+        self, message: Message, activity: Update | None
+    ) -> tuple[list[TransactOp], Update | None]:
+        """What a newly stored message adds (committed with it: provider-id deduplication makes it once),
+        and its conversation's `activity` update with the turn moved. An incoming message counts as
+        `inbound` and, when one of our sends was waiting, as that send's reply (in its send cohort); the
+        contact then waits for us. One typed on the account's phone counts as `sent` (and as the first
+        reply when the contact was waiting)."""
+        conv = None
+        if activity is not None and not message.chat.endswith("@g.us"):
+            conv = self.table.get(*_conversation_key(message))
+        at = message.created_at
+        if message.direction == Direction.OUTBOUND:  # typed on the phone
+            counters: dict[str, int] = {ins.SENT: 1}
+            if activity is not None and conv is not None:
+                activity = _with(activity, **self._turn_to_us(conv, at, None, counters))
+            return [*_counted(message, at, counters)], activity
+        ops: list[TransactOp] = list(_counted(message, at, {ins.INBOUND: 1}))
+        if activity is None or message.chat.endswith("@g.us"):
+            return ops, activity
+        out_at = conv.get(OUT_MARK) if conv is not None else None
+        turn: dict[str, Any] = {}
+        if out_at is not None and float(out_at) <= at:
+            assert conv is not None
+            template = str(conv.get(OUT_TEMPLATE) or "") or None
+            ops.extend(
+                adds(
+                    message.tenant_id,
+                    float(out_at),
+                    {ins.REPLIED: 1},
+                    counted_id=message.id,
+                    session_id=message.session_id,
+                    template=template,
+                )
             )
-        )
+            turn["remove"] = [OUT_MARK, OUT_TEMPLATE]
+        if conv is None or conv.get(IN_MARK) is None:
+            turn["set"] = {IN_MARK: at}  # their turn starts with this message
+        return merged(ops), _with(activity, **turn) if turn else activity
 
     def created_ops(self, session: Session) -> list[TransactOp]:
         return list(
@@ -137,80 +168,43 @@ class Insights:
             )
         return ops
 
-    # ---- the conversation's turn: replies and first-reply times -------------------------------------------
+    # ---- the conversation's turn ----------------------------------------------------------------------
 
-    def after_sent(self, message: Message) -> None:
-        """Our message went out: it is the one a reply will answer; if the contact was waiting for us,
-        how long they waited is one first-reply sample."""
-        if (
-            message.direction != Direction.OUTBOUND
-            or message.sent_at is None
-            or message.chat.endswith("@g.us")
-        ):
-            return
-        at = message.sent_at
-        key = keys.conversation(message.tenant_id, conversation_id(message.session_id, message.chat))
-        item = self.table.get(*key)
-        if item is None or (item.get(OUT_MARK) is not None and float(item[OUT_MARK]) > at):
-            return  # no conversation, or a later send of ours is already the one awaiting a reply
-        mark = {OUT_MARK: at, OUT_TEMPLATE: template_of(message) or ""}
-        waiting = item.get(IN_MARK)
-        try:
-            if waiting is None or float(waiting) > at:
-                self.table.update(*key, set=mark, condition=_unchanged(item, OUT_MARK))
-                return
-            counters = {f"{ins.FIRST_REPLY}{ins.latency_bucket(at - float(waiting))}": 1}
-            self.table.transact_write(
-                [
-                    Update(*key, set=mark, remove=[IN_MARK], condition=Attr(IN_MARK).eq(waiting)),
-                    *adds(
-                        message.tenant_id, at, counters, counted_id=message.id, session_id=message.session_id
-                    ),
-                ]
+    def _answered(self, message: Message, sent_at: float, counters: dict[str, int]) -> list[TransactOp]:
+        """Our message went out: it is the send a reply will answer, and if the contact was waiting, how
+        long is one first-reply sample. Conditional on the conversation as read (a lost race retries the
+        whole move, which reads it again)."""
+        if message.chat.endswith("@g.us"):
+            return []
+        key = _conversation_key(message)
+        conv = self.table.get(*key)
+        if conv is None:
+            return []
+        turn = self._turn_to_us(conv, sent_at, template_of(message), counters)
+        if not turn["set"] and not turn["remove"]:
+            return []
+        guard = Attr("pk").exists()
+        for name in (OUT_MARK, IN_MARK):
+            guard = guard & (
+                Attr(name).eq(conv[name]) if conv.get(name) is not None else Attr(name).not_exists()
             )
-        except ConflictError:
-            return  # the conversation moved meanwhile (another send, a reply): that writer counted it
+        return [Update(*key, set=turn["set"], remove=turn["remove"], condition=guard)]
 
-    def after_inbound(self, message: Message) -> None:
-        """The contact wrote: if we were waiting, our last send got its reply (counted in that send's
-        cohort); from now on they wait for us. Safe to call again for a redelivered message."""
-        if message.direction != Direction.INBOUND or message.chat.endswith("@g.us"):
-            return
-        at = message.created_at
-        key = keys.conversation(message.tenant_id, conversation_id(message.session_id, message.chat))
-        item = self.table.get(*key)
-        if item is None:
-            return
-        out_at = item.get(OUT_MARK)
-        try:
-            if out_at is not None and float(out_at) <= at:
-                template = str(item.get(OUT_TEMPLATE) or "") or None
-                self.table.transact_write(
-                    [
-                        Update(
-                            *key,
-                            set={IN_MARK: at},
-                            remove=[OUT_MARK, OUT_TEMPLATE],
-                            condition=Attr(OUT_MARK).eq(out_at),
-                        ),
-                        *adds(
-                            message.tenant_id,
-                            float(out_at),
-                            {ins.REPLIED: 1},
-                            counted_id=message.id,
-                            session_id=message.session_id,
-                            template=template,
-                        ),
-                    ]
-                )
-            elif out_at is None and item.get(IN_MARK) is None:
-                self.table.update(
-                    *key,
-                    set={IN_MARK: at},
-                    condition=Attr("pk").exists() & Attr(IN_MARK).not_exists() & Attr(OUT_MARK).not_exists(),
-                )
-        except ConflictError:
-            return  # another message moved the turn first
+    @staticmethod
+    def _turn_to_us(
+        conv: dict[str, Any], at: float, template: str | None, counters: dict[str, int]
+    ) -> dict[str, Any]:
+        """The conversation's marks once we answered at `at` (set and remove), and the first-reply sample
+        added to `counters` when the contact was waiting since before."""
+        turn: dict[str, Any] = {"set": {}, "remove": []}
+        out_at = conv.get(OUT_MARK)
+        if out_at is None or float(out_at) <= at:  # an older send reported late leaves the newer one
+            turn["set"] = {OUT_MARK: at, OUT_TEMPLATE: template or ""}
+        waiting = conv.get(IN_MARK)
+        if waiting is not None and float(waiting) <= at:
+            counters[f"{ins.FIRST_REPLY}{ins.latency_bucket(at - float(waiting))}"] = 1
+            turn["remove"] = [IN_MARK]
+        return turn
 
     # ---- reports --------------------------------------------------------------------------------------
 
@@ -247,11 +241,11 @@ class Insights:
             label = ins.bucket_of(bucket_at, granularity)
             counters = by_bucket.get(label, {})
             ins.merge(totals, counters)
-            metrics = ins.metrics_of(counters, sum(c.get(bucket_at, 0.0) for c in connected.values()))
-            series.append(ins.Point(bucket=label, start=bucket_at, **metrics.model_dump()))
+            seconds = sum(c.get(bucket_at, 0.0) for c, _ in connected.values())
+            series.append(ins.Point(bucket=label, start=bucket_at, **ins.metric_fields(counters, seconds)))
         uptimes = [
-            self._uptime(s, by_session, start, end)
-            for s, by_session in zip(shown, connected.values(), strict=True)
+            self._uptime(s, per_bucket, drops, start, end)
+            for s, (per_bucket, drops) in zip(shown, connected.values(), strict=True)
         ]
         connected_total = sum(u.connected_seconds for u in uptimes)
         return ins.Report(
@@ -277,7 +271,7 @@ class Insights:
                     tenant_id, Granularity.DAY, [keys.insights_scope_session(session.id)], start, end
                 )
             )
-            seconds = sum(connected[session.id].values())
+            seconds = sum(connected[session.id][0].values())
             items.append(
                 ins.Breakdown(key=session.id, name=session.name, metrics=ins.metrics_of(counters, seconds))
             )
@@ -309,13 +303,17 @@ class Insights:
 
     def _connected(
         self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, granularity: Granularity
-    ) -> dict[str, dict[float, float]]:
-        """Per session: connected seconds in each bucket (by bucket start) of [start, end)."""
+    ) -> dict[str, tuple[dict[float, float], int]]:
+        """Per session: connected seconds in each bucket (by bucket start) of [start, end), and how many
+        connected periods ended in it (its disconnects)."""
         now = self.clock.now()
-        found: dict[str, dict[float, float]] = {}
+        found: dict[str, tuple[dict[float, float], int]] = {}
         for session in sessions:
             per_bucket: dict[float, float] = {}
+            drops = 0
             for began, ended in self.rows.periods(tenant_id, session.id, start, end):
+                if ended is not None and start <= ended < end:
+                    drops += 1
                 if ended is None:  # still open: connected until now if the session still says so
                     ended = now if session.status == SessionStatus.CONNECTED else began
                 low, high = max(began, start), min(ended, end, now)
@@ -323,23 +321,15 @@ class Insights:
                     overlap = min(high, bucket_at + granularity.seconds) - max(low, bucket_at)
                     if overlap > 0:
                         per_bucket[bucket_at] = per_bucket.get(bucket_at, 0.0) + overlap
-            found[session.id] = per_bucket
+            found[session.id] = (per_bucket, drops)
         return found
 
     def _uptime(
-        self, session: Session, per_bucket: dict[float, float], start: float, end: float
+        self, session: Session, per_bucket: dict[float, float], disconnects: int, start: float, end: float
     ) -> ins.SessionUptime:
         seconds = sum(per_bucket.values())
         since = max(start, session.created_at)
         span = min(end, self.clock.now()) - since
-        disconnects = 0
-        first, last = (
-            ins.bucket_of(start, Granularity.DAY),
-            ins.bucket_of(max(start, end - 0.001), Granularity.DAY),
-        )
-        scope = keys.insights_scope_session(session.id)
-        for counters in self.rows.buckets(session.tenant_id, Granularity.DAY, scope, first, last).values():
-            disconnects += int(counters.get(ins.DISCONNECTS, 0))
         return ins.SessionUptime(
             session_id=session.id,
             name=session.name,
@@ -350,17 +340,51 @@ class Insights:
         )
 
 
+def _conversation_key(message: Message) -> keys.Key:
+    return keys.conversation(message.tenant_id, conversation_id(message.session_id, message.chat))
+
+
+def _counted(message: Message, at: float, counters: dict[str, int]) -> list[Update]:
+    return adds(message.tenant_id, at, counters, counted_id=message.id, session_id=message.session_id)
+
+
+def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence[str] = ()) -> Update:
+    """`update` also setting or removing these attributes (one op per item in a transaction)."""
+    return Update(
+        update.pk,
+        update.sk,
+        set={**update.set, **(set or {})},
+        remove=[*update.remove, *remove],
+        add=update.add,
+        condition=update.condition,
+    )
+
+
+def merged(ops: Sequence[TransactOp]) -> list[TransactOp]:
+    """Counter updates of the same row summed into one (a transaction touches each item once)."""
+    out: list[TransactOp] = []
+    index: dict[tuple[str, str], int] = {}
+    for op in ops:
+        if isinstance(op, Update) and not op.set and not op.remove and op.condition is None:
+            key = (op.pk, op.sk)
+            if key in index:
+                first = out[index[key]]
+                assert isinstance(first, Update)
+                total = dict(first.add)
+                for name, value in op.add.items():
+                    total[name] = total.get(name, 0) + value
+                out[index[key]] = Update(op.pk, op.sk, add=total)
+                continue
+            index[key] = len(out)
+        out.append(op)
+    return out
+
+
 def _summed(by_bucket: dict[str, dict[str, float]]) -> dict[str, float]:
     total: dict[str, float] = {}
     for counters in by_bucket.values():
         ins.merge(total, counters)
     return total
-
-
-def _unchanged(item: dict[str, Any], name: str) -> Any:
-    """Still as read: the mark `name` has the value read (or is still absent), and the row exists."""
-    value = item.get(name)
-    return Attr("pk").exists() & (Attr(name).not_exists() if value is None else Attr(name).eq(value))
 
 
 def _check_range(start: float, end: float, granularity: Granularity, *, limit: bool = True) -> None:

@@ -605,8 +605,6 @@ class MessageService:
                 self.table.transact_write(ops)
             except ConflictError:
                 continue
-            if self.insights is not None and "sent_at" in changes:
-                self.insights.after_sent(moved)
             return moved
         return None
 

@@ -1,0 +1,131 @@
+"""What the insights rollups add to the message pipeline's writes: the same script with and without them.
+
+In one process on the SQLite table (the production stack: content sealed, retention stamped), through the
+real services (compose): each message is accepted (POST /v1/messages' use case), then the connector's
+events are applied by the events consumer's service (ConnectorEvents.handle): `message_sent`, a
+`delivered` receipt, a `read` receipt, a duplicate `read` (changes nothing), and for every fourth
+message an answer from the contact (an inbound message). With insights, each status move also adds to its
+6 rollup rows (day and hour × tenant, session, template) in the same transaction, and the send and the
+answer move the conversation's reply marks. Rounds alternate (with, without, with, ...) on fresh data
+directories, so the machine's drift hits both alike; the figure is the median of the rounds' CPU time per
+message (process time: on a shared machine, wall time measures the neighbours), wall time printed beside.
+Run: `python bench/insights_write_overhead.py [--messages 600] [--rounds 6]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "layers" / "core"))
+
+from local.template import load_template  # noqa: E402
+from tests.support.aws_template import TEMPLATE  # noqa: E402
+from wagate import compose, wiring  # noqa: E402
+from wagate.domain.events import EventType, SessionEvent  # noqa: E402
+from wagate.domain.messages import whatsapp_message_id  # noqa: E402
+from wagate.domain.sessions import Provider  # noqa: E402
+from wagate.services import tenants  # noqa: E402
+from wagate.services.messages import SendRequest  # noqa: E402
+from wagate.settings import Settings  # noqa: E402
+
+TARGET = 10.0  # percent
+
+
+class WithoutInsights(compose.Services):
+    """The same services, built without rollups."""
+
+    @property
+    def insights(self) -> Any:
+        return None
+
+
+def one_round(messages: int, rollups: bool) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) per message (accept + 4 events + a reply for every fourth)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(backend="local", data_dir=Path(tmp) / "data", max_sessions_per_tenant=4)
+        deps = wiring.build(settings, load_template(TEMPLATE).queue_definitions())
+        services = compose.Services(deps) if rollups else WithoutInsights(deps)
+        tenant_id = tenants.create_tenant(deps.table, deps.clock, "Bench")[0].id
+        session = services.sessions.create(
+            tenant_id, name="bench", provider=Provider.SANDBOX, phone=None, metadata={}
+        )
+        events = services.events
+
+        def handle(kind: EventType, when: float, **data: Any) -> None:
+            event = SessionEvent(
+                type=kind, tenant_id=tenant_id, session_id=session.id, fence=1, at=when, data=data
+            )
+            events.handle(event.model_dump_json())
+
+        handle(EventType.CONNECTION_SUCCESS, time.time(), phone="+34600000001")
+        started, cpu = time.perf_counter(), time.process_time()
+        for n in range(messages):
+            to = f"+3460010{n % 200:04d}"
+            message = services.messages.accept(
+                tenant_id,
+                SendRequest.model_validate({"session_id": session.id, "to": to, "text": f"Hola {n}"}),
+            )
+            provider = whatsapp_message_id(message.id)
+            now = time.time()
+            handle(EventType.MESSAGE_SENT, now, message_id=message.id, provider_message_id=provider, at=now)
+            for status in ("delivered", "read", "read"):
+                handle(
+                    EventType.MESSAGE_STATUS,
+                    now + 1,
+                    provider_message_ids=[provider],
+                    status=status,
+                    at=now + 1,
+                )
+            if n % 4 == 0:
+                handle(
+                    EventType.INCOMING_MESSAGE,
+                    now + 2,
+                    provider_message_id=f"IN{n}",
+                    chat_jid=f"{to[1:]}@s.whatsapp.net",
+                    sender_jid=f"{to[1:]}@s.whatsapp.net",
+                    sender_phone=to,
+                    timestamp=now + 2,
+                    text="ok",
+                    type="text",
+                )
+        return (time.process_time() - cpu) / messages, (time.perf_counter() - started) / messages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    one_round(50, True)  # warm-up: imports, first-use caches
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    wall: dict[bool, list[float]] = {True: [], False: []}
+    for n in range(args.rounds):
+        for rollups in (True, False) if n % 2 == 0 else (False, True):
+            used, took = one_round(args.messages, rollups)
+            cpu[rollups].append(used)
+            wall[rollups].append(took)
+            label = "with" if rollups else "without"
+            print(
+                f"round {n + 1} {label} rollups: {used * 1000:.2f} ms CPU, "
+                f"{took * 1000:.2f} ms wall per message"
+            )
+    for name, figures in (("CPU", cpu), ("wall", wall)):
+        on, off = statistics.median(figures[True]), statistics.median(figures[False])
+        print(
+            f"{name}: without {off * 1000:.2f} ms, with {on * 1000:.2f} ms per message: "
+            f"{(on / off - 1) * 100:+.1f} %"
+        )
+    on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
+    print(f"insights_write_overhead: {(on / off - 1) * 100:.1f} % CPU per message (target ≤ {TARGET:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()
