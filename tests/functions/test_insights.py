@@ -23,6 +23,9 @@ from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.insights import bucket_bounds, latency_bucket
 from wagate.domain.messages import whatsapp_message_id
 from wagate.services import tenants
+from wagate.store.content_cipher import ContentCipher
+from wagate.store.sealed_table import SealedTable
+from wagate.store.tenant_keys import TenantKeys
 
 DAY, HOUR = 86_400, 3_600
 P1, P2, P3, P9 = "+34600111001", "+34600111002", "+34600111003", "+34600111009"
@@ -41,7 +44,10 @@ def backend(
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
         names = create_tables(client)
-        wiring.install(dataclasses.replace(local_deps, table=DynamoTable(names["Table"], lambda: client)))
+        dynamo = DynamoTable(names["Table"], lambda: client)
+        tenant_keys = TenantKeys(dynamo, local_deps.crypto)
+        sealed = SealedTable(dynamo, ContentCipher(tenant_keys))  # as wiring builds it on AWS
+        wiring.install(dataclasses.replace(local_deps, table=sealed, tenant_keys=tenant_keys))
         yield "dynamodb"
 
 
