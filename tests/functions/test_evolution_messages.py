@@ -764,3 +764,50 @@ def test_a_send_on_a_logged_out_instance_is_evolutions_400(
     message = bad(evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "x"}))[0]
     assert "logged_out" in message and "instance/connect" in message
     assert call("GET", "/v1/messages", key)[1]["items"] == []
+
+
+def test_lists_and_buttons_go_out_on_a_cloud_instance(
+    evo: EvolutionCaller, call: ApiCaller, key: str
+) -> None:
+    meta = {
+        "instanceName": "meta",
+        "integration": "WHATSAPP-BUSINESS",
+        "token": "EAAG" + "a" * 40,
+        "number": "1234567890",
+        "businessId": "9876543210",
+    }
+    assert evo("POST", "/instance/create", key, body=meta)[0] == 201
+    listing = {
+        "number": "34600999888",
+        "title": "Menú",
+        "description": "Elige un servicio",
+        "footerText": "Centro",
+        "buttonText": "Ver",
+        "sections": [
+            {"title": "Masajes", "rows": [{"title": "Relajante", "description": "60 min", "rowId": "m60"}]}
+        ],
+    }
+    status, sent, _ = evo("POST", "/message/sendList/meta", key, body=listing)
+    assert status == 201, sent
+    body = sent["message"]["listMessage"]
+    assert (body["title"], body["description"], body["buttonText"]) == ("Menú", "Elige un servicio", "Ver")
+    assert body["sections"][0]["rows"][0] == {"title": "Relajante", "description": "60 min", "rowId": "m60"}
+    buttons = {
+        "number": "34600999888",
+        "title": "¿Confirmas?",
+        "footer": "Centro",
+        "buttons": [
+            {"type": "reply", "displayText": "Sí", "id": "yes"},
+            {"type": "reply", "displayText": "No", "id": "no"},
+        ],
+    }
+    status, sent, _ = evo("POST", "/message/sendButtons/meta", key, body=buttons)
+    assert status == 201, sent
+    assert [b["buttonId"] for b in sent["message"]["buttonsMessage"]["buttons"]] == ["yes", "no"]
+    kinds = [(m["kind"], m["content"]["style"]) for m in call("GET", "/v1/messages", key)[1]["items"]]
+    assert kinds == [("interactive", "buttons"), ("interactive", "list")]
+    # Meta's own limits (a row title of 24 characters) and what Meta has not (polls) are 400s.
+    long_row = {**listing, "sections": [{"title": "S", "rows": [{"title": "x" * 30, "rowId": "a"}]}]}
+    assert bad(evo("POST", "/message/sendList/meta", key, body=long_row))
+    poll = {"number": "34600999888", "name": "¿Día?", "selectableCount": 1, "values": ["a", "b"]}
+    assert "poll" in bad(evo("POST", "/message/sendPoll/meta", key, body=poll))[0]
