@@ -26,7 +26,7 @@ from typing import Protocol
 from connector.config import ConnectorConfig
 from connector.engines.base import GROUP_OPERATIONS, GroupOp, to_jid
 from connector.engines.errors import EngineError, NotConnected
-from connector.engines.events import GroupOperationDone, GroupsListed
+from connector.engines.events import GroupOperationDone, GroupsListed, NumbersChecked
 from connector.outcomes import CommandResult, RetryLater
 from connector.publisher import EventPublisher
 from connector.sending import Sender
@@ -88,6 +88,7 @@ class CommandDispatcher:
             CommandType.LOGOUT: self._logout,
             CommandType.MARK_READ: self._mark_read,
             CommandType.SYNC_GROUPS: self._sync_groups,
+            CommandType.CHECK_NUMBERS: self._check_numbers,
             CommandType.GROUP: self._group,
             CommandType.SANDBOX: self._sandbox,
         }
@@ -166,6 +167,32 @@ class CommandDispatcher:
             log.warning("sync_groups of %s failed: %s", command.session_id, exc)
             return None
         runner.publish_event(GroupsListed(tuple(groups)))
+        return None
+
+    async def _check_numbers(
+        self, command: Command, runner: SessionRunner | None, count: int
+    ) -> CommandResult:
+        """Asks the network which numbers are on WhatsApp; the answer (or why there is none) goes back as
+        `numbers_checked`, so the check never stays pending once the command is given up."""
+        check_id = str(command.data.get("check_id") or command.id)
+        phones = [str(p) for p in command.data.get("numbers") or []][:50]
+        engine = runner.engine if runner is not None and runner.state is SessionState.CONNECTED else None
+        if runner is None or engine is None:
+            retry = self._retry_or_drop(command, count)
+            if retry is None and runner is not None:
+                runner.publish_event(NumbersChecked(check_id, error="session_not_connected"))
+            return retry
+        try:
+            results = await engine.check_numbers(phones)
+        except NotConnected:
+            return self._retry_or_drop(command, count)
+        except EngineError as exc:
+            if exc.is_transient and count < self._retry_limit:
+                return self.retry  # a lost answer: asking again is harmless
+            log.warning("check_numbers of %s failed: %s", command.session_id, exc)
+            runner.publish_event(NumbersChecked(check_id, error="check_failed"))
+            return None
+        runner.publish_event(NumbersChecked(check_id, tuple(results)))
         return None
 
     async def _group(self, command: Command, runner: SessionRunner | None, count: int) -> CommandResult:

@@ -31,6 +31,7 @@ from connector.engines.events import (
     GroupsListed,
     IncomingMessage,
     LoggedOut,
+    NumbersChecked,
     Paired,
     PairingCode,
     QrCode,
@@ -84,6 +85,8 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
         return EventType.GROUP_OPERATION, fields
     if isinstance(event, ContactsSynced):
         return EventType.CONTACTS_SYNCED, fields
+    if isinstance(event, NumbersChecked):
+        return EventType.NUMBERS_CHECKED, fields
     if isinstance(event, Disconnected):
         return EventType.CONNECTION_LOST, {"status": "disconnected", "permanent": False, **fields}
     if isinstance(event, LoggedOut):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.engines.errors import Unsupported
-from connector.engines.events import Emit, GroupInfo, GroupMember, MediaKind, MediaRef
+from connector.engines.events import Emit, GroupInfo, GroupMember, MediaKind, MediaRef, NumberStatus
 from connector.engines.exits import Exit
 from connector.engines.keys import KeyStore
 from wagate.domain.messages import whatsapp_message_id
@@ -186,6 +186,11 @@ class Engine(ABC):
     @abstractmethod
     async def list_groups(self) -> list[GroupInfo]:
         """The groups this number participates in. Raises NotConnected."""
+
+    async def check_numbers(self, phones: Sequence[str]) -> list[NumberStatus]:
+        """Whether each number is on WhatsApp. An engine that cannot ask says `unknown`, never guesses.
+        Raises NotConnected."""
+        return [NumberStatus(phone, "unknown") for phone in phones]
 
     @abstractmethod
     async def logout(self) -> None:

@@ -133,6 +133,25 @@ class ContactsSynced:
 
 
 @dataclass(frozen=True)
+class NumberStatus:
+    """Whether one phone number is on WhatsApp, as the network answered (POST /v1/contacts/check)."""
+
+    phone: str  # E.164, as asked
+    status: str  # on_whatsapp | not_on_whatsapp | unknown
+    jid: str | None = None  # the account, when on WhatsApp
+    lid: str | None = None
+
+
+@dataclass(frozen=True)
+class NumbersChecked:
+    """The answer to a check_numbers command: one status per number, or why there is none (`error`)."""
+
+    check_id: str
+    results: tuple[NumberStatus, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class GroupsListed:
     groups: tuple[GroupInfo, ...]
 
@@ -229,6 +248,7 @@ EngineEvent = (
     | GroupChanged
     | GroupOperationDone
     | ContactsSynced
+    | NumbersChecked
     | Disconnected
     | LoggedOut
     | Failed

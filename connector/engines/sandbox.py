@@ -47,6 +47,7 @@ from connector.engines.events import (
     Emit,
     GroupInfo,
     IncomingMessage,
+    NumberStatus,
     Paired,
     QrCode,
     Receipt,
@@ -368,6 +369,16 @@ class SandboxEngine(Engine):
     async def list_groups(self) -> list[GroupInfo]:
         self._require_connected()
         return await self._groups.listed(self._me())
+
+    async def check_numbers(self, phones: Sequence[str]) -> list[NumberStatus]:
+        """The simulated network has every number but those ending in 000 (so a test can see both)."""
+        self._require_connected()
+        return [
+            NumberStatus(phone, "not_on_whatsapp")
+            if phone.endswith("000")
+            else NumberStatus(phone, "on_whatsapp", jid=f"{phone.lstrip('+')}@s.whatsapp.net")
+            for phone in phones
+        ]
 
     async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
         """The sandbox's groups change as WhatsApp's would (engines/sandbox_groups.py). Raises NotConnected,

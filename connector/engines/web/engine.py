@@ -39,7 +39,7 @@ from connector.engines.base import (
     provider_message_id,
 )
 from connector.engines.errors import EngineError, NotConnected, Unsupported
-from connector.engines.events import Connected, Emit, GroupInfo, MediaRef
+from connector.engines.events import Connected, Emit, GroupInfo, MediaRef, NumberStatus
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.keys import KeyStore
 from connector.engines.web.attachments import attachment_message
@@ -424,6 +424,10 @@ class WebEngine(Engine):
 
     async def list_groups(self) -> list[GroupInfo]:
         return await self._ready().list_groups()
+
+    async def check_numbers(self, phones: Sequence[str]) -> list[NumberStatus]:
+        """A usync contact query (number_check.py). Raises NotConnected, and what a query raises."""
+        return await self._ready().check_numbers(phones)
 
     async def manage_group(self, op: GroupOp, operation_id: str) -> GroupOpResult:
         """Raises NotConnected, GroupRefused, ValueError; transient WebEngineErrors (timeouts, a lost

@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from connector.engines.base import GroupOp, GroupOpResult, MessageRef, SendResult, to_jid
-from connector.engines.events import Emit, GroupInfo
+from connector.engines.events import Emit, GroupInfo, NumberStatus
 from connector.engines.keys import KeyNamespace, KeyStore
+from connector.engines.web import number_check
 from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import AttrValue, Node
 from connector.engines.web.bundles import Sessions
@@ -259,6 +260,10 @@ class Messaging:
                 attrs["participant"] = author
             items = [Node("item", {"id": message_id}) for message_id in ids[1:]]
             await self._conn.send(Node("receipt", attrs, [Node("list", {}, items)] if items else None))
+
+    async def check_numbers(self, phones: Sequence[str]) -> list[NumberStatus]:
+        """Whether each number is on WhatsApp (number_check.py). Raises IqError, IqTimeout, ConnectionLost."""
+        return await number_check.check_numbers(self._conn.query, phones)
 
     async def list_groups(self) -> list[GroupInfo]:
         """The groups we are in; the creator by phone number when known (LID groups name it by LID)."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from wagate.services.media import MediaCheck
     from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
+    from wagate.services.number_check import NumberChecks
     from wagate.services.operator import TenantAdmin
     from wagate.services.pacing_settings import PacingSettings
     from wagate.services.pools import PoolService
@@ -495,9 +496,26 @@ class Services:
                 webhooks=self.webhooks,
                 audit=self.audit,
                 media=self.media_files,
+                number_checks=self.number_checks,
             )
 
         return self._once("events", build)
+
+    @property
+    def number_checks(self) -> NumberChecks:
+        def build() -> NumberChecks:
+            from wagate.services.number_check import NumberChecks
+
+            s = self.ports.settings
+            return NumberChecks(
+                self.table,
+                self.ports.clock,
+                self.sessions,
+                per_hour=s.contact_checks_per_hour,
+                wait_seconds=s.contact_check_wait_seconds,
+            )
+
+        return self._once("number_checks", build)
 
     @property
     def parked_statuses(self) -> ParkedStatuses:
@@ -647,6 +665,10 @@ def insights_service() -> Insights:
 
 def contact_service() -> ContactService:
     return services().contacts
+
+
+def number_checks() -> NumberChecks:
+    return services().number_checks
 
 
 def tenant_admin() -> TenantAdmin:

@@ -276,6 +276,20 @@ class Settings(BaseModel):
         description="a session never linked this long after its creation expires: deleted (its slot "
         "freed), event session_expired; 0 = never",
     )
+    contact_checks_per_hour: int = Field(
+        300,
+        ge=0,
+        le=100_000,
+        description="numbers a tenant may check with POST /v1/contacts/check per hour (anti-scraping; "
+        "over it: 429 number_check_rate_limited); 0 = the check is off",
+    )
+    contact_check_wait_seconds: float = Field(
+        8.0,
+        ge=0,
+        le=25,
+        description="how long POST /v1/contacts/check waits for the connector's answer before it answers "
+        "202 (then GET /v1/contacts/checks/{id})",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest accepted request body")
     shards: Shards = DEFAULT_SHARDS
     # Off unless set: template.yaml sets it (parameter TenantRequestsPerSecond) for AWS and `wagate serve`.

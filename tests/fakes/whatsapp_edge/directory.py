@@ -3,6 +3,8 @@
     usync      <usync context mode sid><query><devices version=2/><lid/>…</query><list><user jid/>…</list>
                → per user: <devices><device-list><device id key-index/>…</device-list><key-index-list ts>
                  ADVSignedKeyIndexList</key-index-list></devices><lid val/>  (an unknown number: empty list)
+               <query><contact/><lid/></query><list><user><contact>+number</contact></user>…</list>
+               → per number: <user jid><contact type=in|out>+number</contact><lid val/>?</user>
     bundles    <key><user jid=device [reason]/>…</key> → <list><user jid><registration/><type/><identity/>
                  <skey/><key/></user>…</list>; each one-time prekey is handed out once
     w:g2       <participating><participants/><description/></participating> (to @g.us) → <groups><group/>…
@@ -50,6 +52,10 @@ def usync(state: EdgeState, node: Node) -> list[Node]:
     answers: list[Node] = []
     for user in users.children:
         jid = user.attrs.get("jid")
+        asked = _asked_number(user, protocols) if "jid" not in user.attrs else None
+        if asked is not None:  # is this number on WhatsApp: the number is the user's <contact> text
+            answers.append(_number_answer(state, asked, protocols))
+            continue
         if user.tag != "user" or not isinstance(jid, Jid) or jid.device is not None:
             raise Refused(400, f"usync users are <user jid=account/> (a JID, no device): {user}")
         account = state.account_of(jid)
@@ -63,6 +69,33 @@ def usync(state: EdgeState, node: Node) -> list[Node]:
         answers.append(Node("user", {"jid": jid}, content))
     sid = usync_node.str_attr("sid") or ""
     return [Node("usync", {"sid": sid, "index": "0", "last": "true"}, [Node("list", {}, answers)])]
+
+
+def _asked_number(user: Node, protocols: list[str]) -> str | None:
+    """The number a `<user><contact>+34600…</contact></user>` asks about (Baileys' onWhatsApp, whatsmeow's
+    IsOnWhatsApp); refused unless the query has the contact protocol and the text is +digits."""
+    contact = user.find("contact")
+    if user.tag != "user" or contact is None:
+        return None
+    if "contact" not in protocols:
+        raise Refused(400, f"a <user><contact> without <query><contact/>: {user}")
+    raw = contact.content
+    text = raw.decode() if isinstance(raw, bytes) else str(raw) if raw is not None else ""
+    if not text.startswith("+") or not text[1:].isdigit() or not 6 <= len(text) - 1 <= 15:
+        raise Refused(400, f"a usync contact is a number with its country code (+34600123456): {text!r}")
+    return text
+
+
+def _number_answer(state: EdgeState, number: str, protocols: list[str]) -> Node:
+    """As WhatsApp answers: the account's JID, `<contact type=in|out>` echoing the number, its LID if in."""
+    jid = Jid(number[1:], USER_SERVER)
+    account = state.account_of(jid)
+    content = [Node("contact", {"type": "in" if account is not None else "out"}, number.encode())]
+    if "lid" in protocols and account is not None:
+        content.append(Node("lid", {"val": account.lid}))
+    if "devices" in protocols:
+        content.append(_devices(account))
+    return Node("user", {"jid": jid}, content)
 
 
 def _devices(account: Account | None) -> Node:

@@ -29,6 +29,7 @@ from wagate.domain.reminders import ReminderPlan
 from wagate.domain.sessions import Session
 from wagate.domain.templates import Template
 from wagate.services.media_files import PendingUpload
+from wagate.services.number_check import NumberCheck
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import Route
@@ -73,7 +74,7 @@ ERRORS: dict[int, str] = {
     "an operator key on a tenant route: `tenant_key_required`; a tenant key on an operator route: "
     "`operator_key_required`",
     404: "Unknown id, or another tenant's: `not_found`, `no_qr_code`, `webhook_not_found`, "
-    "`contact_not_found`, "
+    "`contact_not_found`, `check_not_found`, "
     "`delivery_not_found`, `unknown_template`, `unknown_group`, `media_not_found`, `operation_not_found`",
     409: "A state or version conflict, or a quota used up: `conflict`, `invalid_state`, `limit_exceeded`, "
     "`session_not_connected`, `not_cancellable`, `not_scheduled`, `busy`, `pool_exists`, `template_exists`, "
@@ -144,6 +145,11 @@ LOOKS_UP = {
     ("GET", "/v1/messages"),
     ("GET", "/v1/insights"),
     ("POST", "/v1/broadcasts"),
+    ("POST", "/v1/contacts/check"),
+}
+# A second success status: a number check not answered yet within the wait is a 202 (same model).
+ALSO_SUCCEEDS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
+    ("POST", "/v1/contacts/check"): (202, NumberCheck),
 }
 # The QR code comes in the format asked for.
 QR_CONTENT = {
@@ -181,6 +187,12 @@ def describe(route: Route, *, public: bool) -> None:
     elif status == 302:
         success = {"description": "Redirect: `Location` is the file's short-lived link", "content": {}}
     responses: dict[int, Any] = {status: success}
+    also = ALSO_SUCCEEDS.get((route.method, route.path))
+    if also is not None:
+        responses[also[0]] = {
+            "description": "Accepted: not answered yet; read it with GET /v1/contacts/checks/{id}",
+            "content": {"application/json": {"model": also[1]}},
+        }
     for code in sorted(statuses(route, public=public)):
         responses[code] = {
             "description": ERRORS[code],

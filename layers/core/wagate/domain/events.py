@@ -44,6 +44,8 @@ class CommandType(enum.StrEnum):
     # outcome comes back as `group_operation`, the change itself as `group_updated`
     GROUP = "group"
     SYNC_TEMPLATES = "sync_templates"  # cloud only: read the number's Meta templates from Graph
+    # data: check_id, numbers (E.164): is each on WhatsApp (a usync query); answered by numbers_checked
+    CHECK_NUMBERS = "check_numbers"
     SANDBOX = "sandbox"  # sandbox only: simulate something (data.action: scan, drop, logout, ban, reply)
 
 
@@ -64,6 +66,9 @@ class EventType(enum.StrEnum):
     SESSION_EXPIRED = "session_expired"
     # data: the contact (phone, lid, jid, name, push_name, profile_picture_url, external_id, tags,
     # metadata, ...) and `changed` (its fields that are new): services/contacts.py
+    # data: check_id, results [{phone, status, jid, lid}] or error: the connector's answer to check_numbers;
+    # stored for POST /v1/contacts/check (services/number_check.py), not sent to CRMs or dashboards
+    NUMBERS_CHECKED = "numbers_checked"
     CONTACT_CREATED = "contact_created"
     CONTACT_UPDATED = "contact_updated"
     # cloud only, from Meta's template webhooks: data change (status, quality, category, components),

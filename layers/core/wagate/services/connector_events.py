@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from wagate.services.inbound import InboundService
     from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
+    from wagate.services.number_check import NumberChecks
     from wagate.services.sessions import SessionService
 
 # The reason a `session_failed` event gives for a ban (the connector's ExitReason.BANNED).
@@ -83,8 +84,10 @@ class ConnectorEvents:
         webhooks: WebhookService,
         audit: AuditLog | None = None,
         media: MediaFiles | None = None,
+        number_checks: NumberChecks | None = None,
     ) -> None:
         self.table = table
+        self.number_checks = number_checks  # answers to POST /v1/contacts/check (services/number_check.py)
         self.media = media  # fresh links to stored files as each notice goes out
         self.clock = clock
         self.push = push
@@ -152,6 +155,10 @@ class ConnectorEvents:
                 ),
             )
             owed.settle(changed=stored is not None)
+        elif event.type == EventType.NUMBERS_CHECKED:
+            # Stored for the check's API call only: nothing a CRM or dashboard is told about.
+            if self.number_checks is not None:
+                self.number_checks.record(event)
         elif event.type == EventType.CONTACTS_SYNCED:
             # Who is who, for the contacts only: nothing a CRM or dashboard is told about.
             contacts = event.data.get("contacts")

@@ -255,6 +255,10 @@ class SessionService:
             return
         raise ConflictError(f"session {session_id} is changing too fast to delete; retry", code="busy")
 
+    def ask_connector(self, session: Session, kind: CommandType, data: dict[str, Any]) -> None:
+        """Queues a command for the connector holding `session` (a number check: services/number_check.py)."""
+        self._command(session, kind, data)
+
     def deleted(self, session: Session) -> None:
         """Tells the connector a session's row is gone: it logs the device out and wipes its keys."""
         self._command(session, CommandType.LOGOUT, {"deleted": True})

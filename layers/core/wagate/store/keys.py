@@ -34,6 +34,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | scheduler cursor | `SCHEDULER` | `CURSOR` | | the last minute entirely swept | store/due_index.py |
 | conversation | `T#{t}` | `CONV#{c}` | gsi1 `T#{t}#CONVS` / `{last_at:014.3f}#{c}` | get; list by newest activity | store/conversations.py |
 | contact | `T#{t}` | `CONTACT#{p}` | | get/list a tenant's contacts | store/conversations.py |
+| number check | `T#{t}` | `NUMCHECK#{check id}` | | a POST /v1/contacts/check: numbers asked, results (sealed), TTL | services/number_check.py |
+| number check budget | `T#{t}` | `NUMCHECKS#{epoch hour}` | | numbers the tenant checked that hour (anti-scraping), TTL | services/number_check.py |
 | contact search entry | `T#{t}#CSEARCH#{field}#{token}` | `CONTACT#{p}` | | find contacts by a name word, external id or LID (`token`: the tenant's keyed hash of the normalised value, `p` the contact's blind index: never plaintext) | store/contacts.py |
 | template | `T#{t}` | `TPL#{name}#{language}` | | get; a name's languages (prefix `TPL#{name}#`); list | store/templates.py |
 | reminder plan | `T#{t}` | `REM#{plan}` | | get/list a tenant's reminder plans | store/reminders.py |
@@ -379,6 +381,16 @@ def is_legacy_person_key(pk: str, sk: str) -> bool:
         return False
     hexdigits = "0123456789abcdef"
     return not (len(rest) == BLIND_INDEX_LENGTH and all(c in hexdigits for c in rest))
+
+
+def number_check(tenant_id: str, check_id: str) -> Key:
+    """A POST /v1/contacts/check: the numbers asked and, once the connector answered, the results."""
+    return Key(tenant_partition(tenant_id), f"NUMCHECK#{check_id}")
+
+
+def number_check_window(tenant_id: str, hour: int) -> Key:
+    """How many numbers the tenant had checked in one epoch hour (its anti-scraping budget)."""
+    return Key(tenant_partition(tenant_id), f"NUMCHECKS#{hour}")
 
 
 def contact_search(tenant_id: str, field: str, token: str) -> str:

@@ -13,16 +13,20 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from wagate import compose
-from wagate.api.auth import require, require_any
+from wagate.api.auth import check_session, require, require_any
 from wagate.domain.conversations import Contact
 from wagate.domain.errors import Forbidden
 from wagate.domain.tenants import Principal, Scope
 from wagate.services.contacts import ContactService
+from wagate.services.number_check import MAX_NUMBERS, CheckStatus, NumberCheck, NumberChecks
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require_any(Scope.SEND, Scope.ADMIN))]
 Contacts = Annotated[ContactService, Depends(compose.contact_service)]
+Checks = Annotated[NumberChecks, Depends(compose.number_checks)]
+Checker = Annotated[Principal, Depends(require_any(Scope.SEND, Scope.ADMIN))]
+SessionId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_METADATA_BYTES = 16 * 1024
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
@@ -69,3 +73,28 @@ def patch_contact(phone: str, body: ContactPatch, principal: Writer, contacts: C
     if "metadata" in changes and changes["metadata"] is None:
         changes["metadata"] = {}
     return contacts.patch(principal.tenant_id, unquote(phone), changes)
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: SessionId = Field(description="The number to ask through (web or sandbox; cloud: unknown)")
+    numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(
+        min_length=1, max_length=MAX_NUMBERS, description="Up to 50 phone numbers, E.164"
+    )
+
+
+@router.post("/contacts/check", summary="Which numbers are on WhatsApp (up to 50)", tags=["contacts"])
+def check_numbers(body: CheckRequest, principal: Checker, checks: Checks) -> tuple[dict[str, Any], int]:
+    """200 with the results, or 202 while the connector has not answered yet (then GET
+    /v1/contacts/checks/{id}). Rate-limited per tenant (429 `number_check_rate_limited`)."""
+    check_session(principal, body.session_id)
+    check = checks.start(principal.tenant_id, body.session_id, body.numbers)
+    return check.model_dump(mode="json"), 202 if check.status == CheckStatus.PENDING else 200
+
+
+@router.get("/contacts/checks/<check_id>", summary="A number check's results", tags=["contacts"])
+def get_check(check_id: str, principal: Reader, checks: Checks) -> NumberCheck:
+    check = checks.get(principal.tenant_id, check_id)
+    check_session(principal, check.session_id, "number check")
+    return check
