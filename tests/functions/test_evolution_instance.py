@@ -245,6 +245,9 @@ def test_a_business_instance_is_a_cloud_session(evo: EvolutionCaller, call: ApiC
     assert created["hash"].startswith("wg_") and created["hash"] != "EAAG" + "a" * 40
     session = call("GET", f"/v1/sessions/{created['instance']['instanceId']}", key)[1]
     assert session["provider"] == "cloud"
+    # No QR code on the Cloud API: connect answers the state at once (the token check is under way).
+    status, body, _ = evo("GET", "/instance/connect/meta", key)
+    assert (status, body) == (200, {"instance": {"instanceName": "meta", "state": "connecting"}})
 
 
 # ---- the other instance routes --------------------------------------------------------------------
@@ -308,6 +311,9 @@ def test_fetch_instances_filters_and_shape(evo: EvolutionCaller, key: str, funct
     assert [i["name"] for i in listed] == ["other"]
     status, body, _ = evo("GET", "/instance/fetchInstances", key, query="instanceName=ghost")
     assert (status, body["response"]["message"]) == (404, ['Instance "ghost" not found'])
+    status, listed, _ = evo("GET", "/instance/fetchInstances", key, query="number=15550001111")
+    assert [i["name"] for i in listed] == ["advisor-ana"]
+    assert len(evo("GET", "/instance/fetchInstances", key, query="instanceName=")[1]) == 2  # no filter
 
 
 def test_connect_starts_a_closed_instance_and_links_by_code(

@@ -180,6 +180,12 @@ def connect_instance(
     current = instances.session_state(service, session)
     if current == "open":
         return {"instance": {"instanceName": session.name, "state": "open"}}
+    if session.provider == Provider.CLOUD:  # no QR code: (re)check the token and say where it stands
+        if current == "close":
+            session = service.connect(principal.tenant_id, session.id)
+        return {
+            "instance": {"instanceName": session.name, "state": instances.session_state(service, session)}
+        }
     phone = None
     if number:
         phone = number if number.startswith("+") else "+" + number
@@ -200,19 +206,23 @@ def fetch_instances(
     service: Sessions,
     instanceName: Annotated[str | None, Query(max_length=120)] = None,
     instanceId: Annotated[str | None, Query(max_length=120)] = None,
+    number: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict[str, Any]]:
     """Every instance of the tenant for the global key; the token's own instance for an instance token
-    (401 when the filters leave it none). 404 `Instance "x" not found` for a filter matching nothing."""
+    (401 when the filters leave it none). 404 `Instance "x" not found` for a filter matching nothing
+    (an empty filter is no filter). `number`: the linked number, digits (with or without `+`)."""
     found = [s for s in sessions_named(principal.tenant_id) if principal.sees(s.id)]
-    if instanceName is not None:
+    if instanceName:
         found = [s for s in found if s.name == instanceName]
-    if instanceId is not None:
+    if instanceId:
         found = [s for s in found if s.id == instanceId]
+    if number:
+        found = [s for s in found if s.phone and s.phone.lstrip("+") == number.lstrip("+")]
     if not found:
         if not is_global(principal) and principal.sessions is not None:
             raise EvolutionError(401)
-        if instanceName is not None or instanceId is not None:
-            raise EvolutionError(404, f'Instance "{instanceName or instanceId}" not found')
+        if instanceName or instanceId or number:
+            raise EvolutionError(404, f'Instance "{instanceName or instanceId or number}" not found')
     items = []
     kept = EvolutionInstances(compose.ports().table)
     for session in found:
