@@ -811,3 +811,15 @@ def test_lists_and_buttons_go_out_on_a_cloud_instance(
     assert bad(evo("POST", "/message/sendList/meta", key, body=long_row))
     poll = {"number": "34600999888", "name": "¿Día?", "selectableCount": 1, "values": ["a", "b"]}
     assert "poll" in bad(evo("POST", "/message/sendPoll/meta", key, body=poll))[0]
+
+
+def test_sends_are_audited_and_evolutions_query_posts_are_not(
+    evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any]
+) -> None:
+    evo("POST", "/message/sendText/ana", key, body={"number": "34600999888", "text": "x"})
+    for route in ("findMessages", "findChats", "findContacts"):
+        assert evo("POST", f"/chat/{route}/ana", key, body={})[0] == 200
+    assert evo("POST", "/chat/whatsappNumbers/ana", key, body={"numbers": ["34600999888"]})[0] == 200
+    routes = [e["route"] for e in call("GET", "/v1/audit", key)[1]["items"]]
+    assert "POST /evolution/message/sendText/{instanceName}" in routes
+    assert not [r for r in routes if "/chat/" in r], routes

@@ -28,7 +28,17 @@ if TYPE_CHECKING:
 FAILED_AUTH_BURST = 10  # failures from one address in one minute that make a security entry
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # POST routes that change nothing (they compute an answer): not audited.
-READ_ONLY_POSTS = frozenset({"/v1/templates/{name}/preview"})
+READ_ONLY_POSTS = frozenset(
+    {
+        "/v1/templates/{name}/preview",
+        # Evolution's queries are POSTs (a `where` in the body); its getBase64FromMediaMessage, handing out
+        # a person's file, stays recorded like an export.
+        "/evolution/chat/findMessages/{instanceName}",
+        "/evolution/chat/findChats/{instanceName}",
+        "/evolution/chat/findContacts/{instanceName}",
+        "/evolution/chat/whatsappNumbers/{instanceName}",
+    }
+)
 # Reads worth an entry all the same: handing out everything about a person.
 AUDITED_READS = frozenset({"/v1/contacts/{phone}/export"})
 # Successful calls with a name of their own: the security events the API causes.
