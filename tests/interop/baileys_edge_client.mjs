@@ -279,6 +279,10 @@ async function peerCommand(command) {
 			out({ groupDone: { op, result: null, error: error?.data ?? String(error) } }) // the server's code
 		}
 	}
+	if (command.onWhatsApp) {
+		// Baileys' own number check (a usync contact query): the fake edge must answer it as WhatsApp does
+		out({ onWhatsApp: (await peer.onWhatsApp(...command.onWhatsApp)) ?? null })
+	}
 	if (command.groups) {
 		const groups = await peer.groupFetchAllParticipating()
 		out({ groups: Object.values(groups).map((g) => ({ id: g.id, subject: g.subject, size: g.size, addressingMode: g.addressingMode })) })
