@@ -214,6 +214,18 @@ def test_create_with_qrcode_answers_the_first_qr_code(
     assert created["qrcode"]["pairingCode"] is None
 
 
+def test_a_number_at_create_links_by_code(evo: EvolutionCaller, call: ApiCaller, key: str) -> None:
+    """Evolution asks for a pairing code when instance/create names the number (connectToWhatsapp)."""
+    status, body, _ = evo("POST", "/instance/create", key, body={"instanceName": "x", "number": "34 600 l11"})
+    assert status == 400 and body["response"]["message"][0].startswith("number ")
+    assert evo("GET", "/instance/fetchInstances", key)[1] == []
+    created = create(evo, key, integration="WHATSAPP-BAILEYS", number="34600111222")
+    session = call("GET", f"/v1/sessions/{created['instance']['instanceId']}", key)[1]
+    assert session["link_by_code"] is True and session["phone"] == "+34600111222"
+    commands = take_commands(session["id"])
+    assert [c.data.get("link") for c in commands if c.type == CommandType.CONNECT][-1] == "code"
+
+
 def test_a_business_instance_is_a_cloud_session(evo: EvolutionCaller, call: ApiCaller, key: str) -> None:
     status, body, _ = evo(
         "POST", "/instance/create", key, body={"instanceName": "meta", "integration": "WHATSAPP-BUSINESS"}

@@ -384,3 +384,23 @@ def test_create_with_a_webhook_as_the_n8n_node_sends_it(
     )
     assert status == 201 and bare["webhook"]["webhookUrl"] is None
     assert evo("GET", "/webhook/find/bare", key)[1] is None
+
+
+def test_instances_gone_outside_evolution_leave_nothing_behind(
+    evo: EvolutionCaller, call: ApiCaller, key: str, world: tuple[wiring.Deps, Receiver]
+) -> None:
+    """A session deleted through /v1 (or expired unlinked by the sweeper) had an instance token and a
+    webhook: the next instance/create forgets them, so dead instances never fill the webhook limit."""
+    _, receiver = world
+    webhook = {"url": receiver.url("/gone"), "events": ["MESSAGES_UPSERT"]}
+    old = evo("POST", "/instance/create", key, body={"instanceName": "old", "webhook": webhook})[1]
+    kept = evo("POST", "/instance/create", key, body={"instanceName": "kept", "webhook": webhook})[1]
+    assert call("DELETE", f"/v1/sessions/{old['instance']['instanceId']}", key)[0] == 204
+    assert len(call("GET", "/v1/webhooks", key)[1]["items"]) == 2
+    assert evo("POST", "/instance/create", key, body={"instanceName": "new"})[0] == 201
+    hooks = call("GET", "/v1/webhooks", key)[1]["items"]
+    assert [h["session_id"] for h in hooks] == [kept["instance"]["instanceId"]]
+    assert evo("GET", "/instance/fetchInstances", old["hash"])[0] == 401  # its token is revoked
+    assert evo("GET", "/instance/fetchInstances", kept["hash"])[0] == 200
+    names = {key["name"] for key in call("GET", "/v1/keys", key)[1]["items"]}
+    assert "evolution instance old" not in names and "evolution instance kept" in names

@@ -7,6 +7,7 @@ nothing will happen by itself (logged out, failed, or stopped by the operator).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.domain.tenants import ApiKey, Scope
 from wagate.services import tenants
 from wagate.services.sessions import SessionService
+from wagate.store.evolution import EvolutionInstances
 
 # Evolution's `integration` names; WAGATE-SANDBOX is wagate's own (a simulated number, for CRM tests).
 INTEGRATIONS = {
@@ -132,6 +134,41 @@ def revoke_tokens(session: Session) -> None:
     for key in tenants.list_keys(table, session.tenant_id):
         if _is_token_of(key, session):
             tenants.revoke_key(table, session.tenant_id, key.id)
+
+
+def forget_gone(tenant_id: str, live: set[str]) -> int:
+    """What instances whose session is gone without instance/delete (deleted through /v1, or expired
+    unlinked by the sweeper) left: their tokens, webhooks and kept rows. Returns how many instances.
+    Called by instance/create, so a CRM that makes and abandons instances never fills the tenant's
+    webhook limit with dead ones."""
+    table = compose.ports().table
+    rows = compose.session_service().rows
+    found: dict[str, bool] = {}
+
+    def is_gone(session_id: str) -> bool:
+        # `live` may be older than an instance another create just made: ask the row itself.
+        if session_id in live:
+            return False
+        if session_id not in found:
+            found[session_id] = rows.find(tenant_id, session_id) is None
+        return found[session_id]
+
+    gone: set[str] = set()
+    for key in tenants.list_keys(table, tenant_id):
+        if key.name.startswith(TOKEN_KEY_PREFIX) and key.sessions and all(map(is_gone, key.sessions)):
+            with contextlib.suppress(NotFound):  # another create forgot it first
+                tenants.revoke_key(table, tenant_id, key.id)
+            gone.update(key.sessions)
+    webhooks = compose.webhook_service()
+    for hook in webhooks.list(tenant_id):
+        if hook.evolution is not None and hook.session_id and is_gone(hook.session_id):
+            with contextlib.suppress(NotFound):
+                webhooks.delete(tenant_id, hook.id)
+            gone.add(hook.session_id)
+    kept = EvolutionInstances(table)
+    for session_id in gone:
+        kept.delete(tenant_id, session_id)
+    return len(gone)
 
 
 def _is_token_of(key: ApiKey, session: Session) -> bool:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 from wagate import compose
 from wagate.cloud.sessions import CloudCredentials, CloudSessionService
 from wagate.domain.errors import WagateError
+from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import Provider, Session
 from wagate.evolution import instances
 from wagate.evolution.access import Caller, Need, instance, is_global, require_global, sessions_named
@@ -69,10 +70,15 @@ def create_instance(
     provider = instances.INTEGRATIONS.get(body.integration)
     if provider is None:
         raise EvolutionError(400, "Invalid integration")
-    if sessions_named(principal.tenant_id, body.instanceName):
+    existing = sessions_named(principal.tenant_id)
+    if any(s.name == body.instanceName for s in existing):
         raise EvolutionError(403, f'This name "{body.instanceName}" is already in use.')
+    instances.forget_gone(principal.tenant_id, {s.id for s in existing})
     if body.webhook is not None and body.webhook.url:
         compose.webhook_service().check(body.webhook.url)  # before anything is made (Evolution undoes)
+    link_phone = None
+    if body.number and provider == Provider.WEB:  # Evolution asks for a pairing code for this number
+        link_phone = normalise_phone("+" + body.number.lstrip("+"), field="number")
     if provider == Provider.CLOUD:
         session, token = _create_cloud(principal.tenant_id, body, cloud)
     else:
@@ -107,6 +113,8 @@ def create_instance(
             "webhookBase64": body.webhook.inline_base64,
             "webhookSecret": secret,  # wagate's: verify the signature of each call with it
         }
+    if link_phone is not None:
+        session = service.connect(principal.tenant_id, session.id, link_phone=link_phone, choose_link=True)
     qrcode = None
     if body.qrcode and provider != Provider.CLOUD:
         qrcode = instances.qr_object(service, session, wait=instances.QR_WAIT_SECONDS)
