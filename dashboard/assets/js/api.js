@@ -215,4 +215,64 @@ export class Api {
   cancelReminders(id) {
     return this.request("DELETE", `/v1/reminders/${encodeURIComponent(id)}`);
   }
+
+  // ---- broadcasts ----
+  broadcasts(cursor = null) {
+    return this.request("GET", "/v1/broadcasts", { query: { limit: 50, cursor } });
+  }
+  createBroadcast(body, idempotencyKey) {
+    return this.request("POST", "/v1/broadcasts", { body, headers: { "Idempotency-Key": idempotencyKey } });
+  }
+  steerBroadcast(id, action) {
+    return this.request("POST", `/v1/broadcasts/${encodeURIComponent(id)}/${action}`);
+  }
+
+  // ---- settings: keys, webhooks, pools, pacing ----
+  async keys() {
+    return (await this.request("GET", "/v1/keys")).items;
+  }
+  createKey(body) {
+    return this.request("POST", "/v1/keys", { body });
+  }
+  revokeKey(id) {
+    return this.request("DELETE", `/v1/keys/${encodeURIComponent(id)}`);
+  }
+  async webhooks() {
+    return (await this.request("GET", "/v1/webhooks")).items;
+  }
+  createWebhook(body) {
+    return this.request("POST", "/v1/webhooks", { body });
+  }
+  deleteWebhook(id) {
+    return this.request("DELETE", `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+  deliveries(webhookId) {
+    return this.request("GET", `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries`, { query: { limit: 20 } });
+  }
+  replayDelivery(webhookId, deliveryId) {
+    const path = `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries/${encodeURIComponent(deliveryId)}/replay`;
+    return this.request("POST", path);
+  }
+  async pools() {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await this.request("GET", "/v1/pools", { query: { limit: 100, cursor } });
+      items.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor);
+    return items;
+  }
+  createPool(body) {
+    return this.request("POST", "/v1/pools", { body });
+  }
+  deletePool(name) {
+    return this.request("DELETE", `/v1/pools/${encodeURIComponent(name)}`);
+  }
+  tenantPacing() {
+    return this.request("GET", "/v1/settings/pacing");
+  }
+  setTenantPacing(overrides) {
+    return this.request("PUT", "/v1/settings/pacing", { body: overrides });
+  }
 }

@@ -1,5 +1,6 @@
 // The dashboard's entry point: sign-in, the live socket, the session store and a hash router
-// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled, #/insights, #/audit).
+// (#/accounts, #/conversations/{session}/{conversation}, #/templates, #/scheduled, #/broadcasts, #/insights,
+// #/settings, #/audit).
 
 import { Api } from "./api.js";
 import { loadConfig, socketUrlFor } from "./config.js";
@@ -9,9 +10,11 @@ import { SessionStore } from "./sessions.js";
 import { LiveSocket } from "./socket.js";
 import * as accounts from "./views/accounts.js";
 import * as audit from "./views/audit.js";
+import * as broadcasts from "./views/broadcasts.js";
 import * as conversations from "./views/conversations.js";
 import * as insights from "./views/insights.js";
 import * as scheduled from "./views/scheduled.js";
+import * as settings from "./views/settings.js";
 import * as signin from "./views/signin.js";
 import * as templates from "./views/templates.js";
 
@@ -22,7 +25,9 @@ const VIEWS = {
   conversations: { title: "Conversations", view: conversations },
   templates: { title: "Templates", view: templates },
   scheduled: { title: "Scheduled", view: scheduled },
+  broadcasts: { title: "Broadcasts", view: broadcasts },
   insights: { title: "Insights", view: insights },
+  settings: { title: "Settings", view: settings },
   audit: { title: "Audit log", view: audit },
 };
 const LIVE_LABELS = {
