@@ -388,7 +388,11 @@ def test_find_messages_pages_and_filters_like_evolution(
 def test_find_chats_and_contacts(
     evo: EvolutionCaller, call: ApiCaller, key: str, ana: dict[str, Any], functions: dict[str, Any]
 ) -> None:
-    deliver(functions, incoming(ana, "3A0IN1", tenant_of(call, key, ana), text="¿precio?"))
+    picture = "https://pps.whatsapp.net/v/t61/lucia.jpg"
+    deliver(
+        functions,
+        incoming(ana, "3A0IN1", tenant_of(call, key, ana), text="¿precio?", profile_picture_url=picture),
+    )
     evo("POST", "/message/sendText/ana", key, body={"number": "34600555444", "text": "otro"})
     status, chats, _ = evo("POST", "/chat/findChats/ana", key, body={})
     assert status == 200
@@ -401,6 +405,11 @@ def test_find_chats_and_contacts(
     status, contacts, _ = evo("POST", "/chat/findContacts/ana", key, body={"where": {"id": PEER_JID}})
     assert status == 200
     assert [(c["remoteJid"], c["pushName"], c["isGroup"]) for c in contacts] == [(PEER_JID, "Lucía", False)]
+    assert contacts[0]["profilePicUrl"] == lucia["profilePicUrl"] == picture
+    status, found, _ = evo("POST", "/chat/fetchProfilePictureUrl/ana", key, body={"number": "34600999888"})
+    assert (status, found) == (200, {"wuid": PEER_JID, "profilePictureUrl": picture})
+    unknown = evo("POST", "/chat/fetchProfilePictureUrl/ana", key, body={"number": "34600000001"})[1]
+    assert unknown["profilePictureUrl"] is None
 
 
 def test_mark_as_read_sends_read_receipts_for_the_chat(

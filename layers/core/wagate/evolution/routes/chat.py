@@ -277,10 +277,20 @@ def find_chats(
         chats = chats[((query.page or 1) - 1) * query.offset :][: query.offset]
     else:
         chats = chats[query.skip or 0 :][: query.take or len(chats)]
-    return [_chat(c, service, files) for c in chats]
+    return [_chat(c, service, files, _picture(conversations, c)) for c in chats]
 
 
-def _chat(conv: Conversation, service: MessageService, files: MediaFiles) -> dict[str, Any]:
+def _picture(conversations: ConversationService, conv: Conversation) -> str | None:
+    """The contact's WhatsApp profile picture, when the engine reported one (groups: none)."""
+    if conv.is_group:
+        return None
+    contact = conversations.contacts.get(conv.tenant_id, conv.chat)
+    return contact.profile_picture_url if contact is not None else None
+
+
+def _chat(
+    conv: Conversation, service: MessageService, files: MediaFiles, picture: str | None
+) -> dict[str, Any]:
     last = None
     if conv.last_message_id:
         try:
@@ -293,7 +303,7 @@ def _chat(conv: Conversation, service: MessageService, files: MediaFiles) -> dic
         "id": conv.id,
         "remoteJid": shapes.jid_of(conv.chat),
         "pushName": conv.name,
-        "profilePicUrl": None,
+        "profilePicUrl": picture,
         "updatedAt": iso(conv.last_message_at or conv.updated_at),
         "lastMessage": last,
         "unreadCount": conv.unread,
@@ -323,7 +333,7 @@ def find_contacts(
                 "id": conv.id,
                 "remoteJid": shapes.jid_of(conv.chat),
                 "pushName": name,
-                "profilePicUrl": None,
+                "profilePicUrl": contact.profile_picture_url if contact else None,
                 "createdAt": iso(contact.first_seen_at if contact else conv.updated_at),
                 "updatedAt": iso(contact.last_seen_at if contact else conv.updated_at),
                 "instanceId": session.id,
@@ -382,3 +392,20 @@ def find_chat_by_remote_jid(
         "instanceId": session.id,
         "unreadMessages": conv.unread,
     }
+
+
+class NumberBody(Loose):
+    number: StrictStr = Field(min_length=1)
+
+
+@router.post("/chat/fetchProfilePictureUrl/<instanceName>")
+def fetch_profile_picture_url(
+    instanceName: str, body: NumberBody, principal: Caller, conversations: Conversations
+) -> dict[str, Any]:
+    """`{wuid, profilePictureUrl}`: the picture the engine last reported for that person (null when none
+    was; wagate does not ask WhatsApp at this moment, as Evolution does)."""
+    instance(principal, instanceName, Need.READ)
+    phone = _chat_of(body.number)
+    contact = None if is_group(phone) else conversations.contacts.get(principal.tenant_id, phone)
+    picture = contact.profile_picture_url if contact is not None else None
+    return {"wuid": shapes.jid_of(phone), "profilePictureUrl": picture}
