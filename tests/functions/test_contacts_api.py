@@ -14,6 +14,7 @@ from tests.functions.test_sessions_api import deliver
 from tests.functions.test_webhook_delivery import Crm, crm  # noqa: F401 (a fixture, by name)
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
+from wagate.domain.events import EventType, SessionEvent
 
 
 @pytest.fixture
@@ -152,3 +153,34 @@ def test_crms_are_told_of_new_and_changed_contacts_not_of_every_message(crm: Crm
     assert changes == [("external_id",), ("name", "push_name")]
     rows = [r for r in crm.deps.table.inner.scan() if "#CSEARCH#" in str(r["pk"])]  # type: ignore[attr-defined]
     assert rows and PHONE[1:] not in json.dumps(rows)  # the number is in no key, and sealed in the row
+
+
+def test_a_lid_folded_into_its_phone_by_a_sync_is_one_contact_updated_per_person(crm: Crm) -> None:  # noqa: F811
+    crm.webhook("/crm", events=["contact_updated"])
+    session = crm.session
+    deliver(crm.functions, _incoming(session, "L1", 200.0))  # known by LID only
+    deliver(crm.functions, _incoming(session, "L2", 201.0, chat_jid="555@lid", sender_jid="555@lid"))
+    synced = SessionEvent(
+        type=EventType.CONTACTS_SYNCED,
+        tenant_id=session["tenant_id"],
+        session_id=session["id"],
+        fence=1,
+        at=300.0,
+        data={
+            "source": "lid_migration",
+            "contacts": [
+                {"phone": PHONE, "lid": LID, "name": None},
+                {"phone": "+34600555555", "lid": "555@lid"},
+            ],
+        },
+    )
+    deliver(crm.functions, synced, synced)  # redelivered: nothing twice
+    crm.pump()
+    got = sorted(
+        (r.json["data"]["phone"], tuple(r.json["data"]["changed"]))
+        for r in crm.receiver.delivered("/crm")
+        if r.json["type"] == "contact_updated"
+    )
+    assert [phone for phone, _ in got] == ["+34600555555", PHONE]  # both told, each once
+    assert all("jid" in changed for _, changed in got)
+    assert crm.call("GET", f"/v1/contacts/{LID}", crm.key)[1]["phone"] == PHONE

@@ -21,6 +21,7 @@ from wagate.domain.content import TARGETING_KINDS
 from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError, WagateError
 from wagate.domain.events import EventType, SessionEvent
+from wagate.domain.ids import derived_id
 from wagate.domain.media import MediaObject
 from wagate.domain.messages import MAX_TIMESTAMP, Message, MessageError, MessageStatus, implied_steps
 from wagate.domain.sessions import Session, SessionStatus
@@ -41,6 +42,7 @@ from wagate.store.conversations import ConversationRepository
 if TYPE_CHECKING:
     from wagate.ports import Clock, Push, Put, Table, TransactOp
     from wagate.services.audit import AuditLog
+    from wagate.services.contacts import ContactChange
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.groups import GroupService
     from wagate.services.inbound import InboundService
@@ -160,10 +162,10 @@ class ConnectorEvents:
             if self.number_checks is not None:
                 self.number_checks.record(event)
         elif event.type == EventType.CONTACTS_SYNCED:
-            # Who is who, for the contacts only: nothing a CRM or dashboard is told about.
+            # Who is who: the event itself is not told; the contacts it changes are (contact_updated).
             contacts = event.data.get("contacts")
             if isinstance(contacts, list):
-                self.inbound.learn_contacts(event.tenant_id, contacts)
+                self._learn_contacts(event, contacts)
         elif event.type == EventType.GROUPS_SYNCED:
             # Applied again on a redelivery (same event id, so the CRM still gets one delivery).
             synced = self.groups.record(event)
@@ -214,6 +216,26 @@ class ConnectorEvents:
             data={"status": SessionStatus.CONNECTED.value, "reason": reason, "detail": detail},
         )
         self.handle(status.model_dump_json())
+
+    def _learn_contacts(self, event: SessionEvent, contacts: list[Any]) -> None:
+        """Who is who, applied to contacts; each contact that changed (a LID folded into its phone, a new
+        name) owes a `contact_updated`, committed with its change and emitted after."""
+        now = self.clock.now()
+        owed: list[Put] = []
+
+        def notice(change: ContactChange) -> list[TransactOp]:
+            # One event can change many contacts: each notice gets its own event id (derived, so a
+            # redelivery would give the same), since CRM delivery ids derive from it.
+            own = event.model_copy(
+                update={"id": derived_id("evt", event.at, f"{event.id}|{change.data.get('phone')}")}
+            )
+            put = outbox.row(own, [change.notice()], now)
+            owed.append(put)
+            return [put]
+
+        self.inbound.learn_contacts(event.tenant_id, contacts, also=notice)
+        for put in owed:
+            self.outbox.drain(put)
 
     def _read_on_phone(self, event: SessionEvent) -> None:
         """The account read the chat on its phone: its unread count goes to zero here too (no receipt is

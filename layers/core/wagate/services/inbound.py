@@ -230,10 +230,16 @@ class InboundService:
         merged.update({k: v for k, v in changes.items() if v is not None})
         return merged
 
-    def learn_contacts(self, tenant_id: str, contacts: Sequence[Any]) -> int:
+    def learn_contacts(
+        self,
+        tenant_id: str,
+        contacts: Sequence[Any],
+        also: Callable[[ContactChange], Sequence[TransactOp]] | None = None,
+    ) -> int:
         """Applies a `contacts_synced` event's people ({phone, lid, name}): a contact known by LID is folded
         into the one under the phone; known contacts get the LID and push name. Nobody new is created (a
-        phone's history names everyone it ever wrote to). Idempotent. Returns how many contacts changed."""
+        phone's history names everyone it ever wrote to). Idempotent. `also(change)` adds writes to each
+        change's transaction (its `contact_updated` notice). Returns how many contacts changed."""
         changed = 0
         for raw in contacts:
             if not isinstance(raw, dict):
@@ -242,44 +248,48 @@ class InboundService:
             phone = phone if isinstance(phone, str) and _E164.fullmatch(phone) else None
             lid = lid if isinstance(lid, str) and _LID.fullmatch(lid) else None
             name = name[:256] if isinstance(name, str) and name.strip() else None
-            ops = self._learned(tenant_id, phone, lid, name)
+            ops, change = self._learned(tenant_id, phone, lid, name)
             if ops:
+                if change is not None and also is not None:
+                    ops = [*ops, *also(change)]
                 self.table.transact_write(ops)
                 changed += 1
         return changed
 
     def _learned(
         self, tenant_id: str, phone: str | None, lid: str | None, name: str | None
-    ) -> list[TransactOp]:
+    ) -> tuple[list[TransactOp], ContactChange | None]:
         lid_contact = self.contacts.get(tenant_id, lid) if lid is not None else None
         if phone is None:
             if lid_contact is None or name is None or lid_contact.name == name:
-                return []
+                return [], None
             fields = lid_contact.model_dump(mode="json")
+            renamed = {**fields, "name": name}
             return [
                 self.contacts.upsert(tenant_id, lid_contact.phone, {"name": name}),
-                *self.search.ops(tenant_id, lid_contact.phone, fields, {**fields, "name": name}),
-            ]
+                *self.search.ops(tenant_id, lid_contact.phone, fields, renamed),
+            ], change_of(fields, renamed)
         existing = self.contacts.get(tenant_id, phone)
         before = contact_fields(existing)
         changes: dict[str, Any] = {"jid": f"{phone[1:]}@s.whatsapp.net"}
         if name is not None:
             changes["name"] = name
-        if lid_contact is not None:
+        if lid_contact is not None:  # one contact from here on: told as the LID's contact, now with a phone
             merged = self._merged_fields(lid_contact, existing, {**changes, "phone": phone, "lid": lid})
             ops = self.contacts.merge(tenant_id, phone, lid_contact, existing, changes)
-            return ops + self._folded(tenant_id, lid_contact, phone, before, merged)
+            change = change_of(before or contact_fields(lid_contact), merged)
+            return ops + self._folded(tenant_id, lid_contact, phone, before, merged), change
         if existing is None:
-            return []
+            return [], None
         if lid is not None:
             changes["lid"] = lid
         if all(getattr(existing, k, None) == v for k, v in changes.items()):
-            return []
+            return [], None
         after = {**(before or {}), **changes}
         return [
             self.contacts.upsert(tenant_id, phone, changes),
             *self.search.ops(tenant_id, phone, before, after),
-        ]
+        ], change_of(before, after)
 
 
 _E164 = re.compile(r"\+[1-9][0-9]{5,14}")
