@@ -6,6 +6,7 @@ src/main.ts's error handler); the sessions behind them are wagate's, checked thr
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -18,7 +19,8 @@ from tests.support.lambdas import ApiCaller
 from wagate import wiring
 from wagate.domain.events import CommandType, EventType
 from wagate.domain.tenants import Scope
-from wagate.evolution import instances
+from wagate.evolution import access, instances
+from wagate.evolution.routes import instance as instance_routes
 from wagate.services import tenants
 
 UNAUTHORIZED = {"status": 401, "error": "Unauthorized", "response": {"message": "Unauthorized"}}
@@ -148,6 +150,42 @@ def test_create_makes_a_session_and_an_instance_token(
             "response": {"message": ['This name "advisor-ana" is already in use.']},
         },
     )
+
+
+def test_one_instance_per_name_even_when_creates_race(
+    evo: EvolutionCaller, call: ApiCaller, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both creates pass the name check before either session exists; the name claim lets one through."""
+    barrier = threading.Barrier(2, timeout=10)
+    listed = access.sessions_named
+
+    def in_step(tenant_id: str, name: str | None = None) -> list[Any]:
+        found = listed(tenant_id, name)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()  # both have looked; neither has created
+        return found
+
+    monkeypatch.setattr(instance_routes, "sessions_named", in_step)
+    answers: list[tuple[int, Any]] = []
+
+    def create_one() -> None:
+        status, body, _ = evo("POST", "/instance/create", key, body={"instanceName": "twin"})
+        answers.append((status, body))
+
+    threads = [threading.Thread(target=create_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(status for status, _ in answers) == [201, 403], answers
+    refused = next(body for status, body in answers if status == 403)
+    assert refused["response"]["message"] == ['This name "twin" is already in use.']
+    monkeypatch.setattr(instance_routes, "sessions_named", listed)
+    assert [s["name"] for s in call("GET", "/v1/sessions", key)[1]["items"]] == ["twin"]
+    # Deleted outside Evolution: the name is free again.
+    [twin] = call("GET", "/v1/sessions", key)[1]["items"]
+    assert call("DELETE", f"/v1/sessions/{twin['id']}", key)[0] == 204
+    assert evo("POST", "/instance/create", key, body={"instanceName": "twin"})[0] == 201
 
 
 def test_create_needs_the_global_key(evo: EvolutionCaller, key: str, local_deps: wiring.Deps) -> None:

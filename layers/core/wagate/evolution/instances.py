@@ -128,6 +128,23 @@ def make_token(session: Session, secret: str | None) -> str:
     return token
 
 
+def claim_name(session: Session) -> bool:
+    """Makes `session` the one instance of its name in its tenant: True when it holds the name now.
+    A name held by a session that is gone (deleted outside Evolution) is taken over."""
+    kept = EvolutionInstances(compose.ports().table)
+    for _ in range(3):
+        if kept.claim(session.tenant_id, session.name, session.id):
+            return True
+        holder = kept.holder(session.tenant_id, session.name)
+        if holder == session.id:
+            return True
+        if holder is not None and compose.session_service().rows.find(session.tenant_id, holder) is not None:
+            return False
+        if holder is not None and kept.claim(session.tenant_id, session.name, session.id, replacing=holder):
+            return True
+    return False
+
+
 def revoke_tokens(session: Session) -> None:
     """Revokes the keys limited to exactly this session that instance/create made (its tokens)."""
     table = compose.ports().table

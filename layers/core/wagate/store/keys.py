@@ -15,6 +15,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud); gsi2 `UNLINKED` / `{created_at:014.3f}#{t}#{s}` until first linked (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions; the sweeper finds sessions never linked in time (services/session_expiry.py) | store/sessions.py |
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
 | Evolution instance | `T#{t}#S#{s}` | `EVOLUTION` | | what the Evolution API surface keeps of an instance (its token, sealed; its settings) | store/evolution.py |
+| Evolution instance name | `T#{t}` | `EVONAME#{sha256(name)}` | | which session holds an instance name (unique per tenant, even when two creates race) | store/evolution.py |
 | Meta route | `METAPNID#{phone number id}` | `METAPNID` | | route a Meta webhook to its tenant/session (one session per number) | store/cloud.py |
 | Meta verify token | `METAVERIFY#{sha256(token)}` | `T#{t}#S#{s}` | | is a webhook verify token known | store/cloud.py |
 | Meta business account | `METAWABA#{business account id}` | `T#{t}#S#{s}` | | the cloud sessions of one WhatsApp Business Account (template webhooks name the account, not a number) | store/cloud.py |
@@ -203,6 +204,10 @@ def cloud_credentials(tenant_id: str, session_id: str) -> Key:
 
 def evolution_instance(tenant_id: str, session_id: str) -> Key:
     return Key(session_partition(tenant_id, session_id), "EVOLUTION")
+
+
+def evolution_name(tenant_id: str, name_digest: str) -> Key:
+    return Key(tenant_partition(tenant_id), f"EVONAME#{name_digest}")
 
 
 def cloud_templates(tenant_id: str, session_id: str) -> Key:

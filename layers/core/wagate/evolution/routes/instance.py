@@ -80,16 +80,19 @@ def create_instance(
     if body.number and provider == Provider.WEB:  # Evolution asks for a pairing code for this number
         link_phone = normalise_phone("+" + body.number.lstrip("+"), field="number")
     if provider == Provider.CLOUD:
-        session, token = _create_cloud(principal.tenant_id, body, cloud)
+        session = _create_cloud(principal.tenant_id, body, cloud)
     else:
         session = service.create(
             principal.tenant_id, name=body.instanceName, provider=provider, phone=None, metadata={}
         )
-        try:
-            token = instances.make_token(session, body.token)
-        except WagateError:
-            service.delete(principal.tenant_id, session.id)  # no instance without its token
-            raise
+    try:
+        if not instances.claim_name(session):  # another create of this name won the race
+            raise EvolutionError(403, f'This name "{body.instanceName}" is already in use.')
+        # Evolution's `token` is Meta's access token on a WHATSAPP-BUSINESS instance, not a chosen key.
+        token = instances.make_token(session, None if provider == Provider.CLOUD else body.token)
+    except (WagateError, EvolutionError):
+        _undo(session)  # no instance without its name and token
+        raise
     settings = body.settings()
     EvolutionInstances(compose.ports().table).put(
         principal.tenant_id, session.id, token=token, settings=settings
@@ -139,7 +142,7 @@ def create_instance(
     return answer, 201
 
 
-def _create_cloud(tenant_id: str, body: CreateInstance, cloud: CloudSessionService) -> tuple[Session, str]:
+def _create_cloud(tenant_id: str, body: CreateInstance, cloud: CloudSessionService) -> Session:
     """WHATSAPP-BUSINESS: Evolution's `token` is Meta's access token, `number` the phone number id and
     `businessId` the WhatsApp Business Account id; the instance token is a new wagate key."""
     missing = [name for name in ("token", "number", "businessId") if not getattr(body, name)]
@@ -158,21 +161,16 @@ def _create_cloud(tenant_id: str, body: CreateInstance, cloud: CloudSessionServi
         raise EvolutionError(
             400, *(f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
         ) from exc
-    session = cloud.create(
-        tenant_id, name=body.instanceName, phone=None, metadata={}, credentials=credentials
-    )
-    try:
-        return session, instances.make_token(session, None)
-    except WagateError:
-        compose.session_service().delete(tenant_id, session.id)
-        raise
+    return cloud.create(tenant_id, name=body.instanceName, phone=None, metadata={}, credentials=credentials)
 
 
 def _undo(session: Session) -> None:
     """An instance whose create failed half-way is not left behind (Evolution deletes it too)."""
     compose.session_service().delete(session.tenant_id, session.id)
     instances.revoke_tokens(session)
-    EvolutionInstances(compose.ports().table).delete(session.tenant_id, session.id)
+    kept = EvolutionInstances(compose.ports().table)
+    kept.delete(session.tenant_id, session.id)
+    kept.release(session.tenant_id, session.name, session.id)
 
 
 @router.get("/instance/connect/<instanceName>")
@@ -268,5 +266,7 @@ def delete_instance(instanceName: str, principal: Caller, service: Sessions) -> 
     service.delete(principal.tenant_id, session.id)
     instances.revoke_tokens(session)
     delete_webhook(session)
-    EvolutionInstances(compose.ports().table).delete(principal.tenant_id, session.id)
+    kept = EvolutionInstances(compose.ports().table)
+    kept.delete(principal.tenant_id, session.id)
+    kept.release(principal.tenant_id, session.name, session.id)
     return {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
