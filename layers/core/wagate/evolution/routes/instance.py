@@ -180,8 +180,9 @@ def connect_instance(
     service: Sessions,
     number: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
-    """Open: the connection state. Otherwise start it if stopped and answer the QR object; with
-    `?number=` a web instance links by a code typed on that phone (`pairingCode`)."""
+    """Open: the connection state. Otherwise the QR object: at once while connecting; after starting a
+    closed instance (or, with `?number=`, linking a web one by a code typed on that phone), once the
+    first code is there (up to QR_WAIT_SECONDS)."""
     session = instance(principal, instanceName, Need.MANAGE)
     current = instances.session_state(service, session)
     if current == "open":
@@ -197,7 +198,9 @@ def connect_instance(
         phone = number if number.startswith("+") else "+" + number
     if current == "close" or phone is not None:
         session = service.connect(principal.tenant_id, session.id, link_phone=phone, choose_link=True)
-    return instances.qr_object(service, session, wait=instances.QR_WAIT_SECONDS)
+        return instances.qr_object(service, session, wait=instances.QR_WAIT_SECONDS)
+    # Already connecting: the current code at once (CRMs poll this route while the QR rotates).
+    return instances.qr_object(service, session)
 
 
 @router.get("/instance/connectionState/<instanceName>")
