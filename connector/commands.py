@@ -179,8 +179,15 @@ class CommandDispatcher:
         engine = runner.engine if runner is not None and runner.state is SessionState.CONNECTED else None
         if runner is None or engine is None:
             retry = self._retry_or_drop(command, count)
-            if retry is None and runner is not None:
-                runner.publish_event(NumbersChecked(check_id, error="session_not_connected"))
+            if retry is None:  # given up: the check fails rather than staying pending
+                failed = NumbersChecked(check_id, error="session_not_connected")
+                if runner is not None:
+                    runner.publish_event(failed)
+                else:
+                    data = dataclasses.asdict(failed)
+                    self._publisher.publish(
+                        command.tenant_id, command.session_id, 0, EventType.NUMBERS_CHECKED, data
+                    )
             return retry
         try:
             results = await engine.check_numbers(phones)

@@ -371,11 +371,12 @@ class SandboxEngine(Engine):
         return await self._groups.listed(self._me())
 
     async def check_numbers(self, phones: Sequence[str]) -> list[NumberStatus]:
-        """The simulated network has every number but those ending in 000 (so a test can see both)."""
+        """The simulated network has every number but its unreachable one (sends to it fail too) and those
+        ending in 000 (so a test can see both answers)."""
         self._require_connected()
         return [
             NumberStatus(phone, "not_on_whatsapp")
-            if phone.endswith("000")
+            if phone == UNREACHABLE_PHONE or phone.endswith("000")
             else NumberStatus(phone, "on_whatsapp", jid=f"{phone.lstrip('+')}@s.whatsapp.net")
             for phone in phones
         ]
