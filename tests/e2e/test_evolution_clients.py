@@ -221,6 +221,11 @@ def test_the_n8n_nodes_message_and_chat_operations(server: Server, key: str, tmp
         server,
         key,
         [
+            # First: a number check waits in the instance's command queue behind its (paced) sends.
+            {
+                "op": "chat/checkNumber",
+                "params": {"instanceName": "n8n-flow", "numbers": f"{ANA}, 34600000000"},
+            },
             {
                 "op": "messages/sendText",
                 "params": {**base, "messageText": "Hola desde n8n", "options_message": {"delay": 0}},
@@ -275,10 +280,6 @@ def test_the_n8n_nodes_message_and_chat_operations(server: Server, key: str, tmp
                     },
                 },
             },
-            {
-                "op": "chat/checkNumber",
-                "params": {"instanceName": "n8n-flow", "numbers": f"{ANA}, 34600000000"},
-            },
             {"op": "chat/findMessages", "params": {**base, "page": 1, "offset": 50}},
             {"op": "chat/findChats", "params": {**base, "messageId": ""}},
             {"op": "chat/findContacts", "params": {"instanceName": "n8n-flow", "listAll": True}},
@@ -311,6 +312,13 @@ def test_the_n8n_nodes_message_and_chat_operations(server: Server, key: str, tmp
     text = by_op["messages/sendText"]["result"][0]["json"]["data"]
     assert text["key"]["remoteJid"] == ANA_JID and text["message"] == {"conversation": "Hola desde n8n"}
     assert by_op["messages/sendImage"]["result"][0]["json"]["data"]["messageType"] == "imageMessage"
+    # Asked of the (sandbox) network through wagate's number check: numbers ending in 000 are not on it.
+    checked = by_op["chat/checkNumber"]["result"]["json"]["data"]
+    assert [(c["jid"], c["exists"]) for c in checked] == [
+        (ANA_JID, True),
+        ("34600000000@s.whatsapp.net", False),
+    ]
+    assert "verified" not in checked[1]  # WhatsApp's answer, not a guess
     # A list from a linked device: Evolution's 400, whose message says what to do instead.
     listed = by_op["messages/sendList"]
     assert not listed["ok"] and listed["requests"][0]["status"] == 400

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from wagate import compose
 from wagate.domain.conversations import Conversation, conversation_id
-from wagate.domain.errors import InvalidInput, NotFound, WagateError
+from wagate.domain.errors import ConflictError, InvalidInput, NotFound, WagateError
 from wagate.domain.groups import is_group
 from wagate.domain.instants import Instant
 from wagate.domain.messages import Message
@@ -36,14 +36,17 @@ from wagate.services.conversations import ConversationService
 from wagate.services.groups import GroupService
 from wagate.services.media_files import MediaFiles
 from wagate.services.messages import MessageService
+from wagate.services.number_check import NumberChecks, NumberResult
 
 router = APIGatewayHttpRouter()
 Messages = Annotated[MessageService, Depends(compose.message_service)]
 Conversations = Annotated[ConversationService, Depends(compose.conversation_service)]
 Groups = Annotated[GroupService, Depends(compose.group_service)]
 Files = Annotated[MediaFiles, Depends(compose.media_files)]
+Checks = Annotated[NumberChecks, Depends(compose.number_checks)]
 
 PAGE = 100
+CHECK_BATCH = 50  # numbers one wagate number check takes
 SCAN_LIMIT = 5000  # findMessages counts `total` over at most this many of the instance's newest messages
 
 
@@ -111,35 +114,80 @@ class ReadMessages(Loose):
 
 @router.post("/chat/whatsappNumbers/<instanceName>")
 def whatsapp_numbers(
-    instanceName: str, body: NumbersBody, principal: Caller, conversations: Conversations, groups: Groups
+    instanceName: str,
+    body: NumbersBody,
+    principal: Caller,
+    conversations: Conversations,
+    groups: Groups,
+    checks: Checks,
 ) -> list[dict[str, Any]]:
-    """Evolution asks WhatsApp; wagate answers from what this instance knows: a number that wrote or was
-    written to, a group it is in (as of the last group sync). Anything else answers `exists: false` with
-    `verified: false` — unknown, not known absent (wagate's live number check is not there yet)."""
+    """Numbers are asked of WhatsApp through the instance (wagate's number check, POST /v1/contacts/check:
+    its hourly budget applies, 429 past it); groups are those of its last sync. A number the check could
+    not settle (a Cloud instance cannot ask, the instance is not connected, no answer in time) falls back
+    to what the instance knows — one it has a conversation with exists — and otherwise answers
+    `exists: false` with `verified: false`: unknown, not known absent."""
     session = instance(principal, instanceName, Need.READ)
-    answers = []
+    targets: dict[str, str] = {}
     for number in body.numbers:
         try:
-            to = send_dtos.recipient(number)
+            targets[number] = send_dtos.recipient(number)
         except InvalidInput:
-            answers.append({"exists": False, "jid": number, "number": number, "verified": True})
             continue
-        known: object | None
-        if is_group(to):
-            known = next((g for g in groups_of(principal.tenant_id, session, groups) if g.jid == to), None)
-            name = known.subject if known is not None else None
-        else:
-            conv = conversations.conversations.find(principal.tenant_id, conversation_id(session.id, to))
-            contact = conversations.contacts.get(principal.tenant_id, to)
-            known = conv or (contact if contact and contact.last_session_id == session.id else None)
-            name = (contact.name if contact else None) or (conv.name if conv else None)
-        answer: dict[str, Any] = {"exists": known is not None, "jid": shapes.jid_of(to), "number": number}
-        if known is not None:
-            answer["name"] = name
-        else:
-            answer["verified"] = False
-        answers.append(answer)
+    phones = sorted({to for to in targets.values() if not is_group(to)})
+    checked = _checked(checks, principal.tenant_id, session.id, phones)
+    answers = []
+    for number in body.numbers:
+        to = targets.get(number)
+        if to is None:
+            answers.append({"exists": False, "jid": number, "number": number})
+            continue
+        answers.append(_answer(principal, session, conversations, groups, number, to, checked.get(to)))
     return answers
+
+
+def _checked(
+    checks: NumberChecks, tenant_id: str, session_id: str, phones: list[str]
+) -> dict[str, NumberResult]:
+    """WhatsApp's answer per phone (those settled: on or not on WhatsApp), 50 at a time."""
+    settled: dict[str, NumberResult] = {}
+    for start in range(0, len(phones), CHECK_BATCH):
+        try:
+            check = checks.start(tenant_id, session_id, phones[start : start + CHECK_BATCH])
+        except ConflictError:
+            return settled  # not connected: nothing can be asked
+        settled.update({r.phone: r for r in check.results if r.status in ("on_whatsapp", "not_on_whatsapp")})
+    return settled
+
+
+def _answer(
+    principal: Principal,
+    session: Session,
+    conversations: ConversationService,
+    groups: GroupService,
+    number: str,
+    to: str,
+    result: NumberResult | None,
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {"exists": False, "jid": shapes.jid_of(to), "number": number}
+    if is_group(to):
+        group = next((g for g in groups_of(principal.tenant_id, session, groups) if g.jid == to), None)
+        if group is not None:
+            answer.update(exists=True, name=group.subject)
+        return answer
+    conv = conversations.conversations.find(principal.tenant_id, conversation_id(session.id, to))
+    contact = conversations.contacts.get(principal.tenant_id, to)
+    name = (contact.name if contact else None) or (conv.name if conv else None)
+    if result is not None:
+        answer.update(exists=result.status == "on_whatsapp", jid=result.jid or answer["jid"])
+        if result.lid:
+            answer["lid"] = result.lid
+    elif conv is not None:
+        answer["exists"] = True
+    else:
+        answer["verified"] = False
+    if answer["exists"]:
+        answer["name"] = name
+    return answer
 
 
 # ---- findMessages ---------------------------------------------------------------------------------------
