@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from connector.leases import LeaseTimes
+from wagate.domain.health import HealthPolicy
 from wagate.domain.pacing import Pacing
 from wagate.settings import DEFAULT_SHARDS, ConnectorSettings, SandboxSettings, Settings, Shards
 
@@ -17,10 +18,12 @@ __all__ = ["ConnectorConfig", "SandboxSettings", "default_connector_id"]
 
 
 class ConnectorConfig(ConnectorSettings):
-    """`Settings.connector` with the shard count and the default pacing, which the API shares."""
+    """`Settings.connector` with the shard count, the default pacing and the health policy, which the API
+    shares."""
 
     shards: Shards = DEFAULT_SHARDS
     pacing: Pacing = Field(default_factory=Pacing, description="default pacing of every number")
+    health: HealthPolicy = Field(default_factory=HealthPolicy, description="when risk slows a number down")
 
     @property
     def shard_lease(self) -> LeaseTimes:
@@ -39,7 +42,12 @@ class ConnectorConfig(ConnectorSettings):
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectorConfig:
         return cls.model_validate(
-            {**dict(settings.connector), "shards": settings.shards, "pacing": settings.pacing}
+            {
+                **dict(settings.connector),
+                "shards": settings.shards,
+                "pacing": settings.pacing,
+                "health": settings.health,
+            }
         )
 
     @classmethod

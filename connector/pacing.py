@@ -9,6 +9,9 @@ The pacer of a number lives in the connector that holds its session: exactly one
 so its state needs no sharing; a number that moves to another connector starts with a full bucket. The
 daily first-contact cap, which must survive restarts and be shared, is in the Table (`first_contacts`).
 
+A number whose health risk rises (wagate/domain/health.py) gets its pacing slowed by the policy's factor
+when its settings are next read (`PacingPolicies.load`), unless its `health_slowdown` is off.
+
 Settings come from `PacingPolicies`: `wagate.services.pacing_settings` (the service the API changes them
 through: process defaults ← tenant row ← session row), cached per session for `refresh_seconds`, so an API
 change applies within that.
@@ -23,7 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wagate import meters
+from wagate.domain.health import Risk
 from wagate.domain.pacing import Pacing
+from wagate.services.health import HealthService
 from wagate.services.pacing_settings import PacingSettings
 
 log = logging.getLogger("wagate.connector.pacing")
@@ -94,8 +100,11 @@ class PacingPolicies:
         *,
         refresh_seconds: float,
         clock: Clock = time.monotonic,
+        health: HealthService | None = None,
     ) -> None:
         self._settings = settings
+        self._health = health
+        self._risks: dict[tuple[str, str], Risk] = {}
         self._defaults = settings.defaults
         self._refresh = refresh_seconds
         self._clock = clock
@@ -116,8 +125,26 @@ class PacingPolicies:
         return pacing
 
     def load(self, tenant_id: str, session_id: str) -> Pacing:
-        """Read the tenant and session rows now (synchronous)."""
-        return self._settings.effective(tenant_id, session_id)
+        """Read the tenant and session rows now, and slow the pacing down for the number's health risk
+        (synchronous)."""
+        pacing = self._settings.effective(tenant_id, session_id)
+        if self._health is None:
+            return pacing
+        slowed, risk = self._health.paced(tenant_id, session_id, pacing)
+        before = self._risks.get((tenant_id, session_id), Risk.OK)
+        self._risks[(tenant_id, session_id)] = risk
+        if risk != before:
+            log.warning(
+                "%s/%s: health risk %s (was %s); pacing %s",
+                tenant_id,
+                session_id,
+                risk,
+                before,
+                f"x{slowed.rate_per_minute / pacing.rate_per_minute:.2f}" if risk != Risk.OK else "as set",
+            )
+            if risk != Risk.OK:
+                meters.count("wagate_pacing_slowdowns_total", level=risk.value)
+        return slowed
 
     def forget(self, tenant_id: str, session_id: str) -> None:
         self._cache.pop((tenant_id, session_id), None)

@@ -51,6 +51,7 @@ from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, EventType
 from wagate.domain.pacing import Pacing
 from wagate.ports import Clock, MediaStore, Table
+from wagate.services.health import HealthService
 from wagate.services.pacing_settings import PacingSettings
 from wagate.store.keys import media_object
 
@@ -169,7 +170,11 @@ class Sender:
         self._table = table
         self._clock = clock
         self._config = config
-        self.policies = PacingPolicies(pacing, refresh_seconds=config.pacing_refresh_seconds)
+        self.policies = PacingPolicies(
+            pacing,
+            refresh_seconds=config.pacing_refresh_seconds,
+            health=HealthService(table, clock, config.health),
+        )
         self._first_contacts = FirstContacts(table, clock)
         self._pacers: dict[str, NumberPacer] = {}
 

@@ -33,6 +33,7 @@ from local.http_gateway import HttpApiGateway
 from local.http_routing import RouteTable
 from local.intrinsics import LOCAL_REGION, TemplateError
 from local.media_files import MediaFiles
+from local.prometheus import MetricsEndpoint
 from local.queue_runner import QueueRunner
 from local.server_app import WEBSOCKET_PATH, LocalGatewayApp
 from local.static_files import ASSETS_PREFIX, CONFIG, StaticFiles
@@ -142,6 +143,18 @@ def serve(
     wiring.install(deps)
     if dashboard is None and (spec.path.parent / "dashboard").is_dir():
         dashboard = spec.path.parent / "dashboard"
+    metrics = None
+    if deps.settings.metrics_token is not None:
+        from wagate import meters
+        from wagate.compose import services as composed
+
+        metrics, sink = MetricsEndpoint.build(
+            deps.settings.metrics_token.get_secret_value(),
+            lambda: composed().sessions,
+            deps.queues,
+            sorted(spec.queue_definitions()),
+        )
+        meters.install(sink)
     runner = LocalRunner(
         spec,
         listener,
@@ -151,6 +164,7 @@ def serve(
         media=deps.media_store if isinstance(deps.media_store, DirMediaStore) else None,
         evolution_prefix=settings.evolution.prefix,
         evolution_listener=evolution_listener,
+        metrics=metrics,
     )
     if deps.push is not None and runner.websocket is not None:
         # Same process: push straight into the gateway rather than through boto3 and its HTTP API.
@@ -253,6 +267,7 @@ class LocalRunner:
         media: DirMediaStore | None = None,
         evolution_prefix: str = ROUTE_PREFIX,
         evolution_listener: socket.socket | None = None,
+        metrics: MetricsEndpoint | None = None,
     ) -> None:
         self.template = template
         self._listener = listener
@@ -270,7 +285,8 @@ class LocalRunner:
             self.urls = dataclasses.replace(self.urls, dashboard=self.urls.http + "/")
         files = MediaFiles(media) if media is not None else None
         self.app = PrefixMount(
-            LocalGatewayApp(http, self.websocket, static=static, media=files), evolution_prefix
+            LocalGatewayApp(http, self.websocket, static=static, media=files, metrics=metrics),
+            evolution_prefix,
         )
         self._evolution_listener = evolution_listener
         self.evolution_app = RootMount(http) if evolution_listener is not None else None

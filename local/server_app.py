@@ -4,6 +4,7 @@ ws://host:port/ws                        the WebSocket API (any other path refus
 http://host:port/ws/@connections/{id}    its management API (WAGATE_WEBSOCKET_ENDPOINT = .../ws)
 http://host:port/, /config.json, /assets/...   the dashboard's static files (GET and HEAD), if any
 http://host:port/media-files/...         signed media links (GET, HEAD, PUT): local/media_files.py
+http://host:port/metrics                 Prometheus metrics, with the operator token: local/prometheus.py
 http://host:port/...                     every HttpApi route of the template
 """
 
@@ -15,6 +16,7 @@ from local.asgi import Receive, Scope, Send, send_response
 from local.http_events import gateway_error
 from local.http_gateway import HttpApiGateway
 from local.media_files import MediaFiles
+from local.prometheus import MetricsEndpoint
 from local.static_files import StaticFiles
 from local.ws_gateway import CONNECTIONS_PREFIX, WebSocketGateway
 
@@ -30,8 +32,10 @@ class LocalGatewayApp:
         websocket_path: str = WEBSOCKET_PATH,
         static: StaticFiles | None = None,
         media: MediaFiles | None = None,
+        metrics: MetricsEndpoint | None = None,
     ) -> None:
         self.http = http
+        self.metrics = metrics
         self.media = media
         self.websocket = websocket
         self.static = static
@@ -53,6 +57,9 @@ class LocalGatewayApp:
             raw = scope.get("raw_path") or scope["path"].encode()
             raw_id = raw.decode("latin-1").split("@connections/", 1)[-1]
             await self.websocket.management(scope, receive, send, unquote(raw_id))
+            return
+        if self.metrics is not None and self.metrics.claims(scope):
+            await self.metrics(scope, receive, send)
             return
         if self.media is not None and self.media.claims(scope):
             await self.media(scope, receive, send)

@@ -128,3 +128,6 @@ _.sample_rate
 _.profile_picture_url
 # domain/broadcasts.py: serialised in the API
 _.completed_at
+# domain/health.py: fields of GET /v1/sessions/{id}/health, serialised by pydantic.
+_.slowdown
+_.slowdown_enabled

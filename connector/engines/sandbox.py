@@ -14,8 +14,10 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
     after a crash) is journaled as a duplicate and answered with receipts only (see sandbox_network);
   * actions (the `sandbox` command, `data.action`): `scan` (data: phone, name, qr — all optional),
     `drop` (a transient disconnect: reconnect with backoff), `logout` (unlinked from the phone: keys
-    wiped), `ban` (permanent failure, remembered until a logout), `reply` (data: from, text, group,
-    quoted_id: an incoming message now).
+    wiped), `ban` (permanent failure, remembered until a logout), `temp_ban` (WhatsApp's 402; data:
+    expire seconds, code), `restrict` (WhatsApp's 463 reach-out time-lock: until the next connection,
+    messages to anyone but the sandbox contacts fail with `recipient_restricted`), `reply` (data: from,
+    text, group, quoted_id: an incoming message now).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from connector.engines.sandbox_groups import SandboxGroups
 from connector.engines.sandbox_network import (
     ANA,
     CONTACTS,
+    STRANGER,
     UNREACHABLE_PHONE,
     Contact,
     SandboxNetwork,
@@ -125,6 +128,7 @@ class SandboxEngine(Engine):
         self._creds: dict[str, Any] | None = None
         self._stop_requested = False
         self._replying: set[str] = set()  # chats with an auto-reply on its way (one at a time)
+        self._restricted = False  # the `restrict` action: new chats refused with 463 until a reconnect
         self._tasks: BackgroundTasks | None = None
         self._groups = SandboxGroups(keys, clock.now())
 
@@ -226,6 +230,15 @@ class SandboxEngine(Engine):
                     KeyNamespace.CREDS, {CREDS_ID: json.dumps({**self._creds, "banned": True}).encode()}
                 )
             self._finish(Exit.banned("sandbox: this number was banned"))
+        elif action == "temp_ban":
+            self._require_socket()
+            expire = _seconds(data.get("expire"), 3600)
+            code = str(data.get("code") or "101")
+            detail = f"sandbox: temporarily banned (402, code {code}) for {expire:.0f} s"
+            self._finish(Exit.temporarily_banned(detail, expire))
+        elif action == "restrict":
+            self._require_connected()
+            self._restricted = True
         elif action == "reply":
             self._require_connected()
             content = data.get("content") if isinstance(data.get("content"), dict) else None
@@ -308,6 +321,12 @@ class SandboxEngine(Engine):
             raise SendRejected(f"{to} is not on WhatsApp (sandbox)", code="not_on_whatsapp")
         if jid.endswith("@g.us") and await self._groups.members_of(self._me(), jid) is None:
             raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
+        if self._restricted and not jid.endswith("@g.us") and contact_for(jid) is STRANGER:
+            # As WhatsApp's time-lock does: chats that exist (the sandbox contacts) keep working.
+            raise SendRejected(
+                f"WhatsApp refused the message to {to} (463): this number may not start new chats (sandbox)",
+                code="recipient_restricted",
+            )
         assert self._socket is not None and self._tasks is not None
         wa_id = provider_message_id(message_id)
         first = await self._network.deliver(self._socket, jid, wa_id)
@@ -393,6 +412,14 @@ class SandboxEngine(Engine):
     async def logout(self) -> None:
         self._require_socket()
         self._finish(Exit.logged_out_("logged out by request"))
+
+
+def _seconds(raw: Any, default: float) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if 0 < value <= 30 * 86400 else default
 
 
 def _recipient(to: str) -> str:

@@ -2,7 +2,8 @@
 delay queue (cost proportional to what is due: wagate.services.scheduler), emit the notifications
 nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), expire
 sessions nobody linked in time (wagate.services.session_expiry), and
-report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on)."""
+report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on) and the
+sessions by status (`wagate_sessions`, wagate/meters.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from wagate import meters
 from wagate.compose import services
 from wagate.observability import flushes_metrics, logger, metrics, traced
 from wagate.services import scheduler
@@ -30,6 +32,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     connectors = root.sessions.connectors()
     ownerless = int(connectors["shards"]) - int(connectors["shards_held"])
     metrics.add_metric(name="ShardsWithoutOwner", unit=MetricUnit.Count, value=ownerless)
+    # The gauges `wagate serve` reads at scrape time, as EMF once a minute (alarms: sessions down).
+    meters.gauge("wagate_shards_without_owner", ownerless)
+    for status, count in root.sessions.counts_by_status().items():
+        meters.gauge("wagate_sessions", count, status=status)
     logger.info(
         "sweep done",
         extra={

@@ -330,3 +330,40 @@ def test_a_group_command_for_a_number_that_never_connects_fails_instead_of_stayi
         await asyncio.wait_for(scenario(connector), 30)
 
     with_connector(world, quickly, command_retry_limit=2)
+
+
+def test_a_temporary_ban_says_until_when_and_a_restriction_refuses_new_chats_only(world: World) -> None:
+    session = world.add_session()
+
+    async def scenario(connector: Connector) -> None:
+        await world.pair(session)
+        # WhatsApp's 463 time-lock: a stranger is refused, an existing chat (Ana) still works.
+        world.command(CommandType.SANDBOX, session, action="restrict")
+        since = world.events.mark()
+        put_queued(world.table, session, "msg_cold", "+15550177777", "Oferta")
+        world.command(CommandType.SEND, session, message_id="msg_cold", to="+15550177777", text="Oferta")
+        put_queued(world.table, session, "msg_ana", ANA.phone, "Hola")
+        world.command(CommandType.SEND, session, message_id="msg_ana", to=ANA.phone, text="Hola")
+        [refused] = await world.events.wait_for(
+            session,
+            EventType.MESSAGE_STATUS,
+            since=since,
+            where=lambda e: e.data.get("message_id") == "msg_cold",
+        )
+        assert refused.data["reason"] == "recipient_restricted" and "463" in refused.data["detail"]
+        await world.events.wait_for(
+            session,
+            EventType.MESSAGE_SENT,
+            since=since,
+            where=lambda e: e.data.get("message_id") == "msg_ana",
+        )
+
+        since = world.events.mark()
+        before = world.clock.now()
+        world.command(CommandType.SANDBOX, session, action="temp_ban", expire=7200, code=102)
+        [failed] = await world.events.wait_for(session, EventType.SESSION_FAILED, since=since)
+        assert failed.data["reason"] == "temporarily_banned" and "code 102" in failed.data["detail"]
+        assert before + 7200 <= failed.data["expires_at"] <= world.clock.now() + 7200
+        assert session not in connector.supervisor.session_states()  # it stays down
+
+    with_connector(world, scenario)

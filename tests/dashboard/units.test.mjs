@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { beforeEach, afterEach, describe, it, mock } from "node:test";
 
 import { resolveConfig, socketUrlFor } from "../../dashboard/assets/js/config.js";
-import { laterStatus, tick, waitsForScan } from "../../dashboard/assets/js/format.js";
+import { laterStatus, reasonLabel, riskLevel, tick, waitsForScan } from "../../dashboard/assets/js/format.js";
 import { SessionStore } from "../../dashboard/assets/js/sessions.js";
 import { LiveSocket, backoff, tokenUsable } from "../../dashboard/assets/js/socket.js";
 
@@ -245,5 +245,19 @@ describe("SessionStore", () => {
     await store.refresh();
     await store.act("s1", () => api.sessionAction("s1", "logout"));
     assert.equal(store.get("s1").status, "logged_out");
+  });
+});
+
+describe("account health words", () => {
+  it("tells a ban from a temporary ban and a 463 restriction, and keeps unknown codes", () => {
+    assert.equal(reasonLabel("banned"), "Banned by WhatsApp");
+    assert.equal(reasonLabel("temporarily_banned"), "Temporarily banned by WhatsApp");
+    assert.match(reasonLabel("restricted"), /463/);
+    assert.equal(reasonLabel("graph_unreachable"), "graph_unreachable");
+  });
+  it("maps risk levels to a label and a tone", () => {
+    assert.deepEqual(riskLevel("ok"), { label: "Healthy", tone: "ok" });
+    assert.equal(riskLevel("high").tone, "bad");
+    assert.deepEqual(riskLevel("later"), { label: "later", tone: "off" });
   });
 });

@@ -718,3 +718,39 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
         log.locator(".message.out").filter(has_text="El taller por dentro").get_by_label("Reactions: ❤️")
     ).to_be_visible()
     expect(log.locator(".message-change")).to_have_count(0)
+
+
+def test_account_health_and_ban_signals_on_the_accounts_page(open_page: Opener, server: Server) -> None:
+    """Each account shows its health; a 463 restriction shows as its reason and lowers its score (the
+    pacing slow-down says so); a temporary ban shows as such, live."""
+    key = server.create_tenant("Health")
+    session_id = linked_sandbox(server, key, "Clinic")
+    page = open_page()
+    sign_in(page, server, key)
+    card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Clinic"))
+    health = card.get_by_role("region", name="Health of Clinic")
+    expect(health.locator(".risk")).to_have_text("Healthy")
+    expect(health.locator(".health-score")).to_have_text("100/100")
+    expect(health.locator("meter")).to_have_attribute("value", "100")
+
+    with server.client(key) as http:
+        assert http.post(f"/v1/sandbox/sessions/{session_id}/restrict").status_code == 202
+        sent = http.post(
+            "/v1/messages", json={"session_id": session_id, "to": "+15550188888", "text": "Oferta"}
+        )
+        message_id = sent.json()["id"]
+        wait_for(lambda: http.get(f"/v1/messages/{message_id}").json()["status"] == "failed")
+    expect(card.locator("dd[data-reason]")).to_have_text("Restricted: WhatsApp refuses new chats (463)")
+    expect(card.locator(".status")).to_have_text("Connected")  # still connected: restricted, not down
+    expect(health.locator(".risk")).to_have_text("At risk")
+    expect(health.locator(".health-slowdown")).to_contain_text("×0.5")
+    expect(health).to_contain_text("1 refused with 463")
+    expect(health.locator(".health-reasons")).to_contain_text("463")
+    shot(page, "14-account-health")
+
+    with server.client(key) as http:
+        body = {"expire": 7200, "code": 102}
+        assert http.post(f"/v1/sandbox/sessions/{session_id}/temp_ban", json=body).status_code == 202
+    expect(card.locator(".status")).to_have_text("Failed")
+    expect(card.locator("dd[data-reason]")).to_have_text("Temporarily banned by WhatsApp")
+    expect(card).to_contain_text("code 102")

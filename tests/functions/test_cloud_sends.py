@@ -224,6 +224,9 @@ def test_rate_limited_sends_wait_in_the_queue_then_go(
     row = local_deps.table.get(*keys.message(session["tenant_id"], message["id"]))
     assert row is not None and row["status"] == "sending" and row["failures"] == 1
     assert row["last_error"]["code"] == "rate_limited"
+    # Meta throttles the NUMBER: its status says so (a `session_status` report), it stays connected.
+    stored = local_deps.table.get(*keys.session(session["tenant_id"], session["id"]))
+    assert stored is not None and (stored["status"], stored["status_reason"]) == ("connected", "rate_limited")
     queue = local_deps.queues.get(CLOUD_QUEUE)
     assert queue.approximate_depth() == 1 and queue.receive(max_messages=10) == []  # delayed
     redeliver(local_deps, graph, session["tenant_id"], session["id"], row["claim_command"], message["id"])

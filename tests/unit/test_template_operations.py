@@ -13,6 +13,7 @@ from cfnlint.decode import cfn_yaml
 from local.language_extensions import expand_for_each
 from local.runner import function_environment
 from local.template import load_template
+from wagate import meters
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -107,25 +108,56 @@ def test_command_and_event_queues_alarm_on_the_age_of_their_oldest_message(resou
 
 
 def emitted_metrics() -> set[str]:
-    """Metric names the code adds (Powertools `add_metric(name="...")`)."""
+    """Metric names the code emits: Powertools `add_metric(name="...")` and wagate/meters.py's names
+    (those it declares and the code counts)."""
     names: set[str] = set()
     for source in SOURCES:
         for path in source.rglob("*.py"):
-            names.update(re.findall(r'add_metric\(\s*name="(\w+)"', path.read_text()))
+            text = path.read_text()
+            names.update(re.findall(r'add_metric\(\s*name="(\w+)"', text))
+            names.update(re.findall(r'meters\.(?:count|gauge)\(\s*"(\w+)"', text))
     return names
 
 
+def watched_metrics(props: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, metric name, dimensions) an alarm watches: its metric, or each MetricStat of its math."""
+    if "MetricName" in props:
+        dimensions = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        return [(props["Namespace"], props["MetricName"], dimensions)]
+    watched = []
+    for query in props["Metrics"]:
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            watched.append((metric["Namespace"], metric["MetricName"], dimensions))
+    return watched
+
+
 def test_custom_metric_alarms_watch_metrics_the_code_emits(resources: dict[str, Any]) -> None:
-    custom = {
-        name: props
-        for name, props in of_type(resources, "AWS::CloudWatch::Alarm").items()
-        if props["Namespace"] == "wagate"
-    }
-    watched = {props["MetricName"] for props in custom.values()}
-    assert {"ShardsWithoutOwner", "SessionsFailed", "SessionsBanned", "SessionsLoggedOut"} <= watched
+    custom = [
+        (name, dimensions)
+        for props in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        for namespace, name, dimensions in watched_metrics(props)
+        if namespace == "wagate"
+    ]
+    watched = {name for name, _ in custom}
+    assert {
+        "ShardsWithoutOwner",
+        "wagate_session_status_changes_total",
+        "wagate_sessions",
+        "wagate_messages_failed_total",
+        "wagate_webhook_deliveries_total",
+        "wagate_auth_failures_total",
+    } <= watched
     assert watched <= emitted_metrics()
-    for props in custom.values():  # Powertools' one dimension: service (POWERTOOLS_SERVICE_NAME's default)
-        assert props["Dimensions"] == [{"Name": "service", "Value": "wagate"}]
+    for name, dimensions in custom:
+        # Powertools' one dimension is service; wagate/meters.py adds a metric's labels.
+        assert dimensions["service"] == "wagate"
+        if not name.startswith("wagate_"):
+            assert dimensions == {"service": "wagate"}
+        else:
+            labels = {**meters.COUNTERS, **meters.GAUGES}[name][1]
+            assert set(dimensions) - {"service"} <= set(labels), (name, dimensions)
     assert resources["ShardsWithoutOwnerAlarm"]["Condition"] == "HasConnector"
 
 

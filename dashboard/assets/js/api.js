@@ -101,6 +101,10 @@ export class Api {
   syncGroups(id) {
     return this.request("POST", `/v1/sessions/${encodeURIComponent(id)}/groups/sync`);
   }
+  /** A number's health: score, risk, signals, the pacing slow-down (GET /v1/sessions/{id}/health). */
+  sessionHealth(id) {
+    return this.request("GET", `/v1/sessions/${encodeURIComponent(id)}/health`);
+  }
   groups(id, cursor = null) {
     return this.request("GET", `/v1/sessions/${encodeURIComponent(id)}/groups`, { query: { limit: 100, cursor } });
   }

@@ -10,6 +10,37 @@ export const SESSION_STATUS = {
   failed: { label: "Failed", tone: "bad" },
 };
 
+// Status reasons a person should read as more than a code (domain/status_reports.py has them all).
+const REASONS = {
+  banned: "Banned by WhatsApp",
+  temporarily_banned: "Temporarily banned by WhatsApp",
+  restricted: "Restricted: WhatsApp refuses new chats (463)",
+  rate_limited: "Rate-limited by WhatsApp",
+  version_refused: "WhatsApp refused this client version; updating",
+  replaced: "Replaced by another connection",
+  logged_out: "Unlinked from the phone",
+  connection_lost: "Connection lost; reconnecting",
+  connector_lost: "Its connector stopped; reconnecting",
+  qr_timeout: "Nobody scanned the QR code in time",
+};
+
+/** A session's status reason in words (the code itself when it has none). */
+export function reasonLabel(reason) {
+  return REASONS[reason] ?? reason;
+}
+
+// Account health (GET /v1/sessions/{id}/health): risk levels as the dashboard shows them.
+const RISK = {
+  ok: { label: "Healthy", tone: "ok" },
+  elevated: { label: "At risk", tone: "wait" },
+  high: { label: "High ban risk", tone: "bad" },
+};
+
+/** How a risk level looks: its label and tone. */
+export function riskLevel(risk) {
+  return RISK[risk] ?? { label: risk ?? "Unknown", tone: "off" };
+}
+
 export const PROVIDERS = {
   web: "WhatsApp (QR)",
   cloud: "Cloud API",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from wagate.services.crm_webhooks import Formatter, WebhookService
     from wagate.services.erasure import ErasureService
     from wagate.services.groups import GroupService
+    from wagate.services.health import HealthService
     from wagate.services.insights import Insights
     from wagate.services.media import MediaCheck
     from wagate.services.media_files import MediaFiles
@@ -309,6 +310,18 @@ class Services:
 
         return self._once("pacing", build)
 
+    @property
+    def health(self) -> HealthService:
+        def build() -> HealthService:
+            from wagate.services.health import HealthService
+
+            p = self.ports
+            return HealthService(
+                self.table, p.clock, p.settings.health, sessions=self.sessions, pacing=self.pacing
+            )
+
+        return self._once("health", build)
+
     # ---- data protection: retention and the audit log ---------------------------------------------
 
     @property
@@ -497,6 +510,7 @@ class Services:
                 audit=self.audit,
                 media=self.media_files,
                 number_checks=self.number_checks,
+                health=self.health,
             )
 
         return self._once("events", build)
@@ -637,6 +651,10 @@ def reminder_service() -> ReminderService:
 
 def pacing_settings() -> PacingSettings:
     return services().pacing
+
+
+def health_service() -> HealthService:
+    return services().health
 
 
 def webhook_service() -> WebhookService:

@@ -11,6 +11,7 @@ the environment (tests build `Settings(...)` as they need it).
         .sandbox      WAGATE_SANDBOX_*  the simulated network's timings
       .web            WAGATE_WA_*       the web engine (unset = the engine's own default)
       .pacing         WAGATE_PACING_*   default anti-ban pacing of every number (`WAGATE_PACING`=off)
+      .health         WAGATE_HEALTH_*   account health: its window, risk thresholds, pacing slow-down
       .cli            WAGATE_*          the defaults of `wagate serve` / `wagate sessions`
       .evolution      WAGATE_EVOLUTION_* where `wagate serve` mounts the Evolution API surface
 
@@ -28,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from wagate.domain.health import HealthPolicy
 from wagate.domain.pacing import Pacing
 
 
@@ -354,6 +356,11 @@ class Settings(BaseModel):
     web: Annotated[WebSection, Section("WAGATE_WA_")] = Field(default_factory=WebSection)
     pacing: Annotated[Pacing, Section("WAGATE_PACING_", aliases=(("enabled", ("WAGATE_PACING",)),))] = Field(
         default_factory=Pacing
+    )
+    health: Annotated[HealthPolicy, Section("WAGATE_HEALTH_")] = Field(default_factory=HealthPolicy)
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="`wagate serve`: the operator token GET /metrics requires (Bearer); unset = no /metrics",
     )
     cli: Annotated[CliSettings, Section("WAGATE_")] = Field(default_factory=CliSettings)
     evolution: Annotated[EvolutionSettings, Section("WAGATE_EVOLUTION_")] = Field(

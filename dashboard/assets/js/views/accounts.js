@@ -1,9 +1,10 @@
-// Accounts: the tenant's WhatsApp numbers with their live status, and what can be done to each
-// (show the QR, simulate a scan, connect, reconnect, disconnect, log out, sync groups, delete).
+// Accounts: the tenant's WhatsApp numbers with their live status and health (score, ban risk, the pacing
+// slow-down), and what can be done to each (show the QR, simulate a scan, connect, reconnect, disconnect,
+// log out, sync groups, delete).
 
 import { confirmDialog } from "../dialog.js";
 import { announce, busy, focusElement, h, replace } from "../dom.js";
-import { PROVIDERS, fullTime, sessionStatus, shortTime, waitsForScan } from "../format.js";
+import { PROVIDERS, fullTime, reasonLabel, riskLevel, sessionStatus, shortTime, waitsForScan } from "../format.js";
 import { attempt, showError, showInfo } from "../notices.js";
 import { openNewAccountDialog } from "./new_account.js";
 import { openQrDialog } from "./qr_dialog.js";
@@ -35,9 +36,11 @@ export function mount(root, ctx) {
 
   const render = (store, changed) => {
     if (changed && cards.has(changed.id)) {
-      const before = cards.get(changed.id).session.status;
-      updateCard(cards.get(changed.id), changed);
-      if (before !== changed.status) announce(`${changed.name}: ${sessionStatus(changed.status).label}`);
+      const card = cards.get(changed.id);
+      const before = card.session;
+      updateCard(card, changed);
+      if (before.status !== changed.status) announce(`${changed.name}: ${sessionStatus(changed.status).label}`);
+      if (before.status !== changed.status || before.status_reason !== changed.status_reason) loadHealth(card);
       return;
     }
     const all = store.list();
@@ -65,18 +68,69 @@ export function mount(root, ctx) {
     const facts = h("dl", { class: "facts" });
     const actions = h("div", { class: "actions", role: "group", "aria-label": `Actions for ${session.name}` });
     const groups = groupsPanel(session);
+    const health = h("section", { class: "health", "aria-label": `Health of ${session.name}` });
     const item = h(
       "li",
       { class: "card account", dataset: { sessionId: session.id } },
       h("div", { class: "account-head" }, heading, badges),
       status,
       facts,
+      health,
       actions,
       groups.details,
     );
-    const card = { item, heading, badges, status, facts, actions, groups, session };
+    const card = { item, heading, badges, status, facts, health, actions, groups, session };
     updateCard(card, session);
+    loadHealth(card);
     return card;
+  };
+
+  // Each number's health, read when its card appears, when its status changes and every minute.
+  const loadHealth = async (card) => {
+    const id = card.session.id;
+    try {
+      showHealth(card, await api.sessionHealth(id));
+    } catch (error) {
+      if (cards.get(id) === card) replace(card.health, h("p", { class: "muted" }, `Health unavailable: ${error.message}`));
+    }
+  };
+
+  const showHealth = (card, health) => {
+    const { label, tone } = riskLevel(health.risk);
+    card.health.dataset.risk = health.risk;
+    const meter = h("meter", {
+      class: "health-meter",
+      min: "0",
+      max: "100",
+      low: "40",
+      high: "70",
+      optimum: "100",
+      value: String(health.score),
+      "aria-label": `Health score ${health.score} of 100`,
+    });
+    const s = health.signals;
+    const slowed = health.slowdown < 1;
+    replace(
+      card.health,
+      h(
+        "div",
+        { class: "health-head" },
+        h("span", { class: `risk tone-${tone}` }, h("span", { class: "dot", "aria-hidden": "true" }), label),
+        meter,
+        h("span", { class: "health-score" }, `${Math.round(health.score)}/100`),
+      ),
+      h(
+        "p",
+        { class: "hint health-signals" },
+        `Last ${health.window_days} days: ${s.sent} sent, ${s.failed} failed, ${s.replies} replies, ` +
+          `${s.new_contacts} new contacts, ${s.restricted} refused with 463, ${s.refused} refused by recipients` +
+          (health.judged ? "" : " (too few messages to judge rates yet)"),
+      ),
+      slowed
+        ? h("p", { class: "health-slowdown tone-wait" }, `Sending slowed to ×${health.slowdown} of its pacing while the risk lasts.`)
+        : null,
+      health.reasons.length ? h("ul", { class: "health-reasons" }, health.reasons.map((reason) => h("li", {}, reason))) : null,
+    );
   };
 
   const updateCard = (card, session) => {
@@ -100,7 +154,9 @@ export function mount(root, ctx) {
       session.connected_at
         ? h("div", {}, h("dt", {}, "Connected"), h("dd", { title: fullTime(session.connected_at) }, shortTime(session.connected_at)))
         : null,
-      session.status_reason ? h("div", {}, h("dt", {}, "Reason"), h("dd", {}, session.status_reason)) : null,
+      session.status_reason
+        ? h("div", {}, h("dt", {}, "Reason"), h("dd", { dataset: { reason: session.status_reason } }, reasonLabel(session.status_reason)))
+        : null,
       session.status_detail ? h("div", {}, h("dt", {}, "Details"), h("dd", {}, session.status_detail)) : null,
     );
     const focused = card.actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
@@ -258,6 +314,8 @@ export function mount(root, ctx) {
       announce(`${card.session.name}: ${data.group?.subject ?? data.group_jid} changed (${data.action})`);
     }),
   ];
+  const healthTimer = setInterval(() => cards.forEach((card) => loadHealth(card)), 60_000);
+  cleanups.push(() => clearInterval(healthTimer));
   if (sessions.loaded) render(sessions, null);
   sessions.refresh().catch(showError);
   return {

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from wagate import __version__, compose
 from wagate.api import audit, contract, errors, hygiene, throttle
 from wagate.api.routes import (
+    account_health,
     audit_log,
     broadcasts,
     contacts,
@@ -240,6 +241,7 @@ def build_resolver() -> APIGatewayHttpResolver:
         keys,
         sessions,
         pacing,
+        account_health,
         groups,
         sandbox,
         realtime,

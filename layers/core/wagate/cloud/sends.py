@@ -203,6 +203,8 @@ class CloudCommands:
             wait = float(command.data["slot_at"]) - now
         else:
             rhythm = pacing.pacing_for(session.pacing)
+            if self.events.health is not None:  # a number at risk is slowed here too (domain/health.py)
+                rhythm = self.events.health.paced(tenant_id, command.session_id, rhythm)[0]
             wait = pacing.reserve(self.table, tenant_id, command.session_id, rhythm, now)
         if wait > MAX_INLINE_WAIT:
             self._later(command, wait, slot_at=now + wait)

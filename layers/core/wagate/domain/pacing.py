@@ -49,6 +49,11 @@ FirstContactsPerDay = Annotated[
     ),
     NotBoolean,
 ]
+HealthSlowdown = Annotated[
+    bool,
+    Field(description="slow this number down automatically when its health risk rises (domain/health.py)"),
+    NotNumber,
+]
 
 
 class Pacing(BaseModel):
@@ -66,6 +71,7 @@ class Pacing(BaseModel):
     typing_min_seconds: TypingSeconds = 1.0
     typing_max_seconds: TypingSeconds = 6.0
     first_contacts_per_day: FirstContactsPerDay = 50
+    health_slowdown: HealthSlowdown = True
 
     @model_validator(mode="after")
     def _ordered(self) -> Pacing:
@@ -95,6 +101,7 @@ class PacingOverrides(BaseModel):
     typing_min_seconds: TypingSeconds | None = None
     typing_max_seconds: TypingSeconds | None = None
     first_contacts_per_day: FirstContactsPerDay | None = None
+    health_slowdown: HealthSlowdown | None = None
 
     def stored(self) -> dict[str, Any]:
         """The fields it sets, as the Table keeps them."""

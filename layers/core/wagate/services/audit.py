@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from wagate import meters
 from wagate.domain.audit import ANONYMOUS, OPERATOR, WHATSAPP, AuditEntry, AuditKind
 from wagate.domain.errors import ConflictError
 from wagate.domain.events import EventType, SessionEvent
@@ -149,6 +150,7 @@ class AuditLog:
 
     def failed_auth(self, source_ip: str | None, code: str) -> AuditEntry | None:
         """Counts one failed authentication; the burst-th of a minute records a security entry."""
+        meters.count("wagate_auth_failures_total", code=code)
         now = self.clock.now()
         minute = int(now // 60)
         address = source_ip or "unknown"

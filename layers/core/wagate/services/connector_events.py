@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from wagate import qr
+from wagate import meters, qr
 from wagate.domain.content import TARGETING_KINDS
 from wagate.domain.conversations import conversation_id
 from wagate.domain.errors import ConflictError, WagateError
@@ -33,7 +31,7 @@ from wagate.domain.status_reports import (
     StatusReport,
     report_data,
 )
-from wagate.observability import logger, metrics
+from wagate.observability import logger
 from wagate.services import outbox, realtime
 from wagate.services.inbound import chat_of
 from wagate.services.outbox import Notice, Outbox
@@ -45,14 +43,12 @@ if TYPE_CHECKING:
     from wagate.services.contacts import ContactChange
     from wagate.services.crm_webhooks import WebhookService
     from wagate.services.groups import GroupService
+    from wagate.services.health import HealthService
     from wagate.services.inbound import InboundService
     from wagate.services.media_files import MediaFiles
     from wagate.services.messages import MessageService
     from wagate.services.number_check import NumberChecks
     from wagate.services.sessions import SessionService
-
-# The reason a `session_failed` event gives for a ban (the connector's ExitReason.BANNED).
-BANNED = "banned"
 
 SESSION_EVENTS = frozenset(
     {
@@ -87,6 +83,7 @@ class ConnectorEvents:
         audit: AuditLog | None = None,
         media: MediaFiles | None = None,
         number_checks: NumberChecks | None = None,
+        health: HealthService | None = None,
     ) -> None:
         self.table = table
         self.number_checks = number_checks  # answers to POST /v1/contacts/check (services/number_check.py)
@@ -99,6 +96,7 @@ class ConnectorEvents:
         self.inbound = inbound
         self.webhooks = webhooks
         self.audit = audit
+        self.health = health  # the number's health signals, counted with each change
         self.outbox = Outbox(table, clock, lambda event, notice: self.emit(event, notice))
         self.conversations = ConversationRepository(table)
 
@@ -106,12 +104,12 @@ class ConnectorEvents:
         """Raises on bad input so the queue retries it and, past maxReceiveCount, parks it in the DLQ."""
         event = SessionEvent.model_validate_json(body)
         logger.append_keys(tenant_id=event.tenant_id, session_id=event.session_id)
-        owed = Owed(self.outbox, event, self.clock.now())
+        owed = Owed(self.outbox, event, self.clock.now(), self.health)
         if event.type in SESSION_EVENTS:
             session = self.sessions.apply_event(
                 event,
                 also=lambda new, report: owed.row(_session_notices(event, new, report)),
-                moved=_count_session_end,
+                reported=_count_report,
             )
             if session is None:
                 logger.info(
@@ -131,9 +129,10 @@ class ConnectorEvents:
                 MessageStatus.SENT,
                 _time(event.data.get("at"), event.at),
                 provider_message_id=event.data.get("provider_message_id"),
-                also=lambda new, previous: owed.row(_status_notices(new, previous)),
+                also=owed.message_row,
             )
             if message is not None:
+                meters.count("wagate_messages_sent_total")
                 self._sent_change(message)
             owed.settle(changed=message is not None)
         elif event.type == EventType.MESSAGE_STATUS and event.data.get("by_me"):
@@ -150,11 +149,7 @@ class ConnectorEvents:
                 dict(event.data),
                 sandbox=bool(event.data.get("sandbox")),
                 # A new or changed contact is told first: a CRM makes the lead, then files the message.
-                also=None
-                if historical
-                else lambda message, contact: owed.row(
-                    [*([contact.notice()] if contact else []), _incoming_notice(message)]
-                ),
+                also=None if historical else owed.incoming_row,
             )
             owed.settle(changed=stored is not None)
         elif event.type == EventType.NUMBERS_CHECKED:
@@ -283,11 +278,26 @@ class ConnectorEvents:
 class Owed:
     """The outbox row one event's change commits with (services/outbox.py), and its drain afterwards."""
 
-    def __init__(self, outbox: Outbox, event: SessionEvent, now: float) -> None:
+    def __init__(
+        self, outbox: Outbox, event: SessionEvent, now: float, health: HealthService | None = None
+    ) -> None:
         self.outbox = outbox
         self.event = event
         self.now = now
+        self.health = health
         self.pending: Put | None = None
+
+    def message_row(self, new: Message, previous: MessageStatus) -> list[TransactOp]:
+        """`row` for a message's status move, with the number's health counters it moves."""
+        signals = self.health.status_ops(new, previous) if self.health is not None else []
+        return [*self.row(_status_notices(new, previous)), *signals]
+
+    def incoming_row(self, message: Message, contact: ContactChange | None) -> list[TransactOp]:
+        """`row` for a stored incoming message (after its new or changed contact's notice), with the
+        reply it counts."""
+        signals = self.health.reply_ops(message) if self.health is not None else []
+        notices = [*([contact.notice()] if contact else []), _incoming_notice(message)]
+        return [*self.row(notices), *signals]
 
     def row(self, notices: list[Notice]) -> list[TransactOp]:
         """The write for `also=`: called once per attempt of a change; only the committed one counts."""
@@ -304,15 +314,11 @@ class Owed:
             self.outbox.drain_session(self.event.tenant_id, self.event.session_id)
 
 
-def _count_session_end(old: SessionStatus, session: Session) -> None:
-    """Metrics of sessions that end for good (alarms in template.yaml): failed, of which banned, and
-    logged out. Counted on the status change, so a redelivered event is not counted twice."""
-    if session.status == SessionStatus.FAILED:
-        metrics.add_metric(name="SessionsFailed", unit=MetricUnit.Count, value=1)
-        if session.status_reason == BANNED:
-            metrics.add_metric(name="SessionsBanned", unit=MetricUnit.Count, value=1)
-    elif session.status == SessionStatus.LOGGED_OUT:
-        metrics.add_metric(name="SessionsLoggedOut", unit=MetricUnit.Count, value=1)
+def _count_report(session: Session) -> None:
+    """Every `session_status` report, by status and reason (bans, logouts, restrictions: README)."""
+    meters.count(
+        "wagate_session_status_changes_total", status=session.status.value, reason=session.status_reason
+    )
 
 
 def _session_notices(event: SessionEvent, session: Session, report: StatusReport | None) -> list[Notice]:
@@ -364,9 +370,6 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
             retryable=bool(data.get("retryable", False)),
         )
 
-    def notices(new: Message, previous: MessageStatus) -> list[TransactOp]:
-        return owed.row(_status_notices(new, previous))
-
     if data.get("message_id"):  # the connector gave up on one of our messages
         failed = messages.apply_status(
             event.tenant_id,
@@ -374,8 +377,10 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
             MessageStatus.FAILED,
             event.at,
             error=error,
-            also=notices,
+            also=owed.message_row,
         )
+        if failed is not None and error is not None:
+            meters.count("wagate_messages_failed_total", reason=error.code)
         owed.settle(changed=failed is not None)
         return
     status = RECEIPTS.get(str(data.get("status")))
@@ -388,7 +393,9 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
         if message_id is None:
             continue  # a receipt for a message sent from the phone itself, not through wagate
         at = _time(data.get("at"), event.at)
-        moved = messages.apply_status(event.tenant_id, message_id, status, at, error=error, also=notices)
+        moved = messages.apply_status(
+            event.tenant_id, message_id, status, at, error=error, also=owed.message_row
+        )
         if moved is not None:
             owed.settle(changed=True)
         else:

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from wagate import process_liveness
+from wagate import meters, process_liveness
 from wagate.conditions import Attr
 from wagate.domain.crm_webhooks import (
     Attempt,
@@ -227,6 +227,8 @@ class AttemptRunner:
 
 
 def _log(result: SendResult, attempt: int, status: DeliveryStatus) -> None:
+    outcome = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.PENDING: "retry"}.get(status, "failed")
+    meters.count("wagate_webhook_deliveries_total", outcome=outcome)
     extra = {"attempt": attempt, "status_code": result.status_code, "latency_ms": result.latency_ms}
     if status == DeliveryStatus.DELIVERED:
         logger.info("webhook delivered", extra=extra)

@@ -23,7 +23,8 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
-from wagate.domain.status_reports import StatusReport, report_due, reported
+from wagate.domain.status_reports import StatusReport, report_due
+from wagate.domain.status_reports import reported as reported_fields
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
@@ -278,12 +279,14 @@ class SessionService:
         *,
         also: Callable[[Session, StatusReport | None], Sequence[TransactOp]] = lambda _, __: (),
         moved: Callable[[SessionStatus, Session], None] | None = None,
+        reported: Callable[[Session], None] | None = None,
     ) -> Session | None:
         """Persist a session event, with `also(new session, report)`'s writes (the notifications it owes:
         services/outbox.py) in the same transaction; `report` is set when CRMs are owed a `session_status`
         (domain/status_reports.py), and the row then remembers what they were told. Returns the new
         session, or None when the event is stale or unknown. `moved(old status, new session)` is called
-        once the write changed the status (not when a redelivered event finds it already there)."""
+        once the write changed the status (not when a redelivered event finds it already there);
+        `reported(new session)` once a write that owed a `session_status` report committed."""
         for _ in range(3):  # the status may move under us: re-read and decide again
             record = self.rows.find(event.tenant_id, event.session_id)
             if record is None or record.fence > event.fence:
@@ -296,7 +299,7 @@ class SessionService:
                 status = SessionStatus(changes["status"])
                 report = report_due(record.reported, status, changes.get("status_reason"))
                 if report is not None:
-                    changes["reported"] = reported(status, changes.get("status_reason"))
+                    changes["reported"] = reported_fields(status, changes.get("status_reason"))
 
             def owed(new: Session, report: StatusReport | None = report) -> Sequence[TransactOp]:
                 return also(new, report)
@@ -308,6 +311,8 @@ class SessionService:
             if new is not None:
                 if moved is not None and new.status != record.status:
                     moved(record.status, new.session)
+                if reported is not None and report is not None:
+                    reported(new.session)
                 return new.session
         return None
 

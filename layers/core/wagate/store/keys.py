@@ -25,6 +25,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | store/messages.py |
 | first-contact peer | `T#{t}#S#{s}` | `PEER#{p}` | | has this number ever written to the person `p` | connector/first_contacts.py |
 | first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
+| health day | `T#{t}#S#{s}` | `HEALTH#{YYYY-MM-DD}` | | a number's health signals that UTC day (sent, failed, restricted, refused, rate limited, replies), TTL | store/health.py |
 | group | `T#{t}#S#{s}` | `GROUP#{jid}` | | a session's groups, as the newest sync reported them | store/groups.py |
 | group sync | `T#{t}#S#{s}` | `GROUPSYNC` | | when the newest group sync landed | store/groups.py |
 | group operation | `T#{t}#S#{s}` | `GROUPOP#{operation}` | | a group change the API asked for, and its outcome, TTL | store/groups.py |
@@ -278,6 +279,14 @@ def legacy_first_contact_peer(tenant_id: str, session_id: str, to: str) -> Key:
 def first_contact_day(tenant_id: str, session_id: str, day: str) -> Key:
     """`day`: the UTC day as YYYY-MM-DD."""
     return Key(session_partition(tenant_id, session_id), f"FIRSTCONTACT#{day}")
+
+
+HEALTH_PREFIX = "HEALTH#"
+
+
+def health_day(tenant_id: str, session_id: str, day: str) -> Key:
+    """`day`: the UTC day as YYYY-MM-DD."""
+    return Key(session_partition(tenant_id, session_id), f"{HEALTH_PREFIX}{day}")
 
 
 GROUP_PREFIX = "GROUP#"

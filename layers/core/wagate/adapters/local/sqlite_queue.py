@@ -483,6 +483,13 @@ class SqliteQueue:
         if timeout_seconds == 0:
             self._signal.notify()
 
+    def oldest_age_seconds(self) -> float:
+        """How long the oldest message has been in the queue (0 when empty): SQS's
+        ApproximateAgeOfOldestMessage, for `wagate serve`'s /metrics."""
+        sql = "SELECT MIN(sent_at) FROM queue_messages WHERE queue = ?"
+        [(oldest,)] = self._owner.connection().execute(sql, (self.name,)).fetchall()
+        return 0.0 if oldest is None else max(0.0, self._owner.now() - float(oldest))
+
     def approximate_depth(self) -> int:
         sql = "SELECT COUNT(*) FROM queue_messages WHERE queue = ?"
         # fetchall, not fetchone: a half-read statement would pin an old WAL snapshot on this connection.

@@ -27,6 +27,8 @@ class SandboxAction(enum.StrEnum):
     DROP = "drop"  # the connection drops (transient): the connector reconnects
     LOGOUT = "logout"  # the simulated phone unlinks the device
     BAN = "ban"  # WhatsApp bans the number (permanent)
+    TEMP_BAN = "temp_ban"  # WhatsApp bans the number for a while (402; body: expire seconds, code)
+    RESTRICT = "restrict"  # WhatsApp's 463: new chats refused until the next connection
     REPLY = "reply"  # a simulated contact sends a message
 
 
@@ -36,6 +38,8 @@ class SandboxRequest(BaseModel):
     content: Content | None = Field(
         None, description="reply: a typed kind instead of text (location, contacts, a button reply…)"
     )
+    expire: int | None = Field(None, ge=1, le=30 * 86400, description="temp_ban: how long, in seconds")
+    code: int | None = Field(None, ge=100, le=199, description="temp_ban: WhatsApp's reason code (101-106)")
 
 
 @router.post(
@@ -53,6 +57,10 @@ def simulate(
     data: dict[str, Any] = {"text": request.text} if request.text else {}
     if request.content is not None:
         data["content"] = request.content.model_dump(mode="json", exclude_none=True)
+    if request.expire is not None:
+        data["expire"] = request.expire
+    if request.code is not None:
+        data["code"] = request.code
     if request.contact:
         data["from"] = normalise_phone(request.contact, field="contact")  # the engine's name for the writer
     session = service.sandbox(principal.tenant_id, session_id, action.value, data)
