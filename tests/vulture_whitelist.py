@@ -31,6 +31,8 @@ _.noise_root  # settings.py WebSection: read by iterating the section (engines/w
 _.SCAN  # api/routes/sandbox.py
 _.DROP
 _.BAN
+_.TEMP_BAN
+_.RESTRICT
 _.REPLY
 _.ADD  # domain/groups.py GroupAction: POST /v1/sessions/{id}/groups/{jid}/participants takes it by value
 _.REMOVE
