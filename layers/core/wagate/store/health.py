@@ -61,6 +61,8 @@ class HealthRepository:
                 value = row.get(name)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     totals[name] += int(value)
-        firsts = self.table.get_many([keys.first_contact_day(tenant_id, session_id, d) for d in window])
-        new_contacts = sum(int(row.get("count", 0)) for row in firsts if row)
+        # A query, like the one above (the connector's role may query its table, not batch-get).
+        first, last = (keys.first_contact_day(tenant_id, session_id, d).sk for d in (window[0], window[-1]))
+        firsts = self.table.query(partition, sk=SortKey.between(first, last), limit=window_days + 1)
+        new_contacts = sum(int(row.get("count", 0)) for row in firsts.items)
         return Signals(**totals, new_contacts=max(0, new_contacts))
