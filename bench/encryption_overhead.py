@@ -81,7 +81,7 @@ def one_run(encrypt: bool, args: argparse.Namespace) -> dict[str, float]:
             client = LeanClient(server.url, key, connections=args.concurrency)
             try:
                 await accepted_throughput(client, sessions, 100, args.concurrency)  # warm up
-                rate, ids, _ = await accepted_throughput(client, sessions, args.messages, args.concurrency)
+                rate, ids, _, _ = await accepted_throughput(client, sessions, args.messages, args.concurrency)
                 return rate, len(ids)
             finally:
                 await client.close()

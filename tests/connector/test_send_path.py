@@ -274,3 +274,27 @@ def test_pacing_typing_and_the_first_contact_cap(world: World) -> None:
     queue = world.queues.get(command_queue_name(shard_of(waiting["session"], world.shards)))
     back = [Command.model_validate_json(m.body) for m in queue.receive(max_messages=10)]
     assert [c.data.get("message_id") for c in back] == [waiting["message"]]  # handed back at once
+
+
+def test_a_send_still_queued_when_its_recipient_is_erased_is_dropped(world: World) -> None:
+    """Erasure deletes the message row; the `send` command still in the queue (its body sealed) then
+    finds nothing to claim, and nothing reaches WhatsApp."""
+    paired: list[str] = []
+
+    async def pair(connector: Connector) -> None:
+        paired.append(await connected_session(world))
+
+    run(world, pair)
+    session = paired[0]
+    message = accept(world, session, BEN.phone, "Erase me before I go")  # queued: no connector runs
+    receipt = services(deps_of(world)).erasure.erase("ten_test", BEN.phone)
+    assert receipt.erased["messages"] == 1
+
+    async def later(connector: Connector) -> None:
+        await world.events.settle(1.5)
+
+    run(world, later)
+    assert world.events.of(session, SENT) == []
+    assert claims.read(world.table, "ten_test", message.id) is None
+    raw, _ = delivery_counts(world.journal)
+    assert provider_message_id(message.id) not in raw

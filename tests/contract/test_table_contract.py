@@ -356,6 +356,24 @@ def test_transaction_applies_every_kind_of_op(table: Table) -> None:
     assert table.get("T#a", "OLD") is None
 
 
+def test_a_batch_write_puts_and_deletes_many_items_in_any_number(table: Table) -> None:
+    for n in range(60):
+        table.put({"pk": "T#a", "sk": f"OLD#{n:03d}", "v": n})
+    puts = [{"pk": "T#a", "sk": f"NEW#{n:03d}", "v": n, "blob": b"\x00\x01"} for n in range(70)]
+    deletes = [("T#a", f"OLD#{n:03d}") for n in range(55)] + [("T#a", "NEVER")]  # an absent one: no error
+    table.write_batch(puts, deletes)
+    assert [i["sk"] for i in table.query("T#a", sk=SortKey.prefix("OLD#")).items] == [
+        f"OLD#{n:03d}" for n in range(55, 60)
+    ]
+    new = table.query("T#a", sk=SortKey.prefix("NEW#"), limit=100).items
+    assert len(new) == 70 and new[3] == {"pk": "T#a", "sk": "NEW#003", "v": 3, "blob": b"\x00\x01"}
+    table.write_batch()  # nothing to do
+    with pytest.raises(InvalidInput):
+        table.write_batch([{"pk": "T#a", "sk": "X"}], [("T#a", "X")])
+    with pytest.raises(InvalidInput):
+        table.write_batch([{"pk": "T#a"}])
+
+
 def test_transaction_is_all_or_nothing(table: Table) -> None:
     table.put({"pk": "T#a", "sk": "COUNT", "n": 1})
     table.put({"pk": "T#a", "sk": "GUARD", "open": False})

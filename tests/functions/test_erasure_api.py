@@ -210,3 +210,55 @@ def test_deleting_a_session_can_erase_its_messages(
     assert MARKERS[0] not in {m["text"] for m in call("GET", "/v1/messages", admin)[1]["items"]}
     assert call("DELETE", f"/v1/sessions/{world['mobile']['id']}", admin)[0] == 204  # default: kept
     assert MARKERS[2] in {m["text"] for m in call("GET", "/v1/messages", admin)[1]["items"]}
+
+
+GROUP = "120363000000000077@g.us"
+
+
+def group_message(session: dict[str, Any], provider_id: str, text: str, phone: str) -> Any:
+    message = incoming(session, provider_id, text, phone=phone)
+    return message.model_copy(update={"data": {**message.data, "group_jid": GROUP}})
+
+
+def test_what_they_wrote_in_groups_and_the_connector_s_keys_about_them_are_erased(
+    call: ApiCaller, admin: str, functions: dict[str, Any], backend: str
+) -> None:
+    desk = create(call, admin, name="Desk")
+    hold_lease(desk)
+    deliver(functions, event(desk, EventType.CONNECTION_SUCCESS))
+    deliver(functions, group_message(desk, "G-OTHER", "ZEBRA-KEEP", OTHER))
+    deliver(functions, group_message(desk, "G-THEIRS", MARKERS[0], PERSON))
+    # The connector's protocol state about them (and about someone else), as the web engine keys it.
+    table = wiring.deps().table
+    partition = f"T#{desk['tenant_id']}#KEYS#{desk['id']}"
+    theirs = [
+        f"session#{DIGITS}.0",
+        f"session#{DIGITS}.3",
+        f"identity#{DIGITS}.0",
+        f"device-list#{DIGITS}@s.whatsapp.net",
+        f"lid-map#pn:{DIGITS}",
+        f"privacy-token#{DIGITS}@s.whatsapp.net",
+        f"sender-key#{GROUP}::{DIGITS}::0",
+    ]
+    others = [f"session#{OTHER[1:]}.0", f"sender-key#{GROUP}::{OTHER[1:]}::0", "creds#creds"]
+    for sk in theirs + others:
+        table.put({"pk": partition, "sk": sk, "value": b"\x01secret"})
+
+    status, export, _ = call("GET", f"/v1/contacts/{PERSON}/export", admin)
+    assert status == 200 and MARKERS[0] in {m["text"] for m in export["messages"]}
+    assert "ZEBRA-KEEP" not in {m["text"] for m in export["messages"]}
+    status, receipt, _ = call("DELETE", f"/v1/contacts/{PERSON}", admin)
+    assert status == 200, receipt
+    assert receipt["erased"]["group_messages"] == 1 and receipt["erased"]["engine_keys"] == len(theirs)
+
+    texts = [m["text"] for m in call("GET", "/v1/messages", admin)[1]["items"]]
+    assert texts == ["ZEBRA-KEEP"]  # the group and the others' messages stay
+    (group,) = [c for c in call("GET", "/v1/conversations", admin)[1]["items"] if c["is_group"]]
+    assert MARKERS[0] not in json.dumps(group)
+    left = {str(r["sk"]) for r in table.query(partition, limit=100).items}
+    assert left == set(others)
+    stored = stored_text(backend)
+    assert MARKERS[0] not in stored and "G-THEIRS" not in stored
+    # A late copy of their group message is refused like any erased message.
+    deliver(functions, group_message(desk, "G-THEIRS", MARKERS[0], PERSON))
+    assert [m["text"] for m in call("GET", "/v1/messages", admin)[1]["items"]] == ["ZEBRA-KEEP"]

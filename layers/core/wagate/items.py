@@ -97,6 +97,17 @@ def check_transaction(ops: Sequence[TransactOp]) -> None:
         raise InvalidInput("a transaction may touch each item only once")
 
 
+def check_batch(puts: Sequence[Item], deletes: Sequence[tuple[str, str]]) -> None:
+    """A batch write's rules, the same everywhere: valid items and keys, each item at most once."""
+    for item in puts:
+        check_item(item)
+    for pk, sk in deletes:
+        check_key(pk, sk)
+    keys = [(str(item.get("pk")), str(item.get("sk"))) for item in puts] + [tuple(k) for k in deletes]
+    if len(keys) != len(set(keys)):
+        raise InvalidInput("a batch write may touch each item only once")
+
+
 def op_key(op: TransactOp) -> tuple[str, str]:
     from wagate.ports import Put
 

@@ -125,6 +125,13 @@ class Table(Protocol):
         """All or nothing (at most 100 ops, one op per item). ConflictError.details lists failed indexes."""
         ...
 
+    def write_batch(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        """Unconditional puts and deletes of many items, in as few requests as the backend allows
+        (DynamoDB BatchWriteItem: 25 per request), in no particular order among them; not atomic. For bulk
+        work whose order matters only between calls (erasure: tombstones, then the rows). No item may be
+        both put and deleted in one call. Raises TransientError when the backend keeps refusing some."""
+        ...
+
 
 class RequestBuckets(Protocol):
     """Each tenant's API request bucket (domain/throttle.py): in the table on AWS, in memory locally."""

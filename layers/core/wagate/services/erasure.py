@@ -11,8 +11,14 @@ Erasing leaves, per erased message that had a provider id, only a tombstone: a k
 transaction that would store it) and a late receipt finds no message to move. Nothing else about the
 person is kept: the receipt names them by a keyed hash too.
 
-Not covered here: group messages they wrote in groups (those conversations are the group's, kept whole),
-and the connector's protocol state (Signal sessions with their devices), which the connector owns.
+In groups, the messages they wrote are erased the same way (tombstones too), and a group conversation's
+preview is cleared when its last message was theirs; the group's conversation, the others' messages and
+the group's participant list (WhatsApp's own state, refreshed by each sync) stay. The connector's
+protocol state about them is deleted from every number's engine key store: Signal sessions and identity
+keys of their devices (by phone and by LID), their device list, phone<->LID mapping, privacy token and
+the sender keys they hold in groups; a running session that meets them again starts a new Signal
+session, as with a reinstalled phone. Commands still queued for an erased message (a send) find no row
+and are dropped by the connector (connector/claims.py: MISSING).
 """
 
 from __future__ import annotations
@@ -64,7 +70,9 @@ class ContactExport(BaseModel):
     exported_at: float
     contact: Contact | None
     conversations: list[Conversation]
-    messages: list[Message] = Field(description="Oldest first, every conversation")
+    messages: list[Message] = Field(
+        description="Oldest first: every conversation with them, and what they wrote in groups"
+    )
     reminders: list[ReminderPlan]
     media: list[dict[str, Any]] = Field(description="`{id, mime, url}` of each file their messages carry")
 
@@ -94,10 +102,15 @@ class ErasureService:
         conversations: list[Conversation] = []
         messages: list[Message] = []
         media_ids: set[str] = set()
-        for conv_row, message_rows in self._conversations(tenant_id, phone):
+        lid = contact.lid if contact is not None and contact.lid else None
+        for conv_row, message_rows in self._conversations(tenant_id, phone, lid):
             if conv_row is not None:
                 conversations.append(to_conversation(conv_row))
             for item in message_rows:
+                messages.append(to_message(item))
+                media_ids.update(_MEDIA_ID.findall(json.dumps(item, default=str)))
+        for _, theirs in self._group_messages(tenant_id, phone, lid):  # what they wrote in groups
+            for item in theirs:
                 messages.append(to_message(item))
                 media_ids.update(_MEDIA_ID.findall(json.dumps(item, default=str)))
         store = self.media_store()
@@ -141,7 +154,9 @@ class ErasureService:
         erased_ids: set[str] = set()
         media_ids: set[str] = set()
         batch = _Batch(self.table)
-        for conv_row, message_rows in list(self._conversations(tenant_id, phone)):
+        contact = self.contacts.get(tenant_id, phone)
+        lid = contact.lid if contact is not None and contact.lid else None
+        for conv_row, message_rows in list(self._conversations(tenant_id, phone, lid)):
             for item in list(message_rows):
                 self._erase_message(batch, tenant_id, item, now, media_ids)
                 erased_ids.add(str(item["id"]))
@@ -150,13 +165,17 @@ class ErasureService:
             if conv_row is not None:
                 self.table.delete(str(conv_row["pk"]), str(conv_row["sk"]))
                 counts["conversations"] += 1
+        counts["group_messages"] += self._erase_group_messages(
+            batch, tenant_id, phone, lid, now, erased_ids, media_ids
+        )
         for plan in list(self._plans(tenant_id, phone)):
             self.table.delete(str(plan["pk"]), str(plan["sk"]))
             counts["reminder_plans"] += 1
-        contact = self.contacts.get(tenant_id, phone)
         if self.search is not None and contact is not None:
             self._erase_search_entries(tenant_id, phone, contact)
-        for removal in self.contacts.removal(tenant_id, phone):
+        for removal in self.contacts.removal(tenant_id, phone) + (
+            self.contacts.removal(tenant_id, lid) if lid else []
+        ):
             if self.table.delete(removal.pk, removal.sk) is not None:
                 counts["contacts"] += 1
         if places := BroadcastRepository(self.table).erase_recipient(tenant_id, phone):
@@ -166,6 +185,7 @@ class ErasureService:
             counts["media_files"] += len(media_ids)
         mentions = _mentions(phone, erased_ids)
         for session_id in self._session_ids(tenant_id):
+            counts["engine_keys"] += self._erase_engine_keys(batch, tenant_id, session_id, phone, lid)
             person = blind_index.person(self.table, tenant_id, phone)
             for peer in (
                 keys.first_contact_peer(tenant_id, session_id, person),
@@ -188,7 +208,7 @@ class ErasureService:
             id=new_id("era", now),
             subject=self.tombstones.digest(tenant_id, phone),
             erased_at=now,
-            erased=dict(counts),
+            erased={kind: n for kind, n in counts.items() if n},
         )
 
     def erase_session_messages(self, tenant_id: str, session_id: str) -> int:
@@ -229,6 +249,69 @@ class ErasureService:
             ops.append(Delete(*due_index.key(tenant_id, str(item["id"]), float(item["scheduled_at"]))))
         batch.add(ops)
 
+    def _erase_group_messages(
+        self,
+        batch: _Batch,
+        tenant_id: str,
+        phone: str,
+        lid: str | None,
+        now: float,
+        erased_ids: set[str],
+        media_ids: set[str],
+    ) -> int:
+        """The messages they wrote in the tenant's groups; a group's preview goes if it was theirs."""
+        count = 0
+        for conv, theirs in self._group_messages(tenant_id, phone, lid):
+            for item in theirs:
+                self._erase_message(batch, tenant_id, item, now, media_ids)
+                erased_ids.add(str(item["id"]))
+                count += 1
+            batch.flush()
+            if conv.get("last_message_id") in erased_ids:
+                self.table.update(str(conv["pk"]), str(conv["sk"]), remove=["last_message_preview"])
+        return count
+
+    def _group_messages(
+        self, tenant_id: str, phone: str, lid: str | None
+    ) -> Iterator[tuple[Item, list[Item]]]:
+        """Each of the tenant's group conversations where they wrote, with the rows of what they wrote."""
+        senders = {phone, f"{phone.lstrip('+')}@s.whatsapp.net", *([lid] if lid else [])}
+        for conv in list(rows(self.table, keys.conversations_index(tenant_id), index="gsi1")):
+            if not conv.get("is_group"):
+                continue
+            index = keys.conversation_messages_index(tenant_id, str(conv["id"]))
+            theirs = [m for m in rows(self.table, index, index="gsi2") if m.get("from") in senders]
+            if theirs:
+                yield conv, theirs
+
+    def _erase_engine_keys(
+        self, batch: _Batch, tenant_id: str, session_id: str, phone: str, lid: str | None
+    ) -> int:
+        """The connector's protocol state about them in one number's engine key store (their ids are
+        the key: `{namespace}#{id}`, store/keys.py)."""
+        partition = keys.engine_keys_partition(tenant_id, session_id)
+        users = [phone.lstrip("+")] + ([lid.split("@", 1)[0]] if lid else [])
+        prefixes = []
+        for user in users:
+            for name in (user, f"{user}_1"):  # a phone number's Signal name, a LID's (`_1`: its domain)
+                prefixes += [keys.engine_key_sort(ns, f"{name}.") for ns in ("session", "identity")]
+            prefixes += [keys.engine_key_sort(ns, f"{user}@") for ns in ("device-list", "privacy-token")]
+        found = [row for prefix in prefixes for row in rows(self.table, partition, prefix=prefix)]
+        exact = [keys.engine_key_sort("lid-map", f"pn:{users[0]}")]
+        exact += [keys.engine_key_sort("lid-map", f"lid:{user}") for user in users[1:]]
+        found += [row for row in self.table.get_many([(partition, sk) for sk in exact]) if row is not None]
+        names = {f"::{name}::" for user in users for name in (user, f"{user}_1")}
+        prefix = keys.engine_key_sort("sender-key", "")
+        found += [
+            row
+            for row in rows(self.table, partition, prefix=prefix)
+            if any(name in str(row["sk"]) for name in names)
+        ]
+        for row in found:
+            batch.add([Delete(str(row["pk"]), str(row["sk"]))])
+        batch.flush()
+        return len({(str(r["pk"]), str(r["sk"])) for r in found})
+
     def _erase_media(self, batch: _Batch, tenant_id: str, media_ids: set[str]) -> None:
         for media_id in sorted(media_ids):
             batch.add([Delete(*keys.media(tenant_id, media_id))])
@@ -238,10 +321,12 @@ class ErasureService:
             for media_id in sorted(media_ids):
                 store.delete(keys.media_object(tenant_id, media_id))
 
-    def _conversations(self, tenant_id: str, phone: str) -> Iterator[tuple[Item | None, Iterator[Item]]]:
-        """Each of the tenant's conversations with `phone` (any number, phone or JID chat), with its
+    def _conversations(
+        self, tenant_id: str, phone: str, lid: str | None = None
+    ) -> Iterator[tuple[Item | None, Iterator[Item]]]:
+        """Each of the tenant's conversations with `phone` (any number, phone, JID or LID chat), with its
         messages' rows."""
-        chats = (phone, f"{phone.lstrip('+')}@s.whatsapp.net")
+        chats = (phone, f"{phone.lstrip('+')}@s.whatsapp.net", *([lid] if lid else []))
         for session_id in self._session_ids(tenant_id):
             for chat in chats:
                 conv = conversation_id(session_id, chat)
@@ -283,22 +368,31 @@ def _scrub(table: Table) -> None:
 
 
 class _Batch:
-    """The erasure's writes, in order. Each is its own request: DynamoDB transactions would cut round
-    trips ~30x, but each costs twice the write units and moto (the tests' and bench's DynamoDB) runs one
-    in seconds, so ordered single writes it is; the order (tombstone before the rows) keeps a crash
-    midway safe, and erasing again finishes the job."""
+    """The erasure's writes, held and written in bulk (`Table.write_batch`: 25 per DynamoDB request,
+    several in flight): each flush writes the tombstones first and only then deletes the rows, so a crash
+    midway never leaves a message deleted without its tombstone, and erasing again finishes the job."""
+
+    LIMIT = 1000  # held writes before a flush: memory stays bounded whatever the person's history
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._puts: dict[tuple[str, str], Item] = {}
+        self._deletes: dict[tuple[str, str], None] = {}
 
     def add(self, group: list[TransactOp]) -> None:
         for op in group:
             if isinstance(op, Put):
-                self.table.put(op.item, condition=op.condition)
+                self._puts[(str(op.item["pk"]), str(op.item["sk"]))] = op.item
             elif isinstance(op, Delete):
-                self.table.delete(op.pk, op.sk, condition=op.condition)
+                self._deletes[(op.pk, op.sk)] = None
             else:  # pragma: no cover - erasure writes only puts and deletes
                 raise TypeError(f"not an erasure write: {op!r}")
+        if len(self._puts) + len(self._deletes) >= self.LIMIT:
+            self.flush()
 
     def flush(self) -> None:
-        """Nothing is held back (kept so callers mark where a group of rows ends)."""
+        if self._puts:
+            self.table.write_batch(puts=list(self._puts.values()))
+        if self._deletes:
+            self.table.write_batch(deletes=list(self._deletes))
+        self._puts, self._deletes = {}, {}

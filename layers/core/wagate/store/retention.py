@@ -67,6 +67,9 @@ class RetentionTable:
     def transact_write(self, ops: Sequence[TransactOp]) -> None:
         self._table.transact_write([self._stamped_op(op) for op in ops])
 
+    def write_batch(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        self._table.write_batch([self._stamped(item) for item in puts], deletes)
+
     # ---- inside -------------------------------------------------------------------------------------
 
     def _ttl(

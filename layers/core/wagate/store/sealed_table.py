@@ -24,7 +24,10 @@ tenant key was destroyed (crypto-shredded) reads as absent.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -83,6 +86,13 @@ CONTENT_ATTRIBUTES = frozenset(
 
 
 SEALED = "sealed_content"
+OPENED_ROWS = 4096  # rows whose opened content is kept (the dashboard's pages: 50 rows each)
+
+
+class _Json(str):
+    """A kept container value, as "j" + its JSON."""
+
+
 ABSENT = "wgc1:absent"
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
@@ -118,6 +128,8 @@ class SealedTable:
         self.inner = inner
         self.cipher = cipher
         self.seal = seal
+        self._lock = threading.Lock()
+        self._rows: OrderedDict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = OrderedDict()
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -174,7 +186,7 @@ class SealedTable:
         if item is None:
             return None
         grouped = item.pop(SEALED, None)
-        own = [name for name in CONTENT_ATTRIBUTES.intersection(item) if is_sealed(item[name])]
+        own = sorted(name for name in CONTENT_ATTRIBUTES.intersection(item) if is_sealed(item[name]))
         if grouped is None and not own:
             return item
         pk, sk = str(item["pk"]), str(item["sk"])
@@ -185,16 +197,46 @@ class SealedTable:
                 key = self.cipher.key_for(tenant_for(pk, sk), str(sample))
             except TenantKeyDestroyed:
                 pass  # crypto-shredded: the content no longer exists
-        for name in own:
-            if item[name] == ABSENT or key is None:
+        if key is None:
+            for name in own:
                 del item[name]
-            else:
-                item[name] = self.cipher.open_value(key, item[name], _place(pk, sk, name))
-        if isinstance(grouped, str) and key is not None:
-            for name, value in self.cipher.open_value(key, grouped, _place(pk, sk, SEALED)).items():
-                if name not in own and name not in item:  # its own attribute (a later update) wins
-                    item[name] = value
+            return item
+        # Rows read again and again (the dashboard's lists) are opened once: their plaintext is kept by
+        # their sealed values (random nonces: a changed row has new ones), after the key check above, so
+        # a destroyed tenant key still stops them.
+        memo = (pk, sk, grouped, *((name, item[name]) for name in own))
+        with self._lock:
+            opened = self._rows.get(memo)
+        if opened is None:
+            opened = self._opened(key, pk, sk, grouped, {name: item[name] for name in own})
+            with self._lock:
+                self._rows[memo] = opened
+                if len(self._rows) > OPENED_ROWS:
+                    self._rows.popitem(last=False)
+        for name in own:
+            del item[name]
+        for name, value in opened:
+            if name not in item:
+                # Containers are kept as JSON, so no caller can change what the next read gets.
+                item[name] = json.loads(value[1:]) if isinstance(value, _Json) else value
         return item
+
+    def _opened(
+        self, key: TenantKey, pk: str, sk: str, grouped: Any, own: Mapping[str, str]
+    ) -> tuple[tuple[str, Any], ...]:
+        """A row's content opened: (name, value) pairs, containers as `_Json`, absent ones left out."""
+        values: dict[str, Any] = {}
+        for name, sealed in own.items():
+            if sealed != ABSENT:
+                values[name] = self.cipher.open_value(key, sealed, _place(pk, sk, name))
+        if isinstance(grouped, str):
+            for name, value in self.cipher.open_value(key, grouped, _place(pk, sk, SEALED)).items():
+                if name not in own:  # its own attribute (a later update) wins, ABSENT included
+                    values[name] = value
+        return tuple(
+            (name, _Json("j" + json.dumps(v)) if isinstance(v, dict | list) else v)
+            for name, v in values.items()
+        )
 
     def blind(self, tenant_id: str, value: str) -> str:
         """The tenant's keyed hash of `value` for index keys (store/blind_index.py), sealing on or off."""
@@ -245,6 +287,9 @@ class SealedTable:
 
     def transact_write(self, ops: Sequence[TransactOp]) -> None:
         self.inner.transact_write([self._seal_op(op) for op in ops])
+
+    def write_batch(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        self.inner.write_batch([self._seal_item(item) for item in puts], deletes)
 
     def __getattr__(self, name: str) -> Any:
         # The adapter's own extras (count, close, scan) stay reachable through the wrapper.

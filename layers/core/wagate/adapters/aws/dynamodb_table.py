@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +245,29 @@ class DynamoTable:
                     raise ConflictError("the condition on this transaction did not hold") from exc
             raise _domain_error(exc) from exc
 
+    def write_batch(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        rules.check_batch(puts, deletes)
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": _to_dynamo(item)}} for item in puts]
+        requests += [{"DeleteRequest": {"Key": _key(pk, sk)}} for pk, sk in deletes]
+        chunks = [requests[i : i + _BATCH_WRITE_LIMIT] for i in range(0, len(requests), _BATCH_WRITE_LIMIT)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._write_chunk(chunk)
+            return
+        # Several requests in flight at once: a round trip each is what a bulk write waits on.
+        with ThreadPoolExecutor(max_workers=min(_BATCH_WRITE_THREADS, len(chunks))) as pool:
+            for done in [pool.submit(self._write_chunk, chunk) for chunk in chunks]:
+                done.result()
+
+    def _write_chunk(self, pending: list[dict[str, Any]]) -> None:
+        for attempt in range(_BATCH_WRITE_TRIES):
+            response = self._call(self.client.batch_write_item, RequestItems={self._name: pending})
+            pending = response.get("UnprocessedItems", {}).get(self._name, [])
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as AWS advises
+        raise TransientError("DynamoDB left items of a batch write unprocessed; retry")
+
     # ---- plumbing -----------------------------------------------------------------------------------
 
     def _update_kwargs(self, op: Update) -> dict[str, Any]:
@@ -304,6 +328,9 @@ class DynamoTable:
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
 _BATCH_GET_TRIES = 5
+_BATCH_WRITE_LIMIT = 25  # puts and deletes per BatchWriteItem call
+_BATCH_WRITE_TRIES = 8
+_BATCH_WRITE_THREADS = 8
 
 
 class _Names:

@@ -147,6 +147,15 @@ class SqliteTable:
     def transact_write(self, ops: Sequence[TransactOp], *, _single: bool = False) -> None:
         self._apply(ops, single=_single)
 
+    def write_batch(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        rules.check_batch(puts, deletes)
+        rows = [_row(item) for item in puts]
+        with self._write() as db:
+            for row in rows:
+                _store(db, row)
+            db.executemany("DELETE FROM items WHERE pk = ? AND sk = ?", list(deletes))
+            self._maybe_purge(db, self._clock())
+
     def _apply(self, ops: Sequence[TransactOp], *, single: bool) -> list[Item | None]:
         if not single:
             rules.check_transaction(ops)
