@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.engines.errors import Unsupported
-from connector.engines.events import Emit, GroupInfo, GroupMember, MediaKind, MediaRef, NumberStatus
+from connector.engines.events import Emit, GroupInfo, MediaKind, MediaRef, NumberStatus
 from connector.engines.exits import Exit
 from connector.engines.keys import KeyStore
 from wagate.domain.messages import whatsapp_message_id
@@ -137,10 +137,11 @@ class ParticipantOutcome:
 
 @dataclass(frozen=True)
 class GroupOpResult:
-    group: GroupInfo | None = None  # the group after the change, when the answer (or a refresh) says
+    # The group after the change (its members too: a group of 1,024 keeps the outcome event well under the
+    # events queue's 256 KB, so they are carried once), when the answer (or a refresh) says
+    group: GroupInfo | None = None
     participants: tuple[ParticipantOutcome, ...] = ()
     invite_link: str | None = None
-    members: tuple[GroupMember, ...] = ()
 
 
 # ---- the engine --------------------------------------------------------------------------------------

@@ -5,14 +5,16 @@ stored group; what others change arrives as `group_updated`. Both reach CRM webh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from tests.fakes.push import RecordingPush
 from tests.functions import test_groups_api
 from tests.functions.test_groups_api import event, groups_of, synced
 from tests.functions.test_messages_api import drain
-from tests.functions.test_sessions_api import create, deliver
+from tests.functions.test_sessions_api import create, deliver, ws
 from tests.functions.test_webhooks_api import URL, use
 from tests.support.lambdas import ApiCaller
 from wagate import wiring
@@ -88,7 +90,6 @@ def test_create_is_queued_finished_by_its_outcome_and_told_to_the_crm(
             {"jid": member(BEN)["jid"], "phone": BEN, "status": 403, "invite_code": "AbCd"},
         ],
         "invite_link": None,
-        "members": [],
     }
     done = outcome(connected, 60.0, operation, group_jid=NEW, result=result)
     assert deliver(functions, done) == {"batchItemFailures": []}
@@ -121,10 +122,13 @@ def test_create_is_queued_finished_by_its_outcome_and_told_to_the_crm(
 
 
 def test_changes_others_make_keep_the_list_fresh(
-    call: ApiCaller, key: str, connected: dict[str, Any], functions: dict[str, Any]
+    call: ApiCaller, key: str, connected: dict[str, Any], functions: dict[str, Any], push: RecordingPush
 ) -> None:
     sid = connected["id"]
     crm = hook(call, key)
+    token = call("POST", "/v1/realtime/token", key)[1]["token"]
+    assert ws(functions, "$connect", "dash=", queryStringParameters={"token": token})["statusCode"] == 200
+    ws(functions, "$default", "dash=", body=json.dumps({"event": "subscribe"}))
     deliver(functions, synced(connected, 50.0, (WORKSHOP, "Taller", 3)))
     status, linked, _ = call(
         "PATCH", f"/v1/sessions/{sid}/groups/{WORKSHOP}", key, body={"external_id": "ws_7"}
@@ -161,6 +165,10 @@ def test_changes_others_make_keep_the_list_fresh(
         ("subject", "ws_7"),
     ]
     assert told[0]["by_phone"] == ANA and told[0]["members"][0]["phone"] == BEN
+    assert len(told[0]["group"]["members"]) == 2  # the CRM gets who is in it
+    pushed = [m["data"] for m in push.to("dash=") if m["event"] == "group_updated"]
+    assert [p["action"] for p in pushed] == ["remove", "subject"]
+    assert "members" not in pushed[0]["group"]  # dashboards read the group again (API Gateway's 128 KB)
 
     deliver(functions, event(connected, EventType.GROUP_UPDATED, 62.0, group_jid=WORKSHOP, action="left"))
     assert groups_of(call, key, connected)["items"] == []

@@ -153,7 +153,7 @@ class GroupAdmin:
             self._groups.forget(meta.jid)
             meta = await self._groups.metadata(meta.jid)
         info = await self.info(meta)
-        return GroupOpResult(group=info, participants=tuple(outcomes), members=info.members)
+        return GroupOpResult(group=info, participants=tuple(outcomes))
 
     async def _members(self, group: Jid, op: GroupOp) -> GroupOpResult:
         if not op.participants:
@@ -167,12 +167,12 @@ class GroupAdmin:
             ]
         )
         result = await self._after_change(group)
-        return GroupOpResult(group=result.group, participants=outcomes, members=result.members)
+        return GroupOpResult(group=result.group, participants=outcomes)
 
     async def _after_change(self, group: Jid) -> GroupOpResult:
         self._groups.forget(group)  # the next send asks for the members again (and rotates our key)
         meta = await self._groups.metadata(group)
-        return GroupOpResult(group=await self.info(meta), members=await self.members(meta))
+        return GroupOpResult(group=await self.info(meta))
 
     async def _meta(self, group: Jid) -> GroupMeta:
         try:

@@ -69,7 +69,7 @@ def test_create_change_and_remove_with_the_servers_answers_and_notifications(mod
             (f"+{NOBODY}", 404),  # not on WhatsApp
         ]
         assert created.participants[2].invite_code
-        roles = {m.phone: m.role for m in created.members}
+        roles = {m.phone: m.role for m in group.members}
         assert roles == {f"+{ALICE}": "superadmin", f"+{BOB}": None, f"+{CAROL}": None}
         joined = await _nth(bob, "created", 1)
         assert joined.group is not None and joined.group.subject == "Workshop 12 May"

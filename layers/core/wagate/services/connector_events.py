@@ -260,7 +260,7 @@ class ConnectorEvents:
         notice = self._linked(event.tenant_id, notice)
         if notice.crm:
             self.webhooks.enqueue(event, notice.kind, notice.data)
-        message = realtime.message_for(notice.kind, event.session_id, notice.data)
+        message = realtime.message_for(notice.kind, event.session_id, _for_dashboards(notice.data))
         realtime.fan_out(self.table, self.push, event.tenant_id, event.session_id, message)
 
     def _linked(self, tenant_id: str, notice: Notice) -> Notice:
@@ -273,6 +273,15 @@ class ConnectorEvents:
         except (WagateError, ValueError):
             return notice  # no media store here: the CRM asks GET /v1/media/{id}
         return Notice(notice.kind, {**notice.data, "media": linked.model_dump(mode="json")})
+
+
+def _for_dashboards(data: dict[str, Any]) -> dict[str, Any]:
+    """A group's member list stays out of dashboard pushes (a big group's would pass API Gateway's 128 KB
+    WebSocket frame); dashboards read the group again. CRM webhooks carry it."""
+    group = data.get("group")
+    if not isinstance(group, dict) or not group.get("members"):
+        return data
+    return {**data, "group": {k: v for k, v in group.items() if k != "members"}}
 
 
 class Owed:
