@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         help="once after upgrading: put tenants created before the operator API in its list",
         parents=admin_parent,
     )
+    quotas = admin_commands.add_parser(
+        "set-quotas", help="replace a tenant's quotas (omitted: the default)", parents=admin_parent
+    )
+    quotas.add_argument("tenant_id")
+    quotas.add_argument("--max-sessions", type=int, help="sessions it may hold (default: the setting)")
+    quotas.add_argument("--messages-per-day", type=int, help="messages per UTC day (default: no limit)")
     for verb, what in (("suspend", "refuse its keys and stop its sessions"), ("resume", "undo a suspension")):
         admin_commands.add_parser(f"{verb}-tenant", help=what, parents=admin_parent).add_argument("tenant_id")
     admin_commands.add_parser(
@@ -289,6 +295,20 @@ def _admin(args: argparse.Namespace) -> int:
                 print(tenant.model_dump_json())
             if cursor is None:
                 return 0
+    if args.admin_command == "set-quotas":
+        from wagate.domain.errors import NotFound
+        from wagate.domain.tenants import Quotas
+
+        try:
+            wanted = Quotas(sessions=args.max_sessions, messages_per_day=args.messages_per_day)
+            print(admin.set_quotas(args.tenant_id, wanted).model_dump_json())
+        except ValueError as exc:
+            print(f"wagate: {exc}", file=sys.stderr)
+            return 2
+        except NotFound as exc:
+            print(f"wagate: {exc.message}", file=sys.stderr)
+            return 1
+        return 0
     if args.admin_command in {"suspend-tenant", "resume-tenant"}:
         from wagate.domain.errors import ConflictError, NotFound
 

@@ -28,6 +28,11 @@ def test_a_tenants_life_on_the_command_line(tmp_path: Path, capsys: pytest.Captu
     assert admin(data, "list-tenants") == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(t["id"], t["quotas"]) for t in listed] == [(tenant_id, {"sessions": 2, "messages_per_day": 9})]
+    assert admin(data, "set-quotas", tenant_id, "--messages-per-day", "100") == 0
+    assert json.loads(capsys.readouterr().out)["quotas"] == {"sessions": None, "messages_per_day": 100}
+    assert admin(data, "set-quotas", "ten_nope") == 1 and "does not exist" in capsys.readouterr().err
+    assert admin(data, "set-quotas", tenant_id, "--max-sessions", "-2") == 2
+    capsys.readouterr()
     assert admin(data, "suspend-tenant", tenant_id) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "suspended"
     assert admin(data, "suspend-tenant", tenant_id) == 1
