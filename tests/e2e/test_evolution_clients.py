@@ -411,10 +411,25 @@ def test_group_changes_through_the_official_client(server: Server, key: str) -> 
     """create -> subject -> description -> participants -> invite (and revoke) -> leave, each answered with
     the outcome the number's connector reported (the sandbox keeps groups as WhatsApp would)."""
     evolution = pytest.importorskip("evolutionapi.client")
-    from evolutionapi.models.group import CreateGroup, GroupDescription, GroupSubject, UpdateParticipant
+    from evolutionapi.models.chat import CheckIsWhatsappNumber
+    from evolutionapi.models.group import (
+        CreateGroup,
+        GroupDescription,
+        GroupInvite,
+        GroupSubject,
+        UpdateParticipant,
+    )
 
     _, token = connected_instance(server, key, "groups-flow")
     client = evolution.EvolutionClient(base_url=f"{server.url}/evolution", api_token=key)
+    # The client's number check (it calls chat/checkIsWhatsappNumber) asks the sandbox network.
+    numbers = client.chat.check_is_whatsapp_numbers(
+        "groups-flow", CheckIsWhatsappNumber(numbers=[ANA, "34600000000"]), token
+    )
+    assert [(n["jid"], n["exists"]) for n in numbers] == [
+        (ANA_JID, True),
+        ("34600000000@s.whatsapp.net", False),
+    ]
     groups = client.group
     made = groups.create_group(
         "groups-flow", CreateGroup(subject="Taller de sábado", participants=[ANA]), token
@@ -442,6 +457,13 @@ def test_group_changes_through_the_official_client(server: Server, key: str) -> 
     assert invite["inviteUrl"] == f"https://chat.whatsapp.com/{invite['inviteCode']}"
     revoked = groups.revoke_invite_code("groups-flow", jid, token)
     assert revoked["revoked"] is True and revoked["inviteCode"] != invite["inviteCode"]
+    sent = groups.send_invite(
+        "groups-flow", GroupInvite(groupJid=jid, description="Te espero", numbers=["15550100003"]), token
+    )
+    assert sent == {"send": True, "inviteUrl": f"https://chat.whatsapp.com/{revoked['inviteCode']}"}
+    with server.client(key) as http:
+        texts = [m["text"] for m in http.get("/v1/messages").json()["items"] if m["to"] == "+15550100003"]
+    assert texts == [f"Te espero\n\n{sent['inviteUrl']}"]
     members = groups.get_participants("groups-flow", jid, token)["participants"]
     assert {p["id"] for p in members} >= {ANA_JID, "15550100002@s.whatsapp.net"}
     info = groups.get_group_info("groups-flow", jid, token)

@@ -38,6 +38,7 @@ READ_ONLY_POSTS = frozenset(
         "/evolution/chat/findChats/{instanceName}",
         "/evolution/chat/findContacts/{instanceName}",
         "/evolution/chat/whatsappNumbers/{instanceName}",
+        "/evolution/chat/checkIsWhatsappNumber/{instanceName}",
     }
 )
 # Reads worth an entry all the same: handing out everything about a person.

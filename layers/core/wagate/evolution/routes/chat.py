@@ -112,6 +112,8 @@ class ReadMessages(Loose):
 # ---- whatsappNumbers ------------------------------------------------------------------------------------
 
 
+# `checkIsWhatsappNumber` is the path Evolution's official Python client (evolutionapi 0.1.2) calls for this.
+@router.post("/chat/checkIsWhatsappNumber/<instanceName>")
 @router.post("/chat/whatsappNumbers/<instanceName>")
 def whatsapp_numbers(
     instanceName: str,

@@ -1,5 +1,5 @@
 """Evolution's group router, the changes: create, updateGroupSubject, updateGroupDescription,
-updateParticipant, inviteCode, revokeInviteCode, leaveGroup, and participants — over GroupService.
+updateParticipant, inviteCode, revokeInviteCode, sendInvite, leaveGroup, and participants — over GroupService.
 
 wagate changes a group asynchronously (a group operation the number's connector runs, its outcome landing
 in a few seconds); Evolution answers with the outcome. So each route asks for the operation and waits up
@@ -25,10 +25,13 @@ from wagate.evolution import send_dtos
 from wagate.evolution.access import Caller, Need, instance
 from wagate.evolution.errors import EvolutionError
 from wagate.evolution.routes.group import group_record, participant
+from wagate.evolution.routes.message import accept
 from wagate.services.groups import GroupService
+from wagate.services.messages import MessageService, SendRequest
 
 router = APIGatewayHttpRouter()
 Groups = Annotated[GroupService, Depends(compose.group_service)]
+Messages = Annotated[MessageService, Depends(compose.message_service)]
 GroupJid = Annotated[str | None, Query()]
 
 OPERATION_WAIT_SECONDS = 12.0
@@ -198,6 +201,29 @@ def _invite(link: str | None) -> dict[str, Any]:
         raise EvolutionError(404, "No invite code")
     code = link.removeprefix(INVITE_PREFIX)
     return {"inviteUrl": f"{INVITE_PREFIX}{code}", "inviteCode": code}
+
+
+class SendInvite(Loose):
+    groupJid: StrictStr = Field(min_length=1)
+    description: StrictStr
+    numbers: list[StrictStr] = Field(min_length=1)
+
+
+@router.post("/group/sendInvite/<instanceName>")
+def send_invite(
+    instanceName: str, body: SendInvite, principal: Caller, service: Groups, messages: Messages
+) -> dict[str, Any]:
+    """The group's invite link sent as a text (`description`, a blank line, the link) to each number: wagate
+    sends, so each one is a message with its statuses (and pacing)."""
+    session = instance(principal, instanceName, Need.SEND)
+    recipients = [send_dtos.recipient(n, field="numbers") for n in body.numbers]
+    done = _run(service, principal.tenant_id, session, GroupAction.INVITE, group_jid=_jid(body.groupJid))
+    link = _invite(done.invite_link)["inviteUrl"]
+    text = f"{body.description}\n\n{link}" if body.description else link
+    for to in recipients:
+        request = send_dtos.read(SendRequest, {"session_id": session.id, "to": to, "text": text})
+        accept(messages, principal.tenant_id, request)
+    return {"send": True, "inviteUrl": link}
 
 
 @router.delete("/group/leaveGroup/<instanceName>")
