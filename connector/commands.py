@@ -240,6 +240,7 @@ class CommandDispatcher:
             done = dataclasses.replace(done, group_jid=group, ok=True, result=dataclasses.asdict(result))
         log.info("group %s %s of %s: %s", action, operation_id, command.session_id, done.error_code or "done")
         self._publish_outcome(command, runner, done)
+        await self._publisher.sent()  # the command goes once its outcome is in the queue (as a send's)
         return None
 
     def _publish_outcome(

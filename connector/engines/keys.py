@@ -27,6 +27,7 @@ class KeyNamespace(enum.StrEnum):
     AUTHOR = "author"  # who wrote recent group messages, for read receipts and quotes (idem)
     INBOX = "inbox"  # decrypted messages whose event is not durable yet (a redelivery reads them back)
     GROUPS = "groups"  # sandbox only: the simulated groups of the number (engines/sandbox_groups.py)
+    GROUP_OPS = "group-ops"  # web: groups created, by operation id (a redelivered create makes no second)
     ACCOUNT_SYNC = "account-sync"  # what the phone syncs about the account (the cstoken salt), by name
 
 

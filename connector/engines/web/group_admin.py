@@ -7,6 +7,10 @@ member must not read what follows; sending.py). Leaving a group drops our sender
 After a notification the group is read again (outside the read loop, which must keep reading to get the
 answer) so the event carries the group as it now is: the CRM's list never goes stale.
 
+A create is done once per operation: the group it made is remembered (KeyStore, a week, bounded) as soon
+as WhatsApp answers, so a `group` command redelivered after a crash answers with that group instead of
+creating a second one.
+
 WhatsApp notifies the device that made a change too (whatsmeow's create key exists to recognise the
 create notification). Those of our own operations are not reported again (the operation's outcome is):
 a create by its key, any other by (group, change) expected from us for a minute. A change our phone
@@ -47,6 +51,7 @@ from connector.engines.web.group_stanzas import (
 )
 from connector.engines.web.groups import GroupMeta, Groups, SenderKeyMemory, parse_group
 from connector.engines.web.lid import LidMap
+from connector.engines.web.recent import RecentRecords
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,10 @@ class GroupAdmin:
         forget_own_key: Callable[[Jid], Awaitable[None]],
         emit: Emit,
         spawn: Spawn,
+        created: RecentRecords,
     ) -> None:
         self._query = query
+        self._created = created  # operation id -> the group its create made
         self._groups = groups
         self._lids = lids
         self._memory = memory
@@ -125,6 +132,10 @@ class GroupAdmin:
     async def _create(self, op: GroupOp, operation_id: str) -> GroupOpResult:
         subject = _subject(op.subject)
         people = [parse_jid(p) for p in op.participants]
+        made = await self._created.get(operation_id)
+        if made is not None:  # asked again (a redelivered command): the group it made, as it is now
+            log.info("create %s was done already: %s", operation_id, made.decode())
+            return await self._after_change(Jid.parse(made.decode()))
         key = create_key(operation_id)
         self._own_keys[key] = time.monotonic()
         answer = await self._ask(create_query(subject, people, key), "the new group")
@@ -132,6 +143,7 @@ class GroupAdmin:
         if node is None:
             raise WebEngineError(f"a create answer without <group>: {answer}")
         meta, pairs = parse_group(node)
+        await self._created.remember(operation_id, str(meta.jid).encode())
         for pn, lid in pairs:
             await self._lids.learn(pn, lid)
         refusals: dict[Jid, tuple[int, str | None]] = {}

@@ -75,8 +75,9 @@ class Messaging:
         sessions = Sessions(signal, self.lids, conn.query)
         self.groups = Groups(conn.query, self.lids, clock, settings.group_metadata_seconds)
         memory = SenderKeyMemory(keys)
+        created = RecentRecords(keys, KeyNamespace.GROUP_OPS, limit=500, ttl=7 * 86400.0, clock=clock)
         self.group_admin = GroupAdmin(
-            conn.query, self.groups, self.lids, memory, self._forget_own_sender_key, emit, spawn
+            conn.query, self.groups, self.lids, memory, self._forget_own_sender_key, emit, spawn, created
         )
         self.tokens = PrivacyTokens(keys, self.lids, conn.query, clock)
         self._spawn = spawn

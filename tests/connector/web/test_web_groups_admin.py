@@ -71,6 +71,8 @@ def test_create_change_and_remove_with_the_servers_answers_and_notifications(mod
         assert created.participants[2].invite_code
         roles = {m.phone: m.role for m in group.members}
         assert roles == {f"+{ALICE}": "superadmin", f"+{BOB}": None, f"+{CAROL}": None}
+        again = await alice.engine.manage_group(op, "op_create")  # the command redelivered after a crash
+        assert again.group is not None and again.group.jid == group.jid and len(h.edge.state.groups) == 1
         joined = await _nth(bob, "created", 1)
         assert joined.group is not None and joined.group.subject == "Workshop 12 May"
         assert joined.by_phone == f"+{ALICE}"
