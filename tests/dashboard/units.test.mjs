@@ -5,7 +5,16 @@ import assert from "node:assert/strict";
 import { beforeEach, afterEach, describe, it, mock } from "node:test";
 
 import { resolveConfig, socketUrlFor } from "../../dashboard/assets/js/config.js";
-import { laterStatus, reasonLabel, riskLevel, tick, waitsForScan } from "../../dashboard/assets/js/format.js";
+import {
+  duration,
+  fileSize,
+  laterStatus,
+  messageText,
+  reasonLabel,
+  riskLevel,
+  tick,
+  waitsForScan,
+} from "../../dashboard/assets/js/format.js";
 import { SessionStore } from "../../dashboard/assets/js/sessions.js";
 import { LiveSocket, backoff, tokenUsable } from "../../dashboard/assets/js/socket.js";
 
@@ -259,5 +268,25 @@ describe("account health words", () => {
     assert.deepEqual(riskLevel("ok"), { label: "Healthy", tone: "ok" });
     assert.equal(riskLevel("high").tone, "bad");
     assert.deepEqual(riskLevel("later"), { label: "later", tone: "off" });
+  });
+});
+
+describe("files in the chat", () => {
+  it("says sizes and lengths as people read them", () => {
+    assert.equal(fileSize(820), "820 B");
+    assert.equal(fileSize(14_300), "14 KB");
+    assert.equal(fileSize(2_400_000), "2.4 MB");
+    assert.equal(fileSize(null), "");
+    assert.equal(duration(7), "0:07");
+    assert.equal(duration(750), "12:30");
+    assert.equal(duration(3723), "1:02:03");
+    assert.equal(duration(-1), "");
+  });
+  it("shows a file's caption as its text, never a [kind] placeholder", () => {
+    const image = { text: "[image]", content: { type: "image", caption: "el taller", media: { id: "med_1" } } };
+    assert.equal(messageText(image), "el taller");
+    assert.equal(messageText({ text: "", content: { type: "document", media: { id: "med_2" } } }), "");
+    assert.equal(messageText({ text: "📍 Taller geo:40.4,-3.7", content: { type: "location" } }), "📍 Taller geo:40.4,-3.7");
+    assert.equal(messageText({ media: { kind: "image", caption: "old row" } }), "old row");
   });
 });
