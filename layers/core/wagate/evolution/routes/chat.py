@@ -207,18 +207,21 @@ def find_messages(
     session = instance(principal, instanceName, Need.READ)
     query = body or FindMessages()
     where = query.where
-    matching: list[dict[str, Any]] = []
-    for message in _candidates(principal, session, where, service, conversations):
-        shaped = record(message, service, files)
-        if _matches(shaped, message, where):
-            matching.append({"id": message.id, **shaped, "MessageUpdate": _updates(shaped)})
+    # Filters read the key and the type alone; only the page asked for is shaped (links, quotes).
+    matching = [
+        m for m in _candidates(principal, session, where, service, conversations) if _matches(m, where)
+    ]
     start = (query.page - 1) * query.offset
+    records = []
+    for message in matching[start : start + query.offset]:
+        shaped = record(message, service, files)
+        records.append({"id": message.id, **shaped, "MessageUpdate": _updates(shaped)})
     return {
         "messages": {
             "total": len(matching),
             "pages": -(-len(matching) // query.offset),
             "currentPage": query.page,
-            "records": matching[start : start + query.offset],
+            "records": records,
         }
     }
 
@@ -268,17 +271,18 @@ def _candidates(
             return
 
 
-def _matches(shaped: dict[str, Any], message: Message, where: MessageWhere) -> bool:
+def _matches(message: Message, where: MessageWhere) -> bool:
     key = where.key or KeyFilter()
-    if key.fromMe is not None and shaped["key"]["fromMe"] != key.fromMe:
+    found = shapes.message_key(message)
+    if key.fromMe is not None and found["fromMe"] != key.fromMe:
         return False
-    if key.participant is not None and shaped["key"].get("participant") != key.participant:
+    if key.participant is not None and found.get("participant") != key.participant:
         return False
-    if where.messageType is not None and shaped["messageType"] != where.messageType:
+    if where.messageType is not None and shapes.content_of(message)[0] != where.messageType:
         return False
-    if where.source is not None and shaped["source"] != where.source:
+    if where.source is not None and shapes.device_of(found["id"]) != where.source:
         return False
-    return where.id is None or message.id == where.id or shaped["key"]["id"] == where.id
+    return where.id is None or message.id == where.id or found["id"] == where.id
 
 
 def _updates(shaped: dict[str, Any]) -> list[dict[str, str]]:
