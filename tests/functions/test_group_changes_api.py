@@ -134,6 +134,9 @@ def test_changes_others_make_keep_the_list_fresh(
         "PATCH", f"/v1/sessions/{sid}/groups/{WORKSHOP}", key, body={"external_id": "ws_7"}
     )
     assert status == 200 and linked["external_id"] == "ws_7"
+    found = call("GET", f"/v1/sessions/{sid}/groups", key, query="external_id=ws_7")[1]["items"]
+    assert [g["jid"] for g in found] == [WORKSHOP]
+    assert call("GET", f"/v1/sessions/{sid}/groups", key, query="external_id=ws_8")[1]["items"] == []
 
     removed = event(
         connected,

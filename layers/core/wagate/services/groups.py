@@ -153,6 +153,18 @@ class GroupService:
     def last_sync(self, tenant_id: str, session_id: str) -> GroupSync:
         return self.rows.last_sync(tenant_id, session_id) or GroupSync(session_id=session_id)
 
+    def linked(self, tenant_id: str, session_id: str, external_id: str) -> tuple[list[Group], GroupSync]:
+        """The session's groups carrying this `external_id` (a number is in hundreds of groups at most:
+        read through, no index). Raises NotFound for an unknown or another tenant's session."""
+        self.sessions.get(tenant_id, session_id)
+        found: list[Group] = []
+        cursor: str | None = None
+        while True:
+            groups, cursor = self.rows.page(tenant_id, session_id, limit=500, cursor=cursor)
+            found += [group for group in groups if group.external_id == external_id]
+            if cursor is None:
+                return found, self.last_sync(tenant_id, session_id)
+
     def list(
         self, tenant_id: str, session_id: str, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[Group], GroupSync, str | None]:

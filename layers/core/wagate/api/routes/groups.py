@@ -71,8 +71,17 @@ def list_groups(
     service: Groups,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
+    external_id: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=128, description="Only the group(s) linked to this CRM id (no paging)"
+        ),
+    ] = None,
 ) -> GroupList:
     check_session(principal, session_id)
+    if external_id is not None:
+        linked, sync = service.linked(principal.tenant_id, session_id, external_id)
+        return GroupList(items=linked, synced_at=sync.synced_at, cursor=None)
     groups, sync, next_cursor = service.list(principal.tenant_id, session_id, limit=limit, cursor=cursor)
     return GroupList(items=groups, synced_at=sync.synced_at, cursor=next_cursor)
 
