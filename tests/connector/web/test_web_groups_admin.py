@@ -206,3 +206,28 @@ def test_the_edge_catches_a_sender_key_kept_after_a_member_left(monkeypatch: pyt
         await alice.running.stop()
 
     with_edge(body)
+
+
+def test_a_member_offline_gets_the_changes_at_its_next_login() -> None:
+    """WhatsApp keeps the w:gp2 notifications of a device that is away and delivers them (offline) at its
+    next login; each must be acked, and each becomes a GroupChanged there."""
+
+    async def body(h: Harness) -> None:
+        alice = await h.linked(ALICE, "ses_a")
+        bob = await h.linked(BOB, "ses_b")
+        group = h.edge.create_group("Team", ALICE, [BOB, CAROL])
+        chat = str(group.jid)
+        await bob.running.stop()
+        await alice.engine.manage_group(GroupOp("subject", chat, subject="Team 2"), "op_s")
+        await alice.engine.manage_group(GroupOp("remove", chat, participants=(f"+{CAROL}",)), "op_rm")
+        back = Linked(await h.connect("ses_b"), bob.jid, bob.phone)
+        renamed = await _nth(back, "subject", 1)
+        assert renamed.subject == "Team 2" and renamed.group is not None
+        removed = await _nth(back, "remove", 1)
+        assert [m.phone for m in removed.members] == [f"+{CAROL}"]
+        assert removed.group is not None and removed.group.participants == 2
+        await h.edge.wait_for("ack", jid=bob.jid)
+        await alice.running.stop()
+        await back.running.stop()
+
+    with_edge(body)
