@@ -719,6 +719,27 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
     ).to_be_visible()
     expect(log.locator(".message-change")).to_have_count(0)
 
+    # Ben corrects one message and takes another back, live: the bubbles change in place.
+    with server.client(key) as http:
+        reply = f"/v1/sandbox/sessions/{session_id}/reply"
+        for text in ("Llego a las 9", "ups, otro chat"):
+            assert http.post(reply, json={"contact": BEN, "text": text}).status_code == 202
+        expect(log.locator(".message.in").filter(has_text="ups, otro chat")).to_be_visible()
+        inbound = http.get("/v1/messages", params={"session_id": session_id, "direction": "inbound"}).json()
+        ids = {m["text"]: m["provider_message_id"] for m in inbound["items"]}
+        changes = (
+            {"type": "edit", "target_provider_id": ids["Llego a las 9"], "body": "Llego a las 10"},
+            {"type": "delete", "target_provider_id": ids["ups, otro chat"]},
+        )
+        for content in changes:
+            assert http.post(reply, json={"contact": BEN, "content": content}).status_code == 202
+    corrected = log.locator(".message.in").filter(has_text="Llego a las 10")
+    expect(corrected.locator(".message-edited")).to_be_visible()
+    expect(log.locator(".message.in").filter(has_text="Llego a las 9")).to_have_count(0)
+    expect(log.locator(".message.in .message-deleted")).to_have_text("This message was deleted")
+    expect(log.locator(".message.in").filter(has_text="ups, otro chat")).to_have_count(0)
+    expect(log.locator(".message-change")).to_have_count(0)
+
 
 def test_account_health_and_ban_signals_on_the_accounts_page(open_page: Opener, server: Server) -> None:
     """Each account shows its health; a 463 restriction shows as its reason and lowers its score (the
