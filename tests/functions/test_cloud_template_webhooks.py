@@ -287,9 +287,13 @@ def test_the_account_index_follows_the_sessions(
     tenant_id = tenants.authenticate(local_deps.table, key).tenant_id
     row = keys.meta_account(WABA, tenant_id, synced["id"])
     assert local_deps.table.get(*row) is not None
-    # A session created before the index existed gets its row at its next token check.
+    # A session created before the index existed gets its row at its next token check, or template sync.
     local_deps.table.delete(*row)
     call("POST", f"/v1/sessions/{synced['id']}/connect", key)
+    run_cloud_queue(functions)
+    assert local_deps.table.get(*row) is not None
+    local_deps.table.delete(*row)
+    call("GET", f"/v1/sessions/{synced['id']}/cloud-templates", key, query="refresh=true")
     run_cloud_queue(functions)
     assert local_deps.table.get(*row) is not None
     assert call("DELETE", f"/v1/sessions/{synced['id']}", key)[0] in (200, 202, 204)

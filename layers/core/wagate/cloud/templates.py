@@ -115,6 +115,8 @@ class CloudTemplateService:
             access = self.cloud.access(tenant_id, session_id)
         except NotFound:
             return None
+        # A session linked before the business-account index existed: its template webhooks find it now.
+        self.cloud.rows.ensure_account(access.business_account_id, tenant_id, session_id)
         stored = self.rows.get(tenant_id, session_id) or CloudTemplates(templates=[])
         try:
             raw = self.graph().message_templates(access.business_account_id, access.token)
