@@ -832,3 +832,19 @@ def test_sends_are_audited_and_evolutions_query_posts_are_not(
     routes = [e["route"] for e in call("GET", "/v1/audit", key)[1]["items"]]
     assert "POST /evolution/message/sendText/{instanceName}" in routes
     assert not [r for r in routes if "/chat/" in r], routes
+
+
+def test_routes_wagate_does_not_offer_say_why_in_evolutions_shape(
+    evo: EvolutionCaller, key: str, ana: dict[str, Any]
+) -> None:
+    from wagate.evolution.routes.unsupported import NOT_OFFERED
+
+    for (method, route), why in NOT_OFFERED.items():
+        status, body, _ = evo(
+            method, f"/{route}/ana", key, body={"number": "34600999888"} if method != "GET" else None
+        )
+        assert (status, body["response"]["message"]) == (400, [f"{route} is not offered by wagate: {why}"]), (
+            route
+        )
+    status, body, _ = evo("POST", "/chat/archiveChat/nobody", key, body={})
+    assert status == 404

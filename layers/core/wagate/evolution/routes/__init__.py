@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from wagate.evolution.routes import chat, chat_messages, group, group_changes, instance, message, webhook
+from wagate.evolution.routes import (
+    chat,
+    chat_messages,
+    group,
+    group_changes,
+    instance,
+    message,
+    unsupported,
+    webhook,
+)
 
 ROUTERS: tuple[ModuleType, ...] = (
     instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
@@ -19,4 +28,5 @@ ROUTERS: tuple[ModuleType, ...] = (
     chat_messages,  # chat/*: updateMessage, deleteMessageForEveryone, getBase64FromMediaMessage
     group,  # group/*: fetchAllGroups, findGroupInfos
     group_changes,  # group/*: create, subject, description, participants, invites, leave
+    unsupported,  # the message/chat/group routes wagate does not offer: a 400 saying why
 )
