@@ -127,6 +127,7 @@ def test_the_official_client_drives_a_web_instance_on_the_fake_edge(
         assert upsert["key"]["remoteJid"] == CONTACT_JID and upsert["key"]["fromMe"] is False
         assert get_message_content(upsert) == "¡Allí estaré!"
         assert upsert["contextInfo"]["stanzaId"] == sent["key"]["id"]  # the reply quotes our message
+        assert upsert["contextInfo"]["quotedMessage"] == {"conversation": "Su cita es mañana a las 10:00"}
         assert [get_message_content(m) for m in seen["send.message"]][:2] == [
             "Su cita es mañana a las 10:00",
             "[Image] el mapa",

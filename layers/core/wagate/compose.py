@@ -454,8 +454,15 @@ class Services:
                     return None
             return bytes(read)
 
+        def named(tenant_id: str, session_id: str, some_id: str) -> Message | None:
+            rows = MessageRepository(self.table)
+            found = (
+                some_id if some_id.startswith("msg_") else rows.message_id_of(tenant_id, session_id, some_id)
+            )
+            return message(tenant_id, found) if found else None
+
         server_url = self.ports.settings.evolution.server_url
-        return EvolutionBodies(Sources(session, message, token, media_bytes, server_url))
+        return EvolutionBodies(Sources(session, message, token, media_bytes, server_url, named))
 
     @property
     def deliveries(self) -> DeliveryStore:

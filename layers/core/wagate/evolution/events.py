@@ -118,6 +118,8 @@ class Sources:
     token: Callable[[str, str], str | None]  # (tenant, session) -> the instance token
     media_bytes: Callable[[str, str, int], bytes | None]  # (tenant, media id, limit) -> the file
     server_url: str | None
+    # (tenant, session, wagate's or WhatsApp's id) -> a message one names: a quote, a reaction's target
+    named: Callable[[str, str, str], Message | None] | None = None
 
 
 class EvolutionBodies:
@@ -222,8 +224,12 @@ class EvolutionBodies:
                 "messageId": message.id,
             }
             return [("MESSAGES_UPDATE", update)]
+        named = self.sources.named
         record = shapes.message_record(
-            message, instance_id=session.id, base64_media=self._base64(options, message)
+            message,
+            instance_id=session.id,
+            base64_media=self._base64(options, message),
+            lookup=(lambda some: named(message.tenant_id, session.id, some)) if named is not None else None,
         )
         if kind == EventType.MESSAGE_SENT:
             # Typed on the account's phone: Evolution sees it arrive (fromMe) rather than sent by its API.
