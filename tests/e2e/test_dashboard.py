@@ -670,6 +670,25 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
     assert request.value.frame.page == opened.value  # the new tab asked for the link the API signed
     opened.value.close()
 
+    # A file over what one multipart request takes goes through POST /v1/uploads, a PUT to the signed
+    # link and .../complete (what S3 presigned PUTs are on AWS), then is sent the same way.
+    with page.expect_request(lambda r: r.method == "PUT" and "/media-files/" in r.url):
+        page.evaluate(
+            """() => {
+              const big = new Uint8Array(4_300_000);
+              big.set(new TextEncoder().encode('%PDF-1.7\\n'));
+              const data = new DataTransfer();
+              data.items.add(new File([big], 'planos.pdf', {type: 'application/pdf'}));
+              const pane = document.querySelector('.inbox-chat');
+              for (const type of ['dragenter', 'dragover', 'drop']) {
+                const init = {dataTransfer: data, bubbles: true, cancelable: true};
+                pane.dispatchEvent(new DragEvent(type, init));
+              }
+            }"""
+        )
+        page.get_by_role("button", name="Send").click()
+    expect(log.get_by_role("link", name=re.compile("planos.pdf"))).to_contain_text("4.3 MB")
+
     # Ben sends a voice note and a video (the sandbox delivers a file stored beforehand).
     with server.client(key) as http:
         voice = http.post("/v1/media", files={"file": ("nota.wav", wav(), "audio/wav")}).json()
@@ -714,6 +733,8 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
     expect(log.locator(".message-change")).to_have_count(0)
     shot(page, "13-media")
     page.reload()
+    # The whole app and the chat's history load again (slow when the shared machine is busy).
+    expect(log.locator(".message.out").filter(has_text="El taller por dentro")).to_be_visible(timeout=45_000)
     expect(
         log.locator(".message.out").filter(has_text="El taller por dentro").get_by_label("Reactions: ❤️")
     ).to_be_visible()
