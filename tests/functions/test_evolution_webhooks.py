@@ -29,6 +29,7 @@ from wagate import wiring
 from wagate.adapters.http_crm_webhooks import HttpWebhookSender
 from wagate.domain.events import EventType
 from wagate.domain.ids import new_id
+from wagate.evolution import events as evolution_events
 from wagate.evolution import instances
 from wagate.services import tenants
 from wagate.store.keys import media_object
@@ -404,3 +405,30 @@ def test_instances_gone_outside_evolution_leave_nothing_behind(
     assert evo("GET", "/instance/fetchInstances", kept["hash"])[0] == 200
     names = {key["name"] for key in call("GET", "/v1/keys", key)[1]["items"]}
     assert "evolution instance old" not in names and "evolution instance kept" in names
+
+
+def test_a_body_that_cannot_be_built_holds_up_nothing_else(
+    evo: EvolutionCaller,
+    call: ApiCaller,
+    key: str,
+    functions: dict[str, Any],
+    world: tuple[wiring.Deps, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in building one Evolution body is logged and skipped for that webhook: the event is applied,
+    the tenant-wide webhook still gets it, and the events queue does not retry it forever."""
+    deps, receiver = world
+    ana = instance(evo, key)
+    given = {"enabled": True, "url": receiver.url("/hooks/evo"), "events": ["MESSAGES_UPSERT"]}
+    evo("POST", "/webhook/set/advisor-ana", key, body={"webhook": given})
+    plain = call("POST", "/v1/webhooks", key, body={"url": receiver.url("/hooks/plain")})[1]
+    receiver.secret("/hooks/plain", plain["secret"])
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("a field the body needs")
+
+    monkeypatch.setattr(evolution_events.shapes, "message_record", broken)
+    assert deliver(functions, incoming(ana, "PROVBUG", "Hola")) == {"batchItemFailures": []}
+    pump(functions, deps)
+    assert [r.json["type"] for r in receiver.at("/hooks/plain")] == ["incoming_message"]
+    assert receiver.at("/hooks/evo") == []

@@ -31,11 +31,12 @@ from wagate.domain.crm_webhooks import (
     WebhookUrl,
     new_secret,
 )
-from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
+from wagate.domain.errors import ConflictError, LimitExceeded, NotFound, WagateError
 from wagate.domain.events import SessionEvent, with_aliases
 from wagate.domain.ids import new_id
 from wagate.domain.numbers import NotBoolean, NotNumber
 from wagate.domain.outbound_urls import UrlPolicy
+from wagate.observability import logger
 from wagate.ports import Clock, Crypto, Table, WebhookSender
 from wagate.services.crm_deliveries import DeliveryStore
 from wagate.store.crm_webhooks import WebhookRepository
@@ -241,7 +242,18 @@ class WebhookService:
         for hook in hooks:
             if hook.evolution is None or self.formatter is None:
                 continue
-            for body in self.formatter(hook, event, kind, data):
+            try:
+                bodies = self.formatter(hook, event, kind, data)
+            except WagateError:
+                raise  # storage: the events queue retries the event
+            except Exception:
+                # A body that cannot be built (a bug, an odd stored row) must not hold up the tenant's
+                # other webhooks and dashboards, nor be retried forever: logged, this webhook skips it.
+                logger.exception(
+                    "formatted webhook body not built", extra={"webhook_id": hook.id, "kind": kind}
+                )
+                continue
+            for body in bodies:
                 queued += len(
                     self.deliveries.create(
                         [hook],
