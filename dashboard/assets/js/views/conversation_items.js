@@ -55,7 +55,7 @@ export function messageItem(m, api) {
       { class: "bubble" },
       h("span", { class: "visually-hidden" }, outbound ? "You: " : `${m.metadata?.push_name ?? m.from ?? "They"}: `),
       m.deleted_at ? h("p", { class: "message-text message-deleted" }, "This message was deleted") : null,
-      m.deleted_at ? null : mediaView(api, m.id, m.content),
+      m.deleted_at ? null : (mediaView(api, m.id, m.content) ?? linkedFile(m.media)),
       text ? h("p", { class: "message-text" }, text) : null,
       m.deleted_at ? null : contentDetail(m.content),
       m.status === "failed" && m.error ? h("p", { class: "message-error" }, `Not sent: ${m.error.message}`) : null,
@@ -71,6 +71,18 @@ export function messageItem(m, api) {
       ),
       reactionRow(m),
     ),
+  );
+}
+
+/** A file sent by URL (Cloud API, sandbox): a link to that URL, which is the CRM's own (never WhatsApp's). */
+function linkedFile(media) {
+  const url = media?.url;
+  if (typeof url !== "string" || !/^https?:\/\//i.test(url)) return null;
+  const name = media.filename || url.split("?")[0].split("/").pop() || "file";
+  return h(
+    "p",
+    { class: "media media-url" },
+    h("a", { class: "media-file", href: url, target: "_blank", rel: "noopener noreferrer" }, `📎 ${name}`, media.mime ? ` (${media.mime})` : ""),
   );
 }
 
