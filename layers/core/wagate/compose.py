@@ -393,7 +393,9 @@ class Services:
             shredders = [self.tombstones.destroy]
             if self.ports.tenant_keys is not None:
                 shredders.insert(0, self.ports.tenant_keys.destroy)
-            return TenantDeletion(self.table, self.sessions, self.audit, shredders)
+            return TenantDeletion(
+                self.table, self.sessions, self.audit, shredders, search=self.contact_search
+            )
 
         return self._once("tenant_deletion", build)
 

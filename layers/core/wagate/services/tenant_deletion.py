@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from wagate.domain.errors import NotFound
+from wagate.ports import Delete
 from wagate.store import due_index, keys
+from wagate.store.conversations import to_contact
 from wagate.store.erasure import rows
 from wagate.store.insights import InsightsRows
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from wagate.ports import Table
     from wagate.services.audit import AuditLog
     from wagate.services.sessions import SessionService
+    from wagate.store.contacts import ContactSearch
 
 
 class TenantDeletion:
@@ -32,11 +35,15 @@ class TenantDeletion:
         sessions: SessionService,
         audit: AuditLog,
         shredders: Sequence[Callable[[str], None]],
+        search: ContactSearch | None = None,
     ) -> None:
         self.table = table
         self.sessions = sessions
         self.audit = audit
         self.shredders = shredders
+        # The contacts' search entries live in partitions named by keyed hashes (store/contacts.py): found
+        # from the contacts, so before the shredding makes those hashes unrecomputable.
+        self.search = search
 
     def delete(self, tenant_id: str) -> dict[str, int]:
         """Raises NotFound for an unknown tenant. Returns how many rows went, by kind. Safe to rerun
@@ -52,6 +59,8 @@ class TenantDeletion:
                 self.sessions.delete(tenant_id, session_id)  # logout command, counters
             except NotFound:
                 pass
+        if self.search is not None:
+            counts["contact_search_entries"] += self._drop_search_entries(tenant_id)
         for shred in self.shredders:
             shred(tenant_id)
         for session_id in sessions:
@@ -86,6 +95,16 @@ class TenantDeletion:
         if callable(scrub):
             scrub()
         return dict(counts)
+
+    def _drop_search_entries(self, tenant_id: str) -> int:
+        assert self.search is not None
+        gone = 0
+        for item in list(rows(self.table, keys.tenant_partition(tenant_id), prefix=keys.CONTACT_PREFIX)):
+            contact = to_contact(item)
+            for op in self.search.ops(tenant_id, contact.phone, contact.model_dump(mode="json"), {}):
+                if isinstance(op, Delete) and self.table.delete(op.pk, op.sk) is not None:
+                    gone += 1
+        return gone
 
     def _drop(self, partition: str) -> int:
         gone = 0
