@@ -35,7 +35,7 @@ from wagate.conditions import Attr, Condition, SortKey
 from wagate.domain.errors import ConflictError
 from wagate.ports import Item, Page, Put, Table, TransactOp, Update
 from wagate.store import keys
-from wagate.store.content_cipher import ContentCipher, is_sealed
+from wagate.store.content_cipher import PREFIX, ContentCipher, is_sealed
 from wagate.store.tenant_keys import SYSTEM_TENANT, TenantKey, TenantKeyDestroyed
 
 log = logging.getLogger("wagate.sealed_table")
@@ -181,22 +181,26 @@ class SealedTable:
 
     # ---- reads --------------------------------------------------------------------------------------
 
-    def open_item(self, item: Item | None) -> Item | None:
-        """Opens `item` in place (adapters hand out a new dict on every read)."""
+    def open_item(self, item: Item | None, seen: dict[str, TenantKey | None] | None = None) -> Item | None:
+        """Opens `item` in place (adapters hand out a new dict on every read). `seen`: the keys this read
+        already looked up, by pk (a page of rows shares one tenant: one lookup, not one per row)."""
         if item is None:
             return None
         grouped = item.pop(SEALED, None)
-        own = sorted(name for name in CONTENT_ATTRIBUTES.intersection(item) if is_sealed(item[name]))
+        own = [
+            n for n, v in item.items() if n in CONTENT_ATTRIBUTES and isinstance(v, str) and v[:5] == PREFIX
+        ]
         if grouped is None and not own:
             return item
         pk, sk = str(item["pk"]), str(item["sk"])
-        sample = grouped or next((item[name] for name in own if item[name] != ABSENT), None)
-        key: TenantKey | None = None
-        if sample is not None:
-            try:
-                key = self.cipher.key_for(tenant_for(pk, sk), str(sample))
-            except TenantKeyDestroyed:
-                pass  # crypto-shredded: the content no longer exists
+        if seen is not None and pk in seen:
+            key = seen[pk]
+        else:
+            sample = grouped or next((item[n] for n in own if item[n] != ABSENT), None)
+            key = self._key(tenant_for(pk, sk), sample)
+            # The tenant follows from the pk alone but in the due index (there the sk names it).
+            if seen is not None and sample is not None and not pk.startswith("DUE#"):
+                seen[pk] = key
         if key is None:
             for name in own:
                 del item[name]
@@ -204,7 +208,7 @@ class SealedTable:
         # Rows read again and again (the dashboard's lists) are opened once: their plaintext is kept by
         # their sealed values (random nonces: a changed row has new ones), after the key check above, so
         # a destroyed tenant key still stops them.
-        memo = (pk, sk, grouped, *((name, item[name]) for name in own))
+        memo = (pk, sk, grouped, *[(name, item[name]) for name in own])
         with self._lock:
             opened = self._rows.get(memo)
         if opened is None:
@@ -218,8 +222,18 @@ class SealedTable:
         for name, value in opened:
             if name not in item:
                 # Containers are kept as JSON, so no caller can change what the next read gets.
-                item[name] = json.loads(value[1:]) if isinstance(value, _Json) else value
+                item[name] = json.loads(value[1:]) if value.__class__ is _Json else value
         return item
+
+    def _key(self, tenant: str, sample: Any) -> TenantKey | None:
+        """The tenant's key that sealed `sample`; None when there is nothing to open or the tenant was
+        crypto-shredded (its content no longer exists). Raises InvalidInput."""
+        if sample is None:
+            return None
+        try:
+            return self.cipher.key_for(tenant, str(sample))
+        except TenantKeyDestroyed:
+            return None
 
     def _opened(
         self, key: TenantKey, pk: str, sk: str, grouped: Any, own: Mapping[str, str]
@@ -248,7 +262,8 @@ class SealedTable:
         return self.open_item(self.inner.get(pk, sk))
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
-        return [self.open_item(item) for item in self.inner.get_many(keys)]
+        seen: dict[str, TenantKey | None] = {}
+        return [self.open_item(item, seen) for item in self.inner.get_many(keys)]
 
     def put(self, item: Item, *, condition: Condition | None = None) -> None:
         self.inner.put(self._seal_item(item), condition=condition)
@@ -283,7 +298,9 @@ class SealedTable:
         cursor: str | None = None,
     ) -> Page:
         page = self.inner.query(pk, sk=sk, index=index, forward=forward, limit=limit, cursor=cursor)
-        return Page([item for item in map(self.open_item, page.items) if item is not None], page.cursor)
+        seen: dict[str, TenantKey | None] = {}
+        opened = (self.open_item(item, seen) for item in page.items)
+        return Page([item for item in opened if item is not None], page.cursor)
 
     def transact_write(self, ops: Sequence[TransactOp]) -> None:
         self.inner.transact_write([self._seal_op(op) for op in ops])
