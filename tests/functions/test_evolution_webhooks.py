@@ -288,9 +288,21 @@ def test_events_arrive_in_evolutions_shape_signed(
         "instanceId": ana["id"],
         "messageId": message["id"],
     }
+    # Unlinked: CONNECTION_UPDATE close (401) and LOGOUT_INSTANCE (no data), as Evolution's monitor does.
+    evo("POST", "/webhook/set/advisor-ana", key, body={"webhook": {**given, "events": ["LOGOUT_INSTANCE"]}})
+    receiver.secret("/hooks/evo/logout-instance", made["secret"])
+    deliver(functions, event(ana, EventType.LOGGED_OUT, reason="unlinked on the phone"))
+    pump(functions, deps)
+    [logout] = receiver.at("/hooks/evo/logout-instance")
+    assert logout.verified and logout.json["event"] == "logout.instance" and logout.json["data"] is None
+    assert not [
+        r
+        for r in receiver.received
+        if r.path == "/hooks/evo/connection-update" and r.json["data"]["state"] == "close"
+    ]
     # Deliveries are wagate's: listed (and replayable) under /v1/webhooks/{id}.
     status, page, _ = call("GET", f"/v1/webhooks/{made['id']}/deliveries", key)
-    assert status == 200 and len(page["items"]) == 6
+    assert status == 200 and len(page["items"]) == 7  # 3 + send + 2 updates + logout
     assert {d["status"] for d in page["items"]} == {"delivered"}
     first = next(d for d in page["items"] if d["event_type"] == "qr_code")
     assert first["payload"]["event"] == "qrcode.updated"  # the body as signed, Evolution's

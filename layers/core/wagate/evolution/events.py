@@ -11,6 +11,7 @@ Webhooks signature headers, retries and replays (services/crm_webhooks.py, crm_a
                                                  state: "open", statusReason: 200}
     connection_lost          CONNECTION_UPDATE  {instance, state: "connecting", statusReason: 428}
     logged_out               CONNECTION_UPDATE  {instance, state: "close", statusReason: 401}
+                             LOGOUT_INSTANCE    null
     session_status (failed)  CONNECTION_UPDATE  {instance, state: "close", statusReason: 403|500}
     incoming_message         MESSAGES_UPSERT    the message record (shapes.py)
                              CONTACTS_UPSERT    {remoteJid, pushName, profilePicUrl, instanceId} (1:1)
@@ -48,6 +49,7 @@ SENDS: dict[str, tuple[WebhookEvent, ...]] = {
     "CONTACTS_UPSERT": (WebhookEvent.INCOMING_MESSAGE,),
     "SEND_MESSAGE": (WebhookEvent.MESSAGE_SENT,),
     "MESSAGES_UPDATE": (WebhookEvent.MESSAGE_STATUS,),
+    "LOGOUT_INSTANCE": (WebhookEvent.LOGGED_OUT,),
 }
 # Every name Evolution accepts in `webhook.events` (its JSON schema's enum); the others are accepted and
 # stored, and never sent (wagate has nothing that maps to them).
@@ -190,7 +192,8 @@ class EvolutionBodies:
         if kind == EventType.CONNECTION_LOST:
             return [_connection(instance, "connecting", CONNECTION_CLOSED)]
         if kind == EventType.LOGGED_OUT:
-            return [_connection(instance, "close", LOGGED_OUT)]
+            # Evolution's monitor also says so on its own, with no data (monitor.service.ts).
+            return [_connection(instance, "close", LOGGED_OUT), ("LOGOUT_INSTANCE", None)]
         if kind == EventType.SESSION_STATUS:
             if data.get("status") != "failed":
                 return []  # the other changes have their own events above
