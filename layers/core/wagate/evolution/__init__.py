@@ -12,6 +12,10 @@ and every call goes to the same services /v1 uses.
                     is a key scoped to that instance's session; instance names -> sessions
     shapes.py       wagate message <-> Evolution's message record (findMessages, MESSAGES_UPSERT webhooks)
     send_dtos.py    Evolution's send bodies read as its JSON schemas do, into wagate send requests
+    instances.py    a session as Evolution shows an instance: state, QR object, Instance row, token, name
+    webhooks.py     an instance's webhook: one wagate CRM webhook limited to its session
+    events.py       wagate's events as Evolution's webhook bodies (the formatter compose.py gives the
+                    webhook service); what is kept per instance: store/evolution.py
     routes/         one module per Evolution router (instance, webhook, message, chat, group); each
                     registers itself in routes/__init__.py's ROUTERS
 """

@@ -83,8 +83,9 @@ def qr_object(service: SessionService, session: Session, *, wait: float = 0.0) -
 def record(session: Session, desired: str | None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """One item of `instance/fetchInstances`, shaped as Evolution's Instance row (with `Setting`).
 
-    `token` is null: wagate keeps only a digest of each key, so an instance token is shown once, by
-    instance/create. Relations wagate has no counterpart for (Chatwoot, Proxy, Rabbitmq, ...) are null."""
+    `token` is null here (keys are kept as digests): fetchInstances fills in the token kept, sealed, for
+    the instance (store/evolution.py). Relations wagate has no counterpart for (Chatwoot, Proxy,
+    Rabbitmq, ...) are null."""
     return {
         "id": session.id,
         "name": session.name,
