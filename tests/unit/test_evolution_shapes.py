@@ -236,6 +236,8 @@ def test_every_kind_has_a_record() -> None:
     for kind, content in samples.items():
         record = shapes.message_record(message(content), instance_id="i")
         assert record["messageType"] == expected[kind], kind
+        text = json.dumps(record)  # plain JSON, as webhooks and answers carry it
+        assert "mediaKey" not in text and "directPath" not in text, kind
     covered = set(samples) | {
         "text",
         "image",
