@@ -444,3 +444,48 @@ def test_a_body_that_cannot_be_built_holds_up_nothing_else(
     pump(functions, deps)
     assert [r.json["type"] for r in receiver.at("/hooks/plain")] == ["incoming_message"]
     assert receiver.at("/hooks/evo") == []
+
+
+def test_settings_set_find_and_groups_ignore(
+    evo: EvolutionCaller, key: str, functions: dict[str, Any], world: tuple[wiring.Deps, Receiver]
+) -> None:
+    deps, receiver = world
+    ana = instance(evo, key)
+    assert evo("GET", "/settings/find/advisor-ana", key)[1]["groupsIgnore"] is False  # as made at create
+    status, body, _ = evo("POST", "/settings/set/advisor-ana", key, body={"rejectCall": True})
+    assert status == 400 and body["response"]["message"][0] == 'instance requires property "groupsIgnore"'
+    wanted = {
+        "rejectCall": False,
+        "groupsIgnore": True,
+        "alwaysOnline": False,
+        "readMessages": False,
+        "readStatus": False,
+        "syncFullHistory": False,
+    }
+    status, body, _ = evo("POST", "/settings/set/advisor-ana", ana["token"], body=wanted)
+    assert status == 201 and body["settings"]["instanceName"] == "advisor-ana"
+    assert body["settings"]["settings"] == {**wanted, "msgCall": "", "wavoipToken": ""}
+    assert evo("GET", "/settings/find/advisor-ana", key)[1]["groupsIgnore"] is True
+    # The token beside the settings is untouched (webhooks still carry it).
+    assert evo("GET", "/instance/fetchInstances", key)[1][0]["token"] == ana["token"]
+    # groupsIgnore: the webhook hears the 1:1 message, not the group's.
+    given = {"enabled": True, "url": receiver.url("/hooks/groups"), "events": ["MESSAGES_UPSERT"]}
+    made = evo("POST", "/webhook/set/advisor-ana", key, body={"webhook": given})[1]
+    receiver.secret("/hooks/groups", made["secret"])
+    group = event(
+        ana,
+        EventType.INCOMING_MESSAGE,
+        provider_message_id="PROVGROUP",
+        chat_jid="120363000000000001@g.us",
+        group_jid="120363000000000001@g.us",
+        sender_jid="34600999888@s.whatsapp.net",
+        sender_phone="+34600999888",
+        timestamp=200.0,
+        text="Hola grupo",
+        type="text",
+    )
+    deliver(functions, group)
+    deliver(functions, incoming(ana, "PROVONE", "Hola a ti"))
+    pump(functions, deps)
+    texts = [r.json["data"]["message"]["conversation"] for r in receiver.at("/hooks/groups")]
+    assert texts == ["Hola a ti"]

@@ -444,9 +444,8 @@ class Services:
             except NotFound:
                 return None
 
-        def token(tenant_id: str, session_id: str) -> str | None:
-            found = EvolutionInstances(self.table).get(tenant_id, session_id)
-            return str(found["token"]) if found and found.get("token") else None
+        def kept(tenant_id: str, session_id: str) -> dict[str, Any] | None:
+            return EvolutionInstances(self.table).get(tenant_id, session_id)
 
         def media_bytes(tenant_id: str, media_id: str, limit: int) -> bytes | None:
             read = bytearray()
@@ -464,7 +463,7 @@ class Services:
             return message(tenant_id, found) if found else None
 
         server_url = self.ports.settings.evolution.server_url
-        return EvolutionBodies(Sources(session, message, token, media_bytes, server_url, named))
+        return EvolutionBodies(Sources(session, message, kept, media_bytes, server_url, named))
 
     @property
     def deliveries(self) -> DeliveryStore:

@@ -117,7 +117,8 @@ class Sources:
 
     session: Callable[[str, str], Session | None]  # (tenant, session) -> the session
     message: Callable[[str, str], Message | None]  # (tenant, message id) -> the message
-    token: Callable[[str, str], str | None]  # (tenant, session) -> the instance token
+    # (tenant, session) -> what is kept of the instance: {"token", "settings"} (store/evolution.py)
+    kept: Callable[[str, str], dict[str, Any] | None]
     media_bytes: Callable[[str, str, int], bytes | None]  # (tenant, media id, limit) -> the file
     server_url: str | None
     # (tenant, session, wagate's or WhatsApp's id) -> a message one names: a quote, a reaction's target
@@ -139,9 +140,14 @@ class EvolutionBodies:
         session = self.sources.session(event.tenant_id, event.session_id)
         if session is None:
             return []
+        kept = self.sources.kept(event.tenant_id, event.session_id) or {}
+        # settings/set's groupsIgnore: group messages are not told (wagate still stores them).
+        ignore_groups = bool((kept.get("settings") or {}).get("groupsIgnore"))
         found: list[Formatted] = []
         for name, body in self._data(options, session, event, kind, data):
             if name not in options.events:
+                continue
+            if ignore_groups and name in MESSAGE_EVENTS and _in_group(body):
                 continue
             suffix = "/" + hyphenated(name) if options.by_events else ""
             payload = {
@@ -152,7 +158,7 @@ class EvolutionBodies:
                 "date_time": _iso(event.at),
                 "sender": shapes.jid_of(session.phone) if session.phone else None,
                 "server_url": self.sources.server_url,
-                "apikey": self.sources.token(event.tenant_id, event.session_id),
+                "apikey": kept.get("token"),
             }
             found.append(Formatted(payload, part=name, url_suffix=suffix))
         return found
@@ -259,6 +265,17 @@ class EvolutionBodies:
         except WagateError:
             return None
         return base64.b64encode(raw).decode("ascii") if raw is not None else None
+
+
+MESSAGE_EVENTS = frozenset({"MESSAGES_UPSERT", "SEND_MESSAGE", "MESSAGES_UPDATE", "CONTACTS_UPSERT"})
+
+
+def _in_group(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    key = body.get("key")
+    remote = key.get("remoteJid") if isinstance(key, dict) else body.get("remoteJid")
+    return isinstance(remote, str) and remote.endswith(shapes.GROUP_SUFFIX)
 
 
 def _connection(instance: str, state: str, reason: int) -> tuple[str, dict[str, Any]]:

@@ -34,7 +34,15 @@ class EvolutionInstances:
         destroyed)."""
         item = self.table.get(*keys.evolution_instance(tenant_id, session_id))
         found = (item or {}).get("evolution")
-        return dict(found) if isinstance(found, dict) else None
+        if not isinstance(found, dict):
+            return None
+        changed = (item or {}).get("evolution_settings")
+        return {**found, "settings": changed} if isinstance(changed, dict) else dict(found)
+
+    def set_settings(self, tenant_id: str, session_id: str, settings: dict[str, Any]) -> None:
+        """settings/set: its own attribute, so the token beside it is never rewritten."""
+        pk, sk = keys.evolution_instance(tenant_id, session_id)
+        self.table.update(pk, sk, set={"evolution_settings": settings})
 
     def delete(self, tenant_id: str, session_id: str) -> None:
         self.table.delete(*keys.evolution_instance(tenant_id, session_id))

@@ -44,6 +44,7 @@ CONTENT_ATTRIBUTES = frozenset(
     {
         "text",  # message text, rendered template output
         "evolution",  # an Evolution instance's token and settings; an Evolution webhook's headers
+        "evolution_settings",  # an Evolution instance's settings as settings/set changed them
         "caption",
         "media",  # caption, filename, url of a message's media
         "template",  # a message's template parameters; a reminder plan's template variables

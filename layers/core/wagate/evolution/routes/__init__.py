@@ -16,6 +16,7 @@ from wagate.evolution.routes import (
     group_changes,
     instance,
     message,
+    settings,
     unsupported,
     webhook,
 )
@@ -23,6 +24,7 @@ from wagate.evolution.routes import (
 ROUTERS: tuple[ModuleType, ...] = (
     instance,  # instance/*: create, connect, connectionState, fetchInstances, restart, logout, delete
     webhook,  # webhook/set, webhook/find
+    settings,  # settings/set, settings/find
     message,  # message/send*: text, media, voice notes, location, contact, reaction, poll, list, buttons
     chat,  # chat/*: whatsappNumbers, findMessages, findChats, findContacts, markMessageAsRead, ...
     chat_messages,  # chat/*: updateMessage, deleteMessageForEveryone, getBase64FromMediaMessage
