@@ -163,6 +163,22 @@ def history(
     s.receipt(a, m3, "delivered", d0 + 11 * HOUR + 20)
     s.failed(a, m4, "not_on_whatsapp", d0 + 12 * HOUR)
     s.failed(a, m4, "not_on_whatsapp", d0 + 12 * HOUR)
+    s.incoming(a, "IN3", P3, d0 + 13 * HOUR)  # P3 answers m3 (m4 failed unsent: not a send to answer)
+    deliver(  # ... and the account answers P3 from its phone, 30 s later
+        functions,
+        ev(
+            a,
+            EventType.INCOMING_MESSAGE,
+            d0 + 13 * HOUR + 30,
+            provider_message_id="PH1",
+            from_me=True,
+            chat_jid=f"{P3[1:]}@s.whatsapp.net",
+            sender_jid="34600000001@s.whatsapp.net",
+            timestamp=d0 + 13 * HOUR + 30,
+            text="Gracias",
+            type="text",
+        ),
+    )
     deliver(functions, ev(a, EventType.CONNECTION_LOST, d0 + 20 * HOUR, reason="network"))
     deliver(functions, ev(a, EventType.CONNECTION_SUCCESS, d0 + 21 * HOUR, phone="+34600000001"))
     # Day two, number B (never linked): someone writes first; we answer a minute later.
@@ -195,24 +211,24 @@ def test_a_scripted_history_gives_the_known_answers(
     status, report, _ = call("GET", "/v1/insights", admin, query=qs(two_days))
     assert status == 200, report
     totals = report["totals"]
-    assert (totals["sent"], totals["delivered"], totals["read"], totals["failed"]) == (6, 4, 3, 2)
+    assert (totals["sent"], totals["delivered"], totals["read"], totals["failed"]) == (7, 4, 3, 2)
     assert totals["failed_by_reason"] == {"not_on_whatsapp": 1, "timeout": 1}
-    assert (totals["replied"], totals["inbound"]) == (1, 2)
-    assert totals["delivery_rate"] == round(4 / 6, 4) and totals["read_rate"] == 0.5
-    assert totals["reply_rate"] == round(1 / 6, 4)
+    assert (totals["replied"], totals["inbound"]) == (2, 3)
+    assert totals["delivery_rate"] == round(4 / 7, 4) and totals["read_rate"] == round(3 / 7, 4)
+    assert totals["reply_rate"] == round(2 / 7, 4)
     assert totals["templates"] == {"promo": 2}
     assert totals["time_to_delivered"]["count"] == 4  # 5 s, 0 s (implied by read), 20 s, 2 s
     assert totals["time_to_read"]["count"] == 3  # 65 s, 0 s, 600 s
     assert near(totals["time_to_read"]["p90"], 600) and near(totals["time_to_read"]["p50"], 65)
     frt = totals["first_reply_time"]
-    assert frt["count"] == 2 and near(frt["p90"], 120)
+    assert frt["count"] == 3 and near(frt["p90"], 120)  # 120 s, 60 s, 30 s (typed on the phone)
     assert totals["disconnects"] == 1 and totals["sessions_linked"] == 1
     # A: connected 08:00-20:00 and 21:00-on; B never.
     assert totals["connected_seconds"] == pytest.approx(12 * HOUR + 27 * HOUR)
     uptime = {u["session_id"]: u for u in report["sessions"]}
     assert uptime[a["id"]]["disconnects"] == 1 and uptime[b["id"]]["connected_seconds"] == 0
     assert [p["bucket"] for p in report["series"]][:1] == [report["series"][0]["bucket"]]
-    assert [p["sent"] for p in report["series"]] == [4, 2]
+    assert [p["sent"] for p in report["series"]] == [5, 2]
 
     # Hours of day one: m1, m2 (its read made it sent at 10:01:40) and m8 at 10:00; m3 at 11:00.
     hours = call("GET", "/v1/insights", admin, query=qs({"from": d0, "to": d0 + DAY, "granularity": "hour"}))[
@@ -222,15 +238,17 @@ def test_a_scripted_history_gives_the_known_answers(
     assert len(hours["series"]) == 24
     assert (by_hour["10"]["sent"], by_hour["10"]["replied"], by_hour["10"]["read"]) == (3, 1, 2)
     assert (by_hour["11"]["sent"], by_hour["11"]["delivered"], by_hour["12"]["failed"]) == (1, 1, 1)
+    assert (by_hour["11"]["replied"], by_hour["13"]["sent"], by_hour["13"]["inbound"]) == (1, 1, 1)
     assert by_hour["08"]["connected_seconds"] == HOUR and by_hour["20"]["connected_seconds"] == 0
 
     # Per session, per template, and one of each as a filter.
     sessions = call("GET", "/v1/insights/sessions", admin, query=qs(two_days))[1]["items"]
-    assert {i["key"]: i["metrics"]["sent"] for i in sessions} == {a["id"]: 4, b["id"]: 2}
+    assert {i["key"]: i["metrics"]["sent"] for i in sessions} == {a["id"]: 5, b["id"]: 2}
     templates = call("GET", "/v1/insights/templates", admin, query=qs(two_days))[1]["items"]
     assert [
         (i["key"], i["metrics"]["sent"], i["metrics"]["delivered"], i["metrics"]["read"]) for i in templates
     ] == [("promo", 2, 2, 1)]
+    assert templates[0]["metrics"]["replied"] == 1  # m3's answer
     only_b = call("GET", "/v1/insights", admin, query=qs({**two_days, "session_id": b["id"]}))[1]["totals"]
     assert (only_b["sent"], only_b["failed"], only_b["inbound"], only_b["first_reply_time"]["count"]) == (
         2,
