@@ -64,7 +64,7 @@ def current_principal(request: Request) -> Principal:
 class Operator(BaseModel):
     """An operator key's caller: manages tenants, sees no tenant's data."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key_id: str
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str = Field(description="Stable, machine-readable: see the codes listed with each status")
     message: str = Field(description="For people: what went wrong and what to do")
     details: Any = Field(None, description="Structured specifics (the field, the limit, ...), or null")
@@ -55,13 +57,16 @@ class ErrorResponse(BaseModel):
                     }
                 }
             ]
-        }
+        },
+        defer_build=True,
     )
 
     error: ErrorDetail
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     session_id: str
     action: str
     sandbox: bool

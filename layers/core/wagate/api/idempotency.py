@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from wagate import compose
 from wagate.domain.errors import InvalidInput
@@ -34,6 +34,8 @@ Result = TypeVar("Result", bound=BaseModel)
 class IdempotentCall(BaseModel):
     """What identifies a call (tenant, key) and what must not change under the same key (body, the
     route's validated model: kept as it is, dumped with its own fields)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tenant: str
     key: str

@@ -71,7 +71,7 @@ _CACHE_LIMIT = 4096
 class CloudCredentials(BaseModel):
     """What a Cloud API number needs. Secrets are SecretStr: they never appear in reprs or logs."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     phone_number_id: GraphId
     business_account_id: GraphId

@@ -30,7 +30,7 @@ ANONYMOUS = "anonymous"  # a request without a valid key (failed authentication)
 class AuditEntry(BaseModel):
     """One thing that happened. Append-only: nothing updates or deletes an entry but its retention."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str = Field(description="Time-ordered: entries sort by when they happened")
     tenant_id: str

@@ -27,7 +27,7 @@ VariableValue = Annotated[str, Field(max_length=1024)]
 
 
 class BroadcastTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=100, description="A template of this tenant (or a built-in)")
     language: str | None = Field(None, description="e.g. es or en; the template's default when omitted")
@@ -37,7 +37,7 @@ class BroadcastTemplate(BaseModel):
 
 
 class Recipient(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     to: str = Field(min_length=3, max_length=64, description="E.164 phone (+34600123456)")
     variables: dict[str, VariableValue] = Field(
@@ -69,6 +69,7 @@ class BroadcastRequest(BaseModel):
                 }
             ]
         },
+        defer_build=True,
     )
 
     name: str = Field("", max_length=200, description="For people: shown in lists and the dashboard")
@@ -95,6 +96,8 @@ class BroadcastCounts(BaseModel):
     """How far its messages got. `sent` counts every message that reached WhatsApp (delivered and read
     ones too), so `delivered <= sent` and the rates divide by `sent`."""
 
+    model_config = ConfigDict(defer_build=True)
+
     recipients: int
     accepted: int = Field(description="Recipients that have a message (queued or further)")
     rejected: int = Field(description="Recipients refused at accept (see `rejections`)")
@@ -107,6 +110,8 @@ class BroadcastCounts(BaseModel):
 
 
 class Rejection(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     index: int = Field(description="The recipient's position in the request")
     to: str
     code: str
@@ -114,7 +119,7 @@ class Rejection(BaseModel):
 
 
 class Broadcast(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str

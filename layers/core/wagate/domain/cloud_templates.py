@@ -44,7 +44,7 @@ TemplateChange = Literal["status", "quality", "category", "components"]
 
 
 class CloudTemplate(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str | None = None
     name: str
@@ -66,6 +66,8 @@ class CloudTemplate(BaseModel):
 
 class CloudTemplates(BaseModel):
     """A session's templates as of `synced_at`."""
+
+    model_config = ConfigDict(defer_build=True)
 
     templates: list[CloudTemplate]
     synced_at: float | None = Field(None, description="When they were last read from Meta (epoch seconds)")

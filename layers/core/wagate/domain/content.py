@@ -82,7 +82,7 @@ ShortText = Annotated[str, Field(max_length=1024)]
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _Targeting(_Part):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Conversation(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str
@@ -26,7 +26,7 @@ class Conversation(BaseModel):
 
 
 class Contact(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     phone: str = Field(description="E.164, or the WhatsApp id when the phone is not known (LID)")
     tenant_id: str

@@ -94,7 +94,7 @@ class EvolutionFormat(BaseModel):
     instance's events, as `{event, instance, data, destination, date_time, sender, server_url, apikey}`
     bodies (still signed), each to `url` or, with `by_events`, to `url/<event-name>`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     instance: str = Field(description="The Evolution instance (the session's name)")
     events: list[str] = Field(description="Evolution's event names (MESSAGES_UPSERT, ...); empty: none")
@@ -106,7 +106,7 @@ class EvolutionFormat(BaseModel):
 class Webhook(BaseModel):
     """A CRM endpoint as the API shows it (the signing secret is shown once, at creation)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str
@@ -142,7 +142,7 @@ class CreatedWebhook(Webhook):
 class Attempt(BaseModel):
     """One try at delivering: what the CRM answered (or why there was no answer), and how fast."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     number: int
     at: float
@@ -156,7 +156,7 @@ class Attempt(BaseModel):
 class Delivery(BaseModel):
     """One event for one webhook: the body as signed (the same on every attempt) and its attempts."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str = Field(description="Sent as `webhook-id`: the same on every retry and replay")
     webhook_id: str

@@ -86,7 +86,7 @@ class EventType(enum.StrEnum):
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str = Field(default_factory=lambda: new_id("cmd"))
     type: CommandType
@@ -104,7 +104,7 @@ class SessionEvent(BaseModel):
     can never overwrite what the new owner reported.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str = Field(default_factory=lambda: new_id("evt"))
     type: EventType

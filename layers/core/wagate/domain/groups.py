@@ -30,7 +30,7 @@ def is_group(recipient: str) -> bool:
 class GroupMember(BaseModel):
     """One participant, as WhatsApp named it in the group, with the phone and LID when known."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     jid: str
     phone: str | None = Field(None, description="E.164, when known (LID groups may hide it)")
@@ -41,7 +41,7 @@ class GroupMember(BaseModel):
 class Group(BaseModel):
     """One group, as the API shows it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     jid: str = Field(description="The group id to send to: 120363012345678901@g.us")
     session_id: str
@@ -61,7 +61,7 @@ class Group(BaseModel):
 class GroupSync(BaseModel):
     """The outcome of the last sync of a session's groups."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     session_id: str
     synced_at: float | None = Field(None, description="null until a sync has landed")
@@ -92,7 +92,7 @@ class OperationStatus(enum.StrEnum):
 
 
 class OperationError(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str = Field(
         description="not_group_admin (WhatsApp: 401), not_in_group (403), group_not_found (404), "
@@ -103,7 +103,7 @@ class OperationError(BaseModel):
 
 
 class ParticipantOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     jid: str
     phone: str | None = None
@@ -117,7 +117,7 @@ class ParticipantOutcome(BaseModel):
 class GroupOperation(BaseModel):
     """A change the API asked a number to make to a group; the outcome lands in a few seconds."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     session_id: str

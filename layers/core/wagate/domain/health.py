@@ -52,7 +52,7 @@ REPLY_RATE_OK = 0.3  # replies / sent at which silence stops costing
 class HealthPolicy(BaseModel):
     """The operator's thresholds (`WAGATE_HEALTH_*`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     window_days: Annotated[int, NotBoolean] = Field(
         3, ge=1, le=14, description="days of signals a score looks at (today included)"
@@ -88,7 +88,7 @@ class HealthPolicy(BaseModel):
 class Signals(BaseModel):
     """A number's counts over the window."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     sent: int = 0
     failed: int = 0
@@ -102,7 +102,7 @@ class Signals(BaseModel):
 class Health(BaseModel):
     """What GET /v1/sessions/{id}/health answers."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     session_id: str
     score: float = Field(description="0 (about to be banned) to 100 (nothing worrying)")

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # Counter names (attributes of a rollup row; tests/vulture_whitelist.py lists the report fields).
 SENT = "sent"
@@ -137,6 +137,8 @@ def rate(part: float, whole: float) -> float | None:
 
 
 class Latency(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     count: int = Field(description="How many samples")
     p50: float | None = Field(None, description="Median, seconds (log-scale histogram: within ±9 %)")
     p90: float | None = Field(None, description="90th percentile, seconds (within ±9 %)")
@@ -144,6 +146,8 @@ class Latency(BaseModel):
 
 class Metrics(BaseModel):
     """Counts of one bucket or of the whole range, by send cohort (see README: Insights)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sent: int = 0
     delivered: int = 0
@@ -172,6 +176,8 @@ class Point(Metrics):
 
 
 class SessionUptime(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     session_id: str
     name: str | None = None
     status: str | None = None
@@ -181,6 +187,8 @@ class SessionUptime(BaseModel):
 
 
 class Report(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     start: float = Field(description="`from`, as asked (epoch seconds)")
     end: float = Field(description="`to`, as asked (epoch seconds)")
     granularity: Granularity
@@ -192,12 +200,16 @@ class Report(BaseModel):
 
 
 class Breakdown(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     key: str = Field(description="The session id or template name")
     name: str | None = Field(None, description="The session's name")
     metrics: Metrics
 
 
 class BreakdownList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     start: float
     end: float
     by: str = Field(description="session or template")

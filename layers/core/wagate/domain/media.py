@@ -220,7 +220,7 @@ class MediaObject(BaseModel):
     `url` opens the bytes until `url_expires_at` (epoch seconds); ask `GET /v1/media/{id}` for a fresh one.
     No WhatsApp media key or CDN address is ever part of it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str | None = Field(None, description="The media id (`GET /v1/media/{id}`); null until it is stored")
     kind: MediaKind

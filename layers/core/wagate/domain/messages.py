@@ -89,7 +89,7 @@ ContentKind = Kind  # the message's kind is its content's (domain/content.py)
 
 
 class MediaContent(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     url: str | None = Field(None, description="https URL wagate fetches (up to 16 MB)")
     upload_id: str | None = Field(
@@ -110,7 +110,7 @@ class MediaContent(BaseModel):
 class ReactionMark(BaseModel):
     """One person's reaction on a message (the latest per person; an empty emoji removes it)."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     sender: str = Field(alias="from", description="E.164 phone or jid of who reacted; `me` for our own")
     emoji: str
@@ -120,7 +120,7 @@ class ReactionMark(BaseModel):
 class Revision(BaseModel):
     """What a message said before an edit or a delete replaced it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     change: str = Field(description="edit or delete")
     text: str | None = None
@@ -130,7 +130,7 @@ class Revision(BaseModel):
 
 
 class MessageError(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str = Field(description="Machine-readable reason, e.g. not_on_whatsapp, session_logged_out")
     message: str
@@ -140,7 +140,7 @@ class MessageError(BaseModel):
 class Message(BaseModel):
     """A message as the API shows it (outbound or inbound)."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     id: str
     tenant_id: str

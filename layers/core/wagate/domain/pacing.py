@@ -59,7 +59,7 @@ HealthSlowdown = Annotated[
 class Pacing(BaseModel):
     """The effective pacing of one number."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     enabled: Enabled = True
     rate_per_minute: RatePerMinute = 30.0
@@ -89,7 +89,7 @@ class Pacing(BaseModel):
 class PacingOverrides(BaseModel):
     """What a tenant or a session sets; every field it omits (or sets to null) is inherited."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     enabled: Enabled | None = None
     rate_per_minute: RatePerMinute | None = None

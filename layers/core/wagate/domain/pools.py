@@ -20,7 +20,7 @@ MAX_MEMBERS = 50
 
 
 class PoolMember(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     session_id: str = Field(min_length=1, max_length=64)
     priority: Annotated[int, Field(ge=1, le=1000), NotBoolean] = Field(
@@ -40,6 +40,8 @@ def _members_are_unique(members: list[PoolMember]) -> list[PoolMember]:
 class PoolSpec(BaseModel):
     """What a pool is made of (the body of PUT /v1/pools/{name})."""
 
+    model_config = ConfigDict(defer_build=True)
+
     members: list[PoolMember] = Field(min_length=1, max_length=MAX_MEMBERS)
     description: str | None = Field(None, max_length=500)
 
@@ -55,7 +57,7 @@ class NewPool(PoolSpec):
 class MemberState(BaseModel):
     """A member as the API shows it: its priority and what the pool would make of it right now."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     session_id: str
     priority: int
@@ -64,7 +66,7 @@ class MemberState(BaseModel):
 
 
 class Pool(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     tenant_id: str

@@ -54,7 +54,7 @@ class PlanStatus(enum.StrEnum):
 
 
 class Reminder(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     offset: str
     template: str = Field(description="The template this reminder sends")
@@ -70,7 +70,7 @@ class Reminder(BaseModel):
 
 
 class PlanTemplate(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     language: str = Field(description="The language the template was resolved to when planned")
@@ -78,14 +78,14 @@ class PlanTemplate(BaseModel):
 
 
 class PlanOffset(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     offset: str
     template: PlanTemplate | None = Field(None, description="Overrides the plan's template")
 
 
 class ReminderPlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str
@@ -107,6 +107,8 @@ class ReminderPlan(BaseModel):
 
 class ReminderChange(BaseModel):
     """What a PATCH or DELETE did to one reminder."""
+
+    model_config = ConfigDict(defer_build=True)
 
     offset: str
     action: Literal["moved", "cancelled", "added", "untouched"]

@@ -17,7 +17,7 @@ Days = Annotated[
 class RetentionPolicy(BaseModel):
     """Defaults: a year of messages, conversations and audit; 90 days of media; 30 of webhook deliveries."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     messages: Days = 365
     media: Days = 90

@@ -71,7 +71,7 @@ def can_move(current: SessionStatus, new: SessionStatus) -> bool:
 class Session(BaseModel):
     """A WhatsApp number linked to a tenant, as the API shows it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str

@@ -143,7 +143,7 @@ def fill(parts: Sequence[Part], values: Mapping[str, str]) -> str:
 class Variable(BaseModel):
     """A declared variable: optional, to describe it for dashboards or to give it a default."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=MAX_VARIABLE_NAME, description="As used in {name}")
     description: str | None = Field(None, max_length=500)
@@ -153,7 +153,7 @@ class Variable(BaseModel):
 class Template(BaseModel):
     """A template as the API shows it: a tenant's own, or a built-in one (`builtin`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     language: str

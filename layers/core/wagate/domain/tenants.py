@@ -38,7 +38,7 @@ class TenantStatus(enum.StrEnum):
 class Quotas(BaseModel):
     """What one tenant may use; null: the deployment's default (sessions) or no limit (messages)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     sessions: int | None = Field(
         None,
@@ -55,7 +55,7 @@ class Quotas(BaseModel):
 
 
 class Tenant(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     name: TenantName
@@ -68,7 +68,7 @@ class Tenant(BaseModel):
 class ApiKey(BaseModel):
     """A key as listed: the secret itself is never stored, only its SHA-256 and a display prefix."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str
@@ -84,7 +84,7 @@ class ApiKey(BaseModel):
 class Principal(BaseModel):
     """Who is calling: resolved by the authorizer from an API key, carried on every request."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tenant_id: str
     key_id: str

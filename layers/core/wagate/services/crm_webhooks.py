@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.domain.crm_webhooks import (
     SECRET_PREFIX,
@@ -47,6 +47,8 @@ MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 
 
 class NewWebhook(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     url: WebhookUrl
     events: EventFilter = Field(default_factory=list)
     description: Description = None
@@ -55,6 +57,8 @@ class NewWebhook(BaseModel):
 class WebhookChanges(BaseModel):
     """A PATCH: only the fields given change. `enabled: true` turns a webhook disabled by 410 back on."""
 
+    model_config = ConfigDict(defer_build=True)
+
     url: WebhookUrl | None = None
     events: EventFilter | None = None
     description: Description = None
@@ -62,6 +66,8 @@ class WebhookChanges(BaseModel):
 
 
 class SecretRotation(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     overlap_seconds: Annotated[int, Field(ge=0, le=MAX_OVERLAP_SECONDS), NotBoolean] = Field(
         DEFAULT_OVERLAP_SECONDS,
         description="How long the previous secret keeps signing beside the new one (0: stops at once; at "

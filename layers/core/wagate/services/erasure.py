@@ -55,7 +55,7 @@ _DIGITS = r"(?<![0-9]){digits}(?![0-9])"
 
 
 class ErasureReceipt(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str = Field(description="Quote it to show the erasure was done")
     subject: str = Field(description="A keyed hash of the phone number erased (the number is not kept)")
@@ -65,6 +65,8 @@ class ErasureReceipt(BaseModel):
 
 class ContactExport(BaseModel):
     """Everything the tenant holds about one person (media as links valid for an hour)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     phone: str
     exported_at: float

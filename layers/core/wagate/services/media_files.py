@@ -111,7 +111,7 @@ def choose_kind(mime: str, head: bytes, *, wanted: MediaKind | None, voice: bool
 class UploadRequest(BaseModel):
     """Ask for a link to PUT a file to (files too large for POST /v1/media's body)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     size: int = Field(ge=1, le=MAX_STORED_BYTES, strict=True, description="Exact size of the file in bytes")
     filename: str | None = Field(None, min_length=1, max_length=255)
@@ -127,6 +127,8 @@ class UploadRequest(BaseModel):
 
 
 class UploadLink(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     method: str = "PUT"
     url: str
     headers: dict[str, str] = Field(description="Send exactly these headers with the PUT")
@@ -134,6 +136,8 @@ class UploadLink(BaseModel):
 
 
 class PendingUpload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str = Field(description="The media id; POST /v1/media/{id}/complete once the PUT succeeded")
     upload: UploadLink
 

@@ -86,6 +86,8 @@ SOON_SECONDS = 120  # a sweep runs every minute and looks 90 s ahead: anything s
 
 
 class TemplateRef(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str = Field(min_length=1, max_length=100, description="A template of this tenant (or a built-in)")
     variables: dict[str, str] = Field(default_factory=dict, description="Values for its {placeholders}")
     language: str | None = Field(None, description="e.g. es or en; the template's default when omitted")
@@ -99,7 +101,7 @@ class TemplateRef(BaseModel):
 class Targeted(BaseModel):
     """The message a reaction, edit or delete acts on: wagate's id (or the provider's)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     target_id: str | None = Field(
         None, min_length=1, max_length=64, description="wagate's message id (msg_…)"
@@ -155,7 +157,8 @@ class SendRequest(BaseModel):
                     "scheduled_at": "2026-12-07T09:00:00-03:00",
                 },
             ]
-        }
+        },
+        defer_build=True,
     )
 
     session_id: str | None = Field(None, description="The session (number) to send from")

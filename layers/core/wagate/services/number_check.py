@@ -46,7 +46,7 @@ class CheckStatus(enum.StrEnum):
 
 
 class NumberResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     phone: str = Field(description="E.164, as normalised from what was asked")
     status: str = Field(description="on_whatsapp, not_on_whatsapp, or unknown (not asked, or not answered)")
@@ -55,7 +55,7 @@ class NumberResult(BaseModel):
 
 
 class NumberCheck(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     session_id: str

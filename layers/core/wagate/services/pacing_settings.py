@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.domain.errors import ConflictError, InvalidInput
 from wagate.domain.pacing import Pacing, PacingOverrides, merge, merge_leniently
@@ -21,6 +21,8 @@ from wagate.store.sessions import SessionRepository
 
 
 class PacingView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     session_id: str | None = Field(None, description="The session, for a session's pacing")
     pacing: PacingOverrides = Field(description="What this level sets (the rest is inherited)")
     effective: Pacing = Field(description="What applies: server defaults ← tenant ← session")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.ids import new_id
@@ -68,11 +68,15 @@ from wagate.store.reminders import PlanStore, to_plan
 
 
 class OffsetSpec(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     offset: str = Field(min_length=1, max_length=24, description="-6h, -30m, 0, @18:00, -1d@09:00, morning")
     template: TemplateRef | None = Field(None, description="Send another template at this offset")
 
 
 class NewReminderPlan(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     session_id: str = Field(min_length=1, max_length=64, description="The session (number) to send from")
     to: str = Field(min_length=3, max_length=64, description="E.164 phone or a group id (…@g.us)")
     event_at: float | str = Field(
@@ -94,6 +98,8 @@ class NewReminderPlan(BaseModel):
 
 
 class MoveReminderPlan(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     event_at: float | str = Field(description="The new event time (same formats as at creation)")
     time_zone: str | None = Field(None, min_length=1, max_length=64, description="A new zone, if it moved")
 

@@ -13,7 +13,9 @@ guessing would send someone a message in a language they may not read.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import functools
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.domain.errors import ConflictError, InvalidInput, NotFound
 from wagate.domain.templates import (
@@ -34,6 +36,8 @@ MAX_VARIABLES = 50
 
 
 class NewTemplate(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: TemplateName
     language: Language
     body: TemplateBody
@@ -47,6 +51,8 @@ class NewTemplate(BaseModel):
 
 class TemplateChanges(BaseModel):
     """A PATCH: only the fields given change; `variables`, when given, replaces the whole list."""
+
+    model_config = ConfigDict(defer_build=True)
 
     body: TemplateBody | None = None
     description: str | None = Field(None, max_length=500)
@@ -90,78 +96,82 @@ def _pick(names: dict[str, str], *keys: str) -> dict[str, str]:
     return {key: names[key] for key in keys}
 
 
-BUILT_IN: dict[tuple[str, str], Template] = {
-    (t.name, t.language): t
-    for t in (
-        _built_in(
-            "appointment_confirmation",
-            "es",
-            "Se envía al confirmar una reserva",
-            "Hola {nombre_cliente}, tu cita con {nombre_asesor} queda confirmada para el {fecha_cita} "
-            "a las {hora_cita}. Si necesitas cambiarla, responde a este mensaje.",
-            **_pick(_ES, "nombre_cliente", "nombre_asesor", "fecha_cita", "hora_cita"),
-        ),
-        _built_in(
-            "appointment_confirmation",
-            "en",
-            "Sent when a booking is confirmed",
-            "Hi {client_name}, your appointment with {advisor_name} is confirmed for {appointment_date} "
-            "at {appointment_time}. If you need to change it, just reply to this message.",
-            **_pick(_EN, "client_name", "advisor_name", "appointment_date", "appointment_time"),
-        ),
-        _built_in(
-            "appointment_reminder",
-            "es",
-            "Recordatorio antes de la cita (p. ej. 24 horas antes)",
-            "Hola {nombre_cliente}, te recordamos tu cita del {fecha_cita} a las {hora_cita} en "
-            "{direccion}. Si no puedes venir, avísanos respondiendo a este mensaje. ¡Te esperamos!",
-            **_pick(_ES, "nombre_cliente", "fecha_cita", "hora_cita", "direccion"),
-        ),
-        _built_in(
-            "appointment_reminder",
-            "en",
-            "A reminder before the appointment (e.g. 24 hours before)",
-            "Hi {client_name}, this is a reminder of your appointment on {appointment_date} at "
-            "{appointment_time} at {address}. If you can't make it, please let us know by replying to "
-            "this message. See you soon!",
-            **_pick(_EN, "client_name", "appointment_date", "appointment_time", "address"),
-        ),
-        _built_in(
-            "follow_up",
-            "es",
-            "Seguimiento después de la consulta",
-            "Hola {nombre_cliente}, soy {nombre_asesor}. Gracias por tu visita.\n\n{mensaje_personalizado}"
-            "\n\nSi te surge cualquier duda, escríbeme por aquí.",
-            **_pick(_ES, "nombre_cliente", "nombre_asesor", "mensaje_personalizado"),
-        ),
-        _built_in(
-            "follow_up",
-            "en",
-            "A check-in after the consultation",
-            "Hi {client_name}, it's {advisor_name}. Thank you for coming in.\n\n{custom_message}\n\n"
-            "If any questions come up, just write to me here.",
-            **_pick(_EN, "client_name", "advisor_name", "custom_message"),
-        ),
-        _built_in(
-            "custom",
-            "es",
-            "Un mensaje libre. Crea tu propia plantilla «custom» para fijar su texto y sus variables",
-            "{mensaje_personalizado}",
-            **_pick(_ES, "mensaje_personalizado"),
-        ),
-        _built_in(
-            "custom",
-            "en",
-            "A free-form message. Create your own 'custom' template to set its text and variables",
-            "{custom_message}",
-            **_pick(_EN, "custom_message"),
-        ),
-    )
-}
+@functools.cache
+def built_in_templates() -> dict[tuple[str, str], Template]:
+    """The built-in templates by (name, language), built at first use: validating them at import was
+    most of the API's templates import time (bench/cold_start.py)."""
+    return {
+        (t.name, t.language): t
+        for t in (
+            _built_in(
+                "appointment_confirmation",
+                "es",
+                "Se envía al confirmar una reserva",
+                "Hola {nombre_cliente}, tu cita con {nombre_asesor} queda confirmada para el {fecha_cita} "
+                "a las {hora_cita}. Si necesitas cambiarla, responde a este mensaje.",
+                **_pick(_ES, "nombre_cliente", "nombre_asesor", "fecha_cita", "hora_cita"),
+            ),
+            _built_in(
+                "appointment_confirmation",
+                "en",
+                "Sent when a booking is confirmed",
+                "Hi {client_name}, your appointment with {advisor_name} is confirmed for {appointment_date} "
+                "at {appointment_time}. If you need to change it, just reply to this message.",
+                **_pick(_EN, "client_name", "advisor_name", "appointment_date", "appointment_time"),
+            ),
+            _built_in(
+                "appointment_reminder",
+                "es",
+                "Recordatorio antes de la cita (p. ej. 24 horas antes)",
+                "Hola {nombre_cliente}, te recordamos tu cita del {fecha_cita} a las {hora_cita} en "
+                "{direccion}. Si no puedes venir, avísanos respondiendo a este mensaje. ¡Te esperamos!",
+                **_pick(_ES, "nombre_cliente", "fecha_cita", "hora_cita", "direccion"),
+            ),
+            _built_in(
+                "appointment_reminder",
+                "en",
+                "A reminder before the appointment (e.g. 24 hours before)",
+                "Hi {client_name}, this is a reminder of your appointment on {appointment_date} at "
+                "{appointment_time} at {address}. If you can't make it, please let us know by replying to "
+                "this message. See you soon!",
+                **_pick(_EN, "client_name", "appointment_date", "appointment_time", "address"),
+            ),
+            _built_in(
+                "follow_up",
+                "es",
+                "Seguimiento después de la consulta",
+                "Hola {nombre_cliente}, soy {nombre_asesor}. Gracias por tu visita."
+                "\n\n{mensaje_personalizado}\n\nSi te surge cualquier duda, escríbeme por aquí.",
+                **_pick(_ES, "nombre_cliente", "nombre_asesor", "mensaje_personalizado"),
+            ),
+            _built_in(
+                "follow_up",
+                "en",
+                "A check-in after the consultation",
+                "Hi {client_name}, it's {advisor_name}. Thank you for coming in.\n\n{custom_message}\n\n"
+                "If any questions come up, just write to me here.",
+                **_pick(_EN, "client_name", "advisor_name", "custom_message"),
+            ),
+            _built_in(
+                "custom",
+                "es",
+                "Un mensaje libre. Crea tu propia plantilla «custom» para fijar su texto y sus variables",
+                "{mensaje_personalizado}",
+                **_pick(_ES, "mensaje_personalizado"),
+            ),
+            _built_in(
+                "custom",
+                "en",
+                "A free-form message. Create your own 'custom' template to set its text and variables",
+                "{custom_message}",
+                **_pick(_EN, "custom_message"),
+            ),
+        )
+    }
 
 
 def _built_in_languages(name: str) -> list[str]:
-    return sorted(language for (built_in, language) in BUILT_IN if built_in == name)
+    return sorted(language for (built_in, language) in built_in_templates() if built_in == name)
 
 
 class TemplateService:
@@ -190,7 +200,7 @@ class TemplateService:
                 return own[0]
             languages = sorted(t.language for t in own) if own else _built_in_languages(name)
             if len(languages) == 1:
-                return BUILT_IN[(name, languages[0])]
+                return built_in_templates()[(name, languages[0])]
             if not languages:
                 raise self._unknown(name)
             raise InvalidInput(
@@ -203,8 +213,8 @@ class TemplateService:
             found = self.rows.find(tenant_id, name, candidate)
             if found is not None:
                 return found
-            if (name, candidate) in BUILT_IN:
-                return BUILT_IN[(name, candidate)]
+            if (name, candidate) in built_in_templates():
+                return built_in_templates()[(name, candidate)]
         languages = sorted(
             {t.language for t in self.rows.languages_of(tenant_id, name)} | set(_built_in_languages(name))
         )
@@ -317,7 +327,7 @@ class TemplateService:
         else:
             wanted = normalise_language(language)
             item = self.rows.find(tenant_id, name, wanted)
-            built_in = [wanted] if (name, wanted) in BUILT_IN else []
+            built_in = [wanted] if (name, wanted) in built_in_templates() else []
             label = f"{name} ({wanted})"
         if item is not None:
             return item
@@ -334,7 +344,7 @@ class TemplateService:
     def _unknown(name: str) -> NotFound:
         return NotFound(
             f"template {name} does not exist; create it with POST /v1/templates or use a built-in one: "
-            + ", ".join(sorted({n for n, _ in BUILT_IN})),
+            + ", ".join(sorted({n for n, _ in built_in_templates()})),
             details={"field": "template.name", "value": name},
         )
 
@@ -346,6 +356,6 @@ class TemplateService:
         for template in self.rows.all(tenant_id):
             found[(template.name, template.language)] = template
         if builtin:
-            for key, template in BUILT_IN.items():
+            for key, template in built_in_templates().items():
                 found.setdefault(key, template)
         return [found[key] for key in sorted(found) if wanted is None or key[1] == wanted]

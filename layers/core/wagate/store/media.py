@@ -28,7 +28,7 @@ class MediaState(enum.StrEnum):
 class StoredFile(BaseModel):
     """What the media row says about one file."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str

@@ -8,7 +8,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import require
@@ -24,6 +24,8 @@ CURSOR_PATTERN = r"^aud_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 class AuditList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[AuditEntry]
     cursor: str | None = Field(
         None,

@@ -35,7 +35,7 @@ ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, patt
 class ContactPatch(BaseModel):
     """The CRM's fields; those given replace what is there (null clears external_id)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     external_id: ExternalId | None = Field(
         None, description="The CRM's id for this person (visible ASCII); null clears it"
@@ -76,7 +76,7 @@ def patch_contact(phone: str, body: ContactPatch, principal: Writer, contacts: C
 
 
 class CheckRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     session_id: SessionId = Field(description="The number to ask through (web or sandbox; cloud: unknown)")
     numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import check_session, require
@@ -28,16 +28,22 @@ Cursor = Annotated[str | None, Query(description="From the previous page's curso
 
 
 class ConversationList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Conversation]
     cursor: str | None = Field(None)
 
 
 class MessagePage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Message] = Field(description="Newest first")
     cursor: str | None = Field(None)
 
 
 class ContactList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Contact]
     cursor: str | None = Field(None)
 

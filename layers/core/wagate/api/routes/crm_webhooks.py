@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import require
@@ -32,15 +32,21 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 class WebhookList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Webhook]
 
 
 class DeliveryList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Delivery]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 
 
 class BulkReplay(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     since: Instant = Field(
         description="Replay failed deliveries of events from this time on (ISO 8601 with an offset, or "
         "epoch seconds)"
@@ -51,6 +57,8 @@ class BulkReplay(BaseModel):
 
 
 class BulkReplayResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     replayed: int
     more: bool = Field(description="True when more failed deliveries remain: call again")
 

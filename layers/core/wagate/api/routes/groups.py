@@ -42,12 +42,16 @@ Syncer = Annotated[Principal, Depends(require_any(Scope.SEND, Scope.ADMIN))]
 
 
 class GroupList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Group]
     synced_at: float | None = Field(description="When the last sync landed; null if the groups never were")
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 
 
 class SyncRequested(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     session_id: str
     status: str = Field("requested", description="The new list lands in a few seconds (`groups_synced`)")
     last_synced_at: float | None = Field(description="When the previous sync landed")
@@ -103,7 +107,7 @@ Description = Annotated[
 
 
 class NewGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     subject: Subject
     participants: Annotated[list[Participant], Field(max_length=MAX_PARTICIPANTS)] = Field(
@@ -114,7 +118,7 @@ class NewGroup(BaseModel):
 
 
 class ParticipantsChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     action: Literal["add", "remove", "promote", "demote"] = Field(
         description="`promote` makes them admins, `demote` takes it back; only admins may do any of these"
@@ -123,19 +127,19 @@ class ParticipantsChange(BaseModel):
 
 
 class SubjectChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     subject: Subject
 
 
 class DescriptionChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     description: Description
 
 
 class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     external_id: ExternalId | None = Field(description="The CRM's own id (e.g. the workshop); null unlinks")
 

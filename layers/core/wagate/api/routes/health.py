@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import __version__, compose
 from wagate.services import tenants
@@ -19,6 +19,8 @@ Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: str = Field(description="healthy, or degraded when no connector holds some shard")
     version: str
     timestamp: float = Field(description="Epoch seconds, as every time the API returns")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from wagate import compose
 from wagate.api.auth import require
@@ -22,6 +22,8 @@ Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class NewKey(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: KeyName
     scopes: list[Scope] = Field(min_length=1, description="read, send and/or admin")
     sessions: list[SessionId] | None = Field(
@@ -34,11 +36,15 @@ class NewKey(BaseModel):
 
 
 class CreatedKey(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     key: ApiKey
     secret: str = Field(description="The API key itself. Shown only now: store it.")
 
 
 class KeyList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[ApiKey]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.auth import require_any
 from wagate.domain.phones import normalise_phone
@@ -23,6 +23,8 @@ MAX_TEXT = 2000  # long wa.me links break in some browsers and QR codes; WhatsAp
 
 
 class WaMeLink(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     url: str = Field(description="https://wa.me/<number>?text=<text>: put it behind a button or a QR code")
     phone: str = Field(description="The number, E.164")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import Operator, require_operator
@@ -22,45 +22,63 @@ TenantPath = "/operator/tenants/<tenant_id>"
 
 
 class NewTenant(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: TenantName
     quotas: Quotas = Field(default_factory=Quotas, description="Omit (or null fields) for the defaults")
 
 
 class Usage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     sessions: int = Field(description="Sessions the tenant holds now")
     messages_today: int = Field(description="Messages it had accepted today (UTC), when it has a daily quota")
 
 
 class TenantView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: Tenant
     usage: Usage
 
 
 class FirstKey(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     key: ApiKey
     secret: str = Field(description="The tenant's API key itself. Shown only now: hand it to the tenant.")
 
 
 class CreatedTenant(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str = Field(description="The new tenant's id")
     tenant: Tenant
     api_key: FirstKey
 
 
 class TenantList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Tenant]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 
 
 class NewTenantKey(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: KeyName = "operator"
 
 
 class QuotaChange(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     quotas: Quotas
 
 
 class DeletedTenant(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant_id: str
     deleted: dict[str, int] = Field(
         description="Rows removed, by kind (the tenant's keys were destroyed first)"

@@ -24,7 +24,7 @@ Settings = Annotated[PacingSettings, Depends(compose.pacing_settings)]
 
 
 class SessionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     pacing: PacingOverrides | None = Field(
         description="Fields to change; a field set to null inherits again; pacing: null clears them all"

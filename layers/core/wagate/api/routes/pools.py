@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import require, require_any
@@ -26,6 +26,8 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 class PoolList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Pool]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 

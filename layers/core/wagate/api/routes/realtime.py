@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import require
@@ -20,6 +20,8 @@ Ports = Annotated[Deps, Depends(compose.ports)]
 
 
 class RealtimeToken(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     token: str
     expires_at: float = Field(description="Epoch seconds")
     url: str | None = Field(None, description="Open the socket at url?token=...")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import check_session, require, require_any
@@ -28,6 +28,8 @@ Reminders = Annotated[ReminderService, Depends(compose.reminder_service)]
 
 
 class ReminderPlanList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[ReminderPlan]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import check_session, require
@@ -33,6 +33,8 @@ class SandboxAction(enum.StrEnum):
 
 
 class SandboxRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     contact: str | None = Field(None, description="reply: the contact (E.164) who writes")
     text: str | None = Field(None, max_length=4096, description="reply: what they write")
     content: Content | None = Field(

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wagate import compose, qr
 from wagate.api.auth import check_session, require
@@ -40,6 +40,8 @@ Erasure = Annotated[ErasureService, Depends(compose.erasure_service)]
 
 
 class NewSession(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: SessionName
     provider: Provider = Field(
         description="web (QR-linked WhatsApp), cloud (Meta's Cloud API) or sandbox (simulated, for testing)"
@@ -72,11 +74,15 @@ _CLOUD_FIELDS = ("phone_number_id", "business_account_id", "access_token", "app_
 
 
 class SessionList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Session]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 
 
 class QrCode(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     qr: str = Field(description="The text inside the QR code")
     data_url: str
     expires_at: str
@@ -103,6 +109,8 @@ def create_session(
 
 
 class CloudSecrets(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     access_token: AccessToken
     app_secret: AppSecret | None = Field(None, description="Omit to keep the current one")
     verify_token: VerifyToken | None = Field(None, description="Omit to keep the current one")
@@ -165,6 +173,8 @@ def delete_session(
 
 
 class ConnectRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     phone: str | None = Field(
         None,
         description="web: link by phone number. The session then shows an 8-character pairing_code "

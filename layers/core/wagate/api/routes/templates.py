@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate import compose
 from wagate.api.auth import require, require_any
@@ -30,15 +30,21 @@ LanguageQuery = Annotated[
 
 
 class TemplateList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Template]
 
 
 class PreviewRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     variables: dict[str, str] = Field(default_factory=dict, description="Values for its {placeholders}")
     language: str | None = Field(None, max_length=8, description="Needed when the name exists in several")
 
 
 class Preview(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     text: str = Field(description="The message exactly as it would be sent")
     name: str
     language: str = Field(description="The language that was used")
