@@ -217,7 +217,7 @@ class SessionPool:
             await keys.wipe()
             labels = {"sandbox": True} if row.session.provider == "sandbox" else {}
             self._publisher.publish_engine_event(
-                tenant_id, session_id, lease.fence, LoggedOut("logged out by request"), labels
+                tenant_id, session_id, lease.fence, LoggedOut("logged_out", "logged out by request"), labels
             )
         finally:
             try:
