@@ -29,6 +29,3 @@ class RetentionPolicy(BaseModel):
         """The TTL (epoch seconds) of a row of `kind` written at `start`, or None to keep it."""
         days: int | None = getattr(self, kind)
         return None if days is None else int(start) + days * DAY
-
-
-DEFAULT_POLICY = RetentionPolicy()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from wagate.conditions import Condition
-from wagate.domain.retention import DAY, DEFAULT_POLICY, RetentionPolicy
+from wagate.domain.retention import DAY, RetentionPolicy
 from wagate.ports import TTL_ATTRIBUTE, Item, Put, Table, TransactOp, Update
 from wagate.store import keys
 
@@ -20,7 +20,7 @@ class RetentionRepository:
     def get(self, tenant_id: str) -> RetentionPolicy:
         item = self.table.get(*keys.retention_policy(tenant_id))
         if item is None:
-            return DEFAULT_POLICY
+            return RetentionPolicy()  # the defaults
         # Stored nulls ("keep") are kept as None; a field never stored takes its default.
         return RetentionPolicy.model_validate({k: item[k] for k in _FIELDS if k in item})
 
