@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from wagate.domain import content as model
 
-_CONTENT: TypeAdapter[Any] = TypeAdapter(model.Content)
+# Built at first use, not at import (the whole content union: the function's cold start).
+_CONTENT: TypeAdapter[Any] = TypeAdapter(model.Content, config=ConfigDict(defer_build=True))
 _MEDIA = ("image", "video", "audio", "document", "sticker")
 
 

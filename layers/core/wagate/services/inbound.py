@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from wagate.domain.content import (
     MEDIA_CLASSES,
@@ -294,7 +294,8 @@ class InboundService:
 
 _E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 _LID = re.compile(r"[0-9]{1,20}@lid")
-_CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
+# Built at first use, not at import (the whole content union: the function's cold start).
+_CONTENT: TypeAdapter[Any] = TypeAdapter(Content, config=ConfigDict(defer_build=True))
 
 
 def read_content(data: dict[str, Any]) -> BaseModel:
