@@ -141,10 +141,8 @@ class AwsMode:
 
     # -- setup -------------------------------------------------------------------------------------------
     def start(self, extra_env: dict[str, str] | None = None) -> None:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = _one_call_at_a_time_moto()
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
@@ -489,3 +487,29 @@ def aws_mode(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator
         yield bed
     finally:
         bed.stop()
+
+
+def _one_call_at_a_time_moto() -> Any:
+    """moto in server mode, answering one call at a time. Its backends are not thread-safe: two calls at
+    once (a connector and three functions write the same table) sometimes fail inside moto with
+    "dictionary changed size during iteration" — a 500 AWS itself never gives for that. SQS long polls
+    are let through unserialised, or one waiting receive would hold every other call for its 20 s."""
+    from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+    from werkzeug.serving import make_server
+
+    class SerialMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serial(environ: dict[str, Any], start_response: Any) -> Any:
+                if environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage":
+                    return app(environ, start_response)
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, serial, True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
