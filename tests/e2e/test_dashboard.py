@@ -717,8 +717,13 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
     expect(video.locator("video")).to_have_attribute("src", re.compile("/media-files/"))
 
     # Ben reacts to the image: the reaction sits under it (no bubble of its own), and survives a reload.
+    # He names it by its WhatsApp id, which the message carries once it is sent (not yet when listed
+    # just after the send, on a busy machine).
     with server.client(key) as http:
-        http.post(
+        stored = wait_for(
+            lambda: (m := http.get(f"/v1/messages/{stored['id']}").json())["provider_message_id"] and m
+        )
+        answer = http.post(
             f"/v1/sandbox/sessions/{session_id}/reply",
             json={
                 "contact": BEN,
@@ -729,6 +734,7 @@ def test_attach_files_and_see_media_reactions_live(open_page: Opener, server: Se
                 },
             },
         )
+        assert answer.status_code == 202, answer.text
     expect(image.get_by_label("Reactions: ❤️")).to_be_visible()
     expect(log.locator(".message-change")).to_have_count(0)
     shot(page, "13-media")
