@@ -133,3 +133,5 @@ _.completed_at
 # domain/health.py: fields of GET /v1/sessions/{id}/health, serialised by pydantic.
 _.slowdown
 _.slowdown_enabled
+# tests/aws/harness.py: moto's ThreadedMotoServer calls it (overridden to serialise calls)
+_._server_entry
