@@ -194,7 +194,7 @@ class BroadcastService:
             )
         row = self._move(tenant_id, broadcast_id, status, BroadcastStatus.CANCELLED, "requested")
         self._withdraw(tenant_id, row, taken_back=False)
-        self.rows.drop_parts(tenant_id, broadcast_id, _part_count(row))
+        self.rows.drop_parts(row)
         return self.get(tenant_id, broadcast_id)
 
     # ---- the dispatcher's side ----------------------------------------------------------------------
@@ -217,6 +217,7 @@ class BroadcastService:
         first_time = list(range(start, min(unique, start + room - len(todo))))
         todo += [(position, False) for position in first_time]
         parts: dict[int, list[dict[str, Any]]] = {}
+        text = parse(row["text"], field="text") if row["kind"] == "text" else ()
         in_flight: list[list[Any]] = list(row.get("in_flight") or [])
         rejections: list[dict[str, Any]] = []
         stop: WagateError | None = None
@@ -233,7 +234,7 @@ class BroadcastService:
             key = f"broadcast:{broadcast_id}:{position}" + (f":again{row['generation']}" if again else "")
             try:
                 message = self.messages.accept(
-                    tenant_id, self._request(row, recipient), request_key=key, broadcast_id=broadcast_id
+                    tenant_id, self._request(row, text, recipient), request_key=key, broadcast_id=broadcast_id
                 )
             except ConflictError as exc:
                 if exc.code in STOPS_BROADCAST:
@@ -277,7 +278,7 @@ class BroadcastService:
         if stop is not None:
             self._pause_for(tenant_id, broadcast_id, stop)
         elif finished:
-            self.rows.drop_parts(tenant_id, broadcast_id, _part_count(row))
+            self.rows.drop_parts(row)
             logger.info("broadcast completed", extra={"broadcast_id": broadcast_id})
         else:
             more = start + fresh < unique and done == self.per_step
@@ -286,15 +287,16 @@ class BroadcastService:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
-    def _request(self, row: dict[str, Any], recipient: dict[str, Any]) -> SendRequest:
+    def _request(self, row: dict[str, Any], text: Sequence[Part], recipient: dict[str, Any]) -> SendRequest:
+        """One recipient's send; `text`: the broadcast's text, parsed once per step."""
         variables = {**(row.get("variables") or {}), **(recipient.get("v") or {})}
         metadata = {**(row.get("metadata") or {}), **(recipient.get("m") or {}), "broadcast_id": row["id"]}
         target: dict[str, Any] = (
             {"session_id": row["session_id"]} if row.get("session_id") else {"pool": row["pool"]}
         )
         if row["kind"] == "text":
-            text = fill(_parts(row["text"]), variables)
-            return SendRequest(to=recipient["to"], text=text, metadata=metadata, **target)
+            body = fill(text, variables)
+            return SendRequest(to=recipient["to"], text=body, metadata=metadata, **target)
         template = dict(row["template"])
         template["variables"] = {**template.get("variables", {}), **variables}
         return SendRequest(
@@ -387,14 +389,6 @@ def _phone(recipient: Recipient) -> str:
     if "@" in to:
         raise InvalidInput("a broadcast goes to phone numbers, not groups", details={"field": "to"})
     return to
-
-
-def _parts(text: str) -> Sequence[Part]:
-    return parse(text, field="text")
-
-
-def _part_count(row: dict[str, Any]) -> int:
-    return -(-int(row.get("n_unique") or 0) // PART_SIZE)
 
 
 def _rejection(recipient: dict[str, Any], error: WagateError) -> dict[str, Any]:

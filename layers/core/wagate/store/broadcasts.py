@@ -83,7 +83,7 @@ class BroadcastRepository:
             for row in page.items:
                 if "id" not in row or row.get("status") in ("cancelled", "completed"):
                     continue
-                for number in range(-(-int(row.get("n_unique") or 0) // PART_SIZE)):
+                for number in range(part_count(row)):
                     recipients = self.part(tenant_id, str(row["id"]), number)
                     blanked = [_blank(r) if r.get("to") == phone else r for r in recipients]
                     if blanked != recipients:
@@ -94,9 +94,10 @@ class BroadcastRepository:
             if cursor is None:
                 return erased
 
-    def drop_parts(self, tenant_id: str, broadcast_id: str, count: int) -> None:
-        for number in range(count):
-            self.table.delete(*keys.broadcast_part(tenant_id, broadcast_id, number))
+    def drop_parts(self, row: Mapping[str, Any]) -> None:
+        """Deletes every recipient part of the broadcast `row` (once it has ended)."""
+        for number in range(part_count(row)):
+            self.table.delete(*keys.broadcast_part(str(row["tenant_id"]), str(row["id"]), number))
 
     def update(
         self,
@@ -111,6 +112,11 @@ class BroadcastRepository:
         """Raises ConflictError when `condition` does not hold."""
         pk, sk = keys.broadcast(tenant_id, broadcast_id)
         return self.table.update(pk, sk, set=set, add=add, remove=remove, condition=condition)
+
+
+def part_count(row: Mapping[str, Any]) -> int:
+    """How many recipient parts a broadcast row's recipients fill."""
+    return -(-int(row.get("n_unique") or 0) // PART_SIZE)
 
 
 def _blank(recipient: Mapping[str, Any]) -> dict[str, Any]:
