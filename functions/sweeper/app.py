@@ -1,7 +1,8 @@
 """Lambda handler run every minute (EventBridge Scheduler): move scheduled messages that fall due into the
 delay queue (cost proportional to what is due: wagate.services.scheduler), emit the notifications
 nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), expire
-sessions nobody linked in time (wagate.services.session_expiry), and
+sessions nobody linked in time (wagate.services.session_expiry), tell CRMs once about connected sessions
+whose connector died (wagate.services.connector_loss), and
 report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on) and the
 sessions by status (`wagate_sessions`, wagate/meters.py)."""
 
@@ -29,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = scheduler.sweep(d.table, d.queues, d.clock)
     drained = root.events.outbox.sweep()
     expired = root.session_expiry.sweep()  # sessions nobody linked in time free their slot
+    losses = root.connector_loss.sweep()  # `session_status` connector_lost, once per loss
     connectors = root.sessions.connectors()
     ownerless = int(connectors["shards"]) - int(connectors["shards_held"])
     metrics.add_metric(name="ShardsWithoutOwner", unit=MetricUnit.Count, value=ownerless)
@@ -43,6 +45,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "dispatched": report.dispatched,
             "outbox_drained": drained,
             "sessions_expired": expired,
+            "connectors_lost": losses.lost,
+            "connectors_back": losses.back,
             "shards_without_owner": ownerless,
         },
     )
@@ -52,5 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "dispatched": report.dispatched,
         "outbox_drained": drained,
         "sessions_expired": expired,
+        "connectors_lost": losses.lost,
+        "connectors_back": losses.back,
         "shards_without_owner": ownerless,
     }

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from wagate.services.audit import AuditLog
     from wagate.services.broadcasts import BroadcastService
     from wagate.services.connector_events import ConnectorEvents
+    from wagate.services.connector_loss import ConnectorLoss
     from wagate.services.contacts import ContactService
     from wagate.services.conversations import ConversationService
     from wagate.services.crm_attempts import AttemptRunner
@@ -151,6 +152,15 @@ class Services:
             return SessionExpiry(self.table, p.clock, self.sessions, self.events.outbox, seconds)
 
         return self._once("session_expiry", build)
+
+    @property
+    def connector_loss(self) -> ConnectorLoss:
+        def build() -> ConnectorLoss:
+            from wagate.services.connector_loss import ConnectorLoss
+
+            return ConnectorLoss(self.table, self.ports.clock, self.sessions, self.events.outbox)
+
+        return self._once("connector_loss", build)
 
     @property
     def tenant_admin(self) -> TenantAdmin:

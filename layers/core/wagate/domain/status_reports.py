@@ -1,6 +1,7 @@
 """What CRMs are told when a session's status changes: the `session_status` webhook, its reasons, bans.
 
-One report per change of (status, reason), never for the `connecting` steps in between, so a number
+One report per change of (status, reason), never for the `connecting` steps in between (but for a lost
+connector, below), so a number
 retrying a dropped connection with backoff reports `disconnected` once, then `connected` once it is back.
 The reasons, as the connector, the Cloud API consumer and the events consumer produce them:
 
@@ -17,6 +18,9 @@ The reasons, as the connector, the Cloud API consumer and the events consumer pr
     disconnected  replaced             another socket took the device over (stays down)
     disconnected  requested            a disconnect command
     disconnected  connector_stopped / shard_handover / crashed    the connector's own reasons
+    connecting    connector_lost       the connector holding a connected session died (crashed, its task
+                                       killed, its host gone): told once by the sweeper
+                                       (services/connector_loss.py); `connected` follows once it is back
     logged_out    logged_out           unlinked on the phone (401/403/406, device_removed) or by request
     failed        banned               banned for good (403 saying so; sandbox `ban`)
     failed        temporarily_banned   WhatsApp's 402: `expires_at` says until when, `detail` why
@@ -43,6 +47,7 @@ RATE_LIMITED = "rate_limited"
 # Message failure codes that mean the NUMBER is restricted or throttled (not just this recipient).
 RESTRICTION_CODES = frozenset({"recipient_restricted", "wa_error_463"})
 RATE_LIMIT_CODES = frozenset({"rate_limited", "spam_rate_limited", "pair_rate_limited"})
+CONNECTOR_LOST = "connector_lost"
 # Cloud session failures that are restrictions of the account by Meta (cloud/errors.py).
 ACCOUNT_RESTRICTIONS = frozenset({"account_restricted", "account_locked", "country_restricted"})
 
@@ -68,6 +73,16 @@ def report_due(
         return None
     if last is not None and last.get("status") == status.value and last.get("reason") == reason:
         return None
+    return told(last)
+
+
+def lost_told(last: Mapping[str, Any] | None) -> bool:
+    """Whether CRMs were last told that the session's connector was lost."""
+    return last is not None and last.get("reason") == CONNECTOR_LOST
+
+
+def told(last: Mapping[str, Any] | None) -> StatusReport:
+    """A report following `last` (what CRMs were told before), whatever it was."""
     if last is None:
         return StatusReport(None, None)
     return StatusReport(_text(last.get("status")), _text(last.get("reason")))

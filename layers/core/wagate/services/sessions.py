@@ -23,7 +23,7 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
-from wagate.domain.status_reports import StatusReport, report_due
+from wagate.domain.status_reports import CONNECTOR_LOST, StatusReport, report_due
 from wagate.domain.status_reports import reported as reported_fields
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
@@ -99,8 +99,19 @@ class SessionService:
         often). Cloud sessions have no socket to check. `shard_leases` caches shard reads over a list."""
         if session.status != SessionStatus.CONNECTED or session.provider == Provider.CLOUD:
             return session
+        return self.judged(session, self.leases.session_lease(session.tenant_id, session.id), shard_leases)
+
+    def judged(
+        self,
+        session: Session,
+        lease: LeaseView | None,
+        shard_leases: dict[int, LeaseView | None] | None = None,
+    ) -> Session:
+        """`honest`, with the session's lease already read (the connector-loss sweep reads them in
+        batches: services/connector_loss.py)."""
+        if session.status != SessionStatus.CONNECTED or session.provider == Provider.CLOUD:
+            return session
         now = self.clock.now()
-        lease = self.leases.session_lease(session.tenant_id, session.id)
         if lease is not None and lease.owner is None and lease.ended is not None:
             # Released on purpose: its report of why is on the events queue; show it already.
             ended = lease.ended
@@ -124,7 +135,7 @@ class SessionService:
         return session.model_copy(
             update={
                 "status": SessionStatus.CONNECTING,
-                "status_reason": "connector_lost",
+                "status_reason": CONNECTOR_LOST,
                 "status_detail": f"{why}; it is being reconnected",
             }
         )

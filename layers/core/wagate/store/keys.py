@@ -12,7 +12,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | global stats | `STATS#{slot}` (slot 00..15 of the counted row's id; `STATS` before) | `GLOBAL` | | /health counters (tenants, sessions by status), summed over the slots | store/stats.py |
 | request bucket | `THROTTLE#{t}` | `THROTTLE` | | the tenant's API request bucket (`tat`), TTL | store/request_buckets.py |
 | tenant counters | `T#{t}` | `COUNTERS` | | per-tenant limits (sessions, webhooks) | store/sessions.py, store/crm_webhooks.py |
-| session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud); gsi2 `UNLINKED` / `{created_at:014.3f}#{t}#{s}` until first linked (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions; the sweeper finds sessions never linked in time (services/session_expiry.py) | store/sessions.py |
+| session | `T#{t}` | `SESSION#{s}` | gsi1 `SHARD#{n}` / `SESSION#{t}#{s}` (not for cloud); gsi2 `UNLINKED` / `{created_at:014.3f}#{t}#{s}` until first linked, then `CONNECTED#{slot}` (slot 00..15 of `{s}`) / `SESSION#{t}#{s}` while connected (not for cloud) | get/list a tenant's sessions; a connector lists its shards' sessions; the sweeper finds sessions never linked in time (services/session_expiry.py) and connected sessions whose connector is gone (services/connector_loss.py) | store/sessions.py |
 | cloud credentials | `T#{t}#S#{s}` | `CLOUD` | | a cloud session's phone number id, token blob, verify hash | store/cloud.py |
 | Evolution instance | `T#{t}#S#{s}` | `EVOLUTION` | | what the Evolution API surface keeps of an instance (its token, sealed; its settings) | store/evolution.py |
 | Evolution instance name | `T#{t}` | `EVONAME#{sha256(name)}` | | which session holds an instance name (unique per tenant, even when two creates race) | store/evolution.py |
@@ -192,6 +192,21 @@ def unlinked_session_sort(created_at: float, tenant_id: str, session_id: str) ->
 def unlinked_before(created_before: float) -> str:
     """The gsi2sk bound below which unlinked sessions were created before `created_before`."""
     return f"{created_before:014.3f}#"
+
+
+# Once linked, a session's gsi2 is free: while it is `connected` it sits in one of these partitions (by a
+# hash of its id, so no single partition takes every connect and disconnect of a reconnect storm), the
+# sweeper's view of the sessions whose connector may have died (services/connector_loss.py).
+CONNECTED_SLOTS = 16
+
+
+def connected_sessions(slot: int) -> str:
+    """gsi2pk of the connected (non-cloud) sessions of one slot (gsi2sk: shard_index_sort)."""
+    return f"CONNECTED#{slot:02d}"
+
+
+def connected_slot_of(session_id: str) -> int:
+    return zlib.crc32(session_id.encode()) % CONNECTED_SLOTS
 
 
 def session_partition(tenant_id: str, session_id: str) -> str:

@@ -2,8 +2,9 @@
 
 A row is the API's `Session` plus `shard`, `desired` (running | stopped: what the operator asked for),
 `fence` (the newest connector lease whose report was applied), the current `qr`, and the session's
-`pacing` overrides with their `pacing_version`. The tenant's session counter and the global status
-counters (/health) move in the same transactions as the rows they count.
+`pacing` overrides with their `pacing_version`, `reported` (what CRMs were last told) and `lost` (the
+fence of the lease whose connector loss CRMs were told: services/connector_loss.py). The tenant's session
+counter and the global status counters (/health) move in the same transactions as the rows they count.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class SessionRecord:
     pacing_version: int | None
     # The last status and reason CRMs were told (`session_status` webhook): {"status", "reason"}
     reported: Mapping[str, Any] | None = None
+    # The fence of the session lease whose loss CRMs were told (services/connector_loss.py); None: none.
+    lost: int | None = None
 
     @property
     def status(self) -> SessionStatus:
@@ -57,6 +60,7 @@ def to_record(item: Item) -> SessionRecord:
         pacing=item.get("pacing"),
         pacing_version=int(version) if version is not None else None,
         reported=item.get("reported") if isinstance(item.get("reported"), Mapping) else None,
+        lost=int(item["lost"]) if item.get("lost") is not None else None,
     )
 
 
@@ -127,6 +131,14 @@ class SessionRepository:
             cursor = page.cursor
             if cursor is None:
                 return found
+
+    def connected_page(
+        self, slot: int, *, cursor: str | None = None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """One page of the (non-cloud) sessions whose row says `connected`, in one slot of their sparse
+        index (keys.connected_sessions): what a connector-loss sweep reads, never the other sessions."""
+        page = self.table.query(keys.connected_sessions(slot), index="gsi2", limit=_SHARD_PAGE, cursor=cursor)
+        return [to_record(item) for item in page.items], page.cursor
 
     def counts_by_status(self) -> dict[str, int]:
         """Sessions by status across all tenants: counters, so O(1) however many exist."""
@@ -246,13 +258,23 @@ class SessionRepository:
         if fence is not None:
             guard = (Attr("fence").not_exists() | Attr("fence").le(fence)) & guard
         new = str(changes.get("status", old))
-        # Linked once: out of the index of sessions that may be abandoned, for good.
-        linked = ("gsi2pk", "gsi2sk") if new == SessionStatus.CONNECTED.value else ()
+        connected = SessionStatus.CONNECTED.value
+        values = dict(changes)
+        remove: list[str] = []
+        if new == connected and session.provider != Provider.CLOUD:
+            # Linked once: out of the index of sessions that may be abandoned, for good; into the index
+            # of connected ones while it stays connected (the connector-loss sweep's view).
+            values["gsi2pk"] = keys.connected_sessions(keys.connected_slot_of(session.id))
+            values["gsi2sk"] = keys.shard_index_sort(session.tenant_id, session.id)
+        elif new == connected or old == connected:
+            remove += ["gsi2pk", "gsi2sk"]
+        if "reported" in changes:
+            remove.append("lost")  # CRMs were told something newer than a connector loss
         ops: list[TransactOp] = [
             Update(
                 *keys.session(session.tenant_id, session.id),
-                set=dict(changes),
-                remove=linked,
+                set=values,
+                remove=tuple(remove),
                 condition=guard,
             )
         ]
@@ -266,6 +288,38 @@ class SessionRepository:
         except ConflictError:
             return None
         return written
+
+    def write_report(
+        self,
+        record: SessionRecord,
+        reported: Mapping[str, Any],
+        *,
+        lost: int | None,
+        also: Sequence[TransactOp] = (),
+    ) -> bool:
+        """Records what CRMs were told about a session whose stored status does not move (its connector
+        was lost, or came back: services/connector_loss.py) and its `lost` mark (None: removed), with
+        `also` (the notice's outbox row) in one transaction; only while the row is still `connected` at
+        the fence read and its `lost` mark is still the one read, so of two sweepers one writes. False
+        when the row moved meanwhile (gone, a newer report, another sweeper)."""
+        session = record.session
+        guard = Attr("status").eq(SessionStatus.CONNECTED.value) & Attr("fence").eq(record.fence)
+        same_mark = Attr("lost").eq(record.lost) if record.lost is not None else Attr("lost").not_exists()
+        guard = guard & same_mark
+        values: dict[str, Any] = {"reported": dict(reported)}
+        if lost is not None:
+            values["lost"] = lost
+        update = Update(
+            *keys.session(session.tenant_id, session.id),
+            set=values,
+            remove=("lost",) if lost is None else (),
+            condition=guard,
+        )
+        try:
+            self.table.transact_write([update, *also])
+        except ConflictError:
+            return False
+        return True
 
     def set_pacing(self, record: SessionRecord, stored: Mapping[str, Any]) -> None:
         """Replaces the session's pacing overrides if nobody changed them since `record` was read.
@@ -297,4 +351,6 @@ def _as_item(record: SessionRecord) -> Item:
         item["pacing_version"] = record.pacing_version
     if record.reported is not None:
         item["reported"] = dict(record.reported)
+    if record.lost is not None:
+        item["lost"] = record.lost
     return item
