@@ -13,6 +13,7 @@ from wagate.domain.errors import InvalidInput, ItemTooLarge
 from wagate.ports import INDEXES, MAX_ITEM_BYTES, TTL_ATTRIBUTE, Item, TransactOp
 
 KEY_ATTRIBUTES = ("pk", "sk")
+INDEX_KEY_ATTRIBUTES = tuple(f"{index}{part}" for index in INDEXES for part in ("pk", "sk"))
 
 
 def check_key(pk: Any, sk: Any) -> None:
@@ -23,10 +24,9 @@ def check_key(pk: Any, sk: Any) -> None:
 def check_item(item: Mapping[str, Any]) -> None:
     """Raises InvalidInput for bad keys/index keys/values and ItemTooLarge past DynamoDB's 400 KB."""
     check_key(item.get("pk"), item.get("sk"))
-    for index in INDEXES:
-        for attr in (f"{index}pk", f"{index}sk"):
-            if attr in item and (not isinstance(item[attr], str) or not item[attr]):
-                raise InvalidInput(f"{attr} must be a non-empty string", details={attr: item[attr]})
+    for attr in INDEX_KEY_ATTRIBUTES:
+        if attr in item and (not isinstance(item[attr], str) or not item[attr]):
+            raise InvalidInput(f"{attr} must be a non-empty string", details={attr: item[attr]})
     ttl = item.get(TTL_ATTRIBUTE)
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)):
         raise InvalidInput(f"{TTL_ATTRIBUTE} must be epoch seconds")
@@ -36,7 +36,82 @@ def check_item(item: Mapping[str, Any]) -> None:
 
 
 def approximate_size(value: Any) -> int:
-    """DynamoDB's item size rule (names + values, UTF-8), close enough to enforce the same limit."""
+    """DynamoDB's item size rule (names + values, UTF-8), close enough to enforce the same limit.
+
+    Every write pays this, so plain dicts and lists of plain values are sized in one loop each, without a
+    call per attribute; anything else takes `_size`, the rule spelled out. Both give the same size and
+    raise the same error at the same value (the first bad one in iteration order)."""
+    kind = type(value)
+    if kind is dict:
+        return _dict_size(value)
+    if kind is list or kind is tuple:
+        return _list_size(value)
+    if kind is str:
+        return len(value) if value.isascii() else len(value.encode())
+    return _size(value)
+
+
+def _dict_size(value: dict[Any, Any]) -> int:
+    try:
+        names = "".join(value)
+    except TypeError:  # a name that is not a string: str(name) decides its size
+        return _size(value)
+    if not names.isascii():  # multi-byte names, or lone surrogates that must fail where they did
+        return _size(value)
+    size = 3 + len(names)
+    for name, item in value.items():
+        if type(name) is not str:  # a str subclass may print differently (str() of an Enum member)
+            return _size(value)
+        kind = type(item)
+        if kind is int:
+            size += 21
+        elif kind is str:
+            size += len(item) if item.isascii() else len(item.encode())
+        elif kind is float:
+            if item - item != 0.0:  # inf - inf and nan - nan are nan
+                raise InvalidInput("numbers must be finite")
+            size += 21
+        elif item is None or kind is bool:
+            size += 1
+        elif kind is dict:
+            size += _dict_size(item)
+        elif kind is list:
+            size += _list_size(item)
+        elif kind is bytes:
+            size += len(item)
+        else:
+            size += approximate_size(item)
+    return size
+
+
+def _list_size(value: list[Any] | tuple[Any, ...]) -> int:
+    size = 3 + len(value)
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            size += len(item) if item.isascii() else len(item.encode())
+        elif kind is int:
+            size += 21
+        elif kind is float:
+            if item - item != 0.0:
+                raise InvalidInput("numbers must be finite")
+            size += 21
+        elif item is None or kind is bool:
+            size += 1
+        elif kind is dict:
+            size += _dict_size(item)
+        elif kind is list:
+            size += _list_size(item)
+        elif kind is bytes:
+            size += len(item)
+        else:
+            size += approximate_size(item)
+    return size
+
+
+def _size(value: Any) -> int:
+    """The rule for any value (subclasses, other Mappings, bytes, odd names); nested values go back
+    through approximate_size."""
     if isinstance(value, Mapping):
         return sum(len(str(k).encode()) + approximate_size(v) for k, v in value.items()) + 3
     if isinstance(value, list | tuple):
