@@ -21,7 +21,7 @@ import datetime as dt
 import enum
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,23 +104,32 @@ def bucket_bounds(index: int) -> tuple[float, float]:
 def percentile(histogram: Mapping[int, int | float], q: float) -> float | None:
     """The q-quantile (0 < q < 1) of a histogram, interpolated inside its bucket on the log scale (linear in
     bucket 0); None when it is empty."""
+    return percentiles(histogram, (q,))[0]
+
+
+def percentiles(histogram: Mapping[int, int | float], qs: Sequence[float]) -> list[float | None]:
+    """`percentile` of each of `qs` (ascending), with one sort and one walk over the histogram."""
     total = sum(histogram.values())
     if total <= 0:
-        return None
-    rank = q * total
+        return [None for _ in qs]
+    found: list[float | None] = []
+    ranks = iter([q * total for q in qs])
+    rank = next(ranks, None)
     seen = 0.0
     for index in sorted(histogram):
         count = histogram[index]
         if count <= 0:
             continue
-        if seen + count >= rank:
+        while rank is not None and seen + count >= rank:
             low, high = bucket_bounds(index)
             fraction = (rank - seen) / count
-            if index == 0:
-                return round(high * fraction, 3)
-            return round(float(low * (high / low) ** fraction), 3)
+            found.append(round(high * fraction if index == 0 else float(low * (high / low) ** fraction), 3))
+            rank = next(ranks, None)
+        if rank is None:
+            return found
         seen += count
-    return round(bucket_bounds(max(histogram))[1], 3)
+    last = round(bucket_bounds(max(histogram))[1], 3)
+    return found + [last] * (len(qs) - len(found))
 
 
 def reason_code(code: str | None) -> str:
@@ -224,50 +233,58 @@ def metrics_of(counters: Mapping[str, float], connected_seconds: float = 0.0) ->
 def metric_fields(counters: Mapping[str, float], connected_seconds: float = 0.0) -> dict[str, Any]:
     """The fields of a Metrics (or Point) from merged rollup counters (one pass over them: a 90-day
     report reads this for every bucket)."""
-    hists: dict[str, dict[int, float]] = {TO_DELIVERED: {}, TO_READ: {}, FIRST_REPLY: {}}
-    named: dict[str, dict[str, int]] = {FAILED_BY: {}, TEMPLATE_SENT: {}}
+    to_delivered: dict[int, float] = {}
+    to_read: dict[int, float] = {}
+    first_reply: dict[int, float] = {}
+    failed_by: dict[str, int] = {}
+    templates: dict[str, int] = {}
+    hists = {TO_DELIVERED[:-1]: to_delivered, TO_READ[:-1]: to_read, FIRST_REPLY[:-1]: first_reply}
+    named = {FAILED_BY[:-1]: failed_by, TEMPLATE_SENT[:-1]: templates}
     for name, value in counters.items():
         head, dot, tail = name.partition(".")
         if not dot or not value:
             continue
-        prefix = head + dot
-        if prefix in hists:
-            hists[prefix][int(tail)] = value
-        elif prefix in named:
-            named[prefix][tail] = int(value)
-
-    def count(name: str) -> int:
-        return int(counters.get(name, 0))
-
-    def latency(prefix: str) -> Latency:
-        hist = hists[prefix]
-        return Latency(count=int(sum(hist.values())), p50=percentile(hist, 0.5), p90=percentile(hist, 0.9))
-
-    def ranked(prefix: str) -> dict[str, int]:
-        return dict(sorted(named[prefix].items(), key=lambda kv: (-kv[1], kv[0])))
-
-    sent, delivered, read, replied = count(SENT), count(DELIVERED), count(READ), count(REPLIED)
+        hist = hists.get(head)
+        if hist is not None:
+            hist[int(tail)] = value
+        else:
+            ranked_by = named.get(head)
+            if ranked_by is not None:
+                ranked_by[tail] = int(value)
+    get = counters.get
+    sent, delivered, read = int(get(SENT, 0)), int(get(DELIVERED, 0)), int(get(READ, 0))
+    replied, created, linked = int(get(REPLIED, 0)), int(get(CREATED, 0)), int(get(LINKED, 0))
     return {
         "sent": sent,
         "delivered": delivered,
         "read": read,
-        "failed": count(FAILED),
-        "failed_by_reason": ranked(FAILED_BY),
+        "failed": int(get(FAILED, 0)),
+        "failed_by_reason": _ranked(failed_by),
         "replied": replied,
-        "inbound": count(INBOUND),
+        "inbound": int(get(INBOUND, 0)),
         "delivery_rate": rate(delivered, sent),
         "read_rate": rate(read, sent),
         "reply_rate": rate(replied, sent),
-        "time_to_delivered": latency(TO_DELIVERED),
-        "time_to_read": latency(TO_READ),
-        "first_reply_time": latency(FIRST_REPLY),
-        "sessions_created": count(CREATED),
-        "sessions_linked": count(LINKED),
-        "connection_rate": rate(count(LINKED), count(CREATED)),
-        "disconnects": count(DISCONNECTS),
+        "time_to_delivered": _latency(to_delivered),
+        "time_to_read": _latency(to_read),
+        "first_reply_time": _latency(first_reply),
+        "sessions_created": created,
+        "sessions_linked": linked,
+        "connection_rate": rate(linked, created),
+        "disconnects": int(get(DISCONNECTS, 0)),
         "connected_seconds": round(connected_seconds, 3),
-        "templates": ranked(TEMPLATE_SENT),
+        "templates": _ranked(templates),
     }
+
+
+def _latency(histogram: dict[int, float]) -> Latency:
+    p50, p90 = percentiles(histogram, (0.5, 0.9))
+    return Latency(count=int(sum(histogram.values())), p50=p50, p90=p90)
+
+
+def _ranked(counts: dict[str, int]) -> dict[str, int]:
+    """Most first, then by name."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) if len(counts) > 1 else counts
 
 
 def merge(into: dict[str, float], counters: Mapping[str, object]) -> None:

@@ -266,11 +266,7 @@ class Insights:
         items = []
         connected = self._connected(tenant_id, sessions, start, end, Granularity.DAY)
         for session in sessions:
-            counters = _summed(
-                self._buckets(
-                    tenant_id, Granularity.DAY, [keys.insights_scope_session(session.id)], start, end
-                )
-            )
+            counters = self._total(tenant_id, keys.insights_scope_session(session.id), start, end)
             seconds = sum(connected[session.id][0].values())
             items.append(
                 ins.Breakdown(key=session.id, name=session.name, metrics=ins.metrics_of(counters, seconds))
@@ -279,13 +275,10 @@ class Insights:
 
     def by_template(self, tenant_id: str, *, start: float, end: float) -> ins.BreakdownList:
         _check_range(start, end, Granularity.DAY, limit=False)
-        usage = ins.metrics_of(
-            _summed(self._buckets(tenant_id, Granularity.DAY, [keys.INSIGHTS_ALL], start, end))
-        ).templates
+        usage = ins.metric_fields(self._total(tenant_id, keys.INSIGHTS_ALL, start, end))["templates"]
         items = []
         for name in list(usage)[:MAX_TEMPLATES]:  # most used first
-            scope = [keys.insights_scope_template(name)]
-            counters = _summed(self._buckets(tenant_id, Granularity.DAY, scope, start, end))
+            counters = self._total(tenant_id, keys.insights_scope_template(name), start, end)
             items.append(ins.Breakdown(key=name, metrics=ins.metrics_of(counters)))
         return ins.BreakdownList(start=start, end=end, by="template", items=items)
 
@@ -294,19 +287,25 @@ class Insights:
     def _buckets(
         self, tenant_id: str, granularity: Granularity, scopes: Sequence[str], start: float, end: float
     ) -> dict[str, dict[str, float]]:
-        first, last = ins.bucket_of(start, granularity), ins.bucket_of(max(start, end - 0.001), granularity)
+        first, last = _labels(start, end, granularity)
+        if len(scopes) == 1:
+            return self.rows.buckets(tenant_id, granularity, scopes[0], first, last)
         merged: dict[str, dict[str, float]] = {}
         for scope in scopes:
             for bucket, counters in self.rows.buckets(tenant_id, granularity, scope, first, last).items():
                 ins.merge(merged.setdefault(bucket, {}), counters)
         return merged
 
+    def _total(self, tenant_id: str, scope: str, start: float, end: float) -> dict[str, float]:
+        """One scope's counters over the range's days, summed (a breakdown needs no series)."""
+        return self.rows.total(tenant_id, Granularity.DAY, scope, *_labels(start, end, Granularity.DAY))
+
     def _connected(
         self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, granularity: Granularity
     ) -> dict[str, tuple[dict[float, float], int]]:
         """Per session: connected seconds in each bucket (by bucket start) of [start, end), and how many
         connected periods ended in it (its disconnects)."""
-        now = self.clock.now()
+        now, size = self.clock.now(), granularity.seconds
         found: dict[str, tuple[dict[float, float], int]] = {}
         for session in sessions:
             per_bucket: dict[float, float] = {}
@@ -318,7 +317,7 @@ class Insights:
                     ended = now if session.status == SessionStatus.CONNECTED else began
                 low, high = max(began, start), min(ended, end, now)
                 for bucket_at in ins.buckets_between(low, high, granularity) if high > low else []:
-                    overlap = min(high, bucket_at + granularity.seconds) - max(low, bucket_at)
+                    overlap = min(high, bucket_at + size) - max(low, bucket_at)
                     if overlap > 0:
                         per_bucket[bucket_at] = per_bucket.get(bucket_at, 0.0) + overlap
             found[session.id] = (per_bucket, drops)
@@ -380,11 +379,9 @@ def merged(ops: Sequence[TransactOp]) -> list[TransactOp]:
     return out
 
 
-def _summed(by_bucket: dict[str, dict[str, float]]) -> dict[str, float]:
-    total: dict[str, float] = {}
-    for counters in by_bucket.values():
-        ins.merge(total, counters)
-    return total
+def _labels(start: float, end: float, granularity: Granularity) -> tuple[str, str]:
+    """The labels of the first and last buckets of [start, end)."""
+    return ins.bucket_of(start, granularity), ins.bucket_of(max(start, end - 0.001), granularity)
 
 
 def _check_range(start: float, end: float, granularity: Granularity, *, limit: bool = True) -> None:

@@ -71,6 +71,18 @@ class InsightsRows:
             merge(merged.setdefault(bucket, {}), item)
         return merged
 
+    def total(
+        self, tenant_id: str, granularity: Granularity, scope: str, first: str, last: str
+    ) -> dict[str, float]:
+        """Counters of buckets first..last (labels) in one scope, summed over the buckets and slots."""
+        low, high = keys.insights_range(first, last)
+        total: dict[str, float] = {}
+        for item in self._all(
+            keys.insights_partition(tenant_id, granularity.code, scope), SortKey.between(low, high)
+        ):
+            merge(total, item)
+        return total
+
     def scopes(self, tenant_id: str) -> set[str]:
         """Every scope the tenant's rows were written in (for deleting them all)."""
         found: set[str] = set()

@@ -188,6 +188,8 @@ class SealedTable:
         if item is None:
             return None
         grouped = item.pop(SEALED, None)
+        if grouped is None and CONTENT_ATTRIBUTES.isdisjoint(item):  # counters, keys, times: nothing to open
+            return item
         own = [
             n for n, v in item.items() if n in CONTENT_ATTRIBUTES and isinstance(v, str) and v[:5] == PREFIX
         ]

@@ -375,5 +375,8 @@ def _decode_object(obj: dict[str, Any]) -> Any:
 
 
 def _load(doc: str) -> Item:
+    if '"$' not in doc:  # what `_dump` wrote without bytes or "$" keys: nothing to decode, no hook per object
+        plain: Item = json.loads(doc)
+        return plain
     item: Item = json.loads(doc, object_hook=_decode_object)
     return item
