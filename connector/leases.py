@@ -10,7 +10,8 @@ item turns invisible, and with it the fence, which would then restart at 1).
               process provably gone: same host and boot, its pid and start time no longer run, see
               wagate.process_liveness); fence += 1. Every takeover is logged with its reason.
     renew     conditional on owner and fence: extends lease_until
-    release   conditional on owner and fence: lease_until = 0 and no owner, so anyone may acquire at once
+    release   conditional on owner and fence: lease_until = 0 and no owner, so anyone may acquire at once;
+              `ended` (why, until the next acquire) and `released_fence` (kept) say it was on purpose
 
 Self-fencing: a holder stops using a lease at its local `deadline` = (monotonic time when the last
 successful acquire/renew was sent) + ttl - margin, which is before any other connector can see the row
@@ -168,7 +169,9 @@ class Leases:
         """Let anyone acquire at once. A lease that is no longer ours is left alone. `ended` is the
         status the holder reported on its way out (`status`, `status_reason`, `status_detail`): the
         API shows it until the report itself, which travels the events queue, is applied."""
-        values: dict[str, Any] = {"lease_until": 0, "released_by": self.owner}
+        # `released_fence`: which holding ended on purpose (kept by the next acquire, unlike `ended`), so a
+        # successor's first report is not taken for a crash while this holder's own is still on its way.
+        values: dict[str, Any] = {"lease_until": 0, "released_by": self.owner, "released_fence": lease.fence}
         if ended:
             values["ended"] = dict(ended)
         try:

@@ -89,6 +89,7 @@ def test_a_lapsed_lease_is_told_once_then_the_successor_connects(crm: Crm) -> No
     swept = sweep(crm)  # ...but has not reconnected it yet: nothing to tell
     assert (swept["connectors_lost"], swept["connectors_back"]) == (0, 0)
     report(crm, second, EventType.SESSION_STATUS, status="connecting")
+    crm.clock.advance(1)
     report(crm, second, EventType.CONNECTION_SUCCESS, phone="+34600111222")
     assert sweep(crm)["connectors_lost"] == 0
     assert told(crm) == [("connected", None), ("connecting", "connector_lost"), ("connected", None)]
@@ -110,6 +111,7 @@ def test_a_killed_connector_process_is_told_at_the_next_sweep(crm: Crm) -> None:
     crm.deps.table.update(lease.key.pk, lease.key.sk, set=identity.attributes())
     report(crm, lease, EventType.CONNECTION_SUCCESS)
     assert sweep(crm)["connectors_lost"] == 0
+    crm.clock.advance(1)  # (CRMs get deliveries in parallel: `reports` orders them by time)
     holder.kill()
     holder.wait(10)
     assert [sweep(crm)["connectors_lost"] for _ in range(2)] == [1, 0]
@@ -125,6 +127,7 @@ def test_a_holder_that_was_only_late_is_told_back(crm: Crm) -> None:  # noqa: F8
     report(crm, lease, EventType.CONNECTION_SUCCESS)
     crm.clock.advance(TTL + 1)
     assert sweep(crm)["connectors_lost"] == 1
+    crm.clock.advance(1)
     assert Leases(crm.deps.table, crm.clock, "connector-1").renew(lease, LeaseTimes.for_ttl(TTL))
     assert shown(crm) == ("connected", None)
     assert [sweep(crm)["connectors_back"] for _ in range(2)] == [1, 0]
@@ -161,3 +164,42 @@ def test_a_deliberate_stop_is_never_told_as_lost(  # noqa: F811
     crm.clock.advance(2 * TTL)
     assert sweep(crm)["connectors_lost"] == 0
     assert told(crm) == [("connected", None), ended]
+
+
+def test_a_successor_faster_than_the_sweeper_still_tells_the_loss(crm: Crm) -> None:  # noqa: F811
+    """The successor took the session over before any sweep saw it lost: its first report (`connecting`,
+    at a newer fence, while the row still shows the old holder's `connected`) tells the loss."""
+    crm.webhook("/crm", events=["session_status"])
+    report(crm, take(crm, "connector-1"), EventType.CONNECTION_SUCCESS)
+    crm.clock.advance(TTL + 1)
+    successor = take(crm, "connector-2")
+    report(crm, successor, EventType.SESSION_STATUS, status="connecting", attempt=0)
+    assert shown(crm) == ("connecting", "connector_lost")
+    assert sweep(crm)["connectors_lost"] == 0  # told already
+    crm.clock.advance(1)
+    report(crm, successor, EventType.CONNECTION_SUCCESS)
+    assert [sweep(crm)["connectors_lost"] for _ in range(2)] == [0, 0]
+    got = reports(crm, "/crm")
+    assert [(r["status"], r["reason"]) for r in got] == [
+        ("connected", None),
+        ("connecting", "connector_lost"),
+        ("connected", None),
+    ]
+    assert "without a word" in got[1]["detail"] and got[1]["previous_status"] == "connected"
+
+
+def test_a_handover_whose_report_arrives_after_the_successors_is_no_loss(crm: Crm) -> None:  # noqa: F811
+    """A shard handed over on purpose: the old holder released the lease, but its report is still in its
+    publisher's backlog when the successor's `connecting` arrives. Not a loss; the late report is stale."""
+    crm.webhook("/crm", events=["session_status"])
+    first = take(crm, "connector-1")
+    report(crm, first, EventType.CONNECTION_SUCCESS)
+    ending = {"status": "disconnected", "status_reason": "shard_handover"}
+    Leases(crm.deps.table, crm.clock, "connector-1").release(first, ended=ending)
+    successor = take(crm, "connector-2")
+    report(crm, successor, EventType.SESSION_STATUS, status="connecting", attempt=0)
+    assert shown(crm) == ("connecting", None)
+    report(crm, first, EventType.CONNECTION_LOST, reason="shard_handover")  # late: dropped as stale
+    report(crm, successor, EventType.CONNECTION_SUCCESS)
+    assert sweep(crm)["connectors_lost"] == 0
+    assert told(crm) == [("connected", None)]

@@ -19,8 +19,9 @@ The reasons, as the connector, the Cloud API consumer and the events consumer pr
     disconnected  requested            a disconnect command
     disconnected  connector_stopped / shard_handover / crashed    the connector's own reasons
     connecting    connector_lost       the connector holding a connected session died (crashed, its task
-                                       killed, its host gone): told once by the sweeper
-                                       (services/connector_loss.py); `connected` follows once it is back
+                                       killed, its host gone): told once, by the sweeper
+                                       (services/connector_loss.py) or by the successor's first report,
+                                       whichever comes first; `connected` follows once it is back
     logged_out    logged_out           unlinked on the phone (401/403/406, device_removed) or by request
     failed        banned               banned for good (403 saying so; sandbox `ban`)
     failed        temporarily_banned   WhatsApp's 402: `expires_at` says until when, `detail` why
@@ -69,7 +70,7 @@ def report_due(
     last: Mapping[str, Any] | None, status: SessionStatus, reason: str | None
 ) -> StatusReport | None:
     """Whether moving to (status, reason) is news for CRMs, given the last report (`reported`)."""
-    if status == SessionStatus.CONNECTING:
+    if status == SessionStatus.CONNECTING and reason != CONNECTOR_LOST:
         return None
     if last is not None and last.get("status") == status.value and last.get("reason") == reason:
         return None

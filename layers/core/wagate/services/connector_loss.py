@@ -16,11 +16,14 @@ the read-time correction stays the one source of `connecting` / `connector_lost`
 what it shows. Then:
     a successor reconnects       its `connected` event is news (the row's `reported` says lost), and the
                                  events consumer reports it as for any change
+    a successor was faster       than the sweep (it took the session over within the minute): its first
+                                 report, `connecting` at a newer fence while the row still shows the old
+                                 holder's `connected`, tells the loss instead (SessionService.apply_event)
     the same holder came back    (its lease renewed, at the fence whose report the row shows) the sweep
                                  tells `connected` again itself: no event would
     a deliberate stop            (replaced, logged out, a disconnect, a shard handed over) leaves its
-                                 reason on the released lease (`ended`): never read as lost; the
-                                 connector's own event tells it
+                                 reason on the released lease (`ended`, `released_fence`): never read as
+                                 lost; the connector's own event tells it
 
 Cost: a sparse index holds only the connected sessions (store/sessions.py), read with their leases in
 batches: proportional to what is connected, never every session of every tenant.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["SessionService", "command_queue", "shard_of", "to_session"]
 
 SHARDS_DEFAULT = 4
+SILENT_TAKEOVER = "the connector holding it stopped without a word; another connector is reconnecting it"
 
 
 def shard_of(session_id: str, shards: int) -> int:
@@ -305,6 +306,11 @@ class SessionService:
             changes = _changes_after(event, record)
             if changes is None:
                 return None
+            if changes.get("status") == SessionStatus.CONNECTING.value and self._taken_over_silently(
+                record, event
+            ):
+                changes["status_reason"] = CONNECTOR_LOST  # a report when CRMs were not told already
+                changes["status_detail"] = SILENT_TAKEOVER
             report = None
             if "status" in changes:
                 status = SessionStatus(changes["status"])
@@ -326,6 +332,19 @@ class SessionService:
                     reported(new.session)
                 return new.session
         return None
+
+    def _taken_over_silently(self, record: SessionRecord, event: SessionEvent) -> bool:
+        """A new holder's first report (`connecting`, at a newer fence) while the row still shows the former
+        holder's `connected`: that holder stopped without a word (crashed, killed, lost its lease), unless
+        it released the lease on purpose at that fence (its report, from another connector's publisher,
+        may arrive after the successor's; it is then stale and dropped). Told this way even when a
+        successor takes over faster than the sweeper looks (services/connector_loss.py)."""
+        if record.status != SessionStatus.CONNECTED or event.fence <= record.fence:
+            return False
+        if record.session.provider == Provider.CLOUD:
+            return False
+        lease = self.leases.session_lease(record.session.tenant_id, record.session.id)
+        return lease is not None and lease.released_fence != record.fence
 
     def connectors(self) -> dict[str, Any]:
         """Which shards a live connector holds (from the shard leases), for /health."""

@@ -21,6 +21,7 @@ class LeaseView:
     writer: process_liveness.ProcessIdentity | None = None  # the holder's process, when recorded
     shard_fence: int | None = None  # a session lease: the fence of the shard lease it was taken under
     ended: dict[str, str] | None = None  # released: the status its holder reported on its way out
+    released_fence: int | None = None  # the fence of the last holding released on purpose (not a crash)
 
 
 class LeaseRepository:
@@ -54,6 +55,7 @@ def _view(item: Item | None) -> LeaseView | None:
         writer=process_liveness.writer_of(item),
         shard_fence=int(item["shard_fence"]) if item.get("shard_fence") is not None else None,
         ended=_ended(item.get("ended")),
+        released_fence=int(item["released_fence"]) if item.get("released_fence") is not None else None,
     )
 
 
