@@ -3,9 +3,9 @@
 The rollup rows are written directly (not by sending 1,000,000 messages through the pipeline, which would
 take hours here): a synthetic history of 1,000,000 outbound messages over 90 days on 5 numbers and 10
 templates (delivered 95 %, read 70 %, replied 20 %, failed 3 % over four reasons, latencies drawn from
-log-normal spreads), each message's counters added to the rows `store/insights.adds` would write for it
-(day and hour × tenant, number and template, in the message's slot), summed in memory and put once per
-row: the rows a real history would leave. Connection periods: each number drops about twice a day.
+log-normal spreads), each message's counters added to the rows the journal's folder adds them to
+(`store/insights.row_adds`: day and hour × tenant, number and template), summed and put once per row:
+the rows a real history would leave. Connection periods: each number drops about twice a day.
 Then requests through the real API function (authorizer included), on the SQLite table of `wagate serve`:
 
   (a) GET /v1/insights?from=<90 days ago>&to=now (daily series, whole tenant)  — the figure with the target
@@ -42,8 +42,7 @@ from wagate.domain.sessions import Provider  # noqa: E402
 from wagate.ports import Put  # noqa: E402
 from wagate.services import tenants  # noqa: E402
 from wagate.settings import Settings  # noqa: E402
-from wagate.store import keys  # noqa: E402
-from wagate.store.insights import SCOPE_MARK, scopes_of  # noqa: E402
+from wagate.store.insights import Counted, merge_counts, row_adds  # noqa: E402
 
 DAY = 86_400
 TARGET_MS = 100.0
@@ -52,10 +51,10 @@ REASONS = ("not_on_whatsapp", "timeout", "rate_limited", "blocked")
 
 def synthetic_rows(
     tenant_id: str, sessions: list[str], messages: int, end: float, seed: int
-) -> dict[tuple[str, str], dict[str, float]]:
+) -> dict[tuple[str, str], dict[str, int | float]]:
     """Every rollup row of the history, summed: {(pk, sk): counters}."""
     rng = random.Random(seed)
-    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    rows: dict[tuple[str, str], dict[str, int | float]] = defaultdict(dict)
     start = end - 90 * DAY
     templates = [f"template_{n}" for n in range(10)]
     for n in range(messages):
@@ -76,16 +75,9 @@ def synthetic_rows(
                 if rng.random() < 0.28:
                     counters[ins.REPLIED] = 1
                     counters[f"{ins.FIRST_REPLY}{ins.latency_bucket(rng.lognormvariate(6, 1.5))}"] = 1
-        slot = keys.insights_slot_of(f"msg_{n:010d}")
-        scopes = scopes_of(sessions[n % len(sessions)], template)
-        for granularity in ins.Granularity:
-            bucket = ins.bucket_of(sent_at, granularity)
-            for scope in scopes:
-                row = rows[keys.insights_row(tenant_id, granularity.code, scope, bucket, slot)]
-                for name, value in counters.items():
-                    row[name] = row.get(name, 0) + value
-                if scope == keys.INSIGHTS_ALL and granularity is ins.Granularity.DAY:
-                    row.update({f"{SCOPE_MARK}{s}": 0 for s in scopes[1:]})
+        counted = Counted(sent_at, counters, sessions[n % len(sessions)], template)
+        for key, added in row_adds(tenant_id, counted).items():
+            merge_counts(rows[key], added)
     return rows
 
 

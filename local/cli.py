@@ -8,8 +8,12 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wagate import __version__
+
+if TYPE_CHECKING:
+    from local.runner import ServiceFactory
 
 # Where template.yaml is looked for without --template: a source checkout (local/ beside it), then an
 # installed package's data (pyproject's data-files put the stack in <prefix>/share/wagate).
@@ -196,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Everything on one machine: the template's handlers, timers, queues, and the connector in-process."""
     from connector.app import Connector
+    from local.insights_folder import InsightsFolder
     from local.runner import serve as run_server
     from local.template import TemplateError
 
-    services = [] if args.no_connector else [Connector.from_deps]
+    services: list[ServiceFactory] = [InsightsFolder.from_deps]
+    if not args.no_connector:
+        services.append(Connector.from_deps)
     try:
         return run_server(
             template=args.template or default_template(),

@@ -1,8 +1,9 @@
 """Lambda handler run every minute (EventBridge Scheduler): move scheduled messages that fall due into the
 delay queue (cost proportional to what is due: wagate.services.scheduler), emit the notifications
-nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), expire
-sessions nobody linked in time (wagate.services.session_expiry), tell CRMs once about connected sessions
-whose connector died (wagate.services.connector_loss), and
+nobody emitted after their change was stored (wagate.services.outbox: a writer killed mid-way), fold the
+insights journal into the rollup rows (wagate.store.insights), expire sessions nobody linked in time
+(wagate.services.session_expiry), tell CRMs once about connected sessions whose connector died
+(wagate.services.connector_loss), and
 report the connector shards no live connector holds (metric ShardsWithoutOwner, alarmed on) and the
 sessions by status (`wagate_sessions`, wagate/meters.py)."""
 
@@ -29,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     d = root.ports
     report = scheduler.sweep(d.table, d.queues, d.clock)
     drained = root.events.outbox.sweep()
+    folded = root.insights.fold()  # the counters of the last minute's changes, into the rollups
     expired = root.session_expiry.sweep()  # sessions nobody linked in time free their slot
     losses = root.connector_loss.sweep()  # `session_status` connector_lost, once per loss
     connectors = root.sessions.connectors()
@@ -44,6 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "minutes": report.minutes,
             "dispatched": report.dispatched,
             "outbox_drained": drained,
+            "insights_folded": folded,
             "sessions_expired": expired,
             "connectors_lost": losses.lost,
             "connectors_back": losses.back,
@@ -55,6 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "partitions": report.partitions,
         "dispatched": report.dispatched,
         "outbox_drained": drained,
+        "insights_folded": folded,
         "sessions_expired": expired,
         "connectors_lost": losses.lost,
         "connectors_back": losses.back,

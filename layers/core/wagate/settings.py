@@ -260,6 +260,13 @@ class Settings(BaseModel):
     content_key_cache_seconds: float = Field(
         300.0, gt=0, le=3600, description="how long an unwrapped tenant data key is kept in memory"
     )
+    insights_fold_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="`wagate serve`: how often the insights journal is folded into the rollups (AWS: the "
+        "sweeper, every minute)",
+    )
     max_sessions_per_tenant: int = Field(
         5, ge=1, description="WhatsApp sessions per tenant (an operator may set a tenant's own quota)"
     )

@@ -1,13 +1,13 @@
-"""Insights: the rollup writes each applied change owes, and the reports read from the rollups.
+"""Insights: the counters each applied change owes, and the reports read from the rollups.
 
 Writes. A message's status move, a stored message that came from WhatsApp and a session's status change
-each hand the counters they owe to the transaction that applies them (`status_ops`, `inbound_ops`,
-`session_ops`, `created_ops`): the change is applied once (monotonic statuses, provider-id
-deduplication, status guards and fences), so it is counted once, whatever is redelivered or arrives
-late. Replies and first-reply times follow the conversation's turn, read before the change and moved in
-its transaction, as two marks on the conversation row: `ins_out_at` (our latest send not answered yet:
-their next message is its reply) and `ins_in_at` (their first message we have not answered yet: our next
-send is the first reply).
+each hand the counters they owe to the transaction that applies them, as one journal entry
+(`status_ops`, `inbound_ops`, `session_ops`, `created_ops`; store/insights.py folds the journal into the
+rollup rows): the change is applied once (monotonic statuses, provider-id deduplication, status guards
+and fences), so it is counted once, whatever is redelivered or arrives late. Replies and first-reply
+times follow the conversation's turn, read before the change and moved in its transaction, as two marks
+on the conversation row: `ins_out_at` (our latest send not answered yet: their next message is its
+reply) and `ins_in_at` (their first message we have not answered yet: our next send is the first reply).
 
 Reads. A report is one query per scope and granularity over the range's buckets (store/insights.py),
 plus each session's connection periods for uptime: O(buckets + sessions + periods), never O(messages).
@@ -29,7 +29,7 @@ from wagate.domain.sessions import Session, SessionStatus
 from wagate.domain.templates import TEMPLATE_NAME
 from wagate.ports import Update
 from wagate.store import keys
-from wagate.store.insights import InsightsRows, adds
+from wagate.store.insights import Counted, InsightsJournal, InsightsRows, journal_entry
 
 if TYPE_CHECKING:
     from wagate.ports import Clock, Table, TransactOp
@@ -54,6 +54,11 @@ class Insights:
         self.table = table
         self.clock = clock
         self.rows = InsightsRows(table)
+        self.journal = InsightsJournal(table)
+
+    def fold(self) -> int:
+        """Adds what the journal holds to the rollup rows (the sweeper; `wagate serve` more often)."""
+        return self.journal.fold()
 
     # ---- counters committed with the change -----------------------------------------------------------
 
@@ -87,15 +92,8 @@ class Insights:
                 reason = message.error.code if message.error is not None else None
                 counters[ins.FAILED_BY + ins.reason_code(reason)] = 1
         cohort = sent_at if sent_at is not None else message.updated_at
-        rollups = adds(
-            message.tenant_id,
-            cohort,
-            counters,
-            counted_id=message.id,
-            session_id=message.session_id,
-            template=template,
-        )
-        return [*ops, *rollups]
+        counted = Counted(cohort, counters, message.session_id, template)
+        return [*ops, *journal_entry(message.tenant_id, [counted], self.clock.now())]
 
     def inbound_ops(
         self, message: Message, activity: Update | None
@@ -109,64 +107,47 @@ class Insights:
         if activity is not None and not message.chat.endswith("@g.us"):
             conv = self.table.get(*_conversation_key(message))
         at = message.created_at
+        now = self.clock.now()
         if message.direction == Direction.OUTBOUND:  # typed on the phone
             counters: dict[str, int] = {ins.SENT: 1}
             if activity is not None and conv is not None:
                 activity = _with(activity, **self._turn_to_us(conv, at, None, counters))
-            return [*_counted(message, at, counters)], activity
-        ops: list[TransactOp] = list(_counted(message, at, {ins.INBOUND: 1}))
+            return [*journal_entry(message.tenant_id, [_counted(message, at, counters)], now)], activity
+        groups = [_counted(message, at, {ins.INBOUND: 1})]
         if activity is None or message.chat.endswith("@g.us"):
-            return ops, activity
+            return [*journal_entry(message.tenant_id, groups, now)], activity
         out_at = conv.get(OUT_MARK) if conv is not None else None
         turn: dict[str, Any] = {}
         if out_at is not None and float(out_at) <= at:
             assert conv is not None
             template = str(conv.get(OUT_TEMPLATE) or "") or None
-            ops.extend(
-                adds(
-                    message.tenant_id,
-                    float(out_at),
-                    {ins.REPLIED: 1},
-                    counted_id=message.id,
-                    session_id=message.session_id,
-                    template=template,
-                )
-            )
+            groups.append(Counted(float(out_at), {ins.REPLIED: 1}, message.session_id, template))
             turn["remove"] = [OUT_MARK, OUT_TEMPLATE]
         if conv is None or conv.get(IN_MARK) is None:
             turn["set"] = {IN_MARK: at}  # their turn starts with this message
-        return merged(ops), _with(activity, **turn) if turn else activity
+        ops = journal_entry(message.tenant_id, groups, now)
+        return [*ops], _with(activity, **turn) if turn else activity
 
     def created_ops(self, session: Session) -> list[TransactOp]:
-        return list(
-            adds(
-                session.tenant_id,
-                session.created_at,
-                {ins.CREATED: 1},
-                counted_id=session.id,
-                session_id=session.id,
-            )
-        )
+        counted = Counted(session.created_at, {ins.CREATED: 1}, session.id)
+        return [*journal_entry(session.tenant_id, [counted], self.clock.now())]
 
     def session_ops(self, old: Session, new: Session, at: float) -> list[TransactOp]:
         """A status change's counters and connection period (the status guard makes it happen once)."""
         was, now = old.status == SessionStatus.CONNECTED, new.status == SessionStatus.CONNECTED
         tenant_id, session_id = new.tenant_id, new.id
         ops: list[TransactOp] = []
+        groups: list[Counted] = []
         if now and not was:
             since = new.connected_at or at
             ops.append(self.rows.period_start(tenant_id, session_id, since))
             if old.connected_at is None:  # never linked before
-                ops.extend(
-                    adds(tenant_id, since, {ins.LINKED: 1}, counted_id=session_id, session_id=session_id)
-                )
+                groups.append(Counted(since, {ins.LINKED: 1}, session_id))
         elif was and not now:
             if old.connected_at is not None:
                 ops.append(self.rows.period_end(tenant_id, session_id, old.connected_at, at))
-            ops.extend(
-                adds(tenant_id, at, {ins.DISCONNECTS: 1}, counted_id=session_id, session_id=session_id)
-            )
-        return ops
+            groups.append(Counted(at, {ins.DISCONNECTS: 1}, session_id))
+        return [*ops, *journal_entry(tenant_id, groups, self.clock.now())]
 
     # ---- the conversation's turn ----------------------------------------------------------------------
 
@@ -343,8 +324,8 @@ def _conversation_key(message: Message) -> keys.Key:
     return keys.conversation(message.tenant_id, conversation_id(message.session_id, message.chat))
 
 
-def _counted(message: Message, at: float, counters: dict[str, int]) -> list[Update]:
-    return adds(message.tenant_id, at, counters, counted_id=message.id, session_id=message.session_id)
+def _counted(message: Message, at: float, counters: dict[str, int]) -> Counted:
+    return Counted(at, counters, message.session_id)
 
 
 def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence[str] = ()) -> Update:
@@ -357,26 +338,6 @@ def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence
         add=update.add,
         condition=update.condition,
     )
-
-
-def merged(ops: Sequence[TransactOp]) -> list[TransactOp]:
-    """Counter updates of the same row summed into one (a transaction touches each item once)."""
-    out: list[TransactOp] = []
-    index: dict[tuple[str, str], int] = {}
-    for op in ops:
-        if isinstance(op, Update) and not op.set and not op.remove and op.condition is None:
-            key = (op.pk, op.sk)
-            if key in index:
-                first = out[index[key]]
-                assert isinstance(first, Update)
-                total = dict(first.add)
-                for name, value in op.add.items():
-                    total[name] = total.get(name, 0) + value
-                out[index[key]] = Update(op.pk, op.sk, add=total)
-                continue
-            index[key] = len(out)
-        out.append(op)
-    return out
 
 
 def _labels(start: float, end: float, granularity: Granularity) -> tuple[str, str]:

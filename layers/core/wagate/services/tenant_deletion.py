@@ -19,7 +19,7 @@ from wagate.ports import Delete
 from wagate.store import due_index, keys
 from wagate.store.conversations import to_contact
 from wagate.store.erasure import rows
-from wagate.store.insights import InsightsRows
+from wagate.store.insights import InsightsJournal, InsightsRows
 
 if TYPE_CHECKING:
     from wagate.ports import Table
@@ -89,6 +89,8 @@ class TenantDeletion:
         counts["rows"] += self._drop(tenant_rows)
         counts["audit_entries"] += self._drop(keys.audit_partition(tenant_id))
         self.table.delete(*keys.tenant(tenant_id))
+        # Its journal entries name it: with the tenant row gone, folding drops them (store/insights.py).
+        InsightsJournal(self.table).fold()
         self.table.update(*keys.STATS, add={"tenants": -1})
         self.audit.operator(keys.OPERATOR_AUDIT_TENANT, "tenant.deleted", target=tenant_id)
         scrub = getattr(self.table, "scrub", None)  # the local table's files (adapters/local/sqlite_table.py)

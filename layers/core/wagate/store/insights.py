@@ -1,21 +1,36 @@
-"""Insights rollup rows and connection periods (keys and access patterns: store/keys.py).
+"""Insights: the journal of counters changes owe, its folding into rollup rows, and connection periods
+(keys and access patterns: store/keys.py).
 
-A change adds to the rows of its bucket (day and hour) in each scope it belongs to (the tenant, its
-session, its template), in the slot of the counted message, with atomic ADDs committed in the same
-transaction as the change itself: what is counted is exactly what was applied, once. Reading a range is
-one query per scope and granularity, O(buckets × slots), whatever the number of messages.
+A change that counts (a message's status move, a stored message, a session's status) puts ONE journal
+entry in its own transaction: the counters it owes, grouped by cohort time, session and template. So what
+is counted is exactly what was applied, once, and the change's transaction grows by one small item
+instead of a read-modify-write of every rollup row it touches (day and hour × tenant, session, template).
+
+The folder (`InsightsJournal.fold`: the sweeper every minute, `wagate serve` every few seconds) reads
+entries oldest first, sums them per rollup row, and in one transaction adds the sums to the rows and
+deletes the entries (each on condition that it still exists): two folders never count an entry twice,
+and many changes of one hour become one update of each of its rows. Reports therefore lag the changes by
+up to one fold. Reading a range is one query per scope and granularity, O(buckets), whatever the number
+of messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from wagate.conditions import Attr, SortKey
+from wagate.domain.errors import ConflictError
+from wagate.domain.ids import new_id
 from wagate.domain.insights import Granularity, bucket_of, merge
-from wagate.ports import Item, Put, Table, Update
+from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
 from wagate.store import keys
 
 SCOPE_MARK = "scope."  # + scope: 0-valued attribute in the tenant's rows naming every scope written
+MAX_OPS = 100  # DynamoDB's limit on one transaction: entries deleted + rows added to
+READ_PAGE = 100  # entries per shard per round
+HOUR = 3_600
 
 
 def scopes_of(session_id: str | None, template: str | None) -> list[str]:
@@ -27,31 +42,165 @@ def scopes_of(session_id: str | None, template: str | None) -> list[str]:
     return scopes
 
 
-def adds(
-    tenant_id: str,
-    at: float,
-    counters: Mapping[str, int | float],
-    *,
-    counted_id: str,
-    session_id: str | None,
-    template: str | None = None,
-) -> list[Update]:
-    """The updates that add `counters` to the day and hour rows of `at` in every scope."""
-    if not counters:
-        return []
-    slot = keys.insights_slot_of(counted_id)
-    scopes = scopes_of(session_id, template)
-    ops = []
+@dataclass(frozen=True)
+class Counted:
+    """Counters owed to the buckets of `at` (a send cohort, an arrival, a session's change) in the
+    tenant's scope, its session's and its template's."""
+
+    at: float
+    counters: Mapping[str, int | float]
+    session_id: str | None = None
+    template: str | None = None
+
+
+def row_adds(tenant_id: str, counted: Counted) -> dict[tuple[str, str], dict[str, int | float]]:
+    """What one group adds to each rollup row: {(pk, sk): counters}."""
+    scopes = scopes_of(counted.session_id, counted.template)
+    rows: dict[tuple[str, str], dict[str, int | float]] = {}
     for granularity in Granularity:
-        bucket = bucket_of(at, granularity)
+        bucket = bucket_of(counted.at, granularity)
         for scope in scopes:
-            added = dict(counters)
+            added = dict(counted.counters)
             if scope == keys.INSIGHTS_ALL:
                 added.update({f"{SCOPE_MARK}{s}": 0 for s in scopes[1:]})
-            ops.append(
-                Update(*keys.insights_row(tenant_id, granularity.code, scope, bucket, slot), add=added)
-            )
-    return ops
+            row = keys.insights_row(tenant_id, granularity.code, scope, bucket, keys.INSIGHTS_FOLDED_SLOT)
+            rows[(row.pk, row.sk)] = added
+    return rows
+
+
+def journal_entry(tenant_id: str, groups: Sequence[Counted], now: float) -> list[Put]:
+    """The entry to put in the change's transaction (none when nothing is owed)."""
+    groups = [g for g in groups if g.counters]
+    if not groups:
+        return []
+    pk, sk = keys.insights_journal_entry(new_id("insj", now))
+    counts = [[g.at, g.session_id, g.template, dict(g.counters)] for g in groups]
+    item: Item = {
+        "pk": pk,
+        "sk": sk,
+        "tenant_id": tenant_id,
+        "counts": json.dumps(counts, separators=(",", ":")),
+    }
+    return [Put(item)]
+
+
+def _groups(item: Item) -> list[Counted]:
+    return [
+        Counted(float(at), counters, session_id, template)
+        for at, session_id, template, counters in json.loads(str(item["counts"]))
+    ]
+
+
+# What entries are summed by before they are spread over rows: tenant, cohort hour (epoch // 3600),
+# session, template. Every change of one number in one hour adds to the same rows.
+Cohort = tuple[str, int, str | None, str | None]
+RowAdds = dict[tuple[str, str], dict[str, int | float]]
+
+
+@dataclass
+class _Fold:
+    """One transaction being built: the entries it deletes and what they add, by cohort."""
+
+    rows_of: dict[Cohort, RowAdds]  # each cohort's rows (with their scope marks), shared by the folds
+    entries: list[tuple[str, str]] = field(default_factory=list)
+    cohorts: dict[Cohort, dict[str, int | float]] = field(default_factory=dict)
+    rows: set[tuple[str, str]] = field(default_factory=set)
+
+    def room_for(self, cohorts: Iterable[Cohort]) -> bool:
+        new_rows = {row for c in cohorts for row in self.rows_of[c] if row not in self.rows}
+        return len(self.entries) + 1 + len(self.rows) + len(new_rows) <= MAX_OPS
+
+    def take(self, key: tuple[str, str], owed: Sequence[tuple[Cohort, Mapping[str, int | float]]]) -> None:
+        self.entries.append(key)
+        for cohort, counters in owed:
+            merge_counts(self.cohorts.setdefault(cohort, {}), counters)
+            self.rows.update(self.rows_of[cohort])
+
+    def ops(self) -> list[TransactOp]:
+        totals: RowAdds = {}
+        for cohort, counters in self.cohorts.items():
+            for row, marks in self.rows_of[cohort].items():
+                total = totals.setdefault(row, {})
+                merge_counts(total, counters)
+                merge_counts(total, marks)
+        deletes: list[TransactOp] = [Delete(pk, sk, condition=Attr("pk").exists()) for pk, sk in self.entries]
+        return [*deletes, *(Update(pk, sk, add=counters) for (pk, sk), counters in totals.items())]
+
+
+class InsightsJournal:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def fold(self) -> int:
+        """Folds every entry there is now into the rollup rows. Returns how many were folded. Entries of a
+        tenant that no longer exists are dropped. When another folder is at work, what it took is left
+        to it. Entries are read from every shard before summing: the shards spread the writes, and
+        folding them together keeps one update per row for all of them."""
+        folded = 0
+        tenants: dict[str, bool] = {}
+        while True:
+            items = [
+                item
+                for shard in range(keys.INSIGHTS_JOURNAL_SHARDS)
+                for item in self.table.query(keys.insights_journal(shard), limit=READ_PAGE).items
+            ]
+            if not items:
+                return folded
+            done = self._fold_items(items, tenants)
+            folded += done
+            if done < len(items):  # lost a race with another folder: it has these
+                return folded
+
+    def pending(self) -> int:
+        """Entries not folded yet (tests, health checks)."""
+        count = 0
+        for shard in range(keys.INSIGHTS_JOURNAL_SHARDS):
+            cursor = None
+            while True:
+                page = self.table.query(keys.insights_journal(shard), limit=1000, cursor=cursor)
+                count += len(page.items)
+                cursor = page.cursor
+                if cursor is None:
+                    break
+        return count
+
+    def _fold_items(self, items: Sequence[Item], tenants: dict[str, bool]) -> int:
+        done = 0
+        rows_of: dict[Cohort, RowAdds] = {}
+        fold = _Fold(rows_of)
+        for item in items:
+            tenant_id = str(item["tenant_id"])
+            if tenant_id not in tenants:
+                tenants[tenant_id] = self.table.get(*keys.tenant(tenant_id)) is not None
+            owed: list[tuple[Cohort, Mapping[str, int | float]]] = []
+            if tenants[tenant_id]:  # a deleted tenant's entries go without a trace
+                for counted in _groups(item):
+                    cohort = (tenant_id, int(counted.at // HOUR), counted.session_id, counted.template)
+                    if cohort not in rows_of:
+                        hour = Counted(cohort[1] * HOUR, {}, counted.session_id, counted.template)
+                        rows_of[cohort] = row_adds(tenant_id, hour)
+                    owed.append((cohort, counted.counters))
+            if not fold.room_for(c for c, _ in owed):
+                if not self._commit(fold):
+                    return done
+                done += len(fold.entries)
+                fold = _Fold(rows_of)
+            fold.take((str(item["pk"]), str(item["sk"])), owed)
+        if fold.entries and self._commit(fold):
+            done += len(fold.entries)
+        return done
+
+    def _commit(self, fold: _Fold) -> bool:
+        try:
+            self.table.transact_write(fold.ops())
+        except ConflictError:
+            return False
+        return True
+
+
+def merge_counts(total: dict[str, int | float], counters: Mapping[str, int | float]) -> None:
+    for name, value in counters.items():
+        total[name] = total.get(name, 0) + value
 
 
 class InsightsRows:

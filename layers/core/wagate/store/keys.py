@@ -59,7 +59,8 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | audit entry | `T#{t}#AUDIT` | `{entry id}` (ULID: time order) | gsi1 `T#{t}#AUDIT#A#{actor}` / `{entry id}`; gsi2 `T#{t}#AUDIT#T#{target}` / `{entry id}` | a tenant's audit log by time, by actor, by target; TTL (retention) | store/audit.py |
 | failed-auth counter | `AUTHFAIL#{source ip}` | `{epoch minute}` | | failed authentications from one address in one minute (burst detection), TTL | store/audit.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
-| insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0..3 of the counted message) | | counters of one day or hour for the tenant, a session or a template (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), written in the transaction of the change they count; a range is one query per scope; TTL (retention: messages) | store/insights.py |
+| insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0, or 0..3 in rows written before the journal) | | counters of one day or hour for the tenant, a session or a template (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), added by the journal's folder; a range is one query per scope; TTL (retention: messages) | store/insights.py |
+| insights journal entry | `INSJ#{n}` (n: hash of the entry id, 0..7) | `{entry}` (ULID: time order) | | the counters one applied change owes the rollups (tenant, and per cohort time, session and template), written in the change's transaction; the folder adds them to the rollup rows and deletes them in one transaction | store/insights.py |
 | connection period | `T#{t}#INS#UP#{s}` | `{connected_at:014.3f}` | | one stretch of a session being connected (start, end): uptime of any range; TTL (retention: messages) | store/insights.py |
 
 `{p}` is a person's blind index (store/blind_index.py): the tenant's keyed hash of their phone number
@@ -601,11 +602,11 @@ def failed_auth(source_ip: str, minute: int) -> Key:
 # ---- insights (store/insights.py) ----------------------------------------------------------------------
 
 INSIGHTS_PREFIX = "INS#"
-# A busy tenant's hour row would take every status change of its messages: DynamoDB allows ~1,000 writes/s
-# per item, and concurrent transactions on one item cancel each other, so each row is spread over slots
-# by the counted message's id and a read sums them (4 slots: 4 items per bucket read).
-INSIGHTS_SLOTS = 4
+# Rows written before the journal spread each bucket over 4 slots (by the counted message's id); the
+# folder writes slot 0 only, and a read sums whatever slots a bucket has.
+INSIGHTS_FOLDED_SLOT = 0
 INSIGHTS_ALL = "all"
+INSIGHTS_JOURNAL_SHARDS = 8
 
 
 def insights_scope_session(session_id: str) -> str:
@@ -622,8 +623,13 @@ def insights_partition(tenant_id: str, granularity: str, scope: str) -> str:
     return f"{tenant_partition(tenant_id)}#{INSIGHTS_PREFIX}{granularity}#{scope}"
 
 
-def insights_slot_of(counted_id: str) -> int:
-    return zlib.crc32(counted_id.encode()) % INSIGHTS_SLOTS
+def insights_journal(shard: int) -> str:
+    return f"INSJ#{shard}"
+
+
+def insights_journal_entry(entry_id: str) -> Key:
+    """An entry's shard is a hash of its id: every shard takes an equal share of the writes."""
+    return Key(insights_journal(zlib.crc32(entry_id.encode()) % INSIGHTS_JOURNAL_SHARDS), entry_id)
 
 
 def insights_row(tenant_id: str, granularity: str, scope: str, bucket: str, slot: int) -> Key:
