@@ -146,3 +146,36 @@ def test_a_successor_connected_while_the_loss_was_told_is_told_by_the_next_sweep
     assert world.shown() == [("connecting", "connector_lost"), ("connected", None)]
     assert world.sweeper().sweep() == world.sweeper().sweep()  # nothing more
     assert len(world.told) == 2
+
+
+def test_a_report_racing_the_sweeper_is_made_again_not_twice(world: World) -> None:
+    """The events consumer read the row (CRMs told: connected), then the sweeper told the loss: the
+    consumer's report of the successor's `connecting` fails its condition, and its retry finds the loss
+    told already."""
+    session = world.create("one")
+    world.report(session, world.take(session, "c1"), EventType.CONNECTION_SUCCESS)
+    world.clock.advance(TTL + 1)
+    read_by_consumer = world.record(session)
+    assert world.sweeper().sweep().lost == 1
+    successor = world.take(session, "c2")
+    changes = {
+        "status": "connecting",
+        "status_reason": "connector_lost",
+        "fence": successor.fence,
+        "reported": {"status": "connecting", "reason": "connector_lost"},
+    }
+    rows = SessionRepository(world.table)
+    assert rows.write_status(read_by_consumer, changes, fence=successor.fence) is None
+    reported: list[str] = []
+    event = SessionEvent(
+        type=EventType.SESSION_STATUS,
+        tenant_id=session.tenant_id,
+        session_id=session.id,
+        fence=successor.fence,
+        at=world.clock.now(),
+        data={"status": "connecting"},
+    )
+    applied = world.sessions.apply_event(event, reported=lambda s: reported.append(s.id))
+    assert applied is not None and (applied.status, applied.status_reason) == ("connecting", "connector_lost")
+    assert reported == []  # told once, by the sweeper
+    assert world.shown() == [("connecting", "connector_lost")]

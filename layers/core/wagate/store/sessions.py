@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
 from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
@@ -257,6 +257,10 @@ class SessionRepository:
         guard = Attr("status").eq(old)
         if fence is not None:
             guard = (Attr("fence").not_exists() | Attr("fence").le(fence)) & guard
+        if "reported" in changes:
+            # A report follows what CRMs were told as read: a connector-loss sweep telling them meanwhile
+            # (it sets or clears `lost`: services/connector_loss.py) makes this one read again.
+            guard = guard & _same_lost_mark(record)
         new = str(changes.get("status", old))
         connected = SessionStatus.CONNECTED.value
         values = dict(changes)
@@ -304,8 +308,7 @@ class SessionRepository:
         when the row moved meanwhile (gone, a newer report, another sweeper)."""
         session = record.session
         guard = Attr("status").eq(SessionStatus.CONNECTED.value) & Attr("fence").eq(record.fence)
-        same_mark = Attr("lost").eq(record.lost) if record.lost is not None else Attr("lost").not_exists()
-        guard = guard & same_mark
+        guard = guard & _same_lost_mark(record)
         values: dict[str, Any] = {"reported": dict(reported)}
         if lost is not None:
             values["lost"] = lost
@@ -335,6 +338,10 @@ class SessionRepository:
             add={"pacing_version": 1},
             condition=item_exists() & unchanged,
         )
+
+
+def _same_lost_mark(record: SessionRecord) -> Condition:
+    return Attr("lost").eq(record.lost) if record.lost is not None else Attr("lost").not_exists()
 
 
 def _as_item(record: SessionRecord) -> Item:
