@@ -14,10 +14,12 @@ import pytest
 
 from local.template import load_template
 from tests.fakes.clock import FakeClock
+from tests.functions.test_sessions_api import deliver, hold_lease
 from tests.support.aws_template import TEMPLATE
 from tests.support.lambdas import ApiCaller, LambdaContext
 from wagate import compose, wiring
 from wagate.adapters.local.sqlite_queue import SqliteQueues
+from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import Message, MessageStatus
 from wagate.domain.tenants import Scope
 from wagate.services import due_index, tenants
@@ -287,3 +289,51 @@ def test_erasing_a_contact_takes_them_out_of_broadcasts_still_to_send(
     shown = progress(call, world, created["id"])
     assert shown["counts"]["rejected"] == 1 and [r["code"] for r in shown["rejections"]] == ["erased"]
     assert "+34600100001" not in json.dumps(shown)
+
+
+def test_a_broadcasts_insights_count_its_reads_and_replies(
+    call: ApiCaller, world: dict[str, Any], functions: dict[str, ModuleType], clock: FakeClock
+) -> None:
+    created = broadcast(call, world, 3)
+    run_due_steps(functions)
+    sent = messages_of(world, created["id"])
+    send_all(world, sent, clock)
+    service = compose.message_service()
+    service.apply_status(world["tenant_id"], sent[0].id, MessageStatus.READ, clock.now() + 30)
+    session = {"tenant_id": world["tenant_id"], "id": world["session_id"]}
+    hold_lease(session)
+    phone = sent[0].to
+    answer = SessionEvent(
+        type=EventType.INCOMING_MESSAGE,
+        tenant_id=world["tenant_id"],
+        session_id=world["session_id"],
+        fence=1,
+        at=clock.now() + 60,
+        data={
+            "provider_message_id": "IN-REPLY",
+            "chat_jid": f"{phone[1:]}@s.whatsapp.net",
+            "sender_jid": f"{phone[1:]}@s.whatsapp.net",
+            "sender_phone": phone,
+            "timestamp": clock.now() + 60,
+            "text": "¡Sí!",
+            "type": "text",
+        },
+    )
+    deliver(functions, answer)
+    alone = {"session_id": world["session_id"], "to": phone, "text": "x"}
+    status, other, _ = call("POST", "/v1/messages", world["key"], body=alone)
+    assert status == 202
+    service.apply_status(world["tenant_id"], other["id"], MessageStatus.SENT, clock.now() + 90)  # not in it
+    compose.services().insights.fold()
+
+    query = f"broadcast_id={created['id']}&from={clock.now() - 86_400}&to={clock.now() + 86_400}"
+    status, report, _ = call("GET", "/v1/insights", world["key"], query=query)
+    assert status == 200, report
+    totals = report["totals"]
+    assert (totals["sent"], totals["read"], totals["replied"]) == (3, 1, 1)
+    assert totals["reply_rate"] == round(1 / 3, 4)
+    assert report["broadcast_id"] == created["id"] and report["sessions"] == []
+    assert call("GET", "/v1/insights", world["key"], query="broadcast_id=bc_01NOSUCHBROADCAST")[0] == 404
+    assert call("GET", "/v1/insights", world["key"], query="broadcast_id=../etc")[0] == 422
+    both = f"broadcast_id={created['id']}&session_id={world['session_id']}"
+    assert call("GET", "/v1/insights", world["key"], query=both)[0] == 422

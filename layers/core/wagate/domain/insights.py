@@ -203,6 +203,7 @@ class Report(BaseModel):
     granularity: Granularity
     session_id: str | None = None
     template: str | None = None
+    broadcast_id: str | None = None
     totals: Metrics
     series: list[Point] = Field(description="One point per bucket in the range, empty ones included")
     sessions: list[SessionUptime] = Field(description="Uptime of each session in view")

@@ -38,7 +38,7 @@ MAX_BUCKETS = {Granularity.DAY: 400, Granularity.HOUR: 24 * 31}
 MAX_TEMPLATES = 50
 # On the conversation row: when our latest unanswered send went out (and its template), and since when
 # the contact has been waiting for our answer.
-OUT_MARK, OUT_TEMPLATE, IN_MARK = "ins_out_at", "ins_out_tpl", "ins_in_at"
+OUT_MARK, OUT_TEMPLATE, OUT_BROADCAST, IN_MARK = "ins_out_at", "ins_out_tpl", "ins_out_bc", "ins_in_at"
 
 
 def template_of(message: Message) -> str | None:
@@ -92,7 +92,7 @@ class Insights:
                 reason = message.error.code if message.error is not None else None
                 counters[ins.FAILED_BY + ins.reason_code(reason)] = 1
         cohort = sent_at if sent_at is not None else message.updated_at
-        counted = Counted(cohort, counters, message.session_id, template)
+        counted = Counted(cohort, counters, message.session_id, template, message.broadcast_id)
         return [*ops, *journal_entry(message.tenant_id, [counted], self.clock.now())]
 
     def inbound_ops(
@@ -121,8 +121,9 @@ class Insights:
         if out_at is not None and float(out_at) <= at:
             assert conv is not None
             template = str(conv.get(OUT_TEMPLATE) or "") or None
-            groups.append(Counted(float(out_at), {ins.REPLIED: 1}, message.session_id, template))
-            turn["remove"] = [OUT_MARK, OUT_TEMPLATE]
+            broadcast = str(conv.get(OUT_BROADCAST) or "") or None
+            groups.append(Counted(float(out_at), {ins.REPLIED: 1}, message.session_id, template, broadcast))
+            turn["remove"] = [OUT_MARK, OUT_TEMPLATE, OUT_BROADCAST]
         if conv is None or conv.get(IN_MARK) is None:
             turn["set"] = {IN_MARK: at}  # their turn starts with this message
         ops = journal_entry(message.tenant_id, groups, now)
@@ -161,7 +162,7 @@ class Insights:
         conv = self.table.get(*key)
         if conv is None:
             return []
-        turn = self._turn_to_us(conv, sent_at, template_of(message), counters)
+        turn = self._turn_to_us(conv, sent_at, message, counters)
         if not turn["set"] and not turn["remove"]:
             return []
         guard = Attr("pk").exists()
@@ -173,14 +174,17 @@ class Insights:
 
     @staticmethod
     def _turn_to_us(
-        conv: dict[str, Any], at: float, template: str | None, counters: dict[str, int]
+        conv: dict[str, Any], at: float, sent: Message | None, counters: dict[str, int]
     ) -> dict[str, Any]:
         """The conversation's marks once we answered at `at` (set and remove), and the first-reply sample
-        added to `counters` when the contact was waiting since before."""
+        added to `counters` when the contact was waiting since before. `sent`: our message (None when typed
+        on the phone): its template and broadcast get the reply."""
         turn: dict[str, Any] = {"set": {}, "remove": []}
         out_at = conv.get(OUT_MARK)
         if out_at is None or float(out_at) <= at:  # an older send reported late leaves the newer one
-            turn["set"] = {OUT_MARK: at, OUT_TEMPLATE: template or ""}
+            broadcast = sent.broadcast_id if sent is not None else None
+            template = template_of(sent) if sent is not None else None
+            turn["set"] = {OUT_MARK: at, OUT_TEMPLATE: template or "", OUT_BROADCAST: broadcast or ""}
         waiting = conv.get(IN_MARK)
         if waiting is not None and float(waiting) <= at:
             counters[f"{ins.FIRST_REPLY}{ins.latency_bucket(at - float(waiting))}"] = 1
@@ -200,12 +204,15 @@ class Insights:
         whole_tenant: bool,
         session_id: str | None = None,
         template: str | None = None,
+        broadcast_id: str | None = None,
     ) -> ins.Report:
         """The range's totals, its series (one point per bucket) and the uptime of `sessions`.
         `whole_tenant`: the caller sees every session (else the sessions' own rows are summed).
         Raises InvalidInput for a range that is empty or too long for the granularity."""
         _check_range(start, end, granularity)
-        if template is not None:
+        if broadcast_id is not None:
+            scopes = [keys.insights_scope_broadcast(broadcast_id)]
+        elif template is not None:
             scopes = [keys.insights_scope_template(template)]
         elif session_id is not None:
             scopes = [keys.insights_scope_session(session_id)]
@@ -214,7 +221,8 @@ class Insights:
         else:
             scopes = [keys.insights_scope_session(s.id) for s in sessions]
         by_bucket = self._buckets(tenant_id, granularity, scopes, start, end)
-        shown = [] if template is not None else [s for s in sessions if session_id in (None, s.id)]
+        by_number = template is None and broadcast_id is None  # uptime: of the numbers in view
+        shown = [s for s in sessions if session_id in (None, s.id)] if by_number else []
         connected = self._connected(tenant_id, shown, start, end, granularity)
         series: list[ins.Point] = []
         totals: dict[str, float] = {}
@@ -235,6 +243,7 @@ class Insights:
             granularity=granularity,
             session_id=session_id,
             template=template,
+            broadcast_id=broadcast_id,
             totals=ins.metrics_of(totals, connected_total),
             series=series,
             sessions=uptimes,

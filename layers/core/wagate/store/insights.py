@@ -33,29 +33,32 @@ READ_PAGE = 100  # entries per shard per round
 HOUR = 3_600
 
 
-def scopes_of(session_id: str | None, template: str | None) -> list[str]:
+def scopes_of(session_id: str | None, template: str | None, broadcast_id: str | None = None) -> list[str]:
     scopes = [keys.INSIGHTS_ALL]
     if session_id:
         scopes.append(keys.insights_scope_session(session_id))
     if template:
         scopes.append(keys.insights_scope_template(template))
+    if broadcast_id:
+        scopes.append(keys.insights_scope_broadcast(broadcast_id))
     return scopes
 
 
 @dataclass(frozen=True)
 class Counted:
     """Counters owed to the buckets of `at` (a send cohort, an arrival, a session's change) in the
-    tenant's scope, its session's and its template's."""
+    tenant's scope, its session's, its template's and its broadcast's."""
 
     at: float
     counters: Mapping[str, int | float]
     session_id: str | None = None
     template: str | None = None
+    broadcast_id: str | None = None
 
 
 def row_adds(tenant_id: str, counted: Counted) -> dict[tuple[str, str], dict[str, int | float]]:
     """What one group adds to each rollup row: {(pk, sk): counters}."""
-    scopes = scopes_of(counted.session_id, counted.template)
+    scopes = scopes_of(counted.session_id, counted.template, counted.broadcast_id)
     rows: dict[tuple[str, str], dict[str, int | float]] = {}
     for granularity in Granularity:
         bucket = bucket_of(counted.at, granularity)
@@ -74,7 +77,7 @@ def journal_entry(tenant_id: str, groups: Sequence[Counted], now: float) -> list
     if not groups:
         return []
     pk, sk = keys.insights_journal_entry(new_id("insj", now))
-    counts = [[g.at, g.session_id, g.template, dict(g.counters)] for g in groups]
+    counts = [[g.at, g.session_id, g.template, dict(g.counters), g.broadcast_id] for g in groups]
     item: Item = {
         "pk": pk,
         "sk": sk,
@@ -86,14 +89,14 @@ def journal_entry(tenant_id: str, groups: Sequence[Counted], now: float) -> list
 
 def _groups(item: Item) -> list[Counted]:
     return [
-        Counted(float(at), counters, session_id, template)
-        for at, session_id, template, counters in json.loads(str(item["counts"]))
+        Counted(float(at), counters, session_id, template, broadcast_id)
+        for at, session_id, template, counters, broadcast_id in json.loads(str(item["counts"]))
     ]
 
 
 # What entries are summed by before they are spread over rows: tenant, cohort hour (epoch // 3600),
-# session, template. Every change of one number in one hour adds to the same rows.
-Cohort = tuple[str, int, str | None, str | None]
+# session, template, broadcast. Every change of one number in one hour adds to the same rows.
+Cohort = tuple[str, int, str | None, str | None, str | None]
 RowAdds = dict[tuple[str, str], dict[str, int | float]]
 
 
@@ -175,10 +178,11 @@ class InsightsJournal:
             owed: list[tuple[Cohort, Mapping[str, int | float]]] = []
             if tenants[tenant_id]:  # a deleted tenant's entries go without a trace
                 for counted in _groups(item):
-                    cohort = (tenant_id, int(counted.at // HOUR), counted.session_id, counted.template)
+                    hour = int(counted.at // HOUR)
+                    cohort = (tenant_id, hour, counted.session_id, counted.template, counted.broadcast_id)
                     if cohort not in rows_of:
-                        hour = Counted(cohort[1] * HOUR, {}, counted.session_id, counted.template)
-                        rows_of[cohort] = row_adds(tenant_id, hour)
+                        start = Counted(hour * HOUR, {}, *cohort[2:])
+                        rows_of[cohort] = row_adds(tenant_id, start)
                     owed.append((cohort, counted.counters))
             if not fold.room_for(c for c, _ in owed):
                 if not self._commit(fold):

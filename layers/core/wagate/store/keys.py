@@ -59,7 +59,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | audit entry | `T#{t}#AUDIT` | `{entry id}` (ULID: time order) | gsi1 `T#{t}#AUDIT#A#{actor}` / `{entry id}`; gsi2 `T#{t}#AUDIT#T#{target}` / `{entry id}` | a tenant's audit log by time, by actor, by target; TTL (retention) | store/audit.py |
 | failed-auth counter | `AUTHFAIL#{source ip}` | `{epoch minute}` | | failed authentications from one address in one minute (burst detection), TTL | store/audit.py |
 | idempotency record | `IDEMPOTENCY#{hashed key}` | `IDEMPOTENCY` | | Powertools idempotency on the Table port (local) | adapters/local/idempotency_store.py |
-| insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0, or 0..3 in rows written before the journal) | | counters of one day or hour for the tenant, a session or a template (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), added by the journal's folder; a range is one query per scope; TTL (retention: messages) | store/insights.py |
+| insights rollup | `T#{t}#INS#{D or H}#{scope}` (scope `all`, `S#{s}`, `TPL#{template}`, `B#{broadcast}`) | `{bucket}#{slot}` (UTC `2026-12-07` or `2026-12-07T09`; slot 0, or 0..3 in rows written before the journal) | | counters of one day or hour for the tenant, a session, a template or a broadcast (sent, delivered, read, failed by reason, replied, latency histograms, sessions created/linked, disconnects), added by the journal's folder; a range is one query per scope; TTL (retention: messages) | store/insights.py |
 | insights journal entry | `INSJ#{n}` (n: hash of the entry id, 0..7) | `{entry}` (ULID: time order) | | the counters one applied change owes the rollups (tenant, and per cohort time, session and template), written in the change's transaction; the folder adds them to the rollup rows and deletes them in one transaction | store/insights.py |
 | connection period | `T#{t}#INS#UP#{s}` | `{connected_at:014.3f}` | | one stretch of a session being connected (start, end): uptime of any range; TTL (retention: messages) | store/insights.py |
 
@@ -616,6 +616,11 @@ def insights_scope_session(session_id: str) -> str:
 def insights_scope_template(name: str) -> str:
     """Template names hold no '#' (domain/templates.py)."""
     return f"TPL#{name}"
+
+
+def insights_scope_broadcast(broadcast_id: str) -> str:
+    """Broadcast ids are `bc_` + a ULID (services/broadcasts.py)."""
+    return f"B#{broadcast_id}"
 
 
 def insights_partition(tenant_id: str, granularity: str, scope: str) -> str:

@@ -47,15 +47,21 @@ def insights(
     ] = Granularity.DAY,
     session_id: Annotated[str | None, Query(max_length=64)] = None,
     template: Annotated[TemplateName | None, Query()] = None,
+    broadcast_id: Annotated[
+        str | None, Query(pattern=r"^bc_[0-9A-Za-z]{1,40}$", description="One broadcast's messages")
+    ] = None,
 ) -> Report:
+    if sum(x is not None for x in (session_id, template, broadcast_id)) > 1:
+        raise InvalidInput("give one of session_id, template or broadcast_id", details={"field": "template"})
     if session_id is not None:
         check_session(principal, session_id)
-        if template is not None:
-            raise InvalidInput("give session_id or template, not both", details={"field": "template"})
-    if template is not None and principal.sessions is not None:
+    if (template is not None or broadcast_id is not None) and principal.sessions is not None:
         raise Forbidden(
-            "templates are counted across the tenant's numbers: a session-scoped key cannot see them"
+            "templates and broadcasts are counted across the tenant's numbers: a session-scoped key cannot "
+            "see them"
         )
+    if broadcast_id is not None:
+        compose.broadcast_service().get(principal.tenant_id, broadcast_id)  # NotFound for an unknown one
     begin, end = _range(service, start, to, granularity)
     visible = _sessions(principal, sessions)
     if session_id is not None and session_id not in {s.id for s in visible}:
@@ -69,6 +75,7 @@ def insights(
         whole_tenant=principal.sessions is None,
         session_id=session_id,
         template=template,
+        broadcast_id=broadcast_id,
     )
 
 
