@@ -4,8 +4,9 @@ A CRM webhook is in flight (the CRM has not answered yet) when the process dies.
 the delivery is made again within seconds (same `webhook-id`), not after the queue's 180 s visibility
 timeout; once the CRM's 200 is recorded it is never sent again; and the session's lease is taken back
 at once (its holder provably gone), so it is connected again and sends within seconds, not after the
-30 s shard and 120 s session leases. (A key whose send died with the process:
-tests/functions/test_idempotency_after_crash.py.)
+30 s shard and 120 s session leases. The CRM is told the number's connector was lost once
+(`session_status` `connecting` / `connector_lost`), then `connected` again. (A key whose send died with
+the process: tests/functions/test_idempotency_after_crash.py.)
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
                 )
                 assert hook.status_code == 201, hook.text
                 crm.secret("/crm", hook.json()["secret"])
+                status_hook = http.post(
+                    "/v1/webhooks", json={"url": crm.url("/status"), "events": ["session_status"]}
+                )
+                assert status_hook.status_code == 201, status_hook.text
+                crm.secret("/status", status_hook.json()["secret"])
                 crm.script("/crm", HANG)  # the first attempt: the CRM holds it, the process dies meanwhile
                 reply = {"contact": "+15550100001", "text": "¿Tienen turno mañana?"}
                 assert http.post(f"/v1/sandbox/sessions/{sid}/reply", json=reply).status_code == 202
@@ -83,6 +89,15 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
             assert delivery["status"] == "delivered"
             time.sleep(2)  # nothing more may arrive: the recorded 200 ends the delivery
             assert len(crm.at("/crm")) == 2
+
+            def told() -> list[tuple[str, str | None]]:
+                bodies = sorted((r.json for r in crm.delivered("/status")), key=lambda b: str(b["timestamp"]))
+                return [(b["data"]["status"], b["data"]["reason"]) for b in bodies]
+
+            # (Subscribed once connected: the reports are the ones the kill caused.)
+            assert crm.wait_for(lambda: ("connected", None) in told(), timeout=30), told()
+            assert told() == [("connecting", "connector_lost"), ("connected", None)]
+            assert crm.problems() == []
     print(f"redelivered {redelivered_after:.1f} s and reconnected {reconnected_after:.1f} s after the kill")
     # Waiting for the timeouts would take 180 s (webhooks queue visibility) and 30-120 s (leases).
     assert redelivered_after < 20 and reconnected_after < 20
