@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wagate import items
+from wagate.adapters.local import sqlite_table
 from wagate.domain.errors import InvalidInput, ItemTooLarge
 from wagate.ports import INDEXES, MAX_ITEM_BYTES, TTL_ATTRIBUTE
 
@@ -233,3 +234,109 @@ def test_an_item_that_contains_itself_fails_instead_of_looping() -> None:
     looped["self"] = looped
     with pytest.raises(RecursionError):
         items.approximate_size(looped)
+
+
+# ---- the SQLite adapter's update: sizes only what changed, refuses exactly what check_item refused ---
+
+
+def reference_updated_row(new: dict[Any, Any]) -> tuple[Any, ...]:
+    reference_check_item(new)
+    return sqlite_table._row(new)
+
+
+plain_names = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6) | texts
+plain_values = nest(
+    st.one_of(
+        st.text(odd_chars, max_size=6),
+        st.binary(max_size=8),
+        st.booleans(),
+        st.none(),
+        st.integers(-9, 10**20),
+    )
+)
+stored_docs = st.sampled_from(  # written by something else than this adapter: JSON it would never write
+    ['{"pk":"a","sk":"b","x":NaN}', '{"pk":"a","sk":"b","x":"\\ud800"}', '{"pk":"a","sk":"b","\\udfff":1}']
+)
+
+
+@settings(max_examples=500)
+@given(
+    attrs=st.dictionaries(plain_names, plain_values, max_size=6),
+    zeros=st.one_of(st.just(0), st.integers(18_600, 18_640)),  # one-digit numbers: 21 bytes for 2 characters
+    filler=st.one_of(st.none(), st.integers(-60, 60)),
+    odd_doc=st.one_of(st.none(), stored_docs),
+    set_=st.dictionaries(
+        st.one_of(st.sampled_from([*index_names, TTL_ATTRIBUTE]), names), any_values | bad_scalars, max_size=3
+    ),
+    add=st.dictionaries(plain_names, st.one_of(st.integers(), st.floats()), max_size=2),
+    drop=st.integers(0, 3),
+)
+def test_sqlite_update_refuses_what_check_item_refused(
+    attrs: dict[str, Any],
+    zeros: int,
+    filler: int | None,
+    odd_doc: str | None,
+    set_: dict[Any, Any],
+    add: dict[str, Any],
+    drop: int,
+) -> None:
+    stored: dict[str, Any] = {**attrs, "pk": "a", "sk": "b", "zeros": [0] * zeros}
+    stored_size = outcome(reference_size, {**stored, "filler": ""})
+    if filler is not None and stored_size[0] == "ok":  # this many bytes under (over) the limit
+        stored["filler"] = "x" * max(0, MAX_ITEM_BYTES - filler - stored_size[1])
+    if odd_doc is None and outcome(lambda _: reference_updated_row(stored), None)[0] != "ok":
+        return  # the adapter never stores it
+    old = sqlite_table._load(odd_doc or sqlite_table._dump(stored))
+    remove = [name for name in list(old)[2 : 2 + drop] if name not in set_ and name not in add]
+    try:
+        items.check_update(set_, remove, add)
+        new = items.new_item_from_update("a", "b", old, set_, remove, add)
+    except InvalidInput:
+        return  # refused before the item is built, the same way by both
+    changed = [*set_, *add]
+    assert outcome(lambda _: sqlite_table._updated_row(new, old, changed), None) == outcome(
+        lambda _: reference_updated_row(new), None
+    )
+
+
+@pytest.mark.parametrize("under", [-1, 0, 1])
+def test_sqlite_update_near_the_limit_with_many_small_numbers(tmp_path: Any, under: int) -> None:
+    """Counters written as one digit weigh 21 bytes for 2 characters of JSON: the bound must see it."""
+    table = sqlite_table.SqliteTable(tmp_path / "t.db")
+    try:
+        stored: dict[str, Any] = {"pk": "a", "sk": "b", "n": [0] * 18_000}
+        table.put(stored)
+        grown = {**stored, "pad": ""}
+        grown["pad"] = "x" * (MAX_ITEM_BYTES - under - reference_size(grown))
+        if under < 0:
+            with pytest.raises(ItemTooLarge, match=f"item is {MAX_ITEM_BYTES + 1} bytes"):
+                table.update("a", "b", set={"pad": grown["pad"]})
+            assert table.get("a", "b") == stored
+        else:
+            assert table.update("a", "b", set={"pad": grown["pad"]}) == grown
+            assert table.get("a", "b") == grown
+    finally:
+        table.close()
+
+
+@pytest.mark.parametrize(
+    "set_",
+    [
+        {"blob": bytearray(b"x")},  # JSON would write it, check_item refuses it
+        {"deep": {"list": [1, (bytearray(),)]}},
+        {"n": float("nan")},
+        {"o": object(), "n": float("inf")},
+        {"s": "\ud800"},
+        {"\udfff": 1},
+        {Colour.RED: "x" * 300, ("t",): 1},
+        {"gsi1pk": 5},
+        {TTL_ATTRIBUTE: "soon"},
+        {"fine": ["é", b"\x00", None, True, 1.5]},
+    ],
+)
+def test_sqlite_update_refuses_odd_values_like_check_item(set_: dict[Any, Any]) -> None:
+    old = sqlite_table._load(sqlite_table._dump({"pk": "a", "sk": "b", "n0": 1, "text": "hola"}))
+    new = items.new_item_from_update("a", "b", old, set_, (), {})
+    assert outcome(lambda _: sqlite_table._updated_row(new, old, [*set_]), None) == outcome(
+        lambda _: reference_updated_row(new), None
+    )

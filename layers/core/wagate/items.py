@@ -23,6 +23,14 @@ def check_key(pk: Any, sk: Any) -> None:
 
 def check_item(item: Mapping[str, Any]) -> None:
     """Raises InvalidInput for bad keys/index keys/values and ItemTooLarge past DynamoDB's 400 KB."""
+    check_item_keys(item)
+    size = approximate_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(f"item is {size} bytes; the limit is {MAX_ITEM_BYTES}", details={"bytes": size})
+
+
+def check_item_keys(item: Mapping[str, Any]) -> None:
+    """check_item's first part, before any value is sized: the key, index keys and TTL."""
     check_key(item.get("pk"), item.get("sk"))
     for attr in INDEX_KEY_ATTRIBUTES:
         if attr in item and (not isinstance(item[attr], str) or not item[attr]):
@@ -30,9 +38,6 @@ def check_item(item: Mapping[str, Any]) -> None:
     ttl = item.get(TTL_ATTRIBUTE)
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)):
         raise InvalidInput(f"{TTL_ATTRIBUTE} must be epoch seconds")
-    size = approximate_size(item)
-    if size > MAX_ITEM_BYTES:
-        raise ItemTooLarge(f"item is {size} bytes; the limit is {MAX_ITEM_BYTES}", details={"bytes": size})
 
 
 def approximate_size(value: Any) -> int:

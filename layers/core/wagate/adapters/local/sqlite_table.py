@@ -20,7 +20,7 @@ from typing import Any
 from wagate import items as rules
 from wagate.conditions import Condition, SortKey
 from wagate.domain.errors import ConflictError, InvalidInput, TransientError
-from wagate.ports import INDEXES, Delete, Item, Page, Put, TransactOp, Update
+from wagate.ports import INDEXES, MAX_ITEM_BYTES, Delete, Item, Page, Put, TransactOp, Update
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -182,8 +182,7 @@ class SqliteTable:
                     written.append(op.item)
                 elif isinstance(op, Update):
                     new = rules.new_item_from_update(op.pk, op.sk, old, op.set, op.remove, op.add)
-                    rules.check_item(new)
-                    _store(db, _row(new))
+                    _store(db, _updated_row(new, old, [*op.set, *op.add]))
                     written.append(new)
                 elif isinstance(op, Delete):
                     db.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
@@ -303,6 +302,35 @@ def _row(item: Item) -> tuple[Any, ...]:
         ttl if isinstance(ttl, int | float) and not isinstance(ttl, bool) else None,
         _dump(item),
     )
+
+
+def _updated_row(new: Item, old: Item | None, changed: Sequence[str]) -> tuple[Any, ...]:
+    """`rules.check_item(new)` then `_row(new)`, without sizing the attributes the update left alone.
+
+    Those came from this table's JSON (`_current`), so they hold only plain values under plain names, and
+    each weighs at most 21 bytes of DynamoDB size per character of its text in the new document (a number
+    is 21 bytes for at least one digit; strings, bytes, names, bools and brackets weigh less than their
+    ASCII-escaped JSON). Sizing the changed attributes exactly and bounding the rest by the document the
+    row stores anyway decides the limit for every item well under it; one that could be near it, a lone
+    surrogate JSON lets through escaped (`\\udXXX`), or anything that fails, goes through the whole
+    check_item first, so what is refused, and with which error, does not change."""
+    if old is None:  # an upsert: nothing came from the table
+        rules.check_item(new)
+        return _row(new)
+    rules.check_item_keys(new)
+    changed_size = 3
+    try:
+        for name in changed:
+            changed_size += len(str(name).encode()) + rules.approximate_size(new[name])
+        row = _row(new)
+    except Exception:
+        rules.check_item(new)  # the error check_item always raised for this item ...
+        raise  # ... or, when the item is valid, the encoding's own, as before
+    doc = row[-1]
+    # "\\" first: one character is a memchr, three are a scan of the whole document.
+    if changed_size + 21 * len(doc) > MAX_ITEM_BYTES or ("\\" in doc and "\\ud" in doc):
+        rules.check_item(new)
+    return row
 
 
 def _store(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:
