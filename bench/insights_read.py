@@ -107,8 +107,9 @@ def main() -> None:
         began = time.perf_counter()
         rows = synthetic_rows(tenant.id, sessions, args.messages, end, seed=7)
         table = deps.table  # the raw SQLite table: rollup rows hold no content to seal
-        for start in range(0, len(rows), 100):
-            chunk = list(rows.items())[start : start + 100]
+        written = list(rows.items())
+        for start in range(0, len(written), 100):
+            chunk = written[start : start + 100]
             table.transact_write([Put({"pk": pk, "sk": sk, **counters}) for (pk, sk), counters in chunk])
         insights = services.insights
         for session_id in sessions:  # connected periods: drops about twice a day

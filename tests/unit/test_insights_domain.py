@@ -4,11 +4,8 @@ the fields a bucket's counters become."""
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from wagate.domain.insights import (
     bucket_bounds,
@@ -16,7 +13,6 @@ from wagate.domain.insights import (
     metric_fields,
     percentile,
     percentiles,
-    summed,
 )
 
 
@@ -84,34 +80,3 @@ def test_metric_fields_of_a_bucket(connected: float) -> None:
     assert fields["time_to_delivered"].model_dump() == {"count": 8, "p50": 0.5, "p90": 0.9}
     assert fields["time_to_read"].model_dump() == {"count": 0, "p50": None, "p90": None}
     assert fields["connection_rate"] == 0.5 and fields["connected_seconds"] == round(connected, 3)
-
-
-counter_values = st.one_of(
-    st.integers(min_value=-3, max_value=10**20),
-    st.just(0),
-    st.booleans(),
-    st.floats(allow_nan=False, allow_infinity=False, width=32),
-    st.text(max_size=3),
-    st.none(),
-)
-rows = st.lists(
-    st.dictionaries(
-        st.sampled_from(
-            ["pk", "sk", "expires_at", "updated_at", "sent", "ttd.3", "ttd.40", "scope.all", "x"]
-        ),
-        counter_values,
-    ),
-    max_size=6,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(rows=rows, whole=st.booleans())
-def test_summed_rows_are_the_rows_merged(rows: list[dict[str, Any]], whole: bool) -> None:
-    if whole:  # the fast path's case: whole numbers (and keys)
-        rows = [{k: (v if k in ("pk", "sk") or type(v) is int else 1) for k, v in r.items()} for r in rows]
-    merged: dict[str, float] = {}
-    for row in rows:
-        merge(merged, row)
-    assert summed(rows) == merged
-    assert all(type(summed(rows)[name]) is type(merged[name]) for name in merged)

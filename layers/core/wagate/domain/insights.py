@@ -22,7 +22,6 @@ import enum
 import math
 import re
 from collections.abc import Mapping, Sequence
-from itertools import chain, compress, repeat
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -311,25 +310,5 @@ def merge(into: dict[str, float], counters: Mapping[str, object]) -> None:
             into[name] = get(name, 0) + value  # type: ignore[operator]
 
 
-def summed(rows: Sequence[Mapping[str, object]]) -> dict[str, float]:
-    """The counters of `rows` added up: what `merge` of each row into an empty dict gives. A report sums
-    hundreds of rows of ~200 counters: when every value is a whole number (as counters written with ADD
-    are), whose sum does not depend on order, it is added a name at a time across all rows, not a row
-    at a time in Python."""
-    names = dict.fromkeys(chain.from_iterable(rows))
-    for name in _NOT_COUNTERS:
-        names.pop(name, None)
-    columns = [list(map(row.get, names, repeat(0))) for row in rows]
-    if not all(_WHOLE.issuperset(map(type, column)) for column in columns):  # a bool, float, text...
-        total: dict[str, float] = {}
-        for row in rows:
-            merge(total, row)
-        return total
-    by_name = list(zip(*columns, strict=True))
-    sums = zip(names, map(sum, by_name), strict=True)
-    return dict(compress(sums, map(any, by_name)))  # names only ever 0 are left out, as merge does
-
-
-_WHOLE = frozenset({int})  # exact type: a bool is not a counter
 _NUMBERS = (int, float)  # exact types: a bool is not a counter
 _NOT_COUNTERS = frozenset({"pk", "sk", "expires_at", "updated_at"})

@@ -225,11 +225,11 @@ class Insights:
         shown = [s for s in sessions if session_id in (None, s.id)] if by_number else []
         connected = self._connected(tenant_id, shown, start, end, granularity)
         series: list[ins.Point] = []
-        in_range: list[dict[str, float]] = []
+        totals: dict[str, float] = {}
         for bucket_at in ins.buckets_between(start, end, granularity):
             label = ins.bucket_of(bucket_at, granularity)
             counters = by_bucket.get(label, {})
-            in_range.append(counters)
+            ins.merge(totals, counters)
             seconds = sum(c.get(bucket_at, 0.0) for c, _ in connected.values())
             series.append(ins.Point(bucket=label, start=bucket_at, **ins.metric_fields(counters, seconds)))
         uptimes = [
@@ -244,7 +244,7 @@ class Insights:
             session_id=session_id,
             template=template,
             broadcast_id=broadcast_id,
-            totals=ins.metrics_of(ins.summed(in_range), connected_total),
+            totals=ins.metrics_of(totals, connected_total),
             series=series,
             sessions=uptimes,
         )
@@ -280,11 +280,11 @@ class Insights:
         first, last = _labels(start, end, granularity)
         if len(scopes) == 1:
             return self.rows.buckets(tenant_id, granularity, scopes[0], first, last)
-        scoped: dict[str, list[dict[str, float]]] = {}
+        merged: dict[str, dict[str, float]] = {}
         for scope in scopes:
             for bucket, counters in self.rows.buckets(tenant_id, granularity, scope, first, last).items():
-                scoped.setdefault(bucket, []).append(counters)
-        return {bucket: ins.summed(parts) for bucket, parts in scoped.items()}
+                ins.merge(merged.setdefault(bucket, {}), counters)
+        return merged
 
     def _total(self, tenant_id: str, scope: str, start: float, end: float) -> dict[str, float]:
         """One scope's counters over the range's days, summed (a breakdown needs no series)."""

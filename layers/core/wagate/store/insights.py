@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from wagate.conditions import Attr, SortKey
 from wagate.domain.errors import ConflictError
 from wagate.domain.ids import new_id
-from wagate.domain.insights import Granularity, bucket_of, summed
+from wagate.domain.insights import Granularity, bucket_of, merge
 from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
 from wagate.store import keys
 
@@ -216,20 +216,25 @@ class InsightsRows:
     ) -> dict[str, dict[str, float]]:
         """Counters of each bucket first..last (labels) in one scope, summed over the slots."""
         low, high = keys.insights_range(first, last)
-        rows: dict[str, list[Item]] = {}
+        merged: dict[str, dict[str, float]] = {}
         for item in self._all(
             keys.insights_partition(tenant_id, granularity.code, scope), SortKey.between(low, high)
         ):
-            rows.setdefault(str(item["sk"]).rsplit("#", 1)[0], []).append(item)
-        return {bucket: summed(slots) for bucket, slots in rows.items()}
+            bucket = str(item["sk"]).rsplit("#", 1)[0]
+            merge(merged.setdefault(bucket, {}), item)
+        return merged
 
     def total(
         self, tenant_id: str, granularity: Granularity, scope: str, first: str, last: str
     ) -> dict[str, float]:
         """Counters of buckets first..last (labels) in one scope, summed over the buckets and slots."""
         low, high = keys.insights_range(first, last)
-        pk = keys.insights_partition(tenant_id, granularity.code, scope)
-        return summed(list(self._all(pk, SortKey.between(low, high))))
+        total: dict[str, float] = {}
+        for item in self._all(
+            keys.insights_partition(tenant_id, granularity.code, scope), SortKey.between(low, high)
+        ):
+            merge(total, item)
+        return total
 
     def scopes(self, tenant_id: str) -> set[str]:
         """Every scope the tenant's rows were written in (for deleting them all)."""
