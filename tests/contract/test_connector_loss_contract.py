@@ -32,11 +32,11 @@ class World:
     table: Table
     clock: FakeClock
     sessions: SessionService
-    told: list[tuple[str, dict[str, Any]]]
+    told: list[tuple[str, dict[str, Any]]]  # (kind, data) of every notice emitted
 
     def sweeper(self) -> ConnectorLoss:
         def emit(event: SessionEvent, notice: Notice) -> None:
-            self.told.append((event.session_id, notice.data))
+            self.told.append((notice.kind, notice.data))
 
         return ConnectorLoss(self.table, self.clock, self.sessions, Outbox(self.table, self.clock, emit))
 
@@ -75,7 +75,7 @@ class World:
         assert self.sessions.apply_event(event) is not None
 
     def shown(self) -> list[tuple[str, str | None]]:
-        return [(data["status"], data["reason"]) for _, data in self.told]
+        return [(data["status"], data["reason"]) for kind, data in self.told if kind == "session_status"]
 
 
 @pytest.fixture
@@ -131,6 +131,7 @@ def test_two_sweepers_tell_one_loss_and_one_return(world: World) -> None:
     lease_view = first.sessions.leases.session_lease(session.tenant_id, session.id)
     assert [s._look(stale, lease_view, {}) for s in (first, second)] == ["back", None]
     assert world.shown() == [("connecting", "connector_lost"), ("connected", None)]
+    assert [kind for kind, _ in world.told].count("connection_success") == 1  # as a reconnect tells it
 
 
 def test_a_successor_connected_while_the_loss_was_told_is_told_by_the_next_sweep(world: World) -> None:
@@ -145,7 +146,7 @@ def test_a_successor_connected_while_the_loss_was_told_is_told_by_the_next_sweep
     assert world.sweeper().sweep().back == 1
     assert world.shown() == [("connecting", "connector_lost"), ("connected", None)]
     assert world.sweeper().sweep() == world.sweeper().sweep()  # nothing more
-    assert len(world.told) == 2
+    assert len(world.shown()) == 2
 
 
 def test_a_report_racing_the_sweeper_is_made_again_not_twice(world: World) -> None:

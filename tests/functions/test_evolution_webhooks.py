@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from connector.leases import session_lease_key
 from local.queue_runner import sqs_record
 from local.template import load_template
 from tests.functions.test_conversations_api import incoming
@@ -489,3 +490,28 @@ def test_settings_set_find_and_groups_ignore(
     pump(functions, deps)
     texts = [r.json["data"]["message"]["conversation"] for r in receiver.at("/hooks/groups")]
     assert texts == ["Hola a ti"]
+
+
+def test_a_lost_connector_is_a_dropped_socket_for_evolution_clients(
+    evo: EvolutionCaller, key: str, functions: dict[str, Any], world: tuple[wiring.Deps, Receiver]
+) -> None:
+    """The sweeper tells a connector loss (session_status connecting/connector_lost): Evolution's clients get
+    CONNECTION_UPDATE connecting (428), as for a dropped socket, then open when the holder is back."""
+    deps, receiver = world
+    ana = instance(evo, key)
+    body = {"webhook": {"enabled": True, "url": receiver.url("/hooks/evo"), "events": ["CONNECTION_UPDATE"]}}
+    made = evo("POST", "/webhook/set/advisor-ana", key, body=body)[1]
+    receiver.secret("/hooks/evo", made["secret"])
+    hold_lease(ana)
+    deliver(functions, event(ana, EventType.CONNECTION_SUCCESS, phone="+15550001111"))
+    pump(functions, deps)  # (one batch's deliveries go out in parallel: one at a time here)
+    lease = session_lease_key(ana["tenant_id"], ana["id"])
+    deps.table.update(lease.pk, lease.sk, set={"lease_until": deps.clock.now() - 1})  # nobody renewed it
+    assert functions["sweeper"].lambda_handler({}, LambdaContext())["connectors_lost"] == 1
+    pump(functions, deps)
+    deps.table.update(lease.pk, lease.sk, set={"lease_until": deps.clock.now() + 60})  # renewed after all
+    assert functions["sweeper"].lambda_handler({}, LambdaContext())["connectors_back"] == 1
+    pump(functions, deps)
+    assert receiver.problems() == []
+    updates = [(r.json["data"]["state"], r.json["data"]["statusReason"]) for r in receiver.at("/hooks/evo")]
+    assert updates == [("open", 200), ("connecting", 428), ("open", 200)]

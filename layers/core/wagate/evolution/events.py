@@ -13,6 +13,8 @@ Webhooks signature headers, retries and replays (services/crm_webhooks.py, crm_a
     logged_out               CONNECTION_UPDATE  {instance, state: "close", statusReason: 401}
                              LOGOUT_INSTANCE    null
     session_status (failed)  CONNECTION_UPDATE  {instance, state: "close", statusReason: 403|500}
+    session_status (connecting, connector_lost)
+                             CONNECTION_UPDATE  {instance, state: "connecting", statusReason: 428}
     incoming_message         MESSAGES_UPSERT    the message record (shapes.py)
                              CONTACTS_UPSERT    {remoteJid, pushName, profilePicUrl, instanceId} (1:1)
     message_sent             SEND_MESSAGE       the message record (MESSAGES_UPSERT: typed on the phone)
@@ -33,6 +35,7 @@ from wagate.domain.errors import WagateError
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.messages import Message, MessageStatus
 from wagate.domain.sessions import Session
+from wagate.domain.status_reports import CONNECTOR_LOST
 from wagate.evolution import shapes
 from wagate.services.crm_webhooks import Formatted
 
@@ -201,6 +204,9 @@ class EvolutionBodies:
             # Evolution's monitor also says so on its own, with no data (monitor.service.ts).
             return [_connection(instance, "close", LOGGED_OUT), ("LOGOUT_INSTANCE", None)]
         if kind == EventType.SESSION_STATUS:
+            if data.get("status") == "connecting" and data.get("reason") == CONNECTOR_LOST:
+                # Its connector died and another is taking it over: Evolution's dropped-socket update.
+                return [_connection(instance, "connecting", CONNECTION_CLOSED)]
             if data.get("status") != "failed":
                 return []  # the other changes have their own events above
             reason = FORBIDDEN if "ban" in str(data.get("reason") or "") else SERVER_ERROR

@@ -20,7 +20,8 @@ what it shows. Then:
                                  report, `connecting` at a newer fence while the row still shows the old
                                  holder's `connected`, tells the loss instead (SessionService.apply_event)
     the same holder came back    (its lease renewed, at the fence whose report the row shows) the sweep
-                                 tells `connected` again itself: no event would
+                                 tells `connected` again itself, with a `connection_success` as a
+                                 reconnect has: no event would
     a deliberate stop            (replaced, logged out, a disconnect, a shard handed over) leaves its
                                  reason on the released lease (`ended`, `released_fence`): never read as
                                  lost; the connector's own event tells it
@@ -117,8 +118,11 @@ class ConnectorLoss:
             at=now,
             data=data,
         )
-        notice = Notice(EventType.SESSION_STATUS, report_data(shown, report, data))
-        put = outbox.row(event, [notice], now)
+        notices = [Notice(EventType.SESSION_STATUS, report_data(shown, report, data))]
+        if lost is None:  # back: told as a reconnect is (Evolution's CONNECTION_UPDATE open comes from it)
+            again = {"status": SessionStatus.CONNECTED.value, "phone": shown.phone}
+            notices.insert(0, Notice(EventType.CONNECTION_SUCCESS, again))
+        put = outbox.row(event, notices, now)
         mark = reported_fields(shown.status, shown.status_reason)
         if not self.rows.write_report(record, mark, lost=lost, also=[put]):
             return False  # the row moved meanwhile (a report, another sweeper): the next sweep decides
