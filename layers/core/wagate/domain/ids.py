@@ -27,11 +27,10 @@ def ulid(now: float | None = None) -> str:
         if value <= _last and (_last >> 80) - millis < 2000:
             value = _last + 1
         _last = value
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return "".join(reversed(chars))
+    return "".join([_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS])
+
+
+_SHIFTS = tuple(range(125, -1, -5))  # the 26 five-bit digits of a 130-bit number, most significant first
 
 
 def new_id(kind: str, now: float | None = None) -> str:
