@@ -53,6 +53,10 @@ def approximate_size(value: Any) -> int:
         return _list_size(value)
     if kind is str:
         return len(value) if value.isascii() else len(value.encode())
+    if kind is float:  # the DynamoDB adapter checks each float it converts
+        if value - value != 0.0:
+            raise InvalidInput("numbers must be finite")
+        return 21
     return _size(value)
 
 
