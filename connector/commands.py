@@ -32,6 +32,7 @@ from connector.publisher import EventPublisher
 from connector.sending import Sender
 from connector.session_runner import SessionRunner, SessionState, StopReason
 from wagate.domain.events import Command, CommandType, EventType
+from wagate.domain.status_reports import RATE_LIMITED
 from wagate.ports import Clock, MediaStore, Table
 from wagate.services.pacing_settings import PacingSettings
 
@@ -197,7 +198,9 @@ class CommandDispatcher:
             if exc.is_transient and count < self._retry_limit:
                 return self.retry  # a lost answer: asking again is harmless
             log.warning("check_numbers of %s failed: %s", command.session_id, exc)
-            runner.publish_event(NumbersChecked(check_id, error="check_failed"))
+            # WhatsApp throttling the lookups (web: 429 rate-overlimit) is said as such; the rest is generic.
+            error = RATE_LIMITED if exc.code == RATE_LIMITED else "check_failed"
+            runner.publish_event(NumbersChecked(check_id, error=error))
             return None
         runner.publish_event(NumbersChecked(check_id, tuple(results)))
         return None

@@ -36,6 +36,8 @@ from connector.engines.events import (
     PairingCode,
     QrCode,
     Receipt,
+    Throttled,
+    ThrottleEnded,
 )
 from connector.tasks import BackgroundTasks
 from wagate.domain.errors import TransientError, WagateError
@@ -87,6 +89,15 @@ def event_payload(event: EngineEvent) -> tuple[EventType, dict[str, Any]]:
         return EventType.CONTACTS_SYNCED, fields
     if isinstance(event, NumbersChecked):
         return EventType.NUMBERS_CHECKED, fields
+    if isinstance(event, Throttled):  # a reason on a connected number (domain/status_reports.py)
+        return EventType.SESSION_STATUS, {"status": "connected", "reason": "rate_limited", **fields}
+    if isinstance(event, ThrottleEnded):  # clears only that reason (services/connector_events.py)
+        return EventType.SESSION_STATUS, {
+            "status": "connected",
+            "reason": None,
+            "ends": "rate_limited",
+            **fields,
+        }
     if isinstance(event, Disconnected):
         return EventType.CONNECTION_LOST, {"status": "disconnected", "permanent": False, **fields}
     if isinstance(event, LoggedOut):

@@ -212,6 +212,23 @@ class GroupOperationDone:
 
 
 @dataclass(frozen=True)
+class Throttled:
+    """WhatsApp refused a kind of query with 429 rate-overlimit: the number stays connected, rate-limited
+    (reported once per episode; the web engine's throttle.py)."""
+
+    request: str  # which kind of query, e.g. number_check, group_metadata, device_list
+    detail: str
+    retry_in: float  # seconds until that kind is asked again
+
+
+@dataclass(frozen=True)
+class ThrottleEnded:
+    """The rate-limit episode is over: WhatsApp answered again, or refused nothing for a quiet period."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     """Built by the supervisor from a retryable Exit."""
 
@@ -249,6 +266,8 @@ EngineEvent = (
     | GroupOperationDone
     | ContactsSynced
     | NumbersChecked
+    | Throttled
+    | ThrottleEnded
     | Disconnected
     | LoggedOut
     | Failed

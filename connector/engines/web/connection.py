@@ -3,7 +3,9 @@
 The engine's read loop calls `receive()` continuously; answers to queries (`<iq type=result|error>` with
 an id we are waiting for) and the edge's acks of our messages (`<ack class=message id>`) are delivered
 to their `query()` / `send_message()` callers on the way and never surface. So a query or a message send
-may only be awaited from a task other than the read loop (the engine's background tasks).
+may only be awaited from a task other than the read loop (the engine's background tasks). Every query
+passes the connection's `Throttle` (throttle.py): a kind WhatsApp rate-limits is held back, and its 429
+answers become RateLimited.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from connector.engines.web.binary.node import Node
 from connector.engines.web.binary.payload import decode_payload, encode_payload
 from connector.engines.web.errors import AckTimeout, IqError, IqTimeout, WebEngineError
 from connector.engines.web.noise import NoiseSocket
+from connector.engines.web.throttle import Throttle, is_overlimit
 
 
 def iq(kind: str, xmlns: str, content: list[Node] | None = None) -> Node:
@@ -36,8 +39,9 @@ def check_result(answer: Node) -> Node:
 
 
 class Connection:
-    def __init__(self, socket: NoiseSocket, *, iq_timeout: float) -> None:
+    def __init__(self, socket: NoiseSocket, *, iq_timeout: float, throttle: Throttle | None = None) -> None:
         self._socket = socket
+        self._throttle = throttle
         self._iq_timeout = iq_timeout
         self._pending: dict[str, asyncio.Future[Node]] = {}
         self._acks: dict[str, asyncio.Future[Node]] = {}  # message id -> the edge's ack
@@ -59,9 +63,11 @@ class Connection:
     async def query(self, node: Node, *, timeout: float | None = None) -> Node:
         """Send an iq and wait for its answer.
 
-        Raises IqError (the edge refused), IqTimeout, ConnectionLost (also when the connection ends while
-        waiting).
+        Raises IqError (the edge refused; RateLimited when WhatsApp throttles this kind of query, or it is
+        held back after that), IqTimeout, ConnectionLost (also when the connection ends while waiting).
         """
+        throttle = self._throttle
+        request = throttle.check(node) if throttle is not None else ""
         if "id" not in node.attrs:
             node = Node(node.tag, {**node.attrs, "id": self.next_id()}, node.content)
         iq_id = str(node.attrs["id"])
@@ -75,7 +81,18 @@ class Connection:
             raise IqTimeout(f"no answer to iq {iq_id} ({node.str_attr('xmlns')})") from exc
         finally:
             self._pending.pop(iq_id, None)
-        return check_result(answer)
+        try:
+            result = check_result(answer)
+        except IqError as exc:
+            if throttle is None:
+                raise
+            if is_overlimit(exc):
+                raise await throttle.refused(request, exc) from exc
+            await throttle.answered(request)  # refused for another reason: not throttled
+            raise
+        if throttle is not None:
+            await throttle.answered(request)
+        return result
 
     async def send_message(self, node: Node, *, timeout: float) -> Node:
         """Send a `<message>` and wait for the edge's `<ack class=message>` with its id (returned, whether

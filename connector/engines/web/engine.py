@@ -67,6 +67,7 @@ from connector.engines.web.payloads import ClientProfile, login_payload, registr
 from connector.engines.web.prekeys import PreKeyPolicy, PreKeys
 from connector.engines.web.settings import WebSettings
 from connector.engines.web.stream_end import exit_for_failure, exit_for_stream_error, is_client_outdated
+from connector.engines.web.throttle import Throttle
 from connector.engines.web.version import DEFAULT_WA_VERSION, VersionSource, format_version
 from connector.tasks import BackgroundTasks
 
@@ -129,7 +130,18 @@ class WebEngine(Engine):
         outcome = await self._connect(client)
         if isinstance(outcome, Exit):
             return outcome
-        conn = self._conn = Connection(outcome, iq_timeout=self._settings.iq_timeout_seconds)
+        throttle = Throttle(
+            self.emit,
+            self._spawn,
+            self._clock,
+            label=self.session.label,
+            hold_seconds=self._settings.rate_limit_hold_seconds,
+            max_hold_seconds=self._settings.rate_limit_max_hold_seconds,
+            quiet_seconds=self._settings.rate_limit_quiet_seconds,
+        )
+        conn = self._conn = Connection(
+            outcome, iq_timeout=self._settings.iq_timeout_seconds, throttle=throttle
+        )
         self._media = self._settings.media_hosts(conn.query, self._ssl_context)
         policy = PreKeyPolicy.from_settings(self._settings)
         self._prekeys = PreKeys(self.keys, self._store, conn.query, policy, self._clock)

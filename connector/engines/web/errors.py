@@ -11,6 +11,7 @@
         ├── PairingError             pair-success failed its checks (HMAC, account signature, shape)
         ├── CredentialsError         stored credentials are missing fields or corrupt (re-pair)
         ├── IqError                  the edge answered an iq with type=error (details: code, text)
+        │   └── RateLimited          WhatsApp throttles this kind of query (429 rate-overlimit): throttle.py
         ├── IqTimeout                no answer to an iq in time (is_transient)
         ├── AckTimeout               the edge did not acknowledge a message in time (is_transient)
         ├── SendFailed               the edge answered a message with a server error (is_transient)
@@ -85,6 +86,14 @@ class IqError(WebEngineError):
     """The edge refused a query: `details` is {"code": int | None, "text": str}."""
 
     code = "web_iq_error"
+
+
+class RateLimited(IqError):
+    """WhatsApp answered this kind of query with 429 `rate-overlimit`, or wagate holds the kind back after
+    such an answer (throttle.py). Not transient: asking again soon is what the server refuses; `details`
+    has code, text, request (the kind) and retry_in (seconds until the hold ends)."""
+
+    code = "rate_limited"
 
 
 class IqTimeout(WebEngineError):

@@ -106,6 +106,20 @@ class WebSettings(BaseModel):
     max_retries: int = Field(
         5, ge=1, le=20, description="retry receipts sent / answered per message and device"
     )
+    # WhatsApp's query throttling (throttle.py): after a 429 rate-overlimit, that kind of query is held
+    # back, doubling up to the cap while WhatsApp keeps refusing; the episode ends at the first answered
+    # query of the kind, or after the quiet period without a refusal when nothing asks.
+    rate_limit_hold_seconds: float = Field(
+        60.0, gt=0, description="how long a kind of query WhatsApp throttled is held back at first"
+    )
+    rate_limit_max_hold_seconds: float = Field(
+        900.0, gt=0, description="the longest hold (it doubles each time WhatsApp refuses again)"
+    )
+    rate_limit_quiet_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="no refusal (nor answer) for this long after a hold ends: the episode is over",
+    )
 
     @field_validator("noise_root_key", mode="before")
     @classmethod

@@ -14,11 +14,13 @@ queues, and 401/440/515 on demand — checking what real clients must send.
     linked              pre-linked devices (keys for us and for Baileys) for benchmarks
     media_hosts         HTTPS upload/download of encrypted media (auth, token hash, signed links)
     history             the phone's HistorySync blob and LID migration for a companion
+    limits              per-account budgets for lookups: 429 rate-overlimit beyond them
 
 TLS only (tests/fakes/tls.py: a CA made per test run); policies: 405 after `release()`, 463 for
 `restrict()`ed accounts without a privacy token (a tctoken, or a cstoken from the history's salt), `*_pn`
 left out (EdgeConfig.omit_pn_every), a passkey challenge for `require_passkey()` accounts, linking by code
-(`FakePhone.enter_code`), media hosts checking auth and hashes; `unhandled` lists every request it did not
+(`FakePhone.enter_code`), media hosts checking auth and hashes, lookups (usync, w:g2) over an account's
+budget answered 429 rate-overlimit (`edge.limits`, limits.py); `unhandled` lists every request it did not
 understand.
 """
 

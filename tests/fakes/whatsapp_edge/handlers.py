@@ -1,6 +1,7 @@
 """The fake edge's answers to a client's get/set iqs: ping, passive, prekeys (count, upload, rotate,
 digest), logout, media_conn (media_hosts.py), and the directory (directory.py): usync, prekey bundles,
-groups (w:g2), privacy.
+groups (w:g2), privacy. Lookups (usync, w:g2 get) beyond the account's budget are answered 429
+rate-overlimit (limits.py).
 
 Only `w:p` pings are allowed before login. A query the edge does not know is answered with
 `501 feature-not-implemented` and recorded as unhandled; a known one that is malformed is answered with
@@ -17,6 +18,7 @@ from connector.engines.web.binary.jid import SERVER_JID, Jid
 from connector.engines.web.binary.node import Node
 from tests.fakes.whatsapp_edge import directory, group_admin
 from tests.fakes.whatsapp_edge.checks import Refused, check_signed_pre_key, child_bytes
+from tests.fakes.whatsapp_edge.limits import OVERLIMIT
 
 if TYPE_CHECKING:
     from tests.fakes.whatsapp_edge.session import EdgeSession
@@ -64,6 +66,12 @@ async def answer(session: EdgeSession, node: Node) -> None:
         await session.send(error(iq_id, 401, "not-authorized"))
         return
     first = node.children[0].tag if node.children else None
+    limited = xmlns if (xmlns, kind) in (("usync", "get"), ("w:g2", "get")) and first != "invite" else None
+    if limited is not None and not edge.limits.allow(device.jid.user, limited):
+        # WhatsApp's throttling of an account's lookups (limits.py): refused, and not counted.
+        edge.log("rate-overlimit", session, detail=limited)
+        await session.send(error(iq_id, *OVERLIMIT))
+        return
     try:
         if (xmlns, kind) == ("passive", "set") and len(node.children) == 1 and first in ("active", "passive"):
             edge.log("passive", session, detail=first or "")

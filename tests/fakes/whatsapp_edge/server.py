@@ -62,6 +62,7 @@ from tests.fakes.whatsapp_edge.history import (
     lid_migration,
     publish_history,
 )
+from tests.fakes.whatsapp_edge.limits import DEFAULT_LIMITS, QueryLimits
 from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
 from tests.fakes.whatsapp_edge.primary import PhoneEndpoint
 from tests.fakes.whatsapp_edge.relay import Relay
@@ -88,6 +89,8 @@ class EdgeConfig:
     # WhatsApp sometimes leaves out sender_pn / participant_pn on LID-addressed messages: every Nth one here
     omit_pn_every: int = 4
     new_groups: str = "pn"  # how groups created over w:g2 address their members: "pn" or "lid"
+    # per account: (budget, window seconds) per kind of lookup; beyond it 429 rate-overlimit (limits.py)
+    query_limits: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class FakeEdge:
         self.drop_before_routing: set[str] = set()  # message ids: close the sender's socket unrouted
         self.drop_after_routing: set[str] = set()  # message ids: close it after routing, before the ack
         self.ack_after_receipt: set[str] = set()  # message ids: ack only once the recipient's receipt is in
+        self.limits = QueryLimits(self.config.query_limits)  # lookups over budget: 429 rate-overlimit
         self.announce_devices = True  # False: a new device is not announced (others' lists go stale)
         self._changed = asyncio.Event()
         self._server: Server | None = None

@@ -9,7 +9,10 @@ The reasons, as the connector, the Cloud API consumer and the events consumer pr
     connected     (none)               the socket is up (web, sandbox) / the token check passed (cloud)
     connected     restricted           WhatsApp refused a message with 463 (web: no privacy token, the
                                        account may not start new chats) or Meta's 368/131031 family
-    connected     rate_limited         Meta answered 130429/131048/131056/80007/4 or HTTP 429
+    connected     rate_limited         Meta answered 130429/131048/131056/80007/4 or HTTP 429; web: WhatsApp
+                                       answered a query (number check, group metadata, device list)
+                                       with 429 rate-overlimit (`detail` names it; once per episode;
+                                       `connected` without a reason when it ends: engines/web/throttle.py)
     qr            (none)               waiting for a scan
     pending       qr_timeout           nobody scanned the QR codes in time
     disconnected  connection_lost      network drop, stream end, keepalive timeout (reconnecting)

@@ -106,9 +106,15 @@ class ConnectorEvents:
         logger.append_keys(tenant_id=event.tenant_id, session_id=event.session_id)
         owed = Owed(self.outbox, event, self.clock.now(), self.health)
         if event.type in SESSION_EVENTS:
+            if not self._reason_applies(event):
+                logger.info("a reason for a number no longer connected ignored", extra={"event": event.type})
+                return
             session = self.sessions.apply_event(
                 event,
-                also=lambda new, report: owed.row(_session_notices(event, new, report)),
+                also=lambda new, report: [
+                    *owed.row(_session_notices(event, new, report)),
+                    *owed.report_signals(new, report),
+                ],
                 reported=_count_report,
             )
             if session is None:
@@ -181,6 +187,19 @@ class ConnectorEvents:
                     self.emit(event, Notice(EventType.GROUP_UPDATED, change))
         else:
             self.emit(event, Notice(event.type, dict(event.data)))
+
+    def _reason_applies(self, event: SessionEvent) -> bool:
+        """A `session_status` saying `connected` changes only the reason of a number that IS connected (a
+        connection itself comes as `connection_success`): an engine's rate limit (web: throttle.py) that
+        arrives after the connection dropped is not news, and the end of one (`ends`) clears that reason
+        only, never another (a 463 restriction) set since."""
+        if event.type != EventType.SESSION_STATUS or event.data.get("status") != SessionStatus.CONNECTED:
+            return True
+        record = self.sessions.rows.find(event.tenant_id, event.session_id)
+        if record is None or record.status != SessionStatus.CONNECTED:
+            return False
+        ends = event.data.get("ends")
+        return ends is None or record.session.status_reason == ends
 
     def _number_signal(self, event: SessionEvent) -> None:
         """A failure that says something about the NUMBER (463: it may not start chats; Meta's rate limits)
@@ -300,6 +319,15 @@ class Owed:
         """`row` for a message's status move, with the number's health counters it moves."""
         signals = self.health.status_ops(new, previous) if self.health is not None else []
         return [*self.row(_status_notices(new, previous)), *signals]
+
+    def report_signals(self, session: Session, report: StatusReport | None) -> list[TransactOp]:
+        """A rate-limit episode an engine reported for a refused query (web: `request`) counts once in the
+        number's `rate_limited` signal; a refused message counted itself already (`message_row`)."""
+        if self.health is None or report is None or session.status_reason != RATE_LIMITED:
+            return []
+        if not self.event.data.get("request"):
+            return []
+        return self.health.signal_ops(session.tenant_id, session.id, {"rate_limited": 1})
 
     def incoming_row(self, message: Message, contact: ContactChange | None) -> list[TransactOp]:
         """`row` for a stored incoming message (after its new or changed contact's notice), with the

@@ -91,12 +91,16 @@ class HealthService:
             return []
         return self._ops(message, {"replies": 1})
 
-    def _ops(self, message: Message, deltas: dict[str, int]) -> list[TransactOp]:
+    def signal_ops(self, tenant_id: str, session_id: str, deltas: dict[str, int]) -> list[TransactOp]:
+        """Counters a change that is no message moves (a rate-limit episode of a web number's queries)."""
         if not deltas:
             return []
         at = self.clock.now()
         keep = self.policy.keep_days
-        return [self.rows.add(message.tenant_id, message.session_id, at, deltas, keep_days=keep)]
+        return [self.rows.add(tenant_id, session_id, at, deltas, keep_days=keep)]
+
+    def _ops(self, message: Message, deltas: dict[str, int]) -> list[TransactOp]:
+        return self.signal_ops(message.tenant_id, message.session_id, deltas)
 
     # ---- reading -------------------------------------------------------------------------------------
 

@@ -61,7 +61,11 @@ class NumberCheck(BaseModel):
     session_id: str
     status: CheckStatus
     results: list[NumberResult] = Field(default_factory=list, description="In the order asked (once done)")
-    error: str | None = Field(None, description="Why it failed: session_not_connected, check_failed")
+    error: str | None = Field(
+        None,
+        description="Why it failed: session_not_connected, check_failed, rate_limited (WhatsApp throttles "
+        "this number's lookups: ask again in a few minutes)",
+    )
     reason: str | None = Field(
         None, description="Why every number is unknown (cloud: cloud_api_cannot_check)"
     )
