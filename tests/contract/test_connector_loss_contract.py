@@ -15,6 +15,7 @@ from connector.leases import Lease, Leases, LeaseTimes, session_lease_key
 from tests.contract.test_table_contract import table  # noqa: F401 (the fixture, by name)
 from tests.fakes.clock import FakeClock
 from wagate.adapters.local.sqlite_queue import SqliteQueues
+from wagate.domain.errors import TransientError
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.ports import Table
@@ -180,3 +181,35 @@ def test_a_report_racing_the_sweeper_is_made_again_not_twice(world: World) -> No
     assert applied is not None and (applied.status, applied.status_reason) == ("connecting", "connector_lost")
     assert reported == []  # told once, by the sweeper
     assert world.shown() == [("connecting", "connector_lost")]
+
+
+class RefusingQueries:
+    """The table, refusing the queries of one partition (a throttled read), as the adapters raise it."""
+
+    def __init__(self, store: Table, partition: str) -> None:
+        self.store = store
+        self.partition = partition
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def query(self, pk: str, **kwargs: Any) -> Any:
+        if pk == self.partition:
+            raise TransientError("throttled")
+        return self.store.query(pk, **kwargs)
+
+
+def test_a_slot_that_cannot_be_read_leaves_the_others_swept(world: World) -> None:
+    first, second = (world.create(name) for name in ("a", "b"))
+    slots = {keys.connected_slot_of(s.id) for s in (first, second)}
+    assert len(slots) == 2  # (the names are chosen to land in two slots)
+    for session in (first, second):
+        world.report(session, world.take(session, "c1"), EventType.CONNECTION_SUCCESS)
+    world.clock.advance(TTL + 1)
+    refused = keys.connected_sessions(keys.connected_slot_of(first.id))
+    refusing: Any = RefusingQueries(world.table, refused)
+    sweeper = world.sweeper()
+    sweeper.rows = SessionRepository(refusing)
+    assert sweeper.sweep().lost == 1  # the other slot's loss
+    assert world.sweeper().sweep().lost == 1  # the refused one, next minute
+    assert world.shown() == [("connecting", "connector_lost")] * 2

@@ -66,28 +66,41 @@ class ConnectorLoss:
         self.rows = SessionRepository(table)
 
     def sweep(self, *, limit: int = 1000) -> LossSweep:
-        """Tells up to `limit` losses and returns; one failing session is logged and looked at again by
-        the next sweep (nothing was written for it)."""
+        """Tells up to `limit` losses and returns. A session (or a page of them) that fails is logged and
+        looked at again by the next sweep (nothing was written for it)."""
         shard_leases = dict(enumerate(self.sessions.leases.shard_leases(self.sessions.shards)))
-        lost = back = 0
+        told: list[str] = []
         for slot in range(keys.CONNECTED_SLOTS):
             cursor: str | None = None
-            while lost + back < limit:
-                records, cursor = self.rows.connected_page(slot, cursor=cursor)
-                pairs = [(r.session.tenant_id, r.session.id) for r in records]
-                for record, lease in zip(records, self.sessions.leases.session_leases(pairs), strict=True):
-                    try:
-                        told_now = self._look(record, lease, shard_leases)
-                    except Exception:
-                        logger.exception("connector loss not told; the next sweep looks again")
-                        continue
-                    lost += told_now == "lost"
-                    back += told_now == "back"
+            while len(told) < limit:
+                try:
+                    cursor = self._page(slot, cursor, shard_leases, told)
+                except Exception:  # a read the table refused: the other slots still get their turn
+                    logger.exception("connected sessions not read; the next sweep reads them again")
+                    break
                 if cursor is None:
                     break
-        if lost or back:
-            logger.info("connector losses told", extra={"lost": lost, "back": back})
-        return LossSweep(lost, back)
+        swept = LossSweep(told.count("lost"), told.count("back"))
+        if told:
+            logger.info("connector losses told", extra={"lost": swept.lost, "back": swept.back})
+        return swept
+
+    def _page(
+        self, slot: int, cursor: str | None, shard_leases: dict[int, LeaseView | None], told: list[str]
+    ) -> str | None:
+        """One page of a slot of connected sessions, judged with their leases (one batch read); what was
+        told goes to `told`. Returns the next page's cursor."""
+        records, cursor = self.rows.connected_page(slot, cursor=cursor)
+        pairs = [(r.session.tenant_id, r.session.id) for r in records]
+        for record, lease in zip(records, self.sessions.leases.session_leases(pairs), strict=True):
+            try:
+                told_now = self._look(record, lease, shard_leases)
+            except Exception:
+                logger.exception("connector loss not told; the next sweep looks again")
+                continue
+            if told_now is not None:
+                told.append(told_now)
+        return cursor
 
     def _look(
         self, record: SessionRecord, lease: LeaseView | None, shard_leases: dict[int, LeaseView | None]
