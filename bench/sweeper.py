@@ -4,7 +4,7 @@ The due index promises a sweep costs O(due), never O(all scheduled) (store/due_i
 size a fresh table gets N scheduled messages written the way `MessageService.accept` writes them (the
 message row from `store.messages.message_item`, the due entry from `store.due_index.entry_item`),
 1,000 of them due within the sweep window and the rest spread over the next 30 days. The rows are
-written in bulk, through the SQLite adapter's own item encoding (`_store`) in 50,000-row transactions,
+written in bulk, through the SQLite adapter's own item encoding (`_row`, `_store`) in 50,000-row transactions,
 instead of one `accept` per message: a million accepts would take most of an hour and measure nothing
 the sweep depends on. (The per-chat conversation row `accept` also upserts is left out: there is one
 per recipient, not per message.)
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from local.template import load_template
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.adapters.local.sqlite_table import SqliteTable, _store
+from wagate.adapters.local.sqlite_table import SqliteTable, _row, _store
 from wagate.domain.ids import new_id
 from wagate.domain.messages import ContentKind, Direction, Message, MessageStatus
 from wagate.ports import Item
@@ -101,7 +101,7 @@ def write_bulk(table: SqliteTable, items: Iterator[Item]) -> None:
 def _write(table: SqliteTable, chunk: list[Item]) -> None:
     with table._write() as db:  # noqa: SLF001 - the adapter's own transaction and encoding, in bulk
         for item in chunk:
-            _store(db, item)
+            _store(db, _row(item))
 
 
 class Bed:
