@@ -17,12 +17,13 @@ from moto import mock_aws
 from tests.functions.test_sessions_api import create, deliver, hold_lease
 from tests.support.aws_template import create_tables
 from tests.support.lambdas import ApiCaller, LambdaContext
-from wagate import wiring
+from wagate import compose, wiring
 from wagate.adapters.aws.dynamodb_table import DynamoTable
 from wagate.compose import services
 from wagate.domain.events import EventType, SessionEvent
 from wagate.domain.insights import bucket_bounds, latency_bucket
 from wagate.domain.messages import whatsapp_message_id
+from wagate.domain.sessions import Provider
 from wagate.services import tenants
 from wagate.store.content_cipher import ContentCipher
 from wagate.store.sealed_table import SealedTable
@@ -291,3 +292,15 @@ def test_bad_ranges_are_422(call: ApiCaller, key: str) -> None:
         status, body, _ = call("GET", "/v1/insights", key, query=qs(query))
         assert status == 422, (query, body)
         assert body["error"]["code"] in ("validation_failed", "invalid_input")
+
+
+def test_with_counting_off_no_change_writes_to_the_journal(local_deps: wiring.Deps) -> None:
+    settings = local_deps.settings.model_copy(update={"insights": False})
+    root = compose.Services(dataclasses.replace(local_deps, settings=settings))
+    assert root.counting is None and root.insights is not None  # reports still read what was counted
+    tenant = tenants.create_tenant(root.table, root.ports.clock, "Quiet")[0]
+    root.sessions.create(tenant.id, name="A", provider=Provider.SANDBOX, phone=None, metadata={})
+    assert root.insights.journal.pending() == 0
+    counted = compose.Services(local_deps)  # the default counts: the same creation writes an entry
+    counted.sessions.create(tenant.id, name="B", provider=Provider.SANDBOX, phone=None, metadata={})
+    assert counted.insights.journal.pending() == 1

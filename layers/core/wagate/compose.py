@@ -126,7 +126,7 @@ class Services:
                 p.clock,
                 limit=limit,
                 shards=shards,
-                insights=self.insights,
+                insights=self.counting,
                 session_limit=self.quotas.session_limit,
             )
 
@@ -267,7 +267,7 @@ class Services:
                 media_check=self.media_check,
                 media_files=self.media_files,
                 cloud_templates=lambda: self.cloud_templates,
-                insights=self.insights,
+                insights=self.counting,
                 quotas=self.quotas,
             )
 
@@ -281,6 +281,12 @@ class Services:
             return Insights(self.table, self.ports.clock)
 
         return self._once("insights", build)
+
+    @property
+    def counting(self) -> Insights | None:
+        """What the write paths count with: None when the operator turned counting off
+        (`WAGATE_INSIGHTS=false`); reports and folding go on over what was counted."""
+        return self.insights if self.ports.settings.insights else None
 
     @property
     def broadcasts(self) -> BroadcastService:
@@ -521,7 +527,7 @@ class Services:
                     self.table,
                     p.clock,
                     tombstones=self.tombstones,
-                    insights=self.insights,
+                    insights=self.counting,
                     search=self.contact_search,
                 ),
                 webhooks=self.webhooks,

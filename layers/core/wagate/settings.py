@@ -260,6 +260,11 @@ class Settings(BaseModel):
     content_key_cache_seconds: float = Field(
         300.0, gt=0, le=3600, description="how long an unwrapped tenant data key is kept in memory"
     )
+    insights: bool = Field(
+        True,
+        description="count insights (one journal entry per change, folded into rollups); false: nothing new "
+        "is counted (fewer writes per message) and reports show what was counted before",
+    )
     insights_fold_seconds: float = Field(
         5.0,
         gt=0,
