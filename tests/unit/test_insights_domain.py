@@ -80,3 +80,11 @@ def test_metric_fields_of_a_bucket(connected: float) -> None:
     assert fields["time_to_delivered"].model_dump() == {"count": 8, "p50": 0.5, "p90": 0.9}
     assert fields["time_to_read"].model_dump() == {"count": 0, "p50": None, "p90": None}
     assert fields["connection_rate"] == 0.5 and fields["connected_seconds"] == round(connected, 3)
+
+
+def test_a_counter_name_is_read_only_when_it_counts() -> None:
+    # a 0-valued name is skipped before its name is read (as scope marks are); a bad histogram bucket
+    # that does count is an error, not a silent gap
+    assert metric_fields({"ttd.x": 0, "sent": 1})["time_to_delivered"].count == 0
+    with pytest.raises(ValueError):
+        metric_fields({"ttd.x": 1})

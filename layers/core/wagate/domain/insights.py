@@ -242,11 +242,10 @@ def metric_fields(counters: Mapping[str, float], connected_seconds: float = 0.0)
     parts = (to_delivered, to_read, first_reply, failed_by, templates)
     known = _PART_OF.get
     for name, value in counters.items():
-        where = known(name)
-        if where is None:
-            where = _part_of(name)
-        if where[0] >= 0 and value:
-            parts[where[0]][where[1]] = value  # type: ignore[index]
+        if value:
+            where = known(name) or _part_of(name)
+            if where[0] >= 0:
+                parts[where[0]][where[1]] = value  # type: ignore[index]
     get = counters.get
     sent, delivered, read = int(get(SENT, 0)), int(get(DELIVERED, 0)), int(get(READ, 0))
     replied, created, linked = int(get(REPLIED, 0)), int(get(CREATED, 0)), int(get(LINKED, 0))
