@@ -9,9 +9,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from tests.contract.test_table_contract import table  # noqa: F401 (the fixture, by name)
 from wagate.domain.insights import Granularity, bucket_of
 from wagate.ports import Put, Table, TransactOp
+from wagate.store import insights as insights_store
 from wagate.store import keys
 from wagate.store.insights import MAX_OPS, Counted, InsightsJournal, InsightsRows, journal_entry
 
@@ -143,3 +146,17 @@ def test_rows_written_before_the_journal_add_up_with_folded_ones(table: Table) -
     commit(table, t, Counted(AT, {"sent": 1}), n=1)
     InsightsJournal(table).fold()
     assert day(table, t)["sent"] == 9
+
+
+def test_a_fold_ends_after_its_share_and_the_next_takes_the_rest(
+    table: Table,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(insights_store, "READ_PAGE", 2)  # a round reads at most 2 entries per shard
+    t = tenant(table)
+    for n in range(30):
+        commit(table, t, Counted(AT, {"sent": 1}), n=n)
+    journal = InsightsJournal(table)
+    first = journal.fold(most=5)
+    assert 5 <= first < 30 and journal.pending() == 30 - first  # a whole round, not the whole journal
+    assert journal.fold() == 30 - first and day(table, t)["sent"] == 30

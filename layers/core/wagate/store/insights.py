@@ -2,7 +2,8 @@
 (keys and access patterns: store/keys.py).
 
 A change that counts (a message's status move, a stored message, a session's status) puts ONE journal
-entry in its own transaction: the counters it owes, grouped by cohort time, session and template. So what
+entry in its own transaction: the counters it owes, grouped by cohort time, session, template and
+broadcast. So what
 is counted is exactly what was applied, once, and the change's transaction grows by one small item
 instead of a read-modify-write of every rollup row it touches (day and hour × tenant, session, template).
 
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from wagate.conditions import Attr, SortKey
-from wagate.domain.errors import ConflictError
+from wagate.domain.errors import ConflictError, TransientError
 from wagate.domain.ids import new_id
 from wagate.domain.insights import Granularity, bucket_of, merge
 from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
@@ -30,6 +31,7 @@ from wagate.store import keys
 SCOPE_MARK = "scope."  # + scope: 0-valued attribute in the tenant's rows naming every scope written
 MAX_OPS = 100  # DynamoDB's limit on one transaction: entries deleted + rows added to
 READ_PAGE = 100  # entries per shard per round
+MOST_PER_FOLD = 20_000  # a fold returns after this many, so a sweep under a steady stream still ends
 HOUR = 3_600
 
 
@@ -134,11 +136,12 @@ class InsightsJournal:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def fold(self) -> int:
-        """Folds every entry there is now into the rollup rows. Returns how many were folded. Entries of a
-        tenant that no longer exists are dropped. When another folder is at work, what it took is left
-        to it. Entries are read from every shard before summing: the shards spread the writes, and
-        folding them together keeps one update per row for all of them."""
+    def fold(self, most: int = MOST_PER_FOLD) -> int:
+        """Folds the entries there are now (up to about `most`) into the rollup rows. Returns how many
+        were folded. Entries of a tenant that no longer exists are dropped. When another folder is at
+        work, or the table is busy, what is left waits for the next fold. Entries are read from every
+        shard before summing: the shards spread the writes, and folding them together keeps one update
+        per row for all of them."""
         folded = 0
         tenants: dict[str, bool] = {}
         while True:
@@ -151,7 +154,7 @@ class InsightsJournal:
                 return folded
             done = self._fold_items(items, tenants)
             folded += done
-            if done < len(items):  # lost a race with another folder: it has these
+            if done < len(items) or folded >= most:  # lost a race (another folder has these), or enough
                 return folded
 
     def pending(self) -> int:
@@ -197,7 +200,7 @@ class InsightsJournal:
     def _commit(self, fold: _Fold) -> bool:
         try:
             self.table.transact_write(fold.ops())
-        except ConflictError:
+        except (ConflictError, TransientError):  # another folder took one of them; DynamoDB is busy
             return False
         return True
 
