@@ -1,7 +1,7 @@
 """Claims on message rows: which connector sends a message, under which session fence, on which try.
 
 A claim is one transaction on the message row (wagate/store/messages.py) plus a check that the session
-lease is still ours at our fence:
+lease is still ours at our fence and not marked suspended (its tenant is: services/operator.py):
 
     queued  ──claim──►  sending   attempts + 1, claimed_by, claim_fence (session lease fence),
                                   claim_command (the command's id), claimed_at
@@ -27,6 +27,7 @@ from connector.leases import Lease
 from wagate.conditions import Attr, Condition
 from wagate.domain.messages import MessageStatus
 from wagate.ports import Item, Table
+from wagate.store import keys
 from wagate.store.messages import MessageRepository
 
 
@@ -62,7 +63,8 @@ def _as_read(row: Item) -> Condition:
 
 def claim(table: Table, row: Item, *, lease: Lease, owner: str, command_id: str, now: float) -> int:
     """Claim a row judged CLAIMABLE at `lease.fence`; returns the new attempt number.
-    Raises ConflictError (the row changed since it was read, or the lease is no longer ours)."""
+    Raises ConflictError (the row changed since it was read, the lease is no longer ours, or its tenant is
+    suspended: `suspended` tells which)."""
     changes: dict[str, Any] = {
         "status": MessageStatus.SENDING.value,
         "claimed_by": owner,
@@ -74,7 +76,7 @@ def claim(table: Table, row: Item, *, lease: Lease, owner: str, command_id: str,
     update = MessageRepository(table).change(
         str(row["tenant_id"]), str(row["id"]), set=changes, add={"attempts": 1}, condition=_as_read(row)
     )
-    table.transact_write([update, lease.fence_check()])
+    table.transact_write([update, lease.send_check()])
     return int(row.get("attempts", 0)) + 1
 
 
@@ -103,6 +105,12 @@ def record_failure(
         condition=ours,
     )
     return int(item.get("failures", 0))
+
+
+def suspended(table: Table, tenant_id: str, session_id: str) -> bool:
+    """Whether the session's lease row carries its tenant's suspension (read only after a refused claim)."""
+    row = table.get(*keys.session_lease(tenant_id, session_id))
+    return row is not None and row.get("suspended_at") is not None
 
 
 def read(table: Table, tenant_id: str, message_id: str) -> Item | None:

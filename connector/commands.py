@@ -7,9 +7,10 @@ the rest of its session's held commands, so a session's commands keep their orde
 `command_retry_limit` receives it is given up. A command for a session this connector no longer owns is
 handed back at once for the new owner.
 
-Data by type: connect, disconnect, logout, sync_groups: none. send: message_id, to (E.164 or jid), text
-or media {kind, mime_type, url, caption, filename}, quoted_id. mark_read: chat (jid or E.164),
-message_ids (provider ids). sandbox: action (scan, drop, logout, ban, reply) and its own fields.
+Data by type: connect, logout, sync_groups: none. disconnect: reason (optional, tenant_suspended).
+send: message_id, to (E.164 or jid), text or media {kind, mime_type, url, caption, filename}, quoted_id.
+mark_read: chat (jid or E.164), message_ids (provider ids). sandbox: action (scan, drop, logout, ban,
+reply) and its own fields.
 group: operation_id, action (engines/base.py GROUP_OPERATIONS), group_jid, subject, description,
 participants; its outcome is published as `group_operation` whatever happens (a dropped command too), so an
 operation never stays pending.
@@ -122,7 +123,8 @@ class CommandDispatcher:
         return None
 
     async def _disconnect(self, command: Command, runner: SessionRunner | None, count: int) -> CommandResult:
-        self._control.hold(command.session_id, "disconnected")
+        # Why it stays down: a suspension's sends then fail `tenant_suspended` (services/operator.py).
+        self._control.hold(command.session_id, str(command.data.get("reason") or "disconnected"))
         if runner is not None:
             await self._control.stop_session(command.session_id, StopReason.REQUESTED)
         return None

@@ -91,6 +91,11 @@ class Lease:
     def held_condition(self) -> Condition:
         return Attr("owner").eq(self.owner) & Attr("fence").eq(self.fence)
 
+    def send_check(self) -> Check:
+        """fence_check, and the session's tenant not suspended: services/operator.py marks the session's
+        lease row, so a send claim refuses it in the transaction it makes anyway (no extra read)."""
+        return Check(self.key.pk, self.key.sk, self.held_condition() & Attr("suspended_at").not_exists())
+
     @property
     def expired_locally(self) -> bool:
         return time.monotonic() >= self.deadline

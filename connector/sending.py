@@ -8,7 +8,8 @@ Outcomes, and what happens to the command:
     sent                                 message_sent published, then the command is deleted
     duplicate (already sent/…, cancelled, or claimed by another command under the current fence): deleted
     permanent failure (SendRejected, a bad payload, session logged out/failed/waiting for a QR scan,
-    first_contact_limit, the session never connected)   message_status failed, deleted
+    first_contact_limit, the session never connected, its tenant suspended: the claim's lease check
+    refuses it, see claims.py)          message_status failed, deleted
     transient failure (NotConnected, a timeout, EngineError.is_transient, an engine bug)
                                          failures + 1 on the row, backoff, next try in this session's lane
                                          (its later commands wait: FIFO); after `send_tries`: failed
@@ -50,6 +51,7 @@ from connector.session_runner import SessionRunner, SessionState
 from wagate.domain.errors import ConflictError, NotFound
 from wagate.domain.events import Command, EventType
 from wagate.domain.pacing import Pacing
+from wagate.domain.tenants import SUSPENDED_CODE
 from wagate.ports import Clock, MediaStore, Table
 from wagate.services.health import HealthService
 from wagate.services.pacing_settings import PacingSettings
@@ -60,9 +62,13 @@ log = logging.getLogger("wagate.connector.sending")
 # Claims that never reached an outcome (the connector died mid-send) are re-tried, but not forever: a
 # message that kills every connector that sends it must not take the fleet down in a loop.
 CRASHED_CLAIMS_PER_TRY = 3
-_HOLD_REASONS = {"logged_out": "session_logged_out", "banned": "session_banned"}
+_HOLD_REASONS = {
+    "logged_out": "session_logged_out",
+    "banned": "session_banned",
+    SUSPENDED_CODE: SUSPENDED_CODE,
+}
 # Failures a later re-send of the same message may get past (the CRM is told so: MessageError.retryable).
-RETRYABLE = frozenset({"first_contact_limit", "retries_exhausted", "session_not_connected"})
+RETRYABLE = frozenset({"first_contact_limit", "retries_exhausted", "session_not_connected", SUSPENDED_CODE})
 
 
 class SessionLookup(Protocol):
@@ -366,6 +372,11 @@ class Sender:
                 if runner is None:
                     if not self._control.owns_session(session_id):
                         return None
+                    held = self._control.held(session_id)  # e.g. found suspended as it was read
+                    if held is not None:
+                        return _Failure(
+                            _HOLD_REASONS.get(held, "session_not_connected"), f"the session is {held}"
+                        )
                     return _Failure("session_not_connected", "the session is not running")
             if runner.outcome is not None:
                 reason = runner.outcome.reason.value
@@ -413,7 +424,13 @@ class Sender:
                     row.get("status"),
                     row.get("attempts"),
                 ):
-                    return RetryLater(0)  # the row is as read: it was our lease that failed the check
+                    # The row is as read: the lease check failed. Its tenant suspended, or our lease lost.
+                    if await asyncio.to_thread(
+                        claims.suspended, self._table, command.tenant_id, command.session_id
+                    ):
+                        await self._fail(command, runner, SUSPENDED_CODE, "the tenant is suspended")
+                        return None
+                    return RetryLater(0)
                 if fresh is None:
                     return None
                 row = fresh

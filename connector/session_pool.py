@@ -26,6 +26,7 @@ from connector.shards import shard_of
 from connector.tasks import BackgroundTasks
 from wagate.domain.errors import WagateError
 from wagate.domain.sessions import PERMANENT
+from wagate.domain.tenants import SUSPENDED_CODE
 from wagate.ports import Table
 from wagate.store.sessions import SessionRecord, SessionRepository
 
@@ -95,6 +96,7 @@ class SessionPool:
     def _should_run(self, row: SessionRecord) -> bool:
         return (
             row.desired == "running"
+            and row.suspended_at is None
             and row.status not in PERMANENT
             and self._engines.serves(str(row.session.provider))
             and row.session.id not in self._runners
@@ -170,6 +172,9 @@ class SessionPool:
         existing = self._runners.get(session_id)
         if existing is not None:
             return existing if existing.session.tenant_id == tenant_id else None
+        if row.suspended_at is not None:  # its tenant is suspended (services/operator.py): nothing starts
+            self.hold(session_id, SUSPENDED_CODE)
+            return None
         shard = row.shard if row.shard is not None else shard_of(session_id, self.config.shards)
         if not self._held(shard):
             return None

@@ -167,7 +167,14 @@ class Services:
         def build() -> TenantAdmin:
             from wagate.services.operator import TenantAdmin
 
-            return TenantAdmin(self.table, self.ports.clock, self.sessions, self.tenant_deletion, self.audit)
+            return TenantAdmin(
+                self.table,
+                self.ports.clock,
+                self.sessions,
+                self.tenant_deletion,
+                self.audit,
+                lambda: self.broadcasts,
+            )
 
         return self._once("tenant_admin", build)
 

@@ -3,7 +3,8 @@
 Also stop and clean-up. Outcomes are session events applied by the events code path.
 
 A send:
-    row queued ──pace──► wait ≤ 1 s inline, or back to the queue with a delay and the reserved slot
+    row queued ──session row──► its tenant suspended (services/operator.py): failed `tenant_suspended`
+               ──pace──► wait ≤ 1 s inline, or back to the queue with a delay and the reserved slot
                ──claim──► sending (conditional on status and attempts as read; attempts + 1, claim_command)
                ──Graph──► accepted: `message_sent` (wamid as provider id), then any parked receipts
                           refused: `message_status` failed with the reason from the Graph code table
@@ -37,6 +38,7 @@ from wagate.domain.media import MediaObject
 from wagate.domain.messages import MessageStatus
 from wagate.domain.sessions import PERMANENT
 from wagate.domain.status_reports import RATE_LIMITED
+from wagate.domain.tenants import SUSPENDED_CODE
 from wagate.observability import logger
 from wagate.ports import Item
 from wagate.store.messages import MessageRepository, to_message
@@ -118,7 +120,8 @@ class CloudCommands:
         elif command.type in (CommandType.DISCONNECT, CommandType.LOGOUT):
             kind = EventType.LOGGED_OUT if command.type == CommandType.LOGOUT else EventType.SESSION_STATUS
             status = "logged_out" if command.type == CommandType.LOGOUT else "disconnected"
-            self._event(command, kind, {"status": status, "reason": "by_request"})
+            reason = str(command.data.get("reason") or "by_request")  # tenant_suspended: services/operator.py
+            self._event(command, kind, {"status": status, "reason": reason})
         else:
             logger.info("command not used by cloud sessions dropped", extra={"command": command.type})
 
@@ -185,6 +188,11 @@ class CloudCommands:
             self._failed(command, "outcome_unknown", "an earlier try got no answer from Meta", retryable=True)
             return
         session = self.cloud.sessions.rows.find(tenant_id, command.session_id)
+        if session is not None and session.suspended_at is not None:  # services/operator.py marks it
+            self._failed(
+                command, SUSPENDED_CODE, "the tenant is suspended: nothing of it is sent", retryable=True
+            )
+            return
         if session is None or session.status in PERMANENT or session.desired == "stopped":
             status = session.status if session else "deleted"
             self._failed(command, "session_not_connected", f"the session is {status}")

@@ -130,7 +130,8 @@ class Broadcast(BaseModel):
     status: BroadcastStatus
     status_reason: str | None = Field(
         None,
-        description="Why it is paused or cancelled: requested, session_not_connected, no_connected_number",
+        description="Why it is paused or cancelled: requested, session_not_connected, no_connected_number, "
+        "tenant_suspended (it resumes with the tenant)",
     )
     counts: BroadcastCounts
     rejections: list[Rejection] = Field(default_factory=list, description="The first 100 refusals")

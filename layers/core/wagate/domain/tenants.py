@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wagate.domain.errors import Forbidden
+
 TenantName = Annotated[
     str, Field(min_length=1, max_length=120, description="A human name for the tenant (agency, team, ...)")
 ]
@@ -33,6 +35,18 @@ class TenantStatus(enum.StrEnum):
 
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+SUSPENDED_CODE = "tenant_suspended"  # the 403 of its keys, and the failure reason of its unsent messages
+
+
+def tenant_suspended(tenant_id: str, suspended_at: float) -> Forbidden:
+    """What a suspended tenant's key or session is refused with (services/operator.py)."""
+    return Forbidden(
+        f"tenant {tenant_id} is suspended: ask the operator of this gateway",
+        code=SUSPENDED_CODE,
+        details={"tenant_id": tenant_id, "suspended_at": suspended_at},
+    )
 
 
 class Quotas(BaseModel):

@@ -7,6 +7,8 @@ as the number sends them, so pausing or cancelling takes effect at once and paci
                more; the last step completes the broadcast and drops its parts
     pause():   no more steps; its still-queued messages are taken back (cancelled, to be queued again)
     resume():  steps again, the taken-back recipients first
+A suspension of the tenant pauses its running broadcasts (status_reason `tenant_suspended`) and its
+resume resumes them (pause_all / resume_all, from services/operator.py).
     cancel():  no more steps; its still-queued messages are cancelled
 
 Each recipient's message is accepted with an idempotency key of (broadcast, position), so a step retried
@@ -30,9 +32,10 @@ from wagate.domain.broadcasts import (
     BroadcastStatus,
     Recipient,
 )
-from wagate.domain.errors import ConflictError, InvalidInput, NotFound, WagateError
+from wagate.domain.errors import ConflictError, Forbidden, InvalidInput, NotFound, WagateError
 from wagate.domain.ids import new_id
 from wagate.domain.templates import Part, fill, parse, placeholders
+from wagate.domain.tenants import SUSPENDED_CODE
 from wagate.observability import logger
 from wagate.ports import Clock, OutgoingMessage, Queues, Table
 from wagate.services.due_index import DISPATCH_QUEUE, MAX_DELAY_SECONDS
@@ -44,7 +47,7 @@ from wagate.store.broadcasts import PART_SIZE, BroadcastRepository, to_broadcast
 MAX_REPORTED = 20  # bad recipients named in one 422
 MAX_REJECTIONS = 100  # refusals kept on the row
 IN_FLIGHT_KEPT = 1_000  # (position, message id) of the latest messages: what pause and cancel take back
-STOPS_BROADCAST = frozenset({"session_not_connected", "no_connected_number"})
+STOPS_BROADCAST = frozenset({"session_not_connected", "no_connected_number", SUSPENDED_CODE})
 
 
 class BroadcastService:
@@ -197,6 +200,39 @@ class BroadcastService:
         self.rows.drop_parts(row)
         return self.get(tenant_id, broadcast_id)
 
+    def pause_all(self, tenant_id: str, reason: str) -> builtins.list[str]:
+        """Pauses every running broadcast of the tenant for `reason` (a suspension); their ids."""
+        paused = []
+        for broadcast in self._all(tenant_id, BroadcastStatus.RUNNING):
+            try:
+                self.pause(tenant_id, broadcast.id, reason=reason)
+            except (ConflictError, NotFound):
+                continue  # finished, paused or cancelled meanwhile
+            paused.append(broadcast.id)
+        return paused
+
+    def resume_all(self, tenant_id: str, reason: str) -> builtins.list[str]:
+        """Resumes the tenant's broadcasts paused for `reason` (not those it paused itself); their ids."""
+        resumed = []
+        for broadcast in self._all(tenant_id, BroadcastStatus.PAUSED):
+            if broadcast.status_reason != reason:
+                continue
+            try:
+                self.resume(tenant_id, broadcast.id)
+            except (ConflictError, NotFound):
+                continue
+            resumed.append(broadcast.id)
+        return resumed
+
+    def _all(self, tenant_id: str, status: BroadcastStatus) -> builtins.list[Broadcast]:
+        found: list[Broadcast] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self.rows.page(tenant_id, limit=100, cursor=cursor)
+            found.extend(b for b in page if b.status == status)
+            if cursor is None:
+                return found
+
     # ---- the dispatcher's side ----------------------------------------------------------------------
 
     def step(self, tenant_id: str, broadcast_id: str) -> int:
@@ -237,6 +273,11 @@ class BroadcastService:
                     tenant_id, self._request(row, text, recipient), request_key=key, broadcast_id=broadcast_id
                 )
             except ConflictError as exc:
+                if exc.code in STOPS_BROADCAST:
+                    stop = exc
+                    break
+                rejections.append(_rejection(recipient, exc))
+            except Forbidden as exc:  # its tenant was suspended meanwhile: paused, resumed with it
                 if exc.code in STOPS_BROADCAST:
                     stop = exc
                     break

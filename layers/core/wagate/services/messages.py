@@ -286,7 +286,7 @@ class MessageService:
             session, pool_ops = pick.session, [pick.usage]
         else:
             assert request.session_id is not None
-            session = self.sessions.get(tenant_id, request.session_id)
+            session = self.sessions.for_send(tenant_id, request.session_id)
         if session.status in PERMANENT:
             raise ConflictError(
                 f"session {session.id} is {session.status.value}: link it again before sending",

@@ -25,6 +25,7 @@ from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
 from wagate.domain.status_reports import CONNECTOR_LOST, StatusReport, report_due
 from wagate.domain.status_reports import reported as reported_fields
+from wagate.domain.tenants import tenant_suspended
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
@@ -81,6 +82,14 @@ class SessionService:
     def get(self, tenant_id: str, session_id: str) -> Session:
         """The session as last reported (what the send path checks). Raises NotFound."""
         return self.rows.get(tenant_id, session_id).session
+
+    def for_send(self, tenant_id: str, session_id: str) -> Session:
+        """The session a send names. Raises NotFound, and Forbidden `tenant_suspended` while its tenant is
+        suspended (the row's mark: services/operator.py), even for a key the authorizer still trusts."""
+        record = self.rows.get(tenant_id, session_id)
+        if record.suspended_at is not None:
+            raise tenant_suspended(tenant_id, record.suspended_at)
+        return record.session
 
     def show(self, tenant_id: str, session_id: str) -> Session:
         """The session as the API shows it (`honest`). Raises NotFound."""
@@ -217,7 +226,8 @@ class SessionService:
         link_phone: str | None = None,
         choose_link: bool = False,
     ) -> Session:
-        """Start (or restart) the session. From logged_out/failed it starts over at pending. With
+        """Start (or restart) the session (Forbidden `tenant_suspended` while its tenant is suspended).
+        From logged_out/failed it starts over at pending. With
         `choose_link`, how an unlinked device links is chosen now: by a code typed on `link_phone` (web
         sessions), or by QR code when no phone is given; otherwise the last choice stands.
         Raises InvalidInput (a bad number, or a session that does not link by code)."""
@@ -226,6 +236,8 @@ class SessionService:
             link = {"phone": normalise_phone(link_phone), "link_by_code": True}
         for _ in range(3):  # the status may move under us (its counter moves with it): re-read and retry
             record = self.rows.get(tenant_id, session_id)
+            if record.suspended_at is not None:  # nothing of a suspended tenant starts (services/operator.py)
+                raise tenant_suspended(tenant_id, record.suspended_at)
             if link_phone is not None and record.session.provider != Provider.WEB:
                 raise InvalidInput(
                     f"session {session_id} is a {record.session.provider} session: only web sessions "
@@ -245,10 +257,11 @@ class SessionService:
             return new.session
         raise ConflictError(f"session {session_id} is changing too fast to connect; retry", code="busy")
 
-    def disconnect(self, tenant_id: str, session_id: str) -> Session:
+    def disconnect(self, tenant_id: str, session_id: str, *, reason: str | None = None) -> Session:
+        """Stops the session (keys kept). `reason` (tenant_suspended) is what its sends then fail with."""
         self.rows.get(tenant_id, session_id)
         session = self._stop(tenant_id, session_id)
-        self._command(session, CommandType.DISCONNECT)
+        self._command(session, CommandType.DISCONNECT, {"reason": reason} if reason else None)
         return session
 
     def logout(self, tenant_id: str, session_id: str) -> Session:

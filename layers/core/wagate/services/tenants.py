@@ -12,9 +12,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
-from wagate.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from wagate.domain.errors import InvalidInput, NotFound, Unauthenticated
 from wagate.domain.ids import new_id
-from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Quotas, Scope, Tenant
+from wagate.domain.tenants import ALL_SCOPES, ApiKey, Principal, Quotas, Scope, Tenant, tenant_suspended
 from wagate.ports import Clock, Table
 from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import StoredKey, TenantRepository
@@ -114,11 +114,7 @@ def authenticate(table: Table, api_key: str | None) -> Principal:
         raise Unauthenticated("this API key is unknown or was revoked", code="invalid_api_key")
     key = stored.key
     if stored.suspended_at is not None:  # marked on every key of a suspended tenant (services/operator.py)
-        raise Forbidden(
-            f"tenant {key.tenant_id} is suspended: ask the operator of this gateway",
-            code="tenant_suspended",
-            details={"tenant_id": key.tenant_id, "suspended_at": stored.suspended_at},
-        )
+        raise tenant_suspended(key.tenant_id, stored.suspended_at)
     return Principal(
         tenant_id=key.tenant_id,
         key_id=key.id,

@@ -1,5 +1,10 @@
 """Lease rows as the layer reads them (who holds a shard, until when); the connector writes them
-(connector/leases.py: acquire, renew and release with fencing tokens). Keys: store/keys.py."""
+(connector/leases.py: acquire, renew and release with fencing tokens). Keys: store/keys.py.
+
+One mark is written here: `suspended_at` on a session's lease row while its tenant is suspended
+(services/operator.py). The connector's send claim already checks that row in its transaction
+(connector/claims.py), so a suspension stops the sends a running connector has queued at no cost per send.
+Acquire, renew and release never touch the attribute; only resume removes it."""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from wagate import process_liveness
+from wagate.conditions import item_exists
+from wagate.domain.errors import ConflictError
 from wagate.domain.sessions import SessionStatus
 from wagate.ports import Item, Table
 from wagate.store import keys
@@ -42,6 +49,20 @@ class LeaseRepository:
         """The leases of (tenant id, session id) pairs, in that order, in batch reads."""
         wanted = [keys.session_lease(tenant_id, session_id) for tenant_id, session_id in sessions]
         return [_view(item) for item in self.table.get_many(wanted)] if wanted else []
+
+    def mark_suspended(self, tenant_id: str, session_id: str, suspended_at: float | None) -> bool:
+        """Marks the session's lease row suspended (at that time), or not (None). Only an existing row:
+        a session never leased has never connected, so nothing of it can be sent until it is (and
+        starting it reads the marked session row first: connector/session_pool.py). False: no row."""
+        pk, sk = keys.session_lease(tenant_id, session_id)
+        try:
+            if suspended_at is None:
+                self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
+            else:
+                self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
+        except ConflictError:
+            return False
+        return True
 
 
 def _view(item: Item | None) -> LeaseView | None:

@@ -3,7 +3,8 @@
 A row is the API's `Session` plus `shard`, `desired` (running | stopped: what the operator asked for),
 `fence` (the newest connector lease whose report was applied), the current `qr`, and the session's
 `pacing` overrides with their `pacing_version`, `reported` (what CRMs were last told) and `lost` (the
-fence of the lease whose connector loss CRMs were told: services/connector_loss.py). The tenant's session
+fence of the lease whose connector loss CRMs were told: services/connector_loss.py), `suspended_at` (its
+tenant is suspended: services/operator.py; nothing of it is sent or started). The tenant's session
 counter and the global status counters (/health) move in the same transactions as the rows they count.
 """
 
@@ -38,6 +39,8 @@ class SessionRecord:
     reported: Mapping[str, Any] | None = None
     # The fence of the session lease whose loss CRMs were told (services/connector_loss.py); None: none.
     lost: int | None = None
+    # Its tenant is suspended (services/operator.py): the send paths and connect refuse it from this row.
+    suspended_at: float | None = None
 
     @property
     def status(self) -> SessionStatus:
@@ -61,6 +64,7 @@ def to_record(item: Item) -> SessionRecord:
         pacing_version=int(version) if version is not None else None,
         reported=item.get("reported") if isinstance(item.get("reported"), Mapping) else None,
         lost=int(item["lost"]) if item.get("lost") is not None else None,
+        suspended_at=float(item["suspended_at"]) if item.get("suspended_at") is not None else None,
     )
 
 
@@ -196,6 +200,18 @@ class SessionRepository:
         except ConflictError as exc:
             raise NotFound(f"session {session_id} does not exist") from exc
         return to_record(new)
+
+    def mark_suspended(self, tenant_id: str, session_id: str, suspended_at: float | None) -> bool:
+        """Marks the session's tenant suspended (at that time), or not (None); False when it is gone."""
+        pk, sk = keys.session(tenant_id, session_id)
+        try:
+            if suspended_at is None:
+                self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
+            else:
+                self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
+        except ConflictError:
+            return False
+        return True
 
     def unlinked_before(self, created_before: float, *, limit: int = 100) -> list[tuple[str, str]]:
         """(tenant id, session id) of sessions created before `created_before` and never linked, oldest
@@ -360,4 +376,6 @@ def _as_item(record: SessionRecord) -> Item:
         item["reported"] = dict(record.reported)
     if record.lost is not None:
         item["lost"] = record.lost
+    if record.suspended_at is not None:
+        item["suspended_at"] = record.suspended_at
     return item
