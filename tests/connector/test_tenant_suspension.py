@@ -48,7 +48,6 @@ def test_queued_and_due_sends_of_a_suspended_tenant_fail_and_resume_sends_again(
     queued: list[str] = []
 
     async def scenario(connector: Connector) -> None:
-        await prepair(world, session, tenant.id)
         queued.extend(accept(world, session, BEN.phone, f"queued {n}", tenant.id).id for n in range(4))
         await world.events.wait_for(session, SENT, where=lambda e: e.data["message_id"] == queued[0])
         root.tenant_admin.suspend(tenant.id)
@@ -76,6 +75,7 @@ def test_queued_and_due_sends_of_a_suspended_tenant_fail_and_resume_sends_again(
         queued.append(again.id)
 
     async def main() -> None:
+        await prepair(world, session, tenant.id)  # before the connector discovers the session
         connector = Connector(world, world.config(pacing=SLOW), owner_id="c1")
         await connector.start()
         try:
