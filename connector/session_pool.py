@@ -1,6 +1,7 @@
 """The session pool: runs each session of the shards this connector holds as its own supervised task.
 
-It starts the sessions that should run (`desired == "running"`, status not `logged_out`/`failed`, a
+It starts the sessions that should run (`desired == "running"`, status not `logged_out`/`failed` but for
+a temporary ban, which its runner waits out, a
 provider it has an engine for, and not held down here by a disconnect, a logout or a permanent failure;
 a connect command lifts that), stops them when their shard goes, and is the `SessionControl` the command
 dispatcher acts through. Which shards are held is the supervisor's business (`connector/supervisor.py`);
@@ -25,7 +26,8 @@ from connector.session_runner import RunnerContext, SessionRunner, SessionState,
 from connector.shards import shard_of
 from connector.tasks import BackgroundTasks
 from wagate.domain.errors import WagateError
-from wagate.domain.sessions import PERMANENT
+from wagate.domain.sessions import PERMANENT, SessionStatus
+from wagate.domain.status_reports import TEMPORARILY_BANNED
 from wagate.domain.tenants import SUSPENDED_CODE
 from wagate.ports import Table
 from wagate.store.sessions import SessionRecord, SessionRepository
@@ -94,10 +96,13 @@ class SessionPool:
                 self._launch(_session_info(row), number)
 
     def _should_run(self, row: SessionRecord) -> bool:
+        # A temporarily banned number runs too: its runner waits the ban out (a new holder connects once
+        # and WhatsApp's 402 says again how long is left).
+        temporary = row.status == SessionStatus.FAILED and row.session.status_reason == TEMPORARILY_BANNED
         return (
             row.desired == "running"
             and row.suspended_at is None
-            and row.status not in PERMANENT
+            and (row.status not in PERMANENT or temporary)
             and self._engines.serves(str(row.session.provider))
             and row.session.id not in self._runners
         )

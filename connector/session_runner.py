@@ -3,8 +3,10 @@
     acquire the session lease (fence N) ──► build engine ──► run() ──► Exit
                                               ▲                         │
                    NOW (at most 3 in a row) ──┤                         ├─ NEVER: report it, stay down
-                   BACKOFF: connection_lost ──┘ (waits backoff(attempt);├─ logged out: wipe keys first
+                   BACKOFF: connection_lost ──┤ (waits backoff(attempt);├─ logged out: wipe keys first
                             a connect command cuts the wait short)      └─ stop(): close, release lease
+                   a temporary ban ───────────┘ (reported `failed` / `temporarily_banned` once, then
+                            waits until WhatsApp said it ends, plus jitter; a connect command cuts it short)
 
 Anything an engine raises is a bug in that engine: it is logged and treated as a BACKOFF exit, so one
 session's failure never reaches another. A lost lease (renewal refused, or self-fencing deadline, or a
@@ -18,6 +20,7 @@ import asyncio
 import enum
 import functools
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +53,11 @@ from wagate.ports import Clock, Crypto, Table
 log = logging.getLogger("wagate.connector.session")
 
 MAX_QUICK_RESTARTS = 3  # NOW exits in a row before they count as BACKOFF (an engine asking forever)
+# After a temporary ban the number comes back at its end plus up to 10 % of its length (at most a minute):
+# a wave of numbers banned together does not log in again in the same second (a burst of logins from one
+# host is what automation looks like, and it would crowd the connector).
+BAN_JITTER_SHARE = 0.1
+BAN_JITTER_CAP_SECONDS = 60.0
 
 
 @enum.unique
@@ -102,6 +110,7 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._quick_restarts = 0
         self._attempt = 0
+        self.banned_until: float | None = None  # waiting out a temporary ban (epoch seconds, with jitter)
 
     @property
     def state(self) -> SessionState:
@@ -215,6 +224,10 @@ class SessionRunner:
                     await keys.wipe()
                 except LeaseLost:
                     return
+            if outcome.reason is ExitReason.TEMPORARILY_BANNED and outcome.expires_in is not None:
+                if not await self._wait_out_ban(outcome):
+                    return
+                continue
             if outcome.retry is Retry.NEVER:
                 self.outcome = outcome
                 self._report_end(outcome)
@@ -302,11 +315,42 @@ class SessionRunner:
             self.publish_event(Failed(reason, outcome.detail, expires_at))
             self._ended = _ending("failed", reason, outcome.detail)
 
+    async def _wait_out_ban(self, outcome: Exit) -> bool:
+        """Report the temporary ban (`expires_at`: when WhatsApp said it ends), keep the lease, and wait
+        until then plus jitter. True: connect again (the ban is over, or a connect command came)."""
+        expires_in = max(outcome.expires_in or 0.0, 0.0)
+        jitter = random.uniform(0.0, min(BAN_JITTER_SHARE * expires_in, BAN_JITTER_CAP_SECONDS))
+        now = self._context.clock.now()
+        reason = outcome.reason.value
+        self.publish_event(Failed(reason, outcome.detail, round(now + expires_in, 3)))
+        self._ended = _ending("failed", reason, outcome.detail)  # what a stop during the wait leaves
+        self.banned_until = now + expires_in + jitter
+        self.state = SessionState.WAITING
+        log.warning(
+            "%s: temporarily banned (%s); connecting again in %.0fs",
+            self.session.label,
+            outcome.detail,
+            expires_in + jitter,
+        )
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), expires_in + jitter)
+        except TimeoutError:
+            pass
+        if self.stopping:  # `banned_until` stays: the stop reports nothing over the ban
+            return False
+        self.banned_until = None
+        self._ended = None
+        self._attempt = 0
+        return True
+
     def _report_stop(self) -> dict[str, str] | None:
         """Report a stop that was asked for; the status reported, None when there was nothing to say."""
         if self._stop_reason is StopReason.REQUESTED:
             self.publish(EventType.SESSION_STATUS, {"status": "disconnected", "reason": "requested"})
             return _ending("disconnected", "requested")
+        if self.banned_until is not None:  # stopped while waiting out a ban: the row stays failed (the
+            return None  # next holder connects it, and WhatsApp says again how long the ban lasts)
         if self._stop_reason is not None and self.outcome is None:
             self.publish_event(Disconnected(self._stop_reason.value, retry_in=None))
             return _ending("disconnected", self._stop_reason.value)

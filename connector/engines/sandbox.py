@@ -14,10 +14,10 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
     after a crash) is journaled as a duplicate and answered with receipts only (see sandbox_network);
   * actions (the `sandbox` command, `data.action`): `scan` (data: phone, name, qr — all optional),
     `drop` (a transient disconnect: reconnect with backoff), `logout` (unlinked from the phone: keys
-    wiped), `ban` (permanent failure, remembered until a logout), `temp_ban` (WhatsApp's 402; data:
-    expire seconds, code), `restrict` (WhatsApp's 463 reach-out time-lock: until the next connection,
-    messages to anyone but the sandbox contacts fail with `recipient_restricted`), `reply` (data: from,
-    text, group, quoted_id: an incoming message now).
+    wiped), `ban` (permanent failure, remembered until a logout), `temp_ban` (WhatsApp's 402, remembered
+    until it ends; data: expire seconds, code), `restrict` (WhatsApp's 463 reach-out time-lock: until
+    the next connection, messages to anyone but the sandbox contacts fail with `recipient_restricted`),
+    `reply` (data: from, text, group, quoted_id: an incoming message now).
 """
 
 from __future__ import annotations
@@ -154,6 +154,12 @@ class SandboxEngine(Engine):
             if creds.get("banned"):
                 outcome = Exit.banned("this sandbox number is banned; log out to start again")
                 return outcome
+            left = float(creds.get("banned_until") or 0) - self._clock.now()
+            if left > 0:  # as WhatsApp does: every login until the ban ends gets 402 with the time left
+                code = creds.get("ban_code") or "101"
+                detail = f"sandbox: temporarily banned (402, code {code}) for {left:.0f} s more"
+                outcome = Exit.temporarily_banned(detail, left)
+                return outcome
             if not self._end.done():  # stop() may have come while the socket was opening
                 self._creds = creds
                 await self.emit(Connected(creds["phone"], creds["jid"], creds.get("name")))
@@ -235,6 +241,10 @@ class SandboxEngine(Engine):
             expire = _seconds(data.get("expire"), 3600)
             code = str(data.get("code") or "101")
             detail = f"sandbox: temporarily banned (402, code {code}) for {expire:.0f} s"
+            if self._creds is not None:  # remembered until it ends: a reconnect before then meets it again
+                until = self._clock.now() + expire
+                banned = {**self._creds, "banned_until": until, "ban_code": code}
+                await self.keys.put(KeyNamespace.CREDS, {CREDS_ID: json.dumps(banned).encode()})
             self._finish(Exit.temporarily_banned(detail, expire))
         elif action == "restrict":
             self._require_connected()

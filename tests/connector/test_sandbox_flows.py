@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from connector.app import Connector
 from connector.engines.base import provider_message_id
 from connector.engines.sandbox_network import ANA, GROUPS, UNREACHABLE_PHONE, read_journal
+from connector.session_runner import SessionState
 from tests.connector.conftest import World
 from tests.connector.messages import put_queued
 from wagate.domain.events import CommandType, EventType
@@ -364,6 +367,34 @@ def test_a_temporary_ban_says_until_when_and_a_restriction_refuses_new_chats_onl
         [failed] = await world.events.wait_for(session, EventType.SESSION_FAILED, since=since)
         assert failed.data["reason"] == "temporarily_banned" and "code 102" in failed.data["detail"]
         assert before + 7200 <= failed.data["expires_at"] <= world.clock.now() + 7200
-        assert session not in connector.supervisor.session_states()  # it stays down
+        # It stays down, its runner waiting the ban out (session_runner.py) rather than gone.
+        assert connector.supervisor.session_states()[session] is SessionState.WAITING
+        await world.events.settle(0.5)
+        assert world.events.of(session, SUCCESS, since=since) == []
 
     with_connector(world, scenario)
+
+
+def test_a_temporary_ban_ends_with_a_login_even_across_a_connector_restart(world: World) -> None:
+    """A 3 s ban: the first connector stops while waiting it out (leaving `failed`, no other report); the
+    next one starts the number anyway, meets the ban again (the sandbox remembers it, as WhatsApp does),
+    waits the rest and logs in once it is over."""
+    session = world.add_session()
+    seen: dict[str, Any] = {}
+
+    async def banned(connector: Connector) -> None:
+        await world.pair(session)
+        world.command(CommandType.SANDBOX, session, action="temp_ban", expire=3, code=101)
+        [failed] = await world.events.wait_for(session, EventType.SESSION_FAILED)
+        seen.update(ends=failed.data["expires_at"], mark=world.events.mark())
+
+    async def restarted(connector: Connector) -> None:
+        [again] = await world.events.wait_for(session, EventType.SESSION_FAILED, since=seen["mark"])
+        assert again.data["reason"] == "temporarily_banned" and "more" in again.data["detail"]
+        assert again.data["expires_at"] == pytest.approx(seen["ends"], abs=0.5)
+        [back] = await world.events.wait_for(session, SUCCESS, since=seen["mark"], timeout=10)
+        assert back.at >= seen["ends"]
+
+    with_connector(world, banned)
+    assert world.events.of(session, since=seen["mark"]) == []  # the stop says nothing over the ban
+    with_connector(world, restarted, owner="c2")

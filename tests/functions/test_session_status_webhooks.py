@@ -203,3 +203,27 @@ def test_the_end_of_a_rate_limit_clears_only_that_reason_on_a_connected_number(c
         ("connected", "restricted"),
         ("disconnected", "connection_lost"),
     ]
+
+
+def test_a_temporary_ban_that_ends_reports_the_number_connected_again(crm: Crm) -> None:  # noqa: F811 (the fixture imported above)
+    """The connector waits a temporary ban out and connects again (session_runner.py): its reports move
+    the number on from `failed` as a reconnect would; a permanent ban stays put."""
+    crm.webhook("/crm", events=["session_status"])
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS))
+    ban = {"reason": "temporarily_banned", "detail": "402, code 101", "expires_at": 200.0}
+    deliver(crm.functions, event(crm, EventType.SESSION_FAILED, **ban))
+    deliver(crm.functions, event(crm, EventType.SESSION_STATUS, status="connecting", attempt=0))
+    deliver(crm.functions, event(crm, EventType.SESSION_FAILED, **ban))  # still banned: not news
+    deliver(crm.functions, event(crm, EventType.SESSION_STATUS, status="connecting", attempt=0))
+    deliver(crm.functions, event(crm, EventType.CONNECTION_SUCCESS))
+    deliver(crm.functions, event(crm, EventType.SESSION_FAILED, reason="banned", detail="banned (403)"))
+    deliver(crm.functions, event(crm, EventType.SESSION_STATUS, status="connecting", attempt=0))
+    got = reports(crm, "/crm")
+    assert [(r["status"], r["reason"], r["previous_reason"]) for r in got] == [
+        ("connected", None, None),
+        ("failed", "temporarily_banned", None),
+        ("connected", None, "temporarily_banned"),
+        ("failed", "banned", None),
+    ]
+    stored = SessionRepository(crm.deps.table).get(crm.session["tenant_id"], crm.session["id"]).session
+    assert (stored.status, stored.status_reason) == ("failed", "banned")

@@ -133,6 +133,7 @@ class FakeEdge:
         self.live: dict[Jid, EdgeSession] = {}
         self.refs: dict[str, EdgeSession] = {}
         self.forced_failures: dict[Jid, tuple[int, dict[str, str]]] = {}
+        self.bans: dict[Jid, tuple[float, str]] = {}  # temporary bans: device -> (ends at, code)
         self.events: list[EdgeEvent] = []
         self.watchers: list[Callable[[EdgeEvent], None]] = []  # called as each event is recorded
         self.violations: list[str] = []
@@ -285,6 +286,12 @@ class FakeEdge:
         """The next login of `jid` is refused with `<failure reason=… {attrs}>` (a temporary ban: code,
         expire; a banned account: logout_message_header)."""
         self.forced_failures[jid] = (reason, attrs)
+
+    def temp_ban(self, jid: Jid, seconds: float, code: str = "101") -> None:
+        """WhatsApp's temporary ban: until it ends, every login of `jid` is refused with `<failure
+        reason=402 code=… expire=…>` (`expire`: whole seconds left, as whatsmeow reads it); after, the
+        login is accepted. A live socket is left alone (drop it with `stream_error` to meet the ban)."""
+        self.bans[jid] = (time.time() + seconds, code)
 
     async def stream_error(self, jid: Jid, code: str | None = None, child: Node | None = None) -> None:
         session = self.live[jid]

@@ -19,6 +19,7 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import os
 import time
 from collections.abc import Coroutine
@@ -382,6 +383,13 @@ class EdgeSession:
         forced = self.edge.forced_failures.pop(login.jid, None)
         if forced is not None:
             raise Refused(forced[0], "failure on demand", forced[1])
+        ban = self.edge.bans.get(login.jid)
+        if ban is not None:
+            left = ban[0] - time.time()
+            if left > 0:
+                self.edge.log("temp-ban", self, jid=login.jid, detail=f"{left:.1f}")
+                raise Refused(402, "temporarily banned", {"code": ban[1], "expire": str(math.ceil(left))})
+            del self.edge.bans[login.jid]
         device = self.edge.state.device(login.jid)
         if device is None or device.removed:
             raise Refused(401, f"{login.jid} is not a linked device")

@@ -27,7 +27,8 @@ The reasons, as the connector, the Cloud API consumer and the events consumer pr
                                        whichever comes first; `connected` follows once it is back
     logged_out    logged_out           unlinked on the phone (401/403/406, device_removed) or by request
     failed        banned               banned for good (403 saying so; sandbox `ban`)
-    failed        temporarily_banned   WhatsApp's 402: `expires_at` says until when, `detail` why
+    failed        temporarily_banned   WhatsApp's 402: `expires_at` says until when, `detail` why; the
+                                       connector logs in again then (`connected` follows)
     failed        token_invalid / permission_denied / account_restricted / account_locked / ...
                                        Cloud API numbers a person must fix (`needs_attention`)
     failed        passkey_required / failed / no_engine / graph_unreachable

@@ -23,7 +23,7 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.ids import new_id
 from wagate.domain.phones import normalise_phone
 from wagate.domain.sessions import PERMANENT, Provider, Session, SessionStatus, can_move
-from wagate.domain.status_reports import CONNECTOR_LOST, StatusReport, report_due
+from wagate.domain.status_reports import CONNECTOR_LOST, TEMPORARILY_BANNED, StatusReport, report_due
 from wagate.domain.status_reports import reported as reported_fields
 from wagate.domain.tenants import tenant_suspended
 from wagate.ports import Clock, Queues, Table, TransactOp
@@ -408,7 +408,7 @@ def _changes_after(event: SessionEvent, record: SessionRecord) -> dict[str, Any]
     changes: dict[str, Any] = {"fence": event.fence, "updated_at": event.at}
     status = _status_after(event)
     if status is not None:
-        if not can_move(record.status, status):
+        if not can_move(record.status, status) and not _ban_over(record, status):
             return None
         changes["status"] = status.value
         changes["status_reason"] = event.data.get("reason")
@@ -426,6 +426,16 @@ def _changes_after(event: SessionEvent, record: SessionRecord) -> dict[str, Any]
     elif status is not None:
         changes["qr"] = changes["pairing_code"] = None
     return changes
+
+
+def _ban_over(record: SessionRecord, status: SessionStatus) -> bool:
+    """A temporarily banned number's connector connects it again when the ban ends
+    (connector/session_runner.py): its reports move it on from `failed` as a reconnect would."""
+    return (
+        record.status == SessionStatus.FAILED
+        and record.session.status_reason == TEMPORARILY_BANNED
+        and status in (SessionStatus.CONNECTING, SessionStatus.CONNECTED, SessionStatus.DISCONNECTED)
+    )
 
 
 def _status_after(event: SessionEvent) -> SessionStatus | None:
