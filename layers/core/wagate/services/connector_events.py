@@ -384,6 +384,8 @@ def _status_notices(message: Message, previous: MessageStatus) -> list[Notice]:
             notices.append(Notice(EventType.MESSAGE_SENT, _message_fields(message)))
         else:
             fields = {**_message_fields(message), "status": step.value}
+            if step == MessageStatus.FAILED and message.error is not None:  # why, so the CRM can act on it
+                fields["error"] = message.error.model_dump(mode="json")
             notices.append(Notice(EventType.MESSAGE_STATUS, fields))
     return notices
 

@@ -29,6 +29,7 @@ from wagate.domain.tenants import tenant_suspended
 from wagate.ports import Clock, Queues, Table, TransactOp
 from wagate.store.leases import LeaseRepository, LeaseView
 from wagate.store.sessions import SessionRecord, SessionRepository, to_session
+from wagate.store.tenants import TenantRepository
 
 if TYPE_CHECKING:
     from wagate.services.insights import Insights
@@ -192,9 +193,15 @@ class SessionService:
         extra: Sequence[TransactOp] = (),
     ) -> Session:
         """`extra` ops commit with the session (a cloud session's credentials); a ConflictError naming one
-        of them (details.failed) is re-raised for the caller, any other is the per-tenant limit."""
+        of them (details.failed) is re-raised for the caller, any other is the per-tenant limit.
+        Forbidden `tenant_suspended` while the tenant is suspended."""
         if provider == Provider.CLOUD and not extra:
             raise InvalidInput("a cloud session is created with its credentials (cloud/sessions.py)")
+        # A key the authorizer still trusts (its minute of cache) must not give a suspended tenant a
+        # session without the suspension's mark. One read of the tenant row: creating a session is rare.
+        tenant = TenantRepository(self.table).find(tenant_id)
+        if tenant is not None and tenant.suspended_at is not None:
+            raise tenant_suspended(tenant_id, tenant.suspended_at)
         now = self.clock.now()
         session_id = session_id or new_id("ses", now)
         shard = shard_of(session_id, self.shards)
