@@ -43,6 +43,7 @@ GROUP_REFUSALS = {
     406: "group_change_not_acceptable",  # not-acceptable: e.g. a subject too long or empty
     409: "group_conflict",
     419: "group_full",  # resource-limit
+    429: "rate_limited",  # rate-overlimit: WhatsApp throttles this number's group queries (web/throttle.py)
 }
 
 

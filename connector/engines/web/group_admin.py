@@ -29,7 +29,7 @@ from connector.engines.base import GroupOp, GroupOpResult, ParticipantOutcome
 from connector.engines.events import Emit, GroupInfo, GroupMember
 from connector.engines.web.binary.jid import Jid
 from connector.engines.web.binary.node import Node
-from connector.engines.web.errors import IqError, WebEngineError
+from connector.engines.web.errors import IqError, RateLimited, WebEngineError
 from connector.engines.web.group_stanzas import (
     MAX_DESCRIPTION,
     MAX_SUBJECT,
@@ -183,7 +183,10 @@ class GroupAdmin:
 
     async def _after_change(self, group: Jid) -> GroupOpResult:
         self._groups.forget(group)  # the next send asks for the members again (and rotates our key)
-        meta = await self._groups.metadata(group)
+        try:
+            meta = await self._groups.metadata(group)
+        except RateLimited:  # the change is made; the group comes with the next sync or notification
+            return GroupOpResult()
         return GroupOpResult(group=await self.info(meta))
 
     async def _meta(self, group: Jid) -> GroupMeta:

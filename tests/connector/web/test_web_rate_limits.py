@@ -15,6 +15,8 @@ pytest.importorskip(
     reason="the WhatsApp protobufs are not generated (python -m connector.engines.web.proto.build)",
 )
 
+from connector.engines.base import GroupOp
+from connector.engines.errors import GroupRefused
 from connector.engines.events import Throttled, ThrottleEnded
 from connector.engines.web.errors import RateLimited
 from tests.connector.web.harness import Harness, with_edge
@@ -98,18 +100,29 @@ def test_a_refusal_after_the_hold_doubles_it_within_the_same_episode() -> None:
 def test_the_episode_ends_after_a_quiet_period_when_nothing_asks() -> None:
     async def body(h: Harness) -> None:
         alice = await h.linked(ALICE, "ses_a", rate_limit_hold_seconds=0.2, rate_limit_quiet_seconds=0.5)
+        group = h.edge.create_group("Team", ALICE, [BOB])
         h.edge.limits.set("w:g2", 0, 60.0)
         with pytest.raises(RateLimited) as refused:
             await alice.engine.list_groups()
         assert refused.value.details["request"] == "group_list"
         [throttled] = alice.running.of(Throttled)
         assert throttled.request == "group_list"
+        # A description change reads the group first: WhatsApp refuses that too, and the outcome says so.
+        describe = GroupOp("description", group_jid=str(group.jid), description="Ventas")
+        with pytest.raises(GroupRefused) as op_refused:
+            await alice.engine.manage_group(describe, "gop_1")
+        assert op_refused.value.code == "rate_limited" and "429" in op_refused.value.message
+        # A change made before the refresh is refused is done, not failed: the group comes later.
+        subject = GroupOp("subject", group_jid=str(group.jid), subject="Team 2")
+        done = await alice.engine.manage_group(subject, "gop_2")
+        assert done.group is None and group.subject == "Team 2"
+        assert _refusals(h) == ["w:g2", "w:g2"] and len(alice.running.of(Throttled)) == 1
         ended = await alice.running.wait(ThrottleEnded, timeout=5)
         assert "no refusal" in ended.detail
         # Other queries were never held back: the number check is a different kind.
         [me] = await alice.engine.check_numbers([f"+{ALICE}"])
         assert me.status == "on_whatsapp"
-        assert _refusals(h) == ["w:g2"] and len(alice.running.of(ThrottleEnded)) == 1
+        assert _refusals(h) == ["w:g2", "w:g2"] and len(alice.running.of(ThrottleEnded)) == 1
         await alice.running.stop()
 
     with_edge(body)
