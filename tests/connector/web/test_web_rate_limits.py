@@ -126,3 +126,22 @@ def test_the_episode_ends_after_a_quiet_period_when_nothing_asks() -> None:
         await alice.running.stop()
 
     with_edge(body)
+
+
+def test_a_send_whose_device_lookup_is_throttled_fails_with_rate_limited_and_goes_later() -> None:
+    async def body(h: Harness) -> None:
+        await h.linked(BOB, "ses_b")
+        alice = await h.linked(ALICE, "ses_a", rate_limit_hold_seconds=0.3)
+        h.edge.limits.set("usync", 0, 60.0)
+        with pytest.raises(RateLimited) as refused:
+            await alice.engine.send_text(f"+{BOB}", "hola", "msg_1")
+        assert refused.value.code == "rate_limited" and not refused.value.is_transient
+        assert refused.value.details["request"] == "device_list"
+        assert [t.request for t in alice.running.of(Throttled)] == ["device_list"]
+        h.edge.limits.set("usync", 10, 60.0)
+        await asyncio.sleep(0.35)
+        sent = await alice.engine.send_text(f"+{BOB}", "hola", "msg_1")
+        assert sent.provider_message_id and await alice.running.wait(ThrottleEnded)
+        await alice.running.stop()
+
+    with_edge(body)
