@@ -131,6 +131,21 @@ def test_suspending_refuses_the_keys_and_stops_the_sessions_resuming_starts_them
     assert call("GET", "/v1/sessions", key)[0] == 200
 
 
+def test_a_resume_does_not_restart_a_logged_out_session(call: ApiCaller) -> None:
+    created = new_tenant(call)
+    tenant_id, key = created["id"], created["api_key"]["secret"]
+    gone = create(call, key)
+    hold_lease(gone)
+    deliver(call_functions(call), event(gone, EventType.LOGGED_OUT, reason="unlinked_from_phone"))
+    take_commands(gone["id"])
+    assert call("POST", f"/v1/operator/tenants/{tenant_id}/suspend", OPERATOR_KEY)[0] == 200
+    assert call("POST", f"/v1/operator/tenants/{tenant_id}/resume", OPERATOR_KEY)[0] == 200
+    assert take_commands(gone["id"]) == []  # it needs a person to link it again, not a QR code nobody asked
+    forget_verdicts(call)
+    status, shown, _ = call("GET", f"/v1/sessions/{gone['id']}", key)
+    assert status == 200 and shown["status"] == "logged_out"
+
+
 def test_the_session_quota_is_the_tenants_own(call: ApiCaller) -> None:
     created = new_tenant(call, sessions=1)
     key = created["api_key"]["secret"]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wagate.domain.errors import ConflictError, NotFound
+from wagate.domain.sessions import PERMANENT
 from wagate.domain.tenants import (
     ALL_SCOPES,
     SUSPENDED_CODE,
@@ -106,7 +107,9 @@ class TenantAdmin:
         if tenant.status == TenantStatus.SUSPENDED:
             raise ConflictError(f"tenant {tenant_id} is already suspended", code="invalid_state")
         records = SessionRepository(self.table).records_of(tenant_id)
-        running = [record.session.id for record in records if record.desired != "stopped"]
+        # Logged out, banned or failed ones are not running: a resume must not start them over (at pending,
+        # showing QR codes nobody asked for).
+        running = [r.session.id for r in records if r.desired != "stopped" and r.status not in PERMANENT]
         now = self.clock.now()
         changed = self.rows.change(
             tenant_id, {"status": TenantStatus.SUSPENDED.value, "suspended_at": now, "stopped": running}
