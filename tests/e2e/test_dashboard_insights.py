@@ -80,6 +80,21 @@ def test_the_insights_page_charts_what_was_sent(browser: Browser, server: Server
         expect(page.locator("main")).to_have_attribute("data-loaded", "hour:720")  # 30 days of hours
         expect(cards.locator("[data-metric='Sent'] strong")).to_have_text("1")
         expect(page.locator(".insights-account")).to_have_count(1)
+
+        # One broadcast's own figures: its one message to Ana, read, and nothing else.
+        with server.client(key) as http:
+            body = {"name": "Taller", "session_id": desk, "text": "Hola", "recipients": [{"to": ANA}]}
+            created = http.post("/v1/broadcasts", json=body)
+            assert created.status_code == 202, created.text
+            only = {"broadcast_id": created.json()["id"]}
+            wait_for(lambda: http.get("/v1/insights", params=only).json()["totals"]["read"] == 1, timeout=30)
+        page.reload()
+        expect(page.get_by_role("heading", name="Insights", level=1)).to_be_visible()
+        page.get_by_label("Broadcast", exact=True).select_option(label="Taller")
+        page.get_by_role("button", name="Show").click()
+        expect(cards.locator("[data-metric='Sent'] strong")).to_have_text("1")
+        expect(cards.locator("[data-metric='Read']")).to_contain_text("100.0 %")
+        expect(page.locator(".insights-account")).to_have_count(0)  # a broadcast has no uptime of its own
     finally:
         context.close()
     assert not errors, f"the dashboard threw: {errors}"

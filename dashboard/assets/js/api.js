@@ -186,7 +186,7 @@ export class Api {
     return this.request("GET", "/v1/audit", { query });
   }
 
-  /** GET /v1/insights: totals, series and uptime; `query`: from, to, granularity, session_id. */
+  /** GET /v1/insights: totals, series and uptime; `query`: from, to, granularity, session_id or broadcast_id. */
   insights(query) {
     return this.request("GET", "/v1/insights", { query });
   }

@@ -57,6 +57,7 @@ export function mount(root, { api, sessions }) {
       h("option", { value: "hour" }, "Per hour"),
     ),
     session: h("select", { id: "insights-session", name: "session" }, h("option", { value: "" }, "All accounts")),
+    broadcast: h("select", { id: "insights-broadcast", name: "broadcast" }, h("option", { value: "" }, "All messages")),
   };
   const label = (name, text) => h("div", { class: "field" }, h("label", { for: fields[name].id }, text), fields[name]);
   const form = h(
@@ -66,6 +67,7 @@ export function mount(root, { api, sessions }) {
     label("to", "To (inclusive)"),
     label("granularity", "Buckets"),
     label("session", "Account"),
+    label("broadcast", "Broadcast"),
     h("button", { type: "submit", class: "button small" }, "Show"),
   );
   const cards = h("div", { class: "insights-cards", role: "list", "aria-label": "Totals" });
@@ -76,7 +78,7 @@ export function mount(root, { api, sessions }) {
   const templates = h("tbody", {});
   root.replaceChildren(
     h("div", { class: "page-head" }, h("h1", {}, "Insights")),
-    h("p", { class: "muted lead" }, "Counted as events happen, by the day or hour a message was sent (UTC): its receipts and replies count there, whenever they arrive."),
+    h("p", { class: "muted lead" }, "Counted as events happen (a few seconds behind; on AWS up to a minute), by the day or hour a message was sent (UTC): its receipts and replies count there, whenever they arrive."),
     form,
     cards,
     h("section", { "aria-labelledby": "insights-volume-title" }, h("h2", { id: "insights-volume-title" }, "Messages"), volumeChart),
@@ -121,6 +123,12 @@ export function mount(root, { api, sessions }) {
     replace(fields.session, h("option", { value: "" }, "All accounts"), ...options);
     fields.session.value = [...sessions.byId.keys()].includes(chosen) ? chosen : "";
   };
+  const fillBroadcasts = async () => {
+    const page = await api.broadcasts().catch(() => ({ items: [] }));
+    const options = page.items.map((b) => h("option", { value: b.id }, b.name || b.id));
+    replace(fields.broadcast, h("option", { value: "" }, "All messages"), ...options);
+  };
+  fillBroadcasts();
   const unsubscribe = sessions.subscribe(fillSessions);
   if (sessions.loaded) fillSessions();
   else sessions.refresh().then(fillSessions).catch(() => {});
@@ -195,12 +203,14 @@ export function mount(root, { api, sessions }) {
     const from = dayStart(fields.from.value);
     const toDay = dayStart(fields.to.value);
     if (from === null || toDay === null) return;
-    const query = { from, to: toDay + DAY, granularity: fields.granularity.value, session_id: fields.session.value || null };
+    // One filter at a time (the API refuses two): a broadcast's own messages, else one account or all.
+    const broadcast = fields.broadcast.value || null;
+    const query = { from, to: toDay + DAY, granularity: fields.granularity.value, session_id: broadcast ? null : fields.session.value || null, broadcast_id: broadcast };
     try {
       const report = await api.insights(query);
       // Templates are counted across accounts: only without an account filter (and not for a key
       // limited to some accounts, which the API refuses with a 403).
-      const templateList = query.session_id ? [] : await api.insightsTemplates({ from, to: query.to }).then((r) => r.items, () => []);
+      const templateList = query.session_id || broadcast ? [] : await api.insightsTemplates({ from, to: query.to }).then((r) => r.items, () => []);
       render(report, templateList);
       root.dataset.loaded = `${query.granularity}:${report.series.length}`;
     } catch (error) {
