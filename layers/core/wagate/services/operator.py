@@ -11,8 +11,8 @@ connect read the session row (so the authorizer's minute of cached verdicts cann
 anything). A message that would go out fails with reason `tenant_suspended` (retryable) rather than
 waiting: see README "Suspending a tenant" for why.
 Resuming removes the marks, starts again the sessions the suspension stopped and resumes the broadcasts it
-paused. Deleting is services/tenant_deletion.py, the
-one crypto-shredding path `wagate admin delete-tenant` uses too. Each action is written to the tenant's
+paused. Deleting is services/tenant_deletion.py, the one crypto-shredding path `wagate admin
+delete-tenant` uses too. Each action is written to the tenant's
 own audit log (deletion: to the operator's, since the tenant's log goes with it).
 """
 
