@@ -170,7 +170,14 @@ class SqliteTable:
         put_rows = {i: _row(op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
         with self._write() as db:
             now = self._clock()
-            olds = [_current(db, *rules.op_key(op), now) for op in ops]
+            # What an op's condition checks or an update builds on; an unconditional put or delete
+            # needs nothing read (a transaction's journal entry, outbox row, drained row).
+            olds = [
+                _current(db, *rules.op_key(op), now)
+                if op.condition is not None or not isinstance(op, Put | Delete)
+                else None
+                for op in ops
+            ]
             failed = [i for i, (op, old) in enumerate(zip(ops, olds, strict=True)) if not _holds(op, old)]
             if failed:
                 what = "write" if single else "transaction"
