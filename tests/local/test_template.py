@@ -108,6 +108,13 @@ def test_the_products_template_loads() -> None:
     function_environment(template)  # the functions agree on every variable
 
 
+def test_the_insights_parameter_sets_the_variable_only_to_turn_counting_off() -> None:
+    # Unset by default, so `wagate serve` (where the template's variables win) leaves the shell's own.
+    assert "WAGATE_INSIGHTS" not in function_environment(load_template(ROOT / "template.yaml"))
+    off = load_template(ROOT / "template.yaml", parameters={"Insights": "false"})
+    assert function_environment(off)["WAGATE_INSIGHTS"] == "false"
+
+
 def test_conditions_choose_values_and_resources(tmp_path: Path) -> None:
     extra = (
         "Parameters:\n  Mode:\n    Type: String\n    Default: local\n"
