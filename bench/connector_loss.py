@@ -7,7 +7,8 @@ connected, in the index, each with a live session lease held by this process; th
 now disconnected (out of the index). The steady state is timed (nothing lost, so nothing written: what
 every minute costs), one warm-up run, then the median of 7, the two sizes taking turns. Then, on the
 small table, the time to tell LOST losses (their leases lapse) is printed once.
-Rows are written in bulk through the SQLite adapter's own encoding (`_row`, `_store`), not one by one.
+Rows are written in bulk through the SQLite adapter's own encoding (bench/sweeper.py's `write_bulk`), not one
+by one.
 Run: `.venv/bin/python bench/connector_loss.py [--large N]`.
 """
 
@@ -21,9 +22,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sweeper import write_bulk  # bench/: this script's folder
+
 from wagate import process_liveness
 from wagate.adapters.local.sqlite_queue import SqliteQueues
-from wagate.adapters.local.sqlite_table import SqliteTable, _row, _store
+from wagate.adapters.local.sqlite_table import SqliteTable
 from wagate.domain.events import SessionEvent
 from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.ports import Item
@@ -35,7 +38,6 @@ from wagate.store import keys
 CONNECTED = 1_000
 LOST = 100
 RUNS = 7
-CHUNK = 50_000
 TARGET = 1.5
 
 
@@ -88,23 +90,6 @@ def session_items(total: int, now: float) -> Iterator[Item]:
 def _lease(tenant_id: str, session_id: str, now: float) -> Item:
     pk, sk = keys.session_lease(tenant_id, session_id)
     return {"pk": pk, "sk": sk, "owner": "bench", "lease_until": now + 3600, "fence": 1}
-
-
-def write_bulk(table: SqliteTable, items: Iterator[Item]) -> None:
-    chunk: list[Item] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == CHUNK:
-            _write(table, chunk)
-            chunk = []
-    if chunk:
-        _write(table, chunk)
-
-
-def _write(table: SqliteTable, chunk: list[Item]) -> None:
-    with table._write() as db:  # noqa: SLF001 - the adapter's own transaction and encoding, in bulk
-        for item in chunk:
-            _store(db, _row(item))
 
 
 class Bed:

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from pipeline import ENV, LeanClient, SentWatch, accepted_throughput, pair_sessions, server_cpu_seconds  # noqa: E402
+from pipeline import ENV, LeanClient, accepted_throughput, pair_sessions, server_cpu_seconds, watching  # noqa: E402
 
 from tests.support.serve import Server  # noqa: E402
 
@@ -36,11 +36,7 @@ FOLD_WAIT = 6.0  # seconds: longer than `wagate serve`'s fold interval (WAGATE_I
 async def one_pass(server: Server, key: str, sessions: list[str], messages: int) -> float:
     """Server CPU seconds per message, from the first request until all are read (+ FOLD_WAIT)."""
     assert server.process is not None
-    with server.client(key) as http:
-        token = http.post("/v1/realtime/token").json()["token"]
-    watch = SentWatch()
-    listener = asyncio.create_task(watch.listen(f"{server.ws_url}?token={token}"))
-    await asyncio.wait_for(watch.ready.wait(), 10)
+    watch, listener = await watching(server, key)
     client = LeanClient(server.url, key, connections=32)
     try:
         before = server_cpu_seconds(server.process.pid)

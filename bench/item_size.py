@@ -1,5 +1,5 @@
 """What the item size rule (items.approximate_size, paid by every table write) costs, side by side with the
-rule written out plainly (the code before its fast paths, kept here as the reference).
+rule written out plainly (the code before its fast paths: tests/support/item_size_reference.py).
 
 Three shapes: an insights rollup row (key, TTL and 117 numeric counters), a message row as the pipeline
 writes it (26 attributes: strings, floats, ints, bools, None, empty containers, a sealed blob), and a
@@ -13,7 +13,6 @@ Run: `python bench/item_size.py [--repeats 15]`
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -22,33 +21,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "core"))
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "core")]
 
+from tests.support.item_size_reference import reference_size  # noqa: E402
 from wagate import items  # noqa: E402
 from wagate.adapters.local import sqlite_table  # noqa: E402
-from wagate.domain.errors import InvalidInput  # noqa: E402
 from wagate.items import approximate_size  # noqa: E402
 
 TARGET = 10.0  # µs per rollup row
-
-
-def reference_size(value: Any) -> int:
-    """The rule as it was: one recursive call per value, isinstance checks in order."""
-    if isinstance(value, Mapping):
-        return sum(len(str(k).encode()) + reference_size(v) for k, v in value.items()) + 3
-    if isinstance(value, list | tuple):
-        return sum(reference_size(v) + 1 for v in value) + 3
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, bytes):
-        return len(value)
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput("numbers must be finite")
-        return 21
-    raise InvalidInput(f"unsupported value type {type(value).__name__}")
 
 
 def rollup_row() -> dict[str, Any]:

@@ -269,13 +269,19 @@ def percentiles(ms: list[float]) -> tuple[float, float, float]:
     return statistics.median(ms), ms[max(0, int(len(ms) * 0.99) - 1)], ms[-1]
 
 
-async def run(server: Server, key: str, sessions: list[str], args: argparse.Namespace) -> None:
-    assert server.process is not None
+async def watching(server: Server, key: str) -> tuple[SentWatch, asyncio.Task[None]]:
+    """The dashboard socket, subscribed and ready, and the task listening to it (cancel it when done)."""
     with server.client(key) as http:
         token = http.post("/v1/realtime/token").json()["token"]
     watch = SentWatch()
     listener = asyncio.create_task(watch.listen(f"{server.ws_url}?token={token}"))
     await asyncio.wait_for(watch.ready.wait(), 10)
+    return watch, listener
+
+
+async def run(server: Server, key: str, sessions: list[str], args: argparse.Namespace) -> None:
+    assert server.process is not None
+    watch, listener = await watching(server, key)
     # As many connections as requests in flight at once: 16 for (a); (b) opens more while the server lags.
     client = LeanClient(server.url, key, connections=256)
     try:

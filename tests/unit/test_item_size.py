@@ -1,5 +1,5 @@
 """The item size rule (items.approximate_size / check_item) after its fast paths: the same sizes and the
-same errors as the rule written out plainly, which is kept here as the reference.
+same errors as the rule written out plainly (tests/support/item_size_reference.py).
 
 Random nested items mix what production writes (plain dicts, lists, strings, numbers, bytes, bools,
 None) with what only a careless caller would: non-ASCII and lone-surrogate strings, names that are not
@@ -10,7 +10,6 @@ message) for the same first bad value.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -22,30 +21,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.item_size_reference import reference_size
 from wagate import items
 from wagate.adapters.local import sqlite_table
 from wagate.domain.errors import InvalidInput, ItemTooLarge
 from wagate.ports import INDEXES, MAX_ITEM_BYTES, TTL_ATTRIBUTE
 
-# ---- the reference: the rule as it was written before the fast paths -----------------------------------
-
-
-def reference_size(value: Any) -> int:
-    if isinstance(value, Mapping):
-        return sum(len(str(k).encode()) + reference_size(v) for k, v in value.items()) + 3
-    if isinstance(value, list | tuple):
-        return sum(reference_size(v) + 1 for v in value) + 3
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, bytes):
-        return len(value)
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput("numbers must be finite")
-        return 21
-    raise InvalidInput(f"unsupported value type {type(value).__name__}")
+# ---- the reference check_item: the rule as it was written before the fast paths ------------------------
 
 
 def reference_check_item(item: Mapping[str, Any]) -> None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from wagate import process_liveness
-from wagate.conditions import item_exists
-from wagate.domain.errors import ConflictError
 from wagate.domain.sessions import SessionStatus
 from wagate.ports import Item, Table
 from wagate.store import keys
+from wagate.store.tenants import mark_suspended
 
 
 @dataclass(frozen=True)
@@ -54,15 +53,7 @@ class LeaseRepository:
         """Marks the session's lease row suspended (at that time), or not (None). Only an existing row:
         a session never leased has never connected, so nothing of it can be sent until it is (and
         starting it reads the marked session row first: connector/session_pool.py). False: no row."""
-        pk, sk = keys.session_lease(tenant_id, session_id)
-        try:
-            if suspended_at is None:
-                self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
-            else:
-                self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
-        except ConflictError:
-            return False
-        return True
+        return mark_suspended(self.table, *keys.session_lease(tenant_id, session_id), suspended_at)
 
 
 def _view(item: Item | None) -> LeaseView | None:

@@ -19,6 +19,7 @@ from wagate.domain.errors import ConflictError, LimitExceeded, NotFound
 from wagate.domain.sessions import Provider, Session, SessionStatus
 from wagate.ports import Delete, Item, Put, Table, TransactOp, Update
 from wagate.store import keys, stats
+from wagate.store.tenants import mark_suspended
 
 _SESSION_FIELDS = frozenset(Session.model_fields)
 _SHARD_PAGE = 200
@@ -203,15 +204,7 @@ class SessionRepository:
 
     def mark_suspended(self, tenant_id: str, session_id: str, suspended_at: float | None) -> bool:
         """Marks the session's tenant suspended (at that time), or not (None); False when it is gone."""
-        pk, sk = keys.session(tenant_id, session_id)
-        try:
-            if suspended_at is None:
-                self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
-            else:
-                self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
-        except ConflictError:
-            return False
-        return True
+        return mark_suspended(self.table, *keys.session(tenant_id, session_id), suspended_at)
 
     def unlinked_before(self, created_before: float, *, limit: int = 100) -> list[tuple[str, str]]:
         """(tenant id, session id) of sessions created before `created_before` and never linked, oldest

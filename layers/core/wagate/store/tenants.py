@@ -148,15 +148,8 @@ class TenantRepository:
         while True:
             page = self.table.query(keys.api_keys_index(tenant_id), index="gsi1", cursor=cursor)
             for item in page.items:
-                pk, sk = str(item["pk"]), str(item["sk"])
-                try:
-                    if suspended_at is None:
-                        self.table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
-                    else:
-                        self.table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
-                except ConflictError:
-                    continue  # revoked meanwhile
-                marked += 1
+                if mark_suspended(self.table, str(item["pk"]), str(item["sk"]), suspended_at):
+                    marked += 1  # else revoked meanwhile
             if page.cursor is None:
                 return marked
             cursor = page.cursor
@@ -169,3 +162,16 @@ class TenantRepository:
         item = page.items[0]
         self.table.delete(item["pk"], item["sk"], condition=Attr("tenant_id").eq(tenant_id))
         return True
+
+
+def mark_suspended(table: Table, pk: str, sk: str, suspended_at: float | None) -> bool:
+    """Marks an existing row (an API key, a session, its lease) as its tenant's suspended at that time,
+    or not (None). False when the row is gone."""
+    try:
+        if suspended_at is None:
+            table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
+        else:
+            table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
+    except ConflictError:
+        return False
+    return True
