@@ -578,6 +578,8 @@ class MessageService:
                 return None
             previous = MessageStatus(item["status"])
             if not moves_forward(previous, status):
+                if provider_message_id and not item.get("provider_message_id"):
+                    self._keep_provider_id(tenant_id, message_id, provider_message_id)
                 return None
             changes: dict[str, Any] = {"status": status.value, "updated_at": at}
             for step in [*implied_steps(previous, status), status]:
@@ -610,6 +612,23 @@ class MessageService:
                 continue
             return moved
         return None
+
+    def _keep_provider_id(self, tenant_id: str, message_id: str, provider_message_id: str) -> None:
+        """A receipt overtook `message_sent` (it finds the message by its derived WhatsApp id): the late
+        send no longer moves the status, but the id it reports is still the message's."""
+        try:
+            self.table.transact_write(
+                [
+                    self.rows.change(
+                        tenant_id,
+                        message_id,
+                        set={"provider_message_id": provider_message_id},
+                        condition=Attr("provider_message_id").not_exists(),
+                    )
+                ]
+            )
+        except ConflictError:
+            pass  # another report filled it first
 
     def by_provider_id(self, tenant_id: str, session_id: str, provider_message_id: str) -> str | None:
         return self.rows.message_id_of(tenant_id, session_id, provider_message_id)
