@@ -81,7 +81,9 @@ def test_a_temporary_ban_is_told_from_a_ban_and_says_until_when(crm: Crm) -> Non
         "temporarily_banned",
         "temporary",
     )
-    assert temporary["expires_at"] == 3700.0 and temporary["permanent"] and "blocked" in temporary["detail"]
+    assert temporary["expires_at"] == 3700.0 and "blocked" in temporary["detail"]
+    # It ends by itself (the connector logs in again at expires_at): nothing for a person to fix.
+    assert (temporary["permanent"], temporary["needs_attention"]) == (False, False)
     fetched = crm.call("GET", f"/v1/sessions/{crm.session['id']}", crm.key)[1]
     assert (fetched["status"], fetched["status_reason"]) == ("failed", "temporarily_banned")
     # Connected again later, then banned for good.

@@ -107,18 +107,20 @@ def report_data(session: Session, report: StatusReport, event_data: Mapping[str,
     """The `session_status` webhook's data (tenant and session ids are added on the way out)."""
     status = session.status
     reason = session.status_reason
+    # A temporary ban is `failed` too, but it ends by itself: the connector logs in again at `expires_at`.
+    permanent = status in PERMANENT and reason != TEMPORARILY_BANNED
     return {
         "status": status.value,
         "reason": reason,
         "detail": session.status_detail,
         "previous_status": report.previous_status,
         "previous_reason": report.previous_reason,
-        "permanent": status in PERMANENT,
+        "permanent": permanent,
         "ban": ban_of(status, reason),
         "restricted": reason == RESTRICTED or reason in ACCOUNT_RESTRICTIONS,
         "expires_at": event_data.get("expires_at"),
         "retry_in": event_data.get("retry_in"),
-        "needs_attention": bool(event_data.get("needs_attention")) or status in PERMANENT,
+        "needs_attention": bool(event_data.get("needs_attention")) or permanent,
         "phone": session.phone,
         "provider": session.provider.value,
         "sandbox": session.sandbox,
