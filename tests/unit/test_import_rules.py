@@ -94,3 +94,14 @@ def test_the_layer_never_imports_the_connector_or_the_local_runner(outside: str)
 def test_the_connector_never_imports_the_local_runner() -> None:
     """The local runner hosts the connector in `wagate serve`; the connector runs without it (ECS)."""
     assert broken(files(ROOT / "connector"), "local") == []
+
+
+def test_every_folder_of_tests_is_a_package() -> None:
+    """pytest imports a test module by its full name only inside packages; in a bare folder it imports
+    it by basename, so two test files with one name would collide and a module other tests import would
+    load twice."""
+    tests = ROOT / "tests"
+    folders = {p.parent for p in tests.rglob("test_*.py") if "node_modules" not in p.parts}
+    folders |= {p.parent for p in tests.rglob("conftest.py") if "node_modules" not in p.parts}
+    bare = sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists())
+    assert bare == []
