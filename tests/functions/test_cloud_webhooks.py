@@ -37,6 +37,7 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
 from tests.support.lambdas import ApiCaller, LambdaContext, http_event, load_event
 from wagate import wiring
 from wagate.services import tenants
+from wagate.store.cloud import CloudRepository
 
 
 @pytest.fixture
@@ -269,6 +270,31 @@ def test_a_status_that_overtakes_the_send_waits_for_it(
     post_webhook(functions, notification(statuses=[status_update("wamid.FAKE0001==", "delivered", ts=500)]))
     assert call("GET", f"/v1/messages/{message['id']}", key)[1]["status"] == "queued"
     run_cloud_queue(functions)
+    final = call("GET", f"/v1/messages/{message['id']}", key)[1]
+    assert final["status"] == "delivered" and final["delivered_at"] == 500
+
+
+def test_a_send_recorded_while_its_status_is_being_parked_still_gets_it(
+    call: ApiCaller,
+    key: str,
+    session: dict[str, Any],
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status, message, _ = call(
+        "POST", "/v1/messages", key, body={"session_id": session["id"], "to": "+34600123456", "text": "x"}
+    )
+    park = CloudRepository.park
+
+    def send_recorded_first(self: CloudRepository, *args: Any) -> None:
+        # The webhook found the wamid unknown; before it parks the status, the send is recorded and looks
+        # for parked statuses (none yet).
+        run_cloud_queue(functions)
+        assert call("GET", f"/v1/messages/{message['id']}", key)[1]["status"] == "sent"
+        park(self, *args)
+
+    monkeypatch.setattr(CloudRepository, "park", send_recorded_first)
+    post_webhook(functions, notification(statuses=[status_update("wamid.FAKE0001==", "delivered", ts=500)]))
     final = call("GET", f"/v1/messages/{message['id']}", key)[1]
     assert final["status"] == "delivered" and final["delivered_at"] == 500
 

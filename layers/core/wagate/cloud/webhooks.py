@@ -17,7 +17,7 @@ gets the update (cloud/templates.py) and a `template_updated` event; a body no s
 
 Besides what the applied events write, a status for a wamid not known yet (Meta's webhook can overtake
 our write of the send's outcome) is parked (store/cloud.py) and replayed when that send is recorded
-(`ParkedStatuses.replay`); TTL one day.
+(`ParkedStatuses.replay`), or right after parking when the send was recorded meanwhile; TTL one day.
 """
 
 from __future__ import annotations
@@ -232,6 +232,10 @@ class MetaWebhooks:
             for wamid in waiting:
                 one = {**data, "provider_message_ids": [wamid]}
                 self.parked.park(route.tenant_id, route.session_id, one, now)
+                # The send may have been recorded (and looked for parked statuses) between the check and
+                # the park: it would never look again, so look once more now that the status is parked.
+                if known(route.tenant_id, route.session_id, wamid) is not None:
+                    self.parked.replay(route.tenant_id, route.session_id, wamid)
             rest = [w for w in ids if w not in waiting]
             if not rest:
                 return 0, len(waiting)
