@@ -171,7 +171,12 @@ def test_conversations_are_tenant_scoped(
 
 
 def test_a_receipt_that_overtakes_message_sent_still_counts(
-    call: ApiCaller, key: str, session: dict[str, Any], functions: dict[str, Any]
+    call: ApiCaller,
+    key: str,
+    session: dict[str, Any],
+    functions: dict[str, Any],
+    push: RecordingPush,
+    dashboard: str,
 ) -> None:
     message = call(
         "POST", "/v1/messages", key, body={"session_id": session["id"], "to": "+34600111222", "text": "Hi"}
@@ -188,3 +193,11 @@ def test_a_receipt_that_overtakes_message_sent_still_counts(
     got = call("GET", f"/v1/messages/{message['id']}", key)[1]
     # The late `message_sent` moves nothing, but the WhatsApp id it reports is still the message's.
     assert (got["status"], got["provider_message_id"]) == ("delivered", wamid)
+    # The receipt found the message by that id: what it was told (the `message_sent` it implies, then
+    # `delivered`) already carries it, once each.
+    told = [
+        (m["event"], m["data"].get("status"), m["data"]["providerMessageId"])
+        for m in push.to(dashboard)
+        if m["event"].startswith("message")
+    ]
+    assert told == [("message_sent", None, wamid), ("message_status", "delivered", wamid)]

@@ -432,8 +432,16 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
         if message_id is None:
             continue  # a receipt for a message sent from the phone itself, not through wagate
         at = _time(data.get("at"), event.at)
+        # Found by this id, so it is the message's WhatsApp id even when the receipt overtook
+        # `message_sent` (web ids are derived at accept): the message and what it tells carry it now.
         moved = messages.apply_status(
-            event.tenant_id, message_id, status, at, error=error, also=owed.message_row
+            event.tenant_id,
+            message_id,
+            status,
+            at,
+            provider_message_id=str(provider_id),
+            error=error,
+            also=owed.message_row,
         )
         if moved is not None:
             owed.settle(changed=True)
