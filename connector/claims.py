@@ -16,6 +16,12 @@ Who may claim a row found in `sending`:
 Rows already sent, delivered, read, failed or cancelled are never claimed: their command is a duplicate.
 A transient failure is written back to the claimed row (`failures` + 1, `last_error`), so the count of
 tries survives a crash; claims without an outcome (a connector killed mid-send) count in `attempts` only.
+
+    sending ──put back──► queued   a try WhatsApp throttled (connector/sending.py waits out the hold):
+                                   `throttled` + 1 and `last_error`, under our claim. The message is
+                                   waiting, not being sent: the API shows it queued and it may be
+                                   cancelled meanwhile; the next try claims it again. Tries put back
+                                   ended with an outcome, so they do not count as crashed claims.
 """
 
 from __future__ import annotations
@@ -92,19 +98,49 @@ def record_failure(
 ) -> int:
     """A transient failure of our claimed try; returns how many tries have failed so far.
     Raises ConflictError when the row is no longer our claim."""
-    ours = (
-        Attr("status").eq(MessageStatus.SENDING.value)
-        & Attr("claim_fence").eq(fence)
-        & Attr("claim_command").eq(command_id)
-    )
     item = MessageRepository(table).update(
         tenant_id,
         message_id,
         set={"last_error": error, "updated_at": now},
         add={"failures": 1},
-        condition=ours,
+        condition=_ours(fence, command_id),
     )
     return int(item.get("failures", 0))
+
+
+def _ours(fence: int, command_id: str) -> Condition:
+    return (
+        Attr("status").eq(MessageStatus.SENDING.value)
+        & Attr("claim_fence").eq(fence)
+        & Attr("claim_command").eq(command_id)
+    )
+
+
+def put_back(
+    table: Table,
+    tenant_id: str,
+    message_id: str,
+    *,
+    fence: int,
+    command_id: str,
+    error: dict[str, Any],
+    now: float,
+) -> None:
+    """Our claimed try was throttled: the row is queued again until the next try claims it.
+    Raises ConflictError when the row is no longer our claim."""
+    MessageRepository(table).update(
+        tenant_id,
+        message_id,
+        set={"status": MessageStatus.QUEUED.value, "last_error": error, "updated_at": now},
+        add={"throttled": 1},
+        condition=_ours(fence, command_id),
+    )
+
+
+def bounded_claims(row: Item, attempts: int) -> int:
+    """The claims of this row (`attempts`, counting the one just made) that count against the bound on
+    claims that never finish: all but the tries put back after WhatsApp throttled them."""
+    return attempts - int(row.get("throttled", 0))
 
 
 def suspended(table: Table, tenant_id: str, session_id: str) -> bool:

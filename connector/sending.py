@@ -15,10 +15,26 @@ Outcomes, and what happens to the command:
                                          (its later commands wait: FIFO); after `send_tries`: failed
                                          (retries_exhausted, with the last error) and the command is
                                          moved to the shard's DLQ
+    WhatsApp throttles a lookup the send needs (HeldBack: web 429 rate-overlimit on the device list,
+    prekeys or group metadata; the engine holds that kind of query back, engines/web/throttle.py)
+                                         the row goes back to `queued` (claims.put_back), the lane waits
+                                         out the hold, then the send starts over (paced, claimed again):
+                                         the same command, so the session's order holds. Not a failure
+                                         (`failures` unchanged); bounded by age instead: when the message
+                                         would be older than `throttled_send_max_age_seconds` (from when it
+                                         was due) by the hold's end, it fails `rate_limited` at once
     the session leaves this connector (shutdown, handover, lease lost)   the command goes back to the
                                          queue at once; the claim stays, the next owner's fence is newer,
                                          so it re-claims and re-sends the same WhatsApp id (deduplicated)
 Every event is in the events queue before its command is deleted: a crash loses no outcome.
+
+Why a throttled send waits in its lane rather than going back to the queue with a delay: FIFO queues
+take no per-message delay, and a command made visible later (RetryLater) is received again each time,
+which climbs towards the queue's maxReceiveCount (5) and a silent dead letter. The lane's wait is the one
+transient failures use (backoff, then try again), with the hold's remaining time as the delay. Neither
+reference client waits: whatsmeow (send.go) fails SendMessage when the device list cannot be had and
+leaves out devices whose prekeys it could not fetch; Baileys (messages-send.ts) rejects the send when
+its usync or prekey query throws. Keeping the message until WhatsApp answers again is the gateway's job.
 
 Over the first-contact cap the message FAILS with `first_contact_limit` rather than waiting for
 tomorrow: a CRM's messages are timely (a reminder for today's appointment is worthless tomorrow), so the
@@ -41,7 +57,7 @@ from connector import claims
 from connector.backoff import backoff
 from connector.config import ConnectorConfig
 from connector.engines.base import Engine, MessageRef, OutgoingMedia, SendResult
-from connector.engines.errors import EngineError, SendRejected
+from connector.engines.errors import EngineError, HeldBack, SendRejected
 from connector.engines.events import MediaKind
 from connector.first_contacts import FirstContacts
 from connector.outcomes import CommandResult, DeadLetter, RetryLater, pause
@@ -68,7 +84,11 @@ _HOLD_REASONS = {
     SUSPENDED_CODE: SUSPENDED_CODE,
 }
 # Failures a later re-send of the same message may get past (the CRM is told so: MessageError.retryable).
-RETRYABLE = frozenset({"first_contact_limit", "retries_exhausted", "session_not_connected", SUSPENDED_CODE})
+RETRYABLE = frozenset(
+    {"first_contact_limit", "retries_exhausted", "session_not_connected", "rate_limited", SUSPENDED_CODE}
+)
+# The engine rounds a hold's remaining time to a tenth of a second: waking this much later finds it over.
+HOLD_MARGIN_SECONDS = 0.2
 
 
 class SessionLookup(Protocol):
@@ -219,7 +239,7 @@ class Sender:
             claimed = await self._claim(command, row, runner)
             if not isinstance(claimed, int):
                 return claimed
-            outcome = await self._try(command, send, runner, pacing, pacer, claimed, halt)
+            outcome = await self._try(command, send, runner, pacing, pacer, row, claimed, halt)
             if not isinstance(outcome, _Again):
                 return outcome
             row = await asyncio.to_thread(claims.read, self._table, command.tenant_id, message_id) or row
@@ -234,14 +254,16 @@ class Sender:
         runner: SessionRunner,
         pacing: Pacing,
         pacer: NumberPacer,
+        row: dict[str, Any],
         attempts: int,
         halt: asyncio.Event,
     ) -> TryOutcome:
-        """What to do with the command, or AGAIN after a transient failure (the backoff has passed)."""
+        """What to do with the command, or AGAIN after a transient failure or a throttled try (the backoff
+        or the hold has passed). `row` is the message as read before this try's claim."""
         engine = runner.engine
         if engine is None:
             return await self._failed_try(command, runner, "not_connected", "the session dropped", halt)
-        if attempts > CRASHED_CLAIMS_PER_TRY * self._config.send_tries:
+        if claims.bounded_claims(row, attempts) > CRASHED_CLAIMS_PER_TRY * self._config.send_tries:
             await self._fail(
                 command, runner, "retries_exhausted", f"claimed {attempts} times, never finished"
             )
@@ -280,6 +302,8 @@ class Sender:
         except ValueError as exc:
             await self._fail(command, runner, "invalid_message", str(exc))
             return None
+        except HeldBack as exc:
+            return await self._held_back(command, send, runner, row, exc, halt)
         except EngineError as exc:
             if not exc.is_transient:
                 await self._fail(command, runner, exc.code, exc.message)
@@ -479,6 +503,59 @@ class Sender:
             return RetryLater(0)
         return AGAIN
 
+    async def _held_back(
+        self,
+        command: Command,
+        send: _Send,
+        runner: SessionRunner,
+        row: dict[str, Any],
+        error: HeldBack,
+        halt: asyncio.Event,
+    ) -> TryOutcome:
+        """WhatsApp throttles a lookup this send needs: queued again and tried once the hold is over, or
+        failed with the engine's code (`rate_limited`) when the message would be too old by then."""
+        if halt.is_set() or not self._control.owns_session(command.session_id):
+            return RetryLater(0)  # the session is leaving us: its next owner tries (its hold starts clean)
+        now = self._clock.now()
+        wait = error.retry_in + HOLD_MARGIN_SECONDS if error.retry_in > 0 else self.retry_delay(1)
+        limit = self._config.throttled_send_max_age_seconds
+        age = now + wait - _due_at(row, now)
+        if age > limit:
+            await asyncio.to_thread(
+                self._first_contacts.release, command.tenant_id, command.session_id, send.to, send.message_id
+            )
+            detail = (
+                f"{error.message}; the message would be {age:.0f} s old when the hold ends "
+                f"(throttled_send_max_age_seconds: {limit:g})"
+            )
+            await self._fail(command, runner, error.code, detail)
+            return None
+        problem = {"code": error.code, "message": error.message, "at": now, "retry_in": round(wait, 1)}
+        try:
+            await asyncio.to_thread(
+                claims.put_back,
+                self._table,
+                command.tenant_id,
+                send.message_id,
+                fence=runner.fence,
+                command_id=command.id,
+                error=problem,
+                now=now,
+            )
+        except ConflictError:
+            log.warning("send %s: %s is no longer our claim; dropped", command.id, send.message_id)
+            return None
+        log.info(
+            "send %s of %s throttled by WhatsApp: queued again, next try in %.1f s: %s",
+            send.message_id,
+            runner.session.label,
+            wait,
+            error.message,
+        )
+        if await pause(halt, wait):
+            return RetryLater(0)
+        return AGAIN
+
     async def _fail(self, command: Command, runner: SessionRunner | None, code: str, detail: str) -> None:
         """Report the message failed, and wait until the report is in the events queue."""
         data = {
@@ -503,3 +580,12 @@ class Sender:
             rand=lambda: 1.0,
         )
         return ceiling * (0.5 + 0.5 * random.random())
+
+
+def _due_at(row: dict[str, Any], default: float) -> float:
+    """When the message was due: its scheduled time, else its acceptance."""
+    for name in ("scheduled_at", "created_at"):
+        value = row.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return default

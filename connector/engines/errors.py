@@ -2,6 +2,7 @@
 
 EngineError                      is_transient says whether a later retry may succeed
 ├── NotConnected                 no live connection right now (transient)
+├── HeldBack                     WhatsApp throttles a lookup this needs: ask again after `retry_in` seconds
 ├── SendRejected                 WhatsApp refused this message (e.g. the number is not on WhatsApp)
 ├── GroupRefused                 WhatsApp refused a group change (not an admin, not in the group, ...)
 └── Unsupported                  this engine cannot do that (e.g. a sandbox action on the web engine)
@@ -24,6 +25,18 @@ class EngineError(Exception):
 
 class NotConnected(EngineError):
     is_transient = True
+
+
+class HeldBack(EngineError):
+    """WhatsApp throttles a kind of query the call needs (web: 429 rate-overlimit, web/throttle.py), and
+    the engine holds that kind back for `retry_in` seconds. Not transient: asked again before then it
+    fails the same way without reaching WhatsApp; after then it may pass (connector/sending.py waits)."""
+
+    @property
+    def retry_in(self) -> float:
+        details = self.details if isinstance(self.details, dict) else {}
+        value = details.get("retry_in")
+        return float(value) if isinstance(value, int | float) and value > 0 else 0.0
 
 
 class SendRejected(EngineError):

@@ -11,7 +11,8 @@
         ├── PairingError             pair-success failed its checks (HMAC, account signature, shape)
         ├── CredentialsError         stored credentials are missing fields or corrupt (re-pair)
         ├── IqError                  the edge answered an iq with type=error (details: code, text)
-        │   └── RateLimited          WhatsApp throttles this kind of query (429 rate-overlimit): throttle.py
+        │   └── RateLimited          WhatsApp throttles this kind of query (429 rate-overlimit): throttle.py;
+        │                            also a HeldBack (connector.engines.errors), which the send path waits out
         ├── IqTimeout                no answer to an iq in time (is_transient)
         ├── AckTimeout               the edge did not acknowledge a message in time (is_transient)
         ├── SendFailed               the edge answered a message with a server error (is_transient)
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.engines.errors import EngineError
+from connector.engines.errors import EngineError, HeldBack
 
 
 class WebEngineError(EngineError):
@@ -88,10 +89,10 @@ class IqError(WebEngineError):
     code = "web_iq_error"
 
 
-class RateLimited(IqError):
+class RateLimited(IqError, HeldBack):
     """WhatsApp answered this kind of query with 429 `rate-overlimit`, or wagate holds the kind back after
     such an answer (throttle.py). Not transient: asking again soon is what the server refuses; `details`
-    has code, text, request (the kind) and retry_in (seconds until the hold ends)."""
+    has code, text, request (the kind) and retry_in (seconds until the hold ends: HeldBack.retry_in)."""
 
     code = "rate_limited"
 

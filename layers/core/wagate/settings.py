@@ -124,6 +124,13 @@ class ConnectorSettings(BaseModel):
     send_retry_cap_seconds: float = Field(60.0, ge=0, description="the longest wait between tries")
     send_timeout_seconds: float = Field(30.0, gt=0, description="one try of a send")
     send_connect_wait_seconds: float = Field(60.0, ge=0, description="a send waits this long for its session")
+    throttled_send_max_age_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="a send WhatsApp throttles (web: 429 rate-overlimit on a lookup it needs) stays queued "
+        "and goes when the hold ends, unless it would then be older than this (from when it was due): it "
+        "fails rate_limited instead; 0 = fail at once",
+    )
     pacing_refresh_seconds: float = Field(
         30.0, ge=0, description="how long a session's pacing is cached (an API change applies within it)"
     )
