@@ -248,6 +248,29 @@ def test_a_scripted_history_gives_the_known_answers(
     assert (by_hour["11"]["replied"], by_hour["13"]["sent"], by_hour["13"]["inbound"]) == (1, 1, 1)
     assert by_hour["08"]["connected_seconds"] == HOUR and by_hour["20"]["connected_seconds"] == 0
 
+    # In Tonga's days (UTC+13 all year): day one ends at 11:00 UTC, so m3 (sent at 11:00) and the rest of
+    # UTC day one fall on the next local day with day two's sends; uptime is cut at the same instant.
+    tonga = {"from": d0 - 13 * HOUR, "to": d0 + 35 * HOUR, "tz": "Pacific/Tongatapu"}
+    status, local, _ = call("GET", "/v1/insights", admin, query=qs(tonga))
+    assert status == 200 and local["tz"] == "Pacific/Tongatapu", local
+    assert [p["bucket"] for p in local["series"]] == [
+        report["series"][0]["bucket"],
+        report["series"][1]["bucket"],
+    ]
+    assert [p["start"] for p in local["series"]] == [d0 - 13 * HOUR, d0 + 11 * HOUR]
+    assert [(p["sent"], p["replied"], p["read"]) for p in local["series"]] == [(3, 1, 2), (4, 1, 1)]
+    assert [p["connected_seconds"] for p in local["series"]] == [3 * HOUR, 23 * HOUR]
+    assert local["totals"]["sent"] == 7 and report["tz"] == "UTC"
+    tonga_hours = {
+        "from": d0 + 10 * HOUR,
+        "to": d0 + 12 * HOUR,
+        "granularity": "hour",
+        "tz": "Pacific/Tongatapu",
+    }
+    hours_there = call("GET", "/v1/insights", admin, query=qs(tonga_hours))[1]["series"]
+    assert [p["bucket"][-12:] for p in hours_there] == ["T23:00+13:00", "T00:00+13:00"]
+    assert [p["sent"] for p in hours_there] == [3, 1]
+
     # Per session, per template, and one of each as a filter.
     sessions = call("GET", "/v1/insights/sessions", admin, query=qs(two_days))[1]["items"]
     assert {i["key"]: i["metrics"]["sent"] for i in sessions} == {a["id"]: 5, b["id"]: 2}
@@ -288,10 +311,21 @@ def test_bad_ranges_are_422(call: ApiCaller, key: str) -> None:
         {"granularity": "week"},
         {"from": "yesterday"},
         {"template": "Not A Name"},
+        {"tz": "Mars/Olympus_Mons"},
+        {"tz": "../../etc/passwd"},
+        {"tz": ""},
+        {"tz": "Asia/Kolkata"},  # +05:30: its days cannot be cut from UTC hour rows
     ):
         status, body, _ = call("GET", "/v1/insights", key, query=qs(query))
         assert status == 422, (query, body)
         assert body["error"]["code"] in ("validation_failed", "invalid_input")
+        assert set(body["error"]) == {"code", "message", "details"}
+    for path in ("/v1/insights/sessions", "/v1/insights/templates"):
+        status, body, _ = call("GET", path, key, query=qs({"tz": "Nowhere/Special"}))
+        assert status == 422 and body["error"]["details"]["field"] == "tz", body
+    hours = qs({"from": 0, "to": 2 * HOUR, "granularity": "hour", "tz": "Asia/Kolkata"})
+    status, body, _ = call("GET", "/v1/insights", key, query=hours)
+    assert status == 200 and [p["bucket"] for p in body["series"]][0] == "1970-01-01T05:30+05:30", body
 
 
 def test_with_counting_off_no_change_writes_to_the_journal(local_deps: wiring.Deps) -> None:

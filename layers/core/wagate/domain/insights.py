@@ -1,4 +1,12 @@
-"""Insights: UTC time buckets, the counters a rollup row holds, latency histograms and the report models.
+"""Insights: time buckets (UTC, or days and hours of a time zone), the counters a rollup row holds,
+latency histograms and the report models.
+
+Rollup rows are kept per UTC day and per UTC hour. A day of another zone is cut from them: whole UTC days
+inside it plus, for each UTC day it shares with the next or previous local day, either its hours inside
+(when they are at most half of it) or the UTC day minus its hours outside (`span_terms`). So a Madrid day
+reads about one day row and two hour rows, whatever the range, and a 23- or 25-hour day (DST) is exact.
+A zone whose days do not start on a whole UTC hour (Asia/Kolkata, +05:30) cannot be cut from hour rows:
+its days are refused (`local_days`), its hours are the UTC hours labelled in local time.
 
 Counters are grouped by the message's *send cohort*: a message's delivered, read, failed and replied
 counts, and its latencies, go to the bucket (day, hour) in which it was sent (failed unsent: when it
@@ -21,10 +29,14 @@ import datetime as dt
 import enum
 import math
 import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from wagate.domain.errors import InvalidInput
+from wagate.domain.reminders import load_zone
 
 # Counter names (attributes of a rollup row; tests/vulture_whitelist.py lists the report fields).
 SENT = "sent"
@@ -83,6 +95,94 @@ def buckets_between(start: float, end: float, granularity: Granularity) -> list[
             int(first), int(math.ceil(end / granularity.seconds) * granularity.seconds), granularity.seconds
         )
     ]
+
+
+# ---- time zones ---------------------------------------------------------------------------------------
+
+UTC = "UTC"
+HOUR = 3_600
+DAY = 86_400
+
+
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
+    """An IANA zone (`tz=`); InvalidInput (422) for a name that is not one."""
+    return load_zone(name, field="tz")
+
+
+def is_utc(zone: zoneinfo.ZoneInfo) -> bool:
+    """UTC itself: its buckets are the rollup rows, with the labels reports always had."""
+    return zone.key == UTC
+
+
+def local_days(start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[float]:
+    """The starts of the local days overlapping [start, end), and the end of the last one (so one more
+    than the days). A day starts at local midnight (or when the clock jumps over it, as DST does in some
+    zones); it is 23, 24 or 25 hours long. InvalidInput when a day does not start on a whole UTC hour."""
+    day = dt.datetime.fromtimestamp(start, zone).date()
+    bounds = [_midnight(day, zone)]
+    while bounds[-1] < end:
+        day += dt.timedelta(days=1)
+        bounds.append(_midnight(day, zone))
+    for at in bounds:
+        if at % HOUR:
+            local = dt.datetime.fromtimestamp(at, zone)
+            raise InvalidInput(
+                f"tz: {zone.key} is UTC{_offset(local)} on {local.date()}: its days start at "
+                f"{dt.datetime.fromtimestamp(at, dt.UTC):%H:%M} UTC, and rollups are kept per UTC hour, so "
+                "they cannot be cut at its midnight; ask granularity=hour (UTC hours, labelled in local "
+                "time) or a zone with a whole-hour offset",
+                details={"field": "tz", "value": zone.key, "utc_offset": _offset(local)},
+            )
+    return bounds
+
+
+def _midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> float:
+    # fold=0: a midnight the clock skips (DST starting at 00:00) is read with the offset before the jump,
+    # which is the instant of the jump: the day starts when its clock does.
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+
+
+def _offset(local: dt.datetime) -> str:
+    return local.isoformat()[-6:]
+
+
+def local_label(at: float, granularity: Granularity, zone: zoneinfo.ZoneInfo) -> str:
+    """A bucket's label in a zone other than UTC: the local date (`2026-03-29`) for a day, the local time
+    with its offset for an hour (`2026-03-29T03:00+02:00`: ISO 8601, unambiguous on the repeated hour)."""
+    local = dt.datetime.fromtimestamp(at, zone)
+    return local.date().isoformat() if granularity is Granularity.DAY else local.isoformat(timespec="minutes")
+
+
+def bounds_between(start: float, end: float, granularity: Granularity) -> list[float]:
+    """The starts of the UTC buckets overlapping [start, end), and the end of the last one."""
+    starts = buckets_between(start, end, granularity)
+    return [*starts, (starts[-1] if starts else bucket_start(start, granularity)) + granularity.seconds]
+
+
+Term = tuple[Granularity, float, int]  # a rollup row (granularity, bucket start) and +1 or -1
+
+
+def span_terms(start: float, end: float) -> list[Term]:
+    """The rollup rows whose signed sum is exactly [start, end) (both on whole UTC hours): each UTC day
+    it covers whole, and for a UTC day it covers in part, its hours inside when they are at most 12, else
+    the day minus its hours outside. At most 12 hour rows per partial day."""
+    if start % HOUR or end % HOUR:
+        raise ValueError("a span of rollup rows starts and ends on whole UTC hours")
+    terms: list[Term] = []
+    for day in range(int(start // DAY) * DAY, int(math.ceil(end / DAY)) * DAY, DAY):
+        low, high = max(start, day), min(end, day + DAY)
+        if high <= low:
+            continue
+        inside = int(high - low) // HOUR
+        if inside == 24:
+            terms.append((Granularity.DAY, float(day), 1))
+        elif inside <= 12:
+            terms.extend((Granularity.HOUR, float(h), 1) for h in range(int(low), int(high), HOUR))
+        else:
+            terms.append((Granularity.DAY, float(day), 1))
+            outside = [*range(day, int(low), HOUR), *range(int(high), day + DAY, HOUR)]
+            terms.extend((Granularity.HOUR, float(h), -1) for h in outside)
+    return terms
 
 
 def latency_bucket(seconds: float) -> int:
@@ -180,8 +280,11 @@ class Metrics(BaseModel):
 
 
 class Point(Metrics):
-    bucket: str = Field(description="The UTC bucket: 2026-12-07 or 2026-12-07T09")
-    start: float = Field(description="When the bucket starts (epoch seconds)")
+    bucket: str = Field(
+        description="The bucket. In UTC: 2026-12-07 or 2026-12-07T09 (hour); in another zone the local "
+        "date (2026-03-29) or the local hour with its offset (2026-03-29T03:00+02:00)"
+    )
+    start: float = Field(description="When the bucket starts (epoch seconds); a local day lasts 23 to 25 h")
 
 
 class SessionUptime(BaseModel):
@@ -201,6 +304,7 @@ class Report(BaseModel):
     start: float = Field(description="`from`, as asked (epoch seconds)")
     end: float = Field(description="`to`, as asked (epoch seconds)")
     granularity: Granularity
+    tz: str = Field(UTC, description="The IANA time zone of the buckets (`tz`, else the tenant's, else UTC)")
     session_id: str | None = None
     template: str | None = None
     broadcast_id: str | None = None
@@ -222,6 +326,7 @@ class BreakdownList(BaseModel):
 
     start: float
     end: float
+    tz: str = Field(UTC, description="The time zone whose days the range is widened to")
     by: str = Field(description="session or template")
     items: list[Breakdown]
 
@@ -301,12 +406,13 @@ def _ranked(counts: dict[str, float]) -> dict[str, int]:
     return dict(sorted(whole, key=lambda kv: (-kv[1], kv[0])) if len(whole) > 1 else whole)
 
 
-def merge(into: dict[str, float], counters: Mapping[str, object]) -> None:
-    """Adds a row's counters (numbers only; keys, stamps and the 0-valued scope marks are skipped)."""
+def merge(into: dict[str, float], counters: Mapping[str, object], sign: int = 1) -> None:
+    """Adds a row's counters (numbers only; keys, stamps and the 0-valued scope marks are skipped);
+    `sign` -1 subtracts them (a UTC day minus the hours outside a local day)."""
     get = into.get
     for name, value in counters.items():
         if value and type(value) in _NUMBERS and name not in _NOT_COUNTERS:
-            into[name] = get(name, 0) + value  # type: ignore[operator]
+            into[name] = get(name, 0) + value * sign  # type: ignore[operator]
 
 
 _NUMBERS = (int, float)  # exact types: a bool is not a counter

@@ -15,9 +15,12 @@ plus each session's connection periods for uptime: O(buckets + sessions + period
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from wagate.conditions import Attr
 from wagate.domain import insights as ins
@@ -205,10 +208,13 @@ class Insights:
         session_id: str | None = None,
         template: str | None = None,
         broadcast_id: str | None = None,
+        zone: ZoneInfo | None = None,
     ) -> ins.Report:
-        """The range's totals, its series (one point per bucket) and the uptime of `sessions`.
-        `whole_tenant`: the caller sees every session (else the sessions' own rows are summed).
-        Raises InvalidInput for a range that is empty or too long for the granularity."""
+        """The range's totals, its series (one point per bucket: UTC days or hours, or the days of `zone`,
+        or UTC hours labelled in it) and the uptime of `sessions`. `whole_tenant`: the caller sees every
+        session (else the sessions' own rows are summed). Raises InvalidInput for a range that is empty or
+        too long for the granularity, or days of a zone that do not start on a whole UTC hour."""
+        zone = zone or ZoneInfo(ins.UTC)
         _check_range(start, end, granularity)
         if broadcast_id is not None:
             scopes = [keys.insights_scope_broadcast(broadcast_id)]
@@ -220,15 +226,24 @@ class Insights:
             scopes = [keys.INSIGHTS_ALL]
         else:
             scopes = [keys.insights_scope_session(s.id) for s in sessions]
-        by_bucket = self._buckets(tenant_id, granularity, scopes, start, end)
+        utc = ins.is_utc(zone)
+        if granularity is Granularity.DAY and not utc:
+            bounds = ins.local_days(start, end, zone)
+            counted = self._local_days(tenant_id, scopes, bounds)
+        else:  # UTC buckets are the rows themselves (an hour elsewhere is the UTC hour, labelled locally)
+            bounds = ins.bounds_between(start, end, granularity)
+            by_bucket = self._buckets(tenant_id, granularity, scopes, start, end)
+            counted = [by_bucket.get(ins.bucket_of(at, granularity), {}) for at in bounds[:-1]]
         by_number = template is None and broadcast_id is None  # uptime: of the numbers in view
         shown = [s for s in sessions if session_id in (None, s.id)] if by_number else []
-        connected = self._connected(tenant_id, shown, start, end, granularity)
+        connected = self._connected(tenant_id, shown, start, end, bounds)
         series: list[ins.Point] = []
         totals: dict[str, float] = {}
-        for bucket_at in ins.buckets_between(start, end, granularity):
-            label = ins.bucket_of(bucket_at, granularity)
-            counters = by_bucket.get(label, {})
+        for bucket_at, counters in zip(bounds, counted, strict=False):
+            if utc:
+                label = ins.bucket_of(bucket_at, granularity)
+            else:
+                label = ins.local_label(bucket_at, granularity, zone)
             ins.merge(totals, counters)
             seconds = sum(c.get(bucket_at, 0.0) for c, _ in connected.values())
             series.append(ins.Point(bucket=label, start=bucket_at, **ins.metric_fields(counters, seconds)))
@@ -241,6 +256,7 @@ class Insights:
             start=start,
             end=end,
             granularity=granularity,
+            tz=zone.key,
             session_id=session_id,
             template=template,
             broadcast_id=broadcast_id,
@@ -250,27 +266,42 @@ class Insights:
         )
 
     def by_session(
-        self, tenant_id: str, *, start: float, end: float, sessions: Sequence[Session]
+        self,
+        tenant_id: str,
+        *,
+        start: float,
+        end: float,
+        sessions: Sequence[Session],
+        zone: ZoneInfo | None = None,
     ) -> ins.BreakdownList:
+        """Each session's totals over the days (UTC, or of `zone`) overlapping [start, end)."""
+        zone = zone or ZoneInfo(ins.UTC)
         _check_range(start, end, Granularity.DAY, limit=False)
+        span = _day_span(start, end, zone)
         items = []
-        connected = self._connected(tenant_id, sessions, start, end, Granularity.DAY)
+        connected = self._connected(tenant_id, sessions, start, end, [start, end])
         for session in sessions:
-            counters = self._total(tenant_id, keys.insights_scope_session(session.id), start, end)
+            counters = self._total(tenant_id, keys.insights_scope_session(session.id), span, zone)
             seconds = sum(connected[session.id][0].values())
             items.append(
                 ins.Breakdown(key=session.id, name=session.name, metrics=ins.metrics_of(counters, seconds))
             )
-        return ins.BreakdownList(start=start, end=end, by="session", items=items)
+        return ins.BreakdownList(start=start, end=end, tz=zone.key, by="session", items=items)
 
-    def by_template(self, tenant_id: str, *, start: float, end: float) -> ins.BreakdownList:
+    def by_template(
+        self, tenant_id: str, *, start: float, end: float, zone: ZoneInfo | None = None
+    ) -> ins.BreakdownList:
+        """Each template's totals (the 50 most used) over the days (UTC, or of `zone`) of the range."""
+        zone = zone or ZoneInfo(ins.UTC)
         _check_range(start, end, Granularity.DAY, limit=False)
-        usage = ins.metric_fields(self._total(tenant_id, keys.INSIGHTS_ALL, start, end))["templates"]
+        span = _day_span(start, end, zone)
+        whole = self._total(tenant_id, keys.INSIGHTS_ALL, span, zone)
+        usage = ins.metric_fields(whole)["templates"]
         items = []
         for name in list(usage)[:MAX_TEMPLATES]:  # most used first
-            counters = self._total(tenant_id, keys.insights_scope_template(name), start, end)
+            counters = self._total(tenant_id, keys.insights_scope_template(name), span, zone)
             items.append(ins.Breakdown(key=name, metrics=ins.metrics_of(counters)))
-        return ins.BreakdownList(start=start, end=end, by="template", items=items)
+        return ins.BreakdownList(start=start, end=end, tz=zone.key, by="template", items=items)
 
     # ---- inside ---------------------------------------------------------------------------------------
 
@@ -286,16 +317,54 @@ class Insights:
                 ins.merge(merged.setdefault(bucket, {}), counters)
         return merged
 
-    def _total(self, tenant_id: str, scope: str, start: float, end: float) -> dict[str, float]:
-        """One scope's counters over the range's days, summed (a breakdown needs no series)."""
-        return self.rows.total(tenant_id, Granularity.DAY, scope, *_labels(start, end, Granularity.DAY))
+    def _local_days(
+        self, tenant_id: str, scopes: Sequence[str], bounds: Sequence[float]
+    ) -> list[dict[str, float]]:
+        """The counters of each local day bounds[i]..bounds[i+1], cut from the UTC day and hour rows
+        (ins.span_terms): one query for the days, one per run of consecutive hours needed."""
+        plans = [ins.span_terms(low, high) for low, high in itertools.pairwise(bounds)]
+        rows = self._rows(tenant_id, scopes, [term for plan in plans for term in plan])
+        return [_signed_sum(plan, rows) for plan in plans]
+
+    def _rows(
+        self, tenant_id: str, scopes: Sequence[str], terms: Sequence[ins.Term]
+    ) -> dict[tuple[Granularity, str], dict[str, float]]:
+        """The rows `terms` name, by (granularity, UTC label): the days in one query from the first
+        to the last, the hours in one query per run of consecutive hours (a Madrid day's edge is one or
+        two hours: a 90-day report reads 90 day rows and 91 runs of hour rows, not 2,160 hour rows)."""
+        found: dict[tuple[Granularity, str], dict[str, float]] = {}
+        days = sorted({at for g, at, _ in terms if g is Granularity.DAY})
+        hours = sorted({at for g, at, _ in terms if g is Granularity.HOUR})
+        spans: list[tuple[Granularity, float, float]] = []
+        if days:
+            spans.append((Granularity.DAY, days[0], days[-1] + ins.DAY))
+        for at in hours:
+            if spans and spans[-1][0] is Granularity.HOUR and spans[-1][2] == at:
+                spans[-1] = (Granularity.HOUR, spans[-1][1], at + ins.HOUR)
+            else:
+                spans.append((Granularity.HOUR, at, at + ins.HOUR))
+        for granularity, low, high in spans:
+            for label, counters in self._buckets(tenant_id, granularity, scopes, low, high).items():
+                found[(granularity, label)] = counters
+        return found
+
+    def _total(
+        self, tenant_id: str, scope: str, span: tuple[float, float], zone: ZoneInfo
+    ) -> dict[str, float]:
+        """One scope's counters over `span` (whole days of `zone`, `_day_span`), summed (a breakdown needs
+        no series)."""
+        if ins.is_utc(zone):
+            return self.rows.total(tenant_id, Granularity.DAY, scope, *_labels(*span, Granularity.DAY))
+        plan = ins.span_terms(*span)
+        return _signed_sum(plan, self._rows(tenant_id, [scope], plan))
 
     def _connected(
-        self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, granularity: Granularity
+        self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, bounds: Sequence[float]
     ) -> dict[str, tuple[dict[float, float], int]]:
-        """Per session: connected seconds in each bucket (by bucket start) of [start, end), and how many
-        connected periods ended in it (its disconnects)."""
-        now, size = self.clock.now(), granularity.seconds
+        """Per session: connected seconds in each bucket (by bucket start) of [start, end), the buckets
+        being bounds[i]..bounds[i+1] (their lengths may differ: a local day of 23 or 25 hours), and how
+        many connected periods ended in the range (its disconnects)."""
+        now = self.clock.now()
         found: dict[str, tuple[dict[float, float], int]] = {}
         for session in sessions:
             per_bucket: dict[float, float] = {}
@@ -306,15 +375,13 @@ class Insights:
                 if ended is None:  # still open: connected until now if the session still says so
                     ended = now if session.status == SessionStatus.CONNECTED else began
                 low, high = max(began, start), min(ended, end, now)
-                # The buckets overlapping [low, high), as ins.buckets_between gives them (a period is
-                # mostly one or two buckets: no list per period)
-                bucket_at = ins.bucket_start(low, granularity)
-                stop = math.ceil(high / size) * size
-                while high > low and bucket_at < stop:
-                    overlap = min(high, bucket_at + size) - max(low, bucket_at)
+                # A period is mostly one or two buckets: find its first, walk while it lasts.
+                index = max(0, bisect.bisect_right(bounds, low) - 1)
+                while high > low and index < len(bounds) - 1 and bounds[index] < high:
+                    overlap = min(high, bounds[index + 1]) - max(low, bounds[index])
                     if overlap > 0:
-                        per_bucket[bucket_at] = per_bucket.get(bucket_at, 0.0) + overlap
-                    bucket_at += size
+                        per_bucket[bounds[index]] = per_bucket.get(bounds[index], 0.0) + overlap
+                    index += 1
             found[session.id] = (per_bucket, drops)
         return found
 
@@ -352,6 +419,27 @@ def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence
         add=update.add,
         condition=update.condition,
     )
+
+
+def _signed_sum(
+    plan: Sequence[ins.Term], rows: dict[tuple[Granularity, str], dict[str, float]]
+) -> dict[str, float]:
+    """The counters of a span from its terms. A counter can only come out below 0 where an hour row is
+    missing under its day row (the hour expired first at the retention horizon): it is left out."""
+    total: dict[str, float] = {}
+    for granularity, at, sign in plan:
+        ins.merge(total, rows.get((granularity, ins.bucket_of(at, granularity)), {}), sign)
+    if any(sign < 0 for _, _, sign in plan):
+        total = {name: value for name, value in total.items() if value > 0}
+    return total
+
+
+def _day_span(start: float, end: float, zone: ZoneInfo) -> tuple[float, float]:
+    """[start, end) widened to whole days of `zone` (a breakdown sums whole days)."""
+    if ins.is_utc(zone):
+        return ins.bucket_start(start, Granularity.DAY), math.ceil(end / ins.DAY) * ins.DAY
+    bounds = ins.local_days(start, end, zone)
+    return bounds[0], bounds[-1]
 
 
 def _labels(start: float, end: float, granularity: Granularity) -> tuple[str, str]:

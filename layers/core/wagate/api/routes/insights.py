@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from wagate import compose
 from wagate.api.auth import check_session, require
 from wagate.domain.errors import Forbidden, InvalidInput
-from wagate.domain.insights import BreakdownList, Granularity, Report
+from wagate.domain.insights import UTC, BreakdownList, Granularity, Report, time_zone
 from wagate.domain.instants import Instant
 from wagate.domain.sessions import Session
 from wagate.domain.templates import TemplateName
@@ -31,6 +32,16 @@ From = Annotated[
     ),
 ]
 To = Annotated[Instant | None, Query(description="End, exclusive (epoch seconds or ISO 8601); default: now")]
+Tz = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone of the days (e.g. Europe/Madrid); default UTC. Days are local days "
+        "(23 to 25 h across DST); hours stay UTC hours, labelled in local time with their offset. A zone "
+        "whose days do not start on a whole UTC hour (Asia/Kolkata) is refused for days: 422",
+    ),
+]
 
 
 @router.get(
@@ -50,6 +61,7 @@ def insights(
     broadcast_id: Annotated[
         str | None, Query(pattern=r"^bc_[0-9A-Za-z]{1,40}$", description="One broadcast's messages")
     ] = None,
+    tz: Tz = None,
 ) -> Report:
     if sum(x is not None for x in (session_id, template, broadcast_id)) > 1:
         raise InvalidInput("give one of session_id, template or broadcast_id", details={"field": "template"})
@@ -60,6 +72,7 @@ def insights(
             "templates and broadcasts are counted across the tenant's numbers: a session-scoped key cannot "
             "see them"
         )
+    zone = _zone(tz)
     if broadcast_id is not None:
         compose.broadcast_service().get(principal.tenant_id, broadcast_id)  # NotFound for an unknown one
     begin, end = _range(service, start, to, granularity)
@@ -76,27 +89,32 @@ def insights(
         session_id=session_id,
         template=template,
         broadcast_id=broadcast_id,
+        zone=zone,
     )
 
 
 @router.get("/insights/sessions", summary="Insights per session over a range", tags=["insights"])
 def by_session(
-    principal: Reader, service: Service, sessions: Sessions, start: From = None, to: To = None
+    principal: Reader, service: Service, sessions: Sessions, start: From = None, to: To = None, tz: Tz = None
 ) -> BreakdownList:
+    zone = _zone(tz)
     begin, end = _range(service, start, to, Granularity.DAY)
     return service.by_session(
-        principal.tenant_id, start=begin, end=end, sessions=_sessions(principal, sessions)
+        principal.tenant_id, start=begin, end=end, sessions=_sessions(principal, sessions), zone=zone
     )
 
 
 @router.get("/insights/templates", summary="Insights per template over a range", tags=["insights"])
-def by_template(principal: Reader, service: Service, start: From = None, to: To = None) -> BreakdownList:
+def by_template(
+    principal: Reader, service: Service, start: From = None, to: To = None, tz: Tz = None
+) -> BreakdownList:
     if principal.sessions is not None:
         raise Forbidden(
             "templates are counted across the tenant's numbers: a session-scoped key cannot see them"
         )
+    zone = _zone(tz)
     begin, end = _range(service, start, to, Granularity.DAY)
-    return service.by_template(principal.tenant_id, start=begin, end=end)
+    return service.by_template(principal.tenant_id, start=begin, end=end, zone=zone)
 
 
 def _range(
@@ -105,6 +123,11 @@ def _range(
     end = service.clock.now() if end is None else end
     start = end - DEFAULT_DAYS[granularity] * 86_400 if start is None else start
     return start, end
+
+
+def _zone(tz: str | None) -> ZoneInfo:
+    """`tz`, else UTC (InvalidInput for a name that is not an IANA zone)."""
+    return time_zone(tz if tz is not None else UTC)
 
 
 def _sessions(principal: Principal, sessions: SessionService) -> list[Session]:
