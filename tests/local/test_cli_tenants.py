@@ -34,9 +34,11 @@ def test_a_tenants_life_on_the_command_line(tmp_path: Path, capsys: pytest.Captu
     assert admin(data, "set-quotas", tenant_id, "--max-sessions", "-2") == 2
     capsys.readouterr()
     assert admin(data, "suspend-tenant", tenant_id) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "suspended"
-    assert admin(data, "suspend-tenant", tenant_id) == 1
-    assert "already suspended" in capsys.readouterr().err
+    suspended = json.loads(capsys.readouterr().out)
+    assert suspended["status"] == "suspended" and suspended["pending"] is None
+    assert admin(data, "suspend-tenant", tenant_id) == 0  # repeatable: the tenant as it is
+    assert json.loads(capsys.readouterr().out) == suspended
+    assert admin(data, "suspend-tenant", "ten_nope") == 1 and "does not exist" in capsys.readouterr().err
     assert admin(data, "resume-tenant", tenant_id) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "active"
     assert admin(data, "delete-tenant", tenant_id, "--yes") == 0

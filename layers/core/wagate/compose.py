@@ -166,15 +166,11 @@ class Services:
     def tenant_admin(self) -> TenantAdmin:
         def build() -> TenantAdmin:
             from wagate.services.operator import TenantAdmin
+            from wagate.services.suspension import Suspensions
 
-            return TenantAdmin(
-                self.table,
-                self.ports.clock,
-                self.sessions,
-                self.tenant_deletion,
-                self.audit,
-                lambda: self.broadcasts,
-            )
+            clock = self.ports.clock
+            suspensions = Suspensions(self.table, clock, self.sessions, self.audit, lambda: self.broadcasts)
+            return TenantAdmin(self.table, clock, suspensions, self.tenant_deletion, self.audit)
 
         return self._once("tenant_admin", build)
 

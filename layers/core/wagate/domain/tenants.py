@@ -37,6 +37,14 @@ class TenantStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
+@enum.unique
+class TenantChange(enum.StrEnum):
+    """A suspend or resume not finished yet (services/suspension.py): running now, or interrupted."""
+
+    SUSPEND = "suspend"
+    RESUME = "resume"
+
+
 SUSPENDED_CODE = "tenant_suspended"  # the 403 of its keys, and the failure reason of its unsent messages
 
 
@@ -77,6 +85,11 @@ class Tenant(BaseModel):
     status: TenantStatus = TenantStatus.ACTIVE
     suspended_at: float | None = None
     quotas: Quotas = Field(default_factory=Quotas)
+    pending: TenantChange | None = Field(
+        None,
+        description="A suspend or resume not finished yet: running now, or cut short (a timeout, a crash). "
+        "POST the same action again: it finishes what is left",
+    )
 
 
 class ApiKey(BaseModel):

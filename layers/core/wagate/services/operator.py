@@ -12,36 +12,31 @@ anything). A message that would go out fails with reason `tenant_suspended` (ret
 waiting: see README "Suspending a tenant" for why.
 Resuming removes the marks, starts again the sessions the suspension stopped and resumes the broadcasts it
 paused. Deleting is services/tenant_deletion.py, the one crypto-shredding path `wagate admin
-delete-tenant` uses too. Each action is written to the tenant's
-own audit log (deletion: to the operator's, since the tenant's log goes with it).
+delete-tenant` uses too. Each action is written to the tenant's own audit log (deletion: to the
+operator's, since the tenant's log goes with it).
+
+Suspend and resume are crash-resumable and repeatable (services/suspension.py runs their steps): called
+again, they finish what a cut-short call left; a tenant already suspended (or active) is answered as it
+is. The suspension's steps, in this order: its keys marked (from then on nothing starts a session while
+the others are stopped); its running broadcasts paused (their queued messages are taken back, sent on
+resume, rather than failed by the marks that follow); every session and lease row marked (read after the
+keys: a session created just before by a key is marked too); the running sessions disconnected. The
+resume's: keys, then the marks removed (connect refuses a marked session), the sessions started, the
+broadcasts resumed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from wagate.domain.errors import ConflictError, NotFound
-from wagate.domain.sessions import PERMANENT
-from wagate.domain.tenants import (
-    ALL_SCOPES,
-    SUSPENDED_CODE,
-    ApiKey,
-    Quotas,
-    Tenant,
-    TenantStatus,
-    utc_day,
-)
+from wagate.domain.tenants import ALL_SCOPES, ApiKey, Quotas, Tenant, TenantChange, TenantStatus, utc_day
 from wagate.services import tenants
-from wagate.store.leases import LeaseRepository
-from wagate.store.sessions import SessionRepository
 from wagate.store.tenants import TenantRepository
 
 if TYPE_CHECKING:
     from wagate.ports import Clock, Table
     from wagate.services.audit import AuditLog
-    from wagate.services.broadcasts import BroadcastService
-    from wagate.services.sessions import SessionService
+    from wagate.services.suspension import Suspensions
     from wagate.services.tenant_deletion import TenantDeletion
 
 
@@ -50,17 +45,15 @@ class TenantAdmin:
         self,
         table: Table,
         clock: Clock,
-        sessions: SessionService,
+        suspensions: Suspensions,
         deletion: TenantDeletion,
         audit: AuditLog,
-        broadcasts: Callable[[], BroadcastService],
     ) -> None:
         self.table = table
         self.clock = clock
-        self.sessions = sessions
+        self.suspensions = suspensions
         self.deletion = deletion
         self.audit = audit
-        self.broadcasts = broadcasts  # built when a suspension needs it
         self.rows = TenantRepository(table)
 
     def create(self, name: str, quotas: Quotas | None = None) -> tuple[Tenant, ApiKey, str]:
@@ -102,61 +95,15 @@ class TenantAdmin:
         return key, secret
 
     def suspend(self, tenant_id: str) -> Tenant:
-        """Raises NotFound; ConflictError (`invalid_state`) when already suspended."""
-        tenant = self.get(tenant_id)
-        if tenant.status == TenantStatus.SUSPENDED:
-            raise ConflictError(f"tenant {tenant_id} is already suspended", code="invalid_state")
-        records = SessionRepository(self.table).records_of(tenant_id)
-        # Logged out, banned or failed ones are not running: a resume must not start them over (at pending,
-        # showing QR codes nobody asked for).
-        running = [r.session.id for r in records if r.desired != "stopped" and r.status not in PERMANENT]
-        now = self.clock.now()
-        changed = self.rows.change(
-            tenant_id, {"status": TenantStatus.SUSPENDED.value, "suspended_at": now, "stopped": running}
-        )
-        # Then its keys: from here they are refused, so nothing starts a session while we stop them.
-        self.rows.mark_keys(tenant_id, now)
-        # Broadcasts first: their queued messages are taken back (sent on resume) rather than failed by
-        # the marks below.
-        self.broadcasts().pause_all(tenant_id, SUSPENDED_CODE)
-        # Read again after the keys: a session created just before by a key is marked too.
-        self._mark(tenant_id, now)
-        for session_id in running:
-            try:
-                self.sessions.disconnect(tenant_id, session_id, reason=SUSPENDED_CODE)
-            except NotFound:
-                pass  # deleted meanwhile
-        self.audit.operator(tenant_id, "tenant.suspended", target=tenant_id)
-        return changed
+        """Suspends the tenant, or finishes a suspension cut short; a suspended tenant as it is. Raises
+        NotFound; ConflictError (`busy`) while a resume of it runs."""
+        return self.suspensions.run(tenant_id, TenantChange.SUSPEND)
 
     def resume(self, tenant_id: str) -> Tenant:
-        """Its keys work again and the sessions the suspension stopped start again. Raises NotFound;
-        ConflictError (`invalid_state`) when it is not suspended."""
-        tenant = self.get(tenant_id)
-        if tenant.status != TenantStatus.SUSPENDED:
-            raise ConflictError(f"tenant {tenant_id} is not suspended", code="invalid_state")
-        stopped = self.rows.stopped_sessions(tenant_id)
-        changed = self.rows.change(
-            tenant_id, {"status": TenantStatus.ACTIVE.value}, remove=("suspended_at", "stopped")
-        )
-        self.rows.mark_keys(tenant_id, None)
-        # Every session's marks (not only the stopped ones'), before connect, which refuses a marked one.
-        self._mark(tenant_id, None)
-        for session_id in stopped:
-            try:
-                self.sessions.connect(tenant_id, session_id)
-            except NotFound:
-                pass
-        self.broadcasts().resume_all(tenant_id, SUSPENDED_CODE)
-        self.audit.operator(tenant_id, "tenant.resumed", target=tenant_id)
-        return changed
-
-    def _mark(self, tenant_id: str, suspended_at: float | None) -> None:
-        """The suspension on each session row and session lease row of the tenant (None: removed)."""
-        sessions, leases = SessionRepository(self.table), LeaseRepository(self.table)
-        for session_id in [record.session.id for record in sessions.records_of(tenant_id)]:
-            sessions.mark_suspended(tenant_id, session_id, suspended_at)
-            leases.mark_suspended(tenant_id, session_id, suspended_at)
+        """Its keys work again and the sessions the suspension stopped start again, or finishes a resume
+        cut short; an active tenant as it is. Raises NotFound; ConflictError (`busy`) while a suspension of
+        it runs."""
+        return self.suspensions.run(tenant_id, TenantChange.RESUME)
 
     def delete(self, tenant_id: str) -> dict[str, int]:
         """Crypto-shreds and removes the tenant (services/tenant_deletion.py). Raises NotFound."""

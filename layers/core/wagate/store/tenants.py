@@ -2,6 +2,11 @@
 
 An API key row is found by the SHA-256 of the key the caller presents (the key itself is never stored)
 and sits in its tenant's key index, for listing and revoking.
+
+A tenant row being suspended or resumed (services/suspension.py) also holds `stopped` (the sessions the
+suspension stopped, kept until a resume finishes) and the run's progress: `pending` (suspend | resume),
+`pending_id` (which run), `pending_step` (its steps done), `pending_after` (the last session done in the
+step under way), `pending_until` (how long the run counts as alive).
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wagate.conditions import Attr, SortKey, item_absent, item_exists
+from wagate.conditions import Attr, Condition, SortKey, item_absent, item_exists
 from wagate.domain.errors import ConflictError, NotFound
-from wagate.domain.tenants import ApiKey, Tenant
+from wagate.domain.tenants import ApiKey, Tenant, TenantChange
 from wagate.ports import Item, Put, Table, Update
 from wagate.store import keys, stats
 
@@ -54,6 +59,42 @@ def to_stored_key(item: Item) -> StoredKey:
     )
 
 
+PENDING_FIELDS = ("pending", "pending_id", "pending_step", "pending_after", "pending_until")
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """A suspend or resume under way (or cut short) on the tenant row."""
+
+    action: TenantChange
+    id: str
+    step: int  # steps done
+    after: str | None  # the last session done within the step under way
+    until: float  # alive until then (each progress write pushes it on)
+    stopped: tuple[str, ...]  # the sessions the suspension stopped
+    suspended_at: float | None
+
+
+def pending_run(item: Item) -> PendingRun | None:
+    if item.get("pending") is None:
+        return None
+    after = item.get("pending_after")
+    suspended = item.get("suspended_at")
+    return PendingRun(
+        TenantChange(item["pending"]),
+        str(item["pending_id"]),
+        int(item.get("pending_step", 0)),
+        str(after) if after is not None else None,
+        float(item.get("pending_until", 0)),
+        tuple(str(s) for s in item.get("stopped") or []),
+        float(suspended) if suspended is not None else None,
+    )
+
+
+def _as_read(item: Item, name: str) -> Condition:
+    return Attr(name).eq(item[name]) if item.get(name) is not None else Attr(name).not_exists()
+
+
 class TenantRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -93,10 +134,32 @@ class TenantRepository:
             raise NotFound(f"tenant {tenant_id} does not exist") from exc
         return Tenant.model_validate(new)
 
-    def stopped_sessions(self, tenant_id: str) -> list[str]:
-        """The sessions a suspension stopped (to start again on resume)."""
-        item = self.table.get(*keys.tenant(tenant_id)) or {}
-        return [str(s) for s in item.get("stopped") or []]
+    def row(self, tenant_id: str) -> Item | None:
+        """The tenant row as stored (with its suspension's bookkeeping)."""
+        return self.table.get(*keys.tenant(tenant_id))
+
+    def begin_run(self, as_read: Item, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> Item:
+        """Starts (or takes over) a suspend or resume: writes `changes` only if the row's status and run
+        are still as read. Raises ConflictError (changed, or gone)."""
+        tenant_id = str(as_read["id"])
+        return self.table.update(
+            *keys.tenant(tenant_id),
+            set={**changes, "gsi1pk": keys.TENANTS_INDEX, "gsi1sk": tenant_id},
+            remove=remove,
+            condition=item_exists() & _as_read(as_read, "status") & _as_read(as_read, "pending_id"),
+        )
+
+    def run_progress(
+        self, tenant_id: str, run_id: str, changes: dict[str, Any], remove: tuple[str, ...] = ()
+    ) -> Item | None:
+        """Writes a run's progress (or its end) while the row still holds that run; None when it does not
+        (finished by a copy of the call, or taken over)."""
+        try:
+            return self.table.update(
+                *keys.tenant(tenant_id), set=changes, remove=remove, condition=Attr("pending_id").eq(run_id)
+            )
+        except ConflictError:
+            return None
 
     def sessions_held(self, tenant_id: str) -> int:
         item = self.table.get(*keys.tenant_counters(tenant_id))

@@ -114,14 +114,26 @@ def change_quotas(tenant_id: str, body: QuotaChange, _: Op, admin: Admin) -> Ten
     return admin.set_quotas(tenant_id, body.quotas)
 
 
+REPEATABLE = (
+    "Repeatable: called again it finishes what a cut-short call (a timeout, a crash) left, and answers 200 "
+    "with the tenant; a tenant already there is answered as it is. 409 `busy` while the opposite action "
+    "of the same tenant runs (or may still run: up to a minute after a cut-short one); `details.retry_after`."
+)
+
+
 @router.post(
-    f"{TenantPath}/suspend", summary="Suspend a tenant: keys refused, sessions stopped", tags=["operator"]
+    f"{TenantPath}/suspend",
+    summary="Suspend a tenant: keys refused, sessions stopped",
+    description=REPEATABLE,
+    tags=["operator"],
 )
 def suspend_tenant(tenant_id: str, _: Op, admin: Admin) -> Tenant:
     return admin.suspend(tenant_id)
 
 
-@router.post(f"{TenantPath}/resume", summary="Resume a suspended tenant", tags=["operator"])
+@router.post(
+    f"{TenantPath}/resume", summary="Resume a suspended tenant", description=REPEATABLE, tags=["operator"]
+)
 def resume_tenant(tenant_id: str, _: Op, admin: Admin) -> Tenant:
     return admin.resume(tenant_id)
 
