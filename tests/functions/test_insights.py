@@ -338,3 +338,25 @@ def test_with_counting_off_no_change_writes_to_the_journal(local_deps: wiring.De
     counted = compose.Services(local_deps)  # the default counts: the same creation writes an entry
     counted.sessions.create(tenant.id, name="B", provider=Provider.SANDBOX, phone=None, metadata={})
     assert counted.insights.journal.pending() == 1
+
+
+def test_the_tenants_time_zone_is_the_default_of_its_reports(call: ApiCaller, key: str) -> None:
+    assert call("GET", "/v1/settings/insights", key)[1] == {"time_zone": "UTC"}
+    week = {"from": 1_800_000_000 - 7 * DAY, "to": 1_800_000_000}
+    assert call("GET", "/v1/insights", key, query=qs(week))[1]["tz"] == "UTC"
+    status, body, _ = call("PUT", "/v1/settings/insights", key, body={"time_zone": "America/Bogota"})
+    assert status == 200 and body == {"time_zone": "America/Bogota"}, body
+    report = call("GET", "/v1/insights", key, query=qs(week))[1]
+    assert report["tz"] == "America/Bogota"
+    assert report["series"][0]["start"] == 1_800_000_000 - 7 * DAY - 3 * HOUR  # midnight in Bogotá (UTC-5)
+    assert call("GET", "/v1/insights/sessions", key, query=qs(week))[1]["tz"] == "America/Bogota"
+    asked = call("GET", "/v1/insights", key, query=qs({**week, "tz": "UTC"}))[1]
+    assert asked["tz"] == "UTC" and asked["series"][0]["bucket"] == "2027-01-08"  # a request's tz wins
+    for refused in ("Mars/Olympus_Mons", "Asia/Kolkata", ""):
+        status, body, _ = call("PUT", "/v1/settings/insights", key, body={"time_zone": refused})
+        assert status == 422 and set(body["error"]) == {"code", "message", "details"}, body
+    assert call("GET", "/v1/settings/insights", key)[1] == {"time_zone": "America/Bogota"}
+    status, reader, _ = call("POST", "/v1/keys", key, body={"name": "r", "scopes": ["read"]})
+    assert status == 201
+    assert call("PUT", "/v1/settings/insights", reader["secret"], body={"time_zone": "UTC"})[0] == 403
+    assert call("GET", "/v1/settings/insights", reader["secret"])[0] == 200

@@ -33,7 +33,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wagate.domain.errors import InvalidInput
 from wagate.domain.reminders import load_zone
@@ -311,6 +311,27 @@ class Report(BaseModel):
     totals: Metrics
     series: list[Point] = Field(description="One point per bucket in the range, empty ones included")
     sessions: list[SessionUptime] = Field(description="Uptime of each session in view")
+
+
+class InsightsSettings(BaseModel):
+    """A tenant's insights settings (GET/PUT /v1/settings/insights)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    time_zone: str = Field(
+        UTC,
+        min_length=1,
+        max_length=64,
+        description="IANA zone of the tenant's reports when a request names none (`tz`), e.g. Europe/Madrid",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        try:
+            return time_zone(name).key
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from exc
 
 
 class Breakdown(BaseModel):

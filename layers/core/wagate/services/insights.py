@@ -194,6 +194,23 @@ class Insights:
             turn["remove"] = [IN_MARK]
         return turn
 
+    # ---- the tenant's time zone -----------------------------------------------------------------------
+
+    def settings(self, tenant_id: str) -> ins.InsightsSettings:
+        return ins.InsightsSettings(time_zone=self.rows.time_zone(tenant_id) or ins.UTC)
+
+    def replace_settings(self, tenant_id: str, settings: ins.InsightsSettings) -> ins.InsightsSettings:
+        """Sets the tenant's default zone. One whose days do not start on a whole UTC hour now (Asia/Kolkata)
+        is refused: every daily report without `tz` would be a 422."""
+        now = self.clock.now()
+        ins.local_days(now, now + 1, ZoneInfo(settings.time_zone))
+        self.rows.set_time_zone(tenant_id, settings.time_zone, now)
+        return settings
+
+    def zone(self, tenant_id: str, tz: str | None) -> ZoneInfo:
+        """The zone of a request: `tz` if given (InvalidInput for an unknown one), else the tenant's."""
+        return ins.time_zone(tz if tz is not None else self.rows.time_zone(tenant_id) or ins.UTC)
+
     # ---- reports --------------------------------------------------------------------------------------
 
     def report(

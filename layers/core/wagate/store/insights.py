@@ -253,6 +253,17 @@ class InsightsRows:
         sessions = {s[2:] for s in scopes if s.startswith("S#")} | set(session_ids)
         return found + [keys.connection_periods(tenant_id, s) for s in sorted(sessions)]
 
+    # ---- the tenant's settings ------------------------------------------------------------------------
+
+    def time_zone(self, tenant_id: str) -> str | None:
+        """The tenant's default time zone for reports (None: never set)."""
+        item = self.table.get(*keys.insights_settings(tenant_id))
+        return str(item["time_zone"]) if item is not None and item.get("time_zone") else None
+
+    def set_time_zone(self, tenant_id: str, name: str, at: float) -> None:
+        pk, sk = keys.insights_settings(tenant_id)
+        self.table.put({"pk": pk, "sk": sk, "time_zone": name, "updated_at": at})
+
     # ---- connection periods -------------------------------------------------------------------------
 
     def period_start(self, tenant_id: str, session_id: str, at: float) -> Put:

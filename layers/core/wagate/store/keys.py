@@ -7,6 +7,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | tenant | `TENANT#{t}` | `TENANT` | gsi1 `TENANTS` / `{t}` | get a tenant (status, quotas); list every tenant (operator API); its `pacing` overrides | store/tenants.py, store/pacing.py (overrides) |
 | daily message count | `T#{t}` | `QUOTA#{YYYY-MM-DD}` | | messages accepted that UTC day (the tenant's `messages_per_day` quota), TTL | store/tenants.py |
 | retention policy | `T#{t}` | `RETENTION` | | a tenant's retention policy (absent: the defaults) | store/retention.py |
+| insights settings | `T#{t}` | `INSIGHTS` | | a tenant's insights settings: the time zone of its reports when a request names none (absent: UTC) | store/insights.py |
 | tenant data key | `TENANT#{t}` | `DATAKEY` | gsi1 `DATAKEYS` / `{t}` | the tenant's content data key (wrapped by the Crypto port), or its tombstone once destroyed; every tenant's (rotation re-wraps them) | store/tenant_keys.py |
 | API key | `APIKEY#{sha256(key)}` | `APIKEY` | gsi1 `T#{t}#KEYS` / `{key id}` | authenticate a key; list/revoke a tenant's keys | store/tenants.py |
 | global stats | `STATS#{slot}` (slot 00..15 of the counted row's id; `STATS` before) | `GLOBAL` | | /health counters (tenants, sessions by status), summed over the slots | store/stats.py |
@@ -142,6 +143,10 @@ def tenant_counters(tenant_id: str) -> Key:
 
 def retention_policy(tenant_id: str) -> Key:
     return Key(tenant_partition(tenant_id), "RETENTION")
+
+
+def insights_settings(tenant_id: str) -> Key:
+    return Key(tenant_partition(tenant_id), "INSIGHTS")
 
 
 TENANTS_INDEX = "TENANTS"

@@ -1,9 +1,9 @@
-"""/v1/insights: sent, delivered, read, failed, replies, latencies, uptime per day or hour, from rollups."""
+"""/v1/insights: sent, delivered, read, failed, replies, latencies, uptime per day or hour, from rollups;
+/v1/settings/insights: the tenant's default time zone for them."""
 
 from __future__ import annotations
 
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from wagate import compose
 from wagate.api.auth import check_session, require
 from wagate.domain.errors import Forbidden, InvalidInput
-from wagate.domain.insights import UTC, BreakdownList, Granularity, Report, time_zone
+from wagate.domain.insights import BreakdownList, Granularity, InsightsSettings, Report
 from wagate.domain.instants import Instant
 from wagate.domain.sessions import Session
 from wagate.domain.templates import TemplateName
@@ -22,6 +22,7 @@ from wagate.services.sessions import SessionService
 
 router = APIGatewayHttpRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 Service = Annotated[Insights, Depends(compose.insights_service)]
 Sessions = Annotated[SessionService, Depends(compose.session_service)]
 DEFAULT_DAYS = {Granularity.DAY: 30, Granularity.HOUR: 2}
@@ -37,7 +38,8 @@ Tz = Annotated[
     Query(
         min_length=1,
         max_length=64,
-        description="IANA time zone of the days (e.g. Europe/Madrid); default UTC. Days are local days "
+        description="IANA time zone of the days (e.g. Europe/Madrid); default: the tenant's "
+        "(/v1/settings/insights), else UTC. Days are local days "
         "(23 to 25 h across DST); hours stay UTC hours, labelled in local time with their offset. A zone "
         "whose days do not start on a whole UTC hour (Asia/Kolkata) is refused for days: 422",
     ),
@@ -72,7 +74,7 @@ def insights(
             "templates and broadcasts are counted across the tenant's numbers: a session-scoped key cannot "
             "see them"
         )
-    zone = _zone(tz)
+    zone = service.zone(principal.tenant_id, tz)
     if broadcast_id is not None:
         compose.broadcast_service().get(principal.tenant_id, broadcast_id)  # NotFound for an unknown one
     begin, end = _range(service, start, to, granularity)
@@ -97,7 +99,7 @@ def insights(
 def by_session(
     principal: Reader, service: Service, sessions: Sessions, start: From = None, to: To = None, tz: Tz = None
 ) -> BreakdownList:
-    zone = _zone(tz)
+    zone = service.zone(principal.tenant_id, tz)
     begin, end = _range(service, start, to, Granularity.DAY)
     return service.by_session(
         principal.tenant_id, start=begin, end=end, sessions=_sessions(principal, sessions), zone=zone
@@ -112,9 +114,21 @@ def by_template(
         raise Forbidden(
             "templates are counted across the tenant's numbers: a session-scoped key cannot see them"
         )
-    zone = _zone(tz)
+    zone = service.zone(principal.tenant_id, tz)
     begin, end = _range(service, start, to, Granularity.DAY)
     return service.by_template(principal.tenant_id, start=begin, end=end, zone=zone)
+
+
+@router.get("/settings/insights", summary="The tenant's insights settings", tags=["settings"])
+def get_insights_settings(principal: Reader, service: Service) -> InsightsSettings:
+    return service.settings(principal.tenant_id)
+
+
+@router.put("/settings/insights", summary="Set the tenant's insights settings", tags=["settings"])
+def put_insights_settings(body: InsightsSettings, principal: Admin, service: Service) -> InsightsSettings:
+    """The time zone of the tenant's reports when a request names none. A zone whose days do not start on
+    a whole UTC hour (Asia/Kolkata) is refused: its days cannot be cut from the hour rows (422)."""
+    return service.replace_settings(principal.tenant_id, body)
 
 
 def _range(
@@ -123,11 +137,6 @@ def _range(
     end = service.clock.now() if end is None else end
     start = end - DEFAULT_DAYS[granularity] * 86_400 if start is None else start
     return start, end
-
-
-def _zone(tz: str | None) -> ZoneInfo:
-    """`tz`, else UTC (InvalidInput for a name that is not an IANA zone)."""
-    return time_zone(tz if tz is not None else UTC)
 
 
 def _sessions(principal: Principal, sessions: SessionService) -> list[Session]:
