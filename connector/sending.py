@@ -9,7 +9,8 @@ Outcomes, and what happens to the command:
     duplicate (already sent/…, cancelled, or claimed by another command under the current fence): deleted
     permanent failure (SendRejected, a bad payload, session logged out/failed/waiting for a QR scan,
     first_contact_limit, the session never connected, its tenant suspended: the claim's lease check
-    refuses it, see claims.py)          message_status failed, deleted
+    refuses it, see claims.py, and a typed send looks again after "typing…")
+                                         message_status failed, deleted
     transient failure (NotConnected, a timeout, EngineError.is_transient, an engine bug)
                                          failures + 1 on the row, backoff, next try in this session's lane
                                          (its later commands wait: FIFO); after `send_tries`: failed
@@ -290,6 +291,8 @@ class Sender:
         try:
             if pacing.enabled and pacing.typing and send.media is None and send.text:
                 await self._type(engine, send, pacing, pacer)
+                if await self._suspended_meanwhile(command, send, runner):
+                    return None
             result = await asyncio.wait_for(
                 self._deliver(engine, send, command.tenant_id), self._config.send_timeout_seconds
             )
@@ -330,6 +333,25 @@ class Sender:
         )
         await self._publisher.sent()
         return None
+
+    async def _suspended_meanwhile(self, command: Command, send: _Send, runner: SessionRunner) -> bool:
+        """After "typing…" (seconds since the claim checked the suspension mark): whether its tenant was
+        suspended meanwhile, then the message failed. One read of the lease row, against a pause of
+        typing_min_seconds or more; an untyped send goes out within milliseconds of its claim, so it is
+        not worth a read there (README "Suspending a tenant")."""
+        try:
+            suspended = await asyncio.to_thread(
+                claims.suspended, self._table, command.tenant_id, command.session_id
+            )
+        except Exception as exc:  # the claim's own check stands: send
+            log.warning("send %s: could not look at the suspension again: %s", send.message_id, exc)
+            return False
+        if suspended:
+            await asyncio.to_thread(
+                self._first_contacts.release, command.tenant_id, command.session_id, send.to, send.message_id
+            )
+            await self._fail(command, runner, SUSPENDED_CODE, "the tenant is suspended")
+        return suspended
 
     async def _deliver(self, engine: Engine, send: _Send, tenant_id: str) -> SendResult:
         if send.media is not None and send.media.media_id is not None:

@@ -101,3 +101,56 @@ def test_queued_and_due_sends_of_a_suspended_tenant_fail_and_resume_sends_again(
         )
     row = claims.read(world.table, tenant.id, queued[1])
     assert row is not None and int(row.get("attempts", 0)) == 0  # never claimed: nothing went out
+
+
+# "typing…" for 2 s between the claim and the send: a suspension may land in between.
+TYPING = Pacing(
+    rate_per_minute=60,
+    burst=1,
+    jitter_min_seconds=0,
+    jitter_max_seconds=0,
+    typing=True,
+    typing_min_seconds=2,
+    typing_max_seconds=2,
+)
+
+
+def test_a_suspension_landing_while_typing_stops_the_claimed_send(world: World) -> None:
+    """The claim checked the mark before the typing pause; the send looks again after it (one read)."""
+    tenant, _ = tenants.create_tenant(world.table, world.clock, "Agency")
+    root = services(deps_of(world))
+    session = world.add_session(tenant.id)
+    found: dict[str, str] = {}
+
+    async def scenario() -> None:
+        message = accept(world, session, BEN.phone, "typed while the operator suspends", tenant.id)
+        found["id"] = message.id
+        for _ in range(200):  # until the connector has claimed it (then it types for 2 s)
+            row = claims.read(world.table, tenant.id, message.id)
+            if row is not None and row.get("status") == "sending":
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("never claimed")
+        root.tenant_admin.suspend(tenant.id)
+        [told] = await world.events.wait_for(
+            session, STATUS, where=lambda e: e.data.get("message_id") == message.id
+        )
+        assert (told.data["status"], told.data["reason"]) == ("failed", "tenant_suspended")
+
+    async def main() -> None:
+        await prepair(world, session, tenant.id)
+        connector = Connector(world, world.config(pacing=TYPING), owner_id="c1")
+        await connector.start()
+        try:
+            await scenario()
+            await world.events.settle(1.0)
+        finally:
+            await connector.stop()
+
+    asyncio.run(main())
+    assert deliveries(world.journal) == []  # nothing went out
+    apply_events(world)
+    failed = root.messages.get(tenant.id, found["id"])
+    assert failed.status.value == "failed" and failed.error is not None
+    assert (failed.error.code, failed.error.retryable) == ("tenant_suspended", True)
