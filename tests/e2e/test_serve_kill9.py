@@ -4,9 +4,10 @@ A CRM webhook is in flight (the CRM has not answered yet) when the process dies.
 the delivery is made again within seconds (same `webhook-id`), not after the queue's 180 s visibility
 timeout; once the CRM's 200 is recorded it is never sent again; and the session's lease is taken back
 at once (its holder provably gone), so it is connected again and sends within seconds, not after the
-30 s shard and 120 s session leases. The CRM is told the number's connector was lost once
-(`session_status` `connecting` / `connector_lost`), then `connected` again. (A key whose send died with
-the process: tests/functions/test_idempotency_after_crash.py.)
+leases expire (the shard lease is set to 300 s here, far from what "at once" takes even on a loaded CI
+machine, where starting the server alone can take seconds). The CRM is told the number's connector was
+lost once (`session_status` `connecting` / `connector_lost`), then `connected` again. (A key whose send
+died with the process: tests/functions/test_idempotency_after_crash.py.)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ENV = {
     "WAGATE_SANDBOX_AUTO_REPLY": "false",
     "WAGATE_WEBHOOKS_ALLOW_HTTP": "true",
     "WAGATE_WEBHOOKS_ALLOW_PRIVATE": "true",
+    "WAGATE_SHARD_LEASE_SECONDS": "300",
 }
 
 
@@ -69,9 +71,10 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
             assert again.webhook_id == hung.webhook_id and again.json == hung.json
             assert crm.problems() == []
 
-            connected = wait_for(lambda: http.get(f"/v1/sessions/{sid}").json()["status"] == "connected", 15)
+            # (The row may still say `connected` from before the kill: the send going out is what proves
+            # the new process holds the session.)
+            connected = wait_for(lambda: http.get(f"/v1/sessions/{sid}").json()["status"] == "connected")
             assert connected
-            reconnected_after = time.monotonic() - killed_at
             sent = http.post(
                 "/v1/messages",
                 json={"session_id": sid, "to": "+15550100001", "text": "Sí, a las 10"},
@@ -83,8 +86,8 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
                 lambda: (
                     http.get(f"/v1/messages/{message_id}").json()["status"] in ("sent", "delivered", "read")
                 ),
-                10,
             )
+            reconnected_after = time.monotonic() - killed_at
             [delivery] = http.get(f"/v1/webhooks/{hook.json()['id']}/deliveries").json()["items"]
             assert delivery["status"] == "delivered"
             time.sleep(2)  # nothing more may arrive: the recorded 200 ends the delivery
@@ -98,6 +101,7 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
             assert crm.wait_for(lambda: ("connected", None) in told(), timeout=30), told()
             assert told() == [("connecting", "connector_lost"), ("connected", None)]
             assert crm.problems() == []
-    print(f"redelivered {redelivered_after:.1f} s and reconnected {reconnected_after:.1f} s after the kill")
-    # Waiting for the timeouts would take 180 s (webhooks queue visibility) and 30-120 s (leases).
-    assert redelivered_after < 20 and reconnected_after < 20
+    print(f"redelivered {redelivered_after:.1f} s and sending again {reconnected_after:.1f} s after the kill")
+    # Waiting for the timeouts would take 180 s (webhooks queue visibility) and 300 s (the shard lease);
+    # "within seconds" is checked with a margin a loaded machine's slow restart stays inside.
+    assert redelivered_after < 60 and reconnected_after < 60
