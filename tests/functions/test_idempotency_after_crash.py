@@ -127,7 +127,7 @@ def test_a_key_whose_process_was_killed_is_released_at_once(
     assert status == 422 and answer["error"]["code"] == "idempotency_key_reused", answer
     status, message, _ = retry()
     assert status == 202, message  # not 409 until the in-progress expiry (29 s here)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # not by waiting that expiry out (a wide margin: CI is loaded)
     # The released key now holds the retry's answer: one message, handed to the connector once.
     status, again, _ = retry()
     assert status == 202 and again["id"] == message["id"]
