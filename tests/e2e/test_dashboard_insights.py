@@ -1,6 +1,7 @@
 """End to end: the Insights page in headless Chromium against `wagate serve` (sandbox): messages sent to
 Ana (who reads and answers) show up in the totals, the charts draw (uPlot canvases), the account filter and
-hour buckets work. Screenshot: tests/artifacts/dashboard-12-insights.png."""
+hour buckets work, and the days are the browser's time zone's until another is chosen. Screenshot:
+tests/artifacts/dashboard-12-insights.png."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def test_the_insights_page_charts_what_was_sent(browser: Browser, server: Server
 
         wait_for(counted, timeout=30)
 
-    context: BrowserContext = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    # A browser in Mexico City (UTC-6): the page asks for its days, not UTC's.
+    context: BrowserContext = browser.new_context(viewport=DESKTOP, timezone_id="America/Mexico_City")  # type: ignore[arg-type]
     errors: list[str] = []
     try:
         page: Page = context.new_page()
@@ -72,6 +74,8 @@ def test_the_insights_page_charts_what_was_sent(browser: Browser, server: Server
         expect(page.locator("#insights-rates .uplot canvas")).to_have_count(1)
         expect(page.locator("#insights-volume .u-legend")).to_contain_text("Delivered")
         expect(page.locator(".insights-account")).to_have_count(2)
+        expect(page.get_by_label("Time zone", exact=True)).to_have_value("America/Mexico_City")
+        expect(page.locator("main")).to_have_attribute("data-tz", "America/Mexico_City")
         shot(page, "12-insights")
 
         page.get_by_label("Account", exact=True).select_option(label="Mobile")
@@ -95,6 +99,17 @@ def test_the_insights_page_charts_what_was_sent(browser: Browser, server: Server
         expect(cards.locator("[data-metric='Sent'] strong")).to_have_text("1")
         expect(cards.locator("[data-metric='Read']")).to_contain_text("100.0 %")
         expect(page.locator(".insights-account")).to_have_count(0)  # a broadcast has no uptime of its own
+
+        # Madrid's days (30, the dates as chosen); Newfoundland's (UTC-3:30) have none: the 422 is shown.
+        page.get_by_label("Time zone", exact=True).select_option("Europe/Madrid")
+        page.get_by_label("Buckets", exact=True).select_option("day")
+        page.get_by_role("button", name="Show").click()
+        expect(page.locator("main")).to_have_attribute("data-tz", "Europe/Madrid")
+        expect(page.locator("main")).to_have_attribute("data-loaded", "day:30")
+        expect(cards.locator("[data-metric='Sent'] strong")).to_have_text("1")
+        page.get_by_label("Time zone", exact=True).select_option("America/St_Johns")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_text("whole-hour offset")).to_be_visible()
     finally:
         context.close()
     assert not errors, f"the dashboard threw: {errors}"

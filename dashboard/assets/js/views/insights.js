@@ -1,6 +1,7 @@
 // Insights: how the numbers are doing over a date range (GET /v1/insights, /v1/insights/templates):
 // sent, delivered, read, failed and replied per day or hour as charts (uPlot, vendored in
 // assets/vendor/uplot with its licence), rates, latencies, uptime per account, failures and templates.
+// Days are those of a time zone (default: the browser's), sent as `tz`: the API cuts them from its UTC rows.
 
 import uPlot from "../../vendor/uplot/uPlot.esm.js";
 import { h, replace } from "../dom.js";
@@ -20,16 +21,42 @@ const RATES = [
   { key: "reply_rate", label: "Reply rate", stroke: "#d97706" },
 ];
 
-/** 2026-12-07 (UTC) for an epoch second, as a date input wants it. */
-export function isoDay(seconds) {
-  return new Date(seconds * 1000).toISOString().slice(0, 10);
+/** The browser's IANA time zone (UTC when it cannot tell). */
+export function browserZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
-/** Epoch seconds of a date input's day (UTC midnight); null when empty. */
-export function dayStart(value) {
+/** Every zone the browser knows, UTC and `also` included, sorted. */
+export function zoneNames(also) {
+  const known = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  return [...new Set([...known, "UTC", also])].sort();
+}
+
+/** 2026-12-07 for an epoch second, in `tz` (default UTC), as a date input wants it. */
+export function isoDay(seconds, tz = "UTC") {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(seconds * 1000));
+}
+
+/** Seconds `tz` is ahead of UTC at an instant (Madrid in winter: 3600). */
+export function zoneOffset(seconds, tz) {
+  const format = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+  const part = Object.fromEntries(format.formatToParts(new Date(seconds * 1000)).map((p) => [p.type, Number(p.value)]));
+  return Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute, part.second) / 1000 - Math.floor(seconds);
+}
+
+/** Epoch seconds of a date input's day: its midnight in `tz` (default UTC); null when empty. */
+export function dayStart(value, tz = "UTC") {
   if (!value) return null;
   const ms = Date.parse(`${value}T00:00:00Z`);
-  return Number.isFinite(ms) ? ms / 1000 : null;
+  if (!Number.isFinite(ms)) return null;
+  const wall = ms / 1000;
+  // The offset at the wall time read as UTC, then at the instant it gives (a DST change in between).
+  return wall - zoneOffset(wall - zoneOffset(wall, tz), tz);
+}
+
+/** The date after a date input's day. */
+export function nextDay(value) {
+  return isoDay(dayStart(value) + DAY);
 }
 
 /** "42 s", "3.5 min", "2.1 h", "1.5 d"; "—" when unknown. */
@@ -46,10 +73,12 @@ export function percent(rate) {
 }
 
 export function mount(root, { api, sessions }) {
-  const today = Math.floor(Date.now() / 1000 / DAY) * DAY;
+  const zone = browserZone();
+  const today = isoDay(Date.now() / 1000, zone);
   const fields = {
-    from: h("input", { type: "date", id: "insights-from", name: "from", value: isoDay(today - 29 * DAY), required: true }),
-    to: h("input", { type: "date", id: "insights-to", name: "to", value: isoDay(today), required: true }),
+    from: h("input", { type: "date", id: "insights-from", name: "from", value: isoDay(dayStart(today) - 29 * DAY), required: true }),
+    to: h("input", { type: "date", id: "insights-to", name: "to", value: today, required: true }),
+    tz: h("select", { id: "insights-tz", name: "tz" }, ...zoneNames(zone).map((name) => h("option", { value: name }, name))),
     granularity: h(
       "select",
       { id: "insights-granularity", name: "granularity" },
@@ -59,12 +88,14 @@ export function mount(root, { api, sessions }) {
     session: h("select", { id: "insights-session", name: "session" }, h("option", { value: "" }, "All accounts")),
     broadcast: h("select", { id: "insights-broadcast", name: "broadcast" }, h("option", { value: "" }, "All messages")),
   };
+  fields.tz.value = zone; // the browser's, until another is chosen
   const label = (name, text) => h("div", { class: "field" }, h("label", { for: fields[name].id }, text), fields[name]);
   const form = h(
     "form",
     { class: "insights-filters", "aria-label": "Insights filters" },
     label("from", "From"),
     label("to", "To (inclusive)"),
+    label("tz", "Time zone"),
     label("granularity", "Buckets"),
     label("session", "Account"),
     label("broadcast", "Broadcast"),
@@ -78,7 +109,7 @@ export function mount(root, { api, sessions }) {
   const templates = h("tbody", {});
   root.replaceChildren(
     h("div", { class: "page-head" }, h("h1", {}, "Insights")),
-    h("p", { class: "muted lead" }, "Counted as events happen (a few seconds behind; on AWS up to a minute), by the day or hour a message was sent (UTC): its receipts and replies count there, whenever they arrive."),
+    h("p", { class: "muted lead" }, "Counted as events happen (a few seconds behind; on AWS up to a minute), by the day or hour a message was sent (in the time zone chosen; a zone off the whole hour, such as India's, has hours but no days): its receipts and replies count there, whenever they arrive."),
     form,
     cards,
     h("section", { "aria-labelledby": "insights-volume-title" }, h("h2", { id: "insights-volume-title" }, "Messages"), volumeChart),
@@ -136,7 +167,7 @@ export function mount(root, { api, sessions }) {
   const card = (title, value, detail = "") =>
     h("div", { class: "insights-card", role: "listitem", dataset: { metric: title } }, h("span", { class: "muted" }, title), h("strong", {}, value), h("small", { class: "muted" }, detail));
 
-  const chart = (element, points, lines, { scale = null } = {}) => {
+  const chart = (element, points, lines, { scale = null, tz = "UTC" } = {}) => {
     const width = Math.max(280, element.clientWidth || root.clientWidth - 32);
     const data = [points.map((p) => p.start), ...lines.map((line) => points.map((p) => (p[line.key] ?? null) === null ? null : scale ? p[line.key] * scale : p[line.key]))];
     const options = {
@@ -144,6 +175,7 @@ export function mount(root, { api, sessions }) {
       height: 240,
       series: [{}, ...lines.map((line) => ({ label: line.label, stroke: line.stroke, width: 2, spanGaps: false }))],
       axes: [{}, { size: 56 }],
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz), // the axis in the report's zone
       scales: { x: { time: true }, y: scale ? { range: [0, 100] } : { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     };
     replace(element);
@@ -166,8 +198,8 @@ export function mount(root, { api, sessions }) {
       card("Connection rate", percent(t.connection_rate), `${t.sessions_linked} of ${t.sessions_created} linked`),
     );
     for (const old of charts.splice(0)) old.destroy();
-    chart(volumeChart, report.series, SERIES);
-    chart(rateChart, report.series, RATES, { scale: 100 });
+    chart(volumeChart, report.series, SERIES, { tz: report.tz });
+    chart(rateChart, report.series, RATES, { scale: 100, tz: report.tz });
     replace(
       uptime,
       ...report.sessions.map((s) =>
@@ -200,19 +232,21 @@ export function mount(root, { api, sessions }) {
   };
 
   const load = async () => {
-    const from = dayStart(fields.from.value);
-    const toDay = dayStart(fields.to.value);
-    if (from === null || toDay === null) return;
+    const tz = fields.tz.value;
+    const from = dayStart(fields.from.value, tz);
+    if (from === null || dayStart(fields.to.value) === null) return;
+    const to = dayStart(nextDay(fields.to.value), tz); // the end of the last day, 23 to 25 h after its start
     // One filter at a time (the API refuses two): a broadcast's own messages, else one account or all.
     const broadcast = fields.broadcast.value || null;
-    const query = { from, to: toDay + DAY, granularity: fields.granularity.value, session_id: broadcast ? null : fields.session.value || null, broadcast_id: broadcast };
+    const query = { from, to, tz, granularity: fields.granularity.value, session_id: broadcast ? null : fields.session.value || null, broadcast_id: broadcast };
     try {
       const report = await api.insights(query);
       // Templates are counted across accounts: only without an account filter (and not for a key
       // limited to some accounts, which the API refuses with a 403).
-      const templateList = query.session_id || broadcast ? [] : await api.insightsTemplates({ from, to: query.to }).then((r) => r.items, () => []);
+      const templateList = query.session_id || broadcast ? [] : await api.insightsTemplates({ from, to, tz }).then((r) => r.items, () => []);
       render(report, templateList);
       root.dataset.loaded = `${query.granularity}:${report.series.length}`;
+      root.dataset.tz = report.tz;
     } catch (error) {
       showError(error);
     }
