@@ -18,7 +18,7 @@ from connector.engines.errors import SendRejected
 from connector.engines.events import ContactInfo, ContactsSynced, IncomingMessage
 from connector.engines.keys import KeyNamespace
 from connector.engines.web.binary.jid import Jid
-from tests.connector.web.harness import Harness, Running, with_edge
+from tests.connector.web.harness import TIMEOUT, Harness, Running, with_edge
 from tests.fakes.whatsapp_edge.media_hosts import FakeMediaHosts
 
 ALICE, BOB, CAROL, DAN = "15550001111", "15550002222", "15550003333", "15550004444"
@@ -117,10 +117,9 @@ def test_a_history_blob_that_fails_its_checks_is_dropped_and_the_connection_stay
         monkeypatch.setattr(FakeMediaHosts, "publish", corrupting)
         await h.edge.send_history_sync(alice.jid)
         await h.edge.wait_for("ack", jid=alice.jid)
-        for _ in range(100):
-            if h.edge.media.downloads:
-                break
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(TIMEOUT):  # the blob is fetched after the ack, in the background
+            while not h.edge.media.downloads:
+                await asyncio.sleep(0.02)
         assert len(h.edge.media.downloads) == 1  # fetched, then refused by its hash check
         monkeypatch.setattr(FakeMediaHosts, "publish", publish)
         await h.edge.send_history_sync(alice.jid)
@@ -165,9 +164,5 @@ def test_recent_chats_are_imported_as_historical_messages_only_when_configured()
 
 
 async def _messages(running: Running, count: int) -> list[IncomingMessage]:
-    for _ in range(200):
-        found = running.of(IncomingMessage)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
+    await running.wait(IncomingMessage, count)
     return running.of(IncomingMessage)
