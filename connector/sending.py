@@ -23,7 +23,9 @@ Outcomes, and what happens to the command:
                                          the same command, so the session's order holds. Not a failure
                                          (`failures` unchanged); bounded by age instead: when the message
                                          would be older than `throttled_send_max_age_seconds` (from when it
-                                         was due) by the hold's end, it fails `rate_limited` at once
+                                         was due) by the hold's end, it fails `rate_limited` at once.
+                                         Stopping the session meanwhile (disconnect, logout, deletion,
+                                         suspension) fails it at once, so the stop is not held back
     the session leaves this connector (shutdown, handover, lease lost)   the command goes back to the
                                          queue at once; the claim stays, the next owner's fence is newer,
                                          so it re-claims and re-sends the same WhatsApp id (deduplicated)
@@ -73,6 +75,7 @@ from wagate.ports import Clock, MediaStore, Table
 from wagate.services.health import HealthService
 from wagate.services.pacing_settings import PacingSettings
 from wagate.store.keys import media_object
+from wagate.store.sessions import SessionRepository
 
 log = logging.getLogger("wagate.connector.sending")
 
@@ -90,6 +93,11 @@ RETRYABLE = frozenset(
 )
 # The engine rounds a hold's remaining time to a tenth of a second: waking this much later finds it over.
 HOLD_MARGIN_SECONDS = 0.2
+# A send waiting out a hold (up to 15 min) keeps its session's later commands behind it in the lane, a
+# disconnect or logout too. The session row is read this often meanwhile: a number stopped, deleted or
+# suspended fails the waiting message at once (as it would fail once stopped) rather than holding the
+# stop back for the rest of the hold.
+HOLD_LOOK_SECONDS = 5.0
 
 
 class SessionLookup(Protocol):
@@ -574,9 +582,39 @@ class Sender:
             wait,
             error.message,
         )
-        if await pause(halt, wait):
+        waited = await self._wait_out(command, wait, halt)
+        if waited is True:
             return RetryLater(0)
+        if isinstance(waited, _Failure):
+            await asyncio.to_thread(
+                self._first_contacts.release, command.tenant_id, command.session_id, send.to, send.message_id
+            )
+            await self._fail(command, runner, waited.code, waited.detail)
+            return None
         return AGAIN
+
+    async def _wait_out(self, command: Command, seconds: float, halt: asyncio.Event) -> _Failure | bool:
+        """Waits `seconds`, looking at the session row now and then. True when halted first; a _Failure
+        when the session was stopped, deleted or suspended meanwhile."""
+        end = time.monotonic() + seconds
+        while (remaining := end - time.monotonic()) > 0:
+            if await pause(halt, min(remaining, HOLD_LOOK_SECONDS)):
+                return True
+            stopped = await asyncio.to_thread(self._stopped, command.tenant_id, command.session_id)
+            if stopped is not None:
+                return stopped
+        return False
+
+    def _stopped(self, tenant_id: str, session_id: str) -> _Failure | None:
+        record = SessionRepository(self._table).find(tenant_id, session_id)
+        waiting = "while the message waited out WhatsApp's hold"
+        if record is None:
+            return _Failure("session_not_connected", f"the session was deleted {waiting}")
+        if record.suspended_at is not None:
+            return _Failure(SUSPENDED_CODE, "the tenant is suspended")
+        if record.desired not in (None, "running"):
+            return _Failure("session_not_connected", f"the session was stopped {waiting}")
+        return None
 
     async def _fail(self, command: Command, runner: SessionRunner | None, code: str, detail: str) -> None:
         """Report the message failed, and wait until the report is in the events queue."""

@@ -4,12 +4,13 @@ crashed claim, each try goes through the pacer again, and a message cancelled du
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from connector import claims
+from connector import claims, sending
 from connector.app import Connector
 from connector.engines.base import provider_message_id
 from connector.engines.errors import HeldBack
@@ -18,7 +19,14 @@ from connector.pacing import NumberPacer
 from connector.sending import CRASHED_CLAIMS_PER_TRY
 from tests.connector.conftest import World
 from tests.connector.send_support import accept, catalog, deliveries, deps_of, make_send_world
-from tests.connector.test_send_path import FAST_RETRIES, FlakyEngine, connected_session, run, sent_of
+from tests.connector.test_send_path import (
+    FAST_RETRIES,
+    FlakyEngine,
+    connected_session,
+    failed_of,
+    run,
+    sent_of,
+)
 from wagate.compose import services
 from wagate.domain.events import EventType
 from wagate.domain.pacing import Pacing
@@ -30,6 +38,12 @@ def world(tmp_path: Path) -> Iterator[World]:
     yield w
     w.queues.close()
     w.table.close()
+
+
+async def _until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
 
 
 def _held(retry_in: float) -> HeldBack:
@@ -70,8 +84,7 @@ def test_held_back_tries_are_paced_and_neither_failures_nor_crashed_claims_and_a
             row = claims.read(world.table, "ten_test", cancelled.id)
             return row is not None and row["status"] == "queued" and row.get("throttled") == 1
 
-        while not waiting():  # its one try was held back: it waits, queued, for the hold to end
-            await world.events.settle(0.02)
+        await _until(waiting)  # its one try was held back: it waits, queued, for the hold to end
         services(deps_of(world)).messages.cancel("ten_test", cancelled.id)
         await sent_of(world, session, after.id, timeout=30)
         order = [r["id"] for r in deliveries(world.journal)]
@@ -93,3 +106,35 @@ def test_held_back_tries_are_paced_and_neither_failures_nor_crashed_claims_and_a
     assert len(paced) == (holds + 1) + 1 + 1  # every try spent a pacing token, the retries too
     failed = [e for e in world.events.events if e.type == EventType.MESSAGE_STATUS]
     assert [e.data.get("status") for e in failed if e.data.get("status") == "failed"] == []
+
+
+def test_stopping_a_number_fails_the_send_waiting_out_a_hold_instead_of_waiting_behind_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold can last 15 min and the session's later commands (its disconnect too) wait behind the send in
+    the lane: the disconnect the API writes on the session row ends the wait and the message fails; what
+    was queued before the disconnect still goes first (FIFO), then the session stops."""
+    monkeypatch.setattr(sending, "HOLD_LOOK_SECONDS", 0.1)
+    FlakyEngine.plan = {"held long": [_held(600.0)]}
+    engines, _ = catalog(world, FlakyEngine)
+
+    async def scenario(connector: Connector) -> None:
+        session = await connected_session(world)
+        held = accept(world, session, BEN.phone, "held long")
+        behind = accept(world, session, BEN.phone, "behind it")
+
+        def waiting() -> bool:
+            row = claims.read(world.table, "ten_test", held.id)
+            return row is not None and row["status"] == "queued" and row.get("throttled") == 1
+
+        await _until(waiting)
+        services(deps_of(world)).sessions.disconnect("ten_test", session)
+        [stopped] = await failed_of(world, session, held.id)
+        assert (stopped.data["reason"], stopped.data["retryable"]) == ("session_not_connected", True)
+        assert "stopped while the message waited" in stopped.data["detail"]
+        await sent_of(world, session, behind.id)  # queued before the disconnect: FIFO, it goes first
+        await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("status") == "disconnected"
+        )
+
+    run(world, scenario, engines=engines, **FAST_RETRIES)
