@@ -19,7 +19,7 @@ from connector.engines.events import Connected, IncomingMessage, Paired, Pairing
 from connector.engines.exits import ExitReason, Retry
 from connector.engines.keys import KeyNamespace
 from connector.engines.web.pairing_code import CROCKFORD
-from tests.connector.web.harness import Harness, with_edge
+from tests.connector.web.harness import TIMEOUT, Harness, with_edge
 from tests.fakes.whatsapp_edge import EdgeConfig, FakePhone, PasskeyRequested
 from tests.fakes.whatsapp_edge.phone import WrongCode
 
@@ -60,13 +60,15 @@ def test_a_restricted_number_writes_only_to_contacts_whose_privacy_token_it_hold
 
 
 async def _wait_for_token(h: Harness, session_id: str) -> list[str]:
-    for _ in range(200):
-        backing = h.backing.get(("ten_web", session_id), {})
-        found = [key for (namespace, key) in backing if namespace == KeyNamespace.PRIVACY_TOKEN.value]
-        if found:
-            return found
-        await asyncio.sleep(0.02)
-    return []
+    """The privacy tokens stored for the session, once there is one (the harness's timeout, not a fixed
+    number of polls: a loaded CI box may take longer than a few seconds)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            backing = h.backing.get(("ten_web", session_id), {})
+            found = [key for (namespace, key) in backing if namespace == KeyNamespace.PRIVACY_TOKEN.value]
+            if found:
+                return found
+            await asyncio.sleep(0.02)
 
 
 def test_a_lid_group_message_without_participant_pn_still_names_the_senders_phone() -> None:
@@ -138,7 +140,7 @@ def test_linking_by_phone_number_shows_a_code_the_phone_types_and_then_logs_in()
         assert len(shown.code) == 8 and set(shown.code) <= set(CROCKFORD)
         assert running.of(QrCode) == []
         with pytest.raises(WrongCode):  # a typo: the key bundle does not open, nothing is linked
-            await FakePhone(h.edge, ALICE).enter_code(_typo(shown.code), timeout=5)
+            await FakePhone(h.edge, ALICE).enter_code(_typo(shown.code))
         assert not running.task.done() and running.of(Paired) == []  # still waiting: the user types again
         jid = await FakePhone(h.edge, ALICE).enter_code(shown.code)
         paired = await running.wait(Paired)
