@@ -11,7 +11,9 @@ Then requests through the real API function (authorizer included), on the SQLite
   (a) GET /v1/insights?from=<90 days ago>&to=now (daily series, whole tenant)  — the figure with the target
   (b) the same per hour over the last 7 days; (c) one number over 90 days; (d) /v1/insights/templates;
   (e) (a) in Madrid's days (`tz=Europe/Madrid`: each local day cut from a UTC day row and its edge hour
-  rows) — the second figure with the target; (f) the same in Mexico City's (UTC-6: six edge hours a day)
+  rows) — the second figure with the target; (f) the same in Mexico City's (UTC-6: six edge hours a day);
+  (g) the design not taken, for comparison: (e)'s counters by reading all 2,160 hour rows of the 90 days
+  and summing them per Madrid day (in-process, the service's row reading only: no API, no report)
 
 Run: `python bench/insights_read.py [--messages 1000000] [--requests 200]`
 """
@@ -19,6 +21,7 @@ Run: `python bench/insights_read.py [--messages 1000000] [--requests 200]`
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import math
 import os
@@ -31,6 +34,7 @@ import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,6 +49,7 @@ from wagate.domain.sessions import Provider  # noqa: E402
 from wagate.ports import Put  # noqa: E402
 from wagate.services import tenants  # noqa: E402
 from wagate.settings import Settings  # noqa: E402
+from wagate.store import keys  # noqa: E402
 from wagate.store.insights import Counted, merge_counts, row_adds  # noqa: E402
 
 DAY = 86_400
@@ -82,6 +87,25 @@ def synthetic_rows(
         for key, added in row_adds(tenant_id, counted).items():
             merge_counts(rows[key], added)
     return rows
+
+
+def every_hour_row(insights: Any, tenant_id: str, end: float, runs: int) -> tuple[list[float], list[float]]:
+    """(g): read the 90 days' hour rows of the tenant's scope and sum them into Madrid days."""
+    madrid = ZoneInfo("Europe/Madrid")
+    first = ins.bucket_of(end - 90 * DAY, ins.Granularity.HOUR)
+    last = ins.bucket_of(end, ins.Granularity.HOUR)
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        hours = insights.rows.buckets(tenant_id, ins.Granularity.HOUR, keys.INSIGHTS_ALL, first, last)
+        days: dict[str, dict[str, float]] = {}
+        for label, counters in hours.items():
+            at = dt.datetime.strptime(label, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+            ins.merge(days.setdefault(at.astimezone(madrid).date().isoformat(), {}), counters)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    assert len(hours) >= 2000, len(hours)
+    return wall, cpu
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -174,6 +198,11 @@ def main() -> None:
             f"p50 to read={totals['time_to_read']['p50']} s"
         )
         assert totals["sent"] + totals["failed"] >= args.messages * 0.99
+        g_wall, g_cpu = every_hour_row(insights, tenant.id, end, max(20, args.requests // 10))
+        print(
+            f"g: (e) from every hour row, rows only: wall p50 {statistics.median(g_wall):.1f} ms, "
+            f"p99 {percentile(g_wall, 0.99):.1f} ms; CPU p50 {statistics.median(g_cpu):.1f} ms"
+        )
         madrid = checked["e: 90 days, daily, tz=Europe/Madrid"]
         assert madrid["tz"] == "Europe/Madrid" and len(madrid["series"]) in (90, 91), madrid["tz"]
         # The local days hold what the UTC days hold, but for the hours before the first local midnight

@@ -315,6 +315,8 @@ def test_bad_ranges_are_422(call: ApiCaller, key: str) -> None:
         {"tz": "../../etc/passwd"},
         {"tz": ""},
         {"tz": "Asia/Kolkata"},  # +05:30: its days cannot be cut from UTC hour rows
+        {"from": 253_402_000_000, "to": 253_402_300_799, "tz": "Pacific/Kiritimati"},  # past 9999 there
+        {"from": 253_402_290_000, "to": 253_402_300_799, "granularity": "hour", "tz": "Pacific/Kiritimati"},
     ):
         status, body, _ = call("GET", "/v1/insights", key, query=qs(query))
         assert status == 422, (query, body)

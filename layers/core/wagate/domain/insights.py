@@ -114,6 +114,18 @@ def is_utc(zone: zoneinfo.ZoneInfo) -> bool:
     return zone.key == UTC
 
 
+def check_zone_range(start: float, end: float, zone: zoneinfo.ZoneInfo) -> None:
+    """InvalidInput when the range's local days or hours in `zone` fall past what a date can hold (a range
+    ending at 9999-12-31 read in a zone east of UTC)."""
+    try:
+        dt.datetime.fromtimestamp(start - DAY, zone)
+        dt.datetime.fromtimestamp(end + DAY, zone)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInput(
+            f"tz: the range's days in {zone.key} run past the year 9999", details={"field": "tz"}
+        ) from None
+
+
 def local_days(start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[float]:
     """The starts of the local days overlapping [start, end), and the end of the last one (so one more
     than the days). A day starts at local midnight (or when the clock jumps over it, as DST does in some

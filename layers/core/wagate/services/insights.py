@@ -233,6 +233,8 @@ class Insights:
         too long for the granularity, or days of a zone that do not start on a whole UTC hour."""
         zone = zone or ZoneInfo(ins.UTC)
         _check_range(start, end, granularity)
+        if not ins.is_utc(zone):
+            ins.check_zone_range(start, end, zone)
         if broadcast_id is not None:
             scopes = [keys.insights_scope_broadcast(broadcast_id)]
         elif template is not None:
@@ -455,6 +457,7 @@ def _day_span(start: float, end: float, zone: ZoneInfo) -> tuple[float, float]:
     """[start, end) widened to whole days of `zone` (a breakdown sums whole days)."""
     if ins.is_utc(zone):
         return ins.bucket_start(start, Granularity.DAY), math.ceil(end / ins.DAY) * ins.DAY
+    ins.check_zone_range(start, end, zone)
     bounds = ins.local_days(start, end, zone)
     return bounds[0], bounds[-1]
 
