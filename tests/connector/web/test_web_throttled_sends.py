@@ -204,6 +204,10 @@ def test_a_send_whatsapp_throttles_stays_queued_and_goes_after_the_hold_in_order
         assert bob.texts() == ["uno", "dos"]  # in the order accepted, each once
         assert _failures(world, session, since) == []
         assert _refusals(edge) >= 1
+        # The retried send's lookup, answered, ended the episode (engines/web/throttle.py).
+        await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("ends") == "rate_limited"
+        )
 
     _run(
         world,
@@ -218,6 +222,32 @@ def test_a_send_whatsapp_throttles_stays_queued_and_goes_after_the_hold_in_order
     assert first is not None and int(first["attempts"]) >= 2 and int(first["throttled"]) >= 1
     sent = [e for e in world.events.events if e.type == SENT]
     assert sorted(e.data["message_id"] for e in sent) == sorted(ids)  # one message_sent each
+
+
+def test_a_group_send_whose_group_read_is_throttled_goes_after_the_hold(world: World) -> None:
+    async def scenario(edge: FakeEdge, session: str, bob: Phone) -> None:
+        group = edge.create_group("Clinic", ALICE, [BOB])  # new to our engine: it must read the group
+        edge.limits.set("w:g2", 0, 60.0)
+        message = accept(world, session, str(group.jid), "Recordatorio: mañana a las 10")
+        throttled = await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("reason") == "rate_limited"
+        )
+        assert "group_metadata" in throttled[0].data["detail"]
+        edge.limits.set("w:g2", 10, 60.0)
+        await world.events.wait_for(
+            session, SENT, where=lambda e: e.data["message_id"] == message.id, timeout=30
+        )
+        await _until(lambda: len(bob.texts()) >= 1, "the member got the group message")
+        await world.events.settle(0.5)
+        assert bob.texts() == ["Recordatorio: mañana a las 10"]
+        assert _failures(world, session, 0) == [] and _refusals(edge) >= 1
+
+    _run(
+        world,
+        scenario,
+        holds={"rate_limit_hold_seconds": 0.4, "rate_limit_max_hold_seconds": 0.8},
+        pacing=Pacing.off(),
+    )
 
 
 def test_a_send_still_throttled_past_its_age_limit_fails_rate_limited_with_its_webhook(
