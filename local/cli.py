@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     quotas.add_argument("tenant_id")
     quotas.add_argument("--max-sessions", type=int, help="sessions it may hold (default: the setting)")
     quotas.add_argument("--messages-per-day", type=int, help="messages per UTC day (default: no limit)")
-    for verb, what in (("suspend", "refuse its keys and stop its sessions"), ("resume", "undo a suspension")):
+    for verb, what in (
+        ("suspend", "refuse its keys and stop its sessions (again: finishes one cut short)"),
+        ("resume", "undo a suspension (again: finishes one cut short)"),
+    ):
         admin_commands.add_parser(f"{verb}-tenant", help=what, parents=admin_parent).add_argument("tenant_id")
     admin_commands.add_parser(
         "operator-key",

@@ -1,8 +1,10 @@
 """`wagate admin` manages tenants through the operator API's own service: create with quotas, list,
-suspend/resume, delete, an operator key, and indexing tenants created before the operator API."""
+suspend/resume (and finish a suspension cut short), delete, an operator key, and indexing tenants created
+before the operator API."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from local.cli import main
+from tests.support.crashing import Crash, CrashingTable
 from wagate import wiring
+from wagate.compose import services
 from wagate.settings import Settings
 from wagate.store import keys
 
@@ -70,3 +74,26 @@ def test_tenants_made_before_the_operator_api_are_indexed_once(
     assert capsys.readouterr().out.startswith("0 tenants added")
     assert admin(data, "list-tenants") == 0
     assert json.loads(capsys.readouterr().out)["id"] == "ten_old"
+
+
+def test_the_command_line_finishes_a_suspension_cut_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert admin(data, "create-tenant", "Acme", "--json") == 0
+    tenant_id = json.loads(capsys.readouterr().out)["tenant_id"]
+    deps = wiring.build(Settings(backend="local", data_dir=data))
+    crashing = CrashingTable(deps.table)
+    crashing.limit = 2  # the suspension's first write and its first key: then the process dies
+    with pytest.raises(Crash):
+        services(dataclasses.replace(deps, table=crashing)).tenant_admin.suspend(tenant_id)
+    assert admin(data, "resume-tenant", tenant_id) == 1  # the suspension may still be running
+    assert "suspend of tenant" in capsys.readouterr().err
+    assert admin(data, "suspend-tenant", tenant_id) == 0
+    finished = json.loads(capsys.readouterr().out)
+    assert (finished["status"], finished["pending"]) == ("suspended", None)
+    assert all(item.get("suspended_at") == finished["suspended_at"] for item in key_rows(deps, tenant_id))
+
+
+def key_rows(deps: wiring.Deps, tenant_id: str) -> list[dict[str, object]]:
+    return deps.table.query(keys.api_keys_index(tenant_id), index="gsi1").items
