@@ -35,9 +35,13 @@ Why a throttled send waits in its lane rather than going back to the queue with 
 take no per-message delay, and a command made visible later (RetryLater) is received again each time,
 which climbs towards the queue's maxReceiveCount (5) and a silent dead letter. The lane's wait is the one
 transient failures use (backoff, then try again), with the hold's remaining time as the delay. Neither
-reference client waits: whatsmeow (send.go) fails SendMessage when the device list cannot be had and
-leaves out devices whose prekeys it could not fetch; Baileys (messages-send.ts) rejects the send when
-its usync or prekey query throws. Keeping the message until WhatsApp answers again is the gateway's job.
+reference client waits: whatsmeow fails SendMessage when the device list cannot be had (send.go
+prepareMessageNode) and leaves out the devices whose prekeys it could not fetch (prekeys.go
+fetchPreKeysNoError: they miss the message); Baileys rejects the send when its usync or prekey query
+throws (messages-send.ts getUSyncDevices / assertSessions, through socket.ts `query`, which throws on an
+`<error>` child). Baileys' maxMsgRetryCount / retryRequestDelayMs are about retry receipts for messages a
+peer could not decrypt, not about sending again. Keeping the message until WhatsApp answers is the
+gateway's job; our engine raises on a refused prekey fetch too, so no device silently misses it.
 
 Over the first-contact cap the message FAILS with `first_contact_limit` rather than waiting for
 tomorrow: a CRM's messages are timely (a reminder for today's appointment is worthless tomorrow), so the
