@@ -17,6 +17,7 @@ from tests.fakes.push import RecordingPush
 from tests.functions.test_sessions_api import create, deliver, event, hold_lease
 from tests.support.aws_template import TEMPLATE
 from tests.support.commands import take_commands
+from tests.support.crashing import Crash, CrashingTable
 from tests.support.lambdas import ApiCaller
 from wagate import compose, wiring
 from wagate.domain.events import CommandType, EventType
@@ -220,3 +221,34 @@ def test_every_operator_call_is_in_the_operators_audit_log(call: ApiCaller) -> N
     assert all(e.actor.startswith("op_") for e in log)
     own = compose.services().audit.page(tenant_id, limit=50).entries
     assert {"tenant.created", "key.created", "tenant.suspended"} <= {e.action for e in own}
+
+
+def test_a_suspension_cut_short_shows_pending_and_is_finished_by_posting_again(
+    call: ApiCaller, local_deps: wiring.Deps
+) -> None:
+    created = new_tenant(call)
+    tenant_id, key = created["id"], created["api_key"]["secret"]
+    running = create(call, key)
+    take_commands(running["id"])
+    crashing = CrashingTable(local_deps.table)
+    crashing.limit = 4  # the first write, the keys: the process dies before the sessions are stopped
+    with pytest.raises(Crash):
+        compose.services(dataclasses.replace(local_deps, table=crashing)).tenant_admin.suspend(tenant_id)
+    status, shown, _ = call("GET", f"/v1/operator/tenants/{tenant_id}", OPERATOR_KEY)
+    assert status == 200 and (shown["tenant"]["status"], shown["tenant"]["pending"]) == (
+        "suspended",
+        "suspend",
+    )
+    status, body, _ = call("POST", f"/v1/operator/tenants/{tenant_id}/resume", OPERATOR_KEY)
+    assert (status, body["error"]["code"]) == (409, "busy")
+    assert (
+        body["error"]["details"]["pending"] == "suspend"
+        and 1 <= body["error"]["details"]["retry_after"] <= 60
+    )
+    assert take_commands(running["id"]) == []  # cut before its disconnect
+
+    status, finished, _ = call("POST", f"/v1/operator/tenants/{tenant_id}/suspend", OPERATOR_KEY)
+    assert status == 200 and (finished["status"], finished["pending"]) == ("suspended", None)
+    assert [c.type for c in take_commands(running["id"])] == [CommandType.DISCONNECT]
+    assert call("POST", f"/v1/operator/tenants/{tenant_id}/resume", OPERATOR_KEY)[0] == 200
+    assert [c.type for c in take_commands(running["id"])] == [CommandType.CONNECT]

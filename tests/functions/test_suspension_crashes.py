@@ -28,7 +28,7 @@ from wagate.domain.events import Command
 from wagate.domain.sessions import Provider
 from wagate.domain.tenants import Tenant
 from wagate.ports import Item
-from wagate.services import tenants
+from wagate.services import suspension, tenants
 from wagate.services.sessions import command_queue
 from wagate.services.suspension import LEASE_SECONDS
 from wagate.store import keys
@@ -60,6 +60,8 @@ def world(
 ) -> Iterator[World]:
     clock = FakeClock()
     if request.param == "sqlite":
+        # A progress write after every session: a cut-short step is carried on from the session after.
+        monkeypatch.setattr(suspension, "BATCH", 1)
         crashing = CrashingTable(local_deps.table)
         queues = CrashingQueues(local_deps.queues, crashing)
         yield World(
@@ -207,7 +209,10 @@ def test_a_suspend_cut_short_anywhere_is_finished_by_calling_it_again(world: Wor
         shown = world.services.tenant_admin.get(tenant_id)
         assert after == 0 or shown.pending == "suspend", after
         act(world, "suspend", tenant_id)
-        assert state(world, tenant_id, ids, first + commands(world)) == expected, f"cut after {after} writes"
+        sent = first + commands(world)
+        assert state(world, tenant_id, ids, sent) == expected, f"cut after {after} writes"
+        if suspension.BATCH == 1:  # carried on from the session after the last one recorded done
+            assert len(sent) - len(expected["commands"]) <= 1, f"cut after {after} writes"
 
 
 def test_a_resume_cut_short_anywhere_is_finished_by_calling_it_again(world: World) -> None:
@@ -241,7 +246,10 @@ def test_a_resume_cut_short_anywhere_is_finished_by_calling_it_again(world: Worl
         crashed(world, "resume", tenant_id, after)
         first = commands(world)
         act(world, "resume", tenant_id)
-        assert state(world, tenant_id, ids, first + commands(world)) == expected, f"cut after {after} writes"
+        sent = first + commands(world)
+        assert state(world, tenant_id, ids, sent) == expected, f"cut after {after} writes"
+        if suspension.BATCH == 1:
+            assert len(sent) - len(expected["commands"]) <= 1, f"cut after {after} writes"
 
 
 def test_the_other_action_waits_for_a_cut_short_one_then_takes_it_over(world: World) -> None:
