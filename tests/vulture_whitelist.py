@@ -33,6 +33,7 @@ _.DROP
 _.BAN
 _.TEMP_BAN
 _.RESTRICT
+_.RATE_LIMIT
 _.REPLY
 _.ADD  # domain/groups.py GroupAction: POST /v1/sessions/{id}/groups/{jid}/participants takes it by value
 _.REMOVE

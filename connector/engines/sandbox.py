@@ -17,7 +17,10 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
     wiped), `ban` (permanent failure, remembered until a logout), `temp_ban` (WhatsApp's 402, remembered
     until it ends; data: expire seconds, code), `restrict` (WhatsApp's 463 reach-out time-lock: until
     the next connection, messages to anyone but the sandbox contacts fail with `recipient_restricted`),
-    `reply` (data: from, text, group, quoted_id: an incoming message now).
+    `reply` (data: from, text, group, quoted_id: an incoming message now), `rate_limit` (WhatsApp's 429
+    rate-overlimit on lookups, as the web engine meets it: for `expire` seconds (60) number checks and
+    sends to anyone but the sandbox contacts, whose devices a real engine must look up, are held back;
+    the number is `connected` / `rate_limited` meanwhile, and the send path waits the hold out).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from connector.engines.base import (
     provider_message_id,
     to_jid,
 )
-from connector.engines.errors import EngineError, NotConnected, SendRejected, Unsupported
+from connector.engines.errors import EngineError, HeldBack, NotConnected, SendRejected, Unsupported
 from connector.engines.events import (
     Connected,
     Emit,
@@ -54,6 +57,8 @@ from connector.engines.events import (
     QrCode,
     Receipt,
     ReceiptStatus,
+    Throttled,
+    ThrottleEnded,
 )
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.keys import KeyNamespace, KeyStore
@@ -129,6 +134,7 @@ class SandboxEngine(Engine):
         self._stop_requested = False
         self._replying: set[str] = set()  # chats with an auto-reply on its way (one at a time)
         self._restricted = False  # the `restrict` action: new chats refused with 463 until a reconnect
+        self._throttled_until: float | None = None  # the `rate_limit` action: lookups held back until then
         self._tasks: BackgroundTasks | None = None
         self._groups = SandboxGroups(keys, clock.now())
 
@@ -249,6 +255,9 @@ class SandboxEngine(Engine):
         elif action == "restrict":
             self._require_connected()
             self._restricted = True
+        elif action == "rate_limit":
+            self._require_connected()
+            await self._rate_limit(_seconds(data.get("expire"), 60))
         elif action == "reply":
             self._require_connected()
             content = data.get("content") if isinstance(data.get("content"), dict) else None
@@ -331,6 +340,8 @@ class SandboxEngine(Engine):
             raise SendRejected(f"{to} is not on WhatsApp (sandbox)", code="not_on_whatsapp")
         if jid.endswith("@g.us") and await self._groups.members_of(self._me(), jid) is None:
             raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
+        if not jid.endswith("@g.us") and contact_for(jid) is STRANGER:
+            self._held_back("device_list")
         if self._restricted and not jid.endswith("@g.us") and contact_for(jid) is STRANGER:
             # As WhatsApp's time-lock does: chats that exist (the sandbox contacts) keep working.
             raise SendRejected(
@@ -403,6 +414,7 @@ class SandboxEngine(Engine):
         """The simulated network has every number but its unreachable one (sends to it fail too) and those
         ending in 000 (so a test can see both answers)."""
         self._require_connected()
+        self._held_back("number_check")
         return [
             NumberStatus(phone, "not_on_whatsapp")
             if phone == UNREACHABLE_PHONE or phone.endswith("000")
@@ -415,6 +427,39 @@ class SandboxEngine(Engine):
         GroupRefused, ValueError."""
         self._require_connected()
         return await self._groups.run(op, self._me())
+
+    async def _rate_limit(self, seconds: float) -> None:
+        """Lookups held back for `seconds` (reported once per episode), then answered again."""
+        until = self._clock.now() + seconds
+        started = self._throttled_until is None
+        self._throttled_until = until
+        if started:
+            detail = f"sandbox: WhatsApp refused lookups with 429 rate-overlimit; held back for {seconds:g} s"
+            await self.emit(Throttled("device_list", detail, seconds))
+        assert self._tasks is not None
+        self._tasks.spawn(self._rate_limit_ends(until), name="sandbox rate limit")
+
+    async def _rate_limit_ends(self, until: float) -> None:
+        await asyncio.sleep(max(0.0, until - self._clock.now()))
+        if self._throttled_until == until:  # not extended by a later `rate_limit` meanwhile
+            self._throttled_until = None
+            await self.emit(ThrottleEnded("sandbox: the hold is over; WhatsApp answers lookups again"))
+
+    def _held_back(self, request: str) -> None:
+        """Raises HeldBack while the `rate_limit` action's hold lasts (what web/throttle.py raises)."""
+        left = (self._throttled_until or 0.0) - self._clock.now()
+        if left > 0:
+            raise HeldBack(
+                f"WhatsApp refused {request} queries with 429 rate-overlimit; not asked again for "
+                f"{left:.1f} s (sandbox)",
+                code="rate_limited",
+                details={
+                    "code": 429,
+                    "text": "rate-overlimit",
+                    "request": request,
+                    "retry_in": max(round(left, 1), 0.1),
+                },
+            )
 
     def _me(self) -> str:
         return str(self._creds["jid"]) if self._creds is not None else ""

@@ -28,7 +28,7 @@ from tests.connector.test_send_path import (
     sent_of,
 )
 from wagate.compose import services
-from wagate.domain.events import EventType
+from wagate.domain.events import CommandType, EventType
 from wagate.domain.pacing import Pacing
 
 
@@ -136,5 +136,42 @@ def test_stopping_a_number_fails_the_send_waiting_out_a_hold_instead_of_waiting_
         await world.events.wait_for(
             session, EventType.SESSION_STATUS, where=lambda e: e.data.get("status") == "disconnected"
         )
+
+    run(world, scenario, engines=engines, **FAST_RETRIES)
+
+
+def test_a_sandbox_number_can_rehearse_whatsapps_rate_limit(world: World) -> None:
+    """The `rate_limit` sandbox action (POST /v1/sandbox/sessions/{id}/rate_limit) does what WhatsApp's 429
+    on lookups does to a web number: `connected` / `rate_limited`, number checks refused, a send to a new
+    contact kept queued until the hold ends (a sandbox contact's, behind it, waits its turn), then the
+    episode's end."""
+    engines, _ = catalog(world)
+    stranger = "+15550207777"
+
+    async def scenario(connector: Connector) -> None:
+        session = await connected_session(world)
+        world.command(CommandType.SANDBOX, session, action="rate_limit", expire=1)
+        [limited] = await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("reason") == "rate_limited"
+        )
+        assert "429 rate-overlimit" in limited.data["detail"]
+        world.command(CommandType.CHECK_NUMBERS, session, check_id="chk_1", numbers=[stranger])
+        [checked] = await world.events.wait_for(session, EventType.NUMBERS_CHECKED)
+        assert checked.data["error"] == "rate_limited"
+        new_contact = accept(world, session, stranger, "first words")
+        known = accept(world, session, BEN.phone, "to a contact")
+
+        def waiting() -> bool:
+            row = claims.read(world.table, "ten_test", new_contact.id)
+            return row is not None and row["status"] == "queued" and row.get("throttled") == 1
+
+        await _until(waiting)
+        await sent_of(world, session, new_contact.id)
+        await sent_of(world, session, known.id)
+        await world.events.wait_for(
+            session, EventType.SESSION_STATUS, where=lambda e: e.data.get("ends") == "rate_limited"
+        )
+        order = [r["id"] for r in deliveries(world.journal)]
+        assert order == [provider_message_id(m.id) for m in (new_contact, known)]
 
     run(world, scenario, engines=engines, **FAST_RETRIES)

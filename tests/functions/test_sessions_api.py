@@ -208,6 +208,9 @@ def test_sandbox_actions_only_on_sandbox_sessions(call: ApiCaller, key: str) -> 
     assert [c.data for c in commands_for(sandbox["id"])] == [
         {"action": "reply", "from": "+15550100002", "text": "Hi"}
     ]
+    limited = call("POST", f"/v1/sandbox/sessions/{sandbox['id']}/rate_limit", key, body={"expire": 90})
+    assert limited[0] == 202 and limited[1]["action"] == "rate_limit"
+    assert [c.data for c in commands_for(sandbox["id"])] == [{"action": "rate_limit", "expire": 90}]
     web = create(call, key, provider="web")
     status, error, _ = call("POST", f"/v1/sandbox/sessions/{web['id']}/scan", key)
     assert status == 409 and error["error"]["code"] == "not_sandbox"

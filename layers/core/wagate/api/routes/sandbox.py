@@ -29,6 +29,7 @@ class SandboxAction(enum.StrEnum):
     BAN = "ban"  # WhatsApp bans the number (permanent)
     TEMP_BAN = "temp_ban"  # WhatsApp bans the number for a while (402; body: expire seconds, code)
     RESTRICT = "restrict"  # WhatsApp's 463: new chats refused until the next connection
+    RATE_LIMIT = "rate_limit"  # WhatsApp's 429 on lookups for `expire` seconds (60): sends to strangers wait
     REPLY = "reply"  # a simulated contact sends a message
 
 
@@ -40,7 +41,9 @@ class SandboxRequest(BaseModel):
     content: Content | None = Field(
         None, description="reply: a typed kind instead of text (location, contacts, a button reply…)"
     )
-    expire: int | None = Field(None, ge=1, le=30 * 86400, description="temp_ban: how long, in seconds")
+    expire: int | None = Field(
+        None, ge=1, le=30 * 86400, description="temp_ban, rate_limit: how long, in seconds"
+    )
     code: int | None = Field(None, ge=100, le=199, description="temp_ban: WhatsApp's reason code (101-106)")
 
 
