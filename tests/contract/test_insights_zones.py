@@ -60,6 +60,7 @@ def by_local_date(times: list[float], zone: ZoneInfo) -> Counter[str]:
         ("America/Mexico_City", dt.date(2026, 3, 1), 3),  # UTC-6: more than half a UTC day
         ("Pacific/Auckland", dt.date(2026, 4, 3), 4),  # +13 → +12 on 5 April
         ("America/Havana", dt.date(2026, 3, 7), 3),  # DST starts at 00:00: 8 March begins at 01:00
+        ("Pacific/Fiji", dt.date(2026, 7, 1), 3),  # +12: every UTC day split in halves
     ],
 )
 def test_local_days_match_a_brute_force_count(
@@ -213,6 +214,15 @@ def test_span_terms_add_up_to_the_hours_of_the_span() -> None:
         (Granularity.DAY, day0, 1),
         (Granularity.HOUR, day0 + DAY - HOUR, -1),
     ]
+    # Split in halves (UTC+12): both local days use the later half of the UTC day, added to one and taken
+    # from the day row for the other, so those 12 hour rows are read once for both.
+    later_half = [(Granularity.HOUR, float(h), -1) for h in range(int(day0 + DAY / 2), int(day0 + DAY), HOUR)]
+    assert span_terms(day0 - DAY / 2, day0 + DAY / 2) == [
+        *[(Granularity.HOUR, float(h), 1) for h in range(int(day0 - DAY / 2), int(day0), HOUR)],
+        (Granularity.DAY, day0, 1),
+        *later_half,
+    ]
+    assert span_terms(day0 + DAY / 2, day0 + 1.5 * DAY)[:12] == [(g, at, 1) for g, at, _ in later_half]
     with pytest.raises(ValueError):
         span_terms(day0 + 60, day0 + DAY)
 

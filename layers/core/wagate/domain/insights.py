@@ -176,8 +176,10 @@ Term = tuple[Granularity, float, int]  # a rollup row (granularity, bucket start
 
 def span_terms(start: float, end: float) -> list[Term]:
     """The rollup rows whose signed sum is exactly [start, end) (both on whole UTC hours): each UTC day
-    it covers whole, and for a UTC day it covers in part, its hours inside when they are at most 12, else
-    the day minus its hours outside. At most 12 hour rows per partial day."""
+    it covers whole, and for a UTC day it covers in part, its hours inside when they are fewer than 12,
+    else the day minus its hours outside. At most 12 hour rows per partial day. A UTC day split by a local
+    midnight gives its smaller part (at 12 and 12: the later) as hours to one local day and subtracted
+    from the day row to the other: the same hour rows serve both."""
     if start % HOUR or end % HOUR:
         raise ValueError("a span of rollup rows starts and ends on whole UTC hours")
     terms: list[Term] = []
@@ -188,7 +190,7 @@ def span_terms(start: float, end: float) -> list[Term]:
         inside = int(high - low) // HOUR
         if inside == 24:
             terms.append((Granularity.DAY, float(day), 1))
-        elif inside <= 12:
+        elif inside < 12 or (inside == 12 and low > day):
             terms.extend((Granularity.HOUR, float(h), 1) for h in range(int(low), int(high), HOUR))
         else:
             terms.append((Granularity.DAY, float(day), 1))

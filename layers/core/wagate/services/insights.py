@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -340,32 +340,29 @@ class Insights:
         self, tenant_id: str, scopes: Sequence[str], bounds: Sequence[float]
     ) -> list[dict[str, float]]:
         """The counters of each local day bounds[i]..bounds[i+1], cut from the UTC day and hour rows
-        (ins.span_terms): one query for the days, one per run of consecutive hours needed."""
+        (ins.span_terms): one query for the days, one per run of consecutive hours a day adds or takes
+        (a Madrid day's edge is one or two hours: 90 days read 90 day rows and 91 hour rows, not 2,160).
+        A run is summed once as it is read, and serves both local days that share it."""
         plans = [ins.span_terms(low, high) for low, high in itertools.pairwise(bounds)]
-        rows = self._rows(tenant_id, scopes, [term for plan in plans for term in plan])
-        return [_signed_sum(plan, rows) for plan in plans]
+        days = sorted({at for plan in plans for g, at, _ in plan if g is Granularity.DAY})
+        rows = self._buckets(tenant_id, Granularity.DAY, scopes, days[0], days[-1] + ins.DAY) if days else {}
+        runs = self._runs(tenant_id, scopes)
+        return [_signed_sum(plan, rows, runs) for plan in plans]
 
-    def _rows(
-        self, tenant_id: str, scopes: Sequence[str], terms: Sequence[ins.Term]
-    ) -> dict[tuple[Granularity, str], dict[str, float]]:
-        """The rows `terms` name, by (granularity, UTC label): the days in one query from the first
-        to the last, the hours in one query per run of consecutive hours (a Madrid day's edge is one or
-        two hours: a 90-day report reads 90 day rows and 91 runs of hour rows, not 2,160 hour rows)."""
-        found: dict[tuple[Granularity, str], dict[str, float]] = {}
-        days = sorted({at for g, at, _ in terms if g is Granularity.DAY})
-        hours = sorted({at for g, at, _ in terms if g is Granularity.HOUR})
-        spans: list[tuple[Granularity, float, float]] = []
-        if days:
-            spans.append((Granularity.DAY, days[0], days[-1] + ins.DAY))
-        for at in hours:
-            if spans and spans[-1][0] is Granularity.HOUR and spans[-1][2] == at:
-                spans[-1] = (Granularity.HOUR, spans[-1][1], at + ins.HOUR)
-            else:
-                spans.append((Granularity.HOUR, at, at + ins.HOUR))
-        for granularity, low, high in spans:
-            for label, counters in self._buckets(tenant_id, granularity, scopes, low, high).items():
-                found[(granularity, label)] = counters
-        return found
+    def _runs(self, tenant_id: str, scopes: Sequence[str]) -> Callable[[float, float], dict[str, float]]:
+        """The sum of the hour rows [low, high) in `scopes`, read once per run (one query per scope)."""
+        found: dict[tuple[float, float], dict[str, float]] = {}
+
+        def run(low: float, high: float) -> dict[str, float]:
+            if (low, high) not in found:
+                first, last = _labels(low, high, Granularity.HOUR)
+                total: dict[str, float] = {}
+                for scope in scopes:
+                    ins.merge(total, self.rows.total(tenant_id, Granularity.HOUR, scope, first, last))
+                found[(low, high)] = total
+            return found[(low, high)]
+
+        return run
 
     def _total(
         self, tenant_id: str, scope: str, span: tuple[float, float], zone: ZoneInfo
@@ -375,7 +372,9 @@ class Insights:
         if ins.is_utc(zone):
             return self.rows.total(tenant_id, Granularity.DAY, scope, *_labels(*span, Granularity.DAY))
         plan = ins.span_terms(*span)
-        return _signed_sum(plan, self._rows(tenant_id, [scope], plan))
+        first, last = plan[0][1], plan[-1][1]
+        rows = self._buckets(tenant_id, Granularity.DAY, [scope], first, last + ins.DAY)
+        return _signed_sum(plan, rows, self._runs(tenant_id, [scope]))
 
     def _connected(
         self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, bounds: Sequence[float]
@@ -441,14 +440,38 @@ def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence
 
 
 def _signed_sum(
-    plan: Sequence[ins.Term], rows: dict[tuple[Granularity, str], dict[str, float]]
+    plan: Sequence[ins.Term],
+    days: dict[str, dict[str, float]],
+    run: Callable[[float, float], dict[str, float]],
 ) -> dict[str, float]:
-    """The counters of a span from its terms. A counter can only come out below 0 where an hour row is
-    missing under its day row (the hour expired first at the retention horizon): it is left out."""
+    """The counters of a span from its terms: day rows from `days` (by UTC label), consecutive hours of
+    one sign in one UTC day as one `run` (Mexico City's first six UTC hours of a day end one local day and
+    start the next). A counter can only come out below 0 where an hour row is missing under its day row
+    (the hour expired first at the retention horizon): it is left out."""
+    parts: list[tuple[dict[str, float], int]] = []
+    low: float | None = None
+    for n, (granularity, at, sign) in enumerate(plan):
+        if granularity is Granularity.DAY:
+            parts.append((days.get(ins.bucket_of(at, granularity), {}), sign))
+            continue
+        low = at if low is None else low
+        following = plan[n + 1] if n + 1 < len(plan) else None
+        if (
+            following is None
+            or following[0] is not Granularity.HOUR
+            or following[2] != sign
+            or following[1] != at + ins.HOUR
+            or following[1] // ins.DAY != at // ins.DAY
+        ):
+            parts.append((run(low, at + ins.HOUR), sign))
+            low = None
     total: dict[str, float] = {}
-    for granularity, at, sign in plan:
-        ins.merge(total, rows.get((granularity, ins.bucket_of(at, granularity)), {}), sign)
-    if any(sign < 0 for _, _, sign in plan):
+    for n, (counters, sign) in enumerate(parts):
+        if n == 0 and sign > 0:  # rows come summed and clean (counters only): copy the first, in C
+            total = dict(counters)
+        else:
+            ins.merge(total, counters, sign)
+    if any(sign < 0 for _, sign in parts):
         total = {name: value for name, value in total.items() if value > 0}
     return total
 
