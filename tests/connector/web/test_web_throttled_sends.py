@@ -195,13 +195,17 @@ def test_a_send_whatsapp_throttles_stays_queued_and_goes_after_the_hold_in_order
         assert bob.texts() == [] and _failures(world, session, since) == []
 
         edge.limits.set("usync", 10, 60.0)  # the window resets: WhatsApp answers again
+        wa_ids = []
         for message_id in ids:
-            await world.events.wait_for(
+            [sent] = await world.events.wait_for(
                 session, SENT, where=lambda e, m=message_id: e.data["message_id"] == m, timeout=30
             )
+            wa_ids.append(sent.data["provider_message_id"])
         await _until(lambda: len(bob.texts()) >= 2, "both messages reached the recipient")
         await world.events.settle(0.5)  # a duplicate would land by now
         assert bob.texts() == ["uno", "dos"]  # in the order accepted, each once
+        relayed = [e.detail.split()[0] for e in edge.events_of("message")]
+        assert [relayed.count(wa_id) for wa_id in wa_ids] == [1, 1]  # and once on the wire
         assert _failures(world, session, since) == []
         assert _refusals(edge) >= 1
         # The retried send's lookup, answered, ended the episode (engines/web/throttle.py).
