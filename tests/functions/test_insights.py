@@ -303,6 +303,35 @@ def test_a_scripted_history_gives_the_known_answers(
     assert call("GET", "/v1/insights/templates", scoped["secret"], query=qs(two_days))[0] == 403
 
 
+def test_a_reply_that_overtakes_its_sends_report_still_counts_once(
+    call: ApiCaller, functions: dict[str, Any], admin: str
+) -> None:
+    """The contact's answer is applied before the connector's `message_sent` of the send it answers (their
+    reports race): the send still counts as replied, once, and our next answer is the first reply."""
+    now = wiring.deps().clock.now()
+    t = math.floor(now / DAY) * DAY - 2 * DAY + 10 * HOUR
+    s = Script(call, admin, functions)
+    a = create(call, admin, name="A")
+    hold_lease(a)
+    m1, m2 = s.send(a, P1), s.send(a, P1)
+    s.incoming(a, "IN1", P1, t + 300)  # P1 answers m1 ...
+    s.sent(a, m1, t)  # ... whose report arrives after the answer
+    s.incoming(a, "IN1", P1, t + 300)  # redelivered: nothing more
+    s.sent(a, m2, t + 420)  # our answer, 120 s after they wrote
+    # Another send that went out before their answer, reported even later: their one answer counted once.
+    m3 = s.send(a, P2)
+    s.sent(a, m3, t + 500)
+    s.incoming(a, "IN2", P2, t + 600)
+    m4 = s.send(a, P2)
+    s.sent(a, m4, t + 550)
+    assert functions["sweeper"].lambda_handler({}, LambdaContext())["insights_folded"] > 0
+    day = {"from": t - 10 * HOUR, "to": t + 14 * HOUR}
+    totals = call("GET", "/v1/insights", admin, query=qs(day))[1]["totals"]
+    assert (totals["sent"], totals["inbound"], totals["replied"]) == (4, 2, 2), totals
+    frt = totals["first_reply_time"]
+    assert frt["count"] == 1 and near(frt["p50"], 120), frt
+
+
 def test_bad_ranges_are_422(call: ApiCaller, key: str) -> None:
     for query in (
         {"from": 2000, "to": 1000},

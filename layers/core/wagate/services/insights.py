@@ -8,6 +8,9 @@ and fences), so it is counted once, whatever is redelivered or arrives late. Rep
 times follow the conversation's turn, read before the change and moved in its transaction, as two marks
 on the conversation row: `ins_out_at` (our latest send not answered yet: their next message is its
 reply) and `ins_in_at` (their first message we have not answered yet: our next send is the first reply).
+A reply may be applied before the report of the send it answers (the two race from the connector): the
+late send then finds their message after it and counts as replied, unless that message was counted as
+another send's reply already (`ins_in_replied`: the time of the last message counted as a reply).
 
 Reads. A report is one query per scope and granularity over the range's buckets (store/insights.py),
 plus each session's connection periods for uptime: O(buckets + sessions + periods), never O(messages).
@@ -42,6 +45,7 @@ MAX_TEMPLATES = 50
 # On the conversation row: when our latest unanswered send went out (and its template), and since when
 # the contact has been waiting for our answer.
 OUT_MARK, OUT_TEMPLATE, OUT_BROADCAST, IN_MARK = "ins_out_at", "ins_out_tpl", "ins_out_bc", "ins_in_at"
+REPLY_MARK = "ins_in_replied"  # the time of their latest message counted as a reply to one of our sends
 
 
 def template_of(message: Message) -> str | None:
@@ -121,14 +125,18 @@ class Insights:
             return [*journal_entry(message.tenant_id, groups, now)], activity
         out_at = conv.get(OUT_MARK) if conv is not None else None
         turn: dict[str, Any] = {}
+        marks: dict[str, Any] = {}
         if out_at is not None and float(out_at) <= at:
             assert conv is not None
             template = str(conv.get(OUT_TEMPLATE) or "") or None
             broadcast = str(conv.get(OUT_BROADCAST) or "") or None
             groups.append(Counted(float(out_at), {ins.REPLIED: 1}, message.session_id, template, broadcast))
             turn["remove"] = [OUT_MARK, OUT_TEMPLATE, OUT_BROADCAST]
+            marks[REPLY_MARK] = at
         if conv is None or conv.get(IN_MARK) is None:
-            turn["set"] = {IN_MARK: at}  # their turn starts with this message
+            marks[IN_MARK] = at  # their turn starts with this message
+        if marks:
+            turn["set"] = marks
         ops = journal_entry(message.tenant_id, groups, now)
         return [*ops], _with(activity, **turn) if turn else activity
 
@@ -169,7 +177,7 @@ class Insights:
         if not turn["set"] and not turn["remove"]:
             return []
         guard = Attr("pk").exists()
-        for name in (OUT_MARK, IN_MARK):
+        for name in (OUT_MARK, IN_MARK, REPLY_MARK):
             guard = guard & (
                 Attr(name).eq(conv[name]) if conv.get(name) is not None else Attr(name).not_exists()
             )
@@ -183,12 +191,20 @@ class Insights:
         added to `counters` when the contact was waiting since before. `sent`: our message (None when typed
         on the phone): its template and broadcast get the reply."""
         turn: dict[str, Any] = {"set": {}, "remove": []}
+        waiting = conv.get(IN_MARK)
+        if sent is not None and waiting is not None and float(waiting) > at:
+            # Their message after this send was applied first (a reply can overtake the send's report):
+            # the send was answered, and counts as replied unless that message counted for another send.
+            replied = conv.get(REPLY_MARK)
+            if replied is None or float(replied) <= at:
+                counters[ins.REPLIED] = 1
+                turn["set"] = {REPLY_MARK: waiting}
+            return turn
         out_at = conv.get(OUT_MARK)
         if out_at is None or float(out_at) <= at:  # an older send reported late leaves the newer one
             broadcast = sent.broadcast_id if sent is not None else None
             template = template_of(sent) if sent is not None else None
             turn["set"] = {OUT_MARK: at, OUT_TEMPLATE: template or "", OUT_BROADCAST: broadcast or ""}
-        waiting = conv.get(IN_MARK)
         if waiting is not None and float(waiting) <= at:
             counters[f"{ins.FIRST_REPLY}{ins.latency_bucket(at - float(waiting))}"] = 1
             turn["remove"] = [IN_MARK]
