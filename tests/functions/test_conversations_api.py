@@ -10,7 +10,7 @@ import pytest
 from tests.fakes.push import RecordingPush
 from tests.functions.test_sessions_api import deliver
 from tests.support.lambdas import ApiCaller, LambdaContext
-from wagate import wiring
+from wagate import meters, wiring
 from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.messages import whatsapp_message_id
 from wagate.services import tenants
@@ -201,3 +201,46 @@ def test_a_receipt_that_overtakes_message_sent_still_counts(
         if m["event"].startswith("message")
     ]
     assert told == [("message_sent", None, wamid), ("message_status", "delivered", wamid)]
+
+
+def test_an_edit_whose_receipt_overtakes_message_sent_counts_as_sent_and_edits_once(
+    call: ApiCaller,
+    key: str,
+    session: dict[str, Any],
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: list[str] = []
+
+    class Sink:
+        def count(self, name: str, value: float, labels: dict[str, str]) -> None:
+            counted.extend([name] * int(value))
+
+    monkeypatch.setattr(meters, "_sinks", [Sink()])
+    body = {"session_id": session["id"], "to": "+34600111222", "text": "Cita el lunes"}
+    original = call("POST", "/v1/messages", key, body=body)[1]
+    sent = {"message_id": original["id"], "provider_message_id": whatsapp_message_id(original["id"])}
+    now = wiring.deps().clock.now()  # an edit is allowed within 15 minutes of the send
+    deliver(functions, ev(session, EventType.MESSAGE_SENT, **sent, at=now - 60))
+    edit = {
+        "session_id": session["id"],
+        "to": "+34600111222",
+        "edit": {"target_id": original["id"], "body": "Cita el martes"},
+    }
+    status, edited, _ = call("POST", "/v1/messages", key, body=edit)
+    assert status == 202, edited
+    wamid = whatsapp_message_id(edited["id"])
+    # WhatsApp's receipt for the edit is applied before the connector's report that it went out.
+    delivered = ev(
+        session, EventType.MESSAGE_STATUS, provider_message_ids=[wamid], status="delivered", at=now - 20
+    )
+    deliver(functions, delivered)
+    deliver(
+        functions,
+        ev(session, EventType.MESSAGE_SENT, message_id=edited["id"], provider_message_id=wamid, at=now - 30),
+    )
+    deliver(functions, delivered)  # redelivered: nothing more
+    assert counted.count("wagate_messages_sent_total") == 2  # the original and the edit, once each
+    target = call("GET", f"/v1/messages/{original['id']}", key)[1]
+    assert target["text"] == "Cita el martes" and target["edited_at"] is not None, target
+    assert [r["change"] for r in target["history"]] == ["edit"]

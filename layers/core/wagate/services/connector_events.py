@@ -12,6 +12,7 @@ nothing twice to a CRM.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wagate import meters, qr
@@ -138,13 +139,12 @@ class ConnectorEvents:
                 also=owed.message_row,
             )
             if message is not None:
-                meters.count("wagate_messages_sent_total")
-                self._sent_change(message)
+                self._moved(message, owed.moved_from)
             owed.settle(changed=message is not None)
         elif event.type == EventType.MESSAGE_STATUS and event.data.get("by_me"):
             self._read_on_phone(event)
         elif event.type == EventType.MESSAGE_STATUS:
-            _apply_receipt(self.messages, event, owed)
+            _apply_receipt(self.messages, event, owed, self._moved)
             if event.data.get("message_id") and event.data.get("status") == "failed":
                 self._number_signal(event)
         elif event.type == EventType.INCOMING_MESSAGE:
@@ -261,6 +261,16 @@ class ConnectorEvents:
         except ConflictError:
             return  # no conversation with that chat here (only the phone knows it)
 
+    def _moved(self, message: Message, previous: MessageStatus | None) -> None:
+        """After a committed move that passed `sent`, reported or implied (a receipt can overtake the
+        connector's `message_sent`, which then moves nothing): the message counts as sent once, and our
+        edit, delete or reaction changes the message it names."""
+        steps = [*implied_steps(previous, message.status), message.status] if previous is not None else []
+        if MessageStatus.SENT not in steps:
+            return
+        meters.count("wagate_messages_sent_total")
+        self._sent_change(message)
+
     def _sent_change(self, message: Message) -> None:
         """Our edit, delete or reaction, once WhatsApp took it, changes the message it names (kept in
         history as received ones are)."""
@@ -314,9 +324,11 @@ class Owed:
         self.now = now
         self.health = health
         self.pending: Put | None = None
+        self.moved_from: MessageStatus | None = None  # the status the last attempted move started from
 
     def message_row(self, new: Message, previous: MessageStatus) -> list[TransactOp]:
         """`row` for a message's status move, with the number's health counters it moves."""
+        self.moved_from = previous
         signals = self.health.status_ops(new, previous) if self.health is not None else []
         return [*self.row(_status_notices(new, previous)), *signals]
 
@@ -399,7 +411,12 @@ def _incoming_notice(message: Message) -> Notice:
     return Notice(EventType.INCOMING_MESSAGE, fields)
 
 
-def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) -> None:
+def _apply_receipt(
+    messages: MessageService,
+    event: SessionEvent,
+    owed: Owed,
+    moved: Callable[[Message, MessageStatus | None], None],
+) -> None:
     data = event.data
     error = None
     if data.get("message_id") or data.get("status") == "failed":
@@ -434,7 +451,7 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
         at = _time(data.get("at"), event.at)
         # Found by this id, so it is the message's WhatsApp id even when the receipt overtook
         # `message_sent` (web ids are derived at accept): the message and what it tells carry it now.
-        moved = messages.apply_status(
+        applied = messages.apply_status(
             event.tenant_id,
             message_id,
             status,
@@ -443,7 +460,8 @@ def _apply_receipt(messages: MessageService, event: SessionEvent, owed: Owed) ->
             error=error,
             also=owed.message_row,
         )
-        if moved is not None:
+        if applied is not None:
+            moved(applied, owed.moved_from)
             owed.settle(changed=True)
         else:
             unchanged = True
