@@ -145,13 +145,17 @@ def state(w: World, tenant_id: str, ids: dict[str, str], sent: list[Command]) ->
     return {
         "tenant": {k: v for k, v in row.items() if k.startswith("pending") or k in ("status",)},
         "suspended": at is not None,
-        "stopped": sorted(role_of[s] for s in row.get("stopped") or []),
+        "stopped": sorted(role for role in ids if stopped_by_suspension(w, tenant_id, ids[role])),
         "keys": sorted(mark(k) or "none" for k in key_rows),
         "sessions": sessions,
         "broadcasts": [(b.status.value, b.status_reason) for b in broadcasts],
         "commands": sorted({(role_of[c.session_id], c.type.value, str(c.data)) for c in sent}),
         "audited": sorted({e.action for e in audit if e.action in ("tenant.suspended", "tenant.resumed")}),
     }
+
+
+def stopped_by_suspension(w: World, tenant_id: str, session_id: str) -> bool:
+    return SessionRepository(w.table).get(tenant_id, session_id).suspension_stopped
 
 
 def act(w: World, action: str, tenant_id: str) -> Tenant:
@@ -273,17 +277,30 @@ def test_the_other_action_waits_for_a_cut_short_one_then_takes_it_over(world: Wo
         }, f"cut after {after} writes"
         assert "tenant.resumed" in got["audited"]
 
-    # A suspend taking over a cut-short resume keeps the sessions that resume had not started yet.
-    tenant_id, ids = a_tenant(world)
-    act(world, "suspend", tenant_id)
-    crashed(world, "resume", tenant_id, 6)  # within its session marks: no session started yet
+    # A suspend taking over a resume cut short between its two session starts: the one started is running
+    # (so stopped again), the other still marked; the next resume starts both.
+    for after in range(40):
+        tenant_id, ids = a_tenant(world)
+        act(world, "suspend", tenant_id)
+        commands(world)
+        crashed(world, "resume", tenant_id, after)
+        marked = [
+            role for role in ("linked", "running") if stopped_by_suspension(world, tenant_id, ids[role])
+        ]
+        if len(marked) == 1:
+            break
+        world.clock.advance(LEASE_SECONDS + 1)
+    else:
+        raise AssertionError("no cut between the two starts")
+    [started_first] = {"linked", "running"} - set(marked)
+    assert [(c.session_id, c.type.value) for c in commands(world)] == [(ids[started_first], "connect")]
     world.clock.advance(LEASE_SECONDS + 1)
     act(world, "suspend", tenant_id)
-    row = world.table.get(*keys.tenant(tenant_id))
-    assert sorted(ids_role for ids_role, i in ids.items() if i in row["stopped"]) == ["linked", "running"]
+    assert state(world, tenant_id, ids, [])["stopped"] == ["linked", "running"]
     act(world, "resume", tenant_id)
     started = {(c.session_id, c.type.value) for c in commands(world)}
     assert {(ids["running"], "connect"), (ids["linked"], "connect")} <= started
+    assert state(world, tenant_id, ids, [])["stopped"] == []
 
 
 def test_a_repeat_while_the_first_call_runs_joins_it(world: World) -> None:
@@ -294,3 +311,17 @@ def test_a_repeat_while_the_first_call_runs_joins_it(world: World) -> None:
     assert world.services.tenant_admin.get(tenant_id).status == "suspended"
     rows = world.table.query(keys.tenant_partition(tenant_id), sk=SortKey.prefix(keys.SESSION_PREFIX)).items
     assert all(r.get("suspended_at") is not None for r in rows)
+
+
+def test_a_tenant_suspended_by_the_version_before_resumes_the_sessions_it_listed(world: World) -> None:
+    tenant_id, ids = a_tenant(world)
+    act(world, "suspend", tenant_id)
+    commands(world)
+    # As the version before left it: the list on the tenant row, no mark on the session rows.
+    for role in ("running", "linked"):
+        assert SessionRepository(world.table).unmark_stopped(tenant_id, ids[role])
+    world.table.update(*keys.tenant(tenant_id), set={"stopped": [ids["running"], ids["linked"]]})
+    act(world, "resume", tenant_id)
+    started = {(c.session_id, c.type.value) for c in commands(world)}
+    assert started == {(ids["running"], "connect"), (ids["linked"], "connect")}
+    assert "stopped" not in (world.table.get(*keys.tenant(tenant_id)) or {})

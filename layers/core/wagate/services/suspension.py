@@ -14,10 +14,13 @@ The first write of a run sets the tenant's status to where it goes (suspended or
 A run pushes `pending_until` on at each step and every BATCH sessions; a run that finds another one took
 over stops with 409 `busy`.
 
-`stopped` (the sessions the suspension stopped, which the resume starts again) is written once, with the
-suspension's first write, and removed only by the last write of a resume: a repeat never recomputes it
-from sessions it has itself stopped. A suspend taking over a cut-short resume keeps those of them the
-resume had not started yet (they are stopped, so not running, and still the suspension's).
+Which sessions the suspension stopped (the resume starts them again) is marked on each session row
+(`suspension_stopped`), in the same write as its suspension mark, for the sessions running then: the
+marking step comes before any is stopped, so a repeat of it judges the rest as the first call would,
+and a repeat never mistakes the sessions it stopped itself for ones a person stopped. Only the resume
+removes the mark, as it starts each one, so a suspend taking over a cut-short resume keeps those it had not
+started yet. (Tenants suspended before this version have them as a `stopped` list on the tenant row: the
+resume honours it too.)
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 # only a run that was cut short is taken over. (`wagate admin` has no timeout: it writes progress often.)
 LEASE_SECONDS = 60.0
 BATCH = 20  # sessions between two progress writes within a step
+LEGACY_STOPPED = "stopped"  # the tenant row's list of the sessions a suspension stopped, before the marks
 TARGET = {TenantChange.SUSPEND: TenantStatus.SUSPENDED, TenantChange.RESUME: TenantStatus.ACTIVE}
 
 
@@ -54,8 +58,8 @@ class _Run:
     id: str
     step: int
     after: str | None
-    stopped: tuple[str, ...]
     suspended_at: float | None
+    legacy_stopped: tuple[str, ...] = ()  # a suspension of before the session marks (tenant row `stopped`)
 
 
 class _Settled(Exception):
@@ -126,15 +130,9 @@ class Suspensions:
             tenant = Tenant.model_validate(item)
             pending = pending_run(item)
             if pending is not None and pending.action is action:
-                return _Run(
-                    tenant_id,
-                    action,
-                    pending.id,
-                    pending.step,
-                    pending.after,
-                    pending.stopped,
-                    pending.suspended_at,
-                )
+                run = _Run(tenant_id, action, pending.id, pending.step, pending.after, pending.suspended_at)
+                run.legacy_stopped = _legacy_stopped(item)
+                return run
             if pending is None and tenant.status is TARGET[action]:
                 return tenant
             now = self.clock.now()
@@ -149,7 +147,7 @@ class Suspensions:
                 "pending_until": now + LEASE_SECONDS,
             }
             if action is TenantChange.SUSPEND:
-                changes.update(suspended_at=run.suspended_at, stopped=list(run.stopped))
+                changes["suspended_at"] = run.suspended_at
             try:
                 self.rows.begin_run(item, changes, remove=("pending_after",))
             except ConflictError:
@@ -159,19 +157,12 @@ class Suspensions:
 
     def _new_run(self, tenant_id: str, action: TenantChange, item: Item, now: float) -> _Run:
         run_id = secrets.token_hex(8)
-        stopped = tuple(str(s) for s in item.get("stopped") or [])
-        if action is TenantChange.RESUME:
-            at = item.get("suspended_at")
-            return _Run(tenant_id, action, run_id, 0, None, stopped, float(at) if at is not None else None)
-        # Logged out, banned or failed ones are not running: a resume must not start them over (at pending,
-        # showing QR codes nobody asked for); neither are those a person stopped.
-        running = {
-            r.session.id
-            for r in self.session_rows.records_of(tenant_id)
-            if r.desired != "stopped" and r.status not in PERMANENT
-        }
-        # `stopped` is there only when a resume was cut short: those it had not started yet stay ours.
-        return _Run(tenant_id, action, run_id, 0, None, tuple(sorted(running | set(stopped))), now)
+        if action is TenantChange.SUSPEND:
+            return _Run(tenant_id, action, run_id, 0, None, now)
+        at = item.get("suspended_at")
+        run = _Run(tenant_id, action, run_id, 0, None, float(at) if at is not None else None)
+        run.legacy_stopped = _legacy_stopped(item)
+        return run
 
     def _progress(self, run: _Run) -> None:
         changes: dict[str, Any] = {
@@ -187,7 +178,7 @@ class Suspensions:
     def _finish(self, run: _Run) -> Tenant:
         remove: tuple[str, ...] = PENDING_FIELDS
         if run.action is TenantChange.RESUME:
-            remove = (*remove, "suspended_at", "stopped")
+            remove = (*remove, "suspended_at", LEGACY_STOPPED)
         item = self.rows.run_progress(run.tenant_id, run.id, {}, remove)
         return Tenant.model_validate(item) if item is not None else self._settled(run)
 
@@ -232,13 +223,24 @@ class Suspensions:
         self.broadcasts().resume_all(run.tenant_id, SUSPENDED_CODE)
 
     def _mark_sessions(self, run: _Run) -> None:
-        at = run.suspended_at if run.action is TenantChange.SUSPEND else None
+        suspending = run.action is TenantChange.SUSPEND
+        at = run.suspended_at if suspending else None
+        records = {r.session.id: r for r in self.session_rows.records_of(run.tenant_id)}
 
         def mark(session_id: str) -> None:
-            self.session_rows.mark_suspended(run.tenant_id, session_id, at)
+            record = records[session_id]
+            # Logged out, banned or failed ones are not running: a resume must not start them over (at
+            # pending, showing QR codes nobody asked for); neither are those a person stopped.
+            running = record.desired != "stopped" and record.status not in PERMANENT
+            self.session_rows.mark_suspended(run.tenant_id, session_id, at, stopping=suspending and running)
             self.leases.mark_suspended(run.tenant_id, session_id, at)
 
-        self._each(run, (r.session.id for r in self.session_rows.records_of(run.tenant_id)), mark)
+        self._each(run, records, mark)
+
+    def _stopped(self, run: _Run) -> set[str]:
+        """The sessions the suspension stopped (or is stopping)."""
+        records = self.session_rows.records_of(run.tenant_id)
+        return {r.session.id for r in records if r.suspension_stopped} | set(run.legacy_stopped)
 
     def _stop_sessions(self, run: _Run) -> None:
         def stop(session_id: str) -> None:
@@ -247,23 +249,30 @@ class Suspensions:
             except NotFound:
                 pass  # deleted meanwhile
 
-        self._each(run, run.stopped, stop)
+        self._each(run, self._stopped(run), stop)
 
     def _start_sessions(self, run: _Run) -> None:
         def start(session_id: str) -> None:
             record = self.session_rows.find(run.tenant_id, session_id)
-            if record is None or record.status in PERMANENT:
-                return  # deleted, or logged out or banned while suspended: a person must link it again
-            try:
-                self.sessions.connect(run.tenant_id, session_id)
-            except NotFound:
-                pass
+            if record is None:
+                return  # deleted meanwhile
+            # Logged out or banned while suspended: a person must link it again.
+            if record.status not in PERMANENT:
+                try:
+                    self.sessions.connect(run.tenant_id, session_id)
+                except NotFound:
+                    return
+            self.session_rows.unmark_stopped(run.tenant_id, session_id)
 
-        self._each(run, run.stopped, start)
+        self._each(run, self._stopped(run), start)
 
     def _audit(self, run: _Run) -> None:
         done = "tenant.suspended" if run.action is TenantChange.SUSPEND else "tenant.resumed"
         self.audit.operator(run.tenant_id, done, target=run.tenant_id)
+
+
+def _legacy_stopped(item: Item) -> tuple[str, ...]:
+    return tuple(str(s) for s in item.get(LEGACY_STOPPED) or [])
 
 
 def _busy(tenant_id: str, other: TenantChange, left: float) -> ConflictError:

@@ -4,7 +4,8 @@ A row is the API's `Session` plus `shard`, `desired` (running | stopped: what th
 `fence` (the newest connector lease whose report was applied), the current `qr`, and the session's
 `pacing` overrides with their `pacing_version`, `reported` (what CRMs were last told) and `lost` (the
 fence of the lease whose connector loss CRMs were told: services/connector_loss.py), `suspended_at` (its
-tenant is suspended: services/operator.py; nothing of it is sent or started). The tenant's session
+tenant is suspended: services/operator.py; nothing of it is sent or started) and `suspension_stopped`
+(that suspension stopped it: the resume starts it again; services/suspension.py). The tenant's session
 counter and the global status counters (/health) move in the same transactions as the rows they count.
 """
 
@@ -42,6 +43,8 @@ class SessionRecord:
     lost: int | None = None
     # Its tenant is suspended (services/operator.py): the send paths and connect refuse it from this row.
     suspended_at: float | None = None
+    # Its tenant's suspension stopped it (it was running): the resume starts it again.
+    suspension_stopped: bool = False
 
     @property
     def status(self) -> SessionStatus:
@@ -66,6 +69,7 @@ def to_record(item: Item) -> SessionRecord:
         reported=item.get("reported") if isinstance(item.get("reported"), Mapping) else None,
         lost=int(item["lost"]) if item.get("lost") is not None else None,
         suspended_at=float(item["suspended_at"]) if item.get("suspended_at") is not None else None,
+        suspension_stopped=bool(item.get("suspension_stopped")),
     )
 
 
@@ -202,9 +206,23 @@ class SessionRepository:
             raise NotFound(f"session {session_id} does not exist") from exc
         return to_record(new)
 
-    def mark_suspended(self, tenant_id: str, session_id: str, suspended_at: float | None) -> bool:
-        """Marks the session's tenant suspended (at that time), or not (None); False when it is gone."""
-        return mark_suspended(self.table, *keys.session(tenant_id, session_id), suspended_at)
+    def mark_suspended(
+        self, tenant_id: str, session_id: str, suspended_at: float | None, *, stopping: bool = False
+    ) -> bool:
+        """Marks the session's tenant suspended (at that time), or not (None); with `stopping`, also that
+        the suspension stops it (in the same write). False when it is gone."""
+        also = {"suspension_stopped": True} if stopping else None
+        return mark_suspended(self.table, *keys.session(tenant_id, session_id), suspended_at, also=also)
+
+    def unmark_stopped(self, tenant_id: str, session_id: str) -> bool:
+        """The resume has started it again (or found it logged out); False when it is gone."""
+        try:
+            self.table.update(
+                *keys.session(tenant_id, session_id), remove=("suspension_stopped",), condition=item_exists()
+            )
+        except ConflictError:
+            return False
+        return True
 
     def unlinked_before(self, created_before: float, *, limit: int = 100) -> list[tuple[str, str]]:
         """(tenant id, session id) of sessions created before `created_before` and never linked, oldest

@@ -3,8 +3,8 @@
 An API key row is found by the SHA-256 of the key the caller presents (the key itself is never stored)
 and sits in its tenant's key index, for listing and revoking.
 
-A tenant row being suspended or resumed (services/suspension.py) also holds `stopped` (the sessions the
-suspension stopped, kept until a resume finishes) and the run's progress: `pending` (suspend | resume),
+A tenant row being suspended or resumed (services/suspension.py) also holds the run's progress:
+`pending` (suspend | resume),
 `pending_id` (which run), `pending_step` (its steps done), `pending_after` (the last session done in the
 step under way), `pending_until` (how long the run counts as alive).
 """
@@ -71,7 +71,6 @@ class PendingRun:
     step: int  # steps done
     after: str | None  # the last session done within the step under way
     until: float  # alive until then (each progress write pushes it on)
-    stopped: tuple[str, ...]  # the sessions the suspension stopped
     suspended_at: float | None
 
 
@@ -86,7 +85,6 @@ def pending_run(item: Item) -> PendingRun | None:
         int(item.get("pending_step", 0)),
         str(after) if after is not None else None,
         float(item.get("pending_until", 0)),
-        tuple(str(s) for s in item.get("stopped") or []),
         float(suspended) if suspended is not None else None,
     )
 
@@ -227,14 +225,16 @@ class TenantRepository:
         return True
 
 
-def mark_suspended(table: Table, pk: str, sk: str, suspended_at: float | None) -> bool:
+def mark_suspended(
+    table: Table, pk: str, sk: str, suspended_at: float | None, *, also: dict[str, Any] | None = None
+) -> bool:
     """Marks an existing row (an API key, a session, its lease) as its tenant's suspended at that time,
-    or not (None). False when the row is gone."""
+    or not (None), setting `also` in the same write. False when the row is gone."""
     try:
         if suspended_at is None:
-            table.update(pk, sk, remove=("suspended_at",), condition=item_exists())
+            table.update(pk, sk, set=also, remove=("suspended_at",), condition=item_exists())
         else:
-            table.update(pk, sk, set={"suspended_at": suspended_at}, condition=item_exists())
+            table.update(pk, sk, set={**(also or {}), "suspended_at": suspended_at}, condition=item_exists())
     except ConflictError:
         return False
     return True
