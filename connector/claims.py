@@ -17,7 +17,7 @@ Rows already sent, delivered, read, failed or cancelled are never claimed: their
 A transient failure is written back to the claimed row (`failures` + 1, `last_error`), so the count of
 tries survives a crash; claims without an outcome (a connector killed mid-send) count in `attempts` only.
 
-    sending ──put back──► queued   a try WhatsApp throttled (connector/sending.py waits out the hold):
+    sending ──put back──► queued   a try WhatsApp throttled (connector/held_back_sends.py waits out the hold):
                                    `throttled` + 1 and `last_error`, under our claim. The message is
                                    waiting, not being sent: the API shows it queued and it may be
                                    cancelled meanwhile; the next try claims it again. Tries put back

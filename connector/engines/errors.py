@@ -30,7 +30,8 @@ class NotConnected(EngineError):
 class HeldBack(EngineError):
     """WhatsApp throttles a kind of query the call needs (web: 429 rate-overlimit, web/throttle.py), and
     the engine holds that kind back for `retry_in` seconds. Not transient: asked again before then it
-    fails the same way without reaching WhatsApp; after then it may pass (connector/sending.py waits)."""
+    fails the same way without reaching WhatsApp; after then it may pass (connector/held_back_sends.py
+    waits)."""
 
     @property
     def retry_in(self) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector import claims, sending
+from connector import claims, held_back_sends
 from connector.app import Connector
 from connector.engines.base import provider_message_id
 from connector.engines.errors import HeldBack
@@ -114,7 +114,7 @@ def test_stopping_a_number_fails_the_send_waiting_out_a_hold_instead_of_waiting_
     """A hold can last 15 min and the session's later commands (its disconnect too) wait behind the send in
     the lane: the disconnect the API writes on the session row ends the wait and the message fails; what
     was queued before the disconnect still goes first (FIFO), then the session stops."""
-    monkeypatch.setattr(sending, "HOLD_LOOK_SECONDS", 0.1)
+    monkeypatch.setattr(held_back_sends, "HOLD_LOOK_SECONDS", 0.1)
     FlakyEngine.plan = {"held long": [_held(600.0)]}
     engines, _ = catalog(world, FlakyEngine)
 

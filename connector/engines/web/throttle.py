@@ -15,7 +15,7 @@ What the engine does with it:
 - The query fails with `RateLimited` (code `rate_limited`, not transient; a `HeldBack` with `retry_in`)
   to its caller: a number check fails with that error; a send whose device-list, prekey or group lookup
   was refused raises it too, and the connector's send path keeps that message queued and tries it again
-  when the hold ends (connector/sending.py), within `throttled_send_max_age_seconds`.
+  when the hold ends (connector/held_back_sends.py), within `throttled_send_max_age_seconds`.
 - That kind of query (number_check, device_list, group_metadata, ...: `request_of`) is held back: asked
   again before the hold ends, it fails at once without reaching WhatsApp. The hold starts at
   `rate_limit_hold_seconds` (60 s) and doubles, up to `rate_limit_max_hold_seconds` (15 min), each time
