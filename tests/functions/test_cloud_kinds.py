@@ -23,6 +23,7 @@ from tests.functions.cloud_support import (  # noqa: F401 (*_fixture: fixtures b
 from tests.support.lambdas import ApiCaller
 from wagate.cloud.kinds import typed
 from wagate.cloud.notifications import parse_notification
+from wagate.store.messages import MessageRepository
 
 FROM = "34600123456"
 
@@ -233,3 +234,52 @@ def test_edits_revokes_and_reactions_change_the_message_they_name(
     assert a["reactions"] == [{"from": f"+{FROM}", "emoji": "👍", "at": 1730231903.0}]
     assert b["deleted_at"] == 1730231903.0 and b["text"] is None and b["history"][0]["change"] == "delete"
     assert items["wamid.edit"]["content"]["target_id"] == a["id"]
+
+
+def test_changes_that_arrive_before_the_message_they_name_apply_once_it_does(
+    call: ApiCaller, key: str, session: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    """Meta's webhooks come in any order: an edit, a revoke and a reaction first, the messages after."""
+    edit = _message(
+        "edit", {"original_message_id": "wamid.A", "message": {"type": "text", "text": {"body": "Hola!"}}}
+    )
+    revoke = _message("revoke", {"original_message_id": "wamid.B"})
+    react = _message("reaction", {"message_id": "wamid.A", "emoji": "👍"})
+    post_webhook(functions, notification(messages=[edit, revoke, react]))
+    post_webhook(
+        functions, notification(messages=[text_message("wamid.A", "Hola"), text_message("wamid.B", "Adiós")])
+    )
+    post_webhook(functions, notification(messages=[text_message("wamid.A", "Hola")]))  # redelivered
+    items = {
+        m["provider_message_id"]: m
+        for m in call("GET", "/v1/messages", key, query="direction=inbound")[1]["items"]
+    }
+    a, b = items["wamid.A"], items["wamid.B"]
+    assert a["text"] == "Hola!" and [h["text"] for h in a["history"]] == ["Hola"]
+    assert a["reactions"] == [{"from": f"+{FROM}", "emoji": "👍", "at": 1730231903.0}]
+    assert b["deleted_at"] == 1730231903.0 and b["text"] is None and b["history"][0]["change"] == "delete"
+
+
+def test_a_message_stored_while_its_change_is_being_parked_still_gets_it(
+    call: ApiCaller,
+    key: str,
+    session: dict[str, Any],
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    park = MessageRepository.park_change
+
+    def target_stored_first(self: MessageRepository, *args: Any, **kwargs: Any) -> None:
+        # The reaction found no wamid.A; before it is parked, wamid.A is stored (and finds nothing parked).
+        post_webhook(functions, notification(messages=[text_message("wamid.A", "Hola")]))
+        park(self, *args, **kwargs)
+
+    monkeypatch.setattr(MessageRepository, "park_change", target_stored_first)
+    post_webhook(
+        functions, notification(messages=[_message("reaction", {"message_id": "wamid.A", "emoji": "👍"})])
+    )
+    items = {
+        m["provider_message_id"]: m
+        for m in call("GET", "/v1/messages", key, query="direction=inbound")[1]["items"]
+    }
+    assert [r["emoji"] for r in items["wamid.A"]["reactions"]] == ["👍"]

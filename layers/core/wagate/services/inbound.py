@@ -38,10 +38,12 @@ from wagate.store.contacts import ContactSearch
 from wagate.store.conversations import ContactRepository, ConversationRepository, activity
 from wagate.store.erasure import TombstoneKeys
 from wagate.store.media import MediaRepository, MediaState, StoredFile, file_object
-from wagate.store.messages import MessageRepository
+from wagate.store.messages import MessageRepository, to_message
 
 if TYPE_CHECKING:
     from wagate.services.insights import Insights
+
+PARK_SECONDS = 7 * 24 * 3600  # a change whose message never comes is forgotten after a week
 
 
 class InboundService:
@@ -89,10 +91,13 @@ class InboundService:
         at = _time(data.get("timestamp"), self.clock.now())
         media = data.get("media")
         content = read_content(data)
+        waits_for: str | None = None  # the provider id of the message this change names, not stored yet
         if getattr(content, "type", None) in TARGETING_KINDS:
             # Edits, deletes and reactions change the message they name (first: a redelivery re-applies
             # nothing, and the event below is stored once either way).
             target = self.changes.target_of(tenant_id, session_id, content)
+            if target is None:
+                waits_for = getattr(content, "target_provider_id", None)
             if target is not None:
                 content = content.model_copy(update={"target_id": target})
                 by = "me" if data.get("from_me") else str(sender or chat)
@@ -160,7 +165,33 @@ class InboundService:
             self.table.transact_write(ops)
         except ConflictError:
             return None  # this provider id was stored already (a redelivery), or erased since
+        if waits_for:
+            self._park_change(tenant_id, session_id, str(waits_for), message)
+        self._apply_parked(tenant_id, session_id, provider_id, message_id)
         return message
+
+    def _park_change(self, tenant_id: str, session_id: str, target_provider_id: str, change: Message) -> None:
+        """A change received before the message it names (Meta's webhooks, and WhatsApp's own deliveries,
+        come in any order): kept until that message is stored. It may have been stored meanwhile, looking
+        for parked changes before this one was parked: look once more now."""
+        expires_at = int(self.clock.now()) + PARK_SECONDS
+        self.messages.park_change(tenant_id, session_id, target_provider_id, change.id, expires_at=expires_at)
+        target = self.messages.message_id_of(tenant_id, session_id, target_provider_id)
+        if target is not None:
+            self._apply_parked(tenant_id, session_id, target_provider_id, target)
+
+    def _apply_parked(self, tenant_id: str, session_id: str, provider_id: str, target_id: str) -> None:
+        """The changes parked for the message just stored, applied to it as if they came after it."""
+        for key, change_id in self.messages.parked_changes(tenant_id, session_id, provider_id):
+            row = self.messages.row(tenant_id, change_id)
+            change = to_message(row) if row is not None else None  # None: erased meanwhile
+            if change is not None and change.content is not None:
+                by = "me" if change.direction == Direction.OUTBOUND else str(change.sender or change.chat)
+                change_key = change.provider_message_id or change.id
+                self.changes.apply(
+                    tenant_id, target_id, change.content, by=by, at=change.created_at, change_id=change_key
+                )
+            self.messages.unpark_change(key)
 
     def _newest_in_conversation(self, message: Message) -> bool:
         """An imported message leads its conversation only if nothing newer is there already."""

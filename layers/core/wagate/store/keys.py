@@ -23,6 +23,7 @@ Access patterns (`T#{t}` = the tenant's partition; `{s}` session, `{m}` message;
 | Cloud templates | `T#{t}#S#{s}` | `CLOUDTPL` | | a cloud number's Meta templates as the last sync saw them (status, components) | store/cloud_templates.py |
 | Cloud pacing | `T#{t}#S#{s}` | `PACE` | | a cloud number's token bucket (`tat`), TTL | store/pacing.py |
 | parked status | `T#{t}#S#{s}` | `PARKED#{wamid}#{status}` | | a Meta status that overtook its send; replayed later, TTL | store/cloud.py |
+| parked change | `T#{t}#S#{s}` | `PARKEDCHANGE#{target provider id}#{m}` | | an edit, delete or reaction (message `m`) received before the message it names; applied when that one is stored, TTL | store/messages.py |
 | provider id | `T#{t}#S#{s}` | `PMID#{provider id}` | | provider message id → message id (dedupe, unique per session) | store/messages.py |
 | first-contact peer | `T#{t}#S#{s}` | `PEER#{p}` | | has this number ever written to the person `p` | connector/first_contacts.py |
 | first-contact day | `T#{t}#S#{s}` | `FIRSTCONTACT#{YYYY-MM-DD}` | | new recipients that UTC day (cap), TTL | connector/first_contacts.py |
@@ -278,6 +279,16 @@ def parked_status_prefix(wamid: str) -> str:
 
 def parked_status(tenant_id: str, session_id: str, wamid: str, status: object) -> Key:
     return Key(session_partition(tenant_id, session_id), f"{parked_status_prefix(wamid)}{status}")
+
+
+def parked_change_prefix(target_provider_id: str) -> str:
+    return f"PARKEDCHANGE#{target_provider_id}#"
+
+
+def parked_change(tenant_id: str, session_id: str, target_provider_id: str, message_id: str) -> Key:
+    return Key(
+        session_partition(tenant_id, session_id), f"{parked_change_prefix(target_provider_id)}{message_id}"
+    )
 
 
 def provider_id(tenant_id: str, session_id: str, provider_message_id: str) -> Key:

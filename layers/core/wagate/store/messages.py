@@ -107,6 +107,27 @@ class MessageRepository:
         found = self.table.get(*keys.provider_id(tenant_id, session_id, provider_message_id))
         return str(found["message_id"]) if found else None
 
+    # ---- changes received before the message they name ------------------------------------------------
+
+    def park_change(
+        self, tenant_id: str, session_id: str, target_provider_id: str, message_id: str, *, expires_at: int
+    ) -> None:
+        pk, sk = keys.parked_change(tenant_id, session_id, target_provider_id, message_id)
+        self.table.put({"pk": pk, "sk": sk, "message_id": message_id, "expires_at": expires_at})
+
+    def parked_changes(
+        self, tenant_id: str, session_id: str, target_provider_id: str
+    ) -> list[tuple[keys.Key, str]]:
+        """(row key, id of the stored change message) of each change parked for that provider id."""
+        page = self.table.query(
+            keys.session_partition(tenant_id, session_id),
+            sk=SortKey.prefix(keys.parked_change_prefix(target_provider_id)),
+        )
+        return [(keys.Key(str(i["pk"]), str(i["sk"])), str(i["message_id"])) for i in page.items]
+
+    def unpark_change(self, key: keys.Key) -> None:
+        self.table.delete(*key)
+
     def page(
         self,
         tenant_id: str,
