@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 MAX_BUCKETS = {Granularity.DAY: 400, Granularity.HOUR: 24 * 31}
 MAX_TEMPLATES = 50
+SHORT_RUN = 2 * ins.HOUR  # hour runs this short are read by key in one batch (see Insights._runs)
+Part = tuple[Granularity, float, float, int]  # a day row or a run of hour rows: [low, high), and its sign
 # On the conversation row: when our latest unanswered send went out (and its template), and since when
 # the contact has been waiting for our answer.
 OUT_MARK, OUT_TEMPLATE, OUT_BROADCAST, IN_MARK = "ins_out_at", "ins_out_tpl", "ins_out_bc", "ins_in_at"
@@ -356,25 +358,43 @@ class Insights:
         self, tenant_id: str, scopes: Sequence[str], bounds: Sequence[float]
     ) -> list[dict[str, float]]:
         """The counters of each local day bounds[i]..bounds[i+1], cut from the UTC day and hour rows
-        (ins.span_terms): one query for the days, one per run of consecutive hours a day adds or takes
-        (a Madrid day's edge is one or two hours: 90 days read 90 day rows and 91 hour rows, not 2,160).
-        A run is summed once as it is read, and serves both local days that share it."""
-        plans = [ins.span_terms(low, high) for low, high in itertools.pairwise(bounds)]
-        days = sorted({at for plan in plans for g, at, _ in plan if g is Granularity.DAY})
+        (ins.span_terms): the day rows in one query, the hours a day adds or takes as runs (`_runs`). A
+        Madrid day's edge is one or two hours: 90 days read 90 day rows and 91 hour rows, not 2,160. A
+        run is summed once and serves both local days that share it."""
+        plans = [_parts(ins.span_terms(low, high)) for low, high in itertools.pairwise(bounds)]
+        days = sorted({low for plan in plans for g, low, _, _ in plan if g is Granularity.DAY})
         rows = self._buckets(tenant_id, Granularity.DAY, scopes, days[0], days[-1] + ins.DAY) if days else {}
-        runs = self._runs(tenant_id, scopes)
-        return [_signed_sum(plan, rows, runs) for plan in plans]
+        run = self._runs(tenant_id, scopes, [part for plan in plans for part in plan])
+        return [_signed_sum(plan, rows, run) for plan in plans]
 
-    def _runs(self, tenant_id: str, scopes: Sequence[str]) -> Callable[[float, float], dict[str, float]]:
-        """The sum of the hour rows [low, high) in `scopes`, read once per run (one query per scope)."""
+    def _runs(
+        self, tenant_id: str, scopes: Sequence[str], parts: Sequence[Part]
+    ) -> Callable[[float, float], dict[str, float]]:
+        """The sum of the hour rows [low, high) in `scopes`, for the hour runs among `parts`, each summed
+        once. Short runs (a Madrid day's edge) are read by key, all in one batch: on DynamoDB a few
+        BatchGetItem calls instead of a Query round trip per day; longer ones with a query each."""
+        short = sorted(
+            {
+                hour
+                for g, low, high, _ in parts
+                if g is Granularity.HOUR and high - low <= SHORT_RUN
+                for hour in range(int(low), int(high), ins.HOUR)
+            }
+        )
+        by_key = self.rows.hour_rows(tenant_id, scopes, [ins.bucket_of(h, Granularity.HOUR) for h in short])
         found: dict[tuple[float, float], dict[str, float]] = {}
 
         def run(low: float, high: float) -> dict[str, float]:
             if (low, high) not in found:
-                first, last = _labels(low, high, Granularity.HOUR)
                 total: dict[str, float] = {}
-                for scope in scopes:
-                    ins.merge(total, self.rows.total(tenant_id, Granularity.HOUR, scope, first, last))
+                if high - low <= SHORT_RUN:
+                    for hour in range(int(low), int(high), ins.HOUR):
+                        for item in by_key.get(ins.bucket_of(hour, Granularity.HOUR), ()):
+                            ins.merge(total, item)
+                else:
+                    first, last = _labels(low, high, Granularity.HOUR)
+                    for scope in scopes:
+                        ins.merge(total, self.rows.total(tenant_id, Granularity.HOUR, scope, first, last))
                 found[(low, high)] = total
             return found[(low, high)]
 
@@ -387,10 +407,9 @@ class Insights:
         no series)."""
         if ins.is_utc(zone):
             return self.rows.total(tenant_id, Granularity.DAY, scope, *_labels(*span, Granularity.DAY))
-        plan = ins.span_terms(*span)
-        first, last = plan[0][1], plan[-1][1]
-        rows = self._buckets(tenant_id, Granularity.DAY, [scope], first, last + ins.DAY)
-        return _signed_sum(plan, rows, self._runs(tenant_id, [scope]))
+        plan = _parts(ins.span_terms(*span))
+        rows = self._buckets(tenant_id, Granularity.DAY, [scope], plan[0][1], plan[-1][2])
+        return _signed_sum(plan, rows, self._runs(tenant_id, [scope], plan))
 
     def _connected(
         self, tenant_id: str, sessions: Sequence[Session], start: float, end: float, bounds: Sequence[float]
@@ -455,39 +474,38 @@ def _with(update: Update, *, set: dict[str, Any] | None = None, remove: Sequence
     )
 
 
+def _parts(plan: Sequence[ins.Term]) -> list[Part]:
+    """A span's terms with consecutive hours of one sign in one UTC day joined into one run (Mexico City's
+    first six UTC hours of a day end one local day and start the next)."""
+    parts: list[Part] = []
+    for granularity, at, sign in plan:
+        last = parts[-1] if parts else None
+        joins = last is not None and last[0] is Granularity.HOUR and last[3] == sign and last[2] == at
+        if granularity is Granularity.HOUR and joins and at % ins.DAY:
+            assert last is not None
+            parts[-1] = (Granularity.HOUR, last[1], at + ins.HOUR, sign)
+        else:
+            parts.append((granularity, at, at + granularity.seconds, sign))
+    return parts
+
+
 def _signed_sum(
-    plan: Sequence[ins.Term],
-    days: dict[str, dict[str, float]],
-    run: Callable[[float, float], dict[str, float]],
+    parts: Sequence[Part], days: dict[str, dict[str, float]], run: Callable[[float, float], dict[str, float]]
 ) -> dict[str, float]:
-    """The counters of a span from its terms: day rows from `days` (by UTC label), consecutive hours of
-    one sign in one UTC day as one `run` (Mexico City's first six UTC hours of a day end one local day and
-    start the next). A counter can only come out below 0 where an hour row is missing under its day row
-    (the hour expired first at the retention horizon): it is left out."""
-    parts: list[tuple[dict[str, float], int]] = []
-    low: float | None = None
-    for n, (granularity, at, sign) in enumerate(plan):
-        if granularity is Granularity.DAY:
-            parts.append((days.get(ins.bucket_of(at, granularity), {}), sign))
-            continue
-        low = at if low is None else low
-        following = plan[n + 1] if n + 1 < len(plan) else None
-        if (
-            following is None
-            or following[0] is not Granularity.HOUR
-            or following[2] != sign
-            or following[1] != at + ins.HOUR
-            or following[1] // ins.DAY != at // ins.DAY
-        ):
-            parts.append((run(low, at + ins.HOUR), sign))
-            low = None
+    """The counters of a span from its parts: day rows from `days` (by UTC label), hour runs from `run`.
+    A counter can only come out below 0 where an hour row is missing under its day row (the hour expired
+    first at the retention horizon): it is left out."""
     total: dict[str, float] = {}
-    for n, (counters, sign) in enumerate(parts):
+    for n, (granularity, low, high, sign) in enumerate(parts):
+        if granularity is Granularity.DAY:
+            counters = days.get(ins.bucket_of(low, granularity), {})
+        else:
+            counters = run(low, high)
         if n == 0 and sign > 0:  # rows come summed and clean (counters only): copy the first, in C
             total = dict(counters)
         else:
             ins.merge(total, counters, sign)
-    if any(sign < 0 for _, sign in parts):
+    if any(sign < 0 for *_, sign in parts):
         total = {name: value for name, value in total.items() if value > 0}
     return total
 

@@ -621,6 +621,7 @@ INSIGHTS_PREFIX = "INS#"
 # Rows written before the journal spread each bucket over 4 slots (by the counted message's id); the
 # folder writes slot 0 only, and a read sums whatever slots a bucket has.
 INSIGHTS_FOLDED_SLOT = 0
+INSIGHTS_SLOTS = 4  # slots a bucket can have (the folder's 0, and 1..3 of rows written before the journal)
 INSIGHTS_ALL = "all"
 INSIGHTS_JOURNAL_SHARDS = 8
 
