@@ -7,7 +7,8 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
 
   * messages to the sandbox contacts progress sent → delivered → read (Cleo's phone is off: delivered
     only); Ana answers each message once, a little later (`auto_reply`); +15550109999 is "not on
-    WhatsApp", so sends to it fail; any other number is delivered and read;
+    WhatsApp", so sends to it fail; any other number is delivered and read (the phones at the other
+    end: sandbox_phones.py);
   * two sandbox groups can be listed and written to; "typing…" (send_typing) is kept in
     `SandboxNetwork.presences`;
   * each recipient keeps a WhatsApp message id once, like a phone: a re-send of the same id (a retry
@@ -20,7 +21,8 @@ a QR code), and the restart WhatsApp asks for right after pairing. Once connecte
     `reply` (data: from, text, group, quoted_id: an incoming message now), `rate_limit` (WhatsApp's 429
     rate-overlimit on lookups, as the web engine meets it: for `expire` seconds (60) number checks and
     sends to anyone but the sandbox contacts, whose devices a real engine must look up, are held back;
-    the number is `connected` / `rate_limited` meanwhile, and the send path waits the hold out).
+    the number is `connected` / `rate_limited` meanwhile, and the send path waits the hold out;
+    sandbox_throttle.py).
 """
 
 from __future__ import annotations
@@ -46,34 +48,27 @@ from connector.engines.base import (
     provider_message_id,
     to_jid,
 )
-from connector.engines.errors import EngineError, HeldBack, NotConnected, SendRejected, Unsupported
+from connector.engines.errors import EngineError, NotConnected, SendRejected, Unsupported
 from connector.engines.events import (
     Connected,
     Emit,
     GroupInfo,
-    IncomingMessage,
     NumberStatus,
     Paired,
     QrCode,
-    Receipt,
-    ReceiptStatus,
-    Throttled,
-    ThrottleEnded,
 )
 from connector.engines.exits import Exit, ExitReason, Retry
 from connector.engines.keys import KeyNamespace, KeyStore
 from connector.engines.sandbox_groups import SandboxGroups
 from connector.engines.sandbox_network import (
-    ANA,
-    CONTACTS,
     STRANGER,
     UNREACHABLE_PHONE,
-    Contact,
     SandboxNetwork,
     SandboxSocket,
     contact_for,
-    group_for,
 )
+from connector.engines.sandbox_phones import SandboxPhones, contact_named, group_named
+from connector.engines.sandbox_throttle import SandboxThrottle
 from connector.tasks import BackgroundTasks
 from wagate.domain.content import SENDABLE
 from wagate.ports import Clock
@@ -132,11 +127,11 @@ class SandboxEngine(Engine):
         self._socket: SandboxSocket | None = None
         self._creds: dict[str, Any] | None = None
         self._stop_requested = False
-        self._replying: set[str] = set()  # chats with an auto-reply on its way (one at a time)
         self._restricted = False  # the `restrict` action: new chats refused with 463 until a reconnect
-        self._throttled_until: float | None = None  # the `rate_limit` action: lookups held back until then
+        self._throttle = SandboxThrottle(emit, clock)  # the `rate_limit` action
         self._tasks: BackgroundTasks | None = None
         self._groups = SandboxGroups(keys, clock.now())
+        self._phones = SandboxPhones(emit, clock, settings, self._groups, self._me)
 
     @property
     def connected(self) -> bool:
@@ -257,15 +252,16 @@ class SandboxEngine(Engine):
             self._restricted = True
         elif action == "rate_limit":
             self._require_connected()
-            await self._rate_limit(_seconds(data.get("expire"), 60))
+            assert self._tasks is not None
+            await self._throttle.hold(_seconds(data.get("expire"), 60), self._tasks)
         elif action == "reply":
             self._require_connected()
             content = data.get("content") if isinstance(data.get("content"), dict) else None
             text = data.get("text") or (None if content else "Hello from the sandbox 👋")
-            await self._incoming(
-                sender=_contact_named(data.get("from")),
+            await self._phones.write(
+                sender=contact_named(data.get("from")),
                 text=str(text) if text else None,
-                group_jid=_group_jid(data.get("group")),
+                group_jid=group_named(data.get("group")),
                 quoted_id=str(data["quoted_id"]) if data.get("quoted_id") else None,
                 content=content,
             )
@@ -341,7 +337,7 @@ class SandboxEngine(Engine):
         if jid.endswith("@g.us") and await self._groups.members_of(self._me(), jid) is None:
             raise SendRejected(f"not a member of {jid} (sandbox)", code="not_a_participant")
         if not jid.endswith("@g.us") and contact_for(jid) is STRANGER:
-            self._held_back("device_list")
+            self._throttle.check("device_list")
         if self._restricted and not jid.endswith("@g.us") and contact_for(jid) is STRANGER:
             # As WhatsApp's time-lock does: chats that exist (the sandbox contacts) keep working.
             raise SendRejected(
@@ -352,56 +348,8 @@ class SandboxEngine(Engine):
         wa_id = provider_message_id(message_id)
         first = await self._network.deliver(self._socket, jid, wa_id)
         if self.connected:  # receipts come while the socket lives; a re-send is acknowledged again
-            self._tasks.spawn(self._progress(jid, wa_id, text, seen=first), name="sandbox receipts")
+            self._tasks.spawn(self._phones.answer(jid, wa_id, text, seen=first), name="sandbox receipts")
         return SendResult(wa_id, self._clock.now(), jid)
-
-    async def _progress(self, chat_jid: str, message_id: str, text: str, *, seen: bool = True) -> None:
-        members = await self._groups.members_of(self._me(), chat_jid) if chat_jid.endswith("@g.us") else None
-        readers = members if members is not None else (contact_for(chat_jid),)
-        await asyncio.sleep(self._settings.delivered_seconds)
-        await self._receipt(chat_jid, message_id, ReceiptStatus.DELIVERED)
-        if not any(contact.reads for contact in readers):
-            return
-        await asyncio.sleep(self._settings.read_seconds)
-        await self._receipt(chat_jid, message_id, ReceiptStatus.READ)
-        replier = next((c for c in readers if c.replies), None)
-        if not seen or replier is None or not self._settings.auto_reply or chat_jid in self._replying:
-            return
-        # One auto-reply in flight per chat, so a CRM that answers every message cannot start a storm.
-        self._replying.add(chat_jid)
-        try:
-            await asyncio.sleep(self._settings.reply_seconds)
-            excerpt = text if len(text) <= 60 else text[:57] + "..."
-            reply = f"Auto-reply from {replier.name}: got “{excerpt}”"
-            await self._incoming(replier, reply, chat_jid if members is not None else None, message_id)
-        finally:
-            self._replying.discard(chat_jid)
-
-    async def _receipt(self, chat_jid: str, message_id: str, status: ReceiptStatus) -> None:
-        await self.emit(Receipt(chat_jid, (message_id,), status, self._clock.now()))
-
-    async def _incoming(
-        self,
-        sender: Contact,
-        text: str | None,
-        group_jid: str | None,
-        quoted_id: str | None,
-        content: dict[str, Any] | None = None,
-    ) -> None:
-        await self.emit(
-            IncomingMessage(
-                provider_message_id="SB" + secrets.token_hex(9).upper(),
-                chat_jid=group_jid or sender.jid,
-                sender_jid=sender.jid,
-                sender_phone=sender.phone,
-                timestamp=self._clock.now(),
-                text=text,
-                quoted_id=quoted_id,
-                group_jid=group_jid,
-                push_name=sender.name,
-                content=content,
-            )
-        )
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> None:
         self._require_connected()
@@ -414,7 +362,7 @@ class SandboxEngine(Engine):
         """The simulated network has every number but its unreachable one (sends to it fail too) and those
         ending in 000 (so a test can see both answers)."""
         self._require_connected()
-        self._held_back("number_check")
+        self._throttle.check("number_check")
         return [
             NumberStatus(phone, "not_on_whatsapp")
             if phone == UNREACHABLE_PHONE or phone.endswith("000")
@@ -427,39 +375,6 @@ class SandboxEngine(Engine):
         GroupRefused, ValueError."""
         self._require_connected()
         return await self._groups.run(op, self._me())
-
-    async def _rate_limit(self, seconds: float) -> None:
-        """Lookups held back for `seconds` (reported once per episode), then answered again."""
-        until = self._clock.now() + seconds
-        started = self._throttled_until is None
-        self._throttled_until = until
-        if started:
-            detail = f"sandbox: WhatsApp refused lookups with 429 rate-overlimit; held back for {seconds:g} s"
-            await self.emit(Throttled("device_list", detail, seconds))
-        assert self._tasks is not None
-        self._tasks.spawn(self._rate_limit_ends(until), name="sandbox rate limit")
-
-    async def _rate_limit_ends(self, until: float) -> None:
-        await asyncio.sleep(max(0.0, until - self._clock.now()))
-        if self._throttled_until == until:  # not extended by a later `rate_limit` meanwhile
-            self._throttled_until = None
-            await self.emit(ThrottleEnded("sandbox: the hold is over; WhatsApp answers lookups again"))
-
-    def _held_back(self, request: str) -> None:
-        """Raises HeldBack while the `rate_limit` action's hold lasts (what web/throttle.py raises)."""
-        left = (self._throttled_until or 0.0) - self._clock.now()
-        if left > 0:
-            raise HeldBack(
-                f"WhatsApp refused {request} queries with 429 rate-overlimit; not asked again for "
-                f"{left:.1f} s (sandbox)",
-                code="rate_limited",
-                details={
-                    "code": 429,
-                    "text": "rate-overlimit",
-                    "request": request,
-                    "retry_in": max(round(left, 1), 0.1),
-                },
-            )
 
     def _me(self) -> str:
         return str(self._creds["jid"]) if self._creds is not None else ""
@@ -482,27 +397,3 @@ def _recipient(to: str) -> str:
         return to_jid(to)
     except ValueError as exc:
         raise SendRejected(str(exc), code="invalid_recipient") from exc
-
-
-def _contact_named(value: Any) -> Contact:
-    """A sandbox contact by phone or jid (default Ana); anyone else becomes an ad-hoc contact."""
-    if not value:
-        return ANA
-    text = str(value)
-    for contact in CONTACTS:
-        if text in (contact.phone, contact.jid):
-            return contact
-    try:
-        jid = to_jid(text)
-    except ValueError as exc:
-        raise EngineError(str(exc), code="invalid_sender") from exc
-    return Contact(jid_phone(jid) or text, text, reads=True, replies=False)
-
-
-def _group_jid(value: Any) -> str | None:
-    if not value:
-        return None
-    jid = str(value)
-    if group_for(jid) is None:
-        raise EngineError(f"{jid} is not a sandbox group", code="unknown_group")
-    return jid
