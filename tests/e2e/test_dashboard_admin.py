@@ -1,7 +1,8 @@
 """End to end in headless Chromium against `wagate serve` (sandbox): the Broadcasts page starts a broadcast
 from a pasted list (bad lines named, nothing sent), shows its progress to the end, pauses and cancels; the
 Settings page creates and revokes a limited API key (secret shown once, and it works), adds a webhook and
-replays a delivery, makes a pool and saves the tenant's pacing — each checked through the API.
+replays a delivery, makes a pool, saves the tenant's pacing and its reports' time zone — each checked
+through the API.
 Screenshots: tests/artifacts/dashboard-13-broadcasts.png, dashboard-14-settings.png."""
 
 from __future__ import annotations
@@ -157,4 +158,16 @@ def test_settings_keys_webhooks_pools_and_pacing(page: Page, server: Server) -> 
     pacing.get_by_label("Messages per minute").fill("0")  # the API's own rule, shown by the field
     pacing.get_by_role("button", name="Save pacing").click()
     expect(pacing.locator(".form-error")).to_be_visible()
+
+    # The time zone of the tenant's reports: saved and used; one off the whole hour refused, and said.
+    reports = page.locator("#settings-reports")
+    expect(reports.get_by_label("Time zone")).to_have_value("UTC")
+    reports.get_by_label("Time zone").select_option("America/Bogota")
+    reports.get_by_role("button", name="Save time zone").click()
+    with server.client(key) as http:
+        wait_for(lambda: http.get("/v1/settings/insights").json()["time_zone"] == "America/Bogota")
+        assert http.get("/v1/insights").json()["tz"] == "America/Bogota"
+    reports.get_by_label("Time zone").select_option("America/St_Johns")
+    reports.get_by_role("button", name="Save time zone").click()
+    expect(reports.locator(".form-error")).to_contain_text("whole")
     shot(page, "14-settings")

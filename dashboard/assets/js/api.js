@@ -279,4 +279,11 @@ export class Api {
   setTenantPacing(overrides) {
     return this.request("PUT", "/v1/settings/pacing", { body: overrides });
   }
+  /** The tenant's default time zone for reports that name none (GET/PUT /v1/settings/insights). */
+  insightsSettings() {
+    return this.request("GET", "/v1/settings/insights");
+  }
+  setInsightsSettings(body) {
+    return this.request("PUT", "/v1/settings/insights", { body });
+  }
 }

@@ -1,11 +1,12 @@
 // Settings (admin keys): API keys (create with scopes and accounts, revoke), CRM webhooks (create,
-// delete, their deliveries and replay), number pools, and the tenant's default pacing — what the API
-// offers, without curl. Secrets are shown once, right after they are made.
+// delete, their deliveries and replay), number pools, the tenant's default pacing and the time zone of
+// its reports — what the API offers, without curl. Secrets are shown once, right after they are made.
 
 import { confirmDialog } from "../dialog.js";
 import { announce, busy, clearFormError, field, formErrorSlot, h, replace, showFormError } from "../dom.js";
 import { fullTime, shortTime } from "../format.js";
 import { showError } from "../notices.js";
+import { browserZone, zoneNames } from "./insights.js";
 
 const SCOPES = ["read", "send", "admin"];
 const PACING_FIELDS = [
@@ -288,6 +289,31 @@ export function mount(root, { api, sessions }) {
     }
   });
 
+  // ---- the time zone of reports (for API calls that name none; the Insights page uses its own) ----
+  const zoneForm = h(
+    "form",
+    { class: "stack", novalidate: true, "aria-labelledby": "settings-reports-title" },
+    formErrorSlot(),
+    field({ label: "Time zone", control: h("select", { name: "time_zone" }, ...zoneNames(browserZone()).map((z) => h("option", { value: z }, z))), className: "field" }),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "button primary" }, "Save time zone")),
+  );
+  const loadZone = async () => {
+    const settings = await api.insightsSettings();
+    const select = zoneForm.elements.namedItem("time_zone");
+    if (![...select.options].some((o) => o.value === settings.time_zone)) select.append(h("option", { value: settings.time_zone }, settings.time_zone));
+    select.value = settings.time_zone;
+  };
+  zoneForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFormError(zoneForm);
+    try {
+      await busy(event.submitter, () => api.setInsightsSettings({ time_zone: zoneForm.elements.namedItem("time_zone").value }));
+      announce("Time zone saved");
+    } catch (error) {
+      showFormError(zoneForm, error);
+    }
+  });
+
   root.replaceChildren(
     h("div", { class: "page-head" }, h("h1", {}, "Settings")),
     h("p", { class: "muted lead" }, "Keys, webhooks, pools and pacing. Changing them needs an admin key."),
@@ -295,6 +321,7 @@ export function mount(root, { api, sessions }) {
     section("settings-webhooks", "CRM webhooks", "Where wagate posts events, signed (Standard Webhooks).", grid("Webhooks", ["URL", "Events", "State", ""], hooksBody), h("div", {}, hookForm, deliveries)),
     section("settings-pools", "Number pools", "Send with a pool's name and wagate picks a connected number from it.", grid("Pools", ["Pool", "Accounts", ""], poolsBody), poolForm),
     h("section", { class: "card stack settings-section", id: "settings-pacing", "aria-labelledby": "settings-pacing-title" }, h("h2", { id: "settings-pacing-title" }, "Pacing"), h("p", { class: "muted" }, "How fast every number sends, unless the number sets its own."), pacingForm),
+    h("section", { class: "card stack settings-section", id: "settings-reports", "aria-labelledby": "settings-reports-title" }, h("h2", { id: "settings-reports-title" }, "Reports"), h("p", { class: "muted" }, "The days of insights the API gives when a request names no time zone (tz)."), zoneForm),
   );
 
   let shownAccounts = null;
@@ -309,6 +336,6 @@ export function mount(root, { api, sessions }) {
   const unsubscribe = sessions.subscribe(fillAccounts);
   if (sessions.loaded) fillAccounts();
   else sessions.refresh().catch(showError);
-  for (const load of [loadKeys, loadHooks, loadPools, loadPacing]) load().catch(showError);
+  for (const load of [loadKeys, loadHooks, loadPools, loadPacing, loadZone]) load().catch(showError);
   return { unmount: unsubscribe };
 }
