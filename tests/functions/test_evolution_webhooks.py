@@ -28,11 +28,13 @@ from tests.support.evolution import EvolutionCaller
 from tests.support.lambdas import ApiCaller, LambdaContext
 from wagate import wiring
 from wagate.adapters.http_crm_webhooks import HttpWebhookSender
-from wagate.domain.events import EventType
+from wagate.domain.events import CommandType, EventType
 from wagate.domain.ids import new_id
+from wagate.domain.sessions import Session
 from wagate.evolution import events as evolution_events
 from wagate.evolution import instances
 from wagate.services import tenants
+from wagate.services.sessions import SessionService
 from wagate.store.keys import media_object
 
 SPECS = load_template(TEMPLATE)
@@ -311,6 +313,44 @@ def test_events_arrive_in_evolutions_shape_signed(
     assert status in (200, 202), replayed
     pump(functions, deps)
     assert receiver.received[-1].path == "/hooks/evo/qrcode-updated" and receiver.received[-1].verified
+
+
+def test_the_first_qr_code_reaches_the_webhook_given_at_create(
+    evo: EvolutionCaller,
+    key: str,
+    functions: dict[str, Any],
+    world: tuple[wiring.Deps, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connector that shows the QR code the moment it is asked to connect (here: at once, when the
+    command is queued) still finds the instance's webhook: the instance starts once its webhook exists."""
+    deps, receiver = world
+    queued = SessionService._command
+
+    def instant_connector(
+        self: SessionService, session: Session, kind: CommandType, data: dict[str, Any] | None = None
+    ) -> None:
+        queued(self, session, kind, data)
+        if kind == CommandType.CONNECT:
+            shown = {"id": session.id, "tenant_id": session.tenant_id}
+            deliver(
+                functions, event(shown, EventType.QR_CODE, qr="2@sandbox,first", expires_at=time.time() + 60)
+            )
+
+    monkeypatch.setattr(SessionService, "_command", instant_connector)
+    hook = {"enabled": True, "url": receiver.url("/hooks/evo"), "events": ["QRCODE_UPDATED"]}
+    status, created, _ = evo(
+        "POST",
+        "/instance/create",
+        key,
+        body={"instanceName": "advisor-first", "integration": "WAGATE-SANDBOX", "webhook": hook},
+    )
+    assert status == 201, created
+    receiver.secret("/hooks/evo", created["webhook"]["webhookSecret"])
+    pump(functions, deps)
+    [first] = receiver.at("/hooks/evo")
+    assert first.verified and first.json["event"] == "qrcode.updated"
+    assert first.json["data"]["qrcode"]["code"] == "2@sandbox,first"
 
 
 def test_webhook_base64_inlines_small_media(

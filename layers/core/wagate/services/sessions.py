@@ -191,10 +191,12 @@ class SessionService:
         metadata: dict[str, Any],
         session_id: str | None = None,
         extra: Sequence[TransactOp] = (),
+        start: bool = True,
     ) -> Session:
         """`extra` ops commit with the session (a cloud session's credentials); a ConflictError naming one
         of them (details.failed) is re-raised for the caller, any other is the per-tenant limit.
-        Forbidden `tenant_suspended` while the tenant is suspended."""
+        Forbidden `tenant_suspended` while the tenant is suspended. `start=False`: stopped until
+        `connect` (what must exist before its first event, a webhook, is made in between)."""
         if provider == Provider.CLOUD and not extra:
             raise InvalidInput("a cloud session is created with its credentials (cloud/sessions.py)")
         # A key the authorizer still trusts (its minute of cache) must not give a suspended tenant a
@@ -220,8 +222,11 @@ class SessionService:
         if self.insights is not None:  # after `extra`: its failures are told by their index
             extra = [*extra, *self.insights.created_ops(session)]
         limit = self.session_limit(tenant_id) if self.session_limit is not None else self.limit
-        self.rows.create(session, shard=shard, limit=limit, extra=extra)
-        self._command(session, CommandType.CONNECT)
+        self.rows.create(
+            session, shard=shard, limit=limit, extra=extra, desired="running" if start else "stopped"
+        )
+        if start:
+            self._command(session, CommandType.CONNECT)
         return session
 
     def connect(

@@ -156,10 +156,18 @@ class SessionRepository:
 
     # ---- writes -------------------------------------------------------------------------------------
 
-    def create(self, session: Session, *, shard: int, limit: int, extra: Sequence[TransactOp] = ()) -> None:
-        """Writes a new session (status pending) with the tenant's counter under `limit`; `extra` ops
-        commit with it. A ConflictError naming one of them (details.failed) is re-raised as is.
-        Raises LimitExceeded when the tenant holds `limit` sessions already."""
+    def create(
+        self,
+        session: Session,
+        *,
+        shard: int,
+        limit: int,
+        extra: Sequence[TransactOp] = (),
+        desired: str = "running",
+    ) -> None:
+        """Writes a new session (status pending, `desired` running or stopped) with the tenant's counter
+        under `limit`; `extra` ops commit with it. A ConflictError naming one of them (details.failed) is
+        re-raised as is. Raises LimitExceeded when the tenant holds `limit` sessions already."""
         pk, sk = keys.session(session.tenant_id, session.id)
         item: Item = {
             "pk": pk,
@@ -168,7 +176,7 @@ class SessionRepository:
             "gsi1sk": keys.shard_index_sort(session.tenant_id, session.id),
             **session.model_dump(mode="json"),
             "shard": shard,
-            "desired": "running",
+            "desired": desired,
             "fence": 0,
         }
         if session.provider == Provider.CLOUD:  # no connector serves it: keep it out of the shards' index

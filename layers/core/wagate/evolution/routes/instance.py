@@ -82,8 +82,14 @@ def create_instance(
     if provider == Provider.CLOUD:
         session = _create_cloud(principal.tenant_id, body, cloud)
     else:
+        # Started once its webhook exists: a connector that shows the first QR code at once must find it.
         session = service.create(
-            principal.tenant_id, name=body.instanceName, provider=provider, phone=None, metadata={}
+            principal.tenant_id,
+            name=body.instanceName,
+            provider=provider,
+            phone=None,
+            metadata={},
+            start=False,
         )
     try:
         if not instances.claim_name(session):  # another create of this name won the race
@@ -118,6 +124,8 @@ def create_instance(
         }
     if link_phone is not None:
         session = service.connect(principal.tenant_id, session.id, link_phone=link_phone, choose_link=True)
+    elif provider != Provider.CLOUD:
+        session = service.connect(principal.tenant_id, session.id)
     qrcode = None
     if body.qrcode and provider != Provider.CLOUD:
         qrcode = instances.qr_object(service, session, wait=instances.QR_WAIT_SECONDS)
