@@ -28,14 +28,39 @@ FAST_SANDBOX = {
 
 
 async def collect(
-    url: str, token: str, until: set[str], out: list[dict[str, Any]], timeout: float = 20
+    url: str,
+    token: str,
+    until: set[str],
+    out: list[dict[str, Any]],
+    timeout: float = 20,
+    subscribed: asyncio.Event | None = None,
 ) -> None:
-    """Listens on the dashboard socket until every event name in `until` was seen."""
+    """Listens on the dashboard socket until every event name in `until` was seen; sets `subscribed` when
+    the server confirmed the subscription (from then on, nothing of the tenant's is missed)."""
     async with websockets.connect(f"{url}?token={token}") as socket:
         await socket.send(json.dumps({"event": "subscribe", "data": {}}))
         async with asyncio.timeout(timeout):
             while until - {m["event"] for m in out}:
-                out.append(json.loads(await socket.recv()))
+                message = json.loads(await socket.recv())
+                if message["event"] == "subscribed" and subscribed is not None:
+                    subscribed.set()
+                out.append(message)
+
+
+async def listening(
+    until: set[str], server: Server, token: str, out: list[dict[str, Any]]
+) -> asyncio.Task[None]:
+    """A `collect` running in the background, once its subscription is confirmed (a fixed pause before
+    the action it should see was a race: on a loaded machine the socket was not subscribed yet)."""
+    confirmed = asyncio.Event()
+    listener = asyncio.create_task(collect(server.ws_url, token, until, out, subscribed=confirmed))
+    waiting = asyncio.create_task(confirmed.wait())
+    await asyncio.wait({listener, waiting}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if listener.done():
+        listener.result()  # its failure, as is
+    assert confirmed.is_set(), "the dashboard socket never confirmed the subscription"
+    return listener
 
 
 def test_sandbox_session_over_http_and_the_socket(tmp_path: Path) -> None:
@@ -47,16 +72,14 @@ def test_sandbox_session_over_http_and_the_socket(tmp_path: Path) -> None:
         events: list[dict[str, Any]] = []
 
         async def scenario() -> str:
-            listener = asyncio.create_task(collect(server.ws_url, token, {"qr_code"}, events))
-            await asyncio.sleep(0.3)  # subscribed before the session starts
+            listener = await listening({"qr_code"}, server, token, events)  # before the session starts
             session = http.post("/v1/sessions", json={"name": "Demo", "provider": "sandbox"}).json()
             await listener
             assert (
                 http.get(f"/v1/sessions/{session['id']}/qr", params={"format": "png"}).content[:4]
                 == b"\x89PNG"
             )
-            listener = asyncio.create_task(collect(server.ws_url, token, {"connection_success"}, events))
-            await asyncio.sleep(0.3)
+            listener = await listening({"connection_success"}, server, token, events)
             assert http.post(f"/v1/sandbox/sessions/{session['id']}/scan").status_code == 202
             await listener
             return str(session["id"])
