@@ -154,14 +154,15 @@ def test_each_event_arrives_once_and_signed_after_the_crm_fails_three_times(crm:
 
 
 def test_a_slow_or_failing_crm_does_not_hold_up_another_webhook(crm: Crm) -> None:
-    # Long enough that the slow CRM is still answering when the fast one is called, if it is called.
-    crm.deps.webhook_sender.client.timeout = 10.0
+    # Long enough that the slow CRM is still answering when the fast one is called, if it is called (and
+    # the slow one waits for that long: a loaded CI machine may take seconds to make the other call).
+    crm.deps.webhook_sender.client.timeout = 30.0
     crm.webhook("/slow")
     crm.webhook("/fast")
     saw_fast: list[bool] = []
 
     def slow(request: Received) -> int:
-        saw_fast.append(crm.receiver.wait_for(lambda: bool(crm.receiver.delivered("/fast")), timeout=5))
+        saw_fast.append(crm.receiver.wait_for(lambda: bool(crm.receiver.delivered("/fast")), timeout=20))
         return 500
 
     crm.receiver.script("/slow", slow)
