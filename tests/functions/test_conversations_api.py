@@ -15,6 +15,7 @@ from wagate.domain.events import Command, CommandType, EventType, SessionEvent
 from wagate.domain.messages import whatsapp_message_id
 from wagate.services import tenants
 from wagate.services.sessions import command_queue, shard_of
+from wagate.store.messages import MessageRepository
 
 
 @pytest.fixture
@@ -201,6 +202,28 @@ def test_a_receipt_that_overtakes_message_sent_still_counts(
         if m["event"].startswith("message")
     ]
     assert told == [("message_sent", None, wamid), ("message_status", "delivered", wamid)]
+
+
+def test_a_message_sent_after_the_message_failed_still_records_its_whatsapp_id(
+    call: ApiCaller, key: str, session: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    message = call(
+        "POST", "/v1/messages", key, body={"session_id": session["id"], "to": "+34600111222", "text": "Hi"}
+    )[1]
+    failed = ev(
+        session, EventType.MESSAGE_STATUS, message_id=message["id"], status="failed", reason="ack_timeout"
+    )
+    deliver(functions, failed)
+    wamid = "3EB0LATE" + message["id"][-8:].upper()  # not the derived id: only the report knows it
+    deliver(
+        functions,
+        ev(session, EventType.MESSAGE_SENT, message_id=message["id"], provider_message_id=wamid, at=100.5),
+    )
+    got = call("GET", f"/v1/messages/{message['id']}", key)[1]
+    assert (got["status"], got["provider_message_id"]) == ("failed", wamid)
+    # and a receipt for that id finds the message (its status stays failed: failed is final)
+    rows = MessageRepository(wiring.deps().table)
+    assert rows.message_id_of(session["tenant_id"], session["id"], wamid) == message["id"]
 
 
 def test_an_edit_whose_receipt_overtakes_message_sent_counts_as_sent_and_edits_once(

@@ -579,7 +579,9 @@ class MessageService:
             previous = MessageStatus(item["status"])
             if not moves_forward(previous, status):
                 if provider_message_id and not item.get("provider_message_id"):
-                    self._keep_provider_id(tenant_id, message_id, provider_message_id)
+                    self._keep_provider_id(
+                        tenant_id, str(item["session_id"]), message_id, provider_message_id
+                    )
                 return None
             changes: dict[str, Any] = {"status": status.value, "updated_at": at}
             for step in [*implied_steps(previous, status), status]:
@@ -613,9 +615,11 @@ class MessageService:
             return moved
         return None
 
-    def _keep_provider_id(self, tenant_id: str, message_id: str, provider_message_id: str) -> None:
-        """A receipt overtook `message_sent` (it finds the message by its derived WhatsApp id): the late
-        send no longer moves the status, but the id it reports is still the message's."""
+    def _keep_provider_id(
+        self, tenant_id: str, session_id: str, message_id: str, provider_message_id: str
+    ) -> None:
+        """A late `message_sent` that moves nothing (the message failed on our side meanwhile, or a change
+        overtook it without the id): the id it reports is still the message's, and receipts find it by it."""
         try:
             self.table.transact_write(
                 [
@@ -624,7 +628,8 @@ class MessageService:
                         message_id,
                         set={"provider_message_id": provider_message_id},
                         condition=Attr("provider_message_id").not_exists(),
-                    )
+                    ),
+                    self.rows.put_provider_id(tenant_id, session_id, provider_message_id, message_id),
                 ]
             )
         except ConflictError:
