@@ -436,11 +436,13 @@ class FakeEdge:
         if kind == "frame":
             await session.send_raw(len(b"x" * 40).to_bytes(3, "big") + os.urandom(40))
         elif kind == "node":
-            await session.send_encrypted(b"\x00\xf8\x05" + os.urandom(8))
+            # A list of 5 whose items are whole tokens, then 3 bytes past its end. Fixed, not random: about 1
+            # in 200 random tails decodes to a well-formed stanza, which a client rightly ignores.
+            await session.send_encrypted(b"\x00\xf8\x05" + b"\x2b" * 5 + b"\xfa" * 3)
         elif kind == "truncated":
             await session.send_encrypted(b"\x00\xf8\x03\x19")  # a list of 3 that ends after its tag
         elif kind == "zlib":
-            await session.send_encrypted(b"\x02" + os.urandom(30))
+            await session.send_encrypted(b"\x02" + bytes(range(30)))  # flagged compressed; no zlib header
         elif kind == "bad-jid":  # decodable, but the `lid` is no JID
             await session.send_encrypted(b"\x00" + _success_with_bad_lid())
         else:
