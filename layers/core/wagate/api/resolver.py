@@ -74,6 +74,11 @@ class _Request:
 # It is module-wide, not per app: routers delegate to whichever app included them last.
 _REQUEST: ContextVar[_Request | None] = ContextVar("wagate_request", default=None)
 _OUTSIDE = _Request()  # before and between resolves (Powertools writes `context` at construction)
+# Powertools builds a route's middleware stack on the route's first call, in place and unguarded: two
+# threads building it at once wrap it twice, and from then on every call of that route is a 500 (its
+# handler adapter calls a middleware frame with the path's arguments). Routes are shared by every app that
+# includes their router, so the lock is module-wide too.
+_BUILD_LOCK = threading.Lock()
 
 
 def _state() -> _Request:
@@ -130,6 +135,7 @@ class WagateResolver(APIGatewayHttpResolver):
             self._enable_swagger()
         route = self._route_for(event)
         if route is not None:
+            self._build_once(route)
             refused = self._literal_path_refusal(event, route)
             if refused is not None:
                 return refused
@@ -202,6 +208,13 @@ class WagateResolver(APIGatewayHttpResolver):
         refused = _lambda_response(method_not_allowed(path, route.method, allowed))
         refused["headers"]["Allow"] = ", ".join(allowed)
         return refused
+
+    def _build_once(self, route: Route) -> None:
+        """The route's middleware stack, built by one thread before any resolve calls it (_BUILD_LOCK)."""
+        if not route._middleware_stack_built:
+            with _BUILD_LOCK:
+                if not route._middleware_stack_built:
+                    route._build_middleware_stack(router_middlewares=self._router_middlewares, app=self)
 
     def _route_for(self, event: Mapping[str, Any]) -> Route | None:
         """The route Powertools will pick for `event` (the same first-match rule), or None."""
